@@ -1,0 +1,20 @@
+//! Generated gRPC code for the two APIs of a node.
+//!
+//! - [`kv`] (`proto/kv/v1/kv.proto`): the public client API. It is a contract: clients in other
+//!   languages are generated from the `.proto` file, which documents every message and error.
+//! - [`peer`] (`proto/peer/v1/peer.proto`): the internal node-to-node API. Its payloads are
+//!   postcard-encoded Rust types (Raft messages and transaction messages), carried as bytes, so
+//!   that openraft's types need no hand-written protobuf mapping. It is not a public contract.
+
+/// The public client API, package `kv.v1`.
+pub mod kv {
+    tonic::include_proto!("kv.v1");
+}
+
+/// The internal node-to-node API, package `peer.v1`.
+pub mod peer {
+    tonic::include_proto!("peer.v1");
+}
+
+/// The encoded `FileDescriptorSet` of both packages, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
