@@ -1,0 +1,1 @@
+//! Edge-chasing deadlock detection (being written).
