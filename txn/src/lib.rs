@@ -7,8 +7,12 @@
 //! - [`clock`]: the hybrid logical clock (physical time is passed in).
 //! - [`lock`]: the lock table of one shard leader (strict two-phase locking).
 //! - [`deadlock`]: edge-chasing deadlock detection (Chandy-Misra-Haas, AND model).
+//! - [`command`]: the commands a shard replicates through Raft.
+//! - [`state`]: a shard's MVCC state in redb and the deterministic apply of commands.
 
 pub mod clock;
+pub mod command;
 pub mod deadlock;
 pub mod lock;
+pub mod state;
 pub mod types;

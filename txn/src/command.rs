@@ -1,0 +1,253 @@
+//! The commands a shard replicates through its Raft log, and what applying one answers.
+//!
+//! Every change to a shard's state is one of these, applied in log order by every replica
+//! ([`crate::state::ShardState::apply`]), so replicas stay identical. The transaction protocol
+//! (docs/transactions.md) maps onto them:
+//!
+//! ```text
+//!   one shard touched:   CommitOnePhase{writes, commit_ts}         record COMMITTED + versions
+//!   several shards:      Prepare{writes, prepare_ts} at each write participant   (phase 1)
+//!                        Decide{Committed|Aborted} at the home shard             (the decision)
+//!                        Commit{commit_ts} | Abort at each participant           (phase 2)
+//!   any time:            Close{ts}   the leader's promise: no commit at or below ts from now on
+//! ```
+//!
+//! Apply is deterministic: the answer depends only on the shard's state and the command (and the
+//! term of the entry, for the lock-term check), never on time or on which replica applies it.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::types::Key;
+use crate::types::ShardId;
+use crate::types::Timestamp;
+use crate::types::TxnId;
+use crate::types::Value;
+use crate::types::display_key;
+
+/// One buffered write: a new value, or a delete (a tombstone version).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Write {
+    /// The key written.
+    pub key: Key,
+    /// The new value; `None` deletes the key.
+    pub value: Option<Value>,
+}
+
+/// Why a transaction aborted. The wire names (`Display`) are part of the client contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AbortReason {
+    /// The client asked for it.
+    User,
+    /// The youngest transaction on a deadlock cycle.
+    Deadlock,
+    /// A lock wait outlasted the limit.
+    LockTimeout,
+    /// A participant's leader changed while the transaction held unprepared locks there.
+    LeaderChanged,
+    /// Its coordinator disappeared and someone resolved the transaction through its record.
+    CoordinatorLost,
+    /// Idle longer than the limit.
+    IdleTimeout,
+    /// A shard was unreachable in time.
+    Unavailable,
+    /// Over a size limit.
+    TooLarge,
+}
+
+impl AbortReason {
+    /// True when running the same transaction again may well succeed.
+    pub fn is_retryable(self) -> bool {
+        !matches!(self, AbortReason::User | AbortReason::TooLarge)
+    }
+
+    /// The contract name, as in `ABORTED: DEADLOCK`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AbortReason::User => "USER",
+            AbortReason::Deadlock => "DEADLOCK",
+            AbortReason::LockTimeout => "LOCK_TIMEOUT",
+            AbortReason::LeaderChanged => "LEADER_CHANGED",
+            AbortReason::CoordinatorLost => "COORDINATOR_LOST",
+            AbortReason::IdleTimeout => "IDLE_TIMEOUT",
+            AbortReason::Unavailable => "UNAVAILABLE",
+            AbortReason::TooLarge => "TOO_LARGE",
+        }
+    }
+}
+
+impl fmt::Display for AbortReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The fate of a transaction, as its record holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Decision {
+    /// Committed at this timestamp: its writes are versions at `commit_ts`.
+    Committed {
+        /// The timestamp of every version it wrote.
+        commit_ts: Timestamp,
+    },
+    /// Aborted: none of its writes will ever be visible.
+    Aborted {
+        /// Why.
+        reason: AbortReason,
+    },
+}
+
+/// A transaction a participant has voted YES for and not yet heard the decision of.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreparedTxn {
+    /// The shard that holds the transaction's record (where its fate is decided).
+    pub home: ShardId,
+    /// The writes, applied as versions at the commit timestamp if it commits.
+    pub writes: Vec<Write>,
+    /// This participant's vote timestamp; the commit timestamp is at least this.
+    pub prepare_ts: Timestamp,
+}
+
+/// A command replicated through one shard's Raft log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// A transaction that touched only this shard (which is its home): records COMMITTED and
+    /// writes its versions in one entry. Refused if its record already says ABORTED (someone
+    /// resolved it) or if `commit_ts` is not above the closed timestamp.
+    CommitOnePhase {
+        /// The transaction.
+        txn: TxnId,
+        /// Its writes (may be empty for a transaction that only read).
+        writes: Vec<Write>,
+        /// The commit timestamp chosen by the leader.
+        commit_ts: Timestamp,
+        /// The leader term in which its locks were granted (must be the entry's term).
+        lock_term: u64,
+    },
+    /// Phase 1: persist the writes and the exclusive locks that protect them; vote YES.
+    /// Refused if `prepare_ts` is not above the closed timestamp or the lock term is stale.
+    Prepare {
+        /// The transaction.
+        txn: TxnId,
+        /// The shard holding its record.
+        home: ShardId,
+        /// Its writes on this shard.
+        writes: Vec<Write>,
+        /// The vote timestamp chosen by the leader.
+        prepare_ts: Timestamp,
+        /// The leader term in which its locks were granted (must be the entry's term).
+        lock_term: u64,
+    },
+    /// Phase 2, committed: apply a prepared transaction's writes at `commit_ts`.
+    Commit {
+        /// The transaction.
+        txn: TxnId,
+        /// Its commit timestamp (at least this shard's prepare_ts).
+        commit_ts: Timestamp,
+    },
+    /// Phase 2, aborted: forget a prepared transaction.
+    Abort {
+        /// The transaction.
+        txn: TxnId,
+    },
+    /// The decision, at the home shard: compare-and-set of the record from absent to
+    /// `decision`. Whoever applies first wins; later ones learn the winner's decision.
+    Decide {
+        /// The transaction.
+        txn: TxnId,
+        /// The proposed fate.
+        decision: Decision,
+    },
+    /// At the home shard, after every participant applied phase 2 of a committed transaction:
+    /// its record is no longer needed by participants, only by a client asking `TxnStatus`, so
+    /// it becomes collectable once older than the retention window.
+    Finish {
+        /// The transaction.
+        txn: TxnId,
+    },
+    /// The leader promises that no transaction will prepare or commit on this shard at or below
+    /// `ts` (closed timestamps, for causal snapshot reads on followers).
+    Close {
+        /// The closed timestamp.
+        ts: Timestamp,
+    },
+    /// Garbage collection: removes versions shadowed by a newer version at or below `before`,
+    /// tombstones at or below `before`, and finished records of transactions that started
+    /// before `before`. Snapshots at or below `before` are no longer served.
+    Collect {
+        /// Snapshots below this timestamp are no longer served.
+        before: Timestamp,
+    },
+}
+
+/// What applying a command answers (to the proposer; every replica computes the same).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Applied {
+    /// Done (Commit, Abort, Close, Collect; also repeated phase-2 commands).
+    Done,
+    /// A one-phase commit took effect at this timestamp.
+    Committed {
+        /// The commit timestamp.
+        commit_ts: Timestamp,
+    },
+    /// Prepared (or already prepared before, at this timestamp): a YES vote.
+    Prepared {
+        /// The vote timestamp.
+        prepare_ts: Timestamp,
+    },
+    /// A Prepare or CommitOnePhase was refused: a NO vote, nothing changed.
+    Refused {
+        /// Why: becomes the abort reason.
+        reason: AbortReason,
+        /// For people.
+        detail: String,
+    },
+    /// The record's decision after a Decide (the proposer's, or an earlier winner's).
+    Decided(Decision),
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::CommitOnePhase { txn, writes, commit_ts, .. } => {
+                write!(f, "commit-1pc {txn} @{commit_ts} {}", WritesDisplay(writes))
+            }
+            Command::Prepare { txn, home, writes, prepare_ts, .. } => {
+                write!(f, "prepare {txn} home={home} @{prepare_ts} {}", WritesDisplay(writes))
+            }
+            Command::Commit { txn, commit_ts } => write!(f, "commit {txn} @{commit_ts}"),
+            Command::Abort { txn } => write!(f, "abort {txn}"),
+            Command::Decide { txn, decision } => write!(f, "decide {txn} {decision:?}"),
+            Command::Finish { txn } => write!(f, "finish {txn}"),
+            Command::Close { ts } => write!(f, "close {ts}"),
+            Command::Collect { before } => write!(f, "collect <{before}"),
+        }
+    }
+}
+
+impl fmt::Display for Applied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// Renders a write set compactly for logs.
+struct WritesDisplay<'a>(&'a [Write]);
+
+impl fmt::Display for WritesDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[")?;
+        for (i, write) in self.0.iter().enumerate() {
+            if i > 0 {
+                write!(f, " ")?;
+            }
+            match &write.value {
+                Some(value) => write!(f, "{}={}B", display_key(&write.key), value.len())?,
+                None => write!(f, "{}=del", display_key(&write.key))?,
+            }
+        }
+        write!(f, "]")
+    }
+}

@@ -1,0 +1,924 @@
+//! A shard's replicated state in redb, and the deterministic apply of [`Command`]s to it.
+//!
+//! # Tables (one set per shard, names suffixed with the shard id)
+//!
+//! ```text
+//!   data.S      (key, !commit_ts) -> tag byte + value    MVCC versions, newest first per key
+//!                                                        tag 0 = tombstone, 1 = value
+//!   prepared.S  txn id (32 bytes, age order) -> PreparedTxn      undecided YES votes
+//!   records.S   txn id -> Record                         decisions of transactions homed here
+//!   txnmeta.S   "closed" | "collected" -> u64            closed timestamp, GC watermark
+//! ```
+//!
+//! Versions are keyed by the bitwise complement of the commit timestamp so that the newest
+//! version of a key comes first in a range scan. A read "as of" timestamp `t` takes the first
+//! version whose commit timestamp is at most `t`.
+//!
+//! # Invariants (asserted in [`ShardState::apply`])
+//!
+//! 1. No two prepared transactions write the same key, and a one-phase commit never writes a key
+//!    a prepared transaction writes: the leader's exclusive locks guarantee it (a violation is a
+//!    lock-table bug, and every replica would crash on it alike).
+//! 2. Every prepare and commit timestamp is above the closed timestamp when applied; the closed
+//!    timestamp never decreases. So a snapshot at or below the closed timestamp, taken after
+//!    waiting out the prepared transactions, never changes again (causal reads rely on it).
+//! 3. A phase-2 commit's timestamp is at least the participant's own prepare timestamp.
+//! 4. A record, once written, only changes from unfinished to finished; its decision never
+//!    changes.
+//!
+//! Apply never reads the clock or anything outside these tables and the command, so every
+//! replica applying the same log reaches the same state ([`ShardState::digest`] checks it).
+
+use std::ops::Bound;
+
+use redb::ReadTransaction;
+use redb::ReadableTable;
+use redb::TableDefinition;
+use redb::WriteTransaction;
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::command::AbortReason;
+use crate::command::Applied;
+use crate::command::Command;
+use crate::command::Decision;
+use crate::command::PreparedTxn;
+use crate::command::Write;
+use crate::types::Key;
+use crate::types::ShardId;
+use crate::types::Timestamp;
+use crate::types::TxnId;
+use crate::types::Value;
+use crate::types::display_key;
+
+/// Storage errors from redb: the node cannot go on (not a property of the command).
+pub type StoreError = redb::Error;
+
+/// The record of a transaction homed on this shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Its fate.
+    pub decision: Decision,
+    /// True once no participant can still need the record (aborted, one-phase, or phase 2
+    /// acknowledged everywhere): it may then be collected after the retention window.
+    pub finished: bool,
+}
+
+/// One shard's tables, everything a snapshot carries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardSnapshot {
+    /// Every version: key, commit timestamp, value (None = tombstone), in table order.
+    pub versions: Vec<(Key, Timestamp, Option<Value>)>,
+    /// Undecided YES votes.
+    pub prepared: Vec<(TxnId, PreparedTxn)>,
+    /// Records of transactions homed here.
+    pub records: Vec<(TxnId, Record)>,
+    /// The closed timestamp.
+    pub closed: Timestamp,
+    /// The garbage-collection watermark.
+    pub collected: Timestamp,
+}
+
+/// Names the tables of one shard and applies commands to them.
+#[derive(Clone, Debug)]
+pub struct ShardState {
+    shard: ShardId,
+    data: String,
+    prepared: String,
+    records: String,
+    meta: String,
+}
+
+type DataTable<'a> = TableDefinition<'a, (&'static [u8], u64), &'static [u8]>;
+type BytesTable<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
+type MetaTable<'a> = TableDefinition<'a, &'static str, u64>;
+
+const META_CLOSED: &str = "closed";
+const META_COLLECTED: &str = "collected";
+const TAG_TOMBSTONE: u8 = 0;
+const TAG_VALUE: u8 = 1;
+/// Bytes of an encoded [`TxnId`] used as a table key.
+pub const TXN_KEY_LEN: usize = 32;
+
+impl ShardState {
+    /// The tables of `shard` (nothing is created until [`ShardState::create_tables`]).
+    pub fn new(shard: ShardId) -> ShardState {
+        let n = shard.0;
+        ShardState {
+            shard,
+            data: format!("data.{n}"),
+            prepared: format!("prepared.{n}"),
+            records: format!("records.{n}"),
+            meta: format!("txnmeta.{n}"),
+        }
+    }
+
+    /// The shard.
+    pub fn shard(&self) -> ShardId {
+        self.shard
+    }
+
+    fn data_def(&self) -> DataTable<'_> {
+        TableDefinition::new(&self.data)
+    }
+
+    fn prepared_def(&self) -> BytesTable<'_> {
+        TableDefinition::new(&self.prepared)
+    }
+
+    fn records_def(&self) -> BytesTable<'_> {
+        TableDefinition::new(&self.records)
+    }
+
+    fn meta_def(&self) -> MetaTable<'_> {
+        TableDefinition::new(&self.meta)
+    }
+
+    /// Creates the shard's tables if missing, so that read transactions can open them.
+    pub fn create_tables(&self, tx: &WriteTransaction) -> Result<(), StoreError> {
+        tx.open_table(self.data_def())?;
+        tx.open_table(self.prepared_def())?;
+        tx.open_table(self.records_def())?;
+        tx.open_table(self.meta_def())?;
+        Ok(())
+    }
+
+    /// Applies one command in the write transaction `tx`. `entry_term` is the Raft term of the
+    /// log entry that carries it.
+    pub fn apply(
+        &self,
+        tx: &WriteTransaction,
+        command: &Command,
+        entry_term: u64,
+    ) -> Result<Applied, StoreError> {
+        match command {
+            Command::CommitOnePhase { txn, writes, commit_ts, lock_term } => {
+                self.apply_one_phase(tx, *txn, writes, *commit_ts, *lock_term, entry_term)
+            }
+            Command::Prepare { txn, home, writes, prepare_ts, lock_term } => {
+                self.apply_prepare(tx, *txn, *home, writes, *prepare_ts, *lock_term, entry_term)
+            }
+            Command::Commit { txn, commit_ts } => self.apply_commit(tx, *txn, *commit_ts),
+            Command::Abort { txn } => {
+                tx.open_table(self.prepared_def())?.remove(txn_key(txn).as_slice())?;
+                Ok(Applied::Done)
+            }
+            Command::Decide { txn, decision } => self.apply_decide(tx, *txn, *decision),
+            Command::Finish { txn } => {
+                let mut records = tx.open_table(self.records_def())?;
+                let key = txn_key(txn);
+                let existing = records.get(key.as_slice())?.map(|v| decode_record(v.value()));
+                if let Some(mut record) = existing {
+                    assert!(
+                        matches!(record.decision, Decision::Committed { .. }),
+                        "finish of {txn} whose record is {record:?}"
+                    );
+                    record.finished = true;
+                    records.insert(key.as_slice(), encode(&record).as_slice())?;
+                }
+                Ok(Applied::Done)
+            }
+            Command::Close { ts } => {
+                let mut meta = tx.open_table(self.meta_def())?;
+                let closed = meta.get(META_CLOSED)?.map(|v| v.value()).unwrap_or(0);
+                if ts.0 > closed {
+                    meta.insert(META_CLOSED, ts.0)?;
+                }
+                Ok(Applied::Done)
+            }
+            Command::Collect { before } => {
+                self.collect(tx, *before)?;
+                Ok(Applied::Done)
+            }
+        }
+    }
+
+    fn apply_one_phase(
+        &self,
+        tx: &WriteTransaction,
+        txn: TxnId,
+        writes: &[Write],
+        commit_ts: Timestamp,
+        lock_term: u64,
+        entry_term: u64,
+    ) -> Result<Applied, StoreError> {
+        let key = txn_key(&txn);
+        let existing = tx
+            .open_table(self.records_def())?
+            .get(key.as_slice())?
+            .map(|v| decode_record(v.value()));
+        match existing {
+            Some(Record { decision: Decision::Committed { commit_ts }, .. }) => {
+                return Ok(Applied::Committed { commit_ts });
+            }
+            Some(Record { decision: Decision::Aborted { reason }, .. }) => {
+                return Ok(refused(reason, format!("{txn} was already resolved as aborted")));
+            }
+            None => {}
+        }
+        if lock_term != entry_term {
+            return Ok(stale_term(txn, lock_term, entry_term));
+        }
+        let closed = self.closed_in(tx)?;
+        if commit_ts <= closed {
+            return Ok(below_closed(txn, commit_ts, closed));
+        }
+        self.assert_no_prepared_conflict(tx, txn, writes)?;
+        self.put_versions(tx, writes, commit_ts)?;
+        let record = Record { decision: Decision::Committed { commit_ts }, finished: true };
+        tx.open_table(self.records_def())?.insert(key.as_slice(), encode(&record).as_slice())?;
+        Ok(Applied::Committed { commit_ts })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_prepare(
+        &self,
+        tx: &WriteTransaction,
+        txn: TxnId,
+        home: ShardId,
+        writes: &[Write],
+        prepare_ts: Timestamp,
+        lock_term: u64,
+        entry_term: u64,
+    ) -> Result<Applied, StoreError> {
+        let key = txn_key(&txn);
+        let prepared = tx.open_table(self.prepared_def())?;
+        if let Some(existing) = prepared.get(key.as_slice())? {
+            let existing: PreparedTxn = decode(existing.value());
+            return Ok(Applied::Prepared { prepare_ts: existing.prepare_ts });
+        }
+        drop(prepared);
+        if lock_term != entry_term {
+            return Ok(stale_term(txn, lock_term, entry_term));
+        }
+        let closed = self.closed_in(tx)?;
+        if prepare_ts <= closed {
+            return Ok(below_closed(txn, prepare_ts, closed));
+        }
+        self.assert_no_prepared_conflict(tx, txn, writes)?;
+        let value = PreparedTxn { home, writes: writes.to_vec(), prepare_ts };
+        tx.open_table(self.prepared_def())?.insert(key.as_slice(), encode(&value).as_slice())?;
+        Ok(Applied::Prepared { prepare_ts })
+    }
+
+    fn apply_commit(
+        &self,
+        tx: &WriteTransaction,
+        txn: TxnId,
+        commit_ts: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        let key = txn_key(&txn);
+        let removed = tx.open_table(self.prepared_def())?.remove(key.as_slice())?.map(|v| {
+            let prepared: PreparedTxn = decode(v.value());
+            prepared
+        });
+        // A commit for a transaction not prepared here is a repeated phase 2: already applied.
+        if let Some(prepared) = removed {
+            assert!(
+                commit_ts >= prepared.prepare_ts,
+                "{txn} commits at {commit_ts} below its prepare timestamp {}",
+                prepared.prepare_ts
+            );
+            self.put_versions(tx, &prepared.writes, commit_ts)?;
+        }
+        Ok(Applied::Done)
+    }
+
+    fn apply_decide(
+        &self,
+        tx: &WriteTransaction,
+        txn: TxnId,
+        decision: Decision,
+    ) -> Result<Applied, StoreError> {
+        let key = txn_key(&txn);
+        let mut records = tx.open_table(self.records_def())?;
+        if let Some(existing) = records.get(key.as_slice())? {
+            return Ok(Applied::Decided(decode_record(existing.value()).decision));
+        }
+        let finished = matches!(decision, Decision::Aborted { .. });
+        let record = Record { decision, finished };
+        records.insert(key.as_slice(), encode(&record).as_slice())?;
+        Ok(Applied::Decided(decision))
+    }
+
+    /// Invariant 1: the keys `txn` writes carry no other transaction's prepared write.
+    fn assert_no_prepared_conflict(
+        &self,
+        tx: &WriteTransaction,
+        txn: TxnId,
+        writes: &[Write],
+    ) -> Result<(), StoreError> {
+        let prepared = tx.open_table(self.prepared_def())?;
+        for entry in prepared.iter()? {
+            let (other_key, other) = entry?;
+            let other_txn = decode_txn_key(other_key.value());
+            if other_txn == txn {
+                continue;
+            }
+            let other: PreparedTxn = decode(other.value());
+            for write in writes {
+                assert!(
+                    !other.writes.iter().any(|w| w.key == write.key),
+                    "{txn} writes {} which prepared {other_txn} also writes: lock table bug",
+                    display_key(&write.key)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn put_versions(
+        &self,
+        tx: &WriteTransaction,
+        writes: &[Write],
+        commit_ts: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut data = tx.open_table(self.data_def())?;
+        for write in writes {
+            let encoded = encode_value(write.value.as_deref());
+            data.insert((write.key.as_slice(), !commit_ts.0), encoded.as_slice())?;
+        }
+        Ok(())
+    }
+
+    fn closed_in(&self, tx: &WriteTransaction) -> Result<Timestamp, StoreError> {
+        let meta = tx.open_table(self.meta_def())?;
+        Ok(Timestamp(meta.get(META_CLOSED)?.map(|v| v.value()).unwrap_or(0)))
+    }
+
+    /// Garbage collection (see [`Command::Collect`]).
+    fn collect(&self, tx: &WriteTransaction, before: Timestamp) -> Result<(), StoreError> {
+        let mut meta = tx.open_table(self.meta_def())?;
+        let collected = meta.get(META_COLLECTED)?.map(|v| v.value()).unwrap_or(0);
+        if before.0 <= collected {
+            return Ok(());
+        }
+        meta.insert(META_COLLECTED, before.0)?;
+        drop(meta);
+        // Versions: per key, keep every version above `before` and the newest one at or below
+        // it unless that one is a tombstone.
+        let mut data = tx.open_table(self.data_def())?;
+        let mut doomed: Vec<(Key, u64)> = Vec::new();
+        let mut current: Option<Key> = None;
+        let mut kept_base = false;
+        for entry in data.iter()? {
+            let (k, v) = entry?;
+            let (key, inverted) = k.value();
+            let ts = !inverted;
+            if current.as_deref() != Some(key) {
+                current = Some(key.to_vec());
+                kept_base = false;
+            }
+            if ts > before.0 {
+                continue;
+            }
+            let tombstone = v.value().first() == Some(&TAG_TOMBSTONE);
+            if kept_base || tombstone {
+                doomed.push((key.to_vec(), inverted));
+            }
+            kept_base = true;
+        }
+        for (key, inverted) in doomed {
+            data.remove((key.as_slice(), inverted))?;
+        }
+        drop(data);
+        let mut records = tx.open_table(self.records_def())?;
+        let mut old: Vec<Vec<u8>> = Vec::new();
+        for entry in records.iter()? {
+            let (k, v) = entry?;
+            let txn = decode_txn_key(k.value());
+            if txn.start_ts <= before && decode_record(v.value()).finished {
+                old.push(k.value().to_vec());
+            }
+        }
+        for key in old {
+            records.remove(key.as_slice())?;
+        }
+        Ok(())
+    }
+
+    // ---- reads (any replica, any read transaction) -------------------------------------------
+
+    /// The newest committed value of `key` (`None`: absent or deleted).
+    pub fn read_latest(
+        &self,
+        rtx: &ReadTransaction,
+        key: &[u8],
+    ) -> Result<Option<Value>, StoreError> {
+        self.read_at(rtx, key, Timestamp::MAX)
+    }
+
+    /// The value of `key` as of `ts`: the newest version committed at or below `ts`.
+    pub fn read_at(
+        &self,
+        rtx: &ReadTransaction,
+        key: &[u8],
+        ts: Timestamp,
+    ) -> Result<Option<Value>, StoreError> {
+        let data = rtx.open_table(self.data_def())?;
+        let mut range = data.range((key, !ts.0)..=(key, u64::MAX))?;
+        match range.next() {
+            Some(entry) => Ok(decode_value(entry?.1.value())),
+            None => Ok(None),
+        }
+    }
+
+    /// Up to `limit` live keys in `[from, to)` (`to: None` = to the end), as of `ts`.
+    pub fn scan(
+        &self,
+        rtx: &ReadTransaction,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+        ts: Timestamp,
+    ) -> Result<Vec<(Key, Value)>, StoreError> {
+        let data = rtx.open_table(self.data_def())?;
+        let mut rows = Vec::new();
+        let mut last_key: Option<Vec<u8>> = None;
+        let lower: (&[u8], u64) = (from, 0);
+        for entry in data.range::<(&[u8], u64)>((Bound::Included(lower), Bound::Unbounded))? {
+            if rows.len() >= limit {
+                break;
+            }
+            let (k, v) = entry?;
+            let (key, inverted) = k.value();
+            if to.is_some_and(|to| key >= to) {
+                break;
+            }
+            if last_key.as_deref() == Some(key) || !inverted > ts.0 {
+                continue;
+            }
+            last_key = Some(key.to_vec());
+            if let Some(value) = decode_value(v.value()) {
+                rows.push((key.to_vec(), value));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The undecided YES votes, oldest transaction first.
+    pub fn prepared(&self, rtx: &ReadTransaction) -> Result<Vec<(TxnId, PreparedTxn)>, StoreError> {
+        let table = rtx.open_table(self.prepared_def())?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            out.push((decode_txn_key(k.value()), decode(v.value())));
+        }
+        Ok(out)
+    }
+
+    /// The record of `txn`, if it is homed here and decided.
+    pub fn record(&self, rtx: &ReadTransaction, txn: &TxnId) -> Result<Option<Record>, StoreError> {
+        let table = rtx.open_table(self.records_def())?;
+        Ok(table.get(txn_key(txn).as_slice())?.map(|v| decode_record(v.value())))
+    }
+
+    /// The closed timestamp and the garbage-collection watermark.
+    pub fn watermarks(&self, rtx: &ReadTransaction) -> Result<(Timestamp, Timestamp), StoreError> {
+        let meta = rtx.open_table(self.meta_def())?;
+        let closed = meta.get(META_CLOSED)?.map(|v| v.value()).unwrap_or(0);
+        let collected = meta.get(META_COLLECTED)?.map(|v| v.value()).unwrap_or(0);
+        Ok((Timestamp(closed), Timestamp(collected)))
+    }
+
+    /// Everything, for a snapshot.
+    pub fn export(&self, rtx: &ReadTransaction) -> Result<ShardSnapshot, StoreError> {
+        let mut snapshot = ShardSnapshot::default();
+        let data = rtx.open_table(self.data_def())?;
+        for entry in data.iter()? {
+            let (k, v) = entry?;
+            let (key, inverted) = k.value();
+            snapshot.versions.push((key.to_vec(), Timestamp(!inverted), decode_value(v.value())));
+        }
+        snapshot.prepared = self.prepared(rtx)?;
+        let records = rtx.open_table(self.records_def())?;
+        for entry in records.iter()? {
+            let (k, v) = entry?;
+            snapshot.records.push((decode_txn_key(k.value()), decode_record(v.value())));
+        }
+        (snapshot.closed, snapshot.collected) = self.watermarks(rtx)?;
+        Ok(snapshot)
+    }
+
+    /// Replaces everything with a snapshot's content.
+    pub fn import(
+        &self,
+        tx: &WriteTransaction,
+        snapshot: &ShardSnapshot,
+    ) -> Result<(), StoreError> {
+        tx.delete_table(self.data_def())?;
+        tx.delete_table(self.prepared_def())?;
+        tx.delete_table(self.records_def())?;
+        tx.delete_table(self.meta_def())?;
+        self.create_tables(tx)?;
+        let mut data = tx.open_table(self.data_def())?;
+        for (key, ts, value) in &snapshot.versions {
+            data.insert((key.as_slice(), !ts.0), encode_value(value.as_deref()).as_slice())?;
+        }
+        let mut prepared = tx.open_table(self.prepared_def())?;
+        for (txn, value) in &snapshot.prepared {
+            prepared.insert(txn_key(txn).as_slice(), encode(value).as_slice())?;
+        }
+        let mut records = tx.open_table(self.records_def())?;
+        for (txn, record) in &snapshot.records {
+            records.insert(txn_key(txn).as_slice(), encode(record).as_slice())?;
+        }
+        let mut meta = tx.open_table(self.meta_def())?;
+        meta.insert(META_CLOSED, snapshot.closed.0)?;
+        meta.insert(META_COLLECTED, snapshot.collected.0)?;
+        Ok(())
+    }
+
+    /// A digest of the whole state (FNV-1a over the snapshot encoding): equal on replicas that
+    /// applied the same log prefix.
+    pub fn digest(&self, rtx: &ReadTransaction) -> Result<u64, StoreError> {
+        Ok(fnv1a(&encode(&self.export(rtx)?)))
+    }
+}
+
+fn refused(reason: AbortReason, detail: String) -> Applied {
+    Applied::Refused { reason, detail }
+}
+
+fn stale_term(txn: TxnId, lock_term: u64, entry_term: u64) -> Applied {
+    refused(
+        AbortReason::LeaderChanged,
+        format!("{txn} locked in term {lock_term}, proposed in term {entry_term}"),
+    )
+}
+
+fn below_closed(txn: TxnId, ts: Timestamp, closed: Timestamp) -> Applied {
+    refused(
+        AbortReason::LeaderChanged,
+        format!("{txn} timestamp {ts} is not above the closed timestamp {closed}"),
+    )
+}
+
+/// Encodes a transaction id as a fixed-width key whose byte order is the ids' order.
+pub fn txn_key(txn: &TxnId) -> [u8; TXN_KEY_LEN] {
+    let mut out = [0u8; TXN_KEY_LEN];
+    out[0..8].copy_from_slice(&txn.start_ts.0.to_be_bytes());
+    out[8..16].copy_from_slice(&txn.coordinator.to_be_bytes());
+    out[16..24].copy_from_slice(&txn.incarnation.to_be_bytes());
+    out[24..32].copy_from_slice(&txn.seq.to_be_bytes());
+    out
+}
+
+/// The inverse of [`txn_key`].
+pub fn decode_txn_key(bytes: &[u8]) -> TxnId {
+    assert_eq!(bytes.len(), TXN_KEY_LEN, "corrupt transaction key");
+    let word =
+        |i: usize| u64::from_be_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("eight bytes"));
+    TxnId { start_ts: Timestamp(word(0)), coordinator: word(1), incarnation: word(2), seq: word(3) }
+}
+
+fn encode_value(value: Option<&[u8]>) -> Vec<u8> {
+    match value {
+        None => vec![TAG_TOMBSTONE],
+        Some(bytes) => {
+            let mut out = Vec::with_capacity(bytes.len() + 1);
+            out.push(TAG_VALUE);
+            out.extend_from_slice(bytes);
+            out
+        }
+    }
+}
+
+fn decode_value(bytes: &[u8]) -> Option<Value> {
+    match bytes.first() {
+        Some(&TAG_VALUE) => Some(bytes[1..].to_vec()),
+        Some(&TAG_TOMBSTONE) => None,
+        other => panic!("corrupt version tag {other:?}"),
+    }
+}
+
+fn decode_record(bytes: &[u8]) -> Record {
+    decode(bytes)
+}
+
+/// Encodes a stored record with postcard. Stored records are versioned by their table's
+/// layout; a change of layout gets new table names.
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_allocvec(value).expect("postcard encodes every stored type")
+}
+
+/// Decodes a stored record; a failure means the file is corrupt, which the node cannot survive.
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> T {
+    postcard::from_bytes(bytes).expect("corrupt stored record")
+}
+
+/// FNV-1a, 64 bits: a stable hash (unlike `DefaultHasher`, fixed across builds).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::Database;
+    use redb::ReadableDatabase;
+    use redb::backends::InMemoryBackend;
+
+    use super::*;
+
+    fn db() -> (Database, ShardState) {
+        let db = Database::builder()
+            .create_with_backend(InMemoryBackend::new())
+            .expect("in-memory database");
+        let state = ShardState::new(ShardId(0));
+        let tx = db.begin_write().expect("write");
+        state.create_tables(&tx).expect("tables");
+        tx.commit().expect("commit");
+        (db, state)
+    }
+
+    fn txn(seq: u64) -> TxnId {
+        TxnId { start_ts: Timestamp(100 + seq), coordinator: 1, incarnation: 1, seq }
+    }
+
+    fn put(key: &str, value: &str) -> Write {
+        Write { key: key.as_bytes().to_vec(), value: Some(value.as_bytes().to_vec()) }
+    }
+
+    fn apply(db: &Database, state: &ShardState, command: Command) -> Applied {
+        let tx = db.begin_write().expect("write");
+        let out = state.apply(&tx, &command, 1).expect("apply");
+        tx.commit().expect("commit");
+        out
+    }
+
+    fn read(db: &Database, state: &ShardState, key: &str, ts: Timestamp) -> Option<String> {
+        let rtx = db.begin_read().expect("read");
+        state
+            .read_at(&rtx, key.as_bytes(), ts)
+            .expect("read")
+            .map(|v| String::from_utf8(v).expect("utf8"))
+    }
+
+    #[test]
+    fn one_phase_commit_writes_versions_readable_by_timestamp() {
+        let (db, state) = db();
+        let t1 = txn(1);
+        let applied = apply(
+            &db,
+            &state,
+            Command::CommitOnePhase {
+                txn: t1,
+                writes: vec![put("a", "1")],
+                commit_ts: Timestamp(10),
+                lock_term: 1,
+            },
+        );
+        assert_eq!(applied, Applied::Committed { commit_ts: Timestamp(10) });
+        apply(
+            &db,
+            &state,
+            Command::CommitOnePhase {
+                txn: txn(2),
+                writes: vec![Write { key: b"a".to_vec(), value: None }],
+                commit_ts: Timestamp(20),
+                lock_term: 1,
+            },
+        );
+        assert_eq!(read(&db, &state, "a", Timestamp(9)), None);
+        assert_eq!(read(&db, &state, "a", Timestamp(10)).as_deref(), Some("1"));
+        assert_eq!(read(&db, &state, "a", Timestamp(19)).as_deref(), Some("1"));
+        assert_eq!(read(&db, &state, "a", Timestamp::MAX), None);
+        // Repeating the entry (a retried proposal) answers the same and changes nothing.
+        let again = apply(
+            &db,
+            &state,
+            Command::CommitOnePhase {
+                txn: t1,
+                writes: vec![put("a", "other")],
+                commit_ts: Timestamp(30),
+                lock_term: 1,
+            },
+        );
+        assert_eq!(again, Applied::Committed { commit_ts: Timestamp(10) });
+        assert_eq!(read(&db, &state, "a", Timestamp::MAX), None);
+    }
+
+    #[test]
+    fn prepare_then_commit_applies_at_commit_timestamp() {
+        let (db, state) = db();
+        let t = txn(1);
+        let prepared = apply(
+            &db,
+            &state,
+            Command::Prepare {
+                txn: t,
+                home: ShardId(0),
+                writes: vec![put("k", "v")],
+                prepare_ts: Timestamp(50),
+                lock_term: 1,
+            },
+        );
+        assert_eq!(prepared, Applied::Prepared { prepare_ts: Timestamp(50) });
+        assert_eq!(read(&db, &state, "k", Timestamp::MAX), None, "prepared is invisible");
+        apply(&db, &state, Command::Commit { txn: t, commit_ts: Timestamp(60) });
+        assert_eq!(read(&db, &state, "k", Timestamp(59)), None);
+        assert_eq!(read(&db, &state, "k", Timestamp(60)).as_deref(), Some("v"));
+        let rtx = db.begin_read().expect("read");
+        assert!(state.prepared(&rtx).expect("prepared").is_empty());
+    }
+
+    #[test]
+    fn decide_is_a_compare_and_set() {
+        let (db, state) = db();
+        let t = txn(1);
+        let aborted = Decision::Aborted { reason: AbortReason::CoordinatorLost };
+        let committed = Decision::Committed { commit_ts: Timestamp(5) };
+        assert_eq!(
+            apply(&db, &state, Command::Decide { txn: t, decision: aborted }),
+            Applied::Decided(aborted)
+        );
+        assert_eq!(
+            apply(&db, &state, Command::Decide { txn: t, decision: committed }),
+            Applied::Decided(aborted),
+            "the first decision wins"
+        );
+        // A one-phase commit of a transaction someone resolved as aborted is refused.
+        let refused = apply(
+            &db,
+            &state,
+            Command::CommitOnePhase {
+                txn: t,
+                writes: vec![put("x", "1")],
+                commit_ts: Timestamp(9),
+                lock_term: 1,
+            },
+        );
+        assert!(matches!(refused, Applied::Refused { .. }), "{refused:?}");
+        assert_eq!(read(&db, &state, "x", Timestamp::MAX), None);
+    }
+
+    #[test]
+    fn timestamps_at_or_below_the_closed_timestamp_are_refused() {
+        let (db, state) = db();
+        apply(&db, &state, Command::Close { ts: Timestamp(100) });
+        apply(&db, &state, Command::Close { ts: Timestamp(50) });
+        let refused = apply(
+            &db,
+            &state,
+            Command::Prepare {
+                txn: txn(1),
+                home: ShardId(0),
+                writes: vec![put("k", "v")],
+                prepare_ts: Timestamp(100),
+                lock_term: 1,
+            },
+        );
+        assert!(matches!(refused, Applied::Refused { reason: AbortReason::LeaderChanged, .. }));
+        let rtx = db.begin_read().expect("read");
+        assert_eq!(
+            state.watermarks(&rtx).expect("meta").0,
+            Timestamp(100),
+            "closed never decreases"
+        );
+    }
+
+    #[test]
+    fn stale_lock_term_is_refused() {
+        let (db, state) = db();
+        let tx = db.begin_write().expect("write");
+        let out = state
+            .apply(
+                &tx,
+                &Command::CommitOnePhase {
+                    txn: txn(1),
+                    writes: vec![put("a", "1")],
+                    commit_ts: Timestamp(10),
+                    lock_term: 1,
+                },
+                2,
+            )
+            .expect("apply");
+        assert!(matches!(out, Applied::Refused { reason: AbortReason::LeaderChanged, .. }));
+    }
+
+    #[test]
+    fn scan_skips_old_versions_and_tombstones_and_respects_bounds() {
+        let (db, state) = db();
+        let mut seq = 0;
+        let mut commit = |writes: Vec<Write>, ts: u64| {
+            seq += 1;
+            apply(
+                &db,
+                &state,
+                Command::CommitOnePhase {
+                    txn: txn(seq),
+                    writes,
+                    commit_ts: Timestamp(ts),
+                    lock_term: 1,
+                },
+            );
+        };
+        commit(vec![put("a", "1"), put("b", "1"), put("c", "1"), put("d", "1")], 10);
+        commit(vec![put("b", "2"), Write { key: b"c".to_vec(), value: None }], 20);
+        let rtx = db.begin_read().expect("read");
+        let rows = |from: &str, to: Option<&str>, limit, ts| {
+            state
+                .scan(&rtx, from.as_bytes(), to.map(str::as_bytes), limit, Timestamp(ts))
+                .expect("scan")
+                .into_iter()
+                .map(|(k, v)| {
+                    format!("{}={}", String::from_utf8_lossy(&k), String::from_utf8_lossy(&v))
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(rows("a", None, 10, 100), ["a=1", "b=2", "d=1"]);
+        assert_eq!(rows("a", None, 10, 15), ["a=1", "b=1", "c=1", "d=1"]);
+        assert_eq!(rows("b", Some("d"), 10, 100), ["b=2"]);
+        assert_eq!(rows("a", None, 2, 100), ["a=1", "b=2"]);
+    }
+
+    #[test]
+    fn collect_keeps_the_newest_version_at_or_below_the_watermark() {
+        let (db, state) = db();
+        for (i, ts) in [10u64, 20, 30].into_iter().enumerate() {
+            apply(
+                &db,
+                &state,
+                Command::CommitOnePhase {
+                    txn: txn(i as u64),
+                    writes: vec![put("k", &ts.to_string())],
+                    commit_ts: Timestamp(ts),
+                    lock_term: 1,
+                },
+            );
+        }
+        apply(&db, &state, Command::Collect { before: Timestamp(25) });
+        assert_eq!(read(&db, &state, "k", Timestamp(25)).as_deref(), Some("20"));
+        assert_eq!(read(&db, &state, "k", Timestamp(15)), None, "collected");
+        assert_eq!(read(&db, &state, "k", Timestamp(30)).as_deref(), Some("30"));
+    }
+
+    #[test]
+    fn export_import_round_trips_and_digests_agree() {
+        let (db, state) = db();
+        apply(
+            &db,
+            &state,
+            Command::CommitOnePhase {
+                txn: txn(1),
+                writes: vec![put("a", "1")],
+                commit_ts: Timestamp(10),
+                lock_term: 1,
+            },
+        );
+        apply(
+            &db,
+            &state,
+            Command::Prepare {
+                txn: txn(2),
+                home: ShardId(3),
+                writes: vec![put("b", "2")],
+                prepare_ts: Timestamp(20),
+                lock_term: 1,
+            },
+        );
+        let rtx = db.begin_read().expect("read");
+        let snapshot = state.export(&rtx).expect("export");
+        let digest = state.digest(&rtx).expect("digest");
+        let (other, other_state) = self::db();
+        let tx = other.begin_write().expect("write");
+        other_state.import(&tx, &snapshot).expect("import");
+        tx.commit().expect("commit");
+        let rtx = other.begin_read().expect("read");
+        assert_eq!(other_state.export(&rtx).expect("export"), snapshot);
+        assert_eq!(other_state.digest(&rtx).expect("digest"), digest);
+    }
+
+    #[test]
+    #[should_panic(expected = "lock table bug")]
+    fn conflicting_prepared_writes_are_a_bug() {
+        let (db, state) = db();
+        for seq in [1, 2] {
+            apply(
+                &db,
+                &state,
+                Command::Prepare {
+                    txn: txn(seq),
+                    home: ShardId(0),
+                    writes: vec![put("k", "v")],
+                    prepare_ts: Timestamp(10 + seq),
+                    lock_term: 1,
+                },
+            );
+        }
+    }
+
+    #[test]
+    fn txn_keys_sort_like_txn_ids() {
+        let a = txn(1);
+        let b = TxnId { start_ts: Timestamp(1000), ..txn(0) };
+        assert!(a < b);
+        assert!(txn_key(&a) < txn_key(&b));
+        assert_eq!(decode_txn_key(&txn_key(&b)), b);
+    }
+}
