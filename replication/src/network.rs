@@ -1,0 +1,1 @@
+//! Raft transport (being written).

@@ -1,0 +1,91 @@
+//! Read-only access to one shard's replicated state, for the server: reads under locks at the
+//! leader, snapshot reads on any replica, recovery scans and digests.
+//!
+//! Each call opens its own redb read transaction: a consistent view of everything committed so
+//! far by the writer (volatile commits included).
+
+use std::io;
+use std::sync::Arc;
+
+use redb::Database;
+use redb::ReadableDatabase;
+use txn::command::PreparedTxn;
+use txn::state::Record;
+use txn::state::ShardState;
+use txn::types::Key;
+use txn::types::ShardId;
+use txn::types::Timestamp;
+use txn::types::TxnId;
+use txn::types::Value;
+
+fn io_error<E: std::fmt::Display>(error: E) -> io::Error {
+    io::Error::other(format!("storage: {error}"))
+}
+
+/// Reads one shard's state.
+#[derive(Clone)]
+pub struct ShardReader {
+    db: Arc<Database>,
+    state: ShardState,
+}
+
+impl ShardReader {
+    pub(crate) fn new(db: Arc<Database>, shard: ShardId) -> ShardReader {
+        ShardReader { db, state: ShardState::new(shard) }
+    }
+
+    /// The shard.
+    pub fn shard(&self) -> ShardId {
+        self.state.shard()
+    }
+
+    fn rtx(&self) -> io::Result<redb::ReadTransaction> {
+        self.db.begin_read().map_err(io_error)
+    }
+
+    /// The value of `key` as of `ts` (`Timestamp::MAX`: the newest).
+    pub fn read(&self, key: &[u8], ts: Timestamp) -> io::Result<Option<Value>> {
+        self.state.read_at(&self.rtx()?, key, ts).map_err(io_error)
+    }
+
+    /// Up to `limit` live rows of `[from, to)` as of `ts`.
+    pub fn scan(
+        &self,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+        ts: Timestamp,
+    ) -> io::Result<Vec<(Key, Value)>> {
+        self.state.scan(&self.rtx()?, from, to, limit, ts).map_err(io_error)
+    }
+
+    /// Undecided prepared transactions.
+    pub fn prepared(&self) -> io::Result<Vec<(TxnId, PreparedTxn)>> {
+        self.state.prepared(&self.rtx()?).map_err(io_error)
+    }
+
+    /// The record of a transaction homed here.
+    pub fn record(&self, txn: &TxnId) -> io::Result<Option<Record>> {
+        self.state.record(&self.rtx()?, txn).map_err(io_error)
+    }
+
+    /// The closed timestamp and the garbage-collection watermark.
+    pub fn watermarks(&self) -> io::Result<(Timestamp, Timestamp)> {
+        self.state.watermarks(&self.rtx()?).map_err(io_error)
+    }
+
+    /// The closed timestamp, the smallest prepare timestamp of an undecided transaction, and the
+    /// GC watermark, read in one transaction (for a causal reader's safe time).
+    pub fn safe_time_parts(&self) -> io::Result<(Timestamp, Option<Timestamp>, Timestamp)> {
+        let rtx = self.rtx()?;
+        let (closed, collected) = self.state.watermarks(&rtx).map_err(io_error)?;
+        let prepared = self.state.prepared(&rtx).map_err(io_error)?;
+        let min_prepared = prepared.iter().map(|(_, p)| p.prepare_ts).min();
+        Ok((closed, min_prepared, collected))
+    }
+
+    /// A digest of the shard's state.
+    pub fn digest(&self) -> io::Result<u64> {
+        self.state.digest(&self.rtx()?).map_err(io_error)
+    }
+}

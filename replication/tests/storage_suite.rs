@@ -1,0 +1,44 @@
+//! openraft's storage conformance suite (`openraft::testing::log::Suite`) on the redb store:
+//! log, vote, state machine and snapshot semantics as openraft requires them.
+
+use openraft::StorageError;
+use openraft::testing::log::StoreBuilder;
+use openraft::testing::log::Suite;
+use redb::Database;
+use redb::backends::InMemoryBackend;
+use replication::store::Executor;
+use replication::store::LogStore;
+use replication::store::StateMachine;
+use replication::store::Store;
+use replication::types::TypeConfig;
+use txn::types::ShardId;
+
+struct RedbBuilder {
+    executor: Executor,
+}
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachine, Store> for RedbBuilder {
+    async fn build(&self) -> Result<(Store, LogStore, StateMachine), StorageError<TypeConfig>> {
+        let db =
+            Database::builder().create_with_backend(InMemoryBackend::new()).expect("in-memory db");
+        let store = Store::open(db, self.executor, 1, 1).expect("open store");
+        let (log, sm) = store.open_shard(ShardId(0)).await.expect("open shard");
+        Ok((store, log, sm))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redb_store_passes_openraft_suite_with_writer_thread() {
+    replication::types::with_seed(7, async {
+        Suite::test_all(RedbBuilder { executor: Executor::Thread }).await.expect("suite");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn redb_store_passes_openraft_suite_with_writer_task() {
+    replication::types::with_seed(7, async {
+        Suite::test_all(RedbBuilder { executor: Executor::Task }).await.expect("suite");
+    })
+    .await;
+}
