@@ -1,0 +1,71 @@
+//! [`Pins`]: the confirmation marks a shard keeps on waiting requests, so that a cycle being
+//! confirmed is not broken under it by the abort of another victim. See "CONFIRMATION" in the
+//! [module docs](super).
+
+use std::collections::BTreeMap;
+
+use crate::lock::RequestId;
+use crate::types::TxnId;
+
+/// The most pins a shard keeps; more means confirmations multiply without bound (a bug).
+pub const MAX_PINS: usize = 4096;
+
+/// Pins of one shard (one per shard leader term, like its lock table): for a waiting request,
+/// the victims of the confirmation passes that checked its edge and have not finished, each
+/// until an expiry time. Time is the caller's (ticks in the harness, milliseconds in the
+/// server); a pin must outlive the confirmation pass that set it, which takes one message per
+/// shard change along the cycle.
+#[derive(Clone, Debug)]
+pub struct Pins {
+    /// How long a pin lasts, in the caller's time unit.
+    lifetime: u64,
+    /// Request to victim to expiry time. Never an empty inner map.
+    by_request: BTreeMap<RequestId, BTreeMap<TxnId, u64>>,
+}
+
+impl Pins {
+    /// No pins; each pin set later lasts `lifetime`.
+    pub fn new(lifetime: u64) -> Pins {
+        assert!(lifetime > 0, "pins that expire at once protect nothing");
+        Pins { lifetime, by_request: BTreeMap::new() }
+    }
+
+    /// Pins `request` for the confirmation of the cycle whose victim is `victim`, from `now`.
+    pub fn pin(&mut self, request: RequestId, victim: TxnId, now: u64) {
+        let until = now.checked_add(self.lifetime).expect("pin expiry overflows");
+        let victims = self.by_request.entry(request).or_default();
+        victims.retain(|_, expiry| *expiry > now);
+        let expiry = victims.entry(victim).or_insert(until);
+        *expiry = (*expiry).max(until);
+        assert!(self.len() <= MAX_PINS, "more than {MAX_PINS} pins");
+    }
+
+    /// The youngest other victim whose live pin protects `request` from being cancelled as
+    /// `victim`, if any.
+    pub fn blocking(&self, request: RequestId, victim: TxnId, now: u64) -> Option<TxnId> {
+        self.by_request
+            .get(&request)?
+            .iter()
+            .filter(|(other, expiry)| **other != victim && **expiry > now)
+            .map(|(other, _)| *other)
+            .next_back()
+    }
+
+    /// Forgets the pins that have expired by `now`.
+    pub fn expire(&mut self, now: u64) {
+        self.by_request.retain(|_, victims| {
+            victims.retain(|_, expiry| *expiry > now);
+            !victims.is_empty()
+        });
+    }
+
+    /// Pins held (live or not yet collected).
+    pub fn len(&self) -> usize {
+        self.by_request.values().map(BTreeMap::len).sum()
+    }
+
+    /// True when no pin is held.
+    pub fn is_empty(&self) -> bool {
+        self.by_request.is_empty()
+    }
+}
