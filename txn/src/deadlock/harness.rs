@@ -382,9 +382,11 @@ impl World {
     /// Steps a confirmation at the shard of its next edge, and on at once while the next edge
     /// is on the same shard.
     fn confirm(&mut self, mut confirmation: Confirmation) {
-        let graph = self.wait_for_graph();
         loop {
             let shard = confirmation.shard();
+            // The graph just before a possible abort, for the checks of the tests.
+            let last = confirmation.edge().waiter == confirmation.deadlock.victim().waiter;
+            let graph = if last { self.wait_for_graph() } else { WaitForGraph::new() };
             let table = self.tables.get_mut(&shard).expect("edge's shard exists");
             let pins = self.pins.get_mut(&shard).expect("edge's shard exists");
             match confirmation.clone().step(table, pins, shard, self.tick) {

@@ -108,6 +108,8 @@ mod probe;
 mod wait_edge;
 
 #[cfg(test)]
+mod confirmation_test;
+#[cfg(test)]
 mod harness_test;
 #[cfg(test)]
 mod probe_test;

@@ -8,9 +8,10 @@
 //! the other half it keeps its locks forever, so waits pile up. The world runs to quiescence
 //! (nothing changed for a few probe rounds). Checked:
 //!
-//! - every detection names a cycle whose victim is on a real cycle of the global graph at
-//!   that moment, and so does every abort just before it happens (no aborts without a
-//!   deadlock);
+//! - every abort happens while every edge of the cycle it reports is in the global wait-for
+//!   graph (so its victim is on a real cycle at that moment: no aborts without a deadlock);
+//!   detections whose cycle was already broken behind the probe are counted as `needless`,
+//!   and the confirmation pass must have kept each of them from aborting anyone;
 //! - at quiescence the global wait-for graph is acyclic (every deadlock was found), and with
 //!   committing transactions everything has finished;
 //! - every table's invariants, after every tick.

@@ -290,7 +290,10 @@ fn compare(table: &LockTable, model: &Model, rng: &mut SmallRng, context: &str) 
 
 #[test]
 fn lock_table_agrees_with_a_naive_model_on_random_sequences() {
-    for seed in 0..MODEL_CASES {
+    // `TXN_MODEL_CASES=100000` searches longer; the default keeps the suite fast.
+    let cases = std::env::var("TXN_MODEL_CASES")
+        .map_or(MODEL_CASES, |cases| cases.parse().expect("TXN_MODEL_CASES is a number"));
+    for seed in 0..cases {
         run_case(seed);
     }
 }
