@@ -121,10 +121,11 @@ impl Report {
             return format!("valid under {}: {txns}", self.model);
         }
         let counts: Vec<String> = self.counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let count = self.anomaly_count();
         format!(
-            "INVALID under {}: {} anomalies ({}) in {txns}",
+            "INVALID under {}: {count} {} ({}) in {txns}",
             self.model,
-            self.anomaly_count(),
+            if count == 1 { "anomaly" } else { "anomalies" },
             counts.join(", ")
         )
     }

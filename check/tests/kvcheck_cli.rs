@@ -139,3 +139,12 @@ fn unknown_model_is_a_usage_error() {
     let output = kvcheck("bad-model", "", "linearizable");
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn empty_and_invokes_only_histories_exit_0() {
+    assert_eq!(kvcheck("empty", "", "strict-serializable").status.code(), Some(0));
+    let mut h = H::new();
+    h.invoke(1, "x+1").invoke(2, "x=?");
+    let output = kvcheck("invokes-only", &h.jsonl(), "causal");
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
