@@ -1,5 +1,35 @@
 //! The Rust client library and the kvsh shell.
 //!
-//! - [`shell`]: the statement language of `kvsh` (parsing, result lines, help text).
+//! ```no_run
+//! # async fn demo() -> Result<(), client::Error> {
+//! let client = client::Client::connect(&["127.0.0.1:7001", "127.0.0.1:7002"]).await?;
+//! client.put("greeting", "hello").await?;
+//! let balance = client
+//!     .transaction(|txn| Box::pin(async move {
+//!         let a: i64 = txn.get("alice").await?.map_or(0, |v| String::from_utf8_lossy(&v).parse().unwrap_or(0));
+//!         txn.put("alice", (a - 10).to_string()).await?;
+//!         txn.put("bob", "10").await?;
+//!         Ok(a - 10)
+//!     }))
+//!     .await?;
+//! # let _ = balance; Ok(()) }
+//! ```
+//!
+//! - [`client`]: a session: routing, retries, one-statement operations, transactions.
+//! - [`transaction`]: an interactive transaction.
+//! - [`error`]: errors grouped by what the caller does next.
+//! - [`connector`]: how a channel to a node is made (the transport seam).
+//! - [`shell`]: the statement language and the REPL of `kvsh`.
 
+pub mod client;
+pub mod connector;
+pub mod error;
 pub mod shell;
+pub mod transaction;
+
+pub use client::Client;
+pub use client::Consistency;
+pub use client::TxnOutcome;
+pub use error::Error;
+pub use transaction::CommitInfo;
+pub use transaction::Transaction;

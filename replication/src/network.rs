@@ -1,1 +1,298 @@
-//! Raft transport (being written).
+//! The Raft transport: every shard's Raft messages between two nodes travel over one gRPC
+//! service (`peer.v1.Peer`), each tagged with its shard.
+//!
+//! ```text
+//!   openraft (shard s, node a)                            openraft (shard s, node b)
+//!     ShardPeer::append_entries ──► Peer.Raft{s, postcard(RaftRpc)} ──► serve_raft(group s)
+//!     ShardPeer::full_snapshot  ──► Peer.Snapshot(stream of chunks) ──► serve_snapshot(group s)
+//! ```
+//!
+//! How a node reaches another is the [`PeerConnector`] seam: tonic over real TCP in production,
+//! over turmoil's simulated TCP in the simulation. Every call has a deadline (openraft's
+//! `hard_ttl`), because a simulated TCP connection that lost a segment never recovers, and a
+//! real one may hang just as long.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::NetworkError;
+use openraft::error::RPCError;
+use openraft::error::ReplicationClosed;
+use openraft::error::StreamingError;
+use openraft::error::Unreachable;
+use openraft::network::RPCOption;
+use openraft::network::RaftNetworkFactory;
+use openraft::network::v2::RaftNetworkV2;
+use openraft::raft::AppendEntriesRequest;
+use openraft::raft::AppendEntriesResponse;
+use openraft::raft::SnapshotResponse;
+use openraft::raft::TransferLeaderRequest;
+use openraft::raft::TransferLeaderResponse;
+use openraft::raft::VoteRequest;
+use openraft::raft::VoteResponse;
+use proto::peer::RaftRequest;
+use proto::peer::SnapshotChunk;
+use proto::peer::peer_client::PeerClient;
+use serde::Deserialize;
+use serde::Serialize;
+use tonic::transport::Channel;
+use txn::types::NodeId;
+use txn::types::ShardId;
+
+use crate::codec;
+use crate::types::Raft;
+use crate::types::Snapshot;
+use crate::types::SnapshotMeta;
+use crate::types::TypeConfig;
+use crate::types::Vote;
+use openraft::BasicNode;
+
+/// Bytes of snapshot data per streamed chunk.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+
+/// How this node reaches the `Peer` service of other nodes (the transport seam).
+pub trait PeerConnector: Send + Sync + 'static {
+    /// A client for `target`'s `Peer` service, or `None` if the node is unknown. Cheap: the
+    /// channel is shared and connects lazily.
+    fn peer(&self, target: NodeId) -> Option<PeerClient<Channel>>;
+}
+
+/// One Raft message for one shard's group.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RaftRpc {
+    /// AppendEntries (also heartbeats).
+    Append(AppendEntriesRequest<TypeConfig>),
+    /// RequestVote.
+    Vote(VoteRequest<TypeConfig>),
+    /// Pre-vote (does not disturb a healthy leader).
+    PreVote(VoteRequest<TypeConfig>),
+    /// Hand over leadership.
+    TransferLeader(TransferLeaderRequest<TypeConfig>),
+}
+
+/// The answer to a [`RaftRpc`] or a snapshot.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RaftReply {
+    /// To Append.
+    Append(AppendEntriesResponse<TypeConfig>),
+    /// To Vote or PreVote.
+    Vote(VoteResponse<TypeConfig>),
+    /// To TransferLeader.
+    TransferLeader(TransferLeaderResponse<TypeConfig>),
+    /// To a snapshot.
+    Snapshot(SnapshotResponse<TypeConfig>),
+    /// The receiver could not handle it (group not started, stopped, malformed).
+    Failed(String),
+}
+
+/// Creates openraft's network clients for one shard.
+#[derive(Clone)]
+pub struct ShardNetworkFactory {
+    shard: ShardId,
+    connector: Arc<dyn PeerConnector>,
+}
+
+impl ShardNetworkFactory {
+    /// The factory for `shard`'s group.
+    pub fn new(shard: ShardId, connector: Arc<dyn PeerConnector>) -> ShardNetworkFactory {
+        ShardNetworkFactory { shard, connector }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for ShardNetworkFactory {
+    type Network = ShardPeer;
+
+    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> ShardPeer {
+        ShardPeer { shard: self.shard, target, connector: self.connector.clone() }
+    }
+}
+
+/// openraft's client to one peer, for one shard.
+pub struct ShardPeer {
+    shard: ShardId,
+    target: NodeId,
+    connector: Arc<dyn PeerConnector>,
+}
+
+fn unreachable<E: std::fmt::Display>(error: E) -> Unreachable<TypeConfig> {
+    Unreachable::new(&io::Error::other(error.to_string()))
+}
+
+impl ShardPeer {
+    fn client(&self) -> Result<PeerClient<Channel>, Unreachable<TypeConfig>> {
+        self.connector
+            .peer(self.target)
+            .ok_or_else(|| unreachable(format!("unknown node {}", self.target)))
+    }
+
+    async fn call(
+        &self,
+        rpc: RaftRpc,
+        deadline: Duration,
+    ) -> Result<RaftReply, RPCError<TypeConfig>> {
+        let mut client = self.client()?;
+        let request = RaftRequest { shard: self.shard.0, payload: codec::encode(&rpc).into() };
+        let response = match tokio::time::timeout(deadline, client.raft(request)).await {
+            Err(_) => {
+                return Err(
+                    NetworkError::from_string(format!("no answer within {deadline:?}")).into()
+                );
+            }
+            Ok(Err(status)) => return Err(unreachable(status.message()).into()),
+            Ok(Ok(response)) => response.into_inner(),
+        };
+        match codec::decode::<RaftReply>(&response.payload) {
+            Ok(RaftReply::Failed(why)) => Err(unreachable(why).into()),
+            Ok(reply) => Ok(reply),
+            Err(error) => Err(unreachable(error).into()),
+        }
+    }
+}
+
+fn unexpected(reply: RaftReply) -> RPCError<TypeConfig> {
+    unreachable(format!("unexpected reply {reply:?}")).into()
+}
+
+impl RaftNetworkV2<TypeConfig> for ShardPeer {
+    type SnapshotData = Vec<u8>;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.call(RaftRpc::Append(rpc), option.hard_ttl()).await? {
+            RaftReply::Append(response) => Ok(response),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.call(RaftRpc::Vote(rpc), option.hard_ttl()).await? {
+            RaftReply::Vote(response) => Ok(response),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.call(RaftRpc::PreVote(rpc), option.hard_ttl()).await? {
+            RaftReply::Vote(response) => Ok(response),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        rpc: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.call(RaftRpc::TransferLeader(rpc), option.hard_ttl()).await? {
+            RaftReply::TransferLeader(response) => Ok(response),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl Future<Output = ReplicationClosed> + openraft::OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let mut client = self.client()?;
+        let shard = self.shard.0;
+        let header = codec::encode(&(vote, snapshot.meta));
+        let data = snapshot.snapshot;
+        let chunks = async_stream_chunks(shard, header, data);
+        let deadline = option.hard_ttl();
+        let send = tokio::time::timeout(deadline, client.snapshot(chunks));
+        let response = tokio::select! {
+            closed = cancel => return Err(closed.into()),
+            sent = send => match sent {
+                Err(_) => return Err(NetworkError::from_string(format!("snapshot not acknowledged within {deadline:?}")).into()),
+                Ok(Err(status)) => return Err(unreachable(status.message()).into()),
+                Ok(Ok(response)) => response.into_inner(),
+            },
+        };
+        match codec::decode::<RaftReply>(&response.payload) {
+            Ok(RaftReply::Snapshot(response)) => Ok(response),
+            Ok(other) => Err(unreachable(format!("unexpected reply {other:?}")).into()),
+            Err(error) => Err(unreachable(error).into()),
+        }
+    }
+}
+
+/// Splits a snapshot into chunks; the first carries the header.
+fn async_stream_chunks(
+    shard: u32,
+    header: Vec<u8>,
+    data: Vec<u8>,
+) -> impl futures::Stream<Item = SnapshotChunk> + Send + 'static {
+    let mut chunks: Vec<SnapshotChunk> = data
+        .chunks(SNAPSHOT_CHUNK_BYTES)
+        .map(|piece| SnapshotChunk {
+            shard,
+            header: Vec::new().into(),
+            data: piece.to_vec().into(),
+        })
+        .collect();
+    if chunks.is_empty() {
+        chunks.push(SnapshotChunk { shard, header: Vec::new().into(), data: Vec::new().into() });
+    }
+    chunks[0].header = header.into();
+    futures::stream::iter(chunks)
+}
+
+/// Handles one Raft message for a local group (the server side of `Peer.Raft`).
+pub async fn serve_raft(raft: &Raft, payload: &[u8]) -> Vec<u8> {
+    let reply = match codec::decode::<RaftRpc>(payload) {
+        Err(error) => RaftReply::Failed(format!("malformed raft message: {error}")),
+        Ok(RaftRpc::Append(rpc)) => match raft.append_entries(rpc).await {
+            Ok(response) => RaftReply::Append(response),
+            Err(error) => RaftReply::Failed(error.to_string()),
+        },
+        Ok(RaftRpc::Vote(rpc)) => match raft.vote(rpc).await {
+            Ok(response) => RaftReply::Vote(response),
+            Err(error) => RaftReply::Failed(error.to_string()),
+        },
+        Ok(RaftRpc::PreVote(rpc)) => match raft.pre_vote(rpc).await {
+            Ok(response) => RaftReply::Vote(response),
+            Err(error) => RaftReply::Failed(error.to_string()),
+        },
+        Ok(RaftRpc::TransferLeader(rpc)) => match raft.handle_transfer_leader(rpc).await {
+            Ok(response) => RaftReply::TransferLeader(response),
+            Err(error) => RaftReply::Failed(error.to_string()),
+        },
+    };
+    codec::encode(&reply)
+}
+
+/// Installs a streamed snapshot in a local group (the server side of `Peer.Snapshot`), given
+/// the first chunk's header and all data concatenated.
+pub async fn serve_snapshot(raft: &Raft, header: &[u8], data: Vec<u8>) -> Vec<u8> {
+    let reply = match codec::decode::<(Vote, SnapshotMeta)>(header) {
+        Err(error) => RaftReply::Failed(format!("malformed snapshot header: {error}")),
+        Ok((vote, meta)) => {
+            match raft.install_full_snapshot(vote, Snapshot { meta, snapshot: data }).await {
+                Ok(response) => RaftReply::Snapshot(response),
+                Err(error) => RaftReply::Failed(error.to_string()),
+            }
+        }
+    };
+    codec::encode(&reply)
+}
+
+/// The encoded reply to a message for a group this node does not run (yet).
+pub fn reply_no_group(shard: u32) -> Vec<u8> {
+    codec::encode(&RaftReply::Failed(format!("shard {shard} is not running on this node")))
+}

@@ -423,6 +423,25 @@ impl ShardState {
         }
     }
 
+    /// The newest version of `key` at or below `ts`: its commit timestamp and value (`None` for
+    /// a tombstone); `None` if there is no such version.
+    pub fn read_version(
+        &self,
+        rtx: &ReadTransaction,
+        key: &[u8],
+        ts: Timestamp,
+    ) -> Result<Option<(Timestamp, Option<Value>)>, StoreError> {
+        let data = rtx.open_table(self.data_def())?;
+        let mut range = data.range((key, !ts.0)..=(key, u64::MAX))?;
+        match range.next() {
+            Some(entry) => {
+                let (k, v) = entry?;
+                Ok(Some((Timestamp(!k.value().1), decode_value(v.value()))))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Up to `limit` live keys in `[from, to)` (`to: None` = to the end), as of `ts`.
     pub fn scan(
         &self,
@@ -432,6 +451,19 @@ impl ShardState {
         limit: usize,
         ts: Timestamp,
     ) -> Result<Vec<(Key, Value)>, StoreError> {
+        let rows = self.scan_versions(rtx, from, to, limit, ts)?;
+        Ok(rows.into_iter().map(|(key, _, value)| (key, value)).collect())
+    }
+
+    /// Like [`ShardState::scan`], with each row's commit timestamp.
+    pub fn scan_versions(
+        &self,
+        rtx: &ReadTransaction,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+        ts: Timestamp,
+    ) -> Result<Vec<(Key, Timestamp, Value)>, StoreError> {
         let data = rtx.open_table(self.data_def())?;
         let mut rows = Vec::new();
         let mut last_key: Option<Vec<u8>> = None;
@@ -450,7 +482,7 @@ impl ShardState {
             }
             last_key = Some(key.to_vec());
             if let Some(value) = decode_value(v.value()) {
-                rows.push((key.to_vec(), value));
+                rows.push((key.to_vec(), Timestamp(!inverted), value));
             }
         }
         Ok(rows)

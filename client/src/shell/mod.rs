@@ -37,6 +37,8 @@ pub mod format;
 pub mod help;
 pub mod parse_error;
 pub mod parser;
+pub mod repl;
+pub mod session;
 pub mod statement;
 
 #[cfg(test)]

@@ -59,6 +59,27 @@ impl ShardReader {
         self.state.scan(&self.rtx()?, from, to, limit, ts).map_err(io_error)
     }
 
+    /// The newest version of `key` at or below `ts`: commit timestamp and value (`None` for a
+    /// tombstone).
+    pub fn read_version(
+        &self,
+        key: &[u8],
+        ts: Timestamp,
+    ) -> io::Result<Option<(Timestamp, Option<Value>)>> {
+        self.state.read_version(&self.rtx()?, key, ts).map_err(io_error)
+    }
+
+    /// Like [`ShardReader::scan`], with each row's commit timestamp.
+    pub fn scan_versions(
+        &self,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+        ts: Timestamp,
+    ) -> io::Result<Vec<(Key, Timestamp, Value)>> {
+        self.state.scan_versions(&self.rtx()?, from, to, limit, ts).map_err(io_error)
+    }
+
     /// Undecided prepared transactions.
     pub fn prepared(&self) -> io::Result<Vec<(TxnId, PreparedTxn)>> {
         self.state.prepared(&self.rtx()?).map_err(io_error)

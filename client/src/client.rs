@@ -1,0 +1,519 @@
+//! The client: a session with a cluster.
+//!
+//! It connects to any list of nodes, learns the shard map (`Topology`), and sends each
+//! one-statement request to the leader of its key's shard (saving a hop; any node would do).
+//! When a node cannot be reached it tries the others, and refreshes the shard map when a
+//! leader moved. Transactions run on one node, their coordinator ([`crate::Transaction`]).
+//!
+//! Retries are safe by construction: a request is re-sent only if it certainly had no effect
+//! (it never reached a server), or if it is a read. A write or commit whose answer was lost is
+//! reported as [`Error::Unknown`] after asking `TxnStatus`, never re-run blindly.
+//!
+//! The session carries a causal token (the largest commit timestamp it has seen), sent with
+//! every request; it can be exported and imported so that causality travelling outside the
+//! store (one client telling another) is kept.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use proto::kv::BeginRequest;
+use proto::kv::Consistency as ProtoConsistency;
+use proto::kv::ReadRequest;
+use proto::kv::ScanRequest;
+use proto::kv::StatusRequest;
+use proto::kv::TopologyRequest;
+use proto::kv::TopologyResponse;
+use proto::kv::TxnHandle;
+use proto::kv::TxnStatusRequest;
+use proto::kv::WriteRequest;
+use proto::kv::kv_client::KvClient;
+use tonic::transport::Channel;
+
+use crate::connector::Connector;
+use crate::connector::MESSAGE_BYTES_MAX;
+use crate::connector::TcpConnector;
+use crate::error::Error;
+use crate::transaction::CommitInfo;
+use crate::transaction::Transaction;
+
+/// Deadline of one request (longer than the server's lock wait limit, 10 s by default).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Attempts of [`Client::transaction`] before giving up on retryable aborts.
+pub const TRANSACTION_ATTEMPTS_MAX: usize = 12;
+/// First pause between attempts; doubles up to [`RETRY_PAUSE_MAX`], with jitter.
+pub const RETRY_PAUSE_MIN: Duration = Duration::from_millis(5);
+/// Longest pause between attempts.
+pub const RETRY_PAUSE_MAX: Duration = Duration::from_millis(500);
+/// Rounds over all nodes for a request that found no node reachable.
+pub const UNREACHABLE_ROUNDS_MAX: usize = 20;
+
+/// Per-session consistency.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Consistency {
+    /// The server's configured default.
+    #[default]
+    Default,
+    /// Reads through leaders under locks: strictly serializable.
+    Sequential,
+    /// Read-only work at a causally safe snapshot on any replica.
+    Causal,
+}
+
+impl Consistency {
+    pub(crate) fn to_proto(self) -> i32 {
+        match self {
+            Consistency::Default => ProtoConsistency::Unspecified as i32,
+            Consistency::Sequential => ProtoConsistency::Sequential as i32,
+            Consistency::Causal => ProtoConsistency::Causal as i32,
+        }
+    }
+}
+
+/// The outcome of [`Client::txn_status`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxnOutcome {
+    /// Committed at this timestamp.
+    Committed(u64),
+    /// Aborted.
+    Aborted {
+        /// The reason's name.
+        reason: String,
+        /// For people.
+        message: String,
+    },
+}
+
+/// The shard map as last learned.
+#[derive(Clone, Debug, Default)]
+struct ShardMap {
+    nodes: BTreeMap<u64, String>,
+    /// (first key, leader) per shard, in key order.
+    shards: Vec<(Vec<u8>, Option<u64>)>,
+}
+
+impl ShardMap {
+    fn from_response(response: TopologyResponse) -> ShardMap {
+        let nodes = response.nodes.into_iter().map(|n| (n.id, n.addr)).collect();
+        let mut shards: Vec<(Vec<u8>, Option<u64>)> =
+            response.shards.into_iter().map(|s| (s.from.to_vec(), s.leader)).collect();
+        shards.sort();
+        ShardMap { nodes, shards }
+    }
+
+    fn shard_of(&self, key: &[u8]) -> Option<usize> {
+        let index = self.shards.partition_point(|(from, _)| from.as_slice() <= key);
+        index.checked_sub(1)
+    }
+
+    fn leader_addr(&self, key: &[u8]) -> Option<String> {
+        let shard = self.shard_of(key)?;
+        let leader = self.shards[shard].1?;
+        self.nodes.get(&leader).cloned()
+    }
+}
+
+pub(crate) struct Inner {
+    connector: Arc<dyn Connector>,
+    seeds: Vec<String>,
+    clients: Mutex<BTreeMap<String, KvClient<Channel>>>,
+    map: Mutex<ShardMap>,
+    token: AtomicU64,
+    next: AtomicUsize,
+    pub(crate) consistency: Mutex<Consistency>,
+    pub(crate) timeout: Duration,
+}
+
+/// A session with a cluster. Cheap to clone; clones share the session (and its token).
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// What a retried transaction body returns.
+pub type BodyFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+
+impl Client {
+    /// A session with the cluster reachable at `addrs` (HOST:PORT each), over TCP.
+    pub async fn connect<S: AsRef<str>>(addrs: &[S]) -> Result<Client, Error> {
+        Client::connect_with(addrs, Arc::new(TcpConnector)).await
+    }
+
+    /// A session over a given connector (the simulation's).
+    pub async fn connect_with<S: AsRef<str>>(
+        addrs: &[S],
+        connector: Arc<dyn Connector>,
+    ) -> Result<Client, Error> {
+        let seeds: Vec<String> =
+            addrs.iter().map(|a| a.as_ref().trim().to_string()).filter(|a| !a.is_empty()).collect();
+        if seeds.is_empty() {
+            return Err(Error::Invalid("no node address given".into()));
+        }
+        let client = Client {
+            inner: Arc::new(Inner {
+                connector,
+                seeds,
+                clients: Mutex::new(BTreeMap::new()),
+                map: Mutex::new(ShardMap::default()),
+                token: AtomicU64::new(0),
+                next: AtomicUsize::new(0),
+                consistency: Mutex::new(Consistency::Default),
+                timeout: REQUEST_TIMEOUT,
+            }),
+        };
+        // Learning the shard map is an optimization; a cluster still starting is fine.
+        let _ = client.refresh_map().await;
+        Ok(client)
+    }
+
+    /// The session's causal token (the largest commit timestamp it has seen).
+    pub fn token(&self) -> u64 {
+        self.inner.token.load(Ordering::SeqCst)
+    }
+
+    /// Raises the session's causal token (imported from another session).
+    pub fn observe_token(&self, token: u64) {
+        self.inner.token.fetch_max(token, Ordering::SeqCst);
+    }
+
+    /// The session's consistency.
+    pub fn consistency(&self) -> Consistency {
+        *self.inner.consistency.lock().expect("consistency lock")
+    }
+
+    /// Sets the session's consistency.
+    pub fn set_consistency(&self, consistency: Consistency) {
+        *self.inner.consistency.lock().expect("consistency lock") = consistency;
+    }
+
+    pub(crate) fn kv(&self, addr: &str) -> KvClient<Channel> {
+        let mut clients = self.inner.clients.lock().expect("clients lock");
+        clients
+            .entry(addr.to_string())
+            .or_insert_with(|| {
+                KvClient::new(self.inner.connector.channel(addr))
+                    .max_decoding_message_size(MESSAGE_BYTES_MAX)
+                    .max_encoding_message_size(MESSAGE_BYTES_MAX)
+            })
+            .clone()
+    }
+
+    /// Every node address known, the seeds first.
+    fn addrs(&self) -> Vec<String> {
+        let mut addrs = self.inner.seeds.clone();
+        for addr in self.inner.map.lock().expect("map lock").nodes.values() {
+            if !addrs.contains(addr) {
+                addrs.push(addr.clone());
+            }
+        }
+        addrs
+    }
+
+    /// A node to start a transaction on (rotating over the known nodes).
+    pub(crate) fn pick_node(&self) -> String {
+        let addrs = self.addrs();
+        let next = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        addrs[next % addrs.len()].clone()
+    }
+
+    /// Refreshes the shard map from any node.
+    pub async fn refresh_map(&self) -> Result<(), Error> {
+        let mut last = Error::Unavailable("no node answered".into());
+        for addr in self.addrs() {
+            let mut kv = self.kv(&addr);
+            match tokio::time::timeout(Duration::from_secs(2), kv.topology(TopologyRequest {}))
+                .await
+            {
+                Ok(Ok(response)) => {
+                    *self.inner.map.lock().expect("map lock") =
+                        ShardMap::from_response(response.into_inner());
+                    return Ok(());
+                }
+                Ok(Err(status)) => last = Error::from_status(status, false),
+                Err(_) => last = Error::Unavailable(format!("{addr} did not answer")),
+            }
+        }
+        Err(last)
+    }
+
+    /// Nodes to try for a request about `key`: its shard's leader first, then the others.
+    fn route(&self, key: &[u8]) -> Vec<String> {
+        let mut addrs = self.addrs();
+        let next = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let count = addrs.len();
+        addrs.rotate_left(next % count);
+        if let Some(leader) = self.inner.map.lock().expect("map lock").leader_addr(key) {
+            addrs.retain(|a| *a != leader);
+            addrs.insert(0, leader);
+        }
+        addrs
+    }
+
+    /// Sends a request for `key` to the best node, moving on to other nodes while they cannot
+    /// be reached (or, for a request without effect, while they do not answer in time).
+    async fn routed<T, F, Fut>(&self, key: &[u8], effect: bool, send: F) -> Result<T, Error>
+    where
+        F: Fn(KvClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut last = Error::Unavailable("no node reachable".into());
+        for round in 0..UNREACHABLE_ROUNDS_MAX {
+            for addr in self.route(key) {
+                match tokio::time::timeout(self.inner.timeout, send(self.kv(&addr))).await {
+                    Ok(Ok(response)) => return Ok(response.into_inner()),
+                    Ok(Err(status)) => {
+                        let error = Error::from_status(status, effect);
+                        match error {
+                            Error::Unavailable(_) => last = error,
+                            other => return Err(other),
+                        }
+                    }
+                    Err(_) if effect => {
+                        return Err(Error::Unknown(format!("{addr} did not answer in time")));
+                    }
+                    Err(_) => last = Error::Unavailable(format!("{addr} did not answer in time")),
+                }
+            }
+            let _ = self.refresh_map().await;
+            tokio::time::sleep(pause(round)).await;
+        }
+        Err(last)
+    }
+
+    /// READ outside a transaction (linearizable in sequential mode).
+    pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, Error> {
+        let key = key.as_ref();
+        let consistency = self.consistency().to_proto();
+        let response = self
+            .routed(key, false, |mut kv| {
+                let request = ReadRequest {
+                    txn: None,
+                    key: key.to_vec().into(),
+                    consistency,
+                    causal_token: self.token(),
+                };
+                async move { kv.read(request).await }
+            })
+            .await?;
+        self.observe_token(response.causal_token);
+        Ok(response.found.then(|| response.value.to_vec()))
+    }
+
+    /// WRITE outside a transaction: committed when it returns. On [`Error::Unknown`] the write
+    /// may or may not have applied.
+    pub async fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.write(key.as_ref(), Some(value.as_ref())).await
+    }
+
+    /// DELETE outside a transaction.
+    pub async fn delete(&self, key: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.write(key.as_ref(), None).await
+    }
+
+    async fn write(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), Error> {
+        let response = self
+            .routed(key, true, |mut kv| {
+                let request = WriteRequest {
+                    txn: None,
+                    key: key.to_vec().into(),
+                    value: value.unwrap_or_default().to_vec().into(),
+                    delete: value.is_none(),
+                };
+                async move { kv.write(request).await }
+            })
+            .await?;
+        self.observe_token(response.causal_token);
+        Ok(())
+    }
+
+    /// SCAN `[from, to)` outside a transaction (`to` empty: to the end), at most `limit` rows.
+    pub async fn scan(
+        &self,
+        from: impl AsRef<[u8]>,
+        to: impl AsRef<[u8]>,
+        limit: Option<u32>,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+        let (from, to) = (from.as_ref(), to.as_ref());
+        let consistency = self.consistency().to_proto();
+        let response = self
+            .routed(from, false, |mut kv| {
+                let request = ScanRequest {
+                    txn: None,
+                    from: from.to_vec().into(),
+                    to: to.to_vec().into(),
+                    limit,
+                    consistency,
+                    causal_token: self.token(),
+                };
+                async move { kv.scan(request).await }
+            })
+            .await?;
+        self.observe_token(response.causal_token);
+        Ok(response.rows.into_iter().map(|row| (row.key.to_vec(), row.value.to_vec())).collect())
+    }
+
+    /// Starts an interactive transaction.
+    pub async fn begin(&self) -> Result<Transaction, Error> {
+        self.begin_with(false).await
+    }
+
+    /// Starts a READ ONLY transaction.
+    pub async fn begin_read_only(&self) -> Result<Transaction, Error> {
+        self.begin_with(true).await
+    }
+
+    async fn begin_with(&self, read_only: bool) -> Result<Transaction, Error> {
+        let mut last = Error::Unavailable("no node reachable".into());
+        let attempts = self.addrs().len() * 3;
+        for round in 0..attempts {
+            let addr = self.pick_node();
+            let request = BeginRequest {
+                read_only,
+                consistency: self.consistency().to_proto(),
+                causal_token: self.token(),
+            };
+            let mut kv = self.kv(&addr);
+            match tokio::time::timeout(self.inner.timeout, kv.begin(request)).await {
+                Ok(Ok(response)) => {
+                    let handle = response.into_inner().txn.ok_or_else(|| {
+                        Error::Unavailable("BEGIN answered without a handle".into())
+                    })?;
+                    return Ok(Transaction::new(self.clone(), addr, handle, read_only));
+                }
+                Ok(Err(status)) => match Error::from_status(status, false) {
+                    error @ Error::Unavailable(_) => last = error,
+                    other => return Err(other),
+                },
+                Err(_) => last = Error::Unavailable(format!("{addr} did not answer")),
+            }
+            tokio::time::sleep(pause(round)).await;
+        }
+        Err(last)
+    }
+
+    /// Runs `body` in a transaction and commits it, running it again (with backoff) while it
+    /// aborts for a retryable reason. A commit whose outcome was lost is settled through
+    /// `TxnStatus` before anything is re-run, so the body is never applied twice.
+    pub async fn transaction<T, F>(&self, mut body: F) -> Result<T, Error>
+    where
+        F: for<'a> FnMut(&'a mut Transaction) -> BodyFuture<'a, T>,
+    {
+        let mut last = Error::Unavailable("no attempt made".into());
+        for attempt in 0..TRANSACTION_ATTEMPTS_MAX {
+            let mut txn = match self.begin().await {
+                Ok(txn) => txn,
+                Err(error) if error.is_retryable() => {
+                    last = error;
+                    tokio::time::sleep(pause(attempt)).await;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            let result = body(&mut txn).await;
+            let outcome = match result {
+                Ok(value) => txn.commit().await.map(|_: CommitInfo| value),
+                Err(error) => {
+                    let _ = txn.abort().await;
+                    Err(error)
+                }
+            };
+            match outcome {
+                Ok(value) => return Ok(value),
+                Err(error) if error.is_retryable() => {
+                    last = error;
+                    tokio::time::sleep(pause(attempt)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(last)
+    }
+
+    /// The exact outcome of a transaction (deciding an undecided one ABORTED).
+    pub async fn txn_status(
+        &self,
+        handle: &TxnHandle,
+        home_shard: Option<u32>,
+    ) -> Result<TxnOutcome, Error> {
+        let coordinator =
+            self.inner.map.lock().expect("map lock").nodes.get(&handle.coordinator).cloned();
+        let mut addrs = self.addrs();
+        if let Some(addr) = coordinator {
+            addrs.retain(|a| *a != addr);
+            addrs.insert(0, addr);
+        }
+        let mut last = Error::Unavailable("no node reachable".into());
+        for round in 0..UNREACHABLE_ROUNDS_MAX {
+            for addr in &addrs {
+                let request = TxnStatusRequest { txn: Some(*handle), home_shard };
+                let mut kv = self.kv(addr);
+                match tokio::time::timeout(self.inner.timeout, kv.txn_status(request)).await {
+                    Ok(Ok(response)) => {
+                        let response = response.into_inner();
+                        return Ok(if response.outcome == proto::kv::Outcome::Committed as i32 {
+                            TxnOutcome::Committed(response.commit_ts)
+                        } else {
+                            let abort = response.abort.unwrap_or_default();
+                            TxnOutcome::Aborted {
+                                reason: crate::transaction::reason_name(abort.reason).to_string(),
+                                message: abort.message,
+                            }
+                        });
+                    }
+                    Ok(Err(status)) => match Error::from_status(status, false) {
+                        error @ Error::Unavailable(_) => last = error,
+                        other => return Err(other),
+                    },
+                    Err(_) => last = Error::Unavailable(format!("{addr} did not answer")),
+                }
+            }
+            tokio::time::sleep(pause(round)).await;
+        }
+        Err(last)
+    }
+
+    /// The STATUS block of a node (the first reachable).
+    pub async fn status(&self) -> Result<String, Error> {
+        let mut last = Error::Unavailable("no node reachable".into());
+        for addr in self.addrs() {
+            let mut kv = self.kv(&addr);
+            match tokio::time::timeout(Duration::from_secs(5), kv.status(StatusRequest {})).await {
+                Ok(Ok(response)) => return Ok(format!("[{addr}]\n{}", response.into_inner().text)),
+                Ok(Err(status)) => last = Error::from_status(status, false),
+                Err(_) => last = Error::Unavailable(format!("{addr} did not answer")),
+            }
+        }
+        Err(last)
+    }
+
+    /// The STATUS blocks of every known node.
+    pub async fn status_all(&self) -> String {
+        let mut out = String::new();
+        for addr in self.addrs() {
+            let mut kv = self.kv(&addr);
+            match tokio::time::timeout(Duration::from_secs(5), kv.status(StatusRequest {})).await {
+                Ok(Ok(response)) => {
+                    out.push_str(&format!("[{addr}]\n{}\n", response.into_inner().text))
+                }
+                Ok(Err(status)) => {
+                    out.push_str(&format!("[{addr}] unavailable: {}\n", status.message()))
+                }
+                Err(_) => out.push_str(&format!("[{addr}] did not answer\n")),
+            }
+        }
+        out.trim_end().to_string()
+    }
+}
+
+/// The pause before retry `attempt`: exponential with jitter.
+pub(crate) fn pause(attempt: usize) -> Duration {
+    let base = RETRY_PAUSE_MIN.saturating_mul(1 << attempt.min(10)).min(RETRY_PAUSE_MAX);
+    let jitter = rand::random::<u64>() % (base.as_millis() as u64 + 1);
+    base / 2 + Duration::from_millis(jitter / 2)
+}

@@ -1,0 +1,224 @@
+//! The `kvsh` front end: where statements come from and where results go.
+//!
+//! - `-c "STMT; STMT"`: runs the statements (a parse error anywhere runs none of them).
+//! - `-f FILE`, or standard input that is not a terminal: runs each line as it arrives and
+//!   flushes its results at once, so that a script can drive two sessions and interleave them.
+//!   A line that does not parse prints `ERROR:` and changes nothing; the next line runs.
+//! - a terminal: an interactive prompt with history (`~/.kvsh_history`) and HELP; Ctrl-C
+//!   cancels the running statement (not the shell), Ctrl-D ends the session.
+//!
+//! At the end of input an open transaction is aborted, and the shell says so. With `-c`, `-f`
+//! or piped input the exit status is 1 if any statement failed or aborted.
+
+use std::io::BufRead;
+use std::io::IsTerminal;
+use std::io::Write;
+use std::path::PathBuf;
+
+use rustyline::DefaultEditor;
+use rustyline::error::ReadlineError;
+
+use crate::client::Client;
+use crate::client::Consistency;
+use crate::shell::format::format_parse_error;
+use crate::shell::parser::parse_line;
+use crate::shell::parser::parse_line_bytes;
+use crate::shell::session::Session;
+use crate::shell::session::StatementOutput;
+use crate::shell::statement::Statement;
+
+/// History lines kept.
+pub const HISTORY_LINES_MAX: usize = 1000;
+
+/// Where a shell's statements come from.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// `-c`: one string of statements.
+    Command(String),
+    /// `-f`: a file, line by line.
+    File(PathBuf),
+    /// Standard input (a prompt on a terminal, lines otherwise).
+    Stdin,
+}
+
+/// How to start a shell.
+#[derive(Clone, Debug)]
+pub struct ShellOptions {
+    /// Node addresses.
+    pub connect: Vec<String>,
+    /// The session's consistency.
+    pub consistency: Option<Consistency>,
+    /// The statements.
+    pub input: Input,
+}
+
+/// Runs a shell on its own runtime until its input ends. Returns the exit status.
+pub fn run_blocking(options: ShellOptions) -> i32 {
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("kvsh: cannot start: {error}");
+                return 2;
+            }
+        };
+    let client = match runtime.block_on(Client::connect(&options.connect)) {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("kvsh: {error}");
+            return 2;
+        }
+    };
+    if let Some(consistency) = options.consistency {
+        client.set_consistency(consistency);
+    }
+    let nodes = options.connect.join(",");
+    let mut shell = Shell { runtime, session: Session::new(client), failed: false, nodes };
+    match options.input {
+        Input::Command(text) => shell.run_command(&text),
+        Input::File(path) => match std::fs::File::open(&path) {
+            Ok(file) => shell.run_lines(std::io::BufReader::new(file)),
+            Err(error) => {
+                eprintln!("kvsh: cannot read {}: {error}", path.display());
+                return 2;
+            }
+        },
+        Input::Stdin if std::io::stdin().is_terminal() => return shell.run_interactive(),
+        Input::Stdin => shell.run_lines(std::io::stdin().lock()),
+    }
+    shell.finish();
+    i32::from(shell.failed)
+}
+
+struct Shell {
+    runtime: tokio::runtime::Runtime,
+    session: Session,
+    failed: bool,
+    nodes: String,
+}
+
+impl Shell {
+    fn print(&mut self, output: StatementOutput) {
+        self.failed |= output.failed;
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{}", output.text);
+        let _ = stdout.flush();
+    }
+
+    fn parse_failed(&mut self, text: String) {
+        self.print(StatementOutput { text, failed: true });
+    }
+
+    /// Runs one statement; Ctrl-C abandons it.
+    fn execute(&mut self, statement: Statement) {
+        let session = &mut self.session;
+        let output = self.runtime.block_on(async {
+            tokio::select! {
+                output = session.execute(statement) => Some(output),
+                _ = tokio::signal::ctrl_c() => None,
+            }
+        });
+        let output = match output {
+            Some(output) => output,
+            None => self.runtime.block_on(self.session.cancel()),
+        };
+        self.print(output);
+    }
+
+    fn run_command(&mut self, text: &str) {
+        match parse_line(text) {
+            Err(error) => self.parse_failed(format_parse_error(&error)),
+            Ok(statements) => {
+                for statement in statements {
+                    self.execute(statement);
+                }
+            }
+        }
+    }
+
+    fn run_lines(&mut self, mut input: impl BufRead) {
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match input.read_until(b'\n', &mut line) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(error) => {
+                    eprintln!("kvsh: cannot read input: {error}");
+                    self.failed = true;
+                    return;
+                }
+            }
+            match parse_line_bytes(&line) {
+                Err(error) => self.parse_failed(format_parse_error(&error)),
+                Ok(statements) => {
+                    for statement in statements {
+                        self.execute(statement);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(output) = self.runtime.block_on(self.session.close()) {
+            self.print(output);
+        }
+    }
+
+    fn run_interactive(&mut self) -> i32 {
+        let config =
+            rustyline::Config::builder().max_history_size(HISTORY_LINES_MAX).map(|b| b.build());
+        let mut editor = match config.and_then(DefaultEditor::with_config) {
+            Ok(editor) => editor,
+            Err(error) => {
+                eprintln!("kvsh: no line editor: {error}");
+                self.run_lines(std::io::stdin().lock());
+                self.finish();
+                return i32::from(self.failed);
+            }
+        };
+        let history =
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".kvsh_history"));
+        if let Some(path) = &history {
+            let _ = editor.load_history(path);
+        }
+        println!(
+            "kvsh: connected to {}. Type HELP for the statements, Ctrl-D to quit.",
+            self.nodes
+        );
+        loop {
+            let prompt = if self.session.in_transaction() { "kvsh*> " } else { "kvsh> " };
+            match editor.readline(prompt) {
+                Ok(line) => {
+                    if !line.trim().is_empty() {
+                        let _ = editor.add_history_entry(line.as_str());
+                    }
+                    if matches!(line.trim().to_ascii_lowercase().as_str(), "quit" | "exit" | "\\q")
+                    {
+                        break;
+                    }
+                    match parse_line(&line) {
+                        Err(error) => self.parse_failed(format_parse_error(&error)),
+                        Ok(statements) => {
+                            for statement in statements {
+                                self.execute(statement);
+                            }
+                        }
+                    }
+                }
+                Err(ReadlineError::Interrupted) => println!("^C (Ctrl-D quits)"),
+                Err(ReadlineError::Eof) => break,
+                Err(error) => {
+                    eprintln!("kvsh: {error}");
+                    break;
+                }
+            }
+        }
+        if let Some(path) = &history {
+            let _ = editor.save_history(path);
+        }
+        self.finish();
+        0
+    }
+}

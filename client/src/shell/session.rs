@@ -1,0 +1,215 @@
+//! Executing statements against a cluster: the state of one `kvsh` session.
+//!
+//! ```text
+//!                BEGIN                  END / ABORT
+//!   no txn ───────────────► open ───────────────────────► no txn
+//!                            │ server abort (DEADLOCK, LOCK_TIMEOUT...):
+//!                            │   that statement prints ABORTED: <reason>
+//!                            ▼
+//!                          aborted: every statement but END/ABORT prints
+//!                          "ERROR: transaction aborted, end it with ABORT"
+//! ```
+//!
+//! A statement that fails to parse never reaches here (the line changes nothing). Statements
+//! outside BEGIN run as one-statement transactions. Every statement produces its result lines
+//! (DESIGN.md §7) and says whether it failed, for the exit status of `-c`/`-f`.
+
+use crate::client::Client;
+use crate::client::Consistency as ClientConsistency;
+use crate::error::Error;
+use crate::shell::format::COMMITTED;
+use crate::shell::format::OK;
+use crate::shell::format::format_aborted;
+use crate::shell::format::format_error;
+use crate::shell::format::format_scan;
+use crate::shell::format::format_value;
+use crate::shell::help::help_text;
+use crate::shell::statement::Consistency;
+use crate::shell::statement::Statement;
+use crate::transaction::Transaction;
+
+/// What a statement printed and whether it failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementOutput {
+    /// The result (one line, or a block for SCAN, STATUS, LOCKS, HELP).
+    pub text: String,
+    /// True for `ERROR:` and `ABORTED:` results.
+    pub failed: bool,
+}
+
+fn ok(text: impl Into<String>) -> StatementOutput {
+    StatementOutput { text: text.into(), failed: false }
+}
+
+fn error(message: &str) -> StatementOutput {
+    StatementOutput { text: format_error(message), failed: true }
+}
+
+/// The message every statement of a server-aborted transaction answers.
+pub const TXN_ABORTED_MESSAGE: &str = "transaction aborted, end it with ABORT";
+
+/// One shell session.
+pub struct Session {
+    client: Client,
+    txn: Option<Transaction>,
+}
+
+/// The result line of an error from the library.
+fn render(failure: &Error) -> StatementOutput {
+    match failure {
+        Error::Aborted { reason, message, .. } => {
+            let text =
+                if message.is_empty() { reason.clone() } else { format!("{reason} {message}") };
+            StatementOutput { text: format_aborted(&text), failed: true }
+        }
+        other => error(&other.to_string()),
+    }
+}
+
+impl Session {
+    /// A session over `client`.
+    pub fn new(client: Client) -> Session {
+        Session { client, txn: None }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// True while a transaction is open (the prompt shows it).
+    pub fn in_transaction(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    /// Executes one statement.
+    pub async fn execute(&mut self, statement: Statement) -> StatementOutput {
+        if let Some(txn) = &self.txn {
+            if txn.abort_error().is_some()
+                && !matches!(statement, Statement::End | Statement::Abort | Statement::Help)
+            {
+                return error(TXN_ABORTED_MESSAGE);
+            }
+        }
+        match statement {
+            Statement::Begin { read_only } => self.begin(read_only).await,
+            Statement::Read { key } => {
+                let result = match &mut self.txn {
+                    Some(txn) => txn.get(&key).await,
+                    None => self.client.get(&key).await,
+                };
+                match result {
+                    Ok(value) => ok(format_value(value.as_deref())),
+                    Err(failure) => render(&failure),
+                }
+            }
+            Statement::Write { key, value } => self.write(key, Some(value)).await,
+            Statement::Delete { key } => self.write(key, None).await,
+            Statement::Scan { from, to, limit } => {
+                let result = match &mut self.txn {
+                    Some(txn) => txn.scan(&from, &to, limit).await,
+                    None => self.client.scan(&from, &to, limit).await,
+                };
+                match result {
+                    Ok(rows) => ok(format_scan(&rows)),
+                    Err(failure) => render(&failure),
+                }
+            }
+            Statement::End => match self.txn.take() {
+                None => error("no transaction is open (BEGIN starts one)"),
+                Some(txn) => match txn.commit().await {
+                    Ok(_) => ok(COMMITTED),
+                    Err(failure) => render(&failure),
+                },
+            },
+            Statement::Abort => match self.txn.take() {
+                None => error("no transaction is open"),
+                Some(txn) => match txn.abort().await {
+                    Ok(()) => ok(OK),
+                    Err(failure) => render(&failure),
+                },
+            },
+            Statement::SetConsistency(consistency) => {
+                self.client.set_consistency(match consistency {
+                    Consistency::Sequential => ClientConsistency::Sequential,
+                    Consistency::Causal => ClientConsistency::Causal,
+                });
+                ok(OK)
+            }
+            Statement::ShowToken => ok(self.client.token().to_string()),
+            Statement::SetToken(text) => match text.trim().parse::<u64>() {
+                Ok(token) => {
+                    self.client.observe_token(token);
+                    ok(OK)
+                }
+                Err(_) => error(&format!(
+                    "a token is a non-negative integer (SHOW TOKEN prints one), got {text:?}"
+                )),
+            },
+            Statement::Status => ok(self.client.status_all().await),
+            Statement::Locks => {
+                let status = self.client.status_all().await;
+                let lines: Vec<&str> = status
+                    .lines()
+                    .filter(|line| {
+                        line.starts_with('[')
+                            || line.starts_with("lock waits")
+                            || line.starts_with("  t")
+                    })
+                    .collect();
+                ok(lines.join("\n"))
+            }
+            Statement::Help => ok(help_text()),
+        }
+    }
+
+    async fn begin(&mut self, read_only: bool) -> StatementOutput {
+        if self.txn.is_some() {
+            return error("a transaction is already open (END or ABORT it first)");
+        }
+        let begun =
+            if read_only { self.client.begin_read_only().await } else { self.client.begin().await };
+        match begun {
+            Ok(txn) => {
+                self.txn = Some(txn);
+                ok(OK)
+            }
+            Err(failure) => render(&failure),
+        }
+    }
+
+    async fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> StatementOutput {
+        let result = match (&mut self.txn, value) {
+            (Some(txn), Some(value)) => txn.put(&key, &value).await,
+            (Some(txn), None) => txn.delete(&key).await,
+            (None, Some(value)) => self.client.put(&key, &value).await,
+            (None, None) => self.client.delete(&key).await,
+        };
+        match result {
+            Ok(()) => ok(OK),
+            Err(failure) => render(&failure),
+        }
+    }
+
+    /// Ends the session: aborts an open transaction and says so (None if none was open).
+    pub async fn close(&mut self) -> Option<StatementOutput> {
+        let txn = self.txn.take()?;
+        let _ = txn.abort().await;
+        Some(StatementOutput {
+            text: format_aborted("the transaction was still open at the end of input"),
+            failed: true,
+        })
+    }
+
+    /// Abandons the statement in progress (Ctrl-C): an open transaction is aborted, since the
+    /// statement may still take effect on the server.
+    pub async fn cancel(&mut self) -> StatementOutput {
+        match self.txn.take() {
+            Some(txn) => {
+                let _ = txn.abort().await;
+                error("statement cancelled; the transaction was aborted")
+            }
+            None => error("statement cancelled (a write's outcome is unknown)"),
+        }
+    }
+}

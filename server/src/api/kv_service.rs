@@ -1,0 +1,365 @@
+//! `kv.v1.Kv`: one method per RPC, each a thin mapping onto the coordinator.
+//!
+//! Every request's causal token is observed by the node's clock first, so anything the
+//! request causes gets a later timestamp than anything its session saw; every answer carries the
+//! session's new token (the largest commit timestamp it saw or made).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use openraft::async_runtime::WatchReceiver;
+
+use proto::kv::AbortInfo;
+use proto::kv::AbortRequest;
+use proto::kv::AbortResponse;
+use proto::kv::BeginRequest;
+use proto::kv::BeginResponse;
+use proto::kv::CommitRequest;
+use proto::kv::CommitResponse;
+use proto::kv::KeyValue;
+use proto::kv::ReadRequest;
+use proto::kv::ReadResponse;
+use proto::kv::ScanRequest;
+use proto::kv::ScanResponse;
+use proto::kv::StatusRequest;
+use proto::kv::StatusResponse;
+use proto::kv::TopologyRequest;
+use proto::kv::TopologyResponse;
+use proto::kv::TxnHandle;
+use proto::kv::TxnStatusRequest;
+use proto::kv::TxnStatusResponse;
+use proto::kv::WriteRequest;
+use proto::kv::WriteResponse;
+use proto::kv::kv_server::Kv;
+use tonic::Request;
+use tonic::Response;
+use tonic::Status;
+use txn::types::ShardId;
+use txn::types::Timestamp;
+use txn::types::TxnId;
+use txn::types::display_key;
+
+use crate::api::status::reason_to_proto;
+use crate::api::status::to_status;
+use crate::context::Counters;
+use crate::coordinator::Outcome;
+use crate::coordinator::StatementError;
+use crate::node::Node;
+
+/// The public API of a node.
+pub struct KvService {
+    node: Arc<Node>,
+}
+
+impl KvService {
+    /// The API of `node`.
+    pub fn new(node: Arc<Node>) -> KvService {
+        KvService { node }
+    }
+
+    fn observe(&self, token: u64) -> Timestamp {
+        let token = Timestamp(token);
+        self.node.clock().observe(token);
+        token
+    }
+
+    fn txn_id(&self, handle: &TxnHandle) -> Result<TxnId, Status> {
+        let me = self.node.context().me;
+        if handle.coordinator != me {
+            return Err(Status::not_found(format!(
+                "transaction t{}.{}.{} was begun on node {}: send its statements there",
+                handle.coordinator, handle.incarnation, handle.seq, handle.coordinator
+            )));
+        }
+        Ok(TxnId {
+            start_ts: Timestamp(handle.start_ts),
+            coordinator: handle.coordinator,
+            incarnation: handle.incarnation,
+            seq: handle.seq,
+        })
+    }
+}
+
+fn handle_of(txn: TxnId) -> TxnHandle {
+    TxnHandle {
+        coordinator: txn.coordinator,
+        incarnation: txn.incarnation,
+        seq: txn.seq,
+        start_ts: txn.start_ts.0,
+    }
+}
+
+fn optional_to(to: &[u8]) -> Option<Vec<u8>> {
+    if to.is_empty() { None } else { Some(to.to_vec()) }
+}
+
+#[tonic::async_trait]
+impl Kv for KvService {
+    async fn begin(
+        &self,
+        request: Request<BeginRequest>,
+    ) -> Result<Response<BeginResponse>, Status> {
+        let request = request.into_inner();
+        self.observe(request.causal_token);
+        let txn = self.node.coordinator().begin(request.read_only).map_err(to_status)?;
+        Ok(Response::new(BeginResponse { txn: Some(handle_of(txn)) }))
+    }
+
+    async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
+        let request = request.into_inner();
+        let token = self.observe(request.causal_token);
+        let coordinator = self.node.coordinator();
+        let (value, seen) = match &request.txn {
+            Some(handle) => coordinator.read(self.txn_id(handle)?, request.key.to_vec()).await,
+            None => coordinator.single_read(request.key.to_vec()).await,
+        }
+        .map_err(to_status)?;
+        let token = token.max(seen).0;
+        Ok(Response::new(ReadResponse {
+            found: value.is_some(),
+            value: value.unwrap_or_default().into(),
+            causal_token: token,
+        }))
+    }
+
+    async fn write(
+        &self,
+        request: Request<WriteRequest>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let request = request.into_inner();
+        let token = self.observe(0);
+        let value = if request.delete { None } else { Some(request.value.to_vec()) };
+        let coordinator = self.node.coordinator();
+        match &request.txn {
+            Some(handle) => {
+                let home = coordinator
+                    .write(self.txn_id(handle)?, request.key.to_vec(), value)
+                    .await
+                    .map_err(to_status)?;
+                Ok(Response::new(WriteResponse { causal_token: token.0, home_shard: Some(home.0) }))
+            }
+            None => {
+                let shard = self.node.context().topology.shard_of(&request.key);
+                let commit_ts = coordinator
+                    .single_write(request.key.to_vec(), value)
+                    .await
+                    .map_err(to_status)?;
+                Ok(Response::new(WriteResponse {
+                    causal_token: commit_ts.0,
+                    home_shard: Some(shard.0),
+                }))
+            }
+        }
+    }
+
+    async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
+        let request = request.into_inner();
+        let token = self.observe(request.causal_token);
+        let to = optional_to(&request.to);
+        let limit = request.limit.map(|limit| limit as usize);
+        let coordinator = self.node.coordinator();
+        let (rows, seen) = match &request.txn {
+            Some(handle) => {
+                coordinator.scan(self.txn_id(handle)?, request.from.to_vec(), to, limit).await
+            }
+            None => coordinator.single_scan(request.from.to_vec(), to, limit).await,
+        }
+        .map_err(to_status)?;
+        let rows = rows
+            .into_iter()
+            .map(|(key, value)| KeyValue { key: key.into(), value: value.into() })
+            .collect();
+        Ok(Response::new(ScanResponse { rows, causal_token: token.max(seen).0 }))
+    }
+
+    async fn commit(
+        &self,
+        request: Request<CommitRequest>,
+    ) -> Result<Response<CommitResponse>, Status> {
+        let request = request.into_inner();
+        let handle = request
+            .txn
+            .ok_or_else(|| Status::invalid_argument("COMMIT needs a transaction handle"))?;
+        let txn = self.txn_id(&handle)?;
+        self.node.coordinator().entry(&txn).map_err(to_status)?;
+        let outcome = self.node.coordinator().commit(txn).await;
+        outcome_response(outcome)
+    }
+
+    async fn abort(
+        &self,
+        request: Request<AbortRequest>,
+    ) -> Result<Response<AbortResponse>, Status> {
+        let request = request.into_inner();
+        let handle = request
+            .txn
+            .ok_or_else(|| Status::invalid_argument("ABORT needs a transaction handle"))?;
+        let txn = self.txn_id(&handle)?;
+        self.node.coordinator().abort(txn).await.map_err(to_status)?;
+        Ok(Response::new(AbortResponse {}))
+    }
+
+    async fn txn_status(
+        &self,
+        request: Request<TxnStatusRequest>,
+    ) -> Result<Response<TxnStatusResponse>, Status> {
+        let request = request.into_inner();
+        let handle = request
+            .txn
+            .ok_or_else(|| Status::invalid_argument("TxnStatus needs a transaction handle"))?;
+        let txn = TxnId {
+            start_ts: Timestamp(handle.start_ts),
+            coordinator: handle.coordinator,
+            incarnation: handle.incarnation,
+            seq: handle.seq,
+        };
+        let home = request.home_shard.map(ShardId);
+        let outcome = self.node.coordinator().txn_status(txn, home).await.map_err(to_status)?;
+        let response = outcome_response(outcome)?.into_inner();
+        Ok(Response::new(TxnStatusResponse {
+            outcome: response.outcome,
+            abort: response.abort,
+            commit_ts: response.commit_ts,
+        }))
+    }
+
+    async fn topology(
+        &self,
+        _request: Request<TopologyRequest>,
+    ) -> Result<Response<TopologyResponse>, Status> {
+        let ctx = self.node.context();
+        let topology = &ctx.topology;
+        let nodes = topology
+            .nodes()
+            .iter()
+            .map(|(id, addr)| proto::kv::Node { id: *id, addr: addr.clone() })
+            .collect();
+        let shards = topology
+            .shards()
+            .map(|shard| {
+                let (from, to) = topology.range(shard);
+                let leader = match self.node.shard(shard) {
+                    Some(replica) => replica.current_leader(),
+                    None => Some(ctx.peers.leader_guess(shard)),
+                };
+                proto::kv::Shard {
+                    id: shard.0,
+                    from: from.to_vec().into(),
+                    to: to.map(<[u8]>::to_vec).unwrap_or_default().into(),
+                    replicas: topology.replicas(shard).to_vec(),
+                    leader,
+                }
+            })
+            .collect();
+        Ok(Response::new(TopologyResponse { nodes, shards }))
+    }
+
+    async fn status(
+        &self,
+        _request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
+        Ok(Response::new(StatusResponse { text: status_text(&self.node).await }))
+    }
+}
+
+fn outcome_response(outcome: Outcome) -> Result<Response<CommitResponse>, Status> {
+    match outcome {
+        Outcome::Committed { commit_ts } => Ok(Response::new(CommitResponse {
+            outcome: proto::kv::Outcome::Committed as i32,
+            abort: None,
+            commit_ts: commit_ts.0,
+            causal_token: commit_ts.0,
+        })),
+        Outcome::Aborted { reason, detail } => Ok(Response::new(CommitResponse {
+            outcome: proto::kv::Outcome::Aborted as i32,
+            abort: Some(AbortInfo {
+                reason: reason_to_proto(reason) as i32,
+                message: detail,
+                retryable: reason.is_retryable(),
+            }),
+            commit_ts: 0,
+            causal_token: 0,
+        })),
+        Outcome::Unknown(why) => Err(to_status(StatementError::Unavailable(format!(
+            "the outcome of the commit is unknown ({why}); ask TxnStatus"
+        )))),
+    }
+}
+
+/// The STATUS block: this node, its shards, waits and counters.
+pub async fn status_text(node: &Node) -> String {
+    let ctx = node.context();
+    let counters = &ctx.counters;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "node {} (incarnation {}), {} shards",
+        ctx.me,
+        ctx.incarnation,
+        ctx.topology.shard_count()
+    );
+    for shard in node.shards() {
+        let metrics = shard.raft.metrics().borrow_watched().clone();
+        let role = format!("{:?}", metrics.state).to_lowercase();
+        let applied = metrics.last_applied.map(|id| id.index).unwrap_or(0);
+        let locks = match shard.lock_summary() {
+            Some((holders, prepared)) => format!(", {holders} lock holders, {prepared} prepared"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            text,
+            "  {} {:<9} term {:<3} leader {:<4} applied {}{}",
+            shard.id,
+            role,
+            metrics.current_term,
+            metrics.current_leader.map(|l| l.to_string()).unwrap_or_else(|| "-".into()),
+            applied,
+            locks
+        );
+    }
+    let waits: Vec<_> = node.shards().flat_map(|s| s.waits()).collect();
+    let _ = writeln!(text, "lock waits: {}", waits.len());
+    for wait in waits {
+        let blockers: Vec<String> = wait.blockers.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            text,
+            "  {} waits {} ms for {:?} on {} at {}, behind {}",
+            wait.txn,
+            wait.waited_ms,
+            wait.mode,
+            span_text(&wait.span),
+            wait.shard,
+            blockers.join(", ")
+        );
+    }
+    let _ = writeln!(
+        text,
+        "transactions: {} running here; {} committed, {} aborted",
+        ctx.registry.len(),
+        Counters::get(&counters.committed),
+        Counters::get(&counters.aborted)
+    );
+    let _ = write!(
+        text,
+        "deadlocks: {} probes sent, {} cycles found, {} victims; {} evictions, {} resolved",
+        Counters::get(&counters.probes_sent),
+        Counters::get(&counters.deadlocks_found),
+        Counters::get(&counters.victims),
+        Counters::get(&counters.evictions),
+        Counters::get(&counters.resolved)
+    );
+    text
+}
+
+fn span_text(span: &txn::lock::LockSpan) -> String {
+    match span {
+        txn::lock::LockSpan::Key(key) => display_key(key),
+        txn::lock::LockSpan::Range { from, to } => {
+            format!(
+                "[{}, {})",
+                display_key(from),
+                to.as_deref().map(display_key).unwrap_or_else(|| "end".into())
+            )
+        }
+    }
+}

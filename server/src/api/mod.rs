@@ -1,0 +1,8 @@
+//! The public client API (`kv.v1.Kv`): request validation, mapping onto the coordinator, and
+//! the mapping of errors to gRPC statuses (documented in `proto/kv/v1/kv.proto`).
+//!
+//! - [`kv_service`]: one method per RPC.
+//! - [`status`]: errors to `tonic::Status`, with the abort reason in metadata.
+
+pub mod kv_service;
+pub mod status;

@@ -1,0 +1,372 @@
+//! A node's configuration: every key, its default and its validation, in one place.
+//!
+//! The same keys come from `kvd start` flags or a TOML file (`--config node.toml`; flags win):
+//!
+//! ```toml
+//! id = 1
+//! listen = "127.0.0.1:7001"
+//! peers = "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003"
+//! data = "/var/lib/kvd/1"
+//! shards = 4                      # fixed at cluster creation
+//! consistency = "sequential"      # default for sessions that do not choose
+//!
+//! [limits]
+//! key_bytes_max = 4096
+//! value_bytes_max = 1048576
+//! txn_write_bytes_max = 33554432
+//!
+//! [timing]
+//! lock_wait_ms = 10000            # last-resort lock wait timeout (deadlocks are detected sooner)
+//! idle_ms = 30000                 # an idle transaction is aborted after this
+//! ```
+//!
+//! `docs/configuration.md` documents every key. Validation turns every mistake into one clear
+//! sentence before anything starts.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use txn::types::NodeId;
+
+use crate::topology::SHARDS_MAX;
+
+/// Shards of a new cluster unless `--shards` says otherwise.
+pub const DEFAULT_SHARDS: u32 = 4;
+
+/// Why a configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value is malformed or out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// The config file could not be read.
+    #[error("cannot read {path}: {error}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
+fn invalid(message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(message.into())
+}
+
+/// Per-session consistency default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    /// Reads through leaders under locks: strictly serializable.
+    #[default]
+    Sequential,
+    /// Read-only work at a causally safe snapshot on any replica.
+    Causal,
+}
+
+/// Size limits; each violation is an `INVALID_ARGUMENT` (or a `TOO_LARGE` abort) that changes
+/// nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// The longest key.
+    pub key_bytes_max: usize,
+    /// The largest value.
+    pub value_bytes_max: usize,
+    /// The most bytes (keys plus values) one transaction may write.
+    pub txn_write_bytes_max: usize,
+    /// The most rows one SCAN returns when it has no LIMIT.
+    pub scan_rows_max: usize,
+    /// The most transactions open at once on one coordinator.
+    pub open_txns_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            key_bytes_max: 4096,
+            value_bytes_max: 1 << 20,
+            txn_write_bytes_max: 32 << 20,
+            scan_rows_max: 10_000,
+            open_txns_max: 10_000,
+        }
+    }
+}
+
+/// Timeouts and periods, in milliseconds in the file, [`Duration`]s in code.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timing {
+    /// Last-resort lock wait timeout (`LOCK_TIMEOUT`).
+    pub lock_wait_ms: u64,
+    /// An interactive transaction idle this long is aborted (`IDLE_TIMEOUT`).
+    pub idle_ms: u64,
+    /// A lock wait this old starts a deadlock probe.
+    pub probe_delay_ms: u64,
+    /// A waiting transaction re-probes this often.
+    pub probe_interval_ms: u64,
+    /// A prepared transaction undecided this long is resolved through its record.
+    pub prepared_resolve_ms: u64,
+    /// A lock holder whose coordinator has not answered for this long is evicted.
+    pub coordinator_lost_ms: u64,
+    /// Raft heartbeat period.
+    pub heartbeat_ms: u64,
+    /// Raft election timeout, lower bound.
+    pub election_min_ms: u64,
+    /// Raft election timeout, upper bound.
+    pub election_max_ms: u64,
+    /// Deadline of one node-to-node RPC (lock waits excepted).
+    pub rpc_ms: u64,
+    /// How often leaders publish a closed timestamp.
+    pub close_interval_ms: u64,
+    /// How far behind the leader's clock the closed timestamp trails.
+    pub close_lag_ms: u64,
+    /// MVCC versions and finished transaction records are kept this long.
+    pub retention_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            lock_wait_ms: 10_000,
+            idle_ms: 30_000,
+            probe_delay_ms: 10,
+            probe_interval_ms: 200,
+            prepared_resolve_ms: 1_000,
+            coordinator_lost_ms: 2_000,
+            heartbeat_ms: 100,
+            election_min_ms: 500,
+            election_max_ms: 1_000,
+            rpc_ms: 2_000,
+            close_interval_ms: 20,
+            close_lag_ms: 10,
+            retention_ms: 300_000,
+        }
+    }
+}
+
+impl Timing {
+    /// Milliseconds to a duration.
+    pub fn ms(value: u64) -> Duration {
+        Duration::from_millis(value)
+    }
+}
+
+/// The configuration file's shape (every key optional: flags may supply it).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `id`.
+    pub id: Option<NodeId>,
+    /// `listen`.
+    pub listen: Option<String>,
+    /// `peers`, as on the command line.
+    pub peers: Option<String>,
+    /// `data`.
+    pub data: Option<PathBuf>,
+    /// `shards`.
+    pub shards: Option<u32>,
+    /// `consistency`.
+    pub consistency: Option<Consistency>,
+    /// `[limits]`.
+    #[serde(default)]
+    pub limits: Limits,
+    /// `[timing]`.
+    #[serde(default)]
+    pub timing: Timing,
+}
+
+impl FileConfig {
+    /// Reads and parses a TOML file.
+    pub fn load(path: &std::path::Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| ConfigError::Read { path: path.to_path_buf(), error })?;
+        toml::from_str(&text).map_err(|e| invalid(format!("{}: {}", path.display(), e.message())))
+    }
+}
+
+/// A validated node configuration.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This node.
+    pub id: NodeId,
+    /// Where to listen.
+    pub listen: String,
+    /// Every node of the cluster (this one included) and its address.
+    pub peers: BTreeMap<NodeId, String>,
+    /// The data directory.
+    pub data: PathBuf,
+    /// The shard count (fixed at cluster creation).
+    pub shards: u32,
+    /// The default consistency of sessions.
+    pub consistency: Consistency,
+    /// Size limits.
+    pub limits: Limits,
+    /// Timeouts and periods.
+    pub timing: Timing,
+}
+
+impl NodeConfig {
+    /// Checks a configuration assembled from flags and file.
+    pub fn validate(self) -> Result<NodeConfig, ConfigError> {
+        if self.id == 0 {
+            return Err(invalid("--id must be a positive integer"));
+        }
+        check_addr("--listen", &self.listen)?;
+        if !self.peers.contains_key(&self.id) {
+            return Err(invalid(format!("--peers does not name this node's id {}", self.id)));
+        }
+        if self.shards == 0 || self.shards > SHARDS_MAX {
+            return Err(invalid(format!(
+                "--shards must be between 1 and {SHARDS_MAX}, got {}",
+                self.shards
+            )));
+        }
+        if self.data.as_os_str().is_empty() {
+            return Err(invalid("--data must name a directory"));
+        }
+        let limits = &self.limits;
+        if limits.key_bytes_max == 0
+            || limits.value_bytes_max == 0
+            || limits.txn_write_bytes_max == 0
+        {
+            return Err(invalid("limits must be positive"));
+        }
+        let timing = &self.timing;
+        if timing.election_min_ms <= timing.heartbeat_ms * 3
+            || timing.election_max_ms <= timing.election_min_ms
+        {
+            return Err(invalid(
+                "timing: need heartbeat_ms * 3 < election_min_ms < election_max_ms",
+            ));
+        }
+        for (name, value) in [
+            ("lock_wait_ms", timing.lock_wait_ms),
+            ("idle_ms", timing.idle_ms),
+            ("rpc_ms", timing.rpc_ms),
+            ("probe_delay_ms", timing.probe_delay_ms),
+            ("probe_interval_ms", timing.probe_interval_ms),
+            ("close_interval_ms", timing.close_interval_ms),
+            ("retention_ms", timing.retention_ms),
+        ] {
+            if value == 0 {
+                return Err(invalid(format!("timing: {name} must be positive")));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// Parses `--peers 1=HOST:PORT,2=HOST:PORT,...`.
+pub fn parse_peers(text: &str) -> Result<BTreeMap<NodeId, String>, ConfigError> {
+    let syntax =
+        "expected --peers ID=HOST:PORT[,ID=HOST:PORT...], e.g. 1=127.0.0.1:7001,2=127.0.0.1:7002";
+    let mut peers = BTreeMap::new();
+    if text.trim().is_empty() {
+        return Err(invalid(format!("--peers is empty: {syntax}")));
+    }
+    for item in text.split(',') {
+        let item = item.trim();
+        let Some((id, addr)) = item.split_once('=') else {
+            return Err(invalid(format!("--peers entry {item:?} has no '=': {syntax}")));
+        };
+        let id: NodeId = id.trim().parse().ok().filter(|id| *id > 0).ok_or_else(|| {
+            invalid(format!("--peers entry {item:?}: node id must be a positive integer"))
+        })?;
+        let addr = addr.trim().to_string();
+        check_addr(&format!("--peers entry {item:?}"), &addr)?;
+        if peers.insert(id, addr).is_some() {
+            return Err(invalid(format!("--peers names node {id} twice")));
+        }
+    }
+    Ok(peers)
+}
+
+/// Checks that `addr` is HOST:PORT (it is not resolved here: a peer may not be up yet).
+fn check_addr(what: &str, addr: &str) -> Result<(), ConfigError> {
+    if addr.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let valid = match addr.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty() && port.parse::<u16>().is_ok() && !host.contains(char::is_whitespace)
+        }
+        None => false,
+    };
+    if valid { Ok(()) } else { Err(invalid(format!("{what}: {addr:?} is not HOST:PORT"))) }
+}
+
+/// Resolves a HOST:PORT for binding a listener.
+pub fn resolve(addr: &str) -> Result<SocketAddr, ConfigError> {
+    addr.to_socket_addrs()
+        .map_err(|e| invalid(format!("cannot resolve {addr:?}: {e}")))?
+        .next()
+        .ok_or_else(|| invalid(format!("{addr:?} resolves to no address")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse() {
+        let peers = parse_peers("1=127.0.0.1:7001, 2=localhost:7002").expect("valid");
+        assert_eq!(peers[&1], "127.0.0.1:7001");
+        assert_eq!(peers[&2], "localhost:7002");
+    }
+
+    #[test]
+    fn bad_peers_get_clear_errors() {
+        for (text, expected) in [
+            ("", "--peers is empty"),
+            ("1:127.0.0.1:7001", "has no '='"),
+            ("x=127.0.0.1:7001", "node id must be a positive integer"),
+            ("0=127.0.0.1:7001", "node id must be a positive integer"),
+            ("1=127.0.0.1", "is not HOST:PORT"),
+            ("1=127.0.0.1:99999", "is not HOST:PORT"),
+            ("1=a:1,1=b:2", "names node 1 twice"),
+        ] {
+            let error = parse_peers(text).expect_err(text).to_string();
+            assert!(error.contains(expected), "{text:?}: {error}");
+        }
+    }
+
+    fn config() -> NodeConfig {
+        NodeConfig {
+            id: 1,
+            listen: "127.0.0.1:7001".into(),
+            peers: parse_peers("1=127.0.0.1:7001,2=127.0.0.1:7002").expect("valid"),
+            data: "/tmp/x".into(),
+            shards: 4,
+            consistency: Consistency::Sequential,
+            limits: Limits::default(),
+            timing: Timing::default(),
+        }
+    }
+
+    #[test]
+    fn validation_rejects_inconsistent_configs() {
+        assert!(config().validate().is_ok());
+        let error = NodeConfig { id: 3, ..config() }.validate().expect_err("id not in peers");
+        assert_eq!(error.to_string(), "--peers does not name this node's id 3");
+        let error = NodeConfig { shards: 0, ..config() }.validate().expect_err("no shards");
+        assert!(error.to_string().contains("--shards must be between 1 and"));
+        let error =
+            NodeConfig { listen: "nowhere".into(), ..config() }.validate().expect_err("listen");
+        assert!(error.to_string().contains("is not HOST:PORT"));
+    }
+
+    #[test]
+    fn file_config_rejects_unknown_keys() {
+        let parsed: Result<FileConfig, _> = toml::from_str("id = 1\nlisten = \"a:1\"\nbogus = 3\n");
+        assert!(parsed.is_err());
+        let parsed: FileConfig = toml::from_str("id = 2\n[timing]\nidle_ms = 5\n").expect("valid");
+        assert_eq!(parsed.id, Some(2));
+        assert_eq!(parsed.timing.idle_ms, 5);
+        assert_eq!(parsed.timing.lock_wait_ms, Timing::default().lock_wait_ms);
+    }
+}

@@ -1,0 +1,583 @@
+//! The coordinator: runs the statements of the transactions begun on this node.
+//!
+//! Each statement locks at the shard leader of its key (`Lock`), following leader hints and
+//! retrying while no leader answers; writes stay buffered here until END. A server-side abort
+//! (deadlock, lock timeout, leader change, unreachable shard, idle timeout) releases every lock
+//! of the transaction at once and leaves it `Aborted`, so that later statements fail until the
+//! client ends it. END runs the commit protocol (`commit.rs`).
+//!
+//! Statements of one transaction run one at a time (a per-transaction async mutex); different
+//! transactions run concurrently. A transaction's lock waits are visible to deadlock probes
+//! through the node's registry.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use txn::command::AbortReason;
+use txn::deadlock::Probe;
+use txn::lock::LockMode;
+use txn::lock::LockSpan;
+use txn::types::Key;
+use txn::types::ShardId;
+use txn::types::Timestamp;
+use txn::types::TxnId;
+use txn::types::Value;
+
+use crate::config::Timing;
+use crate::context::Counters;
+use crate::context::NodeContext;
+use crate::coordinator::txn_state::Outcome;
+use crate::coordinator::txn_state::Status;
+use crate::coordinator::txn_state::TxnState;
+use crate::peer::caller::CallError;
+use crate::peer::message::LockOp;
+use crate::peer::message::LockRequest;
+use crate::peer::message::PeerReply;
+use crate::peer::message::PeerRequest;
+use crate::peer::message::ProbeOutcome;
+use crate::peer::message::ReadResult;
+use crate::peer::message::SingleOp;
+
+/// How often idle transactions and old ended ones are swept.
+pub const SWEEP_PERIOD: Duration = Duration::from_secs(1);
+/// An ended transaction's outcome is remembered this long (END and TxnStatus answer it).
+pub const ENDED_MEMORY: Duration = Duration::from_secs(120);
+
+/// Why a statement failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StatementError {
+    /// The transaction is aborted: nothing of it will be visible.
+    #[error("{reason}: {detail}")]
+    Aborted {
+        /// Why.
+        reason: AbortReason,
+        /// For people.
+        detail: String,
+    },
+    /// Bad input; nothing changed, the transaction stays usable.
+    #[error("{0}")]
+    Invalid(String),
+    /// Not allowed in this state; nothing changed.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// No such transaction here.
+    #[error("no open transaction {0} on this node")]
+    NotFound(String),
+    /// A one-statement operation could not complete in time; for a write, its outcome is
+    /// unknown.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+fn abort_error(reason: AbortReason, detail: impl Into<String>) -> StatementError {
+    StatementError::Aborted { reason, detail: detail.into() }
+}
+
+/// One transaction's entry: its state behind an async lock (statements run one at a time).
+pub struct TxnEntry {
+    /// The id.
+    pub id: TxnId,
+    /// The state.
+    pub state: tokio::sync::Mutex<TxnState>,
+    /// The last time a statement started or ended.
+    pub last_active: Mutex<Instant>,
+}
+
+impl TxnEntry {
+    fn touch(&self) {
+        *self.last_active.lock().expect("activity lock") = Instant::now();
+    }
+}
+
+/// The coordinator of this node's transactions.
+pub struct Coordinator {
+    pub(crate) ctx: Arc<NodeContext>,
+    txns: Mutex<BTreeMap<u64, Arc<TxnEntry>>>,
+}
+
+impl Coordinator {
+    /// A coordinator for this node.
+    pub fn new(ctx: Arc<NodeContext>) -> Arc<Coordinator> {
+        Arc::new(Coordinator { ctx, txns: Mutex::new(BTreeMap::new()) })
+    }
+
+    pub(crate) fn timing(&self) -> &Timing {
+        &self.ctx.config.timing
+    }
+
+    /// The deadline of a statement's lock request: the lock wait plus a round trip.
+    pub(crate) fn lock_deadline(&self) -> Duration {
+        Timing::ms(self.timing().lock_wait_ms + self.timing().rpc_ms)
+    }
+
+    pub(crate) fn rpc_deadline(&self) -> Duration {
+        Timing::ms(self.timing().rpc_ms)
+    }
+
+    /// Starts a transaction.
+    pub fn begin(&self, read_only: bool) -> Result<TxnId, StatementError> {
+        let open = self.txns.lock().expect("txns lock").len();
+        if open >= self.ctx.config.limits.open_txns_max {
+            return Err(StatementError::Unavailable(format!(
+                "this node already coordinates {open} transactions"
+            )));
+        }
+        let id = self.ctx.mint_txn();
+        let entry = Arc::new(TxnEntry {
+            id,
+            state: tokio::sync::Mutex::new(TxnState::new(read_only)),
+            last_active: Mutex::new(Instant::now()),
+        });
+        self.txns.lock().expect("txns lock").insert(id.seq, entry);
+        Ok(id)
+    }
+
+    pub(crate) fn entry(&self, txn: &TxnId) -> Result<Arc<TxnEntry>, StatementError> {
+        let not_found = || StatementError::NotFound(txn.to_string());
+        if !self.ctx.is_mine(txn) {
+            return Err(not_found());
+        }
+        let entry =
+            self.txns.lock().expect("txns lock").get(&txn.seq).cloned().ok_or_else(not_found)?;
+        if entry.id != *txn {
+            return Err(not_found());
+        }
+        Ok(entry)
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<(), StatementError> {
+        let max = self.ctx.config.limits.key_bytes_max;
+        if key.is_empty() {
+            return Err(StatementError::Invalid("empty key".into()));
+        }
+        if key.len() > max {
+            return Err(StatementError::Invalid(format!(
+                "key of {} bytes is over the limit of {max}",
+                key.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_value(&self, value: &[u8]) -> Result<(), StatementError> {
+        let max = self.ctx.config.limits.value_bytes_max;
+        if value.len() > max {
+            return Err(StatementError::Invalid(format!(
+                "value of {} bytes is over the limit of {max}",
+                value.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_range(&self, from: &[u8], to: Option<&[u8]>) -> Result<(), StatementError> {
+        let max = self.ctx.config.limits.key_bytes_max;
+        if from.len() > max || to.is_some_and(|to| to.len() > max) {
+            return Err(StatementError::Invalid(format!(
+                "a scan bound is over the key limit of {max} bytes"
+            )));
+        }
+        if to.is_some_and(|to| to < from) {
+            return Err(StatementError::Invalid(
+                "scan range is backwards: from is after to".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fails unless the transaction is active.
+    fn check_active(state: &TxnState) -> Result<(), StatementError> {
+        match &state.status {
+            Status::Active => Ok(()),
+            Status::Aborted { reason, detail } => Err(abort_error(*reason, detail.clone())),
+            Status::Ended(_) => Err(StatementError::NotFound("the transaction has ended".into())),
+        }
+    }
+
+    /// Aborts an active transaction: releases its locks everywhere and remembers why.
+    pub(crate) fn abort_active(
+        &self,
+        txn: TxnId,
+        state: &mut TxnState,
+        reason: AbortReason,
+        detail: String,
+    ) {
+        if state.status != Status::Active {
+            return;
+        }
+        state.status = Status::Aborted { reason, detail };
+        self.ctx.registry.end(txn);
+        Counters::bump(&self.ctx.counters.aborted);
+        self.release_all(txn, state);
+    }
+
+    /// Releases every lock of an unprepared transaction, in the background.
+    pub(crate) fn release_all(&self, txn: TxnId, state: &TxnState) {
+        for shard in state.parts.keys().copied() {
+            let ctx = self.ctx.clone();
+            let deadline = self.rpc_deadline();
+            tokio::spawn(async move {
+                let _ = ctx
+                    .peers
+                    .call_shard(shard, PeerRequest::Release { shard, txn }, deadline)
+                    .await;
+            });
+        }
+    }
+
+    /// Takes a lock for a statement and returns what it read. Any failure aborts the
+    /// transaction (the lock may or may not have been granted; releasing covers both).
+    async fn lock(
+        &self,
+        txn: TxnId,
+        state: &mut TxnState,
+        shard: ShardId,
+        op: LockOp,
+    ) -> Result<ReadResult, StatementError> {
+        let (span, mode) = match &op {
+            LockOp::Read { key } => (LockSpan::Key(key.clone()), LockMode::Shared),
+            LockOp::Write { key } => (LockSpan::Key(key.clone()), LockMode::Exclusive),
+            LockOp::Scan { from, to, .. } => {
+                (LockSpan::Range { from: from.clone(), to: to.clone() }, LockMode::Shared)
+            }
+        };
+        let lock_term = state.parts.get(&shard).map(|part| part.term);
+        let request = PeerRequest::Lock(LockRequest { shard, txn, lock_term, op });
+        let reply = self.ctx.peers.call_shard(shard, request, self.lock_deadline()).await;
+        let (reason, detail) = match reply {
+            Ok((_, PeerReply::Locked { term, read })) => {
+                if state.granted(shard, term, span, mode) {
+                    state.seen_ts = state.seen_ts.max(read.version_ts);
+                    return Ok(read);
+                }
+                (
+                    AbortReason::LeaderChanged,
+                    format!("the leader of {shard} changed during the transaction"),
+                )
+            }
+            Ok((_, PeerReply::Aborted { reason, detail })) => (reason, detail),
+            Ok((_, PeerReply::Invalid(why))) => return Err(StatementError::Invalid(why)),
+            Ok((_, other)) => {
+                (AbortReason::Unavailable, format!("unexpected reply from {shard}: {other:?}"))
+            }
+            Err(CallError::Timeout(after)) => {
+                (AbortReason::Unavailable, format!("{shard} did not answer within {after:?}"))
+            }
+            Err(error) => (AbortReason::Unavailable, error.to_string()),
+        };
+        // A lock granted at a shard not yet in `parts` must be released too.
+        state.parts.entry(shard).or_default();
+        self.abort_active(txn, state, reason, detail.clone());
+        Err(abort_error(reason, detail))
+    }
+
+    /// READ in a transaction.
+    pub async fn read(
+        &self,
+        txn: TxnId,
+        key: Key,
+    ) -> Result<(Option<Value>, Timestamp), StatementError> {
+        self.check_key(&key)?;
+        let entry = self.entry(&txn)?;
+        let mut state = entry.state.lock().await;
+        entry.touch();
+        Self::check_active(&state)?;
+        let shard = self.ctx.topology.shard_of(&key);
+        if let Some(buffered) = state.buffered(shard, &key) {
+            return Ok((buffered.clone(), state.seen_ts));
+        }
+        let read = self.lock(txn, &mut state, shard, LockOp::Read { key }).await?;
+        entry.touch();
+        let value = read.rows.into_iter().next().map(|(_, value)| value);
+        Ok((value, state.seen_ts))
+    }
+
+    /// WRITE or DELETE in a transaction. Returns the home shard.
+    pub async fn write(
+        &self,
+        txn: TxnId,
+        key: Key,
+        value: Option<Value>,
+    ) -> Result<ShardId, StatementError> {
+        self.check_key(&key)?;
+        if let Some(value) = &value {
+            self.check_value(value)?;
+        }
+        let entry = self.entry(&txn)?;
+        let mut state = entry.state.lock().await;
+        entry.touch();
+        Self::check_active(&state)?;
+        if state.read_only {
+            return Err(StatementError::NotAllowed(
+                "cannot write in a READ ONLY transaction".into(),
+            ));
+        }
+        let bytes = key.len() + value.as_ref().map_or(0, Vec::len);
+        let max = self.ctx.config.limits.txn_write_bytes_max;
+        if state.write_bytes + bytes > max {
+            return Err(StatementError::Invalid(format!(
+                "the transaction would write more than {max} bytes"
+            )));
+        }
+        let shard = self.ctx.topology.shard_of(&key);
+        self.lock(txn, &mut state, shard, LockOp::Write { key: key.clone() }).await?;
+        entry.touch();
+        state.write_bytes += bytes;
+        let home = *state.home.get_or_insert(shard);
+        state.parts.get_mut(&shard).expect("locked part").writes.insert(key, value);
+        Ok(home)
+    }
+
+    /// SCAN `[from, to)` in a transaction: range locks shard by shard, merged with the
+    /// transaction's own buffered writes.
+    pub async fn scan(
+        &self,
+        txn: TxnId,
+        from: Key,
+        to: Option<Key>,
+        limit: Option<usize>,
+    ) -> Result<(Vec<(Key, Value)>, Timestamp), StatementError> {
+        self.check_range(&from, to.as_deref())?;
+        let limit = limit
+            .unwrap_or(self.ctx.config.limits.scan_rows_max)
+            .min(self.ctx.config.limits.scan_rows_max);
+        let entry = self.entry(&txn)?;
+        let mut state = entry.state.lock().await;
+        entry.touch();
+        Self::check_active(&state)?;
+        let mut rows: Vec<(Key, Value)> = Vec::new();
+        if limit == 0 {
+            return Ok((rows, state.seen_ts));
+        }
+        let topology = self.ctx.topology.clone();
+        for (shard, part_from, part_to) in topology.split_range(&from, to.as_deref()) {
+            let wanted = limit - rows.len();
+            // Own writes in this range: deletes may hide stored rows, so ask for that many more.
+            let own: BTreeMap<Key, Option<Value>> = state
+                .parts
+                .get(&shard)
+                .map(|part| {
+                    part.writes
+                        .range(part_from.clone()..)
+                        .take_while(|(k, _)| part_to.as_ref().is_none_or(|to| *k < to))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let hidden = own.values().filter(|v| v.is_none()).count();
+            let op = LockOp::Scan { from: part_from, to: part_to, limit: wanted + hidden };
+            let read = self.lock(txn, &mut state, shard, op).await?;
+            let mut merged: BTreeMap<Key, Value> = read.rows.into_iter().collect();
+            for (key, value) in own {
+                match value {
+                    Some(value) => merged.insert(key, value),
+                    None => merged.remove(&key),
+                };
+            }
+            rows.extend(merged.into_iter().take(wanted));
+            if rows.len() >= limit {
+                break;
+            }
+        }
+        entry.touch();
+        Ok((rows, state.seen_ts))
+    }
+
+    /// ABORT: ends the transaction without effect. Idempotent.
+    pub async fn abort(&self, txn: TxnId) -> Result<(), StatementError> {
+        let entry = self.entry(&txn)?;
+        let mut state = entry.state.lock().await;
+        entry.touch();
+        match &state.status {
+            Status::Active => {
+                self.abort_active(
+                    txn,
+                    &mut state,
+                    AbortReason::User,
+                    "aborted by the client".into(),
+                );
+            }
+            Status::Aborted { .. } | Status::Ended(_) => {}
+        }
+        if let Status::Aborted { reason, detail } = &state.status {
+            state.status =
+                Status::Ended(Outcome::Aborted { reason: *reason, detail: detail.clone() });
+        }
+        Ok(())
+    }
+
+    /// The outcome of one of this node's transactions, if it is remembered; an active one is
+    /// aborted (its client asked for its fate, so it has given up on it).
+    pub async fn local_outcome(&self, txn: TxnId) -> Option<Outcome> {
+        let entry = self.entry(&txn).ok()?;
+        let mut state = entry.state.lock().await;
+        if state.status == Status::Active {
+            self.abort_active(
+                txn,
+                &mut state,
+                AbortReason::User,
+                "its client asked for its status".into(),
+            );
+        }
+        match &state.status {
+            Status::Ended(outcome) => Some(outcome.clone()),
+            Status::Aborted { reason, detail } => {
+                Some(Outcome::Aborted { reason: *reason, detail: detail.clone() })
+            }
+            Status::Active => None,
+        }
+    }
+
+    // ---- one-statement operations -----------------------------------------------------------
+
+    /// A one-statement operation on one shard, executed by its leader.
+    async fn single(&self, shard: ShardId, op: SingleOp) -> Result<PeerReply, StatementError> {
+        let deadline = self.lock_deadline();
+        match self.ctx.peers.call_shard(shard, PeerRequest::Single { shard, op }, deadline).await {
+            Ok((_, PeerReply::Aborted { reason, detail })) => Err(abort_error(reason, detail)),
+            Ok((_, PeerReply::Invalid(why))) => Err(StatementError::Invalid(why)),
+            Ok((_, PeerReply::Unavailable(why))) => Err(StatementError::Unavailable(why)),
+            Ok((_, reply)) => Ok(reply),
+            Err(error) => Err(StatementError::Unavailable(error.to_string())),
+        }
+    }
+
+    /// READ outside a transaction: linearizable, through the shard leader.
+    pub async fn single_read(
+        &self,
+        key: Key,
+    ) -> Result<(Option<Value>, Timestamp), StatementError> {
+        self.check_key(&key)?;
+        let shard = self.ctx.topology.shard_of(&key);
+        match self.single(shard, SingleOp::Read { key }).await? {
+            PeerReply::Read(read) => {
+                Ok((read.rows.into_iter().next().map(|(_, v)| v), read.version_ts))
+            }
+            other => Err(StatementError::Unavailable(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// WRITE or DELETE outside a transaction: committed before it returns (its commit
+    /// timestamp), or an error with nothing written; `Unavailable` means unknown.
+    pub async fn single_write(
+        &self,
+        key: Key,
+        value: Option<Value>,
+    ) -> Result<Timestamp, StatementError> {
+        self.check_key(&key)?;
+        if let Some(value) = &value {
+            self.check_value(value)?;
+        }
+        let shard = self.ctx.topology.shard_of(&key);
+        match self.single(shard, SingleOp::Write { key, value }).await? {
+            PeerReply::Committed { commit_ts } => Ok(commit_ts),
+            other => Err(StatementError::Unavailable(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// SCAN outside a transaction: one shard directly; several as a read-only transaction, so
+    /// the rows come from one consistent state.
+    pub async fn single_scan(
+        &self,
+        from: Key,
+        to: Option<Key>,
+        limit: Option<usize>,
+    ) -> Result<(Vec<(Key, Value)>, Timestamp), StatementError> {
+        self.check_range(&from, to.as_deref())?;
+        let max = self.ctx.config.limits.scan_rows_max;
+        let limit = limit.unwrap_or(max).min(max);
+        let parts = self.ctx.topology.split_range(&from, to.as_deref());
+        if limit == 0 || parts.is_empty() {
+            return Ok((Vec::new(), Timestamp::ZERO));
+        }
+        if parts.len() == 1 {
+            let (shard, from, to) = parts.into_iter().next().expect("one part");
+            return match self.single(shard, SingleOp::Scan { from, to, limit }).await? {
+                PeerReply::Read(read) => Ok((read.rows, read.version_ts)),
+                other => Err(StatementError::Unavailable(format!("unexpected reply {other:?}"))),
+            };
+        }
+        let txn = self.begin(true)?;
+        let scanned = self.scan(txn, from, to, Some(limit)).await;
+        let outcome = self.commit(txn).await;
+        match (scanned, outcome) {
+            (Ok((rows, seen)), Outcome::Committed { .. }) => Ok((rows, seen)),
+            (Err(error), _) => Err(error),
+            (Ok(_), Outcome::Aborted { reason, detail }) => Err(abort_error(reason, detail)),
+            (Ok(_), Outcome::Unknown(why)) => Err(StatementError::Unavailable(why)),
+        }
+    }
+
+    // ---- deadlock probes and liveness --------------------------------------------------------
+
+    /// A probe whose last holder this node coordinates: forward it to where that holder waits.
+    pub fn handle_probe(&self, probe: Probe) -> PeerReply {
+        let holder = probe.last_holder();
+        if !self.ctx.is_mine(&holder) {
+            return PeerReply::Probe(ProbeOutcome::Unknown);
+        }
+        let Some(shards) = self.ctx.registry.waits_of(&holder) else {
+            return PeerReply::Probe(ProbeOutcome::Unknown);
+        };
+        if shards.is_empty() {
+            return PeerReply::Probe(ProbeOutcome::NotWaiting);
+        }
+        for shard in shards {
+            Counters::bump(&self.ctx.counters.probes_sent);
+            let ctx = self.ctx.clone();
+            let probe = probe.clone();
+            let deadline = self.rpc_deadline();
+            tokio::spawn(async move {
+                let _ = ctx
+                    .peers
+                    .call_shard(shard, PeerRequest::ProbeShard { shard, probe }, deadline)
+                    .await;
+            });
+        }
+        PeerReply::Probe(ProbeOutcome::Forwarded)
+    }
+
+    /// Aborts transactions idle too long and forgets ended ones after a while.
+    pub async fn sweep_loop(self: Arc<Coordinator>) {
+        loop {
+            tokio::time::sleep(SWEEP_PERIOD).await;
+            self.sweep().await;
+        }
+    }
+
+    async fn sweep(&self) {
+        let idle = Timing::ms(self.timing().idle_ms);
+        let now = Instant::now();
+        let entries: Vec<Arc<TxnEntry>> =
+            self.txns.lock().expect("txns lock").values().cloned().collect();
+        let mut forget = Vec::new();
+        for entry in entries {
+            let quiet = now.duration_since(*entry.last_active.lock().expect("activity lock"));
+            // A statement in progress is not idleness: skip transactions whose lock is held.
+            let Ok(mut state) = entry.state.try_lock() else { continue };
+            match &state.status {
+                Status::Active if quiet >= idle => {
+                    let detail = format!("idle for more than {} ms", self.timing().idle_ms);
+                    tracing::info!(txn = %entry.id, "aborting an idle transaction");
+                    self.abort_active(entry.id, &mut state, AbortReason::IdleTimeout, detail);
+                }
+                Status::Ended(_) | Status::Aborted { .. } if quiet >= ENDED_MEMORY => {
+                    forget.push(entry.id.seq)
+                }
+                _ => {}
+            }
+        }
+        let mut txns = self.txns.lock().expect("txns lock");
+        for seq in forget {
+            txns.remove(&seq);
+        }
+    }
+
+    /// How many transactions this node remembers (running or recently ended).
+    pub fn remembered(&self) -> usize {
+        self.txns.lock().expect("txns lock").len()
+    }
+}

@@ -1,0 +1,313 @@
+//! A node: storage, one Raft group per shard it replicates, the coordinator, and the two gRPC
+//! services (public `kv.v1.Kv`, internal `peer.v1.Peer`).
+//!
+//! The same code runs in production and in the simulation; what differs is chosen at start
+//! through [`StartOptions`]: how peers are reached (real or simulated TCP), where time comes
+//! from (system clock or simulated clock with skew), how the database is opened (a file, or a
+//! simulated disk) and where its writer runs (a thread, or a task).
+//!
+//! Start-up order: open the database and claim its identity (refusing a data directory of
+//! another node), start each shard's Raft group (initializing it on the very first start),
+//! start the participants' background loops and the coordinator's sweeper, then serve.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::Weak;
+use std::time::Duration;
+
+use client::connector::Connector;
+use client::connector::MESSAGE_BYTES_MAX;
+use openraft::BasicNode;
+use openraft::SnapshotPolicy;
+use proto::peer::peer_client::PeerClient;
+use replication::network::PeerConnector;
+use replication::network::ShardNetworkFactory;
+use replication::store::Executor;
+use replication::store::IdentityError;
+use replication::store::Store;
+use replication::types::Raft;
+use tonic::transport::Channel;
+use txn::types::NodeId;
+use txn::types::ShardId;
+
+use crate::api::kv_service::KvService;
+use crate::clock::NodeClock;
+use crate::clock::PhysicalClock;
+use crate::config::NodeConfig;
+use crate::context::NodeContext;
+use crate::coordinator::Coordinator;
+use crate::participant::Shard;
+use crate::peer::caller::LeaderHints;
+use crate::peer::caller::LocalHandler;
+use crate::peer::caller::Peers;
+use crate::peer::message::PeerReply;
+use crate::peer::message::PeerRequest;
+use crate::peer::service::PeerService;
+use crate::topology::Topology;
+
+/// Raft log entries between snapshots.
+pub const SNAPSHOT_EVERY_ENTRIES: u64 = 20_000;
+/// Entries kept in the log behind a snapshot (lagging followers catch up without one).
+pub const LOG_KEPT_BEHIND_SNAPSHOT: u64 = 2_000;
+/// Entries per AppendEntries message at most.
+pub const APPEND_ENTRIES_MAX: u64 = 256;
+
+/// What differs between production and the simulation.
+pub struct StartOptions {
+    /// How peers are reached.
+    pub connector: Arc<dyn Connector>,
+    /// Where physical time comes from.
+    pub physical: Arc<dyn PhysicalClock>,
+    /// Where the database writer runs.
+    pub executor: Executor,
+    /// An already opened database (the simulation's disk); `None` opens `config.data`.
+    pub database: Option<redb::Database>,
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory cannot be used.
+    #[error("{0}")]
+    Identity(#[from] IdentityError),
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {path}: {error}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// Storage or Raft failed to start.
+    #[error("{0}")]
+    Start(String),
+}
+
+/// A running node.
+pub struct Node {
+    ctx: Arc<NodeContext>,
+    shards: BTreeMap<ShardId, Arc<Shard>>,
+    coordinator: Arc<Coordinator>,
+    store: Store,
+}
+
+/// The Raft settings of every group, from the node's timing configuration.
+fn raft_config(config: &NodeConfig) -> Result<Arc<openraft::Config>, StartError> {
+    let timing = &config.timing;
+    let raft = openraft::Config {
+        cluster_name: "kvd".into(),
+        heartbeat_interval: timing.heartbeat_ms,
+        election_timeout_min: timing.election_min_ms,
+        election_timeout_max: timing.election_max_ms,
+        enable_pre_vote: Some(true),
+        max_payload_entries: APPEND_ENTRIES_MAX,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
+        max_in_snapshot_log_to_keep: LOG_KEPT_BEHIND_SNAPSHOT,
+        install_snapshot_timeout: timing.rpc_ms.max(10_000),
+        ..openraft::Config::default()
+    };
+    raft.validate().map(Arc::new).map_err(|e| StartError::Start(format!("raft config: {e}")))
+}
+
+/// Reaches other nodes' Peer services for the Raft transport.
+struct RaftConnector(Arc<Peers>);
+
+impl PeerConnector for RaftConnector {
+    fn peer(&self, target: NodeId) -> Option<PeerClient<Channel>> {
+        self.0.client(target)
+    }
+}
+
+/// The leader of a shard as this node's own replica sees it.
+struct LocalLeaders(Weak<Node>);
+
+impl LeaderHints for LocalLeaders {
+    fn local_view(&self, shard: ShardId) -> Option<NodeId> {
+        self.0.upgrade()?.shard(shard)?.current_leader()
+    }
+}
+
+impl Node {
+    /// Starts a node. Must run inside `replication::types::with_seed` (openraft's timers draw
+    /// from its seeded generator).
+    pub async fn start(config: NodeConfig, options: StartOptions) -> Result<Arc<Node>, StartError> {
+        let config = Arc::new(config);
+        let topology = Arc::new(Topology::new(config.peers.clone(), config.shards));
+        let store = match options.database {
+            Some(db) => Store::open(db, options.executor, config.id, config.shards)?,
+            None => {
+                std::fs::create_dir_all(&config.data)
+                    .map_err(|error| StartError::DataDir { path: config.data.clone(), error })?;
+                Store::open_dir(&config.data, options.executor, config.id, config.shards)?
+            }
+        };
+        let identity = store.identity();
+        let clock = NodeClock::new(options.physical);
+        let peers =
+            Arc::new(Peers::new(config.id, topology.clone(), options.connector, clock.clone()));
+        let ctx = Arc::new(NodeContext::new(
+            identity.incarnation,
+            config.clone(),
+            topology.clone(),
+            clock,
+            peers.clone(),
+        ));
+        let raft_config = raft_config(&config)?;
+        let raft_connector: Arc<dyn PeerConnector> = Arc::new(RaftConnector(peers.clone()));
+        let mut shards = BTreeMap::new();
+        for shard in topology.shards_of(config.id) {
+            let (log, state_machine) = store
+                .open_shard(shard)
+                .await
+                .map_err(|e| StartError::Start(format!("{shard}: {e}")))?;
+            let network = ShardNetworkFactory::new(shard, raft_connector.clone());
+            let raft = Raft::new(config.id, raft_config.clone(), network, log, state_machine)
+                .await
+                .map_err(|e| StartError::Start(format!("{shard}: {e}")))?;
+            if identity.fresh {
+                let members: BTreeMap<NodeId, BasicNode> = topology
+                    .replicas(shard)
+                    .iter()
+                    .map(|id| (*id, BasicNode::new(topology.addr(*id).unwrap_or_default())))
+                    .collect();
+                // Every replica initializes the group with the same membership (openraft
+                // documents this as safe); whoever is elected first leads.
+                if let Err(error) = raft.initialize(members).await {
+                    tracing::debug!(%shard, %error, "initialize");
+                }
+            }
+            shards.insert(shard, Shard::new(shard, raft, store.reader(shard), ctx.clone()));
+        }
+        let coordinator = Coordinator::new(ctx.clone());
+        let node = Arc::new(Node { ctx, shards, coordinator: coordinator.clone(), store });
+        let weak = Arc::downgrade(&node);
+        let local: LocalHandler = Arc::new(move |request| {
+            let weak = weak.clone();
+            Box::pin(async move {
+                match weak.upgrade() {
+                    Some(node) => node.handle(request).await,
+                    None => PeerReply::Unavailable("the node is stopping".into()),
+                }
+            })
+        });
+        peers.bind(local, Arc::new(LocalLeaders(Arc::downgrade(&node))));
+        for shard in node.shards.values() {
+            shard.start();
+        }
+        tokio::spawn(coordinator.sweep_loop());
+        tracing::info!(
+            node = config.id,
+            incarnation = identity.incarnation,
+            fresh = identity.fresh,
+            "node started"
+        );
+        Ok(node)
+    }
+
+    /// The node's context.
+    pub fn context(&self) -> &Arc<NodeContext> {
+        &self.ctx
+    }
+
+    /// The node's clock.
+    pub fn clock(&self) -> &NodeClock {
+        &self.ctx.clock
+    }
+
+    /// The coordinator.
+    pub fn coordinator(&self) -> &Arc<Coordinator> {
+        &self.coordinator
+    }
+
+    /// The local replica of a shard.
+    pub fn shard(&self, shard: ShardId) -> Option<&Arc<Shard>> {
+        self.shards.get(&shard)
+    }
+
+    /// Every local replica.
+    pub fn shards(&self) -> impl Iterator<Item = &Arc<Shard>> {
+        self.shards.values()
+    }
+
+    /// The storage (its writer fails the node when a commit fails).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Handles a request from another node (or from this one).
+    pub async fn handle(&self, request: PeerRequest) -> PeerReply {
+        let shard_of = |shard: ShardId| match self.shards.get(&shard) {
+            Some(replica) => Ok(replica.clone()),
+            None => Err(PeerReply::NotLeader {
+                leader: Some(self.ctx.peers.leader_guess(shard)).filter(|l| *l != self.ctx.me),
+            }),
+        };
+        macro_rules! on_shard {
+            ($shard:expr, |$replica:ident| $body:expr) => {
+                match shard_of($shard) {
+                    Ok($replica) => $body,
+                    Err(reply) => reply,
+                }
+            };
+        }
+        match request {
+            PeerRequest::Lock(request) => {
+                on_shard!(request.shard, |s| s.handle_lock(request).await)
+            }
+            PeerRequest::Prepare(request) => {
+                on_shard!(request.shard, |s| s.handle_prepare(request, false).await)
+            }
+            PeerRequest::CommitOnePhase(request) => {
+                on_shard!(request.shard, |s| s.handle_prepare(request, true).await)
+            }
+            PeerRequest::Finalize { shard, txn, decision, prepared } => {
+                on_shard!(shard, |s| s.handle_finalize(txn, decision, prepared).await)
+            }
+            PeerRequest::Release { shard, txn } => on_shard!(shard, |s| s.handle_release(txn)),
+            PeerRequest::Decide { shard, txn, decision } => {
+                on_shard!(shard, |s| s.handle_decide(txn, decision).await)
+            }
+            PeerRequest::Finish { shard, txn } => on_shard!(shard, |s| s.handle_finish(txn).await),
+            PeerRequest::Status { shard, txn, resolve } => {
+                on_shard!(shard, |s| s.handle_status(txn, resolve).await)
+            }
+            PeerRequest::Single { shard, op } => on_shard!(shard, |s| s.handle_single(op).await),
+            PeerRequest::ProbeShard { shard, probe } => on_shard!(shard, |s| s.handle_probe(probe)),
+            PeerRequest::Confirm { shard, confirmation } => {
+                on_shard!(shard, |s| s.confirm(confirmation))
+            }
+            PeerRequest::ProbeTxn { probe } => self.coordinator.handle_probe(probe),
+            PeerRequest::Alive { txns } => PeerReply::Alive(
+                txns.iter()
+                    .map(|txn| self.ctx.is_mine(txn) && self.ctx.registry.is_live(txn))
+                    .collect(),
+            ),
+            PeerRequest::Waits => {
+                PeerReply::Waits(self.shards.values().flat_map(|s| s.waits()).collect())
+            }
+        }
+    }
+
+    /// The gRPC services of this node, ready to serve.
+    pub fn router(self: &Arc<Node>) -> tonic::transport::server::Router {
+        let kv = proto::kv::kv_server::KvServer::new(KvService::new(self.clone()))
+            .max_decoding_message_size(MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(MESSAGE_BYTES_MAX);
+        let peer = proto::peer::peer_server::PeerServer::new(PeerService::new(self.clone()))
+            .max_decoding_message_size(MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(MESSAGE_BYTES_MAX);
+        tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_millis(500)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(1)))
+            .tcp_nodelay(true)
+            .add_service(kv)
+            .add_service(peer)
+    }
+
+    /// Stops the Raft groups (the database is closed when the node is dropped).
+    pub async fn shutdown(&self) {
+        for shard in self.shards.values() {
+            let _ = shard.raft.shutdown().await;
+        }
+    }
+}

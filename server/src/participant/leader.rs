@@ -1,0 +1,177 @@
+//! What a shard's leader holds in memory for one Raft term: the lock table, the waiting lock
+//! requests, the transactions prepared here, and the transactions evicted here.
+//!
+//! A `LeaderState` lives exactly as long as this node leads the shard in one term. It is created
+//! when the node becomes leader and becomes *ready* once the leader has applied its own first
+//! entry of the term: by then every entry of earlier terms that will ever apply has applied, so
+//! the prepared transactions in the state machine are complete, and their exclusive locks are
+//! restored into the fresh lock table. Locks of unprepared transactions from earlier terms are
+//! gone ("a leader change voids unprepared locks"): those transactions vote NO at prepare,
+//! because their lock term no longer matches.
+//!
+//! Invariants:
+//! 1. Every waiter in `waiters` has a waiting request in `locks`, and vice versa (a request's
+//!    waiter is woken exactly once: granted, aborted, or dropped with the state).
+//! 2. A prepared transaction (`prepared`) holds exclusive locks on its writes and is never
+//!    evicted; only its record can decide it.
+//! 3. An evicted transaction holds no lock and gets none (`evicted` is checked first).
+
+use std::collections::BTreeMap;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use txn::command::AbortReason;
+use txn::deadlock::Pins;
+use txn::lock::Grant;
+use txn::lock::LockTable;
+use txn::lock::RequestId;
+use txn::types::ShardId;
+use txn::types::Timestamp;
+use txn::types::TxnId;
+
+/// How long a deadlock confirmation pins a wait edge: longer than a confirmation takes to go
+/// around a cycle of `MAX_PROBE_EDGES` edges.
+pub const PIN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How a lock wait ended.
+#[derive(Debug)]
+pub enum WaitEnd {
+    /// The lock was granted.
+    Granted,
+    /// The waiting transaction must abort.
+    Aborted {
+        /// Why.
+        reason: AbortReason,
+        /// For people.
+        detail: String,
+    },
+}
+
+/// A lock request that is waiting.
+#[derive(Debug)]
+pub struct Waiter {
+    /// The waiting transaction.
+    pub txn: TxnId,
+    /// When it started waiting.
+    pub since: Instant,
+    /// Wakes the request's handler.
+    pub wake: oneshot::Sender<WaitEnd>,
+}
+
+/// A transaction prepared here (or whose one-phase commit is in doubt).
+#[derive(Clone, Copy, Debug)]
+pub struct PreparedInfo {
+    /// Its home shard (where its record is).
+    pub home: ShardId,
+    /// Since when this leader has known it prepared.
+    pub since: Instant,
+}
+
+/// The leader's state for one term.
+#[derive(Debug)]
+pub struct LeaderState {
+    /// The term.
+    pub term: u64,
+    /// True once the prepared transactions' locks are restored (requests are served).
+    pub ready: bool,
+    /// The lock table of this term.
+    pub locks: LockTable,
+    /// Waiting requests.
+    pub waiters: BTreeMap<RequestId, Waiter>,
+    /// Prepared (or in-doubt) transactions.
+    pub prepared: BTreeMap<TxnId, PreparedInfo>,
+    /// Transactions whose locks were evicted (their coordinator was gone), and when.
+    pub evicted: BTreeMap<TxnId, Instant>,
+    /// Lock holders whose coordinator did not answer, since when.
+    pub unanswered: BTreeMap<TxnId, Instant>,
+    /// The highest timestamp this leader promised to close (no prepare or commit at or below).
+    pub closed_promised: Timestamp,
+    /// Wait edges pinned by deadlock confirmations in progress.
+    pub pins: Pins,
+    /// The origin of the pins' millisecond clock.
+    pub epoch: Instant,
+}
+
+impl LeaderState {
+    /// A leader state for a new term, not ready yet.
+    pub fn new(term: u64) -> LeaderState {
+        LeaderState {
+            term,
+            ready: false,
+            locks: LockTable::new(term),
+            waiters: BTreeMap::new(),
+            prepared: BTreeMap::new(),
+            evicted: BTreeMap::new(),
+            unanswered: BTreeMap::new(),
+            closed_promised: Timestamp::ZERO,
+            pins: Pins::new(PIN_LIFETIME.as_millis() as u64),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Wakes the handlers of granted requests.
+    pub fn wake(&mut self, grants: Vec<Grant>) {
+        for grant in grants {
+            let waiter = self.waiters.remove(&grant.request);
+            let waiter = waiter
+                .unwrap_or_else(|| panic!("granted request {:?} has no waiter", grant.request));
+            assert_eq!(waiter.txn, grant.txn, "grant for another transaction's waiter");
+            // The handler may have given up already (deadline); the lock is then released by
+            // the coordinator's abort.
+            let _ = waiter.wake.send(WaitEnd::Granted);
+        }
+    }
+
+    /// Releases every lock and wait of `txn`, waking its waiter (if any) with `end`.
+    pub fn drop_txn(&mut self, txn: TxnId, end: Option<(AbortReason, String)>) {
+        if let Some(request) = self.locks.waiting(txn) {
+            if let Some(waiter) = self.waiters.remove(&request) {
+                let (reason, detail) =
+                    end.clone().unwrap_or((AbortReason::User, "released".into()));
+                let _ = waiter.wake.send(WaitEnd::Aborted { reason, detail });
+            }
+        }
+        let grants = self.locks.release_all(txn);
+        self.wake(grants);
+        self.unanswered.remove(&txn);
+        debug_assert!(self.waiters.values().all(|w| w.txn != txn), "{txn} still has a waiter");
+    }
+
+    /// Cancels one waiting request (timeout, deadlock victim), waking its waiter with the
+    /// reason. False if that request is no longer waiting.
+    pub fn cancel(&mut self, request: RequestId, reason: AbortReason, detail: String) -> bool {
+        match self.locks.cancel(request) {
+            None => false,
+            Some((_, grants)) => {
+                if let Some(waiter) = self.waiters.remove(&request) {
+                    let _ = waiter.wake.send(WaitEnd::Aborted { reason, detail });
+                }
+                self.wake(grants);
+                true
+            }
+        }
+    }
+
+    /// Evicts an unprepared transaction whose coordinator is gone. False if it is prepared here
+    /// (then only its record may decide it).
+    pub fn evict(&mut self, txn: TxnId, now: Instant) -> bool {
+        if self.prepared.contains_key(&txn) {
+            return false;
+        }
+        self.evicted.insert(txn, now);
+        self.drop_txn(txn, Some((AbortReason::CoordinatorLost, "its coordinator is gone".into())));
+        true
+    }
+
+    /// Milliseconds since this state was created (the pins' clock).
+    pub fn now_ms(&self) -> u64 {
+        Instant::now().duration_since(self.epoch).as_millis() as u64
+    }
+
+    /// Fails every waiter (the term is over).
+    pub fn fail_all(&mut self, reason: AbortReason, detail: &str) {
+        for (_, waiter) in std::mem::take(&mut self.waiters) {
+            let _ = waiter.wake.send(WaitEnd::Aborted { reason, detail: detail.to_string() });
+        }
+    }
+}

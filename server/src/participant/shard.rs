@@ -1,0 +1,997 @@
+//! One shard replica on this node: its Raft group, its state, and, while this node leads it,
+//! the participant side of the transaction protocol (docs/transactions.md).
+//!
+//! Requests a leader serves:
+//!
+//! ```text
+//!   Lock        take S/X/range lock (waiting in FIFO order); READ/SCAN also read the data
+//!   Prepare     check locks still held in the same term; replicate Prepare; release S; vote
+//!               (read-only: confirm leadership by ReadIndex, release, vote)
+//!   CommitOnePhase   the same checks; replicate CommitOnePhase; release; answer
+//!   Finalize    replicate Commit/Abort of a prepared transaction; release
+//!   Decide      compare-and-set the record (home shard)
+//!   Single      a one-statement READ/WRITE/SCAN, locked and committed right here
+//!   ProbeShard / Confirm        deadlock detection (docs/transactions.md, "Deadlocks")
+//! ```
+//!
+//! A lock wait is one task that waits for its grant, probes for deadlocks after
+//! `probe_delay_ms` (and again every `probe_interval_ms`), and gives up after `lock_wait_ms`.
+//!
+//! Background loops per shard: the leadership watcher (creates and drops the per-term
+//! [`LeaderState`]), and the resolver (resolves old prepared transactions through their record,
+//! and asks coordinators whether old lock holders still live).
+
+use std::sync::Arc;
+
+use openraft::async_runtime::WatchReceiver;
+use std::sync::Mutex;
+use std::sync::MutexGuard;
+use std::time::Duration;
+
+use openraft::ReadPolicy;
+use openraft::ServerState;
+use openraft::error::ClientWriteError;
+use openraft::error::RaftError;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use txn::command::AbortReason;
+use txn::command::Applied;
+use txn::command::Command;
+use txn::command::Decision;
+use txn::command::Write;
+use txn::deadlock::ConfirmStep;
+use txn::deadlock::Confirmation;
+use txn::deadlock::Probe;
+use txn::deadlock::ProbeStep;
+use txn::deadlock::shard_step;
+use txn::deadlock::start_probes;
+use txn::lock::Acquired;
+use txn::lock::LockMode;
+use txn::lock::LockSpan;
+use txn::lock::RequestId;
+use txn::types::NodeId;
+use txn::types::ShardId;
+use txn::types::Timestamp;
+use txn::types::TxnId;
+
+use crate::config::Timing;
+use crate::context::Counters;
+use crate::context::NodeContext;
+use crate::participant::leader::LeaderState;
+use crate::participant::leader::PreparedInfo;
+use crate::participant::leader::WaitEnd;
+use crate::peer::message::LockOp;
+use crate::peer::message::LockRequest;
+use crate::peer::message::PeerReply;
+use crate::peer::message::PeerRequest;
+use crate::peer::message::PrepareRequest;
+use crate::peer::message::ProbeOutcome;
+use crate::peer::message::ReadResult;
+use crate::peer::message::SingleOp;
+use crate::peer::message::WaitLine;
+use replication::store::ShardReader;
+use replication::types::Raft;
+
+/// How often the resolver looks at old prepared transactions.
+pub const RESOLVER_PERIOD: Duration = Duration::from_millis(200);
+/// Every this many resolver passes, it also asks lock holders' coordinators whether the holders
+/// still run (so locks of a crashed coordinator's transactions never leak, even unwatched).
+pub const HOLDER_CHECK_PASSES: u64 = 5;
+/// Evicted transaction ids are remembered this long (a transaction cannot live longer without
+/// being idle-aborted, unless its coordinator keeps it busy; the coordinator then learns of the
+/// eviction at its next statement here).
+pub const EVICTED_MEMORY: Duration = Duration::from_secs(600);
+
+/// Why a proposal failed.
+#[derive(Debug)]
+enum ProposeError {
+    /// Rejected before it was appended: it will never apply.
+    NotProposed(Option<NodeId>),
+    /// Appended, then the outcome was lost (leader change, timeout): it may still apply.
+    Unknown(String),
+}
+
+/// One shard replica.
+pub struct Shard {
+    /// The shard.
+    pub id: ShardId,
+    /// Its Raft group on this node.
+    pub raft: Raft,
+    /// Reads of its replicated state.
+    pub reader: ShardReader,
+    ctx: Arc<NodeContext>,
+    leader: Mutex<Option<LeaderState>>,
+}
+
+fn aborted(reason: AbortReason, detail: impl Into<String>) -> PeerReply {
+    PeerReply::Aborted { reason, detail: detail.into() }
+}
+
+impl Shard {
+    /// A replica of `id` around its running Raft group.
+    pub fn new(id: ShardId, raft: Raft, reader: ShardReader, ctx: Arc<NodeContext>) -> Arc<Shard> {
+        Arc::new(Shard { id, raft, reader, ctx, leader: Mutex::new(None) })
+    }
+
+    fn timing(&self) -> &Timing {
+        &self.ctx.config.timing
+    }
+
+    fn state(&self) -> MutexGuard<'_, Option<LeaderState>> {
+        self.leader.lock().expect("leader state lock")
+    }
+
+    /// The leader of this shard as this replica sees it.
+    pub fn current_leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow_watched().current_leader
+    }
+
+    fn not_leader(&self) -> PeerReply {
+        let leader = self.current_leader().filter(|leader| *leader != self.ctx.me);
+        PeerReply::NotLeader { leader }
+    }
+
+    /// Runs `f` on the ready leader state, or answers why not.
+    fn with_ready<T>(&self, f: impl FnOnce(&mut LeaderState) -> T) -> Result<T, PeerReply> {
+        let mut guard = self.state();
+        match guard.as_mut() {
+            None => Err(self.not_leader()),
+            Some(state) if !state.ready => {
+                Err(PeerReply::Unavailable(format!("{} leader not ready yet", self.id)))
+            }
+            Some(state) => Ok(f(state)),
+        }
+    }
+
+    /// Starts the background loops (leadership watcher, resolver).
+    pub fn start(self: &Arc<Shard>) {
+        let shard = self.clone();
+        tokio::spawn(async move { shard.watch_leadership().await });
+        let shard = self.clone();
+        tokio::spawn(async move { shard.resolve_loop().await });
+    }
+
+    // ---- leadership -----------------------------------------------------------------------
+
+    async fn watch_leadership(self: Arc<Shard>) {
+        let mut metrics = self.raft.metrics();
+        loop {
+            let (leading, term) = {
+                let m = metrics.borrow_and_update();
+                (m.state == ServerState::Leader, m.current_term)
+            };
+            let started = {
+                let mut guard = self.state();
+                let current = guard.as_ref().map(|s| s.term);
+                if !leading || current.is_some_and(|t| t != term) {
+                    if let Some(mut old) = guard.take() {
+                        old.fail_all(AbortReason::LeaderChanged, "the shard's leader changed");
+                        tracing::info!(shard = %self.id, term = old.term, "no longer leader");
+                    }
+                }
+                if leading && guard.is_none() {
+                    *guard = Some(LeaderState::new(term));
+                    true
+                } else {
+                    false
+                }
+            };
+            if started {
+                tracing::info!(shard = %self.id, term, "became leader");
+                let shard = self.clone();
+                tokio::spawn(async move { shard.become_ready(term).await });
+            }
+            if metrics.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Waits until the leader applied its first entry of `term`, then restores the prepared
+    /// transactions' locks and starts serving.
+    async fn become_ready(self: Arc<Shard>, term: u64) {
+        loop {
+            if self.state().as_ref().is_none_or(|s| s.term != term) {
+                return;
+            }
+            let confirmed = tokio::time::timeout(
+                Timing::ms(self.timing().rpc_ms),
+                self.raft.ensure_linearizable(ReadPolicy::ReadIndex),
+            )
+            .await;
+            if matches!(confirmed, Ok(Ok(_))) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let prepared = match self.reader.prepared() {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                tracing::error!(shard = %self.id, %error, "cannot read prepared transactions");
+                return;
+            }
+        };
+        let closed = self.reader.watermarks().map(|(closed, _)| closed).unwrap_or_default();
+        self.ctx.clock.observe(closed);
+        let now = Instant::now();
+        let mut guard = self.state();
+        let Some(state) = guard.as_mut().filter(|s| s.term == term) else { return };
+        for (txn, info) in &prepared {
+            state.locks.restore_exclusive(*txn, info.writes.iter().map(|w| w.key.clone()));
+            state.prepared.insert(*txn, PreparedInfo { home: info.home, since: now });
+        }
+        state.closed_promised = closed;
+        state.ready = true;
+        tracing::info!(shard = %self.id, term, prepared = prepared.len(), "leader ready");
+    }
+
+    // ---- proposals --------------------------------------------------------------------------
+
+    async fn propose(&self, command: Command) -> Result<Applied, ProposeError> {
+        let deadline = Timing::ms(self.timing().rpc_ms);
+        match tokio::time::timeout(deadline, self.raft.client_write(command)).await {
+            Ok(Ok(response)) => Ok(response.data),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
+                Err(ProposeError::NotProposed(forward.leader_id))
+            }
+            Ok(Err(error)) => Err(ProposeError::Unknown(error.to_string())),
+            Err(_) => Err(ProposeError::Unknown(format!("not applied within {deadline:?}"))),
+        }
+    }
+
+    /// A fresh timestamp for a prepare or commit here: above everything closed.
+    fn fresh_ts(&self, state: &LeaderState) -> Timestamp {
+        let ts = self.ctx.clock.now();
+        assert!(
+            ts > state.closed_promised,
+            "clock {ts} not above closed {}",
+            state.closed_promised
+        );
+        ts
+    }
+
+    // ---- locks ------------------------------------------------------------------------------
+
+    /// Acquires a lock for `txn`, waiting if needed. Returns the term of the grant.
+    async fn acquire(
+        self: &Arc<Shard>,
+        txn: TxnId,
+        span: LockSpan,
+        mode: LockMode,
+        lock_term: Option<u64>,
+    ) -> Result<u64, PeerReply> {
+        let (term, wait) = self.with_ready(|state| {
+            if lock_term.is_some_and(|t| t != state.term) {
+                return Err(aborted(
+                    AbortReason::LeaderChanged,
+                    format!(
+                        "the leader of {} changed since the transaction's first lock there",
+                        self.id
+                    ),
+                ));
+            }
+            if state.evicted.contains_key(&txn) {
+                return Err(aborted(
+                    AbortReason::CoordinatorLost,
+                    "the transaction's locks were evicted",
+                ));
+            }
+            match state.locks.acquire(txn, span, mode) {
+                Acquired::Granted => Ok((state.term, None)),
+                Acquired::Waiting(request) => {
+                    let (wake, woken) = oneshot::channel();
+                    let since = Instant::now();
+                    state
+                        .waiters
+                        .insert(request, crate::participant::leader::Waiter { txn, since, wake });
+                    Ok((state.term, Some((request, woken))))
+                }
+            }
+        })??;
+        if let Some((request, woken)) = wait {
+            self.ctx.registry.set_waiting(txn, self.id, true);
+            let end = self.wait_for_grant(term, request, woken).await;
+            self.ctx.registry.set_waiting(txn, self.id, false);
+            match end {
+                WaitEnd::Granted => {}
+                WaitEnd::Aborted { reason, detail } => return Err(aborted(reason, detail)),
+            }
+        }
+        Ok(term)
+    }
+
+    async fn wait_for_grant(
+        self: &Arc<Shard>,
+        term: u64,
+        request: RequestId,
+        mut woken: oneshot::Receiver<WaitEnd>,
+    ) -> WaitEnd {
+        let timing = self.timing();
+        let give_up = Instant::now() + Timing::ms(timing.lock_wait_ms);
+        let mut next_probe = Instant::now() + Timing::ms(timing.probe_delay_ms);
+        loop {
+            tokio::select! {
+                end = &mut woken => {
+                    return end.unwrap_or(WaitEnd::Aborted {
+                        reason: AbortReason::LeaderChanged,
+                        detail: format!("the leader of {} changed while waiting", self.id),
+                    });
+                }
+                _ = tokio::time::sleep_until(next_probe) => {
+                    self.probe_from(term, request);
+                    next_probe = Instant::now() + Timing::ms(timing.probe_interval_ms);
+                }
+                _ = tokio::time::sleep_until(give_up) => {
+                    let detail = format!("waited {} ms for a lock at {}", timing.lock_wait_ms, self.id);
+                    let cancelled = {
+                        let mut guard = self.state();
+                        match guard.as_mut().filter(|s| s.term == term) {
+                            Some(state) => state.cancel(request, AbortReason::LockTimeout, detail),
+                            None => false,
+                        }
+                    };
+                    if !cancelled {
+                        // The wait ended some other way just now: take that ending.
+                        return woken.await.unwrap_or(WaitEnd::Aborted {
+                            reason: AbortReason::LeaderChanged,
+                            detail: "the leader changed while waiting".into(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    async fn read_one(&self, key: &[u8]) -> Result<ReadResult, PeerReply> {
+        match self.reader.read_version(key, Timestamp::MAX) {
+            Ok(Some((ts, Some(value)))) => {
+                Ok(ReadResult { rows: vec![(key.to_vec(), value)], version_ts: ts })
+            }
+            Ok(Some((ts, None))) => Ok(ReadResult { rows: Vec::new(), version_ts: ts }),
+            Ok(None) => Ok(ReadResult::default()),
+            Err(error) => Err(PeerReply::Unavailable(error.to_string())),
+        }
+    }
+
+    fn read_range(
+        &self,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<ReadResult, PeerReply> {
+        match self.reader.scan_versions(from, to, limit, Timestamp::MAX) {
+            Ok(rows) => {
+                let version_ts = rows.iter().map(|(_, ts, _)| *ts).max().unwrap_or_default();
+                Ok(ReadResult {
+                    rows: rows.into_iter().map(|(k, _, v)| (k, v)).collect(),
+                    version_ts,
+                })
+            }
+            Err(error) => Err(PeerReply::Unavailable(error.to_string())),
+        }
+    }
+
+    /// Handles a statement's lock request.
+    pub async fn handle_lock(self: &Arc<Shard>, request: LockRequest) -> PeerReply {
+        let LockRequest { txn, lock_term, op, .. } = request;
+        let (span, mode) = match &op {
+            LockOp::Read { key } => (LockSpan::Key(key.clone()), LockMode::Shared),
+            LockOp::Write { key } => (LockSpan::Key(key.clone()), LockMode::Exclusive),
+            LockOp::Scan { from, to, .. } => {
+                (LockSpan::Range { from: from.clone(), to: to.clone() }, LockMode::Shared)
+            }
+        };
+        let term = match self.acquire(txn, span, mode, lock_term).await {
+            Ok(term) => term,
+            Err(reply) => return reply,
+        };
+        let read = match &op {
+            LockOp::Read { key } => self.read_one(key).await,
+            LockOp::Write { .. } => Ok(ReadResult::default()),
+            LockOp::Scan { from, to, limit } => self.read_range(from, to.as_deref(), *limit),
+        };
+        match read {
+            Ok(read) => PeerReply::Locked { term, read },
+            Err(reply) => reply,
+        }
+    }
+
+    // ---- prepare and commit -----------------------------------------------------------------
+
+    /// Checks, under the state lock, that `txn` still holds everything it believes it holds.
+    fn check_locks(
+        state: &LeaderState,
+        shard: ShardId,
+        request: &PrepareRequest,
+    ) -> Result<(), PeerReply> {
+        let txn = request.txn;
+        if request.lock_term != state.term {
+            return Err(aborted(
+                AbortReason::LeaderChanged,
+                format!("the leader of {shard} changed since the transaction locked there"),
+            ));
+        }
+        if state.evicted.contains_key(&txn) {
+            return Err(aborted(
+                AbortReason::CoordinatorLost,
+                "the transaction's locks were evicted",
+            ));
+        }
+        for (span, mode) in &request.locks {
+            let held = match span {
+                LockSpan::Key(key) => state.locks.holds(txn, key, *mode),
+                LockSpan::Range { from, to } => state.locks.holds_range(txn, from, to.as_deref()),
+            };
+            if !held {
+                return Err(aborted(
+                    AbortReason::CoordinatorLost,
+                    format!("a lock of the transaction at {shard} was lost"),
+                ));
+            }
+        }
+        for write in &request.writes {
+            if !state.locks.holds(txn, &write.key, LockMode::Exclusive) {
+                return Err(aborted(
+                    AbortReason::CoordinatorLost,
+                    format!("a write lock at {shard} was lost"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Phase 1 (or, with `one_phase`, the whole commit at the home shard).
+    pub async fn handle_prepare(
+        self: &Arc<Shard>,
+        request: PrepareRequest,
+        one_phase: bool,
+    ) -> PeerReply {
+        let txn = request.txn;
+        let read_only = request.writes.is_empty() && !one_phase;
+        let checked = self.with_ready(|state| {
+            Self::check_locks(state, self.id, &request)?;
+            if read_only {
+                return Ok(Timestamp::ZERO);
+            }
+            let ts = self.fresh_ts(state);
+            state.prepared.insert(txn, PreparedInfo { home: request.home, since: Instant::now() });
+            Ok(ts)
+        });
+        let ts = match checked {
+            Ok(Ok(ts)) => ts,
+            Ok(Err(reply)) | Err(reply) => return reply,
+        };
+        if read_only {
+            return self.vote_read_only(txn, request.lock_term).await;
+        }
+        let command = if one_phase {
+            Command::CommitOnePhase {
+                txn,
+                writes: request.writes,
+                commit_ts: ts,
+                lock_term: request.lock_term,
+            }
+        } else {
+            Command::Prepare {
+                txn,
+                home: request.home,
+                writes: request.writes,
+                prepare_ts: ts,
+                lock_term: request.lock_term,
+            }
+        };
+        match self.propose(command).await {
+            Ok(Applied::Prepared { prepare_ts }) => {
+                let mut guard = self.state();
+                if let Some(state) = guard.as_mut().filter(|s| s.term == request.lock_term) {
+                    let grants = state.locks.release_shared(txn);
+                    state.wake(grants);
+                }
+                PeerReply::Voted { prepare_ts: Some(prepare_ts) }
+            }
+            Ok(Applied::Committed { commit_ts }) => {
+                self.forget(txn, request.lock_term);
+                PeerReply::Committed { commit_ts }
+            }
+            Ok(Applied::Refused { reason, detail }) => {
+                self.forget(txn, request.lock_term);
+                aborted(reason, detail)
+            }
+            Ok(other) => panic!("unexpected apply result {other:?} for a prepare"),
+            Err(ProposeError::NotProposed(_)) => {
+                self.forget(txn, request.lock_term);
+                aborted(
+                    AbortReason::LeaderChanged,
+                    format!("{} lost its leader before preparing", self.id),
+                )
+            }
+            // In doubt: the entry may still apply. The transaction stays in `prepared` so that
+            // its locks are kept until the resolver (or the coordinator) settles it.
+            Err(ProposeError::Unknown(why)) => {
+                PeerReply::Unavailable(format!("outcome unknown: {why}"))
+            }
+        }
+    }
+
+    /// Forgets a transaction here: not prepared, no locks.
+    fn forget(&self, txn: TxnId, term: u64) {
+        let mut guard = self.state();
+        if let Some(state) = guard.as_mut().filter(|s| s.term == term) {
+            state.prepared.remove(&txn);
+            state.drop_txn(txn, None);
+        }
+    }
+
+    async fn vote_read_only(self: &Arc<Shard>, txn: TxnId, lock_term: u64) -> PeerReply {
+        // The reads were made under locks granted in `lock_term`; confirming that this node
+        // still leads in that term proves no other leader changed the data meanwhile.
+        let confirmed = tokio::time::timeout(
+            Timing::ms(self.timing().rpc_ms),
+            self.raft.ensure_linearizable(ReadPolicy::ReadIndex),
+        )
+        .await;
+        if !matches!(confirmed, Ok(Ok(_))) {
+            return aborted(
+                AbortReason::LeaderChanged,
+                format!("{} could not confirm its leader", self.id),
+            );
+        }
+        let mut guard = self.state();
+        match guard.as_mut().filter(|s| s.term == lock_term) {
+            Some(state) if !state.evicted.contains_key(&txn) => {
+                state.drop_txn(txn, None);
+                PeerReply::Voted { prepare_ts: None }
+            }
+            Some(_) => {
+                aborted(AbortReason::CoordinatorLost, "the transaction's locks were evicted")
+            }
+            None => {
+                aborted(AbortReason::LeaderChanged, format!("the leader of {} changed", self.id))
+            }
+        }
+    }
+
+    /// Phase 2 at this participant.
+    pub async fn handle_finalize(
+        self: &Arc<Shard>,
+        txn: TxnId,
+        decision: Decision,
+        prepared: bool,
+    ) -> PeerReply {
+        if !prepared {
+            self.release_any(txn);
+            return PeerReply::Done;
+        }
+        if self.state().is_none() {
+            return self.not_leader();
+        }
+        let command = match decision {
+            Decision::Committed { commit_ts } => Command::Commit { txn, commit_ts },
+            Decision::Aborted { .. } => Command::Abort { txn },
+        };
+        match self.propose(command).await {
+            Ok(_) => {
+                let mut guard = self.state();
+                if let Some(state) = guard.as_mut() {
+                    state.prepared.remove(&txn);
+                    state.drop_txn(txn, None);
+                }
+                PeerReply::Done
+            }
+            Err(ProposeError::NotProposed(leader)) => PeerReply::NotLeader { leader },
+            Err(ProposeError::Unknown(why)) => PeerReply::Unavailable(why),
+        }
+    }
+
+    /// Releases an unprepared transaction's locks (any term).
+    fn release_any(&self, txn: TxnId) {
+        let mut guard = self.state();
+        if let Some(state) = guard.as_mut() {
+            if !state.prepared.contains_key(&txn) {
+                state.drop_txn(txn, Some((AbortReason::User, "the transaction ended".into())));
+            }
+        }
+    }
+
+    /// Releases an unprepared transaction's locks.
+    pub fn handle_release(&self, txn: TxnId) -> PeerReply {
+        self.release_any(txn);
+        PeerReply::Done
+    }
+
+    /// The compare-and-set of a record at its home shard.
+    pub async fn handle_decide(&self, txn: TxnId, decision: Decision) -> PeerReply {
+        if self.state().as_ref().is_none_or(|s| !s.ready) {
+            return self.not_leader_or_unready();
+        }
+        match self.propose(Command::Decide { txn, decision }).await {
+            Ok(Applied::Decided(decision)) => PeerReply::Decided(decision),
+            Ok(other) => panic!("unexpected apply result {other:?} for a decide"),
+            Err(ProposeError::NotProposed(leader)) => PeerReply::NotLeader { leader },
+            Err(ProposeError::Unknown(why)) => PeerReply::Unavailable(why),
+        }
+    }
+
+    fn not_leader_or_unready(&self) -> PeerReply {
+        match self.state().as_ref() {
+            None => self.not_leader(),
+            Some(_) => PeerReply::Unavailable(format!("{} leader not ready yet", self.id)),
+        }
+    }
+
+    /// Marks a committed record finished.
+    pub async fn handle_finish(&self, txn: TxnId) -> PeerReply {
+        if self.state().is_none() {
+            return self.not_leader();
+        }
+        match self.propose(Command::Finish { txn }).await {
+            Ok(_) => PeerReply::Done,
+            Err(ProposeError::NotProposed(leader)) => PeerReply::NotLeader { leader },
+            Err(ProposeError::Unknown(why)) => PeerReply::Unavailable(why),
+        }
+    }
+
+    /// The record of a transaction homed here; with `resolve`, decides an undecided one ABORTED.
+    pub async fn handle_status(&self, txn: TxnId, resolve: bool) -> PeerReply {
+        if self.state().as_ref().is_none_or(|s| !s.ready) {
+            return self.not_leader_or_unready();
+        }
+        // A linearizable read of the record: nothing decided before this call is missed.
+        let confirmed = tokio::time::timeout(
+            Timing::ms(self.timing().rpc_ms),
+            self.raft.ensure_linearizable(ReadPolicy::ReadIndex),
+        )
+        .await;
+        if !matches!(confirmed, Ok(Ok(_))) {
+            return PeerReply::Unavailable(format!("{} could not confirm its leader", self.id));
+        }
+        match self.reader.record(&txn) {
+            Err(error) => PeerReply::Unavailable(error.to_string()),
+            Ok(Some(record)) => PeerReply::Decided(record.decision),
+            Ok(None) if !resolve => PeerReply::Record(None),
+            Ok(None) => {
+                let collected =
+                    self.reader.watermarks().map(|(_, collected)| collected).unwrap_or_default();
+                if txn.start_ts <= collected {
+                    // Its record, if it had one, was collected: it was aborted, or it committed
+                    // and every participant applied it. Only a participant still holding it
+                    // prepared could ask, and then it cannot have committed.
+                    return PeerReply::Decided(Decision::Aborted {
+                        reason: AbortReason::CoordinatorLost,
+                    });
+                }
+                self.handle_decide(txn, Decision::Aborted { reason: AbortReason::CoordinatorLost })
+                    .await
+            }
+        }
+    }
+
+    // ---- one-statement operations ---------------------------------------------------------
+
+    /// A READ, WRITE, DELETE or SCAN outside a transaction, coordinated right here.
+    pub async fn handle_single(self: &Arc<Shard>, op: SingleOp) -> PeerReply {
+        let txn = self.ctx.mint_txn();
+        let reply = self.single(txn, op).await;
+        self.ctx.registry.end(txn);
+        reply
+    }
+
+    async fn single(self: &Arc<Shard>, txn: TxnId, op: SingleOp) -> PeerReply {
+        let (span, mode) = match &op {
+            SingleOp::Read { key } => (LockSpan::Key(key.clone()), LockMode::Shared),
+            SingleOp::Write { key, .. } => (LockSpan::Key(key.clone()), LockMode::Exclusive),
+            SingleOp::Scan { from, to, .. } => {
+                (LockSpan::Range { from: from.clone(), to: to.clone() }, LockMode::Shared)
+            }
+        };
+        let term = match self.acquire(txn, span.clone(), mode, None).await {
+            Ok(term) => term,
+            Err(reply) => return reply,
+        };
+        match op {
+            SingleOp::Read { key } => {
+                let read = self.read_one(&key).await;
+                self.finish_read(txn, term, read).await
+            }
+            SingleOp::Scan { from, to, limit } => {
+                let read = self.read_range(&from, to.as_deref(), limit);
+                self.finish_read(txn, term, read).await
+            }
+            SingleOp::Write { key, value } => {
+                let request = PrepareRequest {
+                    shard: self.id,
+                    txn,
+                    home: self.id,
+                    lock_term: term,
+                    writes: vec![Write { key, value }],
+                    locks: vec![(span, mode)],
+                };
+                match self.handle_prepare(request, true).await {
+                    PeerReply::Unavailable(_) => self.settle_in_doubt(txn, term).await,
+                    reply => reply,
+                }
+            }
+        }
+    }
+
+    async fn finish_read(
+        self: &Arc<Shard>,
+        txn: TxnId,
+        term: u64,
+        read: Result<ReadResult, PeerReply>,
+    ) -> PeerReply {
+        let read = match read {
+            Ok(read) => read,
+            Err(reply) => {
+                self.forget(txn, term);
+                return reply;
+            }
+        };
+        match self.vote_read_only(txn, term).await {
+            PeerReply::Voted { .. } => PeerReply::Read(read),
+            reply => reply,
+        }
+    }
+
+    /// A one-phase commit whose outcome was lost: the record (this shard is its home) settles
+    /// it, deciding ABORTED if the commit never applied.
+    async fn settle_in_doubt(self: &Arc<Shard>, txn: TxnId, term: u64) -> PeerReply {
+        let deadline = Timing::ms(self.timing().rpc_ms);
+        let request = PeerRequest::Status { shard: self.id, txn, resolve: true };
+        let reply = self.ctx.peers.call_shard(self.id, request, deadline).await;
+        self.forget(txn, term);
+        match reply {
+            Ok((_, PeerReply::Decided(Decision::Committed { commit_ts }))) => {
+                PeerReply::Committed { commit_ts }
+            }
+            Ok((_, PeerReply::Decided(Decision::Aborted { reason }))) => {
+                aborted(reason, "the write's outcome was lost and it was resolved as aborted")
+            }
+            _ => PeerReply::Unavailable("the write's outcome is unknown".into()),
+        }
+    }
+
+    // ---- deadlock detection ------------------------------------------------------------------
+
+    /// Starts probes for a request that has waited long enough.
+    fn probe_from(self: &Arc<Shard>, term: u64, request: RequestId) {
+        let steps = {
+            let guard = self.state();
+            match guard.as_ref().filter(|s| s.term == term) {
+                Some(state) => start_probes(&state.locks, self.id, request),
+                None => return,
+            }
+        };
+        self.follow(steps);
+    }
+
+    /// Acts on probe steps: forwards probes to coordinators, aborts deadlock victims.
+    fn follow(self: &Arc<Shard>, steps: Vec<ProbeStep>) {
+        for step in steps {
+            match step {
+                ProbeStep::Forward(probe) => {
+                    Counters::bump(&self.ctx.counters.probes_sent);
+                    let shard = self.clone();
+                    tokio::spawn(async move { shard.send_probe(probe).await });
+                }
+                ProbeStep::Deadlock(deadlock) => {
+                    Counters::bump(&self.ctx.counters.deadlocks_found);
+                    tracing::debug!(shard = %self.id, cycle = %deadlock.describe(), "deadlock detected");
+                    self.confirm(Confirmation::new(deadlock));
+                }
+                ProbeStep::Drop(_) => {}
+            }
+        }
+    }
+
+    /// Sends a probe to its last holder's coordinator; evicts the holder here if that
+    /// coordinator no longer knows it, or has not answered for too long.
+    async fn send_probe(self: Arc<Shard>, probe: Probe) {
+        let holder = probe.last_holder();
+        let deadline = Timing::ms(self.timing().rpc_ms);
+        let outcome = self
+            .ctx
+            .peers
+            .call(holder.coordinator, PeerRequest::ProbeTxn { probe }, deadline)
+            .await;
+        self.judge_holder(holder, outcome.ok());
+    }
+
+    /// Acts on a coordinator's answer (or silence) about a lock holder.
+    fn judge_holder(self: &Arc<Shard>, holder: TxnId, answer: Option<PeerReply>) {
+        let now = Instant::now();
+        let lost_after = Timing::ms(self.timing().coordinator_lost_ms);
+        let mut guard = self.state();
+        let Some(state) = guard.as_mut() else { return };
+        let gone = match answer {
+            Some(PeerReply::Probe(ProbeOutcome::Unknown)) => true,
+            Some(PeerReply::Alive(alive)) if !alive.first().copied().unwrap_or(false) => true,
+            Some(_) => {
+                state.unanswered.remove(&holder);
+                false
+            }
+            None => {
+                let since = *state.unanswered.entry(holder).or_insert(now);
+                now.duration_since(since) >= lost_after
+            }
+        };
+        if gone && state.locks.txns().contains(&holder) && state.evict(holder, now) {
+            Counters::bump(&self.ctx.counters.evictions);
+            tracing::info!(shard = %self.id, txn = %holder, "evicted the locks of a transaction whose coordinator is gone");
+        }
+    }
+
+    /// A probe arrived for a transaction that waits here.
+    pub fn handle_probe(self: &Arc<Shard>, probe: Probe) -> PeerReply {
+        let steps = {
+            let guard = self.state();
+            match guard.as_ref() {
+                Some(state) => shard_step(&state.locks, self.id, &probe),
+                None => return self.not_leader(),
+            }
+        };
+        self.follow(steps);
+        PeerReply::Done
+    }
+
+    /// Moves a deadlock confirmation along its cycle: checks (and pins) the edges waiting at
+    /// this shard, then hands it to the next edge's shard; at the victim's shard, aborts the
+    /// victim's wait if every edge existed.
+    pub fn confirm(self: &Arc<Shard>, mut confirmation: Confirmation) -> PeerReply {
+        loop {
+            if confirmation.shard() != self.id {
+                let shard = confirmation.shard();
+                let ctx = self.ctx.clone();
+                tokio::spawn(async move {
+                    let deadline = Timing::ms(ctx.config.timing.rpc_ms);
+                    let request = PeerRequest::Confirm { shard, confirmation };
+                    let _ = ctx.peers.call_shard(shard, request, deadline).await;
+                });
+                return PeerReply::Done;
+            }
+            let mut guard = self.state();
+            let Some(state) = guard.as_mut() else { return self.not_leader() };
+            let now = state.now_ms();
+            state.pins.expire(now);
+            let victim_request = confirmation.deadlock.victim().request;
+            match confirmation.step(&mut state.locks, &mut state.pins, self.id, now) {
+                ConfirmStep::Forward(next) => confirmation = next,
+                ConfirmStep::Abort { victim, grants, deadlock } => {
+                    Counters::bump(&self.ctx.counters.victims);
+                    let detail = format!("victim of deadlock {}", deadlock.describe());
+                    tracing::info!(shard = %self.id, %victim, %detail, "deadlock victim");
+                    if let Some(waiter) = state.waiters.remove(&victim_request) {
+                        assert_eq!(
+                            waiter.txn, victim,
+                            "the victim's request belongs to the victim"
+                        );
+                        let _ = waiter
+                            .wake
+                            .send(WaitEnd::Aborted { reason: AbortReason::Deadlock, detail });
+                    }
+                    state.wake(grants);
+                    return PeerReply::Done;
+                }
+                ConfirmStep::Drop(_) => return PeerReply::Done,
+            }
+        }
+    }
+
+    /// The current lock waits here (empty unless leader).
+    pub fn waits(&self) -> Vec<WaitLine> {
+        let guard = self.state();
+        let Some(state) = guard.as_ref() else { return Vec::new() };
+        let now = Instant::now();
+        state
+            .locks
+            .waits()
+            .into_iter()
+            .map(|wait| WaitLine {
+                shard: self.id,
+                txn: wait.txn,
+                span: wait.span,
+                mode: wait.mode,
+                blockers: wait.blockers.iter().map(|b| b.txn).collect(),
+                waited_ms: state
+                    .waiters
+                    .get(&wait.request)
+                    .map(|w| now.duration_since(w.since).as_millis() as u64)
+                    .unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// Lock holders and prepared transactions here, for STATUS and leak checks.
+    pub fn lock_summary(&self) -> Option<(usize, usize)> {
+        let guard = self.state();
+        guard.as_ref().map(|state| (state.locks.txns().len(), state.prepared.len()))
+    }
+
+    // ---- resolution --------------------------------------------------------------------------
+
+    async fn resolve_loop(self: Arc<Shard>) {
+        for pass in 1u64.. {
+            tokio::time::sleep(RESOLVER_PERIOD).await;
+            self.resolve_once(pass % HOLDER_CHECK_PASSES == 0).await;
+        }
+    }
+
+    /// One pass: resolve old prepared transactions; with `check_holders`, also ask the lock
+    /// holders' coordinators whether the holders still run.
+    pub async fn resolve_once(self: &Arc<Shard>, check_holders: bool) {
+        let now = Instant::now();
+        let (old_prepared, holders) = {
+            let mut guard = self.state();
+            let Some(state) = guard.as_mut().filter(|s| s.ready) else { return };
+            state.evicted.retain(|_, when| now.duration_since(*when) < EVICTED_MEMORY);
+            let resolve_after = Timing::ms(self.timing().prepared_resolve_ms);
+            let old: Vec<(TxnId, ShardId)> = state
+                .prepared
+                .iter()
+                .filter(|(_, info)| now.duration_since(info.since) >= resolve_after)
+                .map(|(txn, info)| (*txn, info.home))
+                .collect();
+            let holders: Vec<TxnId> = state
+                .locks
+                .txns()
+                .into_iter()
+                .filter(|txn| !state.prepared.contains_key(txn))
+                .collect();
+            (old, holders)
+        };
+        for (txn, home) in old_prepared {
+            self.resolve_prepared(txn, home).await;
+        }
+        // Ask each holder's coordinator whether the holder is still running (cheap: one call
+        // per coordinator node); holders of dead coordinators are evicted.
+        if !check_holders {
+            return;
+        }
+        let mut by_node: std::collections::BTreeMap<NodeId, Vec<TxnId>> = Default::default();
+        for txn in holders {
+            by_node.entry(txn.coordinator).or_default().push(txn);
+        }
+        for (node, txns) in by_node {
+            let deadline = Timing::ms(self.timing().rpc_ms);
+            let answer = self
+                .ctx
+                .peers
+                .call(node, PeerRequest::Alive { txns: txns.clone() }, deadline)
+                .await;
+            for (i, txn) in txns.into_iter().enumerate() {
+                let verdict = match &answer {
+                    Ok(PeerReply::Alive(alive)) => {
+                        Some(PeerReply::Alive(vec![alive.get(i).copied().unwrap_or(false)]))
+                    }
+                    Ok(_) | Err(_) => None,
+                };
+                self.judge_holder(txn, verdict);
+            }
+        }
+    }
+
+    /// Settles a prepared transaction through its record and applies the outcome here.
+    async fn resolve_prepared(self: &Arc<Shard>, txn: TxnId, home: ShardId) {
+        // A coordinator that is alive is finishing it: leave it alone for now.
+        let deadline = Timing::ms(self.timing().rpc_ms);
+        if let Ok(PeerReply::Alive(alive)) = self
+            .ctx
+            .peers
+            .call(txn.coordinator, PeerRequest::Alive { txns: vec![txn] }, deadline)
+            .await
+        {
+            if alive.first().copied().unwrap_or(false) {
+                return;
+            }
+        }
+        let reply = self
+            .ctx
+            .peers
+            .call_shard(home, PeerRequest::Status { shard: home, txn, resolve: true }, deadline)
+            .await;
+        let Ok((_, PeerReply::Decided(decision))) = reply else { return };
+        Counters::bump(&self.ctx.counters.resolved);
+        tracing::info!(shard = %self.id, %txn, ?decision, "resolved a prepared transaction through its record");
+        let _ = self.handle_finalize(txn, decision, true).await;
+    }
+}

@@ -1,0 +1,217 @@
+//! Sending [`PeerRequest`]s: to a node, or to whichever node leads a shard.
+//!
+//! A call to this node itself skips gRPC and serialization (the client library sends
+//! one-statement requests to the shard leader, which then coordinates them locally). Every call
+//! has a deadline. [`Peers::call_shard`] follows leader hints (`NotLeader`), retries other
+//! replicas when a node is unreachable or has no leader yet, and backs off between rounds, until
+//! the deadline.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use client::connector::Connector;
+use client::connector::MESSAGE_BYTES_MAX;
+use proto::peer::CallRequest;
+use proto::peer::peer_client::PeerClient;
+use replication::codec;
+use tokio::time::Instant;
+use tonic::transport::Channel;
+use txn::types::NodeId;
+use txn::types::ShardId;
+
+use crate::clock::NodeClock;
+use crate::peer::message::Envelope;
+use crate::peer::message::PeerReply;
+use crate::peer::message::PeerRequest;
+use crate::topology::Topology;
+
+/// The first pause between rounds of retries in [`Peers::call_shard`]; doubles each round.
+pub const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// The longest pause between rounds.
+pub const RETRY_BACKOFF_MAX: Duration = Duration::from_millis(200);
+
+/// Why a call got no answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// No answer before the deadline (the request may or may not have taken effect).
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The node could not be reached, or answered with a transport error.
+    #[error("node {node} unreachable: {why}")]
+    Unreachable {
+        /// The node.
+        node: NodeId,
+        /// Why.
+        why: String,
+    },
+}
+
+/// Handles a request addressed to this node (set once the node is built).
+pub type LocalHandler =
+    Arc<dyn Fn(PeerRequest) -> Pin<Box<dyn Future<Output = PeerReply> + Send>> + Send + Sync>;
+
+/// Where a shard's leader is believed to be (this node's own replicas know best).
+pub trait LeaderHints: Send + Sync {
+    /// The leader of `shard` as this node sees it, if it replicates the shard.
+    fn local_view(&self, shard: ShardId) -> Option<NodeId>;
+}
+
+/// This node's view of the other nodes.
+pub struct Peers {
+    me: NodeId,
+    topology: Arc<Topology>,
+    connector: Arc<dyn Connector>,
+    clock: NodeClock,
+    channels: Mutex<BTreeMap<NodeId, Channel>>,
+    hints: Mutex<BTreeMap<ShardId, NodeId>>,
+    local: OnceLock<LocalHandler>,
+    leaders: OnceLock<Arc<dyn LeaderHints>>,
+}
+
+impl Peers {
+    /// Peers of node `me`.
+    pub fn new(
+        me: NodeId,
+        topology: Arc<Topology>,
+        connector: Arc<dyn Connector>,
+        clock: NodeClock,
+    ) -> Peers {
+        Peers {
+            me,
+            topology,
+            connector,
+            clock,
+            channels: Mutex::new(BTreeMap::new()),
+            hints: Mutex::new(BTreeMap::new()),
+            local: OnceLock::new(),
+            leaders: OnceLock::new(),
+        }
+    }
+
+    /// Installs the handler for requests to this node and the local leader view.
+    pub fn bind(&self, local: LocalHandler, leaders: Arc<dyn LeaderHints>) {
+        assert!(self.local.set(local).is_ok(), "peers bound twice");
+        assert!(self.leaders.set(leaders).is_ok(), "peers bound twice");
+    }
+
+    /// This node's id.
+    pub fn me(&self) -> NodeId {
+        self.me
+    }
+
+    /// The shard map.
+    pub fn topology(&self) -> &Arc<Topology> {
+        &self.topology
+    }
+
+    /// A gRPC client for `node`'s Peer service.
+    pub fn client(&self, node: NodeId) -> Option<PeerClient<Channel>> {
+        let addr = self.topology.addr(node)?;
+        let mut channels = self.channels.lock().expect("channels lock");
+        let channel = channels.entry(node).or_insert_with(|| self.connector.channel(addr)).clone();
+        Some(
+            PeerClient::new(channel)
+                .max_decoding_message_size(MESSAGE_BYTES_MAX)
+                .max_encoding_message_size(MESSAGE_BYTES_MAX),
+        )
+    }
+
+    /// Sends `request` to `node` and waits for the answer until `deadline` elapses.
+    pub async fn call(
+        &self,
+        node: NodeId,
+        request: PeerRequest,
+        deadline: Duration,
+    ) -> Result<PeerReply, CallError> {
+        if node == self.me {
+            let local = self.local.get().expect("peers bound before use").clone();
+            return tokio::time::timeout(deadline, local(request))
+                .await
+                .map_err(|_| CallError::Timeout(deadline));
+        }
+        let mut client = self
+            .client(node)
+            .ok_or_else(|| CallError::Unreachable { node, why: "unknown node".into() })?;
+        let payload = codec::encode(&Envelope { clock: self.clock.now(), body: request });
+        let call = client.call(CallRequest { payload: payload.into() });
+        let response = match tokio::time::timeout(deadline, call).await {
+            Err(_) => return Err(CallError::Timeout(deadline)),
+            Ok(Err(status)) => {
+                return Err(CallError::Unreachable { node, why: status.message().to_string() });
+            }
+            Ok(Ok(response)) => response.into_inner(),
+        };
+        let reply: Envelope<PeerReply> = codec::decode(&response.payload)
+            .map_err(|e| CallError::Unreachable { node, why: format!("malformed reply: {e}") })?;
+        self.clock.observe(reply.clock);
+        Ok(reply.body)
+    }
+
+    /// The node to try first for `shard`.
+    pub fn leader_guess(&self, shard: ShardId) -> NodeId {
+        if let Some(leader) = self.leaders.get().and_then(|view| view.local_view(shard)) {
+            return leader;
+        }
+        if let Some(hint) = self.hints.lock().expect("hints lock").get(&shard) {
+            return *hint;
+        }
+        self.topology.replicas(shard)[0]
+    }
+
+    fn remember(&self, shard: ShardId, leader: NodeId) {
+        self.hints.lock().expect("hints lock").insert(shard, leader);
+    }
+
+    /// Sends `request` to the leader of `shard`, following hints and retrying until `deadline`.
+    /// Returns the answering node and its reply; `NotLeader` and `Unavailable` never come back
+    /// (they are retried), except as the last answer seen when the deadline passes.
+    pub async fn call_shard(
+        &self,
+        shard: ShardId,
+        request: PeerRequest,
+        deadline: Duration,
+    ) -> Result<(NodeId, PeerReply), CallError> {
+        let until = Instant::now() + deadline;
+        let replicas = self.topology.replicas(shard).to_vec();
+        let mut target = self.leader_guess(shard);
+        let mut backoff = RETRY_BACKOFF_MIN;
+        let mut round = 0usize;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(CallError::Timeout(deadline));
+            }
+            let outcome = self.call(target, request.clone(), left).await;
+            let next = match outcome {
+                Ok(PeerReply::NotLeader { leader: Some(leader) }) if leader != target => {
+                    self.remember(shard, leader);
+                    Some(leader)
+                }
+                Ok(PeerReply::NotLeader { .. })
+                | Ok(PeerReply::Unavailable(_))
+                | Err(CallError::Unreachable { .. }) => None,
+                Ok(reply) => {
+                    self.remember(shard, target);
+                    return Ok((target, reply));
+                }
+                Err(timeout @ CallError::Timeout(_)) => return Err(timeout),
+            };
+            target = match next {
+                Some(leader) => leader,
+                None => {
+                    round += 1;
+                    let pause = backoff.min(until.saturating_duration_since(Instant::now()));
+                    tokio::time::sleep(pause).await;
+                    backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+                    let guess = self.leader_guess(shard);
+                    if guess != target { guess } else { replicas[round % replicas.len()] }
+                }
+            };
+        }
+    }
+}
