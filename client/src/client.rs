@@ -128,6 +128,8 @@ pub(crate) struct Inner {
     next: AtomicUsize,
     pub(crate) consistency: Mutex<Consistency>,
     pub(crate) timeout: Duration,
+    /// The state of the retry-jitter generator (splitmix64; seeded, so the simulation replays).
+    jitter: AtomicU64,
 }
 
 /// A session with a cluster. Cheap to clone; clones share the session (and its token).
@@ -145,10 +147,31 @@ impl Client {
         Client::connect_with(addrs, Arc::new(TcpConnector)).await
     }
 
-    /// A session over a given connector (the simulation's).
+    /// A session over a given connector.
     pub async fn connect_with<S: AsRef<str>>(
         addrs: &[S],
         connector: Arc<dyn Connector>,
+    ) -> Result<Client, Error> {
+        Client::connect_seeded(addrs, connector, rand::random()).await
+    }
+
+    /// A session over a given connector whose retry jitter is drawn from `seed` (the
+    /// simulation's, so that a run replays exactly).
+    pub async fn connect_seeded<S: AsRef<str>>(
+        addrs: &[S],
+        connector: Arc<dyn Connector>,
+        seed: u64,
+    ) -> Result<Client, Error> {
+        Client::connect_options(addrs, connector, seed, REQUEST_TIMEOUT).await
+    }
+
+    /// A session with every option: connector, jitter seed, and the deadline of one request
+    /// (it must exceed the servers' lock wait limit, or lock waits look like failures).
+    pub async fn connect_options<S: AsRef<str>>(
+        addrs: &[S],
+        connector: Arc<dyn Connector>,
+        seed: u64,
+        timeout: Duration,
     ) -> Result<Client, Error> {
         let seeds: Vec<String> =
             addrs.iter().map(|a| a.as_ref().trim().to_string()).filter(|a| !a.is_empty()).collect();
@@ -164,7 +187,8 @@ impl Client {
                 token: AtomicU64::new(0),
                 next: AtomicUsize::new(0),
                 consistency: Mutex::new(Consistency::Default),
-                timeout: REQUEST_TIMEOUT,
+                timeout,
+                jitter: AtomicU64::new(seed),
             }),
         };
         // Learning the shard map is an optimization; a cluster still starting is fine.
@@ -270,18 +294,27 @@ impl Client {
                     Ok(Err(status)) => {
                         let error = Error::from_status(status, effect);
                         match error {
+                            // Nothing happened: try another node (the shard's leader moved).
                             Error::Unavailable(_) => last = error,
+                            Error::Aborted { ref reason, .. } if reason == "LEADER_CHANGED" => {
+                                last = error
+                            }
+                            Error::Unknown(_) => {
+                                let _ = self.refresh_map().await;
+                                return Err(error);
+                            }
                             other => return Err(other),
                         }
                     }
                     Err(_) if effect => {
+                        let _ = self.refresh_map().await;
                         return Err(Error::Unknown(format!("{addr} did not answer in time")));
                     }
                     Err(_) => last = Error::Unavailable(format!("{addr} did not answer in time")),
                 }
             }
             let _ = self.refresh_map().await;
-            tokio::time::sleep(pause(round)).await;
+            tokio::time::sleep(self.pause(round)).await;
         }
         Err(last)
     }
@@ -358,6 +391,18 @@ impl Client {
         Ok(response.rows.into_iter().map(|row| (row.key.to_vec(), row.value.to_vec())).collect())
     }
 
+    /// The pause before retry `attempt`: exponential, with jitter in [base/2, base].
+    pub(crate) fn pause(&self, attempt: usize) -> Duration {
+        let state = self.inner.jitter.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+        let mut z = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let random = z ^ (z >> 31);
+        let base = base_pause(attempt);
+        let jitter = random % (base.as_millis() as u64 + 1);
+        base / 2 + Duration::from_millis(jitter / 2)
+    }
+
     /// Starts an interactive transaction.
     pub async fn begin(&self) -> Result<Transaction, Error> {
         self.begin_with(false).await
@@ -392,7 +437,7 @@ impl Client {
                 },
                 Err(_) => last = Error::Unavailable(format!("{addr} did not answer")),
             }
-            tokio::time::sleep(pause(round)).await;
+            tokio::time::sleep(self.pause(round)).await;
         }
         Err(last)
     }
@@ -410,7 +455,7 @@ impl Client {
                 Ok(txn) => txn,
                 Err(error) if error.is_retryable() => {
                     last = error;
-                    tokio::time::sleep(pause(attempt)).await;
+                    tokio::time::sleep(self.pause(attempt)).await;
                     continue;
                 }
                 Err(error) => return Err(error),
@@ -427,7 +472,7 @@ impl Client {
                 Ok(value) => return Ok(value),
                 Err(error) if error.is_retryable() => {
                     last = error;
-                    tokio::time::sleep(pause(attempt)).await;
+                    tokio::time::sleep(self.pause(attempt)).await;
                 }
                 Err(error) => return Err(error),
             }
@@ -473,7 +518,7 @@ impl Client {
                     Err(_) => last = Error::Unavailable(format!("{addr} did not answer")),
                 }
             }
-            tokio::time::sleep(pause(round)).await;
+            tokio::time::sleep(self.pause(round)).await;
         }
         Err(last)
     }
@@ -511,9 +556,7 @@ impl Client {
     }
 }
 
-/// The pause before retry `attempt`: exponential with jitter.
-pub(crate) fn pause(attempt: usize) -> Duration {
-    let base = RETRY_PAUSE_MIN.saturating_mul(1 << attempt.min(10)).min(RETRY_PAUSE_MAX);
-    let jitter = rand::random::<u64>() % (base.as_millis() as u64 + 1);
-    base / 2 + Duration::from_millis(jitter / 2)
+/// The base pause before retry `attempt`: exponential, capped.
+fn base_pause(attempt: usize) -> Duration {
+    RETRY_PAUSE_MIN.saturating_mul(1 << attempt.min(10)).min(RETRY_PAUSE_MAX)
 }

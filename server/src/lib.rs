@@ -19,6 +19,7 @@ pub mod config;
 pub mod context;
 pub mod coordinator;
 pub mod demo;
+pub mod failpoint;
 pub mod node;
 pub mod participant;
 pub mod peer;

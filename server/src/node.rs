@@ -143,8 +143,13 @@ impl Node {
         };
         let identity = store.identity();
         let clock = NodeClock::new(options.physical);
-        let peers =
-            Arc::new(Peers::new(config.id, topology.clone(), options.connector, clock.clone()));
+        let peers = Arc::new(Peers::new(
+            config.id,
+            topology.clone(),
+            options.connector,
+            clock.clone(),
+            Duration::from_millis(config.timing.election_max_ms),
+        ));
         let ctx = Arc::new(NodeContext::new(
             identity.incarnation,
             config.clone(),
@@ -285,6 +290,7 @@ impl Node {
             PeerRequest::Waits => {
                 PeerReply::Waits(self.shards.values().flat_map(|s| s.waits()).collect())
             }
+            PeerRequest::Inspect { shard } => on_shard!(shard, |s| s.inspect()),
         }
     }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use redb::Database;
 use redb::ReadableDatabase;
+use redb::TableDefinition;
 use txn::command::PreparedTxn;
 use txn::state::Record;
 use txn::state::ShardState;
@@ -17,6 +18,9 @@ use txn::types::ShardId;
 use txn::types::Timestamp;
 use txn::types::TxnId;
 use txn::types::Value;
+
+use crate::codec;
+use crate::types::LogId;
 
 fn io_error<E: std::fmt::Display>(error: E) -> io::Error {
     io::Error::other(format!("storage: {error}"))
@@ -27,11 +31,12 @@ fn io_error<E: std::fmt::Display>(error: E) -> io::Error {
 pub struct ShardReader {
     db: Arc<Database>,
     state: ShardState,
+    meta_table: String,
 }
 
 impl ShardReader {
     pub(crate) fn new(db: Arc<Database>, shard: ShardId) -> ShardReader {
-        ShardReader { db, state: ShardState::new(shard) }
+        ShardReader { db, state: ShardState::new(shard), meta_table: format!("raft.{}", shard.0) }
     }
 
     /// The shard.
@@ -103,6 +108,26 @@ impl ShardReader {
         let prepared = self.state.prepared(&rtx).map_err(io_error)?;
         let min_prepared = prepared.iter().map(|(_, p)| p.prepare_ts).min();
         Ok((closed, min_prepared, collected))
+    }
+
+    /// The applied log index, the state digest and the number of prepared transactions, read
+    /// in one transaction (so the digest is the state at that index).
+    pub fn snapshot_summary(&self) -> io::Result<(u64, u64, usize)> {
+        let rtx = self.rtx()?;
+        let meta = TableDefinition::<&str, &[u8]>::new(&self.meta_table);
+        let applied = match rtx.open_table(meta) {
+            Ok(table) => match table.get("applied").map_err(io_error)? {
+                Some(bytes) => {
+                    codec::decode::<Option<LogId>>(bytes.value())?.map(|id| id.index).unwrap_or(0)
+                }
+                None => 0,
+            },
+            Err(redb::TableError::TableDoesNotExist(_)) => 0,
+            Err(error) => return Err(io_error(error)),
+        };
+        let digest = self.state.digest(&rtx).map_err(io_error)?;
+        let prepared = self.state.prepared(&rtx).map_err(io_error)?.len();
+        Ok((applied, digest, prepared))
     }
 
     /// A digest of the shard's state.

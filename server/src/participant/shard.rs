@@ -60,6 +60,7 @@ use crate::context::NodeContext;
 use crate::participant::leader::LeaderState;
 use crate::participant::leader::PreparedInfo;
 use crate::participant::leader::WaitEnd;
+use crate::peer::message::Inspection;
 use crate::peer::message::LockOp;
 use crate::peer::message::LockRequest;
 use crate::peer::message::PeerReply;
@@ -708,6 +709,11 @@ impl Shard {
                 };
                 match self.handle_prepare(request, true).await {
                     PeerReply::Unavailable(_) => self.settle_in_doubt(txn, term).await,
+                    // Nothing was written (refused before or at proposal): the caller may
+                    // retry at the shard's current leader.
+                    PeerReply::Aborted { reason: AbortReason::LeaderChanged, .. } => {
+                        self.not_leader()
+                    }
                     reply => reply,
                 }
             }
@@ -899,6 +905,20 @@ impl Shard {
                     .unwrap_or(0),
             })
             .collect()
+    }
+
+    /// This replica's state, for convergence and leak checks. The applied index and the digest
+    /// come from one read transaction, so they match.
+    pub fn inspect(&self) -> PeerReply {
+        let (applied, digest, prepared) = match self.reader.snapshot_summary() {
+            Ok(summary) => summary,
+            Err(error) => return PeerReply::Unavailable(error.to_string()),
+        };
+        let (leading, lock_holders) = match self.state().as_ref() {
+            Some(state) if state.ready => (true, state.locks.txns().len()),
+            _ => (false, 0),
+        };
+        PeerReply::Inspected(Inspection { applied, digest, prepared, leading, lock_holders })
     }
 
     /// Lock holders and prepared transactions here, for STATUS and leak checks.

@@ -34,6 +34,8 @@ use crate::topology::Topology;
 pub const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(5);
 /// The longest pause between rounds.
 pub const RETRY_BACKOFF_MAX: Duration = Duration::from_millis(200);
+/// Election timeouts without any leader answering after which a shard call gives up.
+pub const NO_LEADER_ELECTIONS: u32 = 3;
 
 /// Why a call got no answer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -71,15 +73,18 @@ pub struct Peers {
     hints: Mutex<BTreeMap<ShardId, NodeId>>,
     local: OnceLock<LocalHandler>,
     leaders: OnceLock<Arc<dyn LeaderHints>>,
+    election_timeout: Duration,
 }
 
 impl Peers {
     /// Peers of node `me`.
+    /// Peers of node `me`; `election_timeout` bounds how long a shard call looks for a leader.
     pub fn new(
         me: NodeId,
         topology: Arc<Topology>,
         connector: Arc<dyn Connector>,
         clock: NodeClock,
+        election_timeout: Duration,
     ) -> Peers {
         Peers {
             me,
@@ -90,6 +95,7 @@ impl Peers {
             hints: Mutex::new(BTreeMap::new()),
             local: OnceLock::new(),
             leaders: OnceLock::new(),
+            election_timeout,
         }
     }
 
@@ -167,6 +173,13 @@ impl Peers {
         self.hints.lock().expect("hints lock").insert(shard, leader);
     }
 
+    /// How long [`Peers::call_shard`] keeps trying when no node answers as the shard's leader:
+    /// a few election timeouts (an election takes one), after which this node is probably cut
+    /// off from the shard and its caller should hear so rather than wait out its deadline.
+    pub fn no_leader_limit(&self) -> Duration {
+        NO_LEADER_ELECTIONS * self.election_timeout
+    }
+
     /// Sends `request` to the leader of `shard`, following hints and retrying until `deadline`.
     /// Returns the answering node and its reply; `NotLeader` and `Unavailable` never come back
     /// (they are retried), except as the last answer seen when the deadline passes.
@@ -181,10 +194,20 @@ impl Peers {
         let mut target = self.leader_guess(shard);
         let mut backoff = RETRY_BACKOFF_MIN;
         let mut round = 0usize;
+        let leaderless_until = Instant::now() + self.no_leader_limit();
         loop {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(CallError::Timeout(deadline));
+            }
+            if Instant::now() >= leaderless_until {
+                return Err(CallError::Unreachable {
+                    node: target,
+                    why: format!(
+                        "no leader of {shard} answered within {:?}",
+                        self.no_leader_limit()
+                    ),
+                });
             }
             let outcome = self.call(target, request.clone(), left).await;
             let next = match outcome {

@@ -209,6 +209,26 @@ pub enum PeerRequest {
     },
     /// This node's current lock waits (for STATUS and LOCKS).
     Waits,
+    /// The state of this node's replica of a shard (for convergence and leak checks).
+    Inspect {
+        /// The shard.
+        shard: ShardId,
+    },
+}
+
+/// A replica's state, as [`PeerRequest::Inspect`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inspection {
+    /// The index of the last applied log entry.
+    pub applied: u64,
+    /// The digest of the replica's state (equal on replicas at the same applied index).
+    pub digest: u64,
+    /// Undecided prepared transactions in the state machine.
+    pub prepared: usize,
+    /// True if this replica leads the shard (and is ready).
+    pub leading: bool,
+    /// Transactions holding or waiting for locks (leader only).
+    pub lock_holders: usize,
 }
 
 /// What a READ or SCAN saw.
@@ -299,4 +319,6 @@ pub enum PeerReply {
     Alive(Vec<bool>),
     /// Lock waits.
     Waits(Vec<WaitLine>),
+    /// A replica's state.
+    Inspected(Inspection),
 }

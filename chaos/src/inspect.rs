@@ -1,0 +1,39 @@
+//! Asking a node about its replicas over the internal Peer API (from a simulated client host):
+//! applied index, state digest, prepared transactions and lock holders, for the convergence
+//! and leak checks after healing.
+
+use std::time::Duration;
+
+use client::connector::Connector;
+use proto::peer::CallRequest;
+use proto::peer::peer_client::PeerClient;
+use replication::codec;
+use server::peer::message::Envelope;
+use server::peer::message::Inspection;
+use server::peer::message::PeerReply;
+use server::peer::message::PeerRequest;
+use txn::types::ShardId;
+use txn::types::Timestamp;
+
+use crate::sim::net::SimConnector;
+
+/// Deadline of one inspection call.
+pub const INSPECT_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The state of `addr`'s replica of `shard`, or why not.
+pub async fn inspect(addr: &str, shard: ShardId) -> Result<Inspection, String> {
+    let mut client = PeerClient::new(SimConnector.channel(addr));
+    let payload =
+        codec::encode(&Envelope { clock: Timestamp::ZERO, body: PeerRequest::Inspect { shard } });
+    let call = client.call(CallRequest { payload: payload.into() });
+    let response = tokio::time::timeout(INSPECT_DEADLINE, call)
+        .await
+        .map_err(|_| format!("{addr} did not answer"))?
+        .map_err(|status| format!("{addr}: {}", status.message()))?;
+    let reply: Envelope<PeerReply> =
+        codec::decode(&response.into_inner().payload).map_err(|e| e.to_string())?;
+    match reply.body {
+        PeerReply::Inspected(inspection) => Ok(inspection),
+        other => Err(format!("{addr} answered {other:?}")),
+    }
+}

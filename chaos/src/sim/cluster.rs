@@ -1,0 +1,258 @@
+//! The real cluster in a turmoil simulation: every node is a turmoil host running the same node
+//! code as `kvd` (`server::node::Node`), over simulated TCP, a simulated disk and a simulated
+//! clock; everything derives from one seed.
+//!
+//! The driver (the test or the runner) owns the [`SimCluster`] and steps the simulation. It
+//! crashes and restarts nodes (flipping each node's disk kill switch first), partitions links,
+//! and skews clocks. Clients are turmoil client hosts that use the ordinary client library over
+//! [`SimConnector`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicI64;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use std::time::SystemTime;
+
+use replication::store::Executor;
+use server::config::Consistency;
+use server::config::Limits;
+use server::config::NodeConfig;
+use server::config::Timing;
+use server::node::Node;
+use server::node::StartOptions;
+use turmoil::Sim;
+use txn::types::NodeId;
+
+use crate::sim::clock::SimClock;
+use crate::sim::disk::SimFileBackend;
+use crate::sim::net::NODE_PORT;
+use crate::sim::net::SimConnector;
+use crate::sim::net::incoming;
+
+/// The simulated wall clock starts here (so that timestamps replay exactly).
+pub const SIM_EPOCH_SECS: u64 = 1_790_000_000;
+/// The longest a simulation may run in simulated time.
+pub const SIM_DURATION_MAX: Duration = Duration::from_secs(3600);
+
+/// What to build.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    /// Everything derives from this.
+    pub seed: u64,
+    /// Number of nodes (3 or 5).
+    pub nodes: u64,
+    /// Number of shards.
+    pub shards: u32,
+    /// Node timing.
+    pub timing: Timing,
+    /// Simulated network latency range.
+    pub latency: (Duration, Duration),
+}
+
+impl ClusterSpec {
+    /// A spec with the simulation's usual settings.
+    pub fn new(seed: u64, nodes: u64) -> ClusterSpec {
+        ClusterSpec {
+            seed,
+            nodes,
+            shards: 4,
+            timing: sim_timing(),
+            latency: (Duration::from_millis(1), Duration::from_millis(5)),
+        }
+    }
+}
+
+/// Timing for simulated nodes: the defaults, with shorter give-up limits so that a run of tens
+/// of simulated seconds sees recoveries happen.
+pub fn sim_timing() -> Timing {
+    Timing {
+        lock_wait_ms: 4_000,
+        idle_ms: 8_000,
+        rpc_ms: 1_500,
+        prepared_resolve_ms: 1_000,
+        coordinator_lost_ms: 1_500,
+        ..Timing::default()
+    }
+}
+
+/// The turmoil host name of a node.
+pub fn host_name(id: NodeId) -> String {
+    format!("n{id}")
+}
+
+/// The address of a node.
+pub fn node_addr(id: NodeId) -> String {
+    format!("{}:{NODE_PORT}", host_name(id))
+}
+
+/// One simulated node, as the driver sees it.
+#[derive(Clone, Debug)]
+pub struct SimNode {
+    /// Its id.
+    pub id: NodeId,
+    /// Its host name.
+    pub name: String,
+    /// Its disk kill switch (set while crashed).
+    pub kill: Arc<AtomicBool>,
+    /// Its clock skew in milliseconds.
+    pub skew_ms: Arc<AtomicI64>,
+    /// False while crashed.
+    pub running: bool,
+}
+
+/// A simulated cluster and its simulation.
+pub struct SimCluster<'a> {
+    /// The simulation.
+    pub sim: Sim<'a>,
+    /// The nodes.
+    pub nodes: Vec<SimNode>,
+    /// What was built.
+    pub spec: ClusterSpec,
+}
+
+impl<'a> SimCluster<'a> {
+    /// Builds the simulation and its node hosts (not yet stepped).
+    pub fn new(spec: ClusterSpec) -> SimCluster<'a> {
+        let mut builder = turmoil::Builder::new();
+        builder
+            .rng_seed(spec.seed)
+            .simulation_duration(SIM_DURATION_MAX)
+            .tick_duration(Duration::from_millis(1))
+            .min_message_latency(spec.latency.0)
+            .max_message_latency(spec.latency.1)
+            .tcp_capacity(1 << 20)
+            .epoch(SystemTime::UNIX_EPOCH + Duration::from_secs(SIM_EPOCH_SECS))
+            .enable_random_order();
+        builder.fs().sync_probability(0.0);
+        let mut sim = builder.build();
+        let peers: BTreeMap<NodeId, String> =
+            (1..=spec.nodes).map(|id| (id, node_addr(id))).collect();
+        let mut nodes = Vec::new();
+        for id in 1..=spec.nodes {
+            let node = SimNode {
+                id,
+                name: host_name(id),
+                kill: Arc::new(AtomicBool::new(false)),
+                skew_ms: Arc::new(AtomicI64::new(0)),
+                running: true,
+            };
+            let config = NodeConfig {
+                id,
+                listen: node_addr(id),
+                peers: peers.clone(),
+                data: "/data".into(),
+                shards: spec.shards,
+                consistency: Consistency::Sequential,
+                limits: Limits::default(),
+                timing: spec.timing.clone(),
+            };
+            let kill = node.kill.clone();
+            let skew = node.skew_ms.clone();
+            let seed = spec.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            sim.host(node.name.as_str(), move || {
+                let (config, kill, skew) = (config.clone(), kill.clone(), skew.clone());
+                replication::types::with_seed(
+                    seed,
+                    async move { run_node(config, kill, skew).await },
+                )
+            });
+            nodes.push(node);
+        }
+        SimCluster { sim, nodes, spec }
+    }
+
+    /// Every node's address.
+    pub fn addrs(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| node_addr(n.id)).collect()
+    }
+
+    fn node_mut(&mut self, id: NodeId) -> &mut SimNode {
+        self.nodes.iter_mut().find(|n| n.id == id).unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    /// Crashes a node: its unsynced writes are lost, its memory is gone.
+    pub fn crash(&mut self, id: NodeId) {
+        let node = self.node_mut(id);
+        if !node.running {
+            return;
+        }
+        node.kill.store(true, Ordering::SeqCst);
+        node.running = false;
+        let name = node.name.clone();
+        self.sim.crash(name.as_str());
+    }
+
+    /// Restarts a crashed node from its disk.
+    pub fn restart(&mut self, id: NodeId) {
+        let node = self.node_mut(id);
+        if node.running {
+            return;
+        }
+        node.kill.store(false, Ordering::SeqCst);
+        node.running = true;
+        let name = node.name.clone();
+        self.sim.bounce(name.as_str());
+    }
+
+    /// Cuts the links between two groups of nodes (both ways).
+    pub fn partition(&self, left: &[NodeId], right: &[NodeId]) {
+        for a in left {
+            for b in right {
+                self.sim.partition(host_name(*a).as_str(), host_name(*b).as_str());
+            }
+        }
+    }
+
+    /// Restores every link between nodes.
+    pub fn heal(&self) {
+        for a in &self.nodes {
+            for b in &self.nodes {
+                if a.id < b.id {
+                    self.sim.repair(a.name.as_str(), b.name.as_str());
+                }
+            }
+        }
+    }
+
+    /// Sets a node's clock skew.
+    pub fn skew(&self, id: NodeId, skew_ms: i64) {
+        if let Some(node) = self.nodes.iter().find(|n| n.id == id) {
+            node.skew_ms.store(skew_ms, Ordering::SeqCst);
+        }
+    }
+
+    /// Flips every kill switch, so that dropping the simulation writes nothing.
+    pub fn finish(&mut self) {
+        for node in &self.nodes {
+            node.kill.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for SimCluster<'_> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// A node host's life: open the disk, start the node, serve until crashed.
+async fn run_node(
+    config: NodeConfig,
+    kill: Arc<AtomicBool>,
+    skew: Arc<AtomicI64>,
+) -> turmoil::Result {
+    let backend = SimFileBackend::open(kill)?;
+    let db = redb::Database::builder().create_with_backend(backend)?;
+    let options = StartOptions {
+        connector: Arc::new(SimConnector),
+        physical: Arc::new(SimClock::new(skew)),
+        executor: Executor::Task,
+        database: Some(db),
+    };
+    let listener = turmoil::net::TcpListener::bind(("0.0.0.0", NODE_PORT)).await?;
+    let node = Node::start(config, options).await.map_err(|e| e.to_string())?;
+    node.router().serve_with_incoming(incoming(listener)).await?;
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! Pauses at chosen points of the commit protocol, for end-to-end tests that must kill a
+//! coordinator at an exact moment (between the votes and the decision, or after the decision
+//! and before phase 2).
+//!
+//! Set `KVD_PAUSE=<point>:<milliseconds>[,<point>:<milliseconds>...]` in a test's environment;
+//! points: `before-decide`, `after-decide`. A pause only delays (it can never change an
+//! outcome), so this seam is harmless if set by accident; nothing else reads it.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The environment variable naming the pauses.
+pub const PAUSE_VAR: &str = "KVD_PAUSE";
+
+fn pauses() -> &'static BTreeMap<String, Duration> {
+    static PAUSES: OnceLock<BTreeMap<String, Duration>> = OnceLock::new();
+    PAUSES.get_or_init(|| {
+        let Ok(text) = std::env::var(PAUSE_VAR) else { return BTreeMap::new() };
+        text.split(',')
+            .filter_map(|item| {
+                let (point, ms) = item.split_once(':')?;
+                Some((point.trim().to_string(), Duration::from_millis(ms.trim().parse().ok()?)))
+            })
+            .collect()
+    })
+}
+
+/// Sleeps if a pause is configured for `point`.
+pub async fn pause(point: &str) {
+    if let Some(duration) = pauses().get(point) {
+        tracing::warn!(point, ?duration, "pausing at a test failpoint");
+        tokio::time::sleep(*duration).await;
+    }
+}
