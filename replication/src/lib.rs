@@ -1,10 +1,12 @@
 //! openraft glue: every shard is a Raft group whose replicas apply `txn` commands to redb.
 //!
 //! - [`types`]: openraft's type configuration (the only place openraft's generics are named).
+//! - [`canary`]: deliberately broken variants, for the chaos harness only.
 //! - [`codec`]: versioned postcard encoding of everything stored or sent.
 //! - [`store`]: the node's redb database: logs, votes, state machines, snapshots, one writer.
 //! - [`network`]: the Raft transport: one gRPC service per node carries every group's messages.
 
+pub mod canary;
 pub mod codec;
 pub mod network;
 pub mod store;

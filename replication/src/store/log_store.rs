@@ -255,6 +255,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         };
         let table = self.inner.log_table.clone();
         let store = self.clone();
+        // Canary: acknowledge before the entries are durable (a crash then loses them).
+        let mut callback = Some(callback);
+        if crate::canary::is(crate::canary::Canary::AckBeforeFsync) {
+            if let Some(early) = callback.take() {
+                early.io_completed(Ok(()));
+            }
+        }
         self.inner.writer.submit(Job {
             durable: true,
             work: Box::new(move |tx: &WriteTransaction| {
@@ -278,7 +285,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                         mem.tail.pop_first();
                     }
                 }
-                callback.io_completed(result);
+                if let Some(callback) = callback {
+                    callback.io_completed(result);
+                }
             }),
         })
     }

@@ -28,6 +28,7 @@ use std::sync::Mutex;
 use std::sync::MutexGuard;
 use std::time::Duration;
 
+use openraft::Instant as _;
 use openraft::ReadPolicy;
 use openraft::ServerState;
 use openraft::error::ClientWriteError;
@@ -70,6 +71,8 @@ use crate::peer::message::ProbeOutcome;
 use crate::peer::message::ReadResult;
 use crate::peer::message::SingleOp;
 use crate::peer::message::WaitLine;
+use replication::canary;
+use replication::canary::Canary;
 use replication::store::ShardReader;
 use replication::types::Raft;
 
@@ -132,14 +135,31 @@ impl Shard {
         PeerReply::NotLeader { leader }
     }
 
+    /// False when this leader has heard from no quorum for an election timeout: it is probably
+    /// cut off, and another leader may be elected. It then takes no new work, so that clients
+    /// try elsewhere instead of waiting for requests that cannot commit. (Safety never depends on
+    /// this: a deposed leader's prepares cannot commit, and its reads are confirmed by ReadIndex.)
+    fn has_quorum(&self) -> bool {
+        if self.ctx.topology.replicas(self.id).len() < 2
+            || canary::is(Canary::FollowerSequentialRead)
+        {
+            return true;
+        }
+        let limit = Timing::ms(self.timing().election_max_ms);
+        let acked = self.raft.metrics().borrow_watched().last_quorum_acked.clone();
+        acked.is_none_or(|at| at.into_inner().elapsed() < limit)
+    }
+
     /// Runs `f` on the ready leader state, or answers why not.
     fn with_ready<T>(&self, f: impl FnOnce(&mut LeaderState) -> T) -> Result<T, PeerReply> {
+        let quorum = self.has_quorum();
         let mut guard = self.state();
         match guard.as_mut() {
             None => Err(self.not_leader()),
             Some(state) if !state.ready => {
                 Err(PeerReply::Unavailable(format!("{} leader not ready yet", self.id)))
             }
+            Some(_) if !quorum => Err(PeerReply::NotLeader { leader: None }),
             Some(state) => Ok(f(state)),
         }
     }
@@ -485,7 +505,11 @@ impl Shard {
             Ok(Applied::Prepared { prepare_ts }) => {
                 let mut guard = self.state();
                 if let Some(state) = guard.as_mut().filter(|s| s.term == request.lock_term) {
-                    let grants = state.locks.release_shared(txn);
+                    let grants = if canary::is(Canary::ReleaseLocksAtPrepare) {
+                        state.locks.release_all(txn)
+                    } else {
+                        state.locks.release_shared(txn)
+                    };
                     state.wake(grants);
                 }
                 PeerReply::Voted { prepare_ts: Some(prepare_ts) }
@@ -678,6 +702,16 @@ impl Shard {
     }
 
     async fn single(self: &Arc<Shard>, txn: TxnId, op: SingleOp) -> PeerReply {
+        if let (true, SingleOp::Read { key }) = (canary::is(Canary::FollowerSequentialRead), &op) {
+            // Canary: whoever believes it leads answers from its own state, unlocked and
+            // unconfirmed (a deposed leader serves stale data).
+            if self.state().is_some() {
+                return match self.read_one(key).await {
+                    Ok(read) => PeerReply::Read(read),
+                    Err(reply) => reply,
+                };
+            }
+        }
         let (span, mode) = match &op {
             SingleOp::Read { key } => (LockSpan::Key(key.clone()), LockMode::Shared),
             SingleOp::Write { key, .. } => (LockSpan::Key(key.clone()), LockMode::Exclusive),
@@ -992,6 +1026,11 @@ impl Shard {
 
     /// Settles a prepared transaction through its record and applies the outcome here.
     async fn resolve_prepared(self: &Arc<Shard>, txn: TxnId, home: ShardId) {
+        if canary::is(Canary::YesVoterAbortsAlone) {
+            let decision = Decision::Aborted { reason: AbortReason::CoordinatorLost };
+            let _ = self.handle_finalize(txn, decision, true).await;
+            return;
+        }
         // A coordinator that is alive is finishing it: leave it alone for now.
         let deadline = Timing::ms(self.timing().rpc_ms);
         if let Ok(PeerReply::Alive(alive)) = self

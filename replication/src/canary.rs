@@ -1,0 +1,60 @@
+//! Canaries: deliberately broken variants of the protocol, for the chaos harness to prove that
+//! its checkers notice (a canary that stops failing means the harness went blind).
+//!
+//! Reachable only through [`set`], a Rust function the `chaos` crate calls: no command-line
+//! flag, environment variable or configuration key turns one on. The state is process-wide
+//! (all simulated nodes share the process); the harness sets it for one run and resets it.
+
+use std::sync::atomic::AtomicU8;
+use std::sync::atomic::Ordering;
+
+/// One broken variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Canary {
+    /// The protocol as designed.
+    None = 0,
+    /// The Raft log acknowledges appends before they are durable.
+    AckBeforeFsync = 1,
+    /// A participant releases every lock, exclusive ones included, when it prepares.
+    ReleaseLocksAtPrepare = 2,
+    /// A one-statement sequential READ is served by whatever replica receives it, unlocked.
+    FollowerSequentialRead = 3,
+    /// A causal snapshot read does not wait for the replica's safe time.
+    SkipSafeTimeWait = 4,
+    /// A participant that voted YES aborts on its own when the decision is slow to come.
+    YesVoterAbortsAlone = 5,
+}
+
+impl Canary {
+    /// Every canary, with its command-line name.
+    pub const ALL: [(Canary, &'static str); 5] = [
+        (Canary::AckBeforeFsync, "ack-before-fsync"),
+        (Canary::ReleaseLocksAtPrepare, "release-locks-at-prepare"),
+        (Canary::FollowerSequentialRead, "follower-sequential-read"),
+        (Canary::SkipSafeTimeWait, "skip-safe-time-wait"),
+        (Canary::YesVoterAbortsAlone, "yes-voter-aborts-alone"),
+    ];
+
+    /// The canary with this name.
+    pub fn from_name(name: &str) -> Option<Canary> {
+        Canary::ALL.iter().find(|(_, n)| *n == name).map(|(c, _)| *c)
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        Canary::ALL.iter().find(|(c, _)| *c == self).map(|(_, n)| *n).unwrap_or("none")
+    }
+}
+
+static ACTIVE: AtomicU8 = AtomicU8::new(Canary::None as u8);
+
+/// Turns a canary on (or all off with [`Canary::None`]).
+pub fn set(canary: Canary) {
+    ACTIVE.store(canary as u8, Ordering::SeqCst);
+}
+
+/// True when `canary` is on.
+pub fn is(canary: Canary) -> bool {
+    ACTIVE.load(Ordering::Relaxed) == canary as u8
+}
