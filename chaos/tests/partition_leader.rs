@@ -61,7 +61,7 @@ fn writes_continue_on_the_majority_and_the_old_leader_converges() {
     let addrs = cluster.addrs();
     let phase = Rc::new(Cell::new(Phase::Warming));
     let client_phase = phase.clone();
-    cluster.sim.client("client", async move {
+    cluster.client("client", async move {
         let client =
             Client::connect_options(&addrs, Arc::new(SimConnector), 1, Duration::from_secs(10))
                 .await?;

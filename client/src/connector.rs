@@ -19,6 +19,13 @@ pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_millis(500);
 pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The largest gRPC message either side accepts (a Raft append may carry many large values).
 pub const MESSAGE_BYTES_MAX: usize = 256 << 20;
+/// How long HTTP/2 remembers a stream this side reset (a call given up on its deadline), so
+/// that late frames for it are ignored. h2 measures this on the wall clock; kept far longer
+/// than any simulated run, it never expires during one, and the simulation stays a function
+/// of its seed (the number remembered is capped by [`RESET_STREAMS_MAX`] instead, by count).
+pub const RESET_STREAM_MEMORY: Duration = Duration::from_secs(24 * 3600);
+/// Reset streams remembered per connection; beyond this the oldest are forgotten.
+pub const RESET_STREAMS_MAX: usize = 256;
 
 /// Makes channels to nodes by address (HOST:PORT).
 pub trait Connector: Send + Sync + 'static {
@@ -50,4 +57,6 @@ pub fn endpoint(addr: &str) -> Endpoint {
         .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
         .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
         .keep_alive_while_idle(true)
+        .http2_reset_stream_duration(RESET_STREAM_MEMORY)
+        .http2_max_concurrent_reset_streams(RESET_STREAMS_MAX)
 }

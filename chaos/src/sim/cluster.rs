@@ -8,6 +8,7 @@
 //! [`SimConnector`].
 
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicI64;
@@ -110,6 +111,10 @@ pub struct SimCluster<'a> {
     pub nodes: Vec<SimNode>,
     /// What was built.
     pub spec: ClusterSpec,
+    /// Client host names (cut off from a node while it is crashed).
+    clients: Vec<String>,
+    /// Links between nodes that a partition holds cut (host names, ordered pairs).
+    cut: BTreeSet<(String, String)>,
 }
 
 impl<'a> SimCluster<'a> {
@@ -160,7 +165,25 @@ impl<'a> SimCluster<'a> {
             });
             nodes.push(node);
         }
-        SimCluster { sim, nodes, spec }
+        SimCluster { sim, nodes, spec, clients: Vec::new(), cut: BTreeSet::new() }
+    }
+
+    /// Adds a client host running `client` (the library over simulated TCP, usually).
+    pub fn client<F>(&mut self, name: &str, client: F)
+    where
+        F: std::future::Future<Output = turmoil::Result> + 'static,
+    {
+        self.clients.push(name.to_string());
+        self.sim.client(name, client);
+    }
+
+    fn other_hosts(&self, name: &str) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .chain(self.clients.iter().cloned())
+            .filter(|h| h != name)
+            .collect()
     }
 
     /// Every node's address.
@@ -181,6 +204,13 @@ impl<'a> SimCluster<'a> {
         node.kill.store(true, Ordering::SeqCst);
         node.running = false;
         let name = node.name.clone();
+        // A crashed host's sockets are dropped, and turmoil then sends FIN/RST segments in the
+        // order tokio drops tasks, which depends on process-wide task ids: nothing a seed
+        // controls. A power cut sends nothing, so the host's links are cut first: its last
+        // segments are lost, and peers learn of the crash by keep-alive timeouts, as in life.
+        for other in self.other_hosts(&name) {
+            self.sim.partition(name.as_str(), other.as_str());
+        }
         self.sim.crash(name.as_str());
     }
 
@@ -193,24 +223,46 @@ impl<'a> SimCluster<'a> {
         node.kill.store(false, Ordering::SeqCst);
         node.running = true;
         let name = node.name.clone();
+        for other in self.other_hosts(&name) {
+            if !self.cut.contains(&ordered(&name, &other)) {
+                self.sim.repair(name.as_str(), other.as_str());
+            }
+        }
         self.sim.bounce(name.as_str());
     }
 
     /// Cuts the links between two groups of nodes (both ways).
-    pub fn partition(&self, left: &[NodeId], right: &[NodeId]) {
+    pub fn partition(&mut self, left: &[NodeId], right: &[NodeId]) {
         for a in left {
             for b in right {
-                self.sim.partition(host_name(*a).as_str(), host_name(*b).as_str());
+                let (a, b) = (host_name(*a), host_name(*b));
+                self.sim.partition(a.as_str(), b.as_str());
+                self.cut.insert(ordered(&a, &b));
             }
         }
     }
 
-    /// Restores every link between nodes.
-    pub fn heal(&self) {
-        for a in &self.nodes {
-            for b in &self.nodes {
-                if a.id < b.id {
-                    self.sim.repair(a.name.as_str(), b.name.as_str());
+    /// Cuts the links from one node to every other node, in that direction only.
+    pub fn partition_oneway(&mut self, from: NodeId) {
+        let from = host_name(from);
+        for other in
+            self.nodes.iter().map(|n| n.name.clone()).filter(|n| *n != from).collect::<Vec<_>>()
+        {
+            self.sim.partition_oneway(from.as_str(), other.as_str());
+            self.cut.insert(ordered(&from, &other));
+        }
+    }
+
+    /// Restores every link between running nodes (a crashed node's links come back when it
+    /// restarts).
+    pub fn heal(&mut self) {
+        self.cut.clear();
+        let running: Vec<String> =
+            self.nodes.iter().filter(|n| n.running).map(|n| n.name.clone()).collect();
+        for a in &running {
+            for b in &running {
+                if a < b {
+                    self.sim.repair(a.as_str(), b.as_str());
                 }
             }
         }
@@ -235,6 +287,10 @@ impl Drop for SimCluster<'_> {
     fn drop(&mut self) {
         self.finish();
     }
+}
+
+fn ordered(a: &str, b: &str) -> (String, String) {
+    if a <= b { (a.to_string(), b.to_string()) } else { (b.to_string(), a.to_string()) }
 }
 
 /// A node host's life: open the disk, start the node, serve until crashed.

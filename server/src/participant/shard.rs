@@ -297,6 +297,16 @@ impl Shard {
                     "the transaction's locks were evicted",
                 ));
             }
+            // A coordinator sends one statement of a transaction to a shard at a time, so a
+            // second request while one waits is a retry of a call whose connection broke:
+            // the new request supersedes the stale wait (whose caller is gone).
+            if let Some(stale) = state.locks.waiting(txn) {
+                state.cancel(
+                    stale,
+                    AbortReason::Unavailable,
+                    "superseded by a retried request".into(),
+                );
+            }
             match state.locks.acquire(txn, span, mode) {
                 Acquired::Granted => Ok((state.term, None)),
                 Acquired::Waiting(request) => {

@@ -1,0 +1,190 @@
+//! The checker host: watches shard leaders during the run (the nemesis isolates them), then,
+//! once the clients stopped, reads the final state and checks the cluster itself:
+//!
+//! 1. the final list of every list-append key, read linearizably through the leaders;
+//! 2. the exact outcome (TxnStatus) of every transaction whose client never learned it;
+//! 3. the bank total;
+//! 4. convergence: every replica of every shard at the same applied index with the same digest;
+//! 5. no leaked locks and no undecided prepared transaction anywhere.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use check::history::Key;
+use client::Client;
+use client::TxnOutcome;
+use server::topology::Topology;
+use txn::types::ShardId;
+
+use crate::inspect::inspect;
+use crate::sim::cluster::node_addr;
+use crate::sim::net::SimConnector;
+use crate::workload::ACCOUNTS;
+use crate::workload::CLIENT_TIMEOUT;
+use crate::workload::OPENING_BALANCE;
+use crate::workload::account;
+use crate::world::Findings;
+use crate::world::Phase;
+use crate::world::Shared;
+
+/// How often leaders are polled during the run.
+pub const LEADER_POLL: Duration = Duration::from_millis(300);
+/// How long the final state may take to settle (convergence, lock release, resolution).
+pub const SETTLE_BOUND: Duration = Duration::from_secs(30);
+/// Attempts at each final read.
+pub const FINAL_READ_ATTEMPTS: usize = 100;
+
+async fn poll_leaders(world: &Shared, topology: &Topology) {
+    for shard in topology.shards() {
+        for node in topology.replicas(shard) {
+            if let Ok(state) = inspect(&node_addr(*node), shard).await {
+                if state.leading {
+                    world.borrow_mut().leaders.insert(shard.0, *node);
+                }
+            }
+        }
+    }
+}
+
+fn decode_list(value: Option<Vec<u8>>) -> Vec<i64> {
+    value
+        .and_then(|v| String::from_utf8(v).ok())
+        .map(|text| {
+            text.split(',').filter(|n| !n.is_empty()).filter_map(|n| n.parse().ok()).collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The checker host's life.
+pub async fn checker(world: Shared, topology: Topology, seed: u64) -> turmoil::Result {
+    while world.borrow().phase != Phase::Final {
+        poll_leaders(&world, &topology).await;
+        tokio::time::sleep(LEADER_POLL).await;
+    }
+    let addrs: Vec<String> = topology.nodes().values().cloned().collect();
+    let client =
+        Client::connect_options(&addrs, Arc::new(SimConnector), seed, CLIENT_TIMEOUT).await?;
+    let mut findings = Findings::default();
+    let keys: Vec<String> = world.borrow().keys.iter().cloned().collect();
+    for key in keys {
+        let mut read = None;
+        for _ in 0..FINAL_READ_ATTEMPTS {
+            match client.get(&key).await {
+                Ok(value) => {
+                    read = Some(decode_list(value));
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        match read {
+            Some(list) => {
+                findings.final_reads.insert(Key::new(key), list);
+            }
+            None => findings.problems.push(format!("final read of {key} never succeeded")),
+        }
+    }
+    let unknown = world.borrow().unknown.clone();
+    for txn in unknown {
+        let status = match client.txn_status(&txn.handle, txn.home).await {
+            Ok(TxnOutcome::Committed(_)) => Some(true),
+            Ok(TxnOutcome::Aborted { .. }) => Some(false),
+            Err(_) => None,
+        };
+        findings.statuses.insert(txn.index, status);
+    }
+    if world.borrow().bank_ready {
+        let total = client
+            .transaction(|txn| {
+                Box::pin(async move {
+                    let mut total = 0i64;
+                    for i in 0..ACCOUNTS {
+                        let value = txn.get(account(i)).await?;
+                        total += value
+                            .and_then(|v| String::from_utf8(v).ok())
+                            .and_then(|v| v.parse::<i64>().ok())
+                            .unwrap_or(0);
+                    }
+                    Ok(total)
+                })
+            })
+            .await;
+        match total {
+            Ok(total) if total == OPENING_BALANCE * ACCOUNTS as i64 => {}
+            Ok(total) => findings.problems.push(format!("bank total is {total} at the end")),
+            Err(error) => findings.problems.push(format!("final bank read failed: {error}")),
+        }
+    }
+    settle(&topology, &mut findings).await;
+    let mut w = world.borrow_mut();
+    w.findings = Some(findings);
+    w.phase = Phase::Done;
+    Ok(())
+}
+
+/// Waits (bounded) until every shard's replicas agree and nothing is locked or prepared.
+async fn settle(topology: &Topology, findings: &mut Findings) {
+    let deadline = tokio::time::Instant::now() + SETTLE_BOUND;
+    let mut pending: Vec<ShardId> = topology.shards().collect();
+    loop {
+        let mut still = Vec::new();
+        let mut lines = Vec::new();
+        let mut why = BTreeMap::new();
+        for shard in &pending {
+            let mut states = Vec::new();
+            for node in topology.replicas(*shard) {
+                match inspect(&node_addr(*node), *shard).await {
+                    Ok(state) => states.push((*node, state)),
+                    Err(error) => {
+                        why.insert(*shard, format!("n{node} unreachable: {error}"));
+                    }
+                }
+            }
+            let complete = states.len() == topology.replicas(*shard).len();
+            let agree = states
+                .windows(2)
+                .all(|w| w[0].1.applied == w[1].1.applied && w[0].1.digest == w[1].1.digest);
+            let clean = states.iter().all(|(_, s)| s.prepared == 0 && s.lock_holders == 0);
+            let led = states.iter().any(|(_, s)| s.leading);
+            if complete && agree && clean && led {
+                let (_, first) = &states[0];
+                lines.push(format!(
+                    "{shard}: applied {} digest {:016x}",
+                    first.applied, first.digest
+                ));
+            } else {
+                if !why.contains_key(shard) {
+                    let detail: Vec<String> = states
+                        .iter()
+                        .map(|(n, s)| {
+                            format!(
+                                "n{n} applied {} digest {:016x} prepared {} locks {}",
+                                s.applied, s.digest, s.prepared, s.lock_holders
+                            )
+                        })
+                        .collect();
+                    why.insert(*shard, detail.join("; "));
+                }
+                still.push(*shard);
+            }
+        }
+        findings.digests.extend(lines);
+        if still.is_empty() {
+            findings.digests.sort();
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            for shard in still {
+                findings.problems.push(format!(
+                    "{shard} did not settle (replicas converged, no locks or prepares, a leader) within {SETTLE_BOUND:?}: {}",
+                    why.get(&shard).cloned().unwrap_or_default()
+                ));
+            }
+            findings.digests.sort();
+            return;
+        }
+        pending = still;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

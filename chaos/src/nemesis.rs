@@ -1,0 +1,258 @@
+//! The nemesis: injects the faults of a run's plan into the simulation, on a schedule drawn
+//! from the seed, and heals everything when the safety phase ends.
+//!
+//! At most one network partition is active at a time (healing repairs every link); crashes,
+//! skews, latency and loss may overlap with it and with each other. Every fault has an end:
+//! partitions are repaired, crashed nodes restarted, latency and loss reset. Clock skews stay
+//! until the final heal (nodes must tolerate them indefinitely).
+//!
+//! Fault menu after Jepsen's `nemesis.clj` (TESTING.md §5.6), mapped onto turmoil.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rand::Rng;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use txn::types::NodeId;
+
+use crate::plan::FaultKind;
+use crate::plan::Plan;
+use crate::sim::cluster::SimCluster;
+
+/// How long a partition, latency spike or loss burst lasts at most.
+pub const FAULT_LENGTH_MAX: Duration = Duration::from_secs(4);
+/// The largest clock skew (either way).
+pub const SKEW_MAX_MS: i64 = 60_000;
+/// The highest message latency of a latency spike.
+pub const LATENCY_SPIKE_MAX: Duration = Duration::from_millis(300);
+/// The highest message loss rate.
+pub const LOSS_RATE_MAX: f64 = 0.01;
+
+#[derive(Clone, Debug)]
+enum Active {
+    Partition,
+    Crashed(Vec<NodeId>),
+    Latency,
+    Loss,
+}
+
+/// The nemesis of one run.
+pub struct Nemesis {
+    rng: SmallRng,
+    plan: Plan,
+    next_at: Duration,
+    active: Vec<(Active, Duration)>,
+    /// Faults injected, by kind.
+    pub injected: BTreeMap<FaultKind, usize>,
+    /// One line per action, with its simulated time, for the run's trace.
+    pub log: Vec<String>,
+}
+
+impl Nemesis {
+    /// The nemesis of `plan`; its first fault comes after a warm-up.
+    pub fn new(plan: &Plan) -> Nemesis {
+        Nemesis {
+            rng: SmallRng::seed_from_u64(plan.seed ^ 0xfa17_fa17),
+            plan: plan.clone(),
+            next_at: Duration::from_secs(3),
+            active: Vec::new(),
+            injected: BTreeMap::new(),
+            log: Vec::new(),
+        }
+    }
+
+    fn gap(&mut self) -> Duration {
+        let (low, high) = self.plan.fault_gap;
+        Duration::from_millis(
+            self.rng.random_range(low.as_millis() as u64..=high.as_millis() as u64),
+        )
+    }
+
+    fn length(&mut self) -> Duration {
+        Duration::from_millis(self.rng.random_range(500..=FAULT_LENGTH_MAX.as_millis() as u64))
+    }
+
+    fn note(&mut self, now: Duration, what: String) {
+        self.log.push(format!("{:>8.3}s {what}", now.as_secs_f64()));
+    }
+
+    /// Ends faults whose time is up and injects the next one when due. `leaders` is the latest
+    /// view of each shard's leader.
+    pub fn tick(
+        &mut self,
+        now: Duration,
+        cluster: &mut SimCluster<'_>,
+        leaders: &BTreeMap<u32, NodeId>,
+    ) {
+        let due: Vec<Active> =
+            self.active.iter().filter(|(_, until)| *until <= now).map(|(a, _)| a.clone()).collect();
+        self.active.retain(|(_, until)| *until > now);
+        for fault in due {
+            self.end(now, fault, cluster);
+        }
+        if now < self.next_at {
+            return;
+        }
+        self.next_at = now + self.gap();
+        let kind = self.plan.faults[self.rng.random_range(0..self.plan.faults.len())];
+        let partitioned = self.active.iter().any(|(a, _)| matches!(a, Active::Partition));
+        let down: usize = self
+            .active
+            .iter()
+            .map(|(a, _)| if let Active::Crashed(n) = a { n.len() } else { 0 })
+            .sum();
+        let nodes: Vec<NodeId> = cluster.nodes.iter().map(|n| n.id).collect();
+        let length = self.length();
+        match kind {
+            FaultKind::PartitionHalves
+            | FaultKind::IsolateLeader
+            | FaultKind::Bridge
+            | FaultKind::OneWay
+                if partitioned => {}
+            FaultKind::PartitionHalves => {
+                let mut shuffled = nodes.clone();
+                shuffled.shuffle(&mut self.rng);
+                let cut = self.rng.random_range(1..shuffled.len());
+                let (left, right) = shuffled.split_at(cut);
+                cluster.partition(left, right);
+                self.note(now, format!("partition {left:?} | {right:?}"));
+                self.started(kind, Active::Partition, now + length);
+            }
+            FaultKind::IsolateLeader => {
+                let shards: Vec<&NodeId> = leaders.values().collect();
+                let Some(leader) =
+                    shards.get(self.rng.random_range(0..shards.len().max(1))).copied().copied()
+                else {
+                    return;
+                };
+                let others: Vec<NodeId> = nodes.iter().copied().filter(|n| *n != leader).collect();
+                cluster.partition(&[leader], &others);
+                self.note(now, format!("isolate leader n{leader}"));
+                self.started(kind, Active::Partition, now + length);
+            }
+            FaultKind::Bridge => {
+                let mut shuffled = nodes.clone();
+                shuffled.shuffle(&mut self.rng);
+                // The first node bridges; the rest split in two halves that cannot talk.
+                let rest = &shuffled[1..];
+                let (left, right) = rest.split_at(rest.len() / 2);
+                cluster.partition(left, right);
+                self.note(now, format!("bridge n{} between {left:?} and {right:?}", shuffled[0]));
+                self.started(kind, Active::Partition, now + length);
+            }
+            FaultKind::OneWay => {
+                let from = nodes[self.rng.random_range(0..nodes.len())];
+                cluster.partition_oneway(from);
+                self.note(now, format!("one-way: n{from} cannot send"));
+                self.started(kind, Active::Partition, now + length);
+            }
+            FaultKind::Crash => {
+                // Keep a majority running, so that the run makes progress between faults.
+                if down + 1 > (nodes.len() - 1) / 2 {
+                    return;
+                }
+                let running: Vec<NodeId> =
+                    cluster.nodes.iter().filter(|n| n.running).map(|n| n.id).collect();
+                let Some(victim) =
+                    running.get(self.rng.random_range(0..running.len().max(1))).copied()
+                else {
+                    return;
+                };
+                cluster.crash(victim);
+                self.note(now, format!("crash n{victim}"));
+                let back = now + Duration::from_millis(self.rng.random_range(500..=5000));
+                self.started(kind, Active::Crashed(vec![victim]), back);
+            }
+            FaultKind::PowerLoss => {
+                if down > 0 {
+                    return;
+                }
+                for node in &nodes {
+                    cluster.crash(*node);
+                }
+                self.note(now, "power loss: every node crashed".into());
+                let back = now + Duration::from_millis(self.rng.random_range(200..=3000));
+                self.started(kind, Active::Crashed(nodes.clone()), back);
+            }
+            FaultKind::ClockSkew => {
+                let node = nodes[self.rng.random_range(0..nodes.len())];
+                let skew = self.rng.random_range(-SKEW_MAX_MS..=SKEW_MAX_MS);
+                cluster.skew(node, skew);
+                self.note(now, format!("skew n{node} by {skew} ms"));
+                *self.injected.entry(kind).or_default() += 1;
+            }
+            FaultKind::Latency => {
+                let max = Duration::from_millis(
+                    self.rng.random_range(20..=LATENCY_SPIKE_MAX.as_millis() as u64),
+                );
+                cluster.sim.set_max_message_latency(max);
+                self.note(now, format!("latency up to {max:?}"));
+                self.started(kind, Active::Latency, now + length);
+            }
+            FaultKind::MessageLoss => {
+                let rate = self.rng.random_range(0.0001..LOSS_RATE_MAX);
+                cluster.sim.set_fail_rate(rate);
+                self.note(now, format!("message loss {rate:.4}"));
+                self.started(kind, Active::Loss, now + length);
+            }
+        }
+    }
+
+    fn started(&mut self, kind: FaultKind, fault: Active, until: Duration) {
+        *self.injected.entry(kind).or_default() += 1;
+        self.active.push((fault, until));
+    }
+
+    fn end(&mut self, now: Duration, fault: Active, cluster: &mut SimCluster<'_>) {
+        match fault {
+            Active::Partition => {
+                cluster.heal();
+                self.note(now, "heal partition".into());
+            }
+            Active::Crashed(nodes) => {
+                for node in &nodes {
+                    cluster.restart(*node);
+                }
+                self.note(now, format!("restart {nodes:?}"));
+            }
+            Active::Latency => {
+                cluster.sim.set_max_message_latency(cluster.spec.latency.1);
+                self.note(now, "latency back to normal".into());
+            }
+            Active::Loss => {
+                cluster.sim.set_fail_rate(0.0);
+                self.note(now, "message loss over".into());
+            }
+        }
+    }
+
+    /// Ends every fault (the safety phase is over): links repaired, nodes restarted, latency
+    /// and loss reset, clocks back in line.
+    pub fn heal_all(&mut self, now: Duration, cluster: &mut SimCluster<'_>) {
+        for (fault, _) in std::mem::take(&mut self.active) {
+            self.end(now, fault, cluster);
+        }
+        for node in cluster.nodes.clone() {
+            cluster.restart(node.id);
+            cluster.skew(node.id, 0);
+        }
+        cluster.heal();
+        cluster.sim.set_fail_rate(0.0);
+        cluster.sim.set_max_message_latency(cluster.spec.latency.1);
+        self.note(now, "heal everything".into());
+    }
+
+    /// A short summary of the faults injected, e.g. `crash×2 partition×3`.
+    pub fn summary(&self) -> String {
+        if self.injected.is_empty() {
+            return "none".into();
+        }
+        self.injected
+            .iter()
+            .map(|(kind, n)| format!("{}×{n}", kind.name()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}

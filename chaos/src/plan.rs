@@ -1,0 +1,131 @@
+//! What one simulated run does, derived entirely from its seed (swarm testing: each seed
+//! enables its own subset of fault kinds at its own pace, so that faults rare in one mix are
+//! common in another).
+
+use std::time::Duration;
+
+use rand::Rng;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use replication::canary::Canary;
+
+/// The kinds of fault the nemesis can inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// Cut the cluster into two random halves.
+    PartitionHalves,
+    /// Cut one shard's leader off from everyone.
+    IsolateLeader,
+    /// Two halves that only one node bridges (3 nodes: cut one link; 5: a majority ring).
+    Bridge,
+    /// Cut one direction of the links from one node.
+    OneWay,
+    /// Crash one node (unsynced writes lost) and restart it later.
+    Crash,
+    /// Crash every node at once (power loss) and restart them all.
+    PowerLoss,
+    /// Move a node's clock by up to a minute, either way.
+    ClockSkew,
+    /// Raise message latency for a while.
+    Latency,
+    /// Drop a small fraction of messages for a while (which breaks TCP connections).
+    MessageLoss,
+}
+
+impl FaultKind {
+    /// Every kind.
+    pub const ALL: [FaultKind; 9] = [
+        FaultKind::PartitionHalves,
+        FaultKind::IsolateLeader,
+        FaultKind::Bridge,
+        FaultKind::OneWay,
+        FaultKind::Crash,
+        FaultKind::PowerLoss,
+        FaultKind::ClockSkew,
+        FaultKind::Latency,
+        FaultKind::MessageLoss,
+    ];
+
+    /// Its name in run summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::PartitionHalves => "partition",
+            FaultKind::IsolateLeader => "isolate-leader",
+            FaultKind::Bridge => "bridge",
+            FaultKind::OneWay => "one-way",
+            FaultKind::Crash => "crash",
+            FaultKind::PowerLoss => "power-loss",
+            FaultKind::ClockSkew => "skew",
+            FaultKind::Latency => "latency",
+            FaultKind::MessageLoss => "loss",
+        }
+    }
+}
+
+/// Simulated seconds of the safety phase (faults plus workload) unless told otherwise.
+pub const SAFETY_SECS_DEFAULT: u64 = 30;
+/// After healing, every client must commit this many transactions...
+pub const LIVENESS_TXNS: usize = 3;
+/// ...within this much simulated time.
+pub const LIVENESS_BOUND: Duration = Duration::from_secs(60);
+
+/// One run's plan.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The seed everything derives from.
+    pub seed: u64,
+    /// Nodes in the cluster.
+    pub nodes: u64,
+    /// Concurrent client processes.
+    pub clients: usize,
+    /// Length of the safety phase.
+    pub safety: Duration,
+    /// The fault kinds this run injects.
+    pub faults: Vec<FaultKind>,
+    /// The pause between faults, drawn uniformly from this range.
+    pub fault_gap: (Duration, Duration),
+    /// True when a share of the clients runs bank transfers.
+    pub bank: bool,
+    /// The canary switched on (`Canary::None` for a real run).
+    pub canary: Canary,
+}
+
+impl Plan {
+    /// The plan of `seed`.
+    pub fn new(seed: u64, nodes: u64, safety_secs: u64, canary: Canary) -> Plan {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_0f_c4a0_5000);
+        let mut faults: Vec<FaultKind> =
+            FaultKind::ALL.iter().copied().filter(|_| rng.random_bool(0.6)).collect();
+        if faults.is_empty() {
+            faults.push(FaultKind::ALL[rng.random_range(0..FaultKind::ALL.len())]);
+        }
+        // Each canary needs the fault that exposes it.
+        let exposing = match canary {
+            Canary::AckBeforeFsync => Some(FaultKind::PowerLoss),
+            Canary::FollowerSequentialRead => Some(FaultKind::IsolateLeader),
+            Canary::YesVoterAbortsAlone => Some(FaultKind::PartitionHalves),
+            _ => None,
+        };
+        if let Some(kind) = exposing {
+            if !faults.contains(&kind) {
+                faults.push(kind);
+            }
+        }
+        let fast = rng.random_bool(0.5);
+        let fault_gap = if fast {
+            (Duration::from_millis(500), Duration::from_secs(2))
+        } else {
+            (Duration::from_secs(1), Duration::from_secs(5))
+        };
+        Plan {
+            seed,
+            nodes,
+            clients: rng.random_range(3..=6),
+            safety: Duration::from_secs(safety_secs),
+            faults,
+            fault_gap,
+            bank: rng.random_bool(0.7),
+            canary,
+        }
+    }
+}

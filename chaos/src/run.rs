@@ -1,0 +1,189 @@
+//! One simulated run, from seed to verdict.
+//!
+//! ```text
+//!   build the cluster and the clients ─► safety phase: workload + nemesis (plan.safety)
+//!   ─► heal everything ─► liveness phase: every client commits a few more (bounded)
+//!   ─► final phase: the checker reads the final state, checks convergence and leaks
+//!   ─► verdict: the history against strict serializability (Elle-style cycles), the final
+//!      reads against every acknowledged/failed/unknown append, TxnStatus against the final
+//!      reads, bank audits, convergence, leaks, liveness
+//! ```
+//!
+//! Everything derives from the seed; [`RunReport::trace_hash`] fingerprints the run (history,
+//! nemesis actions, final digests), so running a seed twice must give the same hash.
+
+use std::time::Duration;
+use std::time::Instant;
+
+use check::Model;
+use check::completeness::check_final_reads;
+use replication::canary;
+use replication::canary::Canary;
+use server::topology::Topology;
+use txn::state::fnv1a;
+
+use crate::final_checks::checker;
+use crate::nemesis::Nemesis;
+use crate::plan::LIVENESS_BOUND;
+use crate::plan::Plan;
+use crate::sim::cluster::ClusterSpec;
+use crate::sim::cluster::SimCluster;
+use crate::sim::cluster::node_addr;
+use crate::workload::worker;
+use crate::world::Phase;
+use crate::world::Stats;
+use crate::world::World;
+
+/// The longest a run may take in simulated time, whatever happens.
+pub const RUN_SIMULATED_MAX: Duration = Duration::from_secs(600);
+
+/// What a run found.
+#[derive(Debug)]
+pub struct RunReport {
+    /// The plan.
+    pub plan: Plan,
+    /// Faults injected, summarized.
+    pub faults: String,
+    /// Transaction counts.
+    pub stats: Stats,
+    /// Everything wrong; empty means the run passed.
+    pub problems: Vec<String>,
+    /// The list-append history as JSON lines.
+    pub history: String,
+    /// The nemesis's actions.
+    pub nemesis_log: Vec<String>,
+    /// Simulated time the run took.
+    pub simulated: Duration,
+    /// Wall time the run took.
+    pub wall: Duration,
+    /// Fingerprint of the run (history, nemesis actions, final digests).
+    pub trace_hash: u64,
+}
+
+impl RunReport {
+    /// True if nothing went wrong.
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Runs one plan.
+pub fn run(plan: &Plan) -> RunReport {
+    let started = Instant::now();
+    canary::set(plan.canary);
+    let mut cluster = SimCluster::new(ClusterSpec::new(plan.seed, plan.nodes));
+    let peers = (1..=plan.nodes).map(|id| (id, node_addr(id))).collect();
+    let topology = Topology::new(peers, cluster.spec.shards);
+    let world = World::new();
+    let addrs = cluster.addrs();
+    for id in 0..plan.clients {
+        let seed = plan.seed.wrapping_mul(31).wrapping_add(id as u64 + 1);
+        let banker = plan.bank && id % 3 == 0;
+        cluster.client(
+            format!("c{id}").as_str(),
+            worker(world.clone(), id, addrs.clone(), seed, banker),
+        );
+    }
+    cluster.client("checker", checker(world.clone(), topology, plan.seed ^ 0xc4ec));
+    let mut nemesis = Nemesis::new(plan);
+    let mut problems = Vec::new();
+    let mut liveness_since = None;
+    loop {
+        let now = cluster.sim.elapsed();
+        let phase = world.borrow().phase;
+        match phase {
+            Phase::Safety if now >= plan.safety => {
+                nemesis.heal_all(now, &mut cluster);
+                world.borrow_mut().phase = Phase::Liveness;
+                liveness_since = Some(now);
+            }
+            Phase::Safety => {
+                let leaders = world.borrow().leaders.clone();
+                nemesis.tick(now, &mut cluster, &leaders);
+            }
+            Phase::Liveness => {
+                let live = world.borrow().live_clients.len();
+                if live == plan.clients {
+                    world.borrow_mut().phase = Phase::Final;
+                } else if liveness_since.is_some_and(|since| now - since > LIVENESS_BOUND) {
+                    problems.push(format!(
+                        "liveness: only {live} of {} clients committed {} transactions within {LIVENESS_BOUND:?} after healing",
+                        plan.clients,
+                        crate::plan::LIVENESS_TXNS
+                    ));
+                    world.borrow_mut().phase = Phase::Final;
+                }
+            }
+            Phase::Final | Phase::Done => {}
+        }
+        match cluster.sim.step() {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(error) => {
+                problems.push(format!("the simulation failed: {error}"));
+                break;
+            }
+        }
+        if now > RUN_SIMULATED_MAX {
+            problems.push(format!(
+                "the run did not finish within {RUN_SIMULATED_MAX:?} of simulated time"
+            ));
+            break;
+        }
+    }
+    let simulated = cluster.sim.elapsed();
+    cluster.finish();
+    drop(cluster);
+    canary::set(Canary::None);
+    let world = world.borrow();
+    problems.extend(world.problems.iter().cloned());
+    let history = world.recorder.history();
+    let report = check::check(&history, Model::StrictSerializable);
+    if !report.valid {
+        problems.push(format!("history: {}", report.summary()));
+        for anomaly in report.anomalies.iter().take(5) {
+            problems.push(format!("  {anomaly}"));
+        }
+    }
+    let mut digests = Vec::new();
+    match &world.findings {
+        None => problems.push("the final checks did not run".into()),
+        Some(findings) => {
+            problems.extend(findings.problems.iter().cloned());
+            digests = findings.digests.clone();
+            let finals = check_final_reads(&history, &findings.final_reads);
+            for violation in finals.violations.iter().take(5) {
+                problems.push(format!("final reads: {violation}"));
+            }
+            for (index, status) in &findings.statuses {
+                match status {
+                    Some(true) if finals.info_absent.contains(index) => problems.push(format!(
+                        "T{index}: TxnStatus says COMMITTED but its appends are absent from the final reads"
+                    )),
+                    Some(false) if finals.info_committed.contains(index) => problems.push(format!(
+                        "T{index}: TxnStatus says ABORTED but its appends are in the final reads"
+                    )),
+                    None => problems.push(format!("T{index}: TxnStatus gave no answer")),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let jsonl = world.recorder.to_jsonl();
+    let mut fingerprint = jsonl.clone();
+    for line in nemesis.log.iter().chain(digests.iter()) {
+        fingerprint.push_str(line);
+        fingerprint.push('\n');
+    }
+    RunReport {
+        plan: plan.clone(),
+        faults: nemesis.summary(),
+        stats: world.stats.clone(),
+        problems,
+        history: jsonl,
+        nemesis_log: nemesis.log.clone(),
+        simulated,
+        wall: started.elapsed(),
+        trace_hash: fnv1a(fingerprint.as_bytes()),
+    }
+}

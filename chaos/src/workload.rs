@@ -1,0 +1,302 @@
+//! The simulated clients: list-append transactions (Elle-style, recorded in the history) and
+//! bank transfers (a conserved total), mixing one-statement reads, single-shard and cross-shard
+//! transactions; keys locked in random orders and read before being written provoke deadlocks
+//! (two readers upgrading) on purpose.
+//!
+//! Recording rules (TESTING.md §1.2): the invoke is recorded before BEGIN; `ok` only after
+//! COMMITTED, with the lists read; `fail` only when the transaction certainly did not commit
+//! (aborted, or END never sent); `info` when the commit's outcome stayed unknown even after the
+//! client library asked TxnStatus; the client then continues as a new process.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use check::history::MicroOp;
+use client::Client;
+use client::Error;
+use rand::Rng;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+use crate::plan::LIVENESS_TXNS;
+use crate::sim::net::SimConnector;
+use crate::world::ALNUM;
+use crate::world::Phase;
+use crate::world::Shared;
+use crate::world::Unknown;
+use crate::world::now_ns;
+
+/// The deadline of one client request (above the simulated nodes' lock wait).
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bank accounts.
+pub const ACCOUNTS: usize = 8;
+/// Each account's opening balance.
+pub const OPENING_BALANCE: i64 = 100;
+
+/// How a transaction ended, for the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// COMMITTED.
+    Committed,
+    /// Certainly not committed.
+    Failed,
+    /// Unknown.
+    Unknown,
+}
+
+/// The name of bank account `i` (first characters spread over shards).
+pub fn account(i: usize) -> String {
+    format!("{}acct{i}", ALNUM[(i * 19 + 5) % ALNUM.len()] as char)
+}
+
+fn encode_list(list: &[i64]) -> String {
+    list.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn decode_list(value: Option<Vec<u8>>) -> Result<Vec<i64>, String> {
+    let Some(bytes) = value else { return Ok(Vec::new()) };
+    let text = String::from_utf8(bytes).map_err(|e| format!("list value is not UTF-8: {e}"))?;
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',').map(|n| n.parse().map_err(|e| format!("bad list element {n:?}: {e}"))).collect()
+}
+
+fn note_abort(world: &Shared, error: &Error) {
+    let reason = error.abort_reason().unwrap_or("ERROR").to_string();
+    *world.borrow_mut().stats.aborted.entry(reason).or_default() += 1;
+}
+
+/// Runs one list-append transaction and records it.
+pub async fn append_txn(
+    world: &Shared,
+    client: &Client,
+    rng: &mut SmallRng,
+    process: u64,
+) -> Ended {
+    let ops = world.borrow_mut().generate(rng);
+    let invoke = world.borrow_mut().recorder.invoke(process, now_ns(), ops.clone());
+    // A lone read runs as a one-statement transaction half of the time.
+    if ops.len() == 1 && !ops[0].is_append() && rng.random_bool(0.5) {
+        let key = ops[0].key().as_str().to_string();
+        let result = client.get(&key).await.map_err(|e| e.to_string()).and_then(decode_list);
+        let mut w = world.borrow_mut();
+        return match result {
+            Ok(list) => {
+                w.recorder.ok(process, now_ns(), vec![MicroOp::read_result(key.as_str(), list)]);
+                w.stats.committed += 1;
+                Ended::Committed
+            }
+            Err(_) => {
+                w.recorder.fail(process, now_ns());
+                Ended::Failed
+            }
+        };
+    }
+    let mut txn = match client.begin().await {
+        Ok(txn) => txn,
+        Err(error) => {
+            note_abort(world, &error);
+            world.borrow_mut().recorder.fail(process, now_ns());
+            return Ended::Failed;
+        }
+    };
+    let mut known: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut done = Vec::with_capacity(ops.len());
+    for op in &ops {
+        let key = op.key().as_str().to_string();
+        let current = match known.get(&key) {
+            Some(list) => Ok(list.clone()),
+            None => txn.get(&key).await.map_err(|e| e.to_string()).and_then(decode_list),
+        };
+        let mut list = match current {
+            Ok(list) => list,
+            Err(error) => {
+                tracing::debug!(%error, "statement failed");
+                if let Some(abort) = txn.abort_error().cloned() {
+                    note_abort(world, &abort);
+                }
+                let _ = txn.abort().await;
+                world.borrow_mut().recorder.fail(process, now_ns());
+                return Ended::Failed;
+            }
+        };
+        match op {
+            MicroOp::Read { .. } => done.push(MicroOp::read_result(key.as_str(), list.clone())),
+            MicroOp::Append { value, .. } => {
+                list.push(*value);
+                if let Err(error) = txn.put(&key, encode_list(&list)).await {
+                    note_abort(world, &error);
+                    let _ = txn.abort().await;
+                    world.borrow_mut().recorder.fail(process, now_ns());
+                    return Ended::Failed;
+                }
+                done.push(op.clone());
+            }
+        }
+        known.insert(key, list);
+    }
+    let handle = *txn.handle();
+    let home = txn.home_shard();
+    match txn.commit().await {
+        Ok(_) => {
+            let mut w = world.borrow_mut();
+            w.recorder.ok(process, now_ns(), done);
+            w.stats.committed += 1;
+            Ended::Committed
+        }
+        Err(Error::Unknown(_)) => {
+            let mut w = world.borrow_mut();
+            w.recorder.info(process, now_ns());
+            w.unknown.push(Unknown { index: invoke, handle, home });
+            w.stats.unknown += 1;
+            Ended::Unknown
+        }
+        Err(error) => {
+            note_abort(world, &error);
+            world.borrow_mut().recorder.fail(process, now_ns());
+            Ended::Failed
+        }
+    }
+}
+
+/// Funds the bank accounts (once, before any transfer).
+pub async fn fund_accounts(world: &Shared, client: &Client) {
+    for _ in 0..200 {
+        let funded = client
+            .transaction(|txn| {
+                Box::pin(async move {
+                    for i in 0..ACCOUNTS {
+                        txn.put(account(i), OPENING_BALANCE.to_string()).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+        match funded {
+            Ok(()) => {
+                world.borrow_mut().bank_ready = true;
+                return;
+            }
+            Err(error) => tracing::debug!(%error, "funding the accounts failed, retrying"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    world.borrow_mut().problems.push("the bank accounts could never be funded".into());
+}
+
+fn parse_balance(value: Option<Vec<u8>>) -> i64 {
+    value.and_then(|v| String::from_utf8(v).ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// One transfer between two random accounts (never below zero).
+pub async fn transfer(world: &Shared, client: &Client, rng: &mut SmallRng) -> Ended {
+    let from = rng.random_range(0..ACCOUNTS);
+    let to = (from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS;
+    let amount = rng.random_range(1..=5);
+    let Ok(mut txn) = client.begin().await else { return Ended::Failed };
+    let body = async {
+        let a = parse_balance(txn.get(account(from)).await?);
+        let b = parse_balance(txn.get(account(to)).await?);
+        if a >= amount {
+            txn.put(account(from), (a - amount).to_string()).await?;
+            txn.put(account(to), (b + amount).to_string()).await?;
+        }
+        Ok::<(), Error>(())
+    }
+    .await;
+    if let Err(error) = body {
+        note_abort(world, &error);
+        let _ = txn.abort().await;
+        return Ended::Failed;
+    }
+    match txn.commit().await {
+        Ok(_) => {
+            world.borrow_mut().stats.committed += 1;
+            Ended::Committed
+        }
+        Err(Error::Unknown(_)) => {
+            world.borrow_mut().stats.unknown += 1;
+            Ended::Unknown
+        }
+        Err(error) => {
+            note_abort(world, &error);
+            Ended::Failed
+        }
+    }
+}
+
+/// Reads every account in one READ ONLY transaction; a committed audit must see the total.
+pub async fn audit(world: &Shared, client: &Client) -> Ended {
+    let Ok(mut txn) = client.begin_read_only().await else { return Ended::Failed };
+    let mut balances = Vec::with_capacity(ACCOUNTS);
+    for i in 0..ACCOUNTS {
+        match txn.get(account(i)).await {
+            Ok(value) => balances.push(parse_balance(value)),
+            Err(_) => {
+                let _ = txn.abort().await;
+                return Ended::Failed;
+            }
+        }
+    }
+    match txn.commit().await {
+        Ok(_) => {
+            let total: i64 = balances.iter().sum();
+            let mut w = world.borrow_mut();
+            w.stats.committed += 1;
+            if total != OPENING_BALANCE * ACCOUNTS as i64 || balances.iter().any(|b| *b < 0) {
+                w.problems.push(format!("bank audit saw balances {balances:?} (total {total})"));
+            }
+            Ended::Committed
+        }
+        Err(_) => Ended::Failed,
+    }
+}
+
+/// A client process: runs transactions until the final phase; after healing it must commit
+/// [`LIVENESS_TXNS`] transactions, then waits.
+pub async fn worker(
+    world: Shared,
+    id: usize,
+    addrs: Vec<String>,
+    seed: u64,
+    banker: bool,
+) -> turmoil::Result {
+    let client =
+        Client::connect_options(&addrs, Arc::new(SimConnector), seed, CLIENT_TIMEOUT).await?;
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut process = world.borrow_mut().new_process();
+    if banker && id == 0 {
+        fund_accounts(&world, &client).await;
+    }
+    let mut live_commits = 0;
+    loop {
+        let phase = world.borrow().phase;
+        match phase {
+            Phase::Final | Phase::Done => break,
+            Phase::Liveness if live_commits >= LIVENESS_TXNS => {
+                world.borrow_mut().live_clients.insert(id);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            _ => {}
+        }
+        let ended = if banker && world.borrow().bank_ready {
+            if rng.random_bool(0.8) {
+                transfer(&world, &client, &mut rng).await
+            } else {
+                audit(&world, &client).await
+            }
+        } else {
+            append_txn(&world, &client, &mut rng, process).await
+        };
+        match ended {
+            Ended::Committed if phase == Phase::Liveness => live_commits += 1,
+            Ended::Unknown if !banker => process = world.borrow_mut().new_process(),
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..20))).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! What the simulated clients and the driver share during one run: the phase, the history
+//! being recorded, the key pool, statistics, and the findings of the final checks.
+//!
+//! turmoil runs every host on one thread, so the state lives in an `Rc<RefCell<World>>`; no
+//! borrow is ever held across an `.await`.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+use check::history::MicroOp;
+use check::history::Recorder;
+use proto::kv::TxnHandle;
+use rand::Rng;
+use rand::rngs::SmallRng;
+use txn::types::NodeId;
+
+/// Where the run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Faults and workload.
+    Safety,
+    /// Everything healed; every client must commit a few more transactions.
+    Liveness,
+    /// Clients stopped; the checker reads the final state.
+    Final,
+    /// The checker is done.
+    Done,
+}
+
+/// Keys of the list-append workload in use at once (Elle uses about ten).
+pub const ACTIVE_KEYS: usize = 10;
+/// A key is retired after this many appends at most (short lists keep checks cheap).
+pub const APPENDS_PER_KEY_MAX: i64 = 40;
+/// The alphanumerics, whose first character spreads keys over shards.
+pub const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A list-append key: its name and how many appends it has handed out.
+#[derive(Clone, Debug)]
+struct ActiveKey {
+    name: String,
+    appended: i64,
+    retire_at: i64,
+}
+
+/// A transaction whose commit outcome was unknown to its client.
+#[derive(Clone, Debug)]
+pub struct Unknown {
+    /// Its invoke index in the history.
+    pub index: u64,
+    /// Its handle, for TxnStatus.
+    pub handle: TxnHandle,
+    /// Its home shard, if it wrote.
+    pub home: Option<u32>,
+}
+
+/// Counts for the run summary.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Committed transactions (list-append and bank).
+    pub committed: u64,
+    /// Aborted ones, by reason.
+    pub aborted: BTreeMap<String, u64>,
+    /// Ones whose outcome stayed unknown.
+    pub unknown: u64,
+}
+
+impl Stats {
+    /// All aborts.
+    pub fn aborted_total(&self) -> u64 {
+        self.aborted.values().sum()
+    }
+}
+
+/// The shared state of a run.
+pub struct World {
+    /// Where the run is.
+    pub phase: Phase,
+    /// The list-append history.
+    pub recorder: Recorder,
+    next_process: u64,
+    active: Vec<ActiveKey>,
+    next_key: u64,
+    /// Every list-append key ever used.
+    pub keys: BTreeSet<String>,
+    /// Counts.
+    pub stats: Stats,
+    /// Transactions to settle with TxnStatus at the end.
+    pub unknown: Vec<Unknown>,
+    /// The latest leader seen per shard.
+    pub leaders: BTreeMap<u32, NodeId>,
+    /// Clients that finished their liveness quota.
+    pub live_clients: BTreeSet<usize>,
+    /// True once the bank accounts are funded.
+    pub bank_ready: bool,
+    /// Problems found while running (bank audits, failed setup...).
+    pub problems: Vec<String>,
+    /// The final checks' findings (set by the checker host).
+    pub findings: Option<Findings>,
+}
+
+/// What the checker host found at the end.
+#[derive(Clone, Debug, Default)]
+pub struct Findings {
+    /// The final list of every list-append key.
+    pub final_reads: BTreeMap<check::history::Key, Vec<i64>>,
+    /// TxnStatus of each unknown transaction: invoke index -> committed?
+    pub statuses: BTreeMap<u64, Option<bool>>,
+    /// Problems: replicas not converged, leaked locks or prepares, bank total...
+    pub problems: Vec<String>,
+    /// One line per shard: applied index and digest of its replicas.
+    pub digests: Vec<String>,
+}
+
+/// The world, shared.
+pub type Shared = Rc<RefCell<World>>;
+
+impl World {
+    /// A fresh world.
+    pub fn new() -> Shared {
+        let mut world = World {
+            phase: Phase::Safety,
+            recorder: Recorder::new(),
+            next_process: 0,
+            active: Vec::new(),
+            next_key: 0,
+            keys: BTreeSet::new(),
+            stats: Stats::default(),
+            unknown: Vec::new(),
+            leaders: BTreeMap::new(),
+            live_clients: BTreeSet::new(),
+            bank_ready: false,
+            problems: Vec::new(),
+            findings: None,
+        };
+        for _ in 0..ACTIVE_KEYS {
+            world.fresh_key(40);
+        }
+        Rc::new(RefCell::new(world))
+    }
+
+    /// A process id never used before (a client gets a new one after an unknown outcome).
+    pub fn new_process(&mut self) -> u64 {
+        self.next_process += 1;
+        self.next_process
+    }
+
+    fn fresh_key(&mut self, retire_at: i64) {
+        let id = self.next_key;
+        self.next_key += 1;
+        let name = format!("{}{id}", ALNUM[(id as usize * 17) % ALNUM.len()] as char);
+        self.keys.insert(name.clone());
+        self.active.push(ActiveKey { name, appended: 0, retire_at });
+    }
+
+    /// A random list-append transaction: 1 to 4 micro-ops over the active keys (earlier keys
+    /// likelier), each append value unique for its key.
+    pub fn generate(&mut self, rng: &mut SmallRng) -> Vec<MicroOp> {
+        let count = rng.random_range(1..=4);
+        let mut ops = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut index = 0;
+            while index + 1 < self.active.len() && rng.random_bool(0.4) {
+                index += 1;
+            }
+            if rng.random_bool(0.5) {
+                ops.push(MicroOp::read(self.active[index].name.as_str()));
+            } else {
+                let key = &mut self.active[index];
+                key.appended += 1;
+                ops.push(MicroOp::append(key.name.as_str(), key.appended));
+                if key.appended >= key.retire_at {
+                    self.active.remove(index);
+                    let retire_at = rng.random_range(10..=APPENDS_PER_KEY_MAX);
+                    self.fresh_key(retire_at);
+                }
+            }
+        }
+        ops
+    }
+}
+
+/// Simulated nanoseconds since the start of the run (the history's clock).
+pub fn now_ns() -> u64 {
+    turmoil::sim_elapsed().map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
