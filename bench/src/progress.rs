@@ -35,7 +35,7 @@ impl Progress {
         }
         let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
         let bar = ProgressBar::with_draw_target(Some(millis), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {msg}")
+        let style = ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:20}] {msg}")
             .expect("a valid template")
             .progress_chars("=> ");
         bar.set_style(style);
@@ -73,9 +73,9 @@ async fn draw(bar: ProgressBar, live: Arc<Live>, start: Instant, millis: u64) {
         let rate = |delta: u64| if secs > 0.0 { delta as f64 / secs } else { 0.0 };
         let elapsed = u64::try_from((now - start).as_millis()).unwrap_or(u64::MAX);
         bar.set_position(elapsed.min(millis));
-        let waiting = if elapsed >= millis { "  (waiting for in-flight operations)" } else { "" };
+        let draining = if elapsed >= millis { "  draining" } else { "" };
         bar.set_message(format!(
-            "{ops} ops  {:.0} ops/s  {:.0} goodput/s  {} aborts  {} errors{waiting}",
+            "{:.0} ops/s  {:.0} good/s  {} aborts  {} err{draining}",
             rate(ops - ops_then),
             rate(good - good_then),
             Live::get(&live.aborts),

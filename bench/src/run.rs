@@ -172,9 +172,13 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         Workload::Put | Workload::Deadlock => {}
     }
 
+    // Worker w lists the nodes starting from node w, so that the sessions' first coordinators
+    // (and first-try nodes) spread over the cluster, as the peer tool spreads its connections.
     let mut sessions = Vec::with_capacity(args.clients);
-    for _ in 0..args.clients {
-        sessions.push(session(args, &addrs).await?);
+    for worker in 0..args.clients {
+        let mut rotated = addrs.clone();
+        rotated.rotate_left(worker % addrs.len());
+        sessions.push(session(args, &rotated).await?);
     }
     let before = match args.workload {
         Workload::Deadlock => Some(DeadlockCounters::parse(&loader.status_all().await)),

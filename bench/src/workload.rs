@@ -34,7 +34,11 @@
 //! ```
 //!
 //! The detect latency is the time from the close instant to the victim's answer, whichever of
-//! the two is the victim (the youngest, for the servers' rule).
+//! the two is the victim (the youngest, for the servers' rule). For `deadlock` an operation is
+//! a round (from the two BEGINs to the survivor's COMMITTED), goodput counts the survivors'
+//! commits, `aborts` counts the victims (and lock-wait timeouts, when no victim was chosen),
+//! and a round that ends in anything but exactly one `DEADLOCK` victim and one commit is
+//! named in `anomalies`.
 
 use std::sync::Arc;
 use std::time::Duration;
