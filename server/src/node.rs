@@ -100,6 +100,10 @@ fn raft_config(config: &NodeConfig) -> Result<Arc<openraft::Config>, StartError>
         election_timeout_min: timing.election_min_ms,
         election_timeout_max: timing.election_max_ms,
         enable_pre_vote: Some(true),
+        // A restarted leader must win an election again: its state machine may be behind what
+        // it had applied before the crash (applies are not flushed), and serving or granting
+        // locks from it would lose acknowledged writes (openraft documents this hazard).
+        enable_leader_restore: Some(false),
         max_payload_entries: APPEND_ENTRIES_MAX,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
         max_in_snapshot_log_to_keep: LOG_KEPT_BEHIND_SNAPSHOT,

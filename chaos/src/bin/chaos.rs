@@ -79,73 +79,136 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut plans: Vec<Plan> = match args.seed {
-        Some(seed) => vec![Plan::new(seed, args.nodes, args.secs, canary)],
-        None => {
-            (1..=args.seeds).map(|seed| Plan::new(seed, args.nodes, args.secs, canary)).collect()
-        }
-    };
-    if args.seed.is_none() && canary == Canary::None {
-        for (seed, nodes, _) in REGRESSION_SEEDS {
-            plans.push(Plan::new(*seed, *nodes, args.secs, canary));
+    match args.seed {
+        Some(seed) => run_one(&args, Plan::new(seed, args.nodes, args.secs, canary)),
+        None => run_many(&args, canary),
+    }
+}
+
+/// Runs one seed in this process; prints its line (and problems); exit 1 if it failed.
+fn run_one(args: &Args, plan: Plan) -> ExitCode {
+    let report = run(&plan);
+    let mut text = line(&report);
+    let mut ok = report.passed();
+    if ok && args.check_determinism {
+        let again = run(&plan);
+        if again.trace_hash != report.trace_hash {
+            ok = false;
+            text.push_str(&format!(
+                "\n  nondeterminism: trace {:016x} then {:016x}",
+                report.trace_hash, again.trace_hash
+            ));
         }
     }
-    // A canary is process-wide: canary runs go one at a time.
-    let jobs = if canary == Canary::None { args.jobs.max(1) } else { 1 };
-    let total = plans.len();
-    let queue = std::sync::Mutex::new(plans.into_iter());
+    if ok {
+        println!("{text}: ok");
+        return ExitCode::SUCCESS;
+    }
+    let _ = std::fs::create_dir_all(&args.out);
+    let history = args.out.join(format!("seed-{}.jsonl", plan.seed));
+    let nemesis = args.out.join(format!("seed-{}.nemesis.txt", plan.seed));
+    let _ = std::fs::write(&history, &report.history);
+    let _ = std::fs::write(&nemesis, report.nemesis_log.join("\n"));
+    let mut out = format!("{text}: FAILED");
+    for problem in &report.problems {
+        out.push_str(&format!("\n  {problem}"));
+    }
+    out.push_str(&format!("\n  history: {}  nemesis: {}", history.display(), nemesis.display()));
+    println!("{out}");
+    ExitCode::FAILURE
+}
+
+/// The command that reproduces one seed.
+fn reproduce(args: &Args, seed: u64, nodes: u64) -> String {
+    let canary = args.canary.as_deref().map(|c| format!(" --canary {c}")).unwrap_or_default();
+    format!(
+        "cargo run --release -p chaos --bin chaos -- --seed {seed} --nodes {nodes} --secs {}{canary}",
+        args.secs
+    )
+}
+
+/// Runs many seeds, each in a child process (a panic in one run cannot take the others down),
+/// `--jobs` at a time.
+fn run_many(args: &Args, canary: Canary) -> ExitCode {
+    let mut seeds: Vec<(u64, u64)> = (1..=args.seeds).map(|seed| (seed, args.nodes)).collect();
+    if canary == Canary::None {
+        seeds.extend(REGRESSION_SEEDS.iter().map(|(seed, nodes, _)| (*seed, *nodes)));
+    }
+    let total = seeds.len();
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => {
+            eprintln!("chaos: cannot find my own executable: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let queue = std::sync::Mutex::new(seeds.into_iter());
     let failed = std::sync::Mutex::new(Vec::new());
-    let passed = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| loop {
-                let Some(plan) = queue.lock().expect("queue").next() else { return };
-                let report = run(&plan);
-                let mut text = line(&report);
-                let mut ok = report.passed();
-                if ok && args.check_determinism {
-                    let again = run(&plan);
-                    if again.trace_hash != report.trace_hash {
-                        ok = false;
-                        text.push_str(&format!(
-                            "\n  nondeterminism: trace {:016x} then {:016x}",
-                            report.trace_hash, again.trace_hash
-                        ));
+        for _ in 0..args.jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let Some((seed, nodes)) = queue.lock().expect("queue").next() else { return };
+                    let mut command = std::process::Command::new(&exe);
+                    command
+                        .args([
+                            "--seed",
+                            &seed.to_string(),
+                            "--nodes",
+                            &nodes.to_string(),
+                            "--secs",
+                            &args.secs.to_string(),
+                        ])
+                        .arg("--out")
+                        .arg(&args.out);
+                    if let Some(canary) = &args.canary {
+                        command.args(["--canary", canary]);
                     }
-                }
-                if ok {
-                    passed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    println!("{text}: ok");
-                } else {
-                    let _ = std::fs::create_dir_all(&args.out);
-                    let history = args.out.join(format!("seed-{}.jsonl", plan.seed));
-                    let nemesis = args.out.join(format!("seed-{}.nemesis.txt", plan.seed));
-                    let _ = std::fs::write(&history, &report.history);
-                    let _ = std::fs::write(&nemesis, report.nemesis_log.join("\n"));
-                    let mut out = format!("{text}: FAILED");
-                    for problem in &report.problems {
-                        out.push_str(&format!("\n  {problem}"));
+                    if args.check_determinism {
+                        command.arg("--check-determinism");
                     }
-                    let canary_flag = args.canary.as_deref().map(|c| format!(" --canary {c}")).unwrap_or_default();
-                    out.push_str(&format!(
-                        "\n  history: {}  nemesis: {}\n  reproduce: cargo run --release -p chaos --bin chaos -- --seed {} --nodes {} --secs {}{canary_flag}",
-                        history.display(),
-                        nemesis.display(),
-                        plan.seed,
-                        plan.nodes,
-                        args.secs
-                    ));
-                    println!("{out}");
-                    failed.lock().expect("failed").push(plan.seed);
+                    let output = command.output();
+                    let (passed, mut text) = match output {
+                        Ok(output) => {
+                            let stdout =
+                                String::from_utf8_lossy(&output.stdout).trim_end().to_string();
+                            if stdout.is_empty() {
+                                let stderr = String::from_utf8_lossy(&output.stderr);
+                                let panic: Vec<&str> = stderr
+                                    .lines()
+                                    .filter(|l| {
+                                        l.contains("panicked at")
+                                            || l.starts_with("t") && l.contains("bug")
+                                    })
+                                    .take(4)
+                                    .collect();
+                                (
+                                    false,
+                                    format!(
+                                        "seed {seed}: the run crashed ({})\n  {}",
+                                        output.status,
+                                        panic.join("\n  ")
+                                    ),
+                                )
+                            } else {
+                                (output.status.success(), stdout)
+                            }
+                        }
+                        Err(error) => (false, format!("seed {seed}: cannot run: {error}")),
+                    };
+                    if !passed {
+                        text.push_str(&format!("\n  reproduce: {}", reproduce(args, seed, nodes)));
+                        failed.lock().expect("failed").push(seed);
+                    }
+                    println!("{text}");
                 }
             });
         }
     });
     let failed = failed.into_inner().expect("failed");
-    let passed = passed.into_inner();
-    println!("{passed} passed, {} failed", failed.len());
+    println!("{} passed, {} failed", total - failed.len(), failed.len());
     if canary != Canary::None {
-        // A canary must be caught: every seed failing is the expected outcome.
+        // A canary must be caught: failing runs are the expected outcome.
         return if failed.is_empty() {
             println!("canary {} was NOT caught: the harness went blind", canary.name());
             ExitCode::FAILURE

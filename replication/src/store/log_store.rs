@@ -51,6 +51,7 @@ pub const LOG_TAIL_CACHED_ENTRIES: usize = 4096;
 
 const META_VOTE: &str = "vote";
 const META_PURGED: &str = "purged";
+const META_COMMITTED: &str = "committed";
 
 /// One shard's log store; clones share state (the log reader is a clone).
 #[derive(Clone)]
@@ -214,6 +215,36 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
         self.clone()
+    }
+
+    /// Persists the committed log id with the next batch (no wait): after a restart, openraft
+    /// re-applies the log up to it before serving, so a replica never serves a state older than
+    /// one it served before the crash. It is written after the entries it covers (the writer is
+    /// FIFO), so it never points past the durable log.
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+        let table = self.inner.meta_table.clone();
+        let bytes = codec::encode(&committed);
+        self.inner.writer.submit(Job {
+            durable: true,
+            work: Box::new(move |tx: &WriteTransaction| {
+                tx.open_table(TableDefinition::<&str, &[u8]>::new(&table))?
+                    .insert(META_COMMITTED, bytes.as_slice())?;
+                Ok(())
+            }),
+            done: Box::new(|_| {}),
+        })
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        let rtx = self.inner.db.begin_read().map_err(io_error)?;
+        match rtx.open_table(TableDefinition::<&str, &[u8]>::new(&self.inner.meta_table)) {
+            Ok(meta) => match meta.get(META_COMMITTED).map_err(io_error)? {
+                Some(bytes) => codec::decode(bytes.value()),
+                None => Ok(None),
+            },
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(io_error(e)),
+        }
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {

@@ -703,12 +703,20 @@ impl Shard {
 
     // ---- one-statement operations ---------------------------------------------------------
 
-    /// A READ, WRITE, DELETE or SCAN outside a transaction, coordinated right here.
+    /// A READ, WRITE, DELETE or SCAN outside a transaction, coordinated right here. It runs in
+    /// a task of its own, to completion even if its caller gives up waiting: otherwise a lock
+    /// granted after the caller left would be held by a transaction nobody ends.
     pub async fn handle_single(self: &Arc<Shard>, op: SingleOp) -> PeerReply {
-        let txn = self.ctx.mint_txn();
-        let reply = self.single(txn, op).await;
-        self.ctx.registry.end(txn);
-        reply
+        let shard = self.clone();
+        let task = tokio::spawn(async move {
+            let txn = shard.ctx.mint_txn();
+            let reply = shard.single(txn, op).await;
+            shard.ctx.registry.end(txn);
+            reply
+        });
+        task.await.unwrap_or_else(|error| {
+            PeerReply::Unavailable(format!("the operation failed: {error}"))
+        })
     }
 
     async fn single(self: &Arc<Shard>, txn: TxnId, op: SingleOp) -> PeerReply {
