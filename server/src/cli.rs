@@ -17,7 +17,7 @@ use clap::Parser;
 use clap::Subcommand;
 use client::connector::TcpConnector;
 use replication::store::Executor;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::clock::SystemClock;
 use crate::config::ConfigError;
@@ -154,7 +154,10 @@ pub async fn serve(config: NodeConfig) -> Result<(), String> {
     tracing::info!(%listen, "serving");
     let served = node
         .router()
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop_signal(node.clone()))
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            stop_signal(node.clone()),
+        )
         .await;
     node.shutdown().await;
     let failed = node.store().writer().has_failed();

@@ -18,7 +18,7 @@ use client::shell::repl::Input;
 use client::shell::repl::ShellOptions;
 use openraft::async_runtime::WatchReceiver;
 use replication::store::Executor;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::clock::SystemClock;
 use crate::config::Consistency;
@@ -177,9 +177,9 @@ async fn start_nodes(
         .await
         .map_err(|e| format!("node {id}: {e}"))?;
         let router = node.router();
-        tokio::spawn(
-            async move { router.serve_with_incoming(TcpListenerStream::new(listener)).await },
-        );
+        tokio::spawn(async move {
+            router.serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true))).await
+        });
         nodes.push(node);
     }
     // Wait until every shard has a leader, so that the first statements do not wait.

@@ -25,6 +25,8 @@
 //! 3. A phase-2 commit's timestamp is at least the participant's own prepare timestamp.
 //! 4. A record, once written, only changes from unfinished to finished; its decision never
 //!    changes.
+//! 5. The versions of a key sort in the order of its commits: each new version's timestamp is
+//!    above the key's newest (proposers observe it before choosing a timestamp).
 //!
 //! Apply never reads the clock or anything outside these tables and the command, so every
 //! replica applying the same log reaches the same state ([`ShardState::digest`] checks it).
@@ -327,6 +329,8 @@ impl ShardState {
         Ok(())
     }
 
+    /// Writes the new versions. Invariant 5: a key's versions sort in commit order, so each new
+    /// version's timestamp is above the key's newest (the proposer's clock observed it).
     fn put_versions(
         &self,
         tx: &WriteTransaction,
@@ -335,6 +339,19 @@ impl ShardState {
     ) -> Result<(), StoreError> {
         let mut data = tx.open_table(self.data_def())?;
         for write in writes {
+            let key = write.key.as_slice();
+            let newest = data
+                .range((key, 0u64)..=(key, u64::MAX))?
+                .next()
+                .transpose()?
+                .map(|(k, _)| Timestamp(!k.value().1));
+            if let Some(newest) = newest {
+                assert!(
+                    newest < commit_ts,
+                    "version of {} at {commit_ts} is not above its newest version at {newest}",
+                    display_key(key)
+                );
+            }
             let encoded = encode_value(write.value.as_deref());
             data.insert((write.key.as_slice(), !commit_ts.0), encoded.as_slice())?;
         }

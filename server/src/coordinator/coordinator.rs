@@ -246,7 +246,11 @@ impl Coordinator {
         };
         let lock_term = state.parts.get(&shard).map(|part| part.term);
         let request = PeerRequest::Lock(LockRequest { shard, txn, lock_term, op });
+        // While the lock request is out, a deadlock probe reaching this coordinator must know
+        // that the transaction may be waiting at `shard` (the shard drops the probe if not).
+        self.ctx.registry.set_waiting(txn, shard, true);
         let reply = self.ctx.peers.call_shard(shard, request, self.lock_deadline()).await;
+        self.ctx.registry.set_waiting(txn, shard, false);
         let (reason, detail) = match reply {
             Ok((_, PeerReply::Locked { term, read })) => {
                 if state.granted(shard, term, span, mode) {

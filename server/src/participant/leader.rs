@@ -30,8 +30,9 @@ use txn::types::Timestamp;
 use txn::types::TxnId;
 
 /// How long a deadlock confirmation pins a wait edge: longer than a confirmation takes to go
-/// around a cycle of `MAX_PROBE_EDGES` edges.
-pub const PIN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(2);
+/// around a cycle (a message per change of shard, milliseconds each), and short, because a pin
+/// outlives its victim's abort and holds back the overlapping cycles it refused until then.
+pub const PIN_LIFETIME: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// How a lock wait ended.
 #[derive(Debug)]
@@ -88,6 +89,10 @@ pub struct LeaderState {
     pub closed_promised: Timestamp,
     /// Wait edges pinned by deadlock confirmations in progress.
     pub pins: Pins,
+    /// When this leader became ready.
+    pub ready_at: Instant,
+    /// True once this leader asked to hand leadership to the shard's preferred replica.
+    pub handed_over: bool,
     /// The origin of the pins' millisecond clock.
     pub epoch: Instant,
 }
@@ -105,6 +110,8 @@ impl LeaderState {
             unanswered: BTreeMap::new(),
             closed_promised: Timestamp::ZERO,
             pins: Pins::new(PIN_LIFETIME.as_millis() as u64),
+            ready_at: Instant::now(),
+            handed_over: false,
             epoch: Instant::now(),
         }
     }

@@ -81,6 +81,9 @@ pub const RESOLVER_PERIOD: Duration = Duration::from_millis(200);
 /// Every this many resolver passes, it also asks lock holders' coordinators whether the holders
 /// still run (so locks of a crashed coordinator's transactions never leak, even unwatched).
 pub const HOLDER_CHECK_PASSES: u64 = 5;
+/// A leader that is not its shard's preferred replica hands over after leading this long (and
+/// only once the preferred replica has every entry), so that leaders spread over the nodes.
+pub const HANDOVER_AFTER: Duration = Duration::from_secs(3);
 /// Evicted transaction ids are remembered this long (a transaction cannot live longer without
 /// being idle-aborted, unless its coordinator keeps it busy; the coordinator then learns of the
 /// eviction at its next statement here).
@@ -243,6 +246,7 @@ impl Shard {
         }
         state.closed_promised = closed;
         state.ready = true;
+        state.ready_at = Instant::now();
         tracing::info!(shard = %self.id, term, prepared = prepared.len(), "leader ready");
     }
 
@@ -373,15 +377,21 @@ impl Shard {
         }
     }
 
+    /// Reads the newest version of `key`. The clock observes the version's timestamp: whatever
+    /// this node does next (and, through the reply's clock, whatever the reader does next) gets
+    /// a later timestamp, so commit order and timestamp order agree even when this node's
+    /// physical clock is behind (a restart, a skew) the clock that committed the version.
     async fn read_one(&self, key: &[u8]) -> Result<ReadResult, PeerReply> {
-        match self.reader.read_version(key, Timestamp::MAX) {
+        let read = match self.reader.read_version(key, Timestamp::MAX) {
             Ok(Some((ts, Some(value)))) => {
-                Ok(ReadResult { rows: vec![(key.to_vec(), value)], version_ts: ts })
+                ReadResult { rows: vec![(key.to_vec(), value)], version_ts: ts }
             }
-            Ok(Some((ts, None))) => Ok(ReadResult { rows: Vec::new(), version_ts: ts }),
-            Ok(None) => Ok(ReadResult::default()),
-            Err(error) => Err(PeerReply::Unavailable(error.to_string())),
-        }
+            Ok(Some((ts, None))) => ReadResult { rows: Vec::new(), version_ts: ts },
+            Ok(None) => ReadResult::default(),
+            Err(error) => return Err(PeerReply::Unavailable(error.to_string())),
+        };
+        self.ctx.clock.observe(read.version_ts);
+        Ok(read)
     }
 
     fn read_range(
@@ -393,6 +403,7 @@ impl Shard {
         match self.reader.scan_versions(from, to, limit, Timestamp::MAX) {
             Ok(rows) => {
                 let version_ts = rows.iter().map(|(_, ts, _)| *ts).max().unwrap_or_default();
+                self.ctx.clock.observe(version_ts);
                 Ok(ReadResult {
                     rows: rows.into_iter().map(|(k, _, v)| (k, v)).collect(),
                     version_ts,
@@ -479,6 +490,15 @@ impl Shard {
     ) -> PeerReply {
         let txn = request.txn;
         let read_only = request.writes.is_empty() && !one_phase;
+        // The new versions must sort after the current ones: the clock first observes the
+        // newest version of every key written (X locks keep them from changing meanwhile).
+        for write in &request.writes {
+            match self.reader.read_version(&write.key, Timestamp::MAX) {
+                Ok(Some((ts, _))) => self.ctx.clock.observe(ts),
+                Ok(None) => {}
+                Err(error) => return PeerReply::Unavailable(error.to_string()),
+            }
+        }
         let checked = self.with_ready(|state| {
             Self::check_locks(state, self.id, &request)?;
             if read_only {
@@ -985,7 +1005,39 @@ impl Shard {
         for pass in 1u64.. {
             tokio::time::sleep(RESOLVER_PERIOD).await;
             self.resolve_once(pass % HOLDER_CHECK_PASSES == 0).await;
+            self.hand_over().await;
         }
+    }
+
+    /// Hands leadership to the shard's preferred replica (the first in its replica list) when
+    /// this node leads instead, has led for a while, and the preferred replica is caught up.
+    /// Once per term: if the transfer fails, the next term may try again.
+    async fn hand_over(self: &Arc<Shard>) {
+        let preferred = self.ctx.topology.replicas(self.id)[0];
+        if preferred == self.ctx.me {
+            return;
+        }
+        {
+            let mut guard = self.state();
+            let Some(state) = guard.as_mut() else { return };
+            if !state.ready || state.handed_over || state.ready_at.elapsed() < HANDOVER_AFTER {
+                return;
+            }
+            let metrics = self.raft.metrics().borrow_watched().clone();
+            let last = metrics.last_log_index;
+            let caught_up = metrics
+                .replication
+                .as_ref()
+                .and_then(|progress| progress.get(&preferred).cloned())
+                .flatten()
+                .is_some_and(|matched| Some(matched.index) == last);
+            if !caught_up {
+                return;
+            }
+            state.handed_over = true;
+        }
+        tracing::info!(shard = %self.id, to = preferred, "handing leadership to the preferred replica");
+        let _ = self.raft.trigger().transfer_leader(preferred).await;
     }
 
     /// One pass: resolve old prepared transactions; with `check_holders`, also ask the lock
