@@ -88,6 +88,9 @@ pub struct Plan {
     pub bank: bool,
     /// The canary switched on (`Canary::None` for a real run).
     pub canary: Canary,
+    /// How long an fsync takes on the simulated disks (real disks: well under a millisecond
+    /// to over ten).
+    pub fsync: Duration,
 }
 
 impl Plan {
@@ -106,12 +109,11 @@ impl Plan {
             Canary::YesVoterAbortsAlone => Some(FaultKind::PartitionHalves),
             _ => None,
         };
+        // A canary run aims: the fault that exposes the canary, often.
         if let Some(kind) = exposing {
-            if !faults.contains(&kind) {
-                faults.push(kind);
-            }
+            faults = vec![kind];
         }
-        let fast = rng.random_bool(0.5);
+        let fast = canary != Canary::None || rng.random_bool(0.5);
         let fault_gap = if fast {
             (Duration::from_millis(500), Duration::from_secs(2))
         } else {
@@ -126,6 +128,11 @@ impl Plan {
             fault_gap,
             bank: rng.random_bool(0.7),
             canary,
+            fsync: Duration::from_micros(if canary == Canary::AckBeforeFsync {
+                rng.random_range(5_000..=12_000)
+            } else {
+                rng.random_range(300..=12_000)
+            }),
         }
     }
 }

@@ -71,7 +71,9 @@ impl RunReport {
 pub fn run(plan: &Plan) -> RunReport {
     let started = Instant::now();
     canary::set(plan.canary);
-    let mut cluster = SimCluster::new(ClusterSpec::new(plan.seed, plan.nodes));
+    let mut spec = ClusterSpec::new(plan.seed, plan.nodes);
+    spec.fsync = plan.fsync;
+    let mut cluster = SimCluster::new(spec);
     let peers = (1..=plan.nodes).map(|id| (id, node_addr(id))).collect();
     let topology = Topology::new(peers, cluster.spec.shards);
     let world = World::new();

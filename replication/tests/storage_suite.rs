@@ -38,7 +38,11 @@ async fn redb_store_passes_openraft_suite_with_writer_thread() {
 #[tokio::test(flavor = "current_thread")]
 async fn redb_store_passes_openraft_suite_with_writer_task() {
     replication::types::with_seed(7, async {
-        Suite::test_all(RedbBuilder { executor: Executor::Task }).await.expect("suite");
+        Suite::test_all(RedbBuilder {
+            executor: Executor::Task { sync_delay: std::time::Duration::ZERO },
+        })
+        .await
+        .expect("suite");
     })
     .await;
 }

@@ -50,6 +50,8 @@ pub struct ClusterSpec {
     pub timing: Timing,
     /// Simulated network latency range.
     pub latency: (Duration, Duration),
+    /// How long a durable commit (an fsync) takes on the simulated disks.
+    pub fsync: Duration,
 }
 
 impl ClusterSpec {
@@ -61,6 +63,7 @@ impl ClusterSpec {
             shards: 4,
             timing: sim_timing(),
             latency: (Duration::from_millis(1), Duration::from_millis(5)),
+            fsync: Duration::from_millis(1),
         }
     }
 }
@@ -155,13 +158,13 @@ impl<'a> SimCluster<'a> {
             };
             let kill = node.kill.clone();
             let skew = node.skew_ms.clone();
+            let fsync = spec.fsync;
             let seed = spec.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
             sim.host(node.name.as_str(), move || {
                 let (config, kill, skew) = (config.clone(), kill.clone(), skew.clone());
-                replication::types::with_seed(
-                    seed,
-                    async move { run_node(config, kill, skew).await },
-                )
+                replication::types::with_seed(seed, async move {
+                    run_node(config, kill, skew, fsync).await
+                })
             });
             nodes.push(node);
         }
@@ -298,13 +301,14 @@ async fn run_node(
     config: NodeConfig,
     kill: Arc<AtomicBool>,
     skew: Arc<AtomicI64>,
+    fsync: Duration,
 ) -> turmoil::Result {
     let backend = SimFileBackend::open(kill)?;
     let db = redb::Database::builder().create_with_backend(backend)?;
     let options = StartOptions {
         connector: Arc::new(SimConnector),
         physical: Arc::new(SimClock::new(skew)),
-        executor: Executor::Task,
+        executor: Executor::Task { sync_delay: fsync },
         database: Some(db),
     };
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", NODE_PORT)).await?;

@@ -225,7 +225,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let table = self.inner.meta_table.clone();
         let bytes = codec::encode(&committed);
         self.inner.writer.submit(Job {
-            durable: true,
+            durable: !crate::canary::is(crate::canary::Canary::AckBeforeFsync),
             work: Box::new(move |tx: &WriteTransaction| {
                 tx.open_table(TableDefinition::<&str, &[u8]>::new(&table))?
                     .insert(META_COMMITTED, bytes.as_slice())?;
@@ -286,15 +286,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         };
         let table = self.inner.log_table.clone();
         let store = self.clone();
-        // Canary: acknowledge before the entries are durable (a crash then loses them).
+        // Canary: acknowledge at once and leave the entries to be flushed "later" (by whatever
+        // durable commit comes next): a crash loses acknowledged entries.
         let mut callback = Some(callback);
-        if crate::canary::is(crate::canary::Canary::AckBeforeFsync) {
-            if let Some(early) = callback.take() {
-                early.io_completed(Ok(()));
+        let early = crate::canary::is(crate::canary::Canary::AckBeforeFsync);
+        if early {
+            if let Some(callback) = callback.take() {
+                callback.io_completed(Ok(()));
             }
         }
         self.inner.writer.submit(Job {
-            durable: true,
+            durable: !early,
             work: Box::new(move |tx: &WriteTransaction| {
                 let mut log = tx.open_table(TableDefinition::<u64, &[u8]>::new(&table))?;
                 for (index, bytes) in &encoded {

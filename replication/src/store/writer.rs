@@ -44,8 +44,14 @@ pub const WRITER_BATCH_JOBS_MAX: usize = 4096;
 pub enum Executor {
     /// A dedicated OS thread (production: fsync blocks).
     Thread,
-    /// A task on the current tokio runtime, calling redb inline (the simulation).
-    Task,
+    /// A task on the current tokio runtime, calling redb inline (the simulation, whose disk
+    /// never blocks). `sync_delay` is how long a durable commit takes in (simulated) time, as an
+    /// fsync does on a real disk: writes queue up meanwhile, and a crash during it loses the
+    /// batch, as a power cut during an fsync does.
+    Task {
+        /// Simulated duration of an fsync.
+        sync_delay: std::time::Duration,
+    },
 }
 
 /// Called with the commit's result once the job's batch committed (or failed).
@@ -90,10 +96,17 @@ impl Writer {
                     })
                     .expect("spawn the writer thread");
             }
-            Executor::Task => {
+            Executor::Task { sync_delay } => {
                 tokio::spawn(async move {
                     while let Some(first) = queue.recv().await {
-                        let batch = drain(first, &mut queue);
+                        let mut batch = drain(first, &mut queue);
+                        if !sync_delay.is_zero() && batch.iter().any(|job| job.durable) {
+                            tokio::time::sleep(sync_delay).await;
+                            // Jobs that arrived during the "fsync" join this batch.
+                            if let Some(more) = queue.try_recv().ok() {
+                                batch.extend(drain(more, &mut queue));
+                            }
+                        }
                         if !run_batch(&db, batch, &loop_failed) {
                             break;
                         }
