@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, scripted and property tests, the storage conformance suite,
-# end-to-end tests against real kvd processes, and the deterministic chaos simulation.
-# Usage: scripts/test.sh            (CHAOS_SEEDS=N to change the simulation budget)
+# end-to-end tests against real kvd processes, and the deterministic chaos simulation with its
+# canaries (deliberately broken variants that the checkers must catch).
+# Usage: scripts/test.sh      CHAOS_SEEDS=N (default 50) sets the simulation budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # One profile for everything, so the workspace compiles once: tests, binaries, simulation.
 cargo build --workspace --bins --tests
 cargo nextest run --workspace --no-fail-fast
-cargo run -q -p chaos --bin chaos -- --seeds "${CHAOS_SEEDS:-50}"
+# At least 50 simulated runs of at least 30 simulated seconds each, two at a time; the first
+# seeds run twice to prove a seed replays exactly.
+cargo run -q -p chaos --bin chaos -- --seeds "${CHAOS_SEEDS:-50}" --secs 30 --jobs 2
+cargo run -q -p chaos --bin chaos -- --seeds 4 --secs 30 --jobs 2 --check-determinism
+for canary in ack-before-fsync release-locks-at-prepare follower-sequential-read yes-voter-aborts-alone; do
+  cargo run -q -p chaos --bin chaos -- --seeds 6 --secs 30 --jobs 2 --canary "$canary" | tail -n 1
+done
