@@ -1,0 +1,164 @@
+//! Issue 2, bad input: every mistake gets a clear error, a non-zero exit, no panic, and changes
+//! nothing.
+
+use std::process::Output;
+use std::process::Stdio;
+use std::time::Duration;
+
+use e2e::Cluster;
+use e2e::KvshOutput;
+use e2e::binaries;
+use e2e::kvsh;
+use tokio::process::Command;
+
+/// The key limit (bytes) of the default configuration.
+const KEY_BYTES_MAX: usize = 4096;
+/// The value limit (bytes) of the default configuration.
+const VALUE_BYTES_MAX: usize = 1 << 20;
+
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+async fn everything(client: &client::Client) -> Rows {
+    client.scan("", "", None).await.expect("a scan of the whole key space")
+}
+
+fn assert_one_error(what: &str, output: &KvshOutput) {
+    assert!(!output.success(), "{what}: kvsh exits non-zero; {output:?}");
+    let lines = output.lines();
+    assert_eq!(lines.len(), 1, "{what}: one result line; {output:?}");
+    assert!(lines[0].starts_with("ERROR: "), "{what}: an ERROR: line; {output:?}");
+    assert!(!output.stderr.contains("panicked"), "{what}: no panic; {output:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kvsh_answers_bad_statements_with_error_and_a_nonzero_exit_and_changes_nothing() {
+    let cluster = Cluster::start().await;
+    let addrs = cluster.addrs();
+    let client = cluster.client().await;
+    for (key, value) in [("Alice", "1"), ("Gina", "2"), ("kate", "3")] {
+        client.put(key, value).await.expect("seed write");
+    }
+    let before = everything(&client).await;
+    let long_key = "x".repeat(KEY_BYTES_MAX + 1);
+
+    let cases: Vec<(&str, String)> = vec![
+        ("empty key", r#"WRITE "" v"#.to_string()),
+        ("empty key, read", r#"READ """#.to_string()),
+        ("key over 4 KiB", format!("WRITE {long_key} v")),
+        ("key over 4 KiB, read", format!("READ {long_key}")),
+        ("key over 4 KiB, in a transaction", format!("BEGIN; WRITE {long_key} v; ABORT")),
+        ("unknown statement", "FROB Alice".to_string()),
+        ("malformed quoting", r#"WRITE Alice "unterminated"#.to_string()),
+        ("bad escape", r#"WRITE Alice "a\qb""#.to_string()),
+        ("missing argument", "WRITE Alice".to_string()),
+        ("a bad statement after a good one runs neither", "WRITE Alice changed; FROB".to_string()),
+        ("a backwards scan", "SCAN kate Alice".to_string()),
+    ];
+    for (what, statements) in &cases {
+        let output = kvsh::run_c(&addrs, statements).await;
+        if *what == "key over 4 KiB, in a transaction" {
+            // BEGIN and ABORT answer OK around the failed WRITE.
+            assert!(!output.success(), "{what}: non-zero exit; {output:?}");
+            let lines = output.lines();
+            assert_eq!(lines.len(), 3, "{what}: {output:?}");
+            assert!(lines[1].starts_with("ERROR: "), "{what}: {output:?}");
+            continue;
+        }
+        assert_one_error(what, &output);
+    }
+
+    // A value over 1 MiB cannot go through -c (Linux caps one argument at 128 KiB), so it
+    // goes through -f and through standard input.
+    let file = cluster.dir().join("big-value.kv");
+    let big = format!("WRITE Gina {}\n", "v".repeat(VALUE_BYTES_MAX + 1));
+    std::fs::write(&file, &big).expect("write the statement file");
+    assert_one_error("value over 1 MiB, -f", &kvsh::run_file(&addrs, &file).await);
+    assert_one_error("value over 1 MiB, stdin", &kvsh::run_stdin(&addrs, big.as_bytes()).await);
+
+    let after = everything(&client).await;
+    assert_eq!(after, before, "the bad statements changed nothing");
+
+    // The limits are inclusive: a key of exactly 4 KiB and a value of exactly 1 MiB are fine.
+    let edge_key = format!("k{}", "e".repeat(KEY_BYTES_MAX - 1));
+    let edge = format!("WRITE {edge_key} {}\nREAD Alice\n", "v".repeat(VALUE_BYTES_MAX));
+    std::fs::write(&file, &edge).expect("write the statement file");
+    let output = kvsh::run_file(&addrs, &file).await;
+    assert!(output.success(), "{output:?}");
+    assert_eq!(output.lines(), vec!["OK", "1"]);
+    let stored = client.get(&edge_key).await.expect("read the edge key");
+    assert_eq!(stored.map(|v| v.len()), Some(VALUE_BYTES_MAX));
+}
+
+/// Runs `kvd start` with `args`; it must exit by itself (bad configuration) within 10 s.
+async fn kvd_start(args: &[String]) -> Output {
+    let child = Command::new(binaries::kvd())
+        .arg("start")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start kvd");
+    tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("kvd {args:?} kept running: it accepted a bad configuration"))
+        .expect("kvd's output")
+}
+
+fn assert_refused(what: &str, output: &Output, message: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{what}: non-zero exit; stderr: {stderr}");
+    assert!(stderr.contains("kvd: error: "), "{what}: a `kvd: error:` line; stderr: {stderr}");
+    assert!(stderr.contains(message), "{what}: says {message:?}; stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{what}: no panic; stderr: {stderr}");
+}
+
+fn args(id: u64, listen: &str, peers: &str, data: &std::path::Path) -> Vec<String> {
+    let data = data.display().to_string();
+    ["--id", &id.to_string(), "--listen", listen, "--peers", peers, "--data", &data]
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kvd_refuses_a_bad_configuration_with_a_clear_error_and_no_panic() {
+    let mut cluster = Cluster::start().await;
+    let scratch = cluster.dir().join("scratch");
+    let listen = "127.0.0.1:1";
+    let good_peers = "1=127.0.0.1:1,2=127.0.0.1:2,3=127.0.0.1:3";
+
+    let bad_peers = [
+        ("a peer without an address", "1=127.0.0.1:1,2"),
+        ("a peer without an id", "127.0.0.1:1"),
+        ("a non-numeric id", "one=127.0.0.1:1"),
+        ("an address without a port", "1=127.0.0.1"),
+        ("a port out of range", "1=127.0.0.1:99999"),
+        ("an id named twice", "1=127.0.0.1:1,1=127.0.0.1:2"),
+        ("an empty list", ""),
+    ];
+    for (what, peers) in bad_peers {
+        let output = kvd_start(&args(1, listen, peers, &scratch)).await;
+        assert_refused(what, &output, "--peers");
+    }
+    let output = kvd_start(&args(1, "nonsense", good_peers, &scratch)).await;
+    assert_refused("a --listen without a port", &output, "--listen");
+    let output = kvd_start(&args(4, listen, good_peers, &scratch)).await;
+    assert_refused("an id missing from --peers", &output, "does not name this node's id 4");
+
+    let output = kvd_start(&args(0, listen, good_peers, &scratch)).await;
+    assert_refused("id 0", &output, "--id");
+    assert!(!scratch.exists(), "a refused configuration creates no data directory");
+
+    // Node 1's data directory, offered to node 2: refused, and left intact for node 1.
+    cluster.kill9(1);
+    let node1_data = cluster.data_dir(1);
+    let output = kvd_start(&args(2, "127.0.0.1:0", &cluster.peers_arg(), &node1_data)).await;
+    assert_refused("another node's data directory", &output, "belongs to node 1");
+    cluster.restart(1);
+    cluster.wait_ready().await;
+    let client = cluster.client_via(&[1]).await;
+    client.put("Alice", "still fine").await.expect("node 1 works on its own data directory");
+}

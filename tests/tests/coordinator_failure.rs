@@ -1,0 +1,262 @@
+//! Issue 3, recovery: the coordinator node of a cross-shard transaction is killed with SIGKILL
+//! in the middle of its commit. The participants never block on it: they resolve the
+//! transaction through its record within seconds, the keys become readable and writable again
+//! within 10 s, the outcome is all-or-nothing, and `TxnStatus` tells it exactly.
+//!
+//! The exact moments (between the votes and the decision; after the decision) are reached with
+//! the `KVD_PAUSE` failpoint (server/src/failpoint.rs): the coordinator node pauses there, the
+//! test sees the pause in its log and kills it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use client::Client;
+use client::CommitInfo;
+use client::Error;
+use client::TxnOutcome;
+use e2e::Cluster;
+use e2e::eventually;
+use e2e::keys::SHARD_KEYS;
+use e2e::placement::begin_on;
+use e2e::placement::try_begin_on;
+use e2e::text;
+use proto::kv::TxnHandle;
+use tokio::time::Instant;
+
+/// How soon after the coordinator's death its keys must be usable again.
+const FREED_WITHIN: Duration = Duration::from_secs(10);
+/// The log line of a failpoint pause.
+const PAUSED: &str = "pausing at a test failpoint";
+
+/// What became of a transaction whose coordinator was killed at a failpoint.
+struct Aftermath {
+    /// What `commit` told the client.
+    commit: Result<CommitInfo, Error>,
+    /// `TxnStatus` after the kill.
+    status: TxnOutcome,
+    /// `TxnStatus` again after the dead coordinator was restarted.
+    status_after_restart: TxnOutcome,
+    /// The transaction's keys as read after the kill.
+    values: Vec<Option<String>>,
+}
+
+/// Reads (then writes) every key of `keys` through `client`, all by `deadline`.
+async fn read_then_write(client: &Client, keys: &[&str], deadline: Instant) -> Vec<Option<String>> {
+    let mut values = Vec::new();
+    for key in keys {
+        let read = tokio::time::timeout_at(deadline, client.get(key))
+            .await
+            .unwrap_or_else(|_| panic!("{key} was still locked {FREED_WITHIN:?} after the kill"))
+            .unwrap_or_else(|e| panic!("reading {key} after the kill: {e}"));
+        values.push(text(read));
+    }
+    for key in keys {
+        tokio::time::timeout_at(deadline, client.put(key, "after"))
+            .await
+            .unwrap_or_else(|_| panic!("{key} was not writable {FREED_WITHIN:?} after the kill"))
+            .unwrap_or_else(|e| panic!("writing {key} after the kill: {e}"));
+    }
+    values
+}
+
+/// Commits a transaction writing every shard through node 1, kills node 1 when it pauses at
+/// `point`, and collects what became of the transaction.
+async fn kill_the_coordinator_at(point: &str) -> Aftermath {
+    let pause = format!("{point}:5000");
+    let mut cluster = Cluster::builder().node_env(1, "KVD_PAUSE", &pause).start().await;
+    let others = cluster.client_via(&[2, 3]).await;
+    for key in SHARD_KEYS {
+        others.put(key, "before").await.expect("seed");
+    }
+
+    let via1 = cluster.client_via(&[1]).await;
+    let mut txn = begin_on(&via1, &cluster.addr(1)).await;
+    for key in SHARD_KEYS {
+        txn.put(key, "txn").await.expect("WRITE");
+    }
+    let (handle, home) = (*txn.handle(), txn.home_shard());
+    let commit = tokio::spawn(async move { txn.commit().await });
+    let what = format!("node 1 to pause at {point} (is KVD_PAUSE={pause} honoured?)");
+    eventually(&what, Duration::from_secs(10), || async {
+        let log = cluster.log_text(1);
+        let line = log.lines().find(|line| line.contains(PAUSED));
+        match line {
+            Some(line) if line.contains(point) => Ok(()),
+            Some(line) => panic!("node 1 paused at another point: {line}"),
+            None => Err("no pause in the log yet".to_string()),
+        }
+    })
+    .await;
+    cluster.kill9(1);
+    let killed_at = Instant::now();
+
+    let values = read_then_write(&others, &SHARD_KEYS, killed_at + FREED_WITHIN).await;
+    eprintln!("the keys were read and written {:?} after the kill", killed_at.elapsed());
+    let commit = tokio::time::timeout(Duration::from_secs(30), commit)
+        .await
+        .expect("the client's commit returns")
+        .expect("the commit task");
+    let status = others.txn_status(&handle, home).await.expect("TxnStatus after the kill");
+
+    cluster.restart(1);
+    cluster.wait_ready().await;
+    let status_after_restart =
+        others.txn_status(&handle, home).await.expect("TxnStatus after the restart");
+    for key in SHARD_KEYS {
+        let read = text(others.get(key).await.expect("read after the restart"));
+        assert_eq!(read.as_deref(), Some("after"), "{key} after node 1 came back");
+    }
+    Aftermath { commit, status, status_after_restart, values }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: KVD_PAUSE is never honoured: server/src/failpoint.rs::pause has no caller in \
+            the commit path, so the coordinator cannot be killed between votes and decision"]
+async fn a_coordinator_killed_between_the_votes_and_the_decision_leaves_nothing_and_frees_its_keys()
+{
+    let after = kill_the_coordinator_at("before-decide").await;
+    assert_eq!(after.values, vec![Some("before".to_string()); 4], "none of its writes applied");
+    assert!(
+        matches!(after.status, TxnOutcome::Aborted { .. }),
+        "TxnStatus says ABORTED: {:?}",
+        after.status
+    );
+    assert_eq!(after.status_after_restart, after.status, "the outcome never changes");
+    match &after.commit {
+        Err(Error::Aborted { .. }) | Err(Error::Unknown(_)) => {}
+        other => panic!("the client was told {other:?} for a transaction that did not commit"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: KVD_PAUSE is never honoured: server/src/failpoint.rs::pause has no caller in \
+            the commit path, so the coordinator cannot be killed right after the decision"]
+async fn a_coordinator_killed_after_the_decision_leaves_everything_and_frees_its_keys() {
+    let after = kill_the_coordinator_at("after-decide").await;
+    assert_eq!(after.values, vec![Some("txn".to_string()); 4], "all of its writes applied");
+    let TxnOutcome::Committed(commit_ts) = after.status else {
+        panic!("TxnStatus says COMMITTED: {:?}", after.status);
+    };
+    assert_eq!(after.status_after_restart, after.status, "the outcome never changes");
+    match &after.commit {
+        Ok(info) => assert_eq!(info.commit_ts, commit_ts, "the client learned the commit"),
+        Err(Error::Unknown(_)) => {}
+        Err(other) => panic!("the client was told {other:?} for a committed transaction"),
+    }
+}
+
+/// One transaction of a worker in the mid-commit test.
+struct Attempt {
+    seq: usize,
+    handle: TxnHandle,
+    home: Option<u32>,
+    /// What commit answered (`None`: the transaction failed before END).
+    commit: Option<Result<CommitInfo, Error>>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_killed_mid_commit_leaves_every_transaction_all_or_nothing() {
+    // Workers commit transactions writing one key per shard through node 1, back to back, and
+    // node 1 is killed while they run. Whatever each transaction's state at that moment, its
+    // four writes are all visible or none is, TxnStatus agrees with what the client was told,
+    // and the keys are free again within 10 s.
+    const WORKERS: usize = 4;
+    const COMMITS_BEFORE_KILL: usize = 5;
+    let mut cluster = Cluster::start().await;
+    let addr1 = cluster.addr(1);
+    let others = cluster.client_via(&[2, 3]).await;
+    let keys_of = |worker: usize| -> Vec<String> {
+        SHARD_KEYS.iter().map(|key| format!("{key}-w{worker}")).collect()
+    };
+    for worker in 0..WORKERS {
+        for key in keys_of(worker) {
+            others.put(&key, "init").await.expect("seed");
+        }
+    }
+
+    let committed = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for worker in 0..WORKERS {
+        let client = cluster.client_via(&[1]).await;
+        let (keys, addr1, committed) = (keys_of(worker), addr1.clone(), committed.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut attempts: Vec<Attempt> = Vec::new();
+            for seq in 0.. {
+                let begun =
+                    tokio::time::timeout(Duration::from_secs(5), try_begin_on(&client, &addr1));
+                let Ok(Ok(mut txn)) = begun.await else { break };
+                let mut wrote = true;
+                for key in &keys {
+                    if txn.put(key, format!("w{worker}-{seq}")).await.is_err() {
+                        wrote = false;
+                        break;
+                    }
+                }
+                let (handle, home) = (*txn.handle(), txn.home_shard());
+                let commit = if wrote { Some(txn.commit().await) } else { None };
+                let ok = matches!(commit, Some(Ok(_)));
+                attempts.push(Attempt { seq, handle, home, commit });
+                if !ok {
+                    break;
+                }
+                committed.fetch_add(1, Ordering::SeqCst);
+            }
+            attempts
+        }));
+    }
+    eventually("commits before the kill", Duration::from_secs(30), || async {
+        let done = committed.load(Ordering::SeqCst);
+        if done >= WORKERS * COMMITS_BEFORE_KILL { Ok(()) } else { Err(format!("{done}")) }
+    })
+    .await;
+    cluster.kill9(1);
+    let killed_at = Instant::now();
+    let mut outcomes: BTreeMap<usize, Vec<Attempt>> = BTreeMap::new();
+    for (worker, task) in tasks.into_iter().enumerate() {
+        let attempts = tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("a worker stops after node 1 died")
+            .expect("a worker");
+        outcomes.insert(worker, attempts);
+    }
+
+    let deadline = killed_at + FREED_WITHIN;
+    for (worker, attempts) in &outcomes {
+        let keys = keys_of(*worker);
+        let last = attempts.last().expect("every worker attempted a transaction");
+        let status = others.txn_status(&last.handle, last.home).await.expect("TxnStatus");
+        match (&last.commit, &status) {
+            (Some(Ok(info)), TxnOutcome::Committed(ts)) => assert_eq!(info.commit_ts, *ts),
+            (Some(Ok(_)), _) => panic!("worker {worker}: told COMMITTED, status {status:?}"),
+            (Some(Err(Error::Aborted { .. })), TxnOutcome::Aborted { .. }) => {}
+            (Some(Err(Error::Aborted { .. })), _) => {
+                panic!("worker {worker}: told ABORTED, status {status:?}")
+            }
+            (None, TxnOutcome::Committed(_)) => {
+                panic!("worker {worker}: a transaction that never sent END committed")
+            }
+            _ => {}
+        }
+        // Every earlier transaction committed (a worker stops at its first failure), so the
+        // keys hold the last committed one's values, all four of them.
+        let newest = match status {
+            TxnOutcome::Committed(_) => Some(last.seq),
+            TxnOutcome::Aborted { .. } => last.seq.checked_sub(1),
+        };
+        let expected = newest.map_or("init".to_string(), |seq| format!("w{worker}-{seq}"));
+        let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let values = read_then_write(&others, &key_refs, deadline).await;
+        eprintln!(
+            "worker {worker}: {} transactions, the last {:?} ({status:?}); keys {values:?}",
+            attempts.len(),
+            last.commit
+                .as_ref()
+                .map(|c| c.as_ref().map(|_| "COMMITTED").map_err(|e| e.to_string()))
+        );
+        assert_eq!(values, vec![Some(expected); 4], "worker {worker}: all or nothing");
+    }
+    eprintln!("every key was free again {:?} after the kill", killed_at.elapsed());
+}

@@ -1,0 +1,201 @@
+//! Issue 4: distributed deadlock detection, seen from interleaved `kvsh` sessions.
+//!
+//! Each scenario runs sessions S0, S1, ... begun in that order (S0 is the oldest), each holding
+//! an exclusive lock on its own key, then each asking for the next one's key: S0 -> S1 -> ...
+//! -> S(n-1) -> S0. The last request closes the cycle. Within 1 s of sending it, exactly one
+//! session, the youngest, gets `ABORTED: DEADLOCK` naming the cycle; the others go on and commit
+//! one after the other. Before the cycle closes, the waiting chain aborts nobody.
+//!
+//! Where each transaction is coordinated matters to the edge-chasing protocol: a probe reaching
+//! a lock holder is forwarded by the holder's *coordinator*, which must know where the holder
+//! waits. So every scenario runs with two placements: each transaction coordinated by the
+//! leader of the shard where it will wait, and each coordinated by another node.
+
+use std::time::Duration;
+
+use e2e::Cluster;
+use e2e::KvshSession;
+use e2e::keys::SHARD_KEYS;
+use e2e::text;
+use tokio::time::Instant;
+
+/// How fast a cycle must be broken once it closes.
+const BREAK_WITHIN: Duration = Duration::from_secs(1);
+/// How long a waiting chain (no cycle yet) is watched for phantom aborts.
+const CHAIN_WATCH: Duration = Duration::from_millis(500);
+
+/// Which node coordinates a transaction, relative to the leader of the shard where it waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Placement {
+    /// The node that leads the shard where the transaction will wait.
+    WaitedOnLeader,
+    /// A node that does not lead the shard where the transaction will wait.
+    Elsewhere,
+}
+
+/// The node that coordinates session `index`, a transaction that will wait at a shard led by
+/// `leader` (`Elsewhere`: sessions spread over the other nodes).
+fn coordinator(placement: Placement, leader: u64, index: usize, ids: &[u64]) -> u64 {
+    match placement {
+        Placement::WaitedOnLeader => leader,
+        Placement::Elsewhere => {
+            let others: Vec<u64> = ids.iter().copied().filter(|id| *id != leader).collect();
+            others[index % others.len()]
+        }
+    }
+}
+
+/// A session whose transactions are begun on node `id` (kvsh begins on its first address).
+fn session_on(cluster: &Cluster, name: &str, id: u64) -> KvshSession {
+    let mut ids = vec![id];
+    ids.extend(cluster.ids().into_iter().filter(|other| *other != id));
+    KvshSession::spawn(name, &cluster.addrs_of(&ids))
+}
+
+/// The line the session that closed a cycle gets: it must be the victim, so it must answer
+/// (within a grace period past [`BREAK_WITHIN`], so that a slow answer is measured, not lost).
+async fn victim_line(session: &mut KvshSession) -> String {
+    match session.try_recv(BREAK_WITHIN * 3).await {
+        Some(line) => line,
+        None => panic!(
+            "{} closed a cycle and got no answer within {:?}: the deadlock was not detected; \
+             transcript:\n{}",
+            session.name(),
+            BREAK_WITHIN * 3,
+            session.transcript()
+        ),
+    }
+}
+
+/// The cycle S0 -> S1 -> ... -> S(n-1) -> S0 over the shards `shards` (session i holds the key
+/// of `shards[i]` and waits for the key of `shards[i + 1]`), checked end to end.
+async fn cycle(shards: &[usize], placement: Placement) {
+    let cluster = Cluster::start().await;
+    let n = shards.len();
+    let keys: Vec<&str> = shards.iter().map(|s| SHARD_KEYS[*s]).collect();
+    let leaders = cluster.leaders().await.expect("agreed leaders");
+    let mut sessions = Vec::new();
+    for i in 0..n {
+        let waits_at = shards[(i + 1) % n] as u32;
+        let node = coordinator(placement, leaders[&waits_at], i, &cluster.ids());
+        eprintln!(
+            "S{i} holds {} and will wait at s{waits_at}: coordinated by node {node}",
+            keys[i]
+        );
+        sessions.push(session_on(&cluster, &format!("S{i}"), node));
+    }
+
+    for (i, session) in sessions.iter_mut().enumerate() {
+        session.expect("BEGIN", "OK").await;
+        session.expect(&format!("WRITE {} S{i}-own", keys[i]), "OK").await;
+    }
+    // The chain S0 -> ... -> S(n-1): every request waits, nobody is aborted.
+    for i in 0..n - 1 {
+        sessions[i].send(&format!("WRITE {} S{i}-next", keys[i + 1])).await;
+    }
+    for session in &mut sessions[..n - 1] {
+        let early = session.try_recv(CHAIN_WATCH).await;
+        assert_eq!(early, None, "{} answered while only waiting in a chain", session.name());
+    }
+
+    // The youngest closes the cycle and is its only victim, within a second.
+    let youngest = n - 1;
+    let closed_at = sessions[youngest].send(&format!("WRITE {} S{youngest}-next", keys[0])).await;
+    let line = victim_line(&mut sessions[youngest]).await;
+    let broken_after = closed_at.elapsed();
+    eprintln!("S{youngest}: {line} (after {broken_after:?})");
+    assert!(line.starts_with("ABORTED: DEADLOCK"), "the youngest is the victim: {line}");
+    for key in &keys {
+        assert!(line.contains(key), "the message names the cycle's key {key}: {line}");
+    }
+    assert!(broken_after <= BREAK_WITHIN, "the cycle was broken after {broken_after:?}");
+    // Its locks went: the one that waited for it gets its lock at once.
+    let unblocked = youngest - 1;
+    let line = sessions[unblocked].recv(BREAK_WITHIN).await;
+    assert_eq!(line, "OK", "S{unblocked} gets the victim's lock");
+    let victim = &mut sessions[youngest];
+    victim.expect("READ Alice", "ERROR: transaction aborted, end it with ABORT").await;
+    victim.expect("ABORT", "OK").await;
+
+    // The survivors commit, youngest first, each releasing the next.
+    for i in (0..youngest).rev() {
+        if i < unblocked {
+            let started = Instant::now();
+            let line = sessions[i].recv(Duration::from_secs(5)).await;
+            assert_eq!(line, "OK", "S{i} gets S{}'s lock once S{} commits", i + 1, i + 1);
+            assert!(started.elapsed() < Duration::from_secs(5));
+        }
+        sessions[i].expect("END", "COMMITTED").await;
+    }
+
+    let client = cluster.client().await;
+    for (i, key) in keys.iter().enumerate() {
+        let expected = if i == 0 { "S0-own".to_string() } else { format!("S{}-next", i - 1) };
+        let read = text(client.get(key).await.expect("read"));
+        assert_eq!(read.as_deref(), Some(expected.as_str()), "{key}");
+    }
+    for session in sessions {
+        let name = session.name().to_string();
+        let (status, rest) = session.finish().await;
+        assert!(rest.is_empty(), "{name} printed nothing more: {rest:?}");
+        // The victim's ABORTED line makes its exit status non-zero; the others' is zero.
+        assert_eq!(status.success(), name != format!("S{youngest}"), "{name}: {status}");
+    }
+}
+
+/// Two readers of one key both upgrade to a write: the younger is the victim.
+async fn upgrade(placement: Placement) {
+    let cluster = Cluster::start().await;
+    let leader = cluster.leader_of(1).await;
+    let ids = cluster.ids();
+    let (first, second) =
+        (coordinator(placement, leader, 0, &ids), coordinator(placement, leader, 1, &ids));
+    eprintln!("both wait at s1 (leader {leader}): coordinated by nodes {first} and {second}");
+    let mut older = session_on(&cluster, "older", first);
+    let mut younger = session_on(&cluster, "younger", second);
+    older.expect("BEGIN", "OK").await;
+    older.expect("READ Gina", "(nil)").await;
+    younger.expect("BEGIN", "OK").await;
+    younger.expect("READ Gina", "(nil)").await;
+    older.send("WRITE Gina older").await;
+    assert_eq!(older.try_recv(CHAIN_WATCH).await, None, "the older upgrade waits");
+    let closed_at = younger.send("WRITE Gina younger").await;
+    let line = victim_line(&mut younger).await;
+    let broken_after = closed_at.elapsed();
+    assert!(line.starts_with("ABORTED: DEADLOCK"), "the younger is the victim: {line}");
+    assert!(broken_after <= BREAK_WITHIN, "the cycle was broken after {broken_after:?}");
+    assert_eq!(older.recv(BREAK_WITHIN).await, "OK", "the older upgrade is granted");
+    older.expect("END", "COMMITTED").await;
+    younger.expect("ABORT", "OK").await;
+    younger.expect("READ Gina", "older").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_cycle_across_shards_aborts_only_the_younger_within_a_second() {
+    cycle(&[0, 3], Placement::Elsewhere).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_cycle_across_three_shards_aborts_only_the_youngest_within_a_second() {
+    cycle(&[0, 1, 2], Placement::Elsewhere).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_deadlock_of_two_readers_aborts_only_the_younger_within_a_second() {
+    upgrade(Placement::Elsewhere).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_cycle_is_broken_when_each_transaction_is_coordinated_by_the_leader_it_waits_on() {
+    cycle(&[0, 3], Placement::WaitedOnLeader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_cycle_is_broken_when_each_transaction_is_coordinated_by_the_leader_it_waits_on() {
+    cycle(&[0, 1, 2], Placement::WaitedOnLeader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_deadlock_is_broken_when_both_are_coordinated_by_the_leader_they_wait_on() {
+    upgrade(Placement::WaitedOnLeader).await;
+}

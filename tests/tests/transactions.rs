@@ -1,0 +1,270 @@
+//! Issue 3: ACID transactions across shards on real processes: atomicity, no dirty reads, no
+//! lost updates, no write skew.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use client::Client;
+use client::TxnOutcome;
+use e2e::Cluster;
+use e2e::KvshSession;
+use e2e::keys::SHARD_KEYS;
+use e2e::kvsh;
+use e2e::placement::begin_on;
+use e2e::text;
+
+async fn read_all(client: &Client, keys: &[&str]) -> Vec<Option<String>> {
+    let mut values = Vec::new();
+    for key in keys {
+        values.push(text(client.get(key).await.expect("a read")));
+    }
+    values
+}
+
+fn all(value: &str) -> Vec<Option<String>> {
+    vec![Some(value.to_string()); SHARD_KEYS.len()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_shard_transaction_is_all_or_nothing() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let reader = cluster.client_via(&[3]).await;
+    for key in SHARD_KEYS {
+        client.put(key, "v0").await.expect("seed");
+    }
+
+    // Commit: every write of the transaction, on all four shards, is visible.
+    let mut txn = client.begin().await.expect("BEGIN");
+    for key in SHARD_KEYS {
+        txn.put(key, "v1").await.expect("WRITE");
+    }
+    let handle = *txn.handle();
+    let home = txn.home_shard();
+    assert_eq!(home, Some(0), "the home shard is the shard of the first write");
+    let committed = txn.commit().await.expect("END commits");
+    assert!(committed.commit_ts > 0, "{committed:?}");
+    assert_eq!(read_all(&reader, &SHARD_KEYS).await, all("v1"));
+    let status = reader.txn_status(&handle, home).await.expect("TxnStatus");
+    assert_eq!(status, TxnOutcome::Committed(committed.commit_ts), "TxnStatus of the commit");
+
+    // ABORT: nothing of the transaction is visible, a delete included.
+    let mut txn = client.begin().await.expect("BEGIN");
+    for key in &SHARD_KEYS[..3] {
+        txn.put(key, "v2").await.expect("WRITE");
+    }
+    txn.delete(SHARD_KEYS[3]).await.expect("DELETE");
+    let (handle, home) = (*txn.handle(), txn.home_shard());
+    txn.abort().await.expect("ABORT");
+    assert_eq!(read_all(&reader, &SHARD_KEYS).await, all("v1"));
+    match reader.txn_status(&handle, home).await.expect("TxnStatus") {
+        TxnOutcome::Aborted { reason, .. } => assert_eq!(reason, "USER"),
+        other => panic!("an aborted transaction's status: {other:?}"),
+    }
+
+    // The same through kvsh: ABORT, end of input with a transaction open, then END.
+    let addrs = cluster.addrs();
+    let writes: String = SHARD_KEYS.iter().map(|k| format!("WRITE {k} v3; ")).collect();
+    let output = kvsh::run_c(&addrs, &format!("BEGIN; {writes}ABORT")).await;
+    assert_eq!(output.lines(), vec!["OK"; 6], "{output:?}");
+    assert_eq!(read_all(&reader, &SHARD_KEYS).await, all("v1"));
+
+    let script: String = SHARD_KEYS.iter().map(|k| format!("WRITE {k} v4\n")).collect();
+    let output = kvsh::run_stdin(&addrs, format!("BEGIN\n{script}").as_bytes()).await;
+    let lines = output.lines();
+    assert_eq!(lines[..5], vec!["OK"; 5], "{output:?}");
+    assert!(lines[5].starts_with("ABORTED: "), "end of input aborts the open txn: {output:?}");
+    assert!(!output.success(), "an abort makes the exit status non-zero: {output:?}");
+    assert_eq!(read_all(&reader, &SHARD_KEYS).await, all("v1"));
+
+    let output = kvsh::run_c(&addrs, &format!("BEGIN; {writes}END")).await;
+    assert!(output.success(), "{output:?}");
+    assert_eq!(output.lines().last(), Some(&"COMMITTED"), "{output:?}");
+    assert_eq!(read_all(&reader, &SHARD_KEYS).await, all("v3"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_waits_for_the_writer_and_then_sees_only_committed_values() {
+    let cluster = Cluster::start().await;
+    let addrs = cluster.addrs();
+    cluster.client().await.put("Gina", "old").await.expect("seed");
+    let mut writer = KvshSession::spawn("writer", &addrs);
+    let mut reader = KvshSession::spawn("reader", &addrs);
+    // How long a blocked statement is watched to show that it stays blocked.
+    let blocked = Duration::from_millis(1500);
+
+    // A one-statement READ waits behind the writer's lock and then sees its commit.
+    writer.expect("BEGIN", "OK").await;
+    writer.expect("WRITE Gina new", "OK").await;
+    writer.expect("WRITE kate new", "OK").await;
+    reader.send("READ Gina").await;
+    let early = reader.try_recv(blocked).await;
+    assert_eq!(early, None, "the read returned before the writer ended (dirty or stale read)");
+    writer.send("END").await;
+    let read = reader.recv(Duration::from_secs(5)).await;
+    assert_eq!(writer.recv(Duration::from_secs(5)).await, "COMMITTED");
+    assert_eq!(read, "new", "the blocked read sees the committed value");
+
+    // A reader in a transaction likewise; and a writer that aborts exposes nothing.
+    writer.expect("BEGIN", "OK").await;
+    writer.expect("WRITE Gina doomed", "OK").await;
+    reader.expect("BEGIN", "OK").await;
+    reader.send("READ Gina").await;
+    let early = reader.try_recv(blocked).await;
+    assert_eq!(early, None, "the read returned before the writer aborted (dirty read)");
+    writer.send("ABORT").await;
+    assert_eq!(reader.recv(Duration::from_secs(5)).await, "new", "the aborted write is unseen");
+    assert_eq!(writer.recv(Duration::from_secs(5)).await, "OK");
+    // The reader's S lock now blocks a writer until the reader ends (strict 2PL).
+    writer.expect("BEGIN", "OK").await;
+    writer.send("WRITE Gina newer").await;
+    let early = writer.try_recv(blocked).await;
+    assert_eq!(early, None, "a write went through a reader's shared lock");
+    reader.expect("END", "COMMITTED").await;
+    assert_eq!(writer.recv(Duration::from_secs(5)).await, "OK");
+    writer.expect("END", "COMMITTED").await;
+    reader.expect("READ Gina", "newer").await;
+
+    let (status, rest) = writer.finish().await;
+    assert!(status.success() && rest.is_empty(), "{status} {rest:?}");
+    let (status, rest) = reader.finish().await;
+    assert!(status.success() && rest.is_empty(), "{status} {rest:?}");
+}
+
+/// Runs `body` through `client.transaction` until it commits; panics on an error that is not
+/// retryable (there are no faults in these tests, so no outcome is unknown).
+async fn commit_eventually<T, F>(client: &Client, what: &str, mut body: F) -> T
+where
+    F: for<'a> FnMut(&'a mut client::Transaction) -> client::client::BodyFuture<'a, T>,
+{
+    for _ in 0..20 {
+        match client.transaction(&mut body).await {
+            Ok(value) => return value,
+            Err(error) if error.is_retryable() => continue,
+            Err(error) => panic!("{what}: {error}"),
+        }
+    }
+    panic!("{what}: no commit after 20 rounds of retries");
+}
+
+fn number(value: Option<Vec<u8>>) -> i64 {
+    text(value).map_or(0, |v| v.parse().expect("a number"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_read_modify_write_increments_lose_no_update() {
+    const CLIENTS: usize = 4;
+    const ROUNDS: usize = 10;
+    const COUNTER: &str = "Fcounter";
+    let cluster = Cluster::start().await;
+    cluster.client().await.put(COUNTER, "0").await.expect("seed");
+
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let client = cluster.client().await;
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..ROUNDS {
+                let before = commit_eventually(&client, "increment", |txn| {
+                    Box::pin(async move {
+                        let value = number(txn.get(COUNTER).await?);
+                        txn.put(COUNTER, (value + 1).to_string()).await?;
+                        Ok(value)
+                    })
+                })
+                .await;
+                seen.push(before);
+            }
+            seen
+        }));
+    }
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.extend(task.await.expect("an increment task"));
+    }
+    let total = (CLIENTS * ROUNDS) as i64;
+    let counter = number(cluster.client().await.get(COUNTER).await.expect("read"));
+    assert_eq!(counter, total, "every committed increment counts once");
+    // Each committed increment read a different value: 0, 1, ..., total - 1.
+    let distinct: BTreeSet<i64> = seen.iter().copied().collect();
+    assert_eq!(distinct, (0..total).collect::<BTreeSet<i64>>(), "values read: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_skew_is_prevented() {
+    // The on-call rule: at least one of x and y stays 1. Each transaction takes itself off call
+    // (writes 0) only if it sees both on call. Snapshot isolation lets both do it; serializable
+    // execution does not.
+    const X: &str = "Alice";
+    const Y: &str = "kate";
+    let cluster = Cluster::start().await;
+    let setup = cluster.client().await;
+    let reset = || async {
+        setup.put(X, "1").await.expect("reset x");
+        setup.put(Y, "1").await.expect("reset y");
+    };
+
+    // 1. Interleaved by hand, coordinated by two nodes: both read both, then each writes its
+    // own key. The writes wait for each other's shared locks: a deadlock, one victim.
+    reset().await;
+    let mut t1 = begin_on(&setup, &cluster.addr(1)).await;
+    let mut t2 = begin_on(&setup, &cluster.addr(2)).await;
+    for txn in [&mut t1, &mut t2] {
+        assert_eq!(number(txn.get(X).await.expect("READ x")), 1);
+        assert_eq!(number(txn.get(Y).await.expect("READ y")), 1);
+    }
+    let finish = |mut txn: client::Transaction, key: &'static str| async move {
+        match txn.put(key, "0").await {
+            Ok(()) => txn.commit().await.map(|_| ()),
+            Err(error) => {
+                let _ = txn.abort().await;
+                Err(error)
+            }
+        }
+    };
+    let first = tokio::spawn(finish(t1, X));
+    let second = tokio::spawn(finish(t2, Y));
+    let outcomes = [first.await.expect("t1"), second.await.expect("t2")];
+    let sum = number(setup.get(X).await.expect("x")) + number(setup.get(Y).await.expect("y"));
+    assert!(sum >= 1, "write skew: both went off call: {outcomes:?}");
+    let committed = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(committed, 1, "exactly one of the two commits: {outcomes:?}");
+    for outcome in &outcomes {
+        if let Err(error) = outcome {
+            assert_eq!(error.abort_reason(), Some("DEADLOCK"), "the other is a victim: {error}");
+        }
+    }
+    assert_eq!(sum, 1, "one doctor stays on call");
+
+    // 2. Concurrent rounds through `client.transaction` (which retries aborts).
+    let clients = Arc::new([cluster.client().await, cluster.client().await]);
+    for round in 0..10 {
+        reset().await;
+        let mut tasks = Vec::new();
+        for (index, mine) in [X, Y].into_iter().enumerate() {
+            let clients = clients.clone();
+            tasks.push(tokio::spawn(async move {
+                commit_eventually(&clients[index], "off call", |txn| {
+                    Box::pin(async move {
+                        let x = number(txn.get(X).await?);
+                        let y = number(txn.get(Y).await?);
+                        if x + y >= 2 {
+                            txn.put(mine, "0").await?;
+                            return Ok(true);
+                        }
+                        Ok(false)
+                    })
+                })
+                .await
+            }));
+        }
+        let mut went_off = 0;
+        for task in tasks {
+            went_off += usize::from(task.await.expect("a round's task"));
+        }
+        let sum = number(setup.get(X).await.expect("x")) + number(setup.get(Y).await.expect("y"));
+        assert!(sum >= 1, "round {round}: write skew, both went off call");
+        assert_eq!((went_off, sum), (1, 1), "round {round}: exactly one went off call");
+    }
+}
