@@ -12,6 +12,7 @@ cargo nextest run --workspace --no-fail-fast
 # At least 50 simulated runs of at least 30 simulated seconds each, two at a time; the first
 # seeds run twice to prove a seed replays exactly.
 cargo run -q -p chaos --bin chaos -- --seeds "${CHAOS_SEEDS:-50}" --secs 30 --jobs 2
+cargo run -q -p chaos --bin chaos -- --seeds 10 --nodes 5 --secs 30 --jobs 2
 cargo run -q -p chaos --bin chaos -- --seeds 4 --secs 30 --jobs 2 --check-determinism
 for canary in ack-before-fsync release-locks-at-prepare follower-sequential-read yes-voter-aborts-alone; do
   cargo run -q -p chaos --bin chaos -- --seeds 6 --secs 30 --jobs 2 --canary "$canary" | tail -n 1
