@@ -66,6 +66,20 @@ impl AckedWrites {
         self.keys.get(key)
     }
 
+    /// Adds another record's keys (written by another task; the key sets must not overlap).
+    pub fn merge(&mut self, other: AckedWrites) {
+        for (key, history) in other.keys {
+            let previous = self.keys.insert(key.clone(), history);
+            assert!(previous.is_none(), "{key} was written by two records");
+        }
+        self.failures.extend(other.failures);
+    }
+
+    /// The number of writes acknowledged OK so far, over all keys (the last per key).
+    pub fn acked(&self) -> usize {
+        self.keys.values().filter(|h| h.acked.is_some()).count()
+    }
+
     /// Writes `key = value` once and records the outcome.
     pub async fn write(&mut self, client: &Client, key: &str, value: &str) -> Result<(), String> {
         let result = tokio::time::timeout(WRITE_ATTEMPT_TIMEOUT, client.put(key, value)).await;

@@ -14,8 +14,8 @@
 //!
 //! Invariants the harness enforces for every test:
 //! - no process outlives the cluster: `Drop` kills every node (also when the test panics);
-//! - a node never exits by itself: [`Cluster::check_alive`] (run by every wait) fails the test
-//!   with the node's log when one did;
+//! - a node never exits by itself: [`Cluster::wait_ready`] and [`Cluster::check_alive`] fail
+//!   the test with the node's log when one did;
 //! - no node panics: `Drop` fails the test if a node's log contains `panicked at`.
 //!
 //! When the test is panicking, `Drop` prints the tail of every node's log and keeps the

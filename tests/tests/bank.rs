@@ -275,4 +275,18 @@ async fn bank_transfers_conserve_the_total_and_keep_every_acknowledged_transfer_
         "the final balances {actual:?} are not the acknowledged ledger {expected:?} plus any \
          subset of the unknown transfers {maybes:?}"
     );
+
+    // Every node killed at once right after the run (phase 2 of the last commits may still be
+    // under way): after the restart, the same balances.
+    cluster.stop_all();
+    for id in cluster.ids() {
+        cluster.restart(id);
+    }
+    cluster.wait_ready().await;
+    let restarted = cluster.client().await;
+    let again = eventually("an audit after the restart", Duration::from_secs(30), || async {
+        audit(&restarted).await.map_err(|e| e.to_string())
+    })
+    .await;
+    assert_eq!(again, actual, "the balances after kill -9 of every node and a restart");
 }

@@ -10,6 +10,12 @@
 //! a lock holder is forwarded by the holder's *coordinator*, which must know where the holder
 //! waits. So every scenario runs with two placements: each transaction coordinated by the
 //! leader of the shard where it will wait, and each coordinated by another node.
+//!
+//! Regression: the second placement found that only the participant's node recorded a wait
+//! (server/src/participant/shard.rs, `acquire`), so a coordinator on another node answered
+//! probes for its own waiting transaction with "not waiting" and every such cycle ran into the
+//! 10 s lock wait timeout, which aborted the *older* transaction. Coordinators now mark their
+//! own lock waits (server/src/coordinator/coordinator.rs, `lock`, commit 695a257).
 
 use std::time::Duration;
 

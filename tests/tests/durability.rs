@@ -4,6 +4,9 @@
 //! at once. Leaders move within seconds, and a restarted node catches up on what it missed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use e2e::Cluster;
@@ -41,9 +44,27 @@ async fn every_acknowledged_write_survives_a_leader_kill_and_a_whole_cluster_kil
     let first = spread("first", 40);
     write_keys(&cluster, &mut record, &client, &first, "v1").await;
 
-    eprintln!("phase 2: kill -9 the leader of s0, keep writing through the other two");
+    eprintln!("phase 2: kill -9 the leader of s0 while a writer runs, keep writing");
     let victim = cluster.leader_of(0).await;
+    let acked = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (client, acked) = (client.clone(), acked.clone());
+        tokio::spawn(async move {
+            let mut record = AckedWrites::new();
+            for key in spread("during", 60) {
+                record.write_until_acked(&client, &key, &format!("{key}=v2"), WRITE_WITHIN).await;
+                acked.fetch_add(1, Ordering::SeqCst);
+            }
+            record
+        })
+    };
+    eventually("writes before the kill", WRITE_WITHIN, || async {
+        let done = acked.load(Ordering::SeqCst);
+        if done >= 10 { Ok(()) } else { Err(format!("{done} acknowledged")) }
+    })
+    .await;
     cluster.kill9(victim);
+    record.merge(writer.await.expect("the writer"));
     let others: Vec<u64> = cluster.running();
     let survivors = cluster.client_via(&others).await;
     let second = spread("second", 40);
@@ -66,10 +87,9 @@ async fn every_acknowledged_write_survives_a_leader_kill_and_a_whole_cluster_kil
     cluster.wait_ready().await;
     let fresh = cluster.client().await;
     let checked = record.verify(&fresh, VERIFY_WITHIN).await;
-    assert_eq!(checked, 100, "every key written was checked");
-    eprintln!("{} writes failed with an uncertain outcome: {:?}", record.failures.len(), {
-        &record.failures
-    });
+    assert_eq!(checked, 160, "every key written was checked");
+    let failures = &record.failures;
+    eprintln!("{} writes failed with an uncertain outcome: {failures:?}", failures.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

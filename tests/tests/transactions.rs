@@ -82,6 +82,9 @@ async fn a_cross_shard_transaction_is_all_or_nothing() {
     assert!(output.success(), "{output:?}");
     assert_eq!(output.lines().last(), Some(&"COMMITTED"), "{output:?}");
     assert_eq!(read_all(&reader, &SHARD_KEYS).await, all("v3"));
+    // A SCAN over the four shards sees the whole commit; its upper bound is exclusive.
+    let output = kvsh::run_c(&addrs, "SCAN Alice kate").await;
+    assert_eq!(output.lines(), vec!["Alice v3", "Gina v3", "Wendy v3", "(3 rows)"], "{output:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,4 +270,57 @@ async fn write_skew_is_prevented() {
         assert!(sum >= 1, "round {round}: write skew, both went off call");
         assert_eq!((went_off, sum), (1, 1), "round {round}: exactly one went off call");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_a_transaction_again_answers_the_same_outcome() {
+    // A client that lost the answer to END may send END again: it gets the same outcome, and
+    // the transaction commits once. Driven through the public gRPC API directly, since the
+    // library's `commit` consumes its transaction.
+    use proto::kv::BeginRequest;
+    use proto::kv::CommitRequest;
+    use proto::kv::Outcome;
+    use proto::kv::WriteRequest;
+    use proto::kv::kv_client::KvClient;
+
+    let cluster = Cluster::start().await;
+    let mut kv = KvClient::connect(format!("http://{}", cluster.addr(2))).await.expect("connect");
+    let handle = kv.begin(BeginRequest::default()).await.expect("Begin").into_inner().txn;
+    for key in SHARD_KEYS {
+        let write = WriteRequest {
+            txn: handle,
+            key: key.as_bytes().to_vec().into(),
+            value: b"once".to_vec().into(),
+            delete: false,
+        };
+        kv.write(write).await.expect("Write");
+    }
+    let first = kv.commit(CommitRequest { txn: handle }).await.expect("Commit").into_inner();
+    assert_eq!(first.outcome, Outcome::Committed as i32, "{first:?}");
+    for _ in 0..3 {
+        let again = kv.commit(CommitRequest { txn: handle }).await.expect("Commit").into_inner();
+        assert_eq!(again.outcome, first.outcome, "the same outcome: {again:?}");
+        assert_eq!(again.commit_ts, first.commit_ts, "the same commit: {again:?}");
+    }
+    let reader = cluster.client().await;
+    let handle = handle.expect("a handle");
+    let status = reader.txn_status(&handle, Some(0)).await.expect("TxnStatus");
+    assert_eq!(status, TxnOutcome::Committed(first.commit_ts));
+    assert_eq!(read_all(&reader, &SHARD_KEYS).await, all("once"));
+
+    // An aborted one likewise answers ABORTED every time.
+    let handle = kv.begin(BeginRequest::default()).await.expect("Begin").into_inner().txn;
+    let write = WriteRequest {
+        txn: handle,
+        key: b"Alice".to_vec().into(),
+        value: b"never".to_vec().into(),
+        delete: false,
+    };
+    kv.write(write).await.expect("Write");
+    kv.abort(proto::kv::AbortRequest { txn: handle }).await.expect("Abort");
+    for _ in 0..2 {
+        let again = kv.commit(CommitRequest { txn: handle }).await.expect("Commit").into_inner();
+        assert_eq!(again.outcome, Outcome::Aborted as i32, "END after ABORT: {again:?}");
+    }
+    assert_eq!(text(reader.get("Alice").await.expect("read")).as_deref(), Some("once"));
 }
