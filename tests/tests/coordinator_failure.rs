@@ -100,6 +100,7 @@ async fn kill_the_coordinator_at(point: &str) -> Aftermath {
         .expect("the client's commit returns")
         .expect("the commit task");
     let status = others.txn_status(&handle, home).await.expect("TxnStatus after the kill");
+    eprintln!("the client's commit answered {commit:?}; TxnStatus {status:?}");
 
     cluster.restart(1);
     cluster.wait_ready().await;
