@@ -86,6 +86,9 @@ pub struct Plan {
     pub fault_gap: (Duration, Duration),
     /// True when a share of the clients runs bank transfers.
     pub bank: bool,
+    /// Clients whose sessions are causal (their read-only transactions read snapshots from
+    /// any replica, without locks).
+    pub causal_clients: usize,
     /// The canary switched on (`Canary::None` for a real run).
     pub canary: Canary,
     /// How long an fsync takes on the simulated disks (real disks: well under a millisecond
@@ -107,6 +110,7 @@ impl Plan {
             Canary::AckBeforeFsync => Some(FaultKind::PowerLoss),
             Canary::FollowerSequentialRead => Some(FaultKind::IsolateLeader),
             Canary::YesVoterAbortsAlone => Some(FaultKind::PartitionHalves),
+            Canary::SkipSafeTimeWait => Some(FaultKind::Latency),
             _ => None,
         };
         // A canary run aims: the fault that exposes the canary, often.
@@ -127,6 +131,11 @@ impl Plan {
             faults,
             fault_gap,
             bank: rng.random_bool(0.7),
+            causal_clients: if canary == Canary::SkipSafeTimeWait {
+                6
+            } else {
+                rng.random_range(0..=2)
+            },
             canary,
             fsync: Duration::from_micros(if canary == Canary::AckBeforeFsync {
                 rng.random_range(5_000..=12_000)

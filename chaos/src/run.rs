@@ -81,10 +81,9 @@ pub fn run(plan: &Plan) -> RunReport {
     for id in 0..plan.clients {
         let seed = plan.seed.wrapping_mul(31).wrapping_add(id as u64 + 1);
         let banker = plan.bank && id % 3 == 0;
-        cluster.client(
-            format!("c{id}").as_str(),
-            worker(world.clone(), id, addrs.clone(), seed, banker),
-        );
+        let causal = !banker && id >= plan.clients - plan.causal_clients.min(plan.clients);
+        let session = worker(world.clone(), id, addrs.clone(), seed, banker, causal);
+        cluster.client(format!("c{id}").as_str(), session);
     }
     cluster.client("checker", checker(world.clone(), topology, plan.seed ^ 0xc4ec));
     let mut nemesis = Nemesis::new(plan);
@@ -139,12 +138,15 @@ pub fn run(plan: &Plan) -> RunReport {
     canary::set(Canary::None);
     let world = world.borrow();
     problems.extend(world.problems.iter().cloned());
-    let history = world.recorder.history();
-    let report = check::check(&history, Model::StrictSerializable);
-    if !report.valid {
-        problems.push(format!("history: {}", report.summary()));
-        for anomaly in report.anomalies.iter().take(5) {
-            problems.push(format!("  {anomaly}"));
+    let locking = world.histories.locking.history();
+    let history = world.histories.all.history();
+    for (model, checked) in [(Model::StrictSerializable, &locking), (Model::Causal, &history)] {
+        let report = check::check(checked, model);
+        if !report.valid {
+            problems.push(format!("history: {}", report.summary()));
+            for anomaly in report.anomalies.iter().take(5) {
+                problems.push(format!("  {anomaly}"));
+            }
         }
     }
     let mut digests = Vec::new();
@@ -171,7 +173,7 @@ pub fn run(plan: &Plan) -> RunReport {
             }
         }
     }
-    let jsonl = world.recorder.to_jsonl();
+    let jsonl = world.histories.all.to_jsonl();
     let mut fingerprint = jsonl.clone();
     for line in nemesis.log.iter().chain(digests.iter()) {
         fingerprint.push_str(line);

@@ -68,37 +68,48 @@ fn note_abort(world: &Shared, error: &Error) {
     *world.borrow_mut().stats.aborted.entry(reason).or_default() += 1;
 }
 
-/// Runs one list-append transaction and records it.
+/// Runs one list-append transaction and records it. In a causal session (`causal`), a
+/// transaction that only reads runs as a snapshot read (one statement, or BEGIN READ ONLY);
+/// everything else takes locks.
 pub async fn append_txn(
     world: &Shared,
     client: &Client,
     rng: &mut SmallRng,
     process: u64,
+    causal: bool,
 ) -> Ended {
     let ops = world.borrow_mut().generate(rng);
-    let invoke = world.borrow_mut().recorder.invoke(process, now_ns(), ops.clone());
-    // A lone read runs as a one-statement transaction half of the time.
-    if ops.len() == 1 && !ops[0].is_append() && rng.random_bool(0.5) {
+    let read_only = ops.iter().all(|op| !op.is_append());
+    let locking = !(causal && read_only);
+    let invoke = world.borrow_mut().histories.invoke(process, now_ns(), ops.clone(), locking);
+    // A lone read runs as a one-statement read half of the time (always, in a causal session).
+    if ops.len() == 1 && read_only && (causal || rng.random_bool(0.5)) {
         let key = ops[0].key().as_str().to_string();
         let result = client.get(&key).await.map_err(|e| e.to_string()).and_then(decode_list);
         let mut w = world.borrow_mut();
         return match result {
             Ok(list) => {
-                w.recorder.ok(process, now_ns(), vec![MicroOp::read_result(key.as_str(), list)]);
+                w.histories.ok(
+                    process,
+                    now_ns(),
+                    vec![MicroOp::read_result(key.as_str(), list)],
+                    locking,
+                );
                 w.stats.committed += 1;
                 Ended::Committed
             }
             Err(_) => {
-                w.recorder.fail(process, now_ns());
+                w.histories.fail(process, now_ns(), locking);
                 Ended::Failed
             }
         };
     }
-    let mut txn = match client.begin().await {
+    let begun = if locking { client.begin().await } else { client.begin_read_only().await };
+    let mut txn = match begun {
         Ok(txn) => txn,
         Err(error) => {
             note_abort(world, &error);
-            world.borrow_mut().recorder.fail(process, now_ns());
+            world.borrow_mut().histories.fail(process, now_ns(), locking);
             return Ended::Failed;
         }
     };
@@ -118,7 +129,7 @@ pub async fn append_txn(
                     note_abort(world, &abort);
                 }
                 let _ = txn.abort().await;
-                world.borrow_mut().recorder.fail(process, now_ns());
+                world.borrow_mut().histories.fail(process, now_ns(), locking);
                 return Ended::Failed;
             }
         };
@@ -129,7 +140,7 @@ pub async fn append_txn(
                 if let Err(error) = txn.put(&key, encode_list(&list)).await {
                     note_abort(world, &error);
                     let _ = txn.abort().await;
-                    world.borrow_mut().recorder.fail(process, now_ns());
+                    world.borrow_mut().histories.fail(process, now_ns(), locking);
                     return Ended::Failed;
                 }
                 done.push(op.clone());
@@ -142,20 +153,20 @@ pub async fn append_txn(
     match txn.commit().await {
         Ok(_) => {
             let mut w = world.borrow_mut();
-            w.recorder.ok(process, now_ns(), done);
+            w.histories.ok(process, now_ns(), done, locking);
             w.stats.committed += 1;
             Ended::Committed
         }
         Err(Error::Unknown(_)) => {
             let mut w = world.borrow_mut();
-            w.recorder.info(process, now_ns());
+            w.histories.info(process, now_ns(), locking);
             w.unknown.push(Unknown { index: invoke, handle, home });
             w.stats.unknown += 1;
             Ended::Unknown
         }
         Err(error) => {
             note_abort(world, &error);
-            world.borrow_mut().recorder.fail(process, now_ns());
+            world.borrow_mut().histories.fail(process, now_ns(), locking);
             Ended::Failed
         }
     }
@@ -262,9 +273,13 @@ pub async fn worker(
     addrs: Vec<String>,
     seed: u64,
     banker: bool,
+    causal: bool,
 ) -> turmoil::Result {
     let client =
         Client::connect_options(&addrs, Arc::new(SimConnector), seed, CLIENT_TIMEOUT).await?;
+    if causal {
+        client.set_consistency(client::Consistency::Causal);
+    }
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut process = world.borrow_mut().new_process();
     if banker && id == 0 {
@@ -289,7 +304,7 @@ pub async fn worker(
                 audit(&world, &client).await
             }
         } else {
-            append_txn(&world, &client, &mut rng, process).await
+            append_txn(&world, &client, &mut rng, process, causal).await
         };
         match ended {
             Ended::Committed if phase == Phase::Liveness => live_commits += 1,

@@ -73,12 +73,56 @@ impl Stats {
     }
 }
 
+/// The list-append histories of a run: every transaction in `all` (checked for causal
+/// consistency), and the locking ones also in `locking` (checked for strict serializability).
+/// Snapshot reads of causal sessions may be stale by design, so they are left out of `locking`.
+pub struct Histories {
+    /// Every transaction.
+    pub all: Recorder,
+    /// The transactions that took locks (everything but causal snapshot reads).
+    pub locking: Recorder,
+}
+
+impl Histories {
+    /// Records an invoke; returns its index in `all`.
+    pub fn invoke(&mut self, process: u64, time: u64, ops: Vec<MicroOp>, locking: bool) -> u64 {
+        if locking {
+            self.locking.invoke(process, time, ops.clone());
+        }
+        self.all.invoke(process, time, ops)
+    }
+
+    /// Records a commit with what was read.
+    pub fn ok(&mut self, process: u64, time: u64, ops: Vec<MicroOp>, locking: bool) {
+        if locking {
+            self.locking.ok(process, time, ops.clone());
+        }
+        self.all.ok(process, time, ops);
+    }
+
+    /// Records a certain failure.
+    pub fn fail(&mut self, process: u64, time: u64, locking: bool) {
+        if locking {
+            self.locking.fail(process, time);
+        }
+        self.all.fail(process, time);
+    }
+
+    /// Records an unknown outcome (the process is then retired).
+    pub fn info(&mut self, process: u64, time: u64, locking: bool) {
+        if locking {
+            self.locking.info(process, time);
+        }
+        self.all.info(process, time);
+    }
+}
+
 /// The shared state of a run.
 pub struct World {
     /// Where the run is.
     pub phase: Phase,
-    /// The list-append history.
-    pub recorder: Recorder,
+    /// The list-append histories.
+    pub histories: Histories,
     next_process: u64,
     active: Vec<ActiveKey>,
     next_key: u64,
@@ -121,7 +165,7 @@ impl World {
     pub fn new() -> Shared {
         let mut world = World {
             phase: Phase::Safety,
-            recorder: Recorder::new(),
+            histories: Histories { all: Recorder::new(), locking: Recorder::new() },
             next_process: 0,
             active: Vec::new(),
             next_key: 0,

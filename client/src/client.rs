@@ -266,12 +266,16 @@ impl Client {
         Err(last)
     }
 
-    /// Nodes to try for a request about `key`: its shard's leader first, then the others.
-    fn route(&self, key: &[u8]) -> Vec<String> {
+    /// Nodes to try for a request about `key`: its shard's leader first, then the others. A
+    /// causal read goes to any replica (rotating over the nodes) instead of the leader.
+    fn route(&self, key: &[u8], leader_first: bool) -> Vec<String> {
         let mut addrs = self.addrs();
         let next = self.inner.next.fetch_add(1, Ordering::Relaxed);
         let count = addrs.len();
         addrs.rotate_left(next % count);
+        if !leader_first {
+            return addrs;
+        }
         if let Some(leader) = self.inner.map.lock().expect("map lock").leader_addr(key) {
             addrs.retain(|a| *a != leader);
             addrs.insert(0, leader);
@@ -286,9 +290,24 @@ impl Client {
         F: Fn(KvClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
+        self.routed_to(key, effect, true, send).await
+    }
+
+    /// [`Client::routed`], choosing whether the key's shard leader is tried first.
+    async fn routed_to<T, F, Fut>(
+        &self,
+        key: &[u8],
+        effect: bool,
+        leader_first: bool,
+        send: F,
+    ) -> Result<T, Error>
+    where
+        F: Fn(KvClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
         let mut last = Error::Unavailable("no node reachable".into());
         for round in 0..UNREACHABLE_ROUNDS_MAX {
-            for addr in self.route(key) {
+            for addr in self.route(key, leader_first) {
                 match tokio::time::timeout(self.inner.timeout, send(self.kv(&addr))).await {
                     Ok(Ok(response)) => return Ok(response.into_inner()),
                     Ok(Err(status)) => {
@@ -319,12 +338,22 @@ impl Client {
         Err(last)
     }
 
-    /// READ outside a transaction (linearizable in sequential mode).
+    /// READ outside a transaction (linearizable in sequential mode; a causally safe snapshot
+    /// from any replica in causal mode).
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.get_with_snapshot(key).await?.0)
+    }
+
+    /// Like [`Client::get`], with the snapshot timestamp a causal read was served at (0 for a
+    /// locking read): how stale the read was, compared with the clock.
+    pub async fn get_with_snapshot(
+        &self,
+        key: impl AsRef<[u8]>,
+    ) -> Result<(Option<Vec<u8>>, u64), Error> {
         let key = key.as_ref();
         let consistency = self.consistency().to_proto();
         let response = self
-            .routed(key, false, |mut kv| {
+            .routed_to(key, false, consistency != Consistency::Causal.to_proto(), |mut kv| {
                 let request = ReadRequest {
                     txn: None,
                     key: key.to_vec().into(),
@@ -335,7 +364,7 @@ impl Client {
             })
             .await?;
         self.observe_token(response.causal_token);
-        Ok(response.found.then(|| response.value.to_vec()))
+        Ok((response.found.then(|| response.value.to_vec()), response.snapshot_ts))
     }
 
     /// WRITE outside a transaction: committed when it returns. On [`Error::Unknown`] the write
@@ -375,7 +404,7 @@ impl Client {
         let (from, to) = (from.as_ref(), to.as_ref());
         let consistency = self.consistency().to_proto();
         let response = self
-            .routed(from, false, |mut kv| {
+            .routed_to(from, false, consistency != Consistency::Causal.to_proto(), |mut kv| {
                 let request = ScanRequest {
                     txn: None,
                     from: from.to_vec().into(),

@@ -122,6 +122,25 @@ impl PeerConnector for RaftConnector {
     }
 }
 
+/// The safe times of this node's replicas, for the coordinator's snapshot choice.
+struct LocalSafeTimes(Weak<Node>);
+
+impl crate::coordinator::snapshot::LocalReplicas for LocalSafeTimes {
+    fn safe_time(&self, shard: ShardId) -> Option<txn::types::Timestamp> {
+        self.0.upgrade()?.shard(shard)?.safe_time().ok().map(|(safe, _)| safe)
+    }
+}
+
+/// Runs a handler in a task of its own, so that it completes even if its caller goes away.
+async fn detached<F>(handler: F) -> PeerReply
+where
+    F: std::future::Future<Output = PeerReply> + Send + 'static,
+{
+    tokio::spawn(handler)
+        .await
+        .unwrap_or_else(|error| PeerReply::Unavailable(format!("the handler failed: {error}")))
+}
+
 /// The leader of a shard as this node's own replica sees it.
 struct LocalLeaders(Weak<Node>);
 
@@ -200,6 +219,7 @@ impl Node {
             })
         });
         peers.bind(local, Arc::new(LocalLeaders(Arc::downgrade(&node))));
+        coordinator.bind_replicas(Arc::new(LocalSafeTimes(Arc::downgrade(&node))));
         for shard in node.shards.values() {
             shard.start();
         }
@@ -263,22 +283,38 @@ impl Node {
             PeerRequest::Lock(request) => {
                 on_shard!(request.shard, |s| s.handle_lock(request).await)
             }
+            // Handlers that change state after a proposal must finish even when their caller
+            // gives up (a dropped handler would leave locks, or a timestamp that holds the
+            // closed timestamp back, behind): they run in tasks of their own.
             PeerRequest::Prepare(request) => {
-                on_shard!(request.shard, |s| s.handle_prepare(request, false).await)
+                on_shard!(request.shard, |s| detached(async move {
+                    s.handle_prepare(request, false).await
+                })
+                .await)
             }
             PeerRequest::CommitOnePhase(request) => {
-                on_shard!(request.shard, |s| s.handle_prepare(request, true).await)
+                on_shard!(request.shard, |s| detached(async move {
+                    s.handle_prepare(request, true).await
+                })
+                .await)
             }
             PeerRequest::Finalize { shard, txn, decision, prepared } => {
-                on_shard!(shard, |s| s.handle_finalize(txn, decision, prepared).await)
+                on_shard!(shard, |s| detached(async move {
+                    s.handle_finalize(txn, decision, prepared).await
+                })
+                .await)
             }
             PeerRequest::Release { shard, txn } => on_shard!(shard, |s| s.handle_release(txn)),
             PeerRequest::Decide { shard, txn, decision } => {
-                on_shard!(shard, |s| s.handle_decide(txn, decision).await)
+                on_shard!(shard, |s| detached(async move { s.handle_decide(txn, decision).await })
+                    .await)
             }
-            PeerRequest::Finish { shard, txn } => on_shard!(shard, |s| s.handle_finish(txn).await),
+            PeerRequest::Finish { shard, txn } => {
+                on_shard!(shard, |s| detached(async move { s.handle_finish(txn).await }).await)
+            }
             PeerRequest::Status { shard, txn, resolve } => {
-                on_shard!(shard, |s| s.handle_status(txn, resolve).await)
+                on_shard!(shard, |s| detached(async move { s.handle_status(txn, resolve).await })
+                    .await)
             }
             PeerRequest::Single { shard, op } => on_shard!(shard, |s| s.handle_single(op).await),
             PeerRequest::ProbeShard { shard, probe } => on_shard!(shard, |s| s.handle_probe(probe)),
@@ -295,6 +331,11 @@ impl Node {
                 PeerReply::Waits(self.shards.values().flat_map(|s| s.waits()).collect())
             }
             PeerRequest::Inspect { shard } => on_shard!(shard, |s| s.inspect()),
+            PeerRequest::SnapshotRead { shard, at, op, wait_ms } => {
+                on_shard!(shard, |s| s
+                    .handle_snapshot_read(at, op, Duration::from_millis(wait_ms))
+                    .await)
+            }
         }
     }
 

@@ -114,8 +114,6 @@ async fn kill_the_coordinator_at(point: &str) -> Aftermath {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: KVD_PAUSE is never honoured: server/src/failpoint.rs::pause has no caller in \
-            the commit path, so the coordinator cannot be killed between votes and decision"]
 async fn a_coordinator_killed_between_the_votes_and_the_decision_leaves_nothing_and_frees_its_keys()
 {
     let after = kill_the_coordinator_at("before-decide").await;
@@ -133,8 +131,6 @@ async fn a_coordinator_killed_between_the_votes_and_the_decision_leaves_nothing_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: KVD_PAUSE is never honoured: server/src/failpoint.rs::pause has no caller in \
-            the commit path, so the coordinator cannot be killed right after the decision"]
 async fn a_coordinator_killed_after_the_decision_leaves_everything_and_frees_its_keys() {
     let after = kill_the_coordinator_at("after-decide").await;
     assert_eq!(after.values, vec![Some("txn".to_string()); 4], "all of its writes applied");

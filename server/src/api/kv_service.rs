@@ -57,6 +57,19 @@ impl KvService {
         KvService { node }
     }
 
+    /// True when a request asks for a causal read (or falls back to a causal default).
+    fn causal(&self, consistency: i32) -> bool {
+        match proto::kv::Consistency::try_from(consistency)
+            .unwrap_or(proto::kv::Consistency::Unspecified)
+        {
+            proto::kv::Consistency::Causal => true,
+            proto::kv::Consistency::Sequential => false,
+            proto::kv::Consistency::Unspecified => {
+                self.node.context().config.consistency == crate::config::Consistency::Causal
+            }
+        }
+    }
+
     fn observe(&self, token: u64) -> Timestamp {
         let token = Timestamp(token);
         self.node.clock().observe(token);
@@ -100,8 +113,14 @@ impl Kv for KvService {
         request: Request<BeginRequest>,
     ) -> Result<Response<BeginResponse>, Status> {
         let request = request.into_inner();
-        self.observe(request.causal_token);
-        let txn = self.node.coordinator().begin(request.read_only).map_err(to_status)?;
+        let token = self.observe(request.causal_token);
+        let coordinator = self.node.coordinator();
+        let txn = if request.read_only && self.causal(request.consistency) {
+            coordinator.begin_snapshot(token)
+        } else {
+            coordinator.begin(request.read_only)
+        }
+        .map_err(to_status)?;
         Ok(Response::new(BeginResponse { txn: Some(handle_of(txn)) }))
     }
 
@@ -109,16 +128,18 @@ impl Kv for KvService {
         let request = request.into_inner();
         let token = self.observe(request.causal_token);
         let coordinator = self.node.coordinator();
+        let causal = request.txn.is_none() && self.causal(request.consistency);
         let (value, seen) = match &request.txn {
             Some(handle) => coordinator.read(self.txn_id(handle)?, request.key.to_vec()).await,
+            None if causal => coordinator.causal_read(request.key.to_vec(), token).await,
             None => coordinator.single_read(request.key.to_vec()).await,
         }
         .map_err(to_status)?;
-        let token = token.max(seen).0;
         Ok(Response::new(ReadResponse {
             found: value.is_some(),
             value: value.unwrap_or_default().into(),
-            causal_token: token,
+            causal_token: token.max(seen).0,
+            snapshot_ts: if causal { seen.0 } else { 0 },
         }))
     }
 
@@ -158,9 +179,13 @@ impl Kv for KvService {
         let to = optional_to(&request.to);
         let limit = request.limit.map(|limit| limit as usize);
         let coordinator = self.node.coordinator();
+        let causal = request.txn.is_none() && self.causal(request.consistency);
         let (rows, seen) = match &request.txn {
             Some(handle) => {
                 coordinator.scan(self.txn_id(handle)?, request.from.to_vec(), to, limit).await
+            }
+            None if causal => {
+                coordinator.causal_scan(request.from.to_vec(), to, limit, token).await
             }
             None => coordinator.single_scan(request.from.to_vec(), to, limit).await,
         }
@@ -169,7 +194,8 @@ impl Kv for KvService {
             .into_iter()
             .map(|(key, value)| KeyValue { key: key.into(), value: value.into() })
             .collect();
-        Ok(Response::new(ScanResponse { rows, causal_token: token.max(seen).0 }))
+        let snapshot_ts = if causal { seen.0 } else { 0 };
+        Ok(Response::new(ScanResponse { rows, causal_token: token.max(seen).0, snapshot_ts }))
     }
 
     async fn commit(
@@ -182,7 +208,12 @@ impl Kv for KvService {
             .ok_or_else(|| Status::invalid_argument("COMMIT needs a transaction handle"))?;
         let txn = self.txn_id(&handle)?;
         self.node.coordinator().entry(&txn).map_err(to_status)?;
-        let outcome = self.node.coordinator().commit(txn).await;
+        // The commit protocol runs to its end even if the client goes away meanwhile (the
+        // client then learns the outcome from TxnStatus).
+        let coordinator = self.node.coordinator().clone();
+        let outcome = tokio::spawn(async move { coordinator.commit(txn).await })
+            .await
+            .unwrap_or_else(|error| Outcome::Unknown(format!("the commit task failed: {error}")));
         outcome_response(outcome)
     }
 

@@ -39,6 +39,7 @@ pub fn to_status(error: StatementError) -> Status {
         StatementError::NotAllowed(why) => Status::failed_precondition(why),
         StatementError::NotFound(why) => Status::not_found(why),
         StatementError::Unavailable(why) => Status::unavailable(why),
+        StatementError::TooOld(why) => Status::out_of_range(why),
     }
 }
 

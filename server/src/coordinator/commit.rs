@@ -118,8 +118,10 @@ impl Coordinator {
             .flatten()
             .max()
             .expect("write participants vote a timestamp");
+        crate::failpoint::pause("before-decide").await;
         match self.decide(txn, home, Decision::Committed { commit_ts }).await {
             Ok(Decision::Committed { commit_ts }) => {
+                crate::failpoint::pause("after-decide").await;
                 self.spawn_phase2(txn, home, writers, Decision::Committed { commit_ts });
                 Outcome::Committed { commit_ts }
             }

@@ -66,6 +66,9 @@ pub enum StatementError {
     /// No such transaction here.
     #[error("no open transaction {0} on this node")]
     NotFound(String),
+    /// A snapshot older than the retention window.
+    #[error("{0}")]
+    TooOld(String),
     /// A one-statement operation could not complete in time; for a write, its outcome is
     /// unknown.
     #[error("{0}")]
@@ -96,12 +99,17 @@ impl TxnEntry {
 pub struct Coordinator {
     pub(crate) ctx: Arc<NodeContext>,
     txns: Mutex<BTreeMap<u64, Arc<TxnEntry>>>,
+    pub(crate) replicas: std::sync::OnceLock<Arc<dyn crate::coordinator::snapshot::LocalReplicas>>,
 }
 
 impl Coordinator {
     /// A coordinator for this node.
     pub fn new(ctx: Arc<NodeContext>) -> Arc<Coordinator> {
-        Arc::new(Coordinator { ctx, txns: Mutex::new(BTreeMap::new()) })
+        Arc::new(Coordinator {
+            ctx,
+            txns: Mutex::new(BTreeMap::new()),
+            replicas: std::sync::OnceLock::new(),
+        })
     }
 
     pub(crate) fn timing(&self) -> &Timing {
@@ -117,8 +125,22 @@ impl Coordinator {
         Timing::ms(self.timing().rpc_ms)
     }
 
-    /// Starts a transaction.
+    /// Starts a transaction; `snapshot` makes it a causal read-only transaction reading that
+    /// snapshot.
     pub fn begin(&self, read_only: bool) -> Result<TxnId, StatementError> {
+        self.begin_with(read_only, None)
+    }
+
+    /// Starts a causal read-only transaction at a snapshot at or above `token`.
+    pub fn begin_snapshot(&self, token: Timestamp) -> Result<TxnId, StatementError> {
+        self.begin_with(true, Some(self.pick_snapshot(token)))
+    }
+
+    fn begin_with(
+        &self,
+        read_only: bool,
+        snapshot: Option<Timestamp>,
+    ) -> Result<TxnId, StatementError> {
         let open = self.txns.lock().expect("txns lock").len();
         if open >= self.ctx.config.limits.open_txns_max {
             return Err(StatementError::Unavailable(format!(
@@ -128,7 +150,11 @@ impl Coordinator {
         let id = self.ctx.mint_txn();
         let entry = Arc::new(TxnEntry {
             id,
-            state: tokio::sync::Mutex::new(TxnState::new(read_only)),
+            state: tokio::sync::Mutex::new(TxnState {
+                snapshot,
+                seen_ts: snapshot.unwrap_or_default(),
+                ..TxnState::new(read_only)
+            }),
             last_active: Mutex::new(Instant::now()),
         });
         self.txns.lock().expect("txns lock").insert(id.seq, entry);
@@ -148,7 +174,7 @@ impl Coordinator {
         Ok(entry)
     }
 
-    fn check_key(&self, key: &[u8]) -> Result<(), StatementError> {
+    pub(crate) fn check_key(&self, key: &[u8]) -> Result<(), StatementError> {
         let max = self.ctx.config.limits.key_bytes_max;
         if key.is_empty() {
             return Err(StatementError::Invalid("empty key".into()));
@@ -173,7 +199,7 @@ impl Coordinator {
         Ok(())
     }
 
-    fn check_range(&self, from: &[u8], to: Option<&[u8]>) -> Result<(), StatementError> {
+    pub(crate) fn check_range(&self, from: &[u8], to: Option<&[u8]>) -> Result<(), StatementError> {
         let max = self.ctx.config.limits.key_bytes_max;
         if from.len() > max || to.is_some_and(|to| to.len() > max) {
             return Err(StatementError::Invalid(format!(
@@ -290,6 +316,14 @@ impl Coordinator {
         entry.touch();
         Self::check_active(&state)?;
         let shard = self.ctx.topology.shard_of(&key);
+        if let Some(ts) = state.snapshot {
+            let op = crate::peer::message::SnapshotOp::Read { key };
+            let read = self
+                .snapshot_call(shard, crate::peer::message::SnapshotAt::Exactly(ts), op)
+                .await?;
+            entry.touch();
+            return Ok((read.rows.into_iter().next().map(|(_, value)| value), ts));
+        }
         if let Some(buffered) = state.buffered(shard, &key) {
             return Ok((buffered.clone(), state.seen_ts));
         }
@@ -355,6 +389,11 @@ impl Coordinator {
         let mut rows: Vec<(Key, Value)> = Vec::new();
         if limit == 0 {
             return Ok((rows, state.seen_ts));
+        }
+        if let Some(ts) = state.snapshot {
+            let rows = self.snapshot_scan(ts, &from, to.as_deref(), limit).await?;
+            entry.touch();
+            return Ok((rows, ts));
         }
         let topology = self.ctx.topology.clone();
         for (shard, part_from, part_to) in topology.split_range(&from, to.as_deref()) {

@@ -109,6 +109,9 @@ pub struct TxnState {
     pub write_bytes: usize,
     /// The largest commit timestamp it has seen (the session's causal token rises to it).
     pub seen_ts: Timestamp,
+    /// For a causal read-only transaction, the snapshot all its reads are served at (from any
+    /// replica, without locks).
+    pub snapshot: Option<Timestamp>,
 }
 
 impl TxnState {
@@ -121,6 +124,7 @@ impl TxnState {
             parts: BTreeMap::new(),
             write_bytes: 0,
             seen_ts: Timestamp::ZERO,
+            snapshot: None,
         }
     }
 

@@ -89,6 +89,8 @@ pub struct LeaderState {
     pub closed_promised: Timestamp,
     /// Wait edges pinned by deadlock confirmations in progress.
     pub pins: Pins,
+    /// Timestamps handed to proposals still in flight (closed timestamps stay below them).
+    pub pending_ts: BTreeMap<Timestamp, usize>,
     /// When this leader became ready.
     pub ready_at: Instant,
     /// True once this leader asked to hand leadership to the shard's preferred replica.
@@ -110,6 +112,7 @@ impl LeaderState {
             unanswered: BTreeMap::new(),
             closed_promised: Timestamp::ZERO,
             pins: Pins::new(PIN_LIFETIME.as_millis() as u64),
+            pending_ts: BTreeMap::new(),
             ready_at: Instant::now(),
             handed_over: false,
             epoch: Instant::now(),
@@ -168,6 +171,35 @@ impl LeaderState {
         self.evicted.insert(txn, now);
         self.drop_txn(txn, Some((AbortReason::CoordinatorLost, "its coordinator is gone".into())));
         true
+    }
+
+    /// Records a timestamp handed to a proposal in flight.
+    pub fn hold_ts(&mut self, ts: Timestamp) {
+        *self.pending_ts.entry(ts).or_default() += 1;
+    }
+
+    /// Forgets a timestamp whose proposal finished (applied, refused or lost).
+    pub fn release_ts(&mut self, ts: Timestamp) {
+        if let Some(count) = self.pending_ts.get_mut(&ts) {
+            *count -= 1;
+            if *count == 0 {
+                self.pending_ts.remove(&ts);
+            }
+        }
+    }
+
+    /// The next closed timestamp to promise, if it advances: `candidate` capped below every
+    /// timestamp still in flight. Records the promise.
+    pub fn next_closed(&mut self, candidate: Timestamp) -> Option<Timestamp> {
+        let capped = match self.pending_ts.keys().next() {
+            Some(oldest) => candidate.min(oldest.prev()),
+            None => candidate,
+        };
+        if capped <= self.closed_promised {
+            return None;
+        }
+        self.closed_promised = capped;
+        Some(capped)
     }
 
     /// Milliseconds since this state was created (the pins' clock).

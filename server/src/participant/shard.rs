@@ -70,6 +70,8 @@ use crate::peer::message::PrepareRequest;
 use crate::peer::message::ProbeOutcome;
 use crate::peer::message::ReadResult;
 use crate::peer::message::SingleOp;
+use crate::peer::message::SnapshotAt;
+use crate::peer::message::SnapshotOp;
 use crate::peer::message::WaitLine;
 use replication::canary;
 use replication::canary::Canary;
@@ -167,12 +169,141 @@ impl Shard {
         }
     }
 
-    /// Starts the background loops (leadership watcher, resolver).
+    /// Starts the background loops (leadership watcher, resolver, closer, collector).
     pub fn start(self: &Arc<Shard>) {
         let shard = self.clone();
         tokio::spawn(async move { shard.watch_leadership().await });
         let shard = self.clone();
         tokio::spawn(async move { shard.resolve_loop().await });
+        let shard = self.clone();
+        tokio::spawn(async move { shard.close_loop().await });
+        let shard = self.clone();
+        tokio::spawn(async move { shard.collect_loop().await });
+    }
+
+    // ---- closed timestamps and garbage collection -----------------------------------------
+
+    /// While leading, replicates `Close(t)` every `close_interval_ms`: a promise that nothing
+    /// will prepare or commit here at or below `t`. `t` trails the leader's clock by
+    /// `close_lag_ms` and stays below every timestamp still in flight. Followers serve causal
+    /// snapshots up to the closed timestamp they applied (see `handle_snapshot_read`).
+    async fn close_loop(self: Arc<Shard>) {
+        let period = Timing::ms(self.timing().close_interval_ms);
+        let lag = self.timing().close_lag_ms;
+        loop {
+            tokio::time::sleep(period).await;
+            let promise = {
+                let mut guard = self.state();
+                match guard.as_mut().filter(|s| s.ready) {
+                    Some(state) => {
+                        let now = self.ctx.clock.now();
+                        state.next_closed(Timestamp::new(now.physical_ms().saturating_sub(lag), 0))
+                    }
+                    None => None,
+                }
+            };
+            if let Some(ts) = promise {
+                // Not awaited: closes may pipeline; a lost one is superseded by the next.
+                let shard = self.clone();
+                tokio::spawn(async move {
+                    let _ = shard.propose(Command::Close { ts }).await;
+                });
+            }
+        }
+    }
+
+    /// While leading, replicates `Collect` every quarter of the retention window: versions
+    /// and finished records older than the window (behind the closed timestamp) go.
+    async fn collect_loop(self: Arc<Shard>) {
+        let retention = self.timing().retention_ms;
+        let period = Timing::ms((retention / 4).max(1_000));
+        loop {
+            tokio::time::sleep(period).await;
+            let before = {
+                let guard = self.state();
+                match guard.as_ref().filter(|s| s.ready) {
+                    Some(state) if state.closed_promised.physical_ms() > retention => {
+                        Some(Timestamp::new(state.closed_promised.physical_ms() - retention, 0))
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(before) = before {
+                let _ = self.propose(Command::Collect { before }).await;
+            }
+        }
+    }
+
+    /// The safe time of this replica: every snapshot at or below it is complete here and will
+    /// never change (the closed timestamp applied, below every undecided prepared transaction),
+    /// and the garbage-collection watermark (snapshots at or below it are gone).
+    pub fn safe_time(&self) -> Result<(Timestamp, Timestamp), PeerReply> {
+        let (closed, oldest_prepared, collected) =
+            self.reader.safe_time_parts().map_err(|e| PeerReply::Unavailable(e.to_string()))?;
+        let safe = match oldest_prepared {
+            Some(prepared) => closed.min(prepared.prev()),
+            None => closed,
+        };
+        Ok((safe, collected))
+    }
+
+    /// A snapshot read at this replica, leader or follower, without locks: it waits (up to
+    /// `wait`) until the replica's safe time reaches the snapshot, then reads as of it.
+    pub async fn handle_snapshot_read(
+        &self,
+        at: SnapshotAt,
+        op: SnapshotOp,
+        wait: Duration,
+    ) -> PeerReply {
+        let give_up = Instant::now() + wait;
+        let mut metrics = self.raft.metrics();
+        loop {
+            let (safe, collected) = match self.safe_time() {
+                Ok(times) => times,
+                Err(reply) => return reply,
+            };
+            let ts = match at {
+                SnapshotAt::Exactly(ts) => ts,
+                SnapshotAt::AtLeast(token) => token.max(safe),
+            };
+            if ts <= collected {
+                return PeerReply::TooOld(format!(
+                    "snapshot {ts} of {} is older than the retention window (versions up to {collected} are collected)",
+                    self.id
+                ));
+            }
+            if ts <= safe || canary::is(Canary::SkipSafeTimeWait) {
+                return self.read_snapshot(ts, &op);
+            }
+            let left = give_up.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return PeerReply::Unavailable(format!(
+                    "the replica of {} on node {} is behind: safe time {safe}, snapshot {ts}",
+                    self.id, self.ctx.me
+                ));
+            }
+            // Applying entries (a Close, a Commit) is what moves the safe time.
+            let _ = tokio::time::timeout(left, metrics.changed()).await;
+        }
+    }
+
+    fn read_snapshot(&self, ts: Timestamp, op: &SnapshotOp) -> PeerReply {
+        let rows = match op {
+            SnapshotOp::Read { key } => self.reader.read(key, ts).map(|value| match value {
+                Some(value) => vec![(key.clone(), value)],
+                None => Vec::new(),
+            }),
+            SnapshotOp::Scan { from, to, limit } => {
+                self.reader.scan(from, to.as_deref(), *limit, ts)
+            }
+        };
+        match rows {
+            Ok(rows) => {
+                self.ctx.clock.observe(ts);
+                PeerReply::Read(ReadResult { rows, version_ts: ts })
+            }
+            Err(error) => PeerReply::Unavailable(error.to_string()),
+        }
     }
 
     // ---- leadership -----------------------------------------------------------------------
@@ -505,6 +636,7 @@ impl Shard {
                 return Ok(Timestamp::ZERO);
             }
             let ts = self.fresh_ts(state);
+            state.hold_ts(ts);
             state.prepared.insert(txn, PreparedInfo { home: request.home, since: Instant::now() });
             Ok(ts)
         });
@@ -531,7 +663,11 @@ impl Shard {
                 lock_term: request.lock_term,
             }
         };
-        match self.propose(command).await {
+        let proposed = self.propose(command).await;
+        if let Some(state) = self.state().as_mut().filter(|s| s.term == request.lock_term) {
+            state.release_ts(ts);
+        }
+        match proposed {
             Ok(Applied::Prepared { prepare_ts }) => {
                 let mut guard = self.state();
                 if let Some(state) = guard.as_mut().filter(|s| s.term == request.lock_term) {

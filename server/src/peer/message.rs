@@ -209,6 +209,18 @@ pub enum PeerRequest {
     },
     /// This node's current lock waits (for STATUS and LOCKS).
     Waits,
+    /// A snapshot read at any replica (causal consistency): served once the replica's safe
+    /// time reaches the snapshot, without locks.
+    SnapshotRead {
+        /// The shard.
+        shard: ShardId,
+        /// Which snapshot.
+        at: SnapshotAt,
+        /// What to read.
+        op: SnapshotOp,
+        /// How long the replica may wait for its safe time to reach the snapshot.
+        wait_ms: u64,
+    },
     /// The state of this node's replica of a shard (for convergence and leak checks).
     Inspect {
         /// The shard.
@@ -229,6 +241,34 @@ pub struct Inspection {
     pub leading: bool,
     /// Transactions holding or waiting for locks (leader only).
     pub lock_holders: usize,
+}
+
+/// Which snapshot a snapshot read reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotAt {
+    /// Exactly this timestamp (a read-only transaction's snapshot).
+    Exactly(Timestamp),
+    /// The replica's freshest safe snapshot, but not below this (the session's causal token).
+    AtLeast(Timestamp),
+}
+
+/// What a snapshot read reads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotOp {
+    /// One key.
+    Read {
+        /// The key.
+        key: Key,
+    },
+    /// Up to `limit` rows of `[from, to)`.
+    Scan {
+        /// Inclusive start.
+        from: Key,
+        /// Exclusive end.
+        to: Option<Key>,
+        /// The most rows.
+        limit: usize,
+    },
 }
 
 /// What a READ or SCAN saw.
@@ -281,6 +321,8 @@ pub enum PeerReply {
     Unavailable(String),
     /// The request is malformed or breaks a limit; nothing changed.
     Invalid(String),
+    /// The snapshot asked for is older than the retention window (its versions are collected).
+    TooOld(String),
     /// The transaction must abort; nothing of it at this shard survives.
     Aborted {
         /// Why.

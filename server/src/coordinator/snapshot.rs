@@ -1,0 +1,136 @@
+//! Causal reads: snapshot reads served by any replica, without locks (docs/consistency.md).
+//!
+//! A causal session carries a token (the largest commit timestamp it saw). A one-statement
+//! read asks a replica for its freshest safe snapshot at or above the token; a read-only
+//! transaction (or a scan over several shards) fixes one snapshot at or above the token for all
+//! its shards, so what it reads is one consistent state. The local replica is asked first (no
+//! network; available on the minority side of a partition), then the other replicas.
+
+use std::sync::Arc;
+
+use txn::types::Key;
+use txn::types::ShardId;
+use txn::types::Timestamp;
+use txn::types::Value;
+
+use crate::config::Timing;
+use crate::coordinator::coordinator::Coordinator;
+use crate::coordinator::coordinator::StatementError;
+use crate::peer::message::PeerReply;
+use crate::peer::message::PeerRequest;
+use crate::peer::message::ReadResult;
+use crate::peer::message::SnapshotAt;
+use crate::peer::message::SnapshotOp;
+
+/// The safe times of this node's replicas (the node provides it).
+pub trait LocalReplicas: Send + Sync {
+    /// The safe time of this node's replica of `shard`, if it has one.
+    fn safe_time(&self, shard: ShardId) -> Option<Timestamp>;
+}
+
+impl Coordinator {
+    /// Installs the view of this node's replicas.
+    pub fn bind_replicas(&self, replicas: Arc<dyn LocalReplicas>) {
+        assert!(self.replicas.set(replicas).is_ok(), "replicas bound twice");
+    }
+
+    /// A snapshot at or above `token` that this node's replicas can serve now: the smallest of
+    /// their safe times. Without a local replica, an estimate of what replicas have closed.
+    pub(crate) fn pick_snapshot(&self, token: Timestamp) -> Timestamp {
+        let local = self.replicas.get().and_then(|replicas| {
+            self.ctx
+                .topology
+                .shards_of(self.ctx.me)
+                .into_iter()
+                .filter_map(|s| replicas.safe_time(s))
+                .min()
+        });
+        let fresh = local.unwrap_or_else(|| {
+            let timing = self.timing();
+            let behind = timing.close_lag_ms + 2 * timing.close_interval_ms;
+            Timestamp::new(self.ctx.clock.now().physical_ms().saturating_sub(behind), 0)
+        });
+        token.max(fresh)
+    }
+
+    /// Reads a snapshot of one shard from the nearest replica that can serve it.
+    pub(crate) async fn snapshot_call(
+        &self,
+        shard: ShardId,
+        at: SnapshotAt,
+        op: SnapshotOp,
+    ) -> Result<ReadResult, StatementError> {
+        let mut replicas = self.ctx.topology.replicas(shard).to_vec();
+        if let Some(me) = replicas.iter().position(|node| *node == self.ctx.me) {
+            replicas.swap(0, me);
+        }
+        let wait = Timing::ms(self.timing().rpc_ms);
+        let mut why = String::new();
+        for node in replicas {
+            let request = PeerRequest::SnapshotRead {
+                shard,
+                at,
+                op: op.clone(),
+                wait_ms: wait.as_millis() as u64,
+            };
+            match self.ctx.peers.call(node, request, wait * 2).await {
+                Ok(PeerReply::Read(read)) => return Ok(read),
+                Ok(PeerReply::TooOld(too_old)) => return Err(StatementError::TooOld(too_old)),
+                Ok(other) => why = format!("{other:?}"),
+                Err(error) => why = error.to_string(),
+            }
+        }
+        Err(StatementError::Unavailable(format!(
+            "no replica of {shard} could serve a snapshot in time ({why})"
+        )))
+    }
+
+    /// A one-statement READ in a causal session.
+    pub async fn causal_read(
+        &self,
+        key: Key,
+        token: Timestamp,
+    ) -> Result<(Option<Value>, Timestamp), StatementError> {
+        self.check_key(&key)?;
+        let shard = self.ctx.topology.shard_of(&key);
+        let read =
+            self.snapshot_call(shard, SnapshotAt::AtLeast(token), SnapshotOp::Read { key }).await?;
+        Ok((read.rows.into_iter().next().map(|(_, value)| value), read.version_ts))
+    }
+
+    /// A one-statement SCAN in a causal session: one snapshot for every shard it covers.
+    pub async fn causal_scan(
+        &self,
+        from: Key,
+        to: Option<Key>,
+        limit: Option<usize>,
+        token: Timestamp,
+    ) -> Result<(Vec<(Key, Value)>, Timestamp), StatementError> {
+        self.check_range(&from, to.as_deref())?;
+        let max = self.ctx.config.limits.scan_rows_max;
+        let limit = limit.unwrap_or(max).min(max);
+        let ts = self.pick_snapshot(token);
+        let rows = self.snapshot_scan(ts, &from, to.as_deref(), limit).await?;
+        Ok((rows, ts))
+    }
+
+    /// The rows of `[from, to)` at snapshot `ts`, shard by shard, at most `limit`.
+    pub(crate) async fn snapshot_scan(
+        &self,
+        ts: Timestamp,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Key, Value)>, StatementError> {
+        let mut rows = Vec::new();
+        for (shard, part_from, part_to) in self.ctx.topology.split_range(from, to) {
+            if rows.len() >= limit {
+                break;
+            }
+            let op = SnapshotOp::Scan { from: part_from, to: part_to, limit: limit - rows.len() };
+            let read = self.snapshot_call(shard, SnapshotAt::Exactly(ts), op).await?;
+            rows.extend(read.rows);
+        }
+        Ok(rows)
+    }
+}
