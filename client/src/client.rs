@@ -51,7 +51,7 @@ pub const TRANSACTION_ATTEMPTS_MAX: usize = 12;
 pub const RETRY_PAUSE_MIN: Duration = Duration::from_millis(5);
 /// Longest pause between attempts.
 pub const RETRY_PAUSE_MAX: Duration = Duration::from_millis(500);
-/// Rounds over all nodes for a request that found no node reachable.
+/// Rounds over all nodes for a request that found no node reachable (within its deadline).
 pub const UNREACHABLE_ROUNDS_MAX: usize = 20;
 
 /// Per-session consistency.
@@ -239,11 +239,10 @@ impl Client {
         addrs
     }
 
-    /// A node to start a transaction on (rotating over the known nodes).
-    pub(crate) fn pick_node(&self) -> String {
-        let addrs = self.addrs();
-        let next = self.inner.next.fetch_add(1, Ordering::Relaxed);
-        addrs[next % addrs.len()].clone()
+    /// A node to start a transaction on: the nearest (the given nodes, rotating).
+    pub(crate) fn pick_node(&self, attempt: usize) -> String {
+        let nodes = self.nearest();
+        nodes[attempt.min(nodes.len() - 1) % nodes.len()].clone()
     }
 
     /// Refreshes the shard map from any node.
@@ -266,16 +265,31 @@ impl Client {
         Err(last)
     }
 
+    /// The nodes this session was given, rotating (to spread load), then the other nodes it
+    /// learned from the shard map: the nearest nodes first.
+    fn nearest(&self) -> Vec<String> {
+        let next = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let mut seeds = self.inner.seeds.clone();
+        let count = seeds.len();
+        seeds.rotate_left(next % count);
+        for addr in self.addrs() {
+            if !seeds.contains(&addr) {
+                seeds.push(addr);
+            }
+        }
+        seeds
+    }
+
     /// Nodes to try for a request about `key`: its shard's leader first, then the others. A
-    /// causal read goes to any replica (rotating over the nodes) instead of the leader.
+    /// causal read goes to the nearest node instead (any replica serves it).
     fn route(&self, key: &[u8], leader_first: bool) -> Vec<String> {
+        if !leader_first {
+            return self.nearest();
+        }
         let mut addrs = self.addrs();
         let next = self.inner.next.fetch_add(1, Ordering::Relaxed);
         let count = addrs.len();
         addrs.rotate_left(next % count);
-        if !leader_first {
-            return addrs;
-        }
         if let Some(leader) = self.inner.map.lock().expect("map lock").leader_addr(key) {
             addrs.retain(|a| *a != leader);
             addrs.insert(0, leader);
@@ -305,10 +319,16 @@ impl Client {
         F: Fn(KvClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
+        // One deadline for the whole request, however many nodes it tries.
+        let deadline = tokio::time::Instant::now() + self.inner.timeout;
         let mut last = Error::Unavailable("no node reachable".into());
         for round in 0..UNREACHABLE_ROUNDS_MAX {
             for addr in self.route(key, leader_first) {
-                match tokio::time::timeout(self.inner.timeout, send(self.kv(&addr))).await {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    return Err(last);
+                }
+                match tokio::time::timeout(left, send(self.kv(&addr))).await {
                     Ok(Ok(response)) => return Ok(response.into_inner()),
                     Ok(Err(status)) => {
                         let error = Error::from_status(status, effect);
@@ -332,7 +352,10 @@ impl Client {
                     Err(_) => last = Error::Unavailable(format!("{addr} did not answer in time")),
                 }
             }
-            let _ = self.refresh_map().await;
+            if tokio::time::Instant::now() >= deadline {
+                return Err(last);
+            }
+            let _ = tokio::time::timeout_at(deadline, self.refresh_map()).await;
             tokio::time::sleep(self.pause(round)).await;
         }
         Err(last)
@@ -446,7 +469,7 @@ impl Client {
         let mut last = Error::Unavailable("no node reachable".into());
         let attempts = self.addrs().len() * 3;
         for round in 0..attempts {
-            let addr = self.pick_node();
+            let addr = self.pick_node(round);
             let request = BeginRequest {
                 read_only,
                 consistency: self.consistency().to_proto(),

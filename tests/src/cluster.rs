@@ -265,6 +265,29 @@ impl Cluster {
         self.append_to_log(id, &format!("node {id} killed with SIGKILL"));
     }
 
+    /// Freezes node `id` with SIGSTOP: it keeps its sockets but answers nothing (a stalled
+    /// process, or a partition that drops every packet).
+    pub fn freeze(&mut self, id: u64) {
+        self.signal(id, "STOP");
+        self.append_to_log(id, &format!("node {id} frozen with SIGSTOP"));
+    }
+
+    /// Resumes a frozen node with SIGCONT.
+    pub fn thaw(&mut self, id: u64) {
+        self.signal(id, "CONT");
+        self.append_to_log(id, &format!("node {id} resumed with SIGCONT"));
+    }
+
+    fn signal(&self, id: u64, signal: &str) {
+        let child =
+            self.node(id).child.as_ref().unwrap_or_else(|| panic!("node {id} is not running"));
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} node {id}");
+    }
+
     /// Restarts a killed node `id` on its data directory and address.
     pub fn restart(&mut self, id: u64) {
         self.launch(id);

@@ -129,17 +129,23 @@ impl Kv for KvService {
         let token = self.observe(request.causal_token);
         let coordinator = self.node.coordinator();
         let causal = request.txn.is_none() && self.causal(request.consistency);
-        let (value, seen) = match &request.txn {
-            Some(handle) => coordinator.read(self.txn_id(handle)?, request.key.to_vec()).await,
+        let (value, seen, snapshot) = match &request.txn {
+            Some(handle) => coordinator
+                .read(self.txn_id(handle)?, request.key.to_vec())
+                .await
+                .map(|(value, seen)| (value, seen, Timestamp::ZERO)),
             None if causal => coordinator.causal_read(request.key.to_vec(), token).await,
-            None => coordinator.single_read(request.key.to_vec()).await,
+            None => coordinator
+                .single_read(request.key.to_vec())
+                .await
+                .map(|(value, seen)| (value, seen, Timestamp::ZERO)),
         }
         .map_err(to_status)?;
         Ok(Response::new(ReadResponse {
             found: value.is_some(),
             value: value.unwrap_or_default().into(),
             causal_token: token.max(seen).0,
-            snapshot_ts: if causal { seen.0 } else { 0 },
+            snapshot_ts: snapshot.0,
         }))
     }
 
@@ -180,22 +186,29 @@ impl Kv for KvService {
         let limit = request.limit.map(|limit| limit as usize);
         let coordinator = self.node.coordinator();
         let causal = request.txn.is_none() && self.causal(request.consistency);
-        let (rows, seen) = match &request.txn {
-            Some(handle) => {
-                coordinator.scan(self.txn_id(handle)?, request.from.to_vec(), to, limit).await
-            }
+        let (rows, seen, snapshot) = match &request.txn {
+            Some(handle) => coordinator
+                .scan(self.txn_id(handle)?, request.from.to_vec(), to, limit)
+                .await
+                .map(|(rows, seen)| (rows, seen, Timestamp::ZERO)),
             None if causal => {
                 coordinator.causal_scan(request.from.to_vec(), to, limit, token).await
             }
-            None => coordinator.single_scan(request.from.to_vec(), to, limit).await,
+            None => coordinator
+                .single_scan(request.from.to_vec(), to, limit)
+                .await
+                .map(|(rows, seen)| (rows, seen, Timestamp::ZERO)),
         }
         .map_err(to_status)?;
         let rows = rows
             .into_iter()
             .map(|(key, value)| KeyValue { key: key.into(), value: value.into() })
             .collect();
-        let snapshot_ts = if causal { seen.0 } else { 0 };
-        Ok(Response::new(ScanResponse { rows, causal_token: token.max(seen).0, snapshot_ts }))
+        Ok(Response::new(ScanResponse {
+            rows,
+            causal_token: token.max(seen).0,
+            snapshot_ts: snapshot.0,
+        }))
     }
 
     async fn commit(

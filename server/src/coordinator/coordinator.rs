@@ -150,11 +150,7 @@ impl Coordinator {
         let id = self.ctx.mint_txn();
         let entry = Arc::new(TxnEntry {
             id,
-            state: tokio::sync::Mutex::new(TxnState {
-                snapshot,
-                seen_ts: snapshot.unwrap_or_default(),
-                ..TxnState::new(read_only)
-            }),
+            state: tokio::sync::Mutex::new(TxnState { snapshot, ..TxnState::new(read_only) }),
             last_active: Mutex::new(Instant::now()),
         });
         self.txns.lock().expect("txns lock").insert(id.seq, entry);
@@ -322,7 +318,8 @@ impl Coordinator {
                 .snapshot_call(shard, crate::peer::message::SnapshotAt::Exactly(ts), op)
                 .await?;
             entry.touch();
-            return Ok((read.rows.into_iter().next().map(|(_, value)| value), ts));
+            state.seen_ts = state.seen_ts.max(read.version_ts);
+            return Ok((read.rows.into_iter().next().map(|(_, value)| value), state.seen_ts));
         }
         if let Some(buffered) = state.buffered(shard, &key) {
             return Ok((buffered.clone(), state.seen_ts));
@@ -391,9 +388,10 @@ impl Coordinator {
             return Ok((rows, state.seen_ts));
         }
         if let Some(ts) = state.snapshot {
-            let rows = self.snapshot_scan(ts, &from, to.as_deref(), limit).await?;
+            let (rows, seen) = self.snapshot_scan(ts, &from, to.as_deref(), limit).await?;
             entry.touch();
-            return Ok((rows, ts));
+            state.seen_ts = state.seen_ts.max(seen);
+            return Ok((rows, state.seen_ts));
         }
         let topology = self.ctx.topology.clone();
         for (shard, part_from, part_to) in topology.split_range(&from, to.as_deref()) {

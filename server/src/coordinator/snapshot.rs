@@ -85,52 +85,58 @@ impl Coordinator {
         )))
     }
 
-    /// A one-statement READ in a causal session.
+    /// A one-statement READ in a causal session: the value, the newest version observed (the
+    /// session's token rises to it) and the snapshot it was served at.
     pub async fn causal_read(
         &self,
         key: Key,
         token: Timestamp,
-    ) -> Result<(Option<Value>, Timestamp), StatementError> {
+    ) -> Result<(Option<Value>, Timestamp, Timestamp), StatementError> {
         self.check_key(&key)?;
         let shard = self.ctx.topology.shard_of(&key);
         let read =
             self.snapshot_call(shard, SnapshotAt::AtLeast(token), SnapshotOp::Read { key }).await?;
-        Ok((read.rows.into_iter().next().map(|(_, value)| value), read.version_ts))
+        let value = read.rows.into_iter().next().map(|(_, value)| value);
+        Ok((value, read.version_ts, read.snapshot_ts))
     }
 
-    /// A one-statement SCAN in a causal session: one snapshot for every shard it covers.
+    /// A one-statement SCAN in a causal session: one snapshot for every shard it covers. Returns
+    /// the rows, the newest version observed and the snapshot.
     pub async fn causal_scan(
         &self,
         from: Key,
         to: Option<Key>,
         limit: Option<usize>,
         token: Timestamp,
-    ) -> Result<(Vec<(Key, Value)>, Timestamp), StatementError> {
+    ) -> Result<(Vec<(Key, Value)>, Timestamp, Timestamp), StatementError> {
         self.check_range(&from, to.as_deref())?;
         let max = self.ctx.config.limits.scan_rows_max;
         let limit = limit.unwrap_or(max).min(max);
         let ts = self.pick_snapshot(token);
-        let rows = self.snapshot_scan(ts, &from, to.as_deref(), limit).await?;
-        Ok((rows, ts))
+        let (rows, seen) = self.snapshot_scan(ts, &from, to.as_deref(), limit).await?;
+        Ok((rows, seen, ts))
     }
 
-    /// The rows of `[from, to)` at snapshot `ts`, shard by shard, at most `limit`.
+    /// The rows of `[from, to)` at snapshot `ts`, shard by shard, at most `limit`, and the
+    /// newest version among them.
     pub(crate) async fn snapshot_scan(
         &self,
         ts: Timestamp,
         from: &[u8],
         to: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Key, Value)>, StatementError> {
+    ) -> Result<(Vec<(Key, Value)>, Timestamp), StatementError> {
         let mut rows = Vec::new();
+        let mut seen = Timestamp::ZERO;
         for (shard, part_from, part_to) in self.ctx.topology.split_range(from, to) {
             if rows.len() >= limit {
                 break;
             }
             let op = SnapshotOp::Scan { from: part_from, to: part_to, limit: limit - rows.len() };
             let read = self.snapshot_call(shard, SnapshotAt::Exactly(ts), op).await?;
+            seen = seen.max(read.version_ts);
             rows.extend(read.rows);
         }
-        Ok(rows)
+        Ok((rows, seen))
     }
 }

@@ -287,20 +287,30 @@ impl Shard {
         }
     }
 
+    /// Reads as of `ts`. The session's token rises to the newest version observed, not to the
+    /// snapshot: causality only binds what was seen (everything in its causal past has a
+    /// smaller timestamp), and a token no higher than needed keeps other replicas able to serve
+    /// the session, on the minority side of a partition too.
     fn read_snapshot(&self, ts: Timestamp, op: &SnapshotOp) -> PeerReply {
         let rows = match op {
-            SnapshotOp::Read { key } => self.reader.read(key, ts).map(|value| match value {
-                Some(value) => vec![(key.clone(), value)],
-                None => Vec::new(),
-            }),
+            SnapshotOp::Read { key } => {
+                self.reader.read_version(key, ts).map(|version| match version {
+                    Some((version_ts, Some(value))) => (vec![(key.clone(), value)], version_ts),
+                    Some((version_ts, None)) => (Vec::new(), version_ts),
+                    None => (Vec::new(), Timestamp::ZERO),
+                })
+            }
             SnapshotOp::Scan { from, to, limit } => {
-                self.reader.scan(from, to.as_deref(), *limit, ts)
+                self.reader.scan_versions(from, to.as_deref(), *limit, ts).map(|rows| {
+                    let version_ts = rows.iter().map(|(_, ts, _)| *ts).max().unwrap_or_default();
+                    (rows.into_iter().map(|(k, _, v)| (k, v)).collect(), version_ts)
+                })
             }
         };
         match rows {
-            Ok(rows) => {
+            Ok((rows, version_ts)) => {
                 self.ctx.clock.observe(ts);
-                PeerReply::Read(ReadResult { rows, version_ts: ts })
+                PeerReply::Read(ReadResult { rows, version_ts, snapshot_ts: ts })
             }
             Err(error) => PeerReply::Unavailable(error.to_string()),
         }
@@ -514,10 +524,14 @@ impl Shard {
     /// physical clock is behind (a restart, a skew) the clock that committed the version.
     async fn read_one(&self, key: &[u8]) -> Result<ReadResult, PeerReply> {
         let read = match self.reader.read_version(key, Timestamp::MAX) {
-            Ok(Some((ts, Some(value)))) => {
-                ReadResult { rows: vec![(key.to_vec(), value)], version_ts: ts }
+            Ok(Some((ts, Some(value)))) => ReadResult {
+                rows: vec![(key.to_vec(), value)],
+                version_ts: ts,
+                ..ReadResult::default()
+            },
+            Ok(Some((ts, None))) => {
+                ReadResult { rows: Vec::new(), version_ts: ts, ..ReadResult::default() }
             }
-            Ok(Some((ts, None))) => ReadResult { rows: Vec::new(), version_ts: ts },
             Ok(None) => ReadResult::default(),
             Err(error) => return Err(PeerReply::Unavailable(error.to_string())),
         };
@@ -538,6 +552,7 @@ impl Shard {
                 Ok(ReadResult {
                     rows: rows.into_iter().map(|(k, _, v)| (k, v)).collect(),
                     version_ts,
+                    ..ReadResult::default()
                 })
             }
             Err(error) => Err(PeerReply::Unavailable(error.to_string())),

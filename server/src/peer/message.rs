@@ -278,6 +278,8 @@ pub struct ReadResult {
     pub rows: Vec<(Key, Value)>,
     /// The largest commit timestamp among the versions read (for causal tokens).
     pub version_ts: Timestamp,
+    /// For a snapshot read, the snapshot it was served at (zero for a locking read).
+    pub snapshot_ts: Timestamp,
 }
 
 /// One lock wait, for people.

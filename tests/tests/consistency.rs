@@ -1,0 +1,136 @@
+//! Issue 5: the two consistency modes on real processes, with two of three nodes frozen
+//! (SIGSTOP: they keep their sockets and answer nothing, like the far side of a partition).
+//!
+//! - a causal session reads its own writes, even when a follower serves the read;
+//! - on the minority side, a causal read-only transaction returns a consistent snapshot
+//!   quickly, and a sequential read fails with a clear error within its deadline (no hang);
+//! - after the nodes resume, everything converges: writes work and every node serves them.
+
+use std::time::Duration;
+use std::time::Instant;
+
+use client::Client;
+use client::Consistency;
+use e2e::Cluster;
+use e2e::eventually;
+use e2e::keys::SHARD_KEYS;
+
+/// A causal read-only transaction on the minority side must answer within this.
+const SNAPSHOT_WITHIN: Duration = Duration::from_secs(3);
+/// A sequential read on the minority side must fail within this (the client's deadline).
+const ERROR_WITHIN: Duration = Duration::from_secs(20);
+
+fn text(value: Option<Vec<u8>>) -> Option<String> {
+    value.map(|v| String::from_utf8_lossy(&v).into_owned())
+}
+
+async fn causal_client(cluster: &Cluster, id: u64) -> Client {
+    let client = cluster.client_via(&[id]).await;
+    client.set_consistency(Consistency::Causal);
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn causal_reads_survive_on_the_minority_side_and_sequential_reads_fail_cleanly() {
+    let mut cluster = Cluster::start().await;
+    cluster.wait_ready().await;
+    let writer = cluster.client().await;
+    for key in SHARD_KEYS {
+        writer.put(key, "v1").await.expect("initial write");
+    }
+    // A causal session through node 3 writes (through the leaders, under locks) and reads its
+    // own write back from node 3's replica, whether or not node 3 leads that shard.
+    let session = causal_client(&cluster, 3).await;
+    for key in SHARD_KEYS {
+        session.put(key, "v2").await.expect("causal session's write");
+        let (read, snapshot) = session.get_with_snapshot(key).await.expect("causal read");
+        assert_eq!(text(read).as_deref(), Some("v2"), "{key}: read-your-writes through node 3");
+        assert!(snapshot > 0, "a causal read reports its snapshot");
+    }
+    let token = session.token();
+    assert!(token > 0, "the session's token rose with its writes");
+    // Each causal read waits until node 3's replica has closed past the token (tens of
+    // milliseconds): after these, every shard on node 3 can serve a snapshot at the token.
+    for key in SHARD_KEYS {
+        session.get(key).await.expect("causal read at the token");
+    }
+
+    // Freeze nodes 1 and 2: node 3 is alone, on the minority side.
+    cluster.freeze(1);
+    cluster.freeze(2);
+
+    // A causal read-only transaction on node 3 reads one consistent snapshot, quickly.
+    let started = Instant::now();
+    let mut txn = session.begin_read_only().await.expect("BEGIN READ ONLY on the minority side");
+    let mut values = Vec::new();
+    for key in SHARD_KEYS {
+        values.push(text(txn.get(key).await.expect("snapshot read")));
+    }
+    txn.commit().await.expect("a read-only snapshot commits");
+    let took = started.elapsed();
+    assert_eq!(values, vec![Some("v2".to_string()); 4], "the snapshot holds the session's writes");
+    assert!(took < SNAPSHOT_WITHIN, "the minority side answered a causal transaction in {took:?}");
+    assert!(session.token() >= token, "the token never goes back");
+
+    // A fresh causal session (no token) on node 3 also reads a snapshot.
+    let fresh = causal_client(&cluster, 3).await;
+    let value = text(fresh.get(SHARD_KEYS[0]).await.expect("a fresh causal session reads"));
+    assert!(value.is_some(), "a snapshot after the initial writes");
+
+    // A sequential read through node 3 cannot be served (no quorum): a clear error, in time.
+    let started = Instant::now();
+    let output = tokio::task::spawn_blocking({
+        let kvsh = e2e::binaries::kvsh();
+        let addr = cluster.addr(3);
+        move || {
+            std::process::Command::new(kvsh)
+                .args(["--connect", &addr, "--consistency", "sequential", "-c", "READ Alice"])
+                .output()
+                .expect("run kvsh")
+        }
+    })
+    .await
+    .expect("kvsh task");
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.trim_start().starts_with("ERROR:"),
+        "a sequential read on the minority side: {stdout:?}"
+    );
+    assert!(!output.status.success(), "kvsh exits non-zero on the error");
+    assert!(took < ERROR_WITHIN, "the error came within the deadline ({took:?})");
+
+    // The nodes resume: writes work again and converge everywhere.
+    cluster.thaw(1);
+    cluster.thaw(2);
+    eventually("a write after the nodes resumed", Duration::from_secs(30), || async {
+        writer.put(SHARD_KEYS[1], "v3").await.map_err(|e| e.to_string())
+    })
+    .await;
+    for id in [1, 2, 3] {
+        let reader = cluster.client_via(&[id]).await;
+        let value = eventually(
+            &format!("node {id} serves the new write"),
+            Duration::from_secs(30),
+            || async {
+                match reader.get(SHARD_KEYS[1]).await {
+                    Ok(Some(value)) if value == b"v3" => Ok(value),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .await;
+        assert_eq!(text(Some(value)).as_deref(), Some("v3"));
+    }
+    // The causal session on node 3 sees it too once its token says so.
+    session.observe_token(writer.token());
+    let value =
+        eventually("the causal session sees the newer write", Duration::from_secs(30), || async {
+            match session.get(SHARD_KEYS[1]).await {
+                Ok(Some(value)) if value == b"v3" => Ok(value),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    assert_eq!(text(Some(value)).as_deref(), Some("v3"), "causality carried by the imported token");
+}
