@@ -64,6 +64,9 @@ pub struct Tally {
     pub commit_latency: Histogram<u64>,
     /// Deadlock workload: from issuing the statement that closes a cycle to the victim's abort.
     pub detect: Histogram<u64>,
+    /// Causal reads: how far the snapshot a read was served at lagged the client's clock when
+    /// the answer arrived, in microseconds (how stale the read could be).
+    pub staleness: Histogram<u64>,
     /// Operations finished inside the window.
     pub ops: u64,
     /// Committed transactions (successful operations for single-key workloads).
@@ -93,6 +96,7 @@ impl Default for Tally {
             latency: histogram(),
             commit_latency: histogram(),
             detect: histogram(),
+            staleness: histogram(),
             ops: 0,
             goodput: 0,
             errors: 0,
@@ -149,6 +153,20 @@ impl Tally {
         *self.anomalies.entry(name.to_string()).or_default() += 1;
     }
 
+    /// A causal read was served at `snapshot_ts` (a hybrid logical clock reading: milliseconds
+    /// since the Unix epoch in the high 48 bits); zero means a locking read.
+    pub fn snapshot(&mut self, snapshot_ts: u64) {
+        if snapshot_ts == 0 {
+            return;
+        }
+        let snapshot_us = (snapshot_ts >> 16) * 1000;
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        self.staleness.saturating_record(now_us.saturating_sub(snapshot_us).max(1));
+    }
+
     /// A deadlock was broken `took` after the cycle closed.
     pub fn deadlock(&mut self, took: Duration) {
         self.detect.saturating_record(micros(took));
@@ -160,6 +178,7 @@ impl Tally {
         self.latency.add(&other.latency).expect("histograms of equal precision merge");
         self.commit_latency.add(&other.commit_latency).expect("histograms merge");
         self.detect.add(&other.detect).expect("histograms merge");
+        self.staleness.add(&other.staleness).expect("histograms merge");
         self.ops += other.ops;
         self.goodput += other.goodput;
         self.errors += other.errors;
@@ -304,6 +323,13 @@ impl Report {
             t.latency.value_at_quantile(0.999),
             t.errors
         );
+        if !t.staleness.is_empty() {
+            line.push_str(&format!(
+                " staleness_p50_ms={:.1} staleness_p99_ms={:.1}",
+                t.staleness.value_at_quantile(0.5) as f64 / 1000.0,
+                t.staleness.value_at_quantile(0.99) as f64 / 1000.0
+            ));
+        }
         if self.drain >= STALL_REPORTED {
             line.push_str(&format!(" drain_ms={}", self.drain.as_millis()));
         }
@@ -388,6 +414,16 @@ impl Report {
             fields.insert("retries".into(), json!(t.retries));
             fields.insert("commit_p50_us".into(), json!(t.commit_latency.value_at_quantile(0.5)));
             fields.insert("commit_p99_us".into(), json!(t.commit_latency.value_at_quantile(0.99)));
+        }
+        if !t.staleness.is_empty() {
+            fields.insert(
+                "staleness_p50_ms".into(),
+                json!(t.staleness.value_at_quantile(0.5) as f64 / 1000.0),
+            );
+            fields.insert(
+                "staleness_p99_ms".into(),
+                json!(t.staleness.value_at_quantile(0.99) as f64 / 1000.0),
+            );
         }
         if self.workload == "deadlock" {
             fields.insert("deadlocks".into(), json!(t.deadlocks));

@@ -136,7 +136,9 @@ pub async fn single_key_worker(client: Client, worker: usize, shared: Arc<Shared
         let key = keys::key(rng.random_range(0..shared.keys));
         let start = Instant::now();
         let result = match shared.workload {
-            Workload::Get => client.get(&key).await.map(drop),
+            Workload::Get => {
+                client.get_with_snapshot(&key).await.map(|(_, snapshot)| tally.snapshot(snapshot))
+            }
             _ => client.put(&key, &shared.value).await,
         };
         let done = Instant::now();

@@ -466,13 +466,24 @@ impl Client {
     }
 
     async fn begin_with(&self, read_only: bool) -> Result<Transaction, Error> {
+        self.begin_as(read_only, self.consistency()).await
+    }
+
+    /// Starts a transaction with its own consistency, whatever the session's: a READ ONLY
+    /// transaction with [`Consistency::Causal`] reads one snapshot from any replica without
+    /// locks; otherwise it locks through the leaders.
+    pub async fn begin_as(
+        &self,
+        read_only: bool,
+        consistency: Consistency,
+    ) -> Result<Transaction, Error> {
         let mut last = Error::Unavailable("no node reachable".into());
         let attempts = self.addrs().len() * 3;
         for round in 0..attempts {
             let addr = self.pick_node(round);
             let request = BeginRequest {
                 read_only,
-                consistency: self.consistency().to_proto(),
+                consistency: consistency.to_proto(),
                 causal_token: self.token(),
             };
             let mut kv = self.kv(&addr);

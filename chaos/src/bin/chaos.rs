@@ -132,7 +132,13 @@ fn reproduce(args: &Args, seed: u64, nodes: u64) -> String {
 fn run_many(args: &Args, canary: Canary) -> ExitCode {
     let mut seeds: Vec<(u64, u64)> = (1..=args.seeds).map(|seed| (seed, args.nodes)).collect();
     if canary == Canary::None {
-        seeds.extend(REGRESSION_SEEDS.iter().map(|(seed, nodes, _)| (*seed, *nodes)));
+        let covered = |seed: u64, nodes: u64| seed <= args.seeds && nodes == args.nodes;
+        seeds.extend(
+            REGRESSION_SEEDS
+                .iter()
+                .filter(|(seed, nodes, _)| !covered(*seed, *nodes))
+                .map(|(seed, nodes, _)| (*seed, *nodes)),
+        );
     }
     let total = seeds.len();
     let exe = match std::env::current_exe() {
