@@ -6,6 +6,7 @@ use openraft::testing::log::StoreBuilder;
 use openraft::testing::log::Suite;
 use redb::Database;
 use redb::backends::InMemoryBackend;
+use replication::store::Databases;
 use replication::store::Executor;
 use replication::store::LogStore;
 use replication::store::StateMachine;
@@ -19,9 +20,11 @@ struct RedbBuilder {
 
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, Store> for RedbBuilder {
     async fn build(&self) -> Result<(Store, LogStore, StateMachine), StorageError<TypeConfig>> {
-        let db =
-            Database::builder().create_with_backend(InMemoryBackend::new()).expect("in-memory db");
-        let store = Store::open(db, self.executor, 1, 1).expect("open store");
+        let memory = || {
+            Database::builder().create_with_backend(InMemoryBackend::new()).expect("in-memory db")
+        };
+        let databases = Databases { log: memory(), state: memory() };
+        let store = Store::open(databases, self.executor, 1, 1).expect("open store");
         let (log, sm) = store.open_shard(ShardId(0)).await.expect("open shard");
         Ok((store, log, sm))
     }

@@ -111,7 +111,7 @@ pub async fn stop_signal(node: Arc<Node>) {
     let storage_failed = async {
         loop {
             tokio::time::sleep(STORAGE_CHECK_PERIOD).await;
-            if node.store().writer().has_failed() {
+            if node.store().has_failed() {
                 tracing::error!("storage failed; stopping");
                 return;
             }
@@ -160,7 +160,7 @@ pub async fn serve(config: NodeConfig) -> Result<(), String> {
         )
         .await;
     node.shutdown().await;
-    let failed = node.store().writer().has_failed();
+    let failed = node.store().has_failed();
     served.map_err(|e| format!("serving failed: {e}"))?;
     if failed {
         return Err("storage failed".into());

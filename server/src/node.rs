@@ -60,8 +60,8 @@ pub struct StartOptions {
     pub physical: Arc<dyn PhysicalClock>,
     /// Where the database writer runs.
     pub executor: Executor,
-    /// An already opened database (the simulation's disk); `None` opens `config.data`.
-    pub database: Option<redb::Database>,
+    /// Already opened databases (the simulation's disk); `None` opens them in `config.data`.
+    pub database: Option<replication::store::Databases>,
 }
 
 /// Why a node could not start.

@@ -16,7 +16,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use std::time::SystemTime;
 
+use replication::store::Databases;
 use replication::store::Executor;
+use replication::store::LOG_FILE;
+use replication::store::STATE_FILE;
 use server::config::Consistency;
 use server::config::Limits;
 use server::config::NodeConfig;
@@ -303,13 +306,16 @@ async fn run_node(
     skew: Arc<AtomicI64>,
     fsync: Duration,
 ) -> turmoil::Result {
-    let backend = SimFileBackend::open(kill)?;
-    let db = redb::Database::builder().create_with_backend(backend)?;
+    let open = |name: &str| -> turmoil::Result<redb::Database> {
+        let backend = SimFileBackend::open(name, kill.clone())?;
+        Ok(redb::Database::builder().create_with_backend(backend)?)
+    };
+    let databases = Databases { log: open(LOG_FILE)?, state: open(STATE_FILE)? };
     let options = StartOptions {
         connector: Arc::new(SimConnector),
         physical: Arc::new(SimClock::new(skew)),
         executor: Executor::Task { sync_delay: fsync },
-        database: Some(db),
+        database: Some(databases),
     };
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", NODE_PORT)).await?;
     let node = Node::start(config, options).await.map_err(|e| e.to_string())?;

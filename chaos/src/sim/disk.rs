@@ -15,10 +15,8 @@ use std::sync::atomic::Ordering;
 use turmoil::fs::shim::std::fs::File;
 use turmoil::fs::shim::std::fs::OpenOptions;
 
-/// The database file of a simulated node.
+/// The data directory of a simulated node.
 pub const DATA_DIR: &str = "/data";
-/// The database file of a simulated node.
-pub const DATA_FILE: &str = "/data/node.redb";
 
 /// A redb storage backend over a simulated file.
 #[derive(Debug)]
@@ -28,15 +26,16 @@ pub struct SimFileBackend {
 }
 
 impl SimFileBackend {
-    /// Opens (or creates) the node's database file; `kill` is this incarnation's switch.
-    pub fn open(kill: Arc<AtomicBool>) -> io::Result<SimFileBackend> {
+    /// Opens (or creates) the database file `name` in the node's data directory; `kill` is
+    /// this incarnation's switch.
+    pub fn open(name: &str, kill: Arc<AtomicBool>) -> io::Result<SimFileBackend> {
         turmoil::fs::shim::std::fs::create_dir_all(DATA_DIR)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(DATA_FILE)?;
+            .open(format!("{DATA_DIR}/{name}"))?;
         turmoil::fs::shim::std::fs::sync_dir(DATA_DIR)?;
         Ok(SimFileBackend { file, kill })
     }

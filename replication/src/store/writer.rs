@@ -1,20 +1,16 @@
-//! The node's one redb writer: every change to the node's database goes through it.
+//! A redb database's one writer: every change to the database goes through it.
 //!
-//! redb runs one write transaction at a time, and a durable commit costs an fsync. All shards of
-//! a node share one database, so the writer takes every job queued since its last commit and
-//! commits them together: one fsync covers the log appends of every shard (group commit). While
-//! an fsync runs, new jobs queue up and form the next batch, so batches grow with load.
+//! redb runs one write transaction at a time, and a durable commit costs an fsync. The writer
+//! takes every job queued since its last commit and commits them together in one transaction:
+//! for the log database, one fsync covers the appends of every shard (group commit). While a
+//! commit runs, new jobs queue up and form the next batch, so batches grow with load.
 //!
-//! A batch commits in two transactions, in this order:
-//!
-//! 1. *volatile* jobs (state machine applies) with `Durability::None`: their durability comes
-//!    from the log, which is replayed from the applied index after a crash; redb makes them
-//!    durable with the next durable commit anyway;
-//! 2. *durable* jobs (log appends, votes, truncation, purge, snapshots) with
-//!    `Durability::Immediate`, completed only after the fsync. Durable jobs run in the order
-//!    they were submitted (openraft requires its log and vote writes to be serialized).
-//!
-//! A volatile job never depends on a durable job of the same batch: applies read no log table.
+//! A batch is committed with `Durability::Immediate` (its jobs complete only after the fsync) if
+//! any of its jobs is *durable*, or if a checkpoint is due (every `checkpoint_every` commits, for
+//! databases written mostly by volatile jobs: it bounds what a crash loses, and redb reuses pages
+//! freed by volatile commits only after a durable one). Otherwise it is committed with
+//! `Durability::None`: visible at once, durable with the next durable commit. Jobs run in the
+//! order they were submitted (openraft requires its log and vote writes to be serialized).
 //!
 //! If a commit fails the database is in an unknown state: every job of the batch fails, the
 //! writer stops, and every later submission fails. The node must then stop (fail-stop; retrying
@@ -28,6 +24,7 @@ use std::io;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 
 use redb::Database;
@@ -69,27 +66,80 @@ pub struct Job {
     pub done: Completion,
 }
 
+/// What the writer has done since it started (for STATUS and benchmarks).
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Durable (fsync'd) commits.
+    pub durable_commits: AtomicU64,
+    /// Jobs in durable commits.
+    pub durable_jobs: AtomicU64,
+    /// Volatile commits.
+    pub volatile_commits: AtomicU64,
+    /// Jobs in volatile commits.
+    pub volatile_jobs: AtomicU64,
+    /// Time spent in durable commits, fsync included, in microseconds.
+    pub durable_us: AtomicU64,
+    /// Time spent in volatile commits, in microseconds.
+    pub volatile_us: AtomicU64,
+}
+
+impl WriterStats {
+    fn count(&self, durable: bool, jobs: usize, elapsed: std::time::Duration) {
+        let (commits, counted, time) = if durable {
+            (&self.durable_commits, &self.durable_jobs, &self.durable_us)
+        } else {
+            (&self.volatile_commits, &self.volatile_jobs, &self.volatile_us)
+        };
+        commits.fetch_add(1, Ordering::Relaxed);
+        counted.fetch_add(jobs as u64, Ordering::Relaxed);
+        time.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// One line: commits, jobs per commit and time per commit of both kinds.
+    pub fn summary(&self) -> String {
+        let line = |commits: &AtomicU64, jobs: &AtomicU64, us: &AtomicU64| {
+            let commits = commits.load(Ordering::Relaxed);
+            let per = |total: &AtomicU64| total.load(Ordering::Relaxed) as f64 / commits.max(1) as f64;
+            format!("{commits} ({:.1} jobs, {:.0} us each)", per(jobs), per(us))
+        };
+        format!(
+            "durable commits {}, volatile commits {}",
+            line(&self.durable_commits, &self.durable_jobs, &self.durable_us),
+            line(&self.volatile_commits, &self.volatile_jobs, &self.volatile_us)
+        )
+    }
+}
+
 /// A handle to submit jobs; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::UnboundedSender<Job>,
     failed: Arc<AtomicBool>,
+    stats: Arc<WriterStats>,
 }
 
 impl Writer {
-    /// Starts the writer loop over `db`.
-    pub fn start(db: Arc<Database>, executor: Executor) -> Writer {
+    /// Starts the writer loop over `db` (`name` names its thread); with `checkpoint_every`,
+    /// every that many commits is durable even if none of its jobs asks for it.
+    pub fn start(
+        db: Arc<Database>,
+        executor: Executor,
+        name: &str,
+        checkpoint_every: Option<u64>,
+    ) -> Writer {
         let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
         let failed = Arc::new(AtomicBool::new(false));
-        let loop_failed = failed.clone();
+        let stats = Arc::new(WriterStats::default());
+        let mut batcher = Batcher { db, failed: failed.clone(), stats: stats.clone(), checkpoint_every, commits: 0 };
         match executor {
             Executor::Thread => {
                 std::thread::Builder::new()
-                    .name("redb-writer".into())
+                    .name(format!("{name}-writer"))
                     .spawn(move || {
                         while let Some(first) = queue.blocking_recv() {
                             let batch = drain(first, &mut queue);
-                            if !run_batch(&db, batch, &loop_failed) {
+                            let durable = batcher.durable(&batch);
+                            if !batcher.commit(batch, durable) {
                                 break;
                             }
                         }
@@ -100,21 +150,27 @@ impl Writer {
                 tokio::spawn(async move {
                     while let Some(first) = queue.recv().await {
                         let mut batch = drain(first, &mut queue);
-                        if !sync_delay.is_zero() && batch.iter().any(|job| job.durable) {
+                        let durable = batcher.durable(&batch);
+                        if !sync_delay.is_zero() && durable {
                             tokio::time::sleep(sync_delay).await;
                             // Jobs that arrived during the "fsync" join this batch.
-                            if let Some(more) = queue.try_recv().ok() {
+                            if let Ok(more) = queue.try_recv() {
                                 batch.extend(drain(more, &mut queue));
                             }
                         }
-                        if !run_batch(&db, batch, &loop_failed) {
+                        if !batcher.commit(batch, durable) {
                             break;
                         }
                     }
                 });
             }
         }
-        Writer { jobs, failed }
+        Writer { jobs, failed, stats }
+    }
+
+    /// What the writer has done so far.
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
     }
 
     /// True once a commit failed (the node must stop).
@@ -171,59 +227,66 @@ fn drain(first: Job, queue: &mut mpsc::UnboundedReceiver<Job>) -> Vec<Job> {
     batch
 }
 
-/// Commits a batch; false when the writer must stop.
-fn run_batch(db: &Database, batch: Vec<Job>, failed: &AtomicBool) -> bool {
-    let (durable, volatile): (Vec<Job>, Vec<Job>) = batch.into_iter().partition(|job| job.durable);
-    commit_group(db, volatile, Durability::None, failed)
-        && commit_group(db, durable, Durability::Immediate, failed)
+/// The writer loop's state.
+struct Batcher {
+    db: Arc<Database>,
+    failed: Arc<AtomicBool>,
+    stats: Arc<WriterStats>,
+    checkpoint_every: Option<u64>,
+    commits: u64,
 }
 
-fn commit_group(
-    db: &Database,
-    jobs: Vec<Job>,
-    durability: Durability,
-    failed: &AtomicBool,
-) -> bool {
-    if jobs.is_empty() {
-        return true;
+impl Batcher {
+    /// Whether `batch` must be committed durably.
+    fn durable(&self, batch: &[Job]) -> bool {
+        let checkpoint = self.checkpoint_every.is_some_and(|every| (self.commits + 1) % every == 0);
+        checkpoint || batch.iter().any(|job| job.durable)
     }
-    if failed.load(Ordering::SeqCst) {
-        for job in jobs {
-            (job.done)(Err(stopped()));
-        }
-        return false;
-    }
-    let mut completions = Vec::with_capacity(jobs.len());
-    let result = (|| -> Result<(), redb::Error> {
-        let mut tx = db.begin_write()?;
-        tx.set_durability(durability)?;
-        let mut pending = jobs.into_iter();
-        while let Some(job) = pending.next() {
-            let outcome = (job.work)(&tx);
-            completions.push(job.done);
-            if let Err(error) = outcome {
-                // The batch is lost: the jobs not run yet fail with it.
-                completions.extend(pending.map(|job| job.done));
-                return Err(error);
+
+    /// Commits a batch in one transaction; false when the writer must stop.
+    fn commit(&mut self, jobs: Vec<Job>, durable: bool) -> bool {
+        if self.failed.load(Ordering::SeqCst) {
+            for job in jobs {
+                (job.done)(Err(stopped()));
             }
+            return false;
         }
-        tx.commit()?;
-        Ok(())
-    })();
-    match result {
-        Ok(()) => {
-            for done in completions {
-                done(Ok(()));
+        self.commits += 1;
+        let started = std::time::Instant::now();
+        let count = jobs.len();
+        let mut completions = Vec::with_capacity(jobs.len());
+        let result = (|| -> Result<(), redb::Error> {
+            let mut tx = self.db.begin_write()?;
+            tx.set_durability(if durable { Durability::Immediate } else { Durability::None })?;
+            let mut pending = jobs.into_iter();
+            while let Some(job) = pending.next() {
+                let outcome = (job.work)(&tx);
+                completions.push(job.done);
+                if let Err(error) = outcome {
+                    // The batch is lost: the jobs not run yet fail with it.
+                    completions.extend(pending.map(|job| job.done));
+                    return Err(error);
+                }
             }
-            true
-        }
-        Err(error) => {
-            tracing::error!(%error, "storage commit failed; the node must stop");
-            failed.store(true, Ordering::SeqCst);
-            for done in completions {
-                done(Err(io::Error::other(format!("storage commit failed: {error}"))));
+            tx.commit()?;
+            Ok(())
+        })();
+        self.stats.count(durable, count, started.elapsed());
+        match result {
+            Ok(()) => {
+                for done in completions {
+                    done(Ok(()));
+                }
+                true
             }
-            false
+            Err(error) => {
+                tracing::error!(%error, "storage commit failed; the node must stop");
+                self.failed.store(true, Ordering::SeqCst);
+                for done in completions {
+                    done(Err(io::Error::other(format!("storage commit failed: {error}"))));
+                }
+                false
+            }
         }
     }
 }

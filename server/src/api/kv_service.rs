@@ -383,6 +383,9 @@ pub async fn status_text(node: &Node) -> String {
         Counters::get(&counters.committed),
         Counters::get(&counters.aborted)
     );
+    let [log, state] = node.store().summary();
+    let _ = writeln!(text, "storage: log {log}");
+    let _ = writeln!(text, "storage: state {state}");
     let _ = write!(
         text,
         "deadlocks: {} probes sent, {} cycles found, {} victims; {} evictions, {} resolved",
