@@ -13,6 +13,11 @@ pub const REGRESSION_SEEDS: &[(u64, u64, &str)] = &[
         "a retried lock request broke the one-wait-per-transaction invariant (lock table panic)",
     ),
     (
+        8,
+        3,
+        "a retried one-phase commit answered NO (locks gone) although the first attempt committed",
+    ),
+    (
         10,
         3,
         "lost acknowledged writes after power loss: openraft leader restore with unflushed applies",

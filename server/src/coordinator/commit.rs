@@ -235,26 +235,26 @@ impl Coordinator {
             .peers
             .call_shard(home, PeerRequest::CommitOnePhase(request), self.rpc_deadline())
             .await;
-        match reply {
-            Ok((_, PeerReply::Committed { commit_ts })) => Outcome::Committed { commit_ts },
-            Ok((_, PeerReply::Aborted { reason, detail })) => {
-                self.abort_after_votes(txn, state, &[], reason, detail)
+        // Only COMMITTED is trusted as it stands. A NO may answer a retry: the first attempt
+        // timed out at a leader that was then deposed, its entry committed all the same, and
+        // the retry at the new leader found the locks gone. So a NO, like silence, is settled
+        // by the record: a compare-and-set to ABORTED at home, ordered after any CommitOnePhase
+        // entry that can still commit, answers exactly.
+        let (reason, detail) = match reply {
+            Ok((_, PeerReply::Committed { commit_ts })) => return Outcome::Committed { commit_ts },
+            Ok((_, PeerReply::Aborted { reason, detail })) => (reason, detail),
+            Ok((_, other)) => (AbortReason::Unavailable, format!("{home} answered {other:?}")),
+            Err(error) => (AbortReason::Unavailable, error.to_string()),
+        };
+        match self.decide(txn, home, Decision::Aborted { reason }).await {
+            Ok(Decision::Committed { commit_ts }) => {
+                tracing::debug!(%txn, %detail, "a one-phase commit answered NO had committed");
+                Outcome::Committed { commit_ts }
             }
-            // In doubt: the record (home is this shard) settles it.
-            _ => match self
-                .decide(txn, home, Decision::Aborted { reason: AbortReason::Unavailable })
-                .await
-            {
-                Ok(Decision::Committed { commit_ts }) => Outcome::Committed { commit_ts },
-                Ok(Decision::Aborted { reason }) => self.abort_after_votes(
-                    txn,
-                    state,
-                    &[home],
-                    reason,
-                    "the commit could not complete".into(),
-                ),
-                Err(why) => Outcome::Unknown(why),
-            },
+            Ok(Decision::Aborted { reason }) => {
+                self.abort_after_votes(txn, state, &[home], reason, detail)
+            }
+            Err(why) => Outcome::Unknown(why),
         }
     }
 
