@@ -4,33 +4,18 @@
 //! ```text
 //!   openraft (shard s, node a)                            openraft (shard s, node b)
 //!     ShardPeer::append_entries ──► Peer.Raft{s, postcard(RaftRpc)} ──► serve_raft(group s)
-//!     ShardPeer::stream_append  ══► Peer.Append(stream, in order)   ══► serve_append(group s)
 //!     ShardPeer::full_snapshot  ──► Peer.Snapshot(stream of chunks) ──► serve_snapshot(group s)
 //! ```
-//!
-//! Replication is pipelined: openraft hands [`ShardPeer::stream_append`] a stream of
-//! AppendEntries requests, each sent as soon as the leader has new entries, without waiting for
-//! the answer to the previous one. One bidirectional gRPC stream per (shard, follower) keeps them
-//! in log order, and the follower feeds them to openraft's own pipelined `Raft::stream_append`,
-//! whose answers come back in the same order. So a follower's log writer sees the next batch
-//! while it flushes the previous one, and the leader's replication is not one round trip per
-//! batch. Heartbeats, votes and leader transfers stay unary.
 //!
 //! How a node reaches another is the [`PeerConnector`] seam: tonic over real TCP in production,
 //! over turmoil's simulated TCP in the simulation. Every call has a deadline (openraft's
 //! `hard_ttl`), because a simulated TCP connection that lost a segment never recovers, and a
-//! real one may hang just as long; a replication stream fails when an answer it waits for is
-//! later than that.
+//! real one may hang just as long.
 
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-use futures::Stream;
-use futures::StreamExt;
 
 use openraft::error::NetworkError;
 use openraft::error::RPCError;
@@ -43,7 +28,6 @@ use openraft::network::v2::RaftNetworkV2;
 use openraft::raft::AppendEntriesRequest;
 use openraft::raft::AppendEntriesResponse;
 use openraft::raft::SnapshotResponse;
-use openraft::raft::StreamAppendResult;
 use openraft::raft::TransferLeaderRequest;
 use openraft::raft::TransferLeaderResponse;
 use openraft::raft::VoteRequest;
@@ -67,12 +51,6 @@ use openraft::BasicNode;
 
 /// Bytes of snapshot data per streamed chunk.
 pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
-/// Answers of a replication stream buffered between openraft and gRPC.
-pub const STREAM_ANSWERS_BUFFERED: usize = 64;
-/// The gRPC metadata key that names the shard of a `Peer.Append` stream.
-pub const SHARD_METADATA: &str = "x-shard";
-/// The seed of openraft's random generator in a replication stream's task (which draws none).
-const STREAM_TASK_SEED: u64 = 0x5eed;
 
 /// How this node reaches the `Peer` service of other nodes (the transport seam).
 pub trait PeerConnector: Send + Sync + 'static {
@@ -108,18 +86,6 @@ pub enum RaftReply {
     /// The receiver could not handle it (group not started, stopped, malformed).
     Failed(String),
 }
-
-/// One answer on a replication stream.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum StreamReply {
-    /// openraft's answer to the request at the same position of the stream.
-    Appended(StreamAppendResult<TypeConfig>),
-    /// The receiver's Raft group stopped.
-    Failed(String),
-}
-
-type AnswerStream<'s> =
-    openraft::base::BoxStream<'s, Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>>;
 
 /// Creates openraft's network clients for one shard.
 #[derive(Clone)]
@@ -185,82 +151,6 @@ impl ShardPeer {
     }
 }
 
-impl ShardPeer {
-    /// Opens a `Peer.Append` stream carrying `input`; its answers fail the stream when one that
-    /// is awaited (its request was sent) takes longer than `deadline`.
-    async fn open_stream<'s, S>(
-        &'s self,
-        input: S,
-        deadline: Duration,
-    ) -> Result<AnswerStream<'s>, RPCError<TypeConfig>>
-    where
-        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
-    {
-        let mut input = input;
-        // openraft's request stream sleeps out its backoff when polled: taking the first request
-        // before connecting is what keeps an unreachable peer from being retried in a tight loop.
-        let Some(first) = input.next().await else {
-            return Ok(Box::pin(futures::stream::empty()));
-        };
-        let input = futures::stream::once(futures::future::ready(first)).chain(input);
-        let mut client = self.client()?;
-        let shard = self.shard.0;
-        let awaited = Arc::new(AtomicU64::new(0));
-        let sent = awaited.clone();
-        // Dropping the answers (openraft ends the session) ends the requests too, so that the
-        // HTTP/2 stream closes instead of lingering half-open.
-        let (stop, stopped) = futures::channel::oneshot::channel::<()>();
-        let requests = input.take_until(stopped).map(move |rpc| {
-            sent.fetch_add(1, Ordering::SeqCst);
-            RaftRequest { shard, payload: codec::encode(&rpc).into() }
-        });
-        let mut request = tonic::Request::new(requests);
-        request.metadata_mut().insert(SHARD_METADATA, shard.into());
-        let responses = match tokio::time::timeout(deadline, client.append(request)).await {
-            Err(_) => {
-                return Err(NetworkError::from_string(format!(
-                    "replication stream not opened within {deadline:?}"
-                ))
-                .into());
-            }
-            Ok(Err(status)) => return Err(unreachable(status.message()).into()),
-            Ok(Ok(response)) => response.into_inner(),
-        };
-        let answers = futures::stream::unfold(Some(responses), move |state| {
-            let _stop = &stop;
-            let awaited = awaited.clone();
-            async move {
-                let mut responses = state?;
-                loop {
-                    let next = tokio::time::timeout(deadline, responses.message()).await;
-                    let failed: RPCError<TypeConfig> = match next {
-                        // Idle: nothing sent is unanswered.
-                        Err(_) if awaited.load(Ordering::SeqCst) == 0 => continue,
-                        Err(_) => NetworkError::from_string(format!(
-                            "no replication answer within {deadline:?}"
-                        ))
-                        .into(),
-                        Ok(Err(status)) => unreachable(status.message()).into(),
-                        Ok(Ok(None)) => return None,
-                        Ok(Ok(Some(response))) => {
-                            awaited.fetch_sub(1, Ordering::SeqCst);
-                            match codec::decode::<StreamReply>(&response.payload) {
-                                Ok(StreamReply::Appended(result)) => {
-                                    return Some((Ok(result), Some(responses)));
-                                }
-                                Ok(StreamReply::Failed(why)) => unreachable(why).into(),
-                                Err(error) => unreachable(error).into(),
-                            }
-                        }
-                    };
-                    return Some((Err(failed), None));
-                }
-            }
-        });
-        Ok(Box::pin(answers))
-    }
-}
-
 fn unexpected(reply: RaftReply) -> RPCError<TypeConfig> {
     unreachable(format!("unexpected reply {reply:?}")).into()
 }
@@ -277,17 +167,6 @@ impl RaftNetworkV2<TypeConfig> for ShardPeer {
             RaftReply::Append(response) => Ok(response),
             other => Err(unexpected(other)),
         }
-    }
-
-    fn stream_append<'s, S>(
-        &'s mut self,
-        input: S,
-        option: RPCOption,
-    ) -> openraft::base::BoxFuture<'s, Result<AnswerStream<'s>, RPCError<TypeConfig>>>
-    where
-        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + openraft::OptionalSend + Unpin + 'static,
-    {
-        Box::pin(self.open_stream(input, option.hard_ttl()))
     }
 
     async fn vote(
@@ -396,45 +275,6 @@ pub async fn serve_raft(raft: &Raft, payload: &[u8]) -> Vec<u8> {
         },
     };
     codec::encode(&reply)
-}
-
-/// Serves a replication stream for a local group (the server side of `Peer.Append`): decodes
-/// the requests in order, hands them to openraft's pipelined append, and encodes its answers in
-/// the same order. A malformed request ends the stream.
-pub fn serve_append<S>(raft: Raft, requests: S) -> impl Stream<Item = Vec<u8>> + Send + 'static
-where
-    S: Stream<Item = bytes::Bytes> + Send + 'static,
-{
-    let rpcs = requests.scan((), |_, payload| {
-        let rpc = codec::decode::<AppendEntriesRequest<TypeConfig>>(&payload);
-        if let Err(error) = &rpc {
-            tracing::warn!(%error, "malformed replication request; closing the stream");
-        }
-        futures::future::ready(rpc.ok())
-    });
-    // openraft's answer stream borrows the `Raft` handle, so a task owns both and forwards the
-    // answers; it ends when the requests end or when the caller stops listening.
-    let (answered, answers) = tokio::sync::mpsc::channel::<Vec<u8>>(STREAM_ANSWERS_BUFFERED);
-    // gRPC runs this handler outside the node's seeded scope, and openraft's pipeline spawns a
-    // task of its own, which needs one. That task draws no randomness, so a fixed seed keeps
-    // the simulation deterministic.
-    let forward = crate::types::with_seed(STREAM_TASK_SEED, async move {
-        let results = raft.stream_append(rpcs);
-        futures::pin_mut!(results);
-        while let Some(result) = results.next().await {
-            let reply = match result {
-                Ok(result) => StreamReply::Appended(result),
-                Err(fatal) => StreamReply::Failed(fatal.to_string()),
-            };
-            if answered.send(codec::encode(&reply)).await.is_err() {
-                return;
-            }
-        }
-    });
-    tokio::spawn(forward);
-    futures::stream::unfold(answers, |mut answers| async move {
-        answers.recv().await.map(|answer| (answer, answers))
-    })
 }
 
 /// Installs a streamed snapshot in a local group (the server side of `Peer.Snapshot`), given

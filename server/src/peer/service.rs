@@ -49,31 +49,6 @@ impl Peer for PeerService {
         Ok(Response::new(RaftResponse { payload: payload.into() }))
     }
 
-    type AppendStream =
-        std::pin::Pin<Box<dyn futures::Stream<Item = Result<RaftResponse, Status>> + Send>>;
-
-    async fn append(
-        &self,
-        request: Request<Streaming<RaftRequest>>,
-    ) -> Result<Response<Self::AppendStream>, Status> {
-        let shard = request
-            .metadata()
-            .get(network::SHARD_METADATA)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|text| text.parse::<u32>().ok())
-            .ok_or_else(|| Status::invalid_argument("a replication stream names its shard"))?;
-        let Some(group) = self.node.shard(ShardId(shard)) else {
-            return Err(Status::unavailable(format!("shard {shard} is not running on this node")));
-        };
-        // A transport error ends the input; openraft then answers what it received.
-        let requests = request
-            .into_inner()
-            .scan((), |_, item| futures::future::ready(item.ok().map(|request| request.payload)));
-        let answers = network::serve_append(group.raft.clone(), requests)
-            .map(|payload| Ok(RaftResponse { payload: payload.into() }));
-        Ok(Response::new(Box::pin(answers)))
-    }
-
     async fn snapshot(
         &self,
         request: Request<Streaming<SnapshotChunk>>,
