@@ -728,15 +728,25 @@ impl Shard {
         }
     }
 
-    async fn vote_read_only(self: &Arc<Shard>, txn: TxnId, lock_term: u64) -> PeerReply {
-        // The reads were made under locks granted in `lock_term`; confirming that this node
-        // still leads in that term proves no other leader changed the data meanwhile.
+    /// Whether this node still leads its group: by its lease when that is valid (no message:
+    /// a quorum acknowledged a heartbeat sent less than a lease ago, and followers refuse to
+    /// elect anyone else for a lease after hearing from it), else by a ReadIndex round.
+    async fn confirm_leadership(&self) -> bool {
+        if self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await.is_ok() {
+            return true;
+        }
         let confirmed = tokio::time::timeout(
             Timing::ms(self.timing().rpc_ms),
             self.raft.ensure_linearizable(ReadPolicy::ReadIndex),
         )
         .await;
-        if !matches!(confirmed, Ok(Ok(_))) {
+        matches!(confirmed, Ok(Ok(_)))
+    }
+
+    async fn vote_read_only(self: &Arc<Shard>, txn: TxnId, lock_term: u64) -> PeerReply {
+        // The reads were made under locks granted in `lock_term`; confirming that this node
+        // still leads in that term proves no other leader changed the data meanwhile.
+        if !self.confirm_leadership().await {
             return aborted(
                 AbortReason::LeaderChanged,
                 format!("{} could not confirm its leader", self.id),
