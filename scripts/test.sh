@@ -14,6 +14,7 @@ cargo nextest run --workspace --no-fail-fast
 cargo run -q -p chaos --bin chaos -- --seeds "${CHAOS_SEEDS:-50}" --secs 30 --jobs 2
 cargo run -q -p chaos --bin chaos -- --seeds 10 --nodes 5 --secs 30 --jobs 2
 cargo run -q -p chaos --bin chaos -- --seeds 4 --secs 30 --jobs 2 --check-determinism
-for canary in ack-before-fsync release-locks-at-prepare follower-sequential-read yes-voter-aborts-alone; do
+for canary in ack-before-fsync release-locks-at-prepare follower-sequential-read yes-voter-aborts-alone \
+  skip-safe-time-wait; do
   cargo run -q -p chaos --bin chaos -- --seeds 6 --secs 30 --jobs 2 --canary "$canary" | tail -n 1
 done
