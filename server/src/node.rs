@@ -36,6 +36,7 @@ use crate::clock::PhysicalClock;
 use crate::config::NodeConfig;
 use crate::context::NodeContext;
 use crate::coordinator::Coordinator;
+use crate::participant::PrepareKind;
 use crate::participant::Shard;
 use crate::peer::caller::LeaderHints;
 use crate::peer::caller::LocalHandler;
@@ -288,13 +289,19 @@ impl Node {
             // closed timestamp back, behind): they run in tasks of their own.
             PeerRequest::Prepare(request) => {
                 on_shard!(request.shard, |s| detached(async move {
-                    s.handle_prepare(request, false).await
+                    s.handle_prepare(request, PrepareKind::Vote).await
                 })
                 .await)
             }
             PeerRequest::CommitOnePhase(request) => {
                 on_shard!(request.shard, |s| detached(async move {
-                    s.handle_prepare(request, true).await
+                    s.handle_prepare(request, PrepareKind::OnePhase).await
+                })
+                .await)
+            }
+            PeerRequest::CommitAtHome { request, after } => {
+                on_shard!(request.shard, |s| detached(async move {
+                    s.handle_prepare(request, PrepareKind::AtHome { after }).await
                 })
                 .await)
             }

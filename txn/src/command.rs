@@ -6,9 +6,11 @@
 //!
 //! ```text
 //!   one shard touched:   CommitOnePhase{writes, commit_ts}         record COMMITTED + versions
-//!   several shards:      Prepare{writes, prepare_ts} at each write participant   (phase 1)
-//!                        Decide{Committed|Aborted} at the home shard             (the decision)
-//!                        Commit{commit_ts} | Abort at each participant           (phase 2)
+//!   several shards:      Prepare{writes, prepare_ts} at each other write participant (phase 1)
+//!                        CommitAtHome{writes, commit_ts} at the home shard: the decision and
+//!                          home's versions in one entry; or Decide{Aborted} there
+//!                        Commit{commit_ts} | Abort at each other participant     (phase 2)
+//!                        Finish at home, once they all did
 //!   any time:            Close{ts}   the leader's promise: no commit at or below ts from now on
 //! ```
 //!
@@ -173,6 +175,20 @@ pub enum Command {
         /// The closed timestamp.
         ts: Timestamp,
     },
+    /// The commit of a transaction that also wrote at other shards, at its home, once those
+    /// have prepared: records COMMITTED and writes the home's versions in one entry (the
+    /// decision and home's phase 2 together). The record stays unfinished until the other
+    /// participants have applied phase 2 (`Finish`). Refused like `CommitOnePhase`.
+    CommitAtHome {
+        /// The transaction.
+        txn: TxnId,
+        /// Its writes on this shard.
+        writes: Vec<Write>,
+        /// The commit timestamp: at least every other participant's prepare_ts.
+        commit_ts: Timestamp,
+        /// The leader term in which its locks were granted (must be the entry's term).
+        lock_term: u64,
+    },
     /// Garbage collection: removes versions shadowed by a newer version at or below `before`,
     /// tombstones at or below `before`, and finished records of transactions that started
     /// before `before`. Snapshots at or below `before` are no longer served.
@@ -197,7 +213,7 @@ pub enum Applied {
         /// The vote timestamp.
         prepare_ts: Timestamp,
     },
-    /// A Prepare or CommitOnePhase was refused: a NO vote, nothing changed.
+    /// A Prepare, CommitOnePhase or CommitAtHome was refused: a NO vote, nothing changed.
     Refused {
         /// Why: becomes the abort reason.
         reason: AbortReason,
@@ -213,6 +229,9 @@ impl fmt::Display for Command {
         match self {
             Command::CommitOnePhase { txn, writes, commit_ts, .. } => {
                 write!(f, "commit-1pc {txn} @{commit_ts} {}", WritesDisplay(writes))
+            }
+            Command::CommitAtHome { txn, writes, commit_ts, .. } => {
+                write!(f, "commit-home {txn} @{commit_ts} {}", WritesDisplay(writes))
             }
             Command::Prepare { txn, home, writes, prepare_ts, .. } => {
                 write!(f, "prepare {txn} home={home} @{prepare_ts} {}", WritesDisplay(writes))

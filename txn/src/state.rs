@@ -155,7 +155,13 @@ impl ShardState {
     ) -> Result<Applied, StoreError> {
         match command {
             Command::CommitOnePhase { txn, writes, commit_ts, lock_term } => {
-                self.apply_one_phase(tx, *txn, writes, *commit_ts, *lock_term, entry_term)
+                let finished = true;
+                self.apply_one_phase(tx, *txn, writes, *commit_ts, *lock_term, entry_term, finished)
+            }
+            Command::CommitAtHome { txn, writes, commit_ts, lock_term } => {
+                // The other participants still need the record to learn the decision.
+                let finished = false;
+                self.apply_one_phase(tx, *txn, writes, *commit_ts, *lock_term, entry_term, finished)
             }
             Command::Prepare { txn, home, writes, prepare_ts, lock_term } => {
                 self.apply_prepare(tx, *txn, *home, writes, *prepare_ts, *lock_term, entry_term)
@@ -195,6 +201,7 @@ impl ShardState {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn apply_one_phase(
         &self,
         tx: &WriteTransaction,
@@ -203,6 +210,7 @@ impl ShardState {
         commit_ts: Timestamp,
         lock_term: u64,
         entry_term: u64,
+        finished: bool,
     ) -> Result<Applied, StoreError> {
         let key = txn_key(&txn);
         let existing = tx
@@ -227,7 +235,7 @@ impl ShardState {
         }
         self.assert_no_prepared_conflict(tx, txn, writes)?;
         self.put_versions(tx, writes, commit_ts)?;
-        let record = Record { decision: Decision::Committed { commit_ts }, finished: true };
+        let record = Record { decision: Decision::Committed { commit_ts }, finished };
         tx.open_table(self.records_def())?.insert(key.as_slice(), encode(&record).as_slice())?;
         Ok(Applied::Committed { commit_ts })
     }
@@ -774,6 +782,49 @@ mod tests {
         assert_eq!(read(&db, &state, "k", Timestamp(60)).as_deref(), Some("v"));
         let rtx = db.begin_read().expect("read");
         assert!(state.prepared(&rtx).expect("prepared").is_empty());
+    }
+
+    #[test]
+    fn commit_at_home_decides_and_writes_but_leaves_the_record_unfinished() {
+        let (db, state) = db();
+        let t = txn(1);
+        let command = |commit_ts| Command::CommitAtHome {
+            txn: t,
+            writes: vec![put("h", "1")],
+            commit_ts: Timestamp(commit_ts),
+            lock_term: 1,
+        };
+        assert_eq!(apply(&db, &state, command(40)), Applied::Committed { commit_ts: Timestamp(40) });
+        assert_eq!(read(&db, &state, "h", Timestamp(40)).as_deref(), Some("1"));
+        let record = |db: &Database| state.record(&db.begin_read().expect("read"), &t).expect("rec");
+        let committed = Decision::Committed { commit_ts: Timestamp(40) };
+        assert_eq!(record(&db), Some(Record { decision: committed, finished: false }));
+        // A later Decide (the coordinator settling a lost answer) learns the commit.
+        let aborted = Decision::Aborted { reason: AbortReason::Unavailable };
+        assert_eq!(
+            apply(&db, &state, Command::Decide { txn: t, decision: aborted }),
+            Applied::Decided(committed)
+        );
+        // Repeated (a retried proposal): same answer, no second version.
+        assert_eq!(apply(&db, &state, command(50)), Applied::Committed { commit_ts: Timestamp(40) });
+        assert_eq!(read(&db, &state, "h", Timestamp(49)).as_deref(), Some("1"));
+        apply(&db, &state, Command::Finish { txn: t });
+        assert_eq!(record(&db), Some(Record { decision: committed, finished: true }));
+        // Decided ABORTED first (a resolver won the race): refused, nothing written.
+        let t2 = txn(2);
+        apply(&db, &state, Command::Decide { txn: t2, decision: aborted });
+        let refused = apply(
+            &db,
+            &state,
+            Command::CommitAtHome {
+                txn: t2,
+                writes: vec![put("g", "1")],
+                commit_ts: Timestamp(60),
+                lock_term: 1,
+            },
+        );
+        assert!(matches!(refused, Applied::Refused { .. }), "{refused:?}");
+        assert_eq!(read(&db, &state, "g", Timestamp::MAX), None);
     }
 
     #[test]

@@ -1,22 +1,28 @@
 //! END: the commit protocol, run by the coordinator.
 //!
 //! ```text
-//!   no writes            read-only prepare at every participant (confirm leader, release)
+//!   no writes            read-only prepare at every participant (confirm leadership, release)
 //!                        -> COMMITTED
 //!   writes at home only  read-only prepares at the other participants, then
 //!                        CommitOnePhase at home (one Raft entry: record + versions)
-//!   writes at several    Prepare at every write participant, read-only prepare at the
-//!                        others, all in parallel; all YES ->
-//!                        Decide{COMMITTED at max(prepare_ts)} at home (compare-and-set)
-//!                        -> answer the client -> Finalize at every participant -> Finish
+//!   writes at several    Prepare at every participant but home, in parallel (read-only ones
+//!                        just confirm and release); all YES ->
+//!                        CommitAtHome{after = max(prepare_ts)} at home: ONE Raft entry writes
+//!                        the record COMMITTED and home's versions at a timestamp >= after
+//!                        -> answer the client -> Finalize at the others -> Finish at home
 //!                        any NO -> ABORTED -> Finalize(abort) at every participant
 //! ```
+//!
+//! Committing at home in the entry that records the decision saves home's Prepare and Commit
+//! entries (four Raft entries for a two-shard transaction instead of six), at no cost in round
+//! trips: the decision waits for the votes either way.
 //!
 //! The client hears COMMITTED only once the decision is durable in the record (Raft-replicated
 //! at home), so a coordinator that dies after answering cannot lose the commit: participants
 //! learn it from the record. A coordinator that dies before deciding leaves the transaction to
-//! the participants' resolvers, which decide ABORTED by the same compare-and-set; whoever
-//! writes the record first wins, and everybody obeys the record.
+//! the participants' resolvers, which decide ABORTED by compare-and-set on the record; whoever
+//! writes the record first wins (a CommitAtHome after an ABORTED record is refused), and
+//! everybody obeys the record.
 //!
 //! When the decision itself cannot be learned in time (the home shard unreachable), END
 //! answers that the outcome is unknown, never a guess; `TxnStatus` settles it.
@@ -103,37 +109,30 @@ impl Coordinator {
             if let Err((reason, detail)) = self.prepare_all(txn, state, &readers).await {
                 return self.abort_after_votes(txn, state, &[], reason, detail);
             }
-            return self.commit_one_phase(txn, state, home).await;
+            return self.commit_at_home(txn, state, home, None).await;
         }
-        let everyone: Vec<ShardId> = state.parts.keys().copied().collect();
-        let prepare_ts = match self.prepare_all(txn, state, &everyone).await {
+        // Every participant but home votes; then home commits with the decision in one entry.
+        let others: Vec<ShardId> = state.parts.keys().copied().filter(|s| *s != home).collect();
+        let other_writers: Vec<ShardId> = writers.into_iter().filter(|s| *s != home).collect();
+        let prepare_ts = match self.prepare_all(txn, state, &others).await {
             Ok(votes) => votes,
             Err((reason, detail)) => {
-                return self.abort_after_votes(txn, state, &writers, reason, detail);
+                return self.abort_after_votes(txn, state, &other_writers, reason, detail);
             }
         };
-        let commit_ts = prepare_ts
+        let after = prepare_ts
             .values()
             .copied()
             .flatten()
             .max()
-            .expect("write participants vote a timestamp");
+            .expect("the other write participants vote a timestamp");
         crate::failpoint::pause("before-decide").await;
-        match self.decide(txn, home, Decision::Committed { commit_ts }).await {
-            Ok(Decision::Committed { commit_ts }) => {
-                crate::failpoint::pause("after-decide").await;
-                self.spawn_phase2(txn, home, writers, Decision::Committed { commit_ts });
-                Outcome::Committed { commit_ts }
-            }
-            Ok(Decision::Aborted { reason }) => {
-                self.spawn_phase2(txn, home, writers, Decision::Aborted { reason });
-                Outcome::Aborted {
-                    reason,
-                    detail: "the transaction was resolved as aborted before it could commit".into(),
-                }
-            }
-            Err(why) => Outcome::Unknown(why),
+        let outcome = self.commit_at_home(txn, state, home, Some(after)).await;
+        if let Outcome::Committed { commit_ts } = outcome {
+            crate::failpoint::pause("after-decide").await;
+            self.spawn_phase2(txn, home, other_writers, Decision::Committed { commit_ts });
         }
+        outcome
     }
 
     /// Sends Prepare (with each part's writes; none for read-only parts) to `shards` in
@@ -219,8 +218,16 @@ impl Coordinator {
         Outcome::Aborted { reason, detail }
     }
 
-    /// The whole commit at the home shard, the only writer.
-    async fn commit_one_phase(&self, txn: TxnId, state: &TxnState, home: ShardId) -> Outcome {
+    /// The commit at the home shard: the whole commit when home is the only writer (`after`
+    /// None), else the decision with home's writes once the others voted YES at or below
+    /// `after`. A NO aborts the transaction everywhere (the others' prepares included).
+    async fn commit_at_home(
+        &self,
+        txn: TxnId,
+        state: &TxnState,
+        home: ShardId,
+        after: Option<Timestamp>,
+    ) -> Outcome {
         let part = &state.parts[&home];
         let request = PrepareRequest {
             shard: home,
@@ -230,16 +237,16 @@ impl Coordinator {
             writes: part.write_list(),
             locks: part.locks.clone(),
         };
-        let reply = self
-            .ctx
-            .peers
-            .call_shard(home, PeerRequest::CommitOnePhase(request), self.rpc_deadline())
-            .await;
+        let request = match after {
+            None => PeerRequest::CommitOnePhase(request),
+            Some(after) => PeerRequest::CommitAtHome { request, after },
+        };
+        let reply = self.ctx.peers.call_shard(home, request, self.rpc_deadline()).await;
         // Only COMMITTED is trusted as it stands. A NO may answer a retry: the first attempt
         // timed out at a leader that was then deposed, its entry committed all the same, and
         // the retry at the new leader found the locks gone. So a NO, like silence, is settled
-        // by the record: a compare-and-set to ABORTED at home, ordered after any CommitOnePhase
-        // entry that can still commit, answers exactly.
+        // by the record: a compare-and-set to ABORTED at home, ordered after any commit entry
+        // that can still commit, answers exactly.
         let (reason, detail) = match reply {
             Ok((_, PeerReply::Committed { commit_ts })) => return Outcome::Committed { commit_ts },
             Ok((_, PeerReply::Aborted { reason, detail })) => (reason, detail),
@@ -248,11 +255,18 @@ impl Coordinator {
         };
         match self.decide(txn, home, Decision::Aborted { reason }).await {
             Ok(Decision::Committed { commit_ts }) => {
-                tracing::debug!(%txn, %detail, "a one-phase commit answered NO had committed");
+                tracing::debug!(%txn, %detail, "a commit at home answered NO had committed");
                 Outcome::Committed { commit_ts }
             }
             Ok(Decision::Aborted { reason }) => {
-                self.abort_after_votes(txn, state, &[home], reason, detail)
+                // Every writer may have prepared (home only in its leader's memory).
+                let writers: Vec<ShardId> = state
+                    .parts
+                    .iter()
+                    .filter(|(_, part)| !part.writes.is_empty())
+                    .map(|(shard, _)| *shard)
+                    .collect();
+                self.abort_after_votes(txn, state, &writers, reason, detail)
             }
             Err(why) => Outcome::Unknown(why),
         }
@@ -273,7 +287,8 @@ impl Coordinator {
         }
     }
 
-    /// Phase 2 in the background: Finalize at every write participant, then Finish at home.
+    /// Phase 2 in the background: Finalize at `writers` (the write participants other than
+    /// home, which committed with the decision), then Finish at home.
     fn spawn_phase2(&self, txn: TxnId, home: ShardId, writers: Vec<ShardId>, decision: Decision) {
         let ctx = self.ctx.clone();
         let deadline = self.rpc_deadline();

@@ -7,4 +7,5 @@
 pub mod leader;
 pub mod shard;
 
+pub use shard::PrepareKind;
 pub use shard::Shard;

@@ -6,8 +6,10 @@
 //! ```text
 //!   Lock        take S/X/range lock (waiting in FIFO order); READ/SCAN also read the data
 //!   Prepare     check locks still held in the same term; replicate Prepare; release S; vote
-//!               (read-only: confirm leadership by ReadIndex, release, vote)
+//!               (read-only: confirm leadership by lease or ReadIndex, release, vote)
 //!   CommitOnePhase   the same checks; replicate CommitOnePhase; release; answer
+//!   CommitAtHome     the same, at a timestamp at least the others' votes: the decision and
+//!                    home's writes in one entry (the record stays unfinished until Finish)
 //!   Finalize    replicate Commit/Abort of a prepared transaction; release
 //!   Decide      compare-and-set the record (home shard)
 //!   Single      a one-statement READ/WRITE/SCAN, locked and committed right here
@@ -110,6 +112,22 @@ pub struct Shard {
     pub reader: ShardReader,
     ctx: Arc<NodeContext>,
     leader: Mutex<Option<LeaderState>>,
+}
+
+/// What a prepare request asks of a participant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrepareKind {
+    /// Phase 1 of two: replicate the writes and vote.
+    Vote,
+    /// The whole commit of a transaction that wrote only here (its home).
+    OnePhase,
+    /// The commit at home of a transaction that also wrote elsewhere, once every other
+    /// participant voted YES at a prepare timestamp at most `after`: the decision and home's
+    /// writes in one entry.
+    AtHome {
+        /// The largest prepare timestamp of the other participants.
+        after: Timestamp,
+    },
 }
 
 fn aborted(reason: AbortReason, detail: impl Into<String>) -> PeerReply {
@@ -628,14 +646,18 @@ impl Shard {
         Ok(())
     }
 
-    /// Phase 1 (or, with `one_phase`, the whole commit at the home shard).
+    /// Phase 1, or a commit at the home shard (`kind`).
     pub async fn handle_prepare(
         self: &Arc<Shard>,
         request: PrepareRequest,
-        one_phase: bool,
+        kind: PrepareKind,
     ) -> PeerReply {
         let txn = request.txn;
-        let read_only = request.writes.is_empty() && !one_phase;
+        let read_only = request.writes.is_empty() && matches!(kind, PrepareKind::Vote);
+        if let PrepareKind::AtHome { after } = kind {
+            // The commit timestamp is at least every other participant's vote.
+            self.ctx.clock.observe(after);
+        }
         // The new versions must sort after the current ones: the clock first observes the
         // newest version of every key written (X locks keep them from changing meanwhile).
         for write in &request.writes {
@@ -650,7 +672,10 @@ impl Shard {
             if read_only {
                 return Ok(Timestamp::ZERO);
             }
-            let ts = self.fresh_ts(state);
+            let ts = match kind {
+                PrepareKind::AtHome { after } => self.fresh_ts(state).max(after),
+                PrepareKind::Vote | PrepareKind::OnePhase => self.fresh_ts(state),
+            };
             state.hold_ts(ts);
             state.prepared.insert(txn, PreparedInfo { home: request.home, since: Instant::now() });
             Ok(ts)
@@ -662,20 +687,16 @@ impl Shard {
         if read_only {
             return self.vote_read_only(txn, request.lock_term).await;
         }
-        let command = if one_phase {
-            Command::CommitOnePhase {
-                txn,
-                writes: request.writes,
-                commit_ts: ts,
-                lock_term: request.lock_term,
+        let (writes, lock_term) = (request.writes, request.lock_term);
+        let command = match kind {
+            PrepareKind::OnePhase => {
+                Command::CommitOnePhase { txn, writes, commit_ts: ts, lock_term }
             }
-        } else {
-            Command::Prepare {
-                txn,
-                home: request.home,
-                writes: request.writes,
-                prepare_ts: ts,
-                lock_term: request.lock_term,
+            PrepareKind::AtHome { .. } => {
+                Command::CommitAtHome { txn, writes, commit_ts: ts, lock_term }
+            }
+            PrepareKind::Vote => {
+                Command::Prepare { txn, home: request.home, writes, prepare_ts: ts, lock_term }
             }
         };
         let proposed = self.propose(command).await;
@@ -940,7 +961,7 @@ impl Shard {
                     writes: vec![Write { key, value }],
                     locks: vec![(span, mode)],
                 };
-                match self.handle_prepare(request, true).await {
+                match self.handle_prepare(request, PrepareKind::OnePhase).await {
                     PeerReply::Unavailable(_) => self.settle_in_doubt(txn, term).await,
                     // Nothing was written (refused before or at proposal): the caller may
                     // retry at the shard's current leader.

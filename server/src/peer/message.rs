@@ -8,6 +8,7 @@
 //!
 //! ```text
 //!   coordinator ──Lock/Prepare/CommitOnePhase/Finalize/Release──► shard leader (participant)
+//!   coordinator ──CommitAtHome (the decision with home's writes)─► home shard leader
 //!   coordinator ──Decide/Finish/Status──────────────────────────► home shard leader
 //!   client node ──Single (one-statement READ/WRITE/SCAN)────────► shard leader
 //!   shard leader ──ProbeTxn──► holder's coordinator ──ProbeShard──► shard where it waits
@@ -131,6 +132,14 @@ pub enum PeerRequest {
     Prepare(PrepareRequest),
     /// The whole commit of a transaction that wrote only at its home shard.
     CommitOnePhase(PrepareRequest),
+    /// The commit at the home shard of a transaction that also wrote elsewhere, once every
+    /// other participant voted YES with a prepare timestamp at most `after`.
+    CommitAtHome {
+        /// Home's part.
+        request: PrepareRequest,
+        /// The largest prepare timestamp of the other participants.
+        after: Timestamp,
+    },
     /// Phase 2: apply the decision at a participant and release its locks. `prepared` is false
     /// when the participant certainly did not prepare (nothing to replicate, just release).
     Finalize {
