@@ -12,6 +12,7 @@
 //!                        Commit{commit_ts} | Abort at each other participant     (phase 2)
 //!                        Finish at home, once they all did
 //!   any time:            Close{ts}   the leader's promise: no commit at or below ts from now on
+//!                        (CloseAndFinish{ts, finished} also carries Finish of those records)
 //! ```
 //!
 //! Apply is deterministic: the answer depends only on the shard's state and the command (and the
@@ -189,6 +190,14 @@ pub enum Command {
         /// The leader term in which its locks were granted (must be the entry's term).
         lock_term: u64,
     },
+    /// `Close{ts}` and `Finish` of each of `finished`, in one entry: the close loop carries
+    /// the records finished since its last entry, so finishing costs no entry of its own.
+    CloseAndFinish {
+        /// The closed timestamp (zero: nothing new to close).
+        ts: Timestamp,
+        /// Transactions whose records are finished.
+        finished: Vec<TxnId>,
+    },
     /// Garbage collection: removes versions shadowed by a newer version at or below `before`,
     /// tombstones at or below `before`, and finished records of transactions that started
     /// before `before`. Snapshots at or below `before` are no longer served.
@@ -241,6 +250,9 @@ impl fmt::Display for Command {
             Command::Decide { txn, decision } => write!(f, "decide {txn} {decision:?}"),
             Command::Finish { txn } => write!(f, "finish {txn}"),
             Command::Close { ts } => write!(f, "close {ts}"),
+            Command::CloseAndFinish { ts, finished } => {
+                write!(f, "close {ts} and finish {} records", finished.len())
+            }
             Command::Collect { before } => write!(f, "collect <{before}"),
         }
     }

@@ -173,24 +173,17 @@ impl ShardState {
             }
             Command::Decide { txn, decision } => self.apply_decide(tx, *txn, *decision),
             Command::Finish { txn } => {
-                let mut records = tx.open_table(self.records_def())?;
-                let key = txn_key(txn);
-                let existing = records.get(key.as_slice())?.map(|v| decode_record(v.value()));
-                if let Some(mut record) = existing {
-                    assert!(
-                        matches!(record.decision, Decision::Committed { .. }),
-                        "finish of {txn} whose record is {record:?}"
-                    );
-                    record.finished = true;
-                    records.insert(key.as_slice(), encode(&record).as_slice())?;
-                }
+                self.finish(tx, txn)?;
                 Ok(Applied::Done)
             }
             Command::Close { ts } => {
-                let mut meta = tx.open_table(self.meta_def())?;
-                let closed = meta.get(META_CLOSED)?.map(|v| v.value()).unwrap_or(0);
-                if ts.0 > closed {
-                    meta.insert(META_CLOSED, ts.0)?;
+                self.close(tx, *ts)?;
+                Ok(Applied::Done)
+            }
+            Command::CloseAndFinish { ts, finished } => {
+                self.close(tx, *ts)?;
+                for txn in finished {
+                    self.finish(tx, txn)?;
                 }
                 Ok(Applied::Done)
             }
@@ -199,6 +192,32 @@ impl ShardState {
                 Ok(Applied::Done)
             }
         }
+    }
+
+    /// Marks a committed record finished (no-op if it is gone).
+    fn finish(&self, tx: &WriteTransaction, txn: &TxnId) -> Result<(), StoreError> {
+        let mut records = tx.open_table(self.records_def())?;
+        let key = txn_key(txn);
+        let existing = records.get(key.as_slice())?.map(|v| decode_record(v.value()));
+        if let Some(mut record) = existing {
+            assert!(
+                matches!(record.decision, Decision::Committed { .. }),
+                "finish of {txn} whose record is {record:?}"
+            );
+            record.finished = true;
+            records.insert(key.as_slice(), encode(&record).as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// Raises the closed timestamp to `ts` (never lowers it).
+    fn close(&self, tx: &WriteTransaction, ts: Timestamp) -> Result<(), StoreError> {
+        let mut meta = tx.open_table(self.meta_def())?;
+        let closed = meta.get(META_CLOSED)?.map(|v| v.value()).unwrap_or(0);
+        if ts.0 > closed {
+            meta.insert(META_CLOSED, ts.0)?;
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -794,9 +813,13 @@ mod tests {
             commit_ts: Timestamp(commit_ts),
             lock_term: 1,
         };
-        assert_eq!(apply(&db, &state, command(40)), Applied::Committed { commit_ts: Timestamp(40) });
+        assert_eq!(
+            apply(&db, &state, command(40)),
+            Applied::Committed { commit_ts: Timestamp(40) }
+        );
         assert_eq!(read(&db, &state, "h", Timestamp(40)).as_deref(), Some("1"));
-        let record = |db: &Database| state.record(&db.begin_read().expect("read"), &t).expect("rec");
+        let record =
+            |db: &Database| state.record(&db.begin_read().expect("read"), &t).expect("rec");
         let committed = Decision::Committed { commit_ts: Timestamp(40) };
         assert_eq!(record(&db), Some(Record { decision: committed, finished: false }));
         // A later Decide (the coordinator settling a lost answer) learns the commit.
@@ -806,10 +829,15 @@ mod tests {
             Applied::Decided(committed)
         );
         // Repeated (a retried proposal): same answer, no second version.
-        assert_eq!(apply(&db, &state, command(50)), Applied::Committed { commit_ts: Timestamp(40) });
+        assert_eq!(
+            apply(&db, &state, command(50)),
+            Applied::Committed { commit_ts: Timestamp(40) }
+        );
         assert_eq!(read(&db, &state, "h", Timestamp(49)).as_deref(), Some("1"));
-        apply(&db, &state, Command::Finish { txn: t });
+        apply(&db, &state, Command::CloseAndFinish { ts: Timestamp(45), finished: vec![t] });
         assert_eq!(record(&db), Some(Record { decision: committed, finished: true }));
+        let rtx = db.begin_read().expect("read");
+        assert_eq!(state.watermarks(&rtx).expect("watermarks").0, Timestamp(45));
         // Decided ABORTED first (a resolver won the race): refused, nothing written.
         let t2 = txn(2);
         apply(&db, &state, Command::Decide { txn: t2, decision: aborted });

@@ -99,7 +99,8 @@ impl WriterStats {
     pub fn summary(&self) -> String {
         let line = |commits: &AtomicU64, jobs: &AtomicU64, us: &AtomicU64| {
             let commits = commits.load(Ordering::Relaxed);
-            let per = |total: &AtomicU64| total.load(Ordering::Relaxed) as f64 / commits.max(1) as f64;
+            let per =
+                |total: &AtomicU64| total.load(Ordering::Relaxed) as f64 / commits.max(1) as f64;
             format!("{commits} ({:.1} jobs, {:.0} us each)", per(jobs), per(us))
         };
         format!(
@@ -130,7 +131,13 @@ impl Writer {
         let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
         let failed = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(WriterStats::default());
-        let mut batcher = Batcher { db, failed: failed.clone(), stats: stats.clone(), checkpoint_every, commits: 0 };
+        let mut batcher = Batcher {
+            db,
+            failed: failed.clone(),
+            stats: stats.clone(),
+            checkpoint_every,
+            commits: 0,
+        };
         match executor {
             Executor::Thread => {
                 std::thread::Builder::new()

@@ -97,6 +97,8 @@ pub struct LeaderState {
     pub handed_over: bool,
     /// The origin of the pins' millisecond clock.
     pub epoch: Instant,
+    /// Records to mark finished, carried by the next entry of the close loop.
+    pub finishing: Vec<TxnId>,
 }
 
 impl LeaderState {
@@ -116,6 +118,7 @@ impl LeaderState {
             ready_at: Instant::now(),
             handed_over: false,
             epoch: Instant::now(),
+            finishing: Vec::new(),
         }
     }
 

@@ -92,6 +92,8 @@ pub const HANDOVER_AFTER: Duration = Duration::from_secs(3);
 /// being idle-aborted, unless its coordinator keeps it busy; the coordinator then learns of the
 /// eviction at its next statement here).
 pub const EVICTED_MEMORY: Duration = Duration::from_secs(600);
+/// Finished records a leader queues for its close loop; beyond this a Finish is proposed alone.
+pub const FINISHING_QUEUED_MAX: usize = 4096;
 
 /// Why a proposal failed.
 #[derive(Debug)]
@@ -210,23 +212,30 @@ impl Shard {
         let lag = self.timing().close_lag_ms;
         loop {
             tokio::time::sleep(period).await;
-            let promise = {
+            let (promise, finished) = {
                 let mut guard = self.state();
                 match guard.as_mut().filter(|s| s.ready) {
                     Some(state) => {
                         let now = self.ctx.clock.now();
-                        state.next_closed(Timestamp::new(now.physical_ms().saturating_sub(lag), 0))
+                        let ts = Timestamp::new(now.physical_ms().saturating_sub(lag), 0);
+                        (state.next_closed(ts), std::mem::take(&mut state.finishing))
                     }
-                    None => None,
+                    None => (None, Vec::new()),
                 }
             };
-            if let Some(ts) = promise {
-                // Not awaited: closes may pipeline; a lost one is superseded by the next.
-                let shard = self.clone();
-                tokio::spawn(async move {
-                    let _ = shard.propose(Command::Close { ts }).await;
-                });
-            }
+            let command = match (promise, finished.is_empty()) {
+                (None, true) => continue,
+                (Some(ts), true) => Command::Close { ts },
+                (ts, false) => {
+                    Command::CloseAndFinish { ts: ts.unwrap_or(Timestamp::ZERO), finished }
+                }
+            };
+            // Not awaited: closes may pipeline; a lost one is superseded by the next (a lost
+            // finish leaves a record unfinished: kept, never wrong).
+            let shard = self.clone();
+            tokio::spawn(async move {
+                let _ = shard.propose(command).await;
+            });
         }
     }
 
@@ -856,10 +865,19 @@ impl Shard {
         }
     }
 
-    /// Marks a committed record finished.
+    /// Marks a committed record finished: queued for the close loop's next entry (within
+    /// `close_interval_ms`), or proposed alone when the queue is full.
     pub async fn handle_finish(&self, txn: TxnId) -> PeerReply {
-        if self.state().is_none() {
-            return self.not_leader();
+        {
+            let mut guard = self.state();
+            let Some(state) = guard.as_mut() else {
+                drop(guard);
+                return self.not_leader();
+            };
+            if state.finishing.len() < FINISHING_QUEUED_MAX {
+                state.finishing.push(txn);
+                return PeerReply::Done;
+            }
         }
         match self.propose(Command::Finish { txn }).await {
             Ok(_) => PeerReply::Done,
