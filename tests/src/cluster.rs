@@ -72,11 +72,12 @@ struct NodeProcess {
 pub struct ClusterBuilder {
     nodes: usize,
     env: BTreeMap<u64, Vec<(String, String)>>,
+    config: Option<String>,
 }
 
 impl Default for ClusterBuilder {
     fn default() -> ClusterBuilder {
-        ClusterBuilder { nodes: 3, env: BTreeMap::new() }
+        ClusterBuilder { nodes: 3, env: BTreeMap::new(), config: None }
     }
 }
 
@@ -91,6 +92,12 @@ impl ClusterBuilder {
     /// restarts.
     pub fn node_env(mut self, id: u64, key: &str, value: &str) -> ClusterBuilder {
         self.env.entry(id).or_default().push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// A configuration file (TOML, docs/configuration.md) every node starts with.
+    pub fn config(mut self, toml: &str) -> ClusterBuilder {
+        self.config = Some(toml.to_string());
         self
     }
 
@@ -112,7 +119,12 @@ impl ClusterBuilder {
             };
             nodes.insert(id, node);
         }
-        let mut cluster = Cluster { dir: Some(dir), nodes, admin: Mutex::new(None) };
+        let config = self.config.map(|toml| {
+            let path = dir.path().join("node.toml");
+            std::fs::write(&path, toml).expect("write the configuration file");
+            path
+        });
+        let mut cluster = Cluster { dir: Some(dir), nodes, config, admin: Mutex::new(None) };
         let ids: Vec<u64> = cluster.nodes.keys().copied().collect();
         for id in ids {
             cluster.launch(id);
@@ -140,6 +152,8 @@ fn free_ports(count: usize) -> Vec<u16> {
 pub struct Cluster {
     dir: Option<TempDir>,
     nodes: BTreeMap<u64, NodeProcess>,
+    /// The configuration file every node starts with, if any.
+    config: Option<PathBuf>,
     /// A client connected to every node, for status queries and readiness probes.
     admin: Mutex<Option<Client>>,
 }
@@ -221,6 +235,10 @@ impl Cluster {
     /// Starts node `id`'s process (its log is appended to).
     fn launch(&mut self, id: u64) {
         let peers = self.peers_arg();
+        let config: Vec<std::ffi::OsString> = match &self.config {
+            Some(path) => vec!["--config".into(), path.into()],
+            None => Vec::new(),
+        };
         let node = self.node_mut(id);
         assert!(node.child.is_none(), "node {id} is already running");
         let mut log = OpenOptions::new()
@@ -235,6 +253,7 @@ impl Cluster {
             .args(["--id", &id.to_string(), "--listen", &node.addr, "--peers", &peers])
             .arg("--data")
             .arg(&node.data)
+            .args(&config)
             .env("NO_COLOR", "1")
             .env("RUST_BACKTRACE", "1")
             .envs(std::env::var("E2E_RUST_LOG").ok().map(|filter| ("RUST_LOG", filter)))

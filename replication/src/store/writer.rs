@@ -246,7 +246,8 @@ struct Batcher {
 impl Batcher {
     /// Whether `batch` must be committed durably.
     fn durable(&self, batch: &[Job]) -> bool {
-        let checkpoint = self.checkpoint_every.is_some_and(|every| (self.commits + 1) % every == 0);
+        let checkpoint =
+            self.checkpoint_every.is_some_and(|every| (self.commits + 1).is_multiple_of(every));
         checkpoint || batch.iter().any(|job| job.durable)
     }
 
