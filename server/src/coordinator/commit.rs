@@ -85,18 +85,8 @@ impl Coordinator {
     }
 
     async fn run_commit(&self, txn: TxnId, state: &mut TxnState) -> Outcome {
-        let writers: Vec<ShardId> = state
-            .parts
-            .iter()
-            .filter(|(_, part)| !part.writes.is_empty())
-            .map(|(shard, _)| *shard)
-            .collect();
-        let readers: Vec<ShardId> = state
-            .parts
-            .iter()
-            .filter(|(_, part)| part.writes.is_empty())
-            .map(|(shard, _)| *shard)
-            .collect();
+        let writers = state.participants(true);
+        let readers = state.participants(false);
         if writers.is_empty() {
             return match self.prepare_all(txn, state, &readers).await {
                 Ok(_) => Outcome::Committed { commit_ts: Timestamp::ZERO },
@@ -260,12 +250,7 @@ impl Coordinator {
             }
             Ok(Decision::Aborted { reason }) => {
                 // Every writer may have prepared (home only in its leader's memory).
-                let writers: Vec<ShardId> = state
-                    .parts
-                    .iter()
-                    .filter(|(_, part)| !part.writes.is_empty())
-                    .map(|(shard, _)| *shard)
-                    .collect();
+                let writers = state.participants(true);
                 self.abort_after_votes(txn, state, &writers, reason, detail)
             }
             Err(why) => Outcome::Unknown(why),

@@ -133,6 +133,12 @@ impl TxnState {
         self.parts.get(&shard).and_then(|part| part.writes.get(key))
     }
 
+    /// The participants that wrote (`true`) or only read (`false`).
+    pub fn participants(&self, wrote: bool) -> Vec<ShardId> {
+        let parts = self.parts.iter();
+        parts.filter(|(_, part)| part.writes.is_empty() != wrote).map(|(s, _)| *s).collect()
+    }
+
     /// Records a grant at `shard` in `term`. False if the shard's term changed (its earlier
     /// locks are gone): the transaction must abort.
     pub fn granted(&mut self, shard: ShardId, term: u64, span: LockSpan, mode: LockMode) -> bool {

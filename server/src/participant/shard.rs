@@ -386,12 +386,7 @@ impl Shard {
             if self.state().as_ref().is_none_or(|s| s.term != term) {
                 return;
             }
-            let confirmed = tokio::time::timeout(
-                Timing::ms(self.timing().rpc_ms),
-                self.raft.ensure_linearizable(ReadPolicy::ReadIndex),
-            )
-            .await;
-            if matches!(confirmed, Ok(Ok(_))) {
+            if self.read_index().await {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -765,6 +760,12 @@ impl Shard {
         if self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await.is_ok() {
             return true;
         }
+        self.read_index().await
+    }
+
+    /// Whether a ReadIndex round confirms this node's leadership within `rpc_ms` (and its
+    /// state machine applied everything committed before the round).
+    async fn read_index(&self) -> bool {
         let confirmed = tokio::time::timeout(
             Timing::ms(self.timing().rpc_ms),
             self.raft.ensure_linearizable(ReadPolicy::ReadIndex),
@@ -892,12 +893,7 @@ impl Shard {
             return self.not_leader_or_unready();
         }
         // A linearizable read of the record: nothing decided before this call is missed.
-        let confirmed = tokio::time::timeout(
-            Timing::ms(self.timing().rpc_ms),
-            self.raft.ensure_linearizable(ReadPolicy::ReadIndex),
-        )
-        .await;
-        if !matches!(confirmed, Ok(Ok(_))) {
+        if !self.read_index().await {
             return PeerReply::Unavailable(format!("{} could not confirm its leader", self.id));
         }
         match self.reader.record(&txn) {
