@@ -132,9 +132,17 @@ async fn settle(topology: &Topology, findings: &mut Findings) {
         let mut lines = Vec::new();
         let mut why = BTreeMap::new();
         for shard in &pending {
+            // All replicas at once: leaders keep replicating a Close every close interval, so
+            // replicas asked one after the other would rarely be seen at the same index.
+            let replicas = topology.replicas(*shard);
+            let answers = futures::future::join_all(replicas.iter().map(|node| {
+                let (addr, shard) = (node_addr(*node), *shard);
+                async move { inspect(&addr, shard).await }
+            }))
+            .await;
             let mut states = Vec::new();
-            for node in topology.replicas(*shard) {
-                match inspect(&node_addr(*node), *shard).await {
+            for (node, answer) in replicas.iter().zip(answers) {
+                match answer {
                     Ok(state) => states.push((*node, state)),
                     Err(error) => {
                         why.insert(*shard, format!("n{node} unreachable: {error}"));

@@ -204,8 +204,9 @@ impl Shard {
     // ---- closed timestamps and garbage collection -----------------------------------------
 
     /// While leading, replicates `Close(t)` every `close_interval_ms`: a promise that nothing
-    /// will prepare or commit here at or below `t`. `t` trails the leader's clock by
-    /// `close_lag_ms` and stays below every timestamp still in flight. Followers serve causal
+    /// will prepare or commit here at or below `t`. `t` is the leader's clock less
+    /// `close_lag_ms` (0 by default: `fresh_ts` hands out only timestamps above the promise) and
+    /// stays below every timestamp still in flight. Followers serve causal
     /// snapshots up to the closed timestamp they applied (see `handle_snapshot_read`).
     async fn close_loop(self: Arc<Shard>) {
         let period = Timing::ms(self.timing().close_interval_ms);
