@@ -4,7 +4,9 @@
 //! 1. the final list of every list-append key, read linearizably through the leaders;
 //! 2. the exact outcome (TxnStatus) of every transaction whose client never learned it;
 //! 3. the bank total;
-//! 4. convergence: every replica of every shard at the same applied index with the same digest;
+//! 4. convergence: every replica of every shard with the same data digest (versions, prepared
+//!    transactions, records, GC watermark); the applied index is not compared, because leaders
+//!    append a `Close` every close interval, so replicas are rarely seen at one index;
 //! 5. no leaked locks and no undecided prepared transaction anywhere.
 
 use std::collections::BTreeMap;
@@ -150,17 +152,12 @@ async fn settle(topology: &Topology, findings: &mut Findings) {
                 }
             }
             let complete = states.len() == topology.replicas(*shard).len();
-            let agree = states
-                .windows(2)
-                .all(|w| w[0].1.applied == w[1].1.applied && w[0].1.digest == w[1].1.digest);
+            let agree = states.windows(2).all(|w| w[0].1.digest == w[1].1.digest);
             let clean = states.iter().all(|(_, s)| s.prepared == 0 && s.lock_holders == 0);
             let led = states.iter().any(|(_, s)| s.leading);
             if complete && agree && clean && led {
                 let (_, first) = &states[0];
-                lines.push(format!(
-                    "{shard}: applied {} digest {:016x}",
-                    first.applied, first.digest
-                ));
+                lines.push(format!("{shard}: digest {:016x}", first.digest));
             } else {
                 if !why.contains_key(shard) {
                     let detail: Vec<String> = states

@@ -15,7 +15,9 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
+use server::topology::Topology;
 use txn::types::NodeId;
+use txn::types::ShardId;
 
 use crate::plan::FaultKind;
 use crate::plan::Plan;
@@ -42,6 +44,7 @@ enum Active {
 pub struct Nemesis {
     rng: SmallRng,
     plan: Plan,
+    topology: Topology,
     next_at: Duration,
     active: Vec<(Active, Duration)>,
     /// Faults injected, by kind.
@@ -51,11 +54,13 @@ pub struct Nemesis {
 }
 
 impl Nemesis {
-    /// The nemesis of `plan`; its first fault comes after a warm-up.
-    pub fn new(plan: &Plan) -> Nemesis {
+    /// The nemesis of `plan` on a cluster laid out as `topology`; its first fault comes after
+    /// a warm-up.
+    pub fn new(plan: &Plan, topology: Topology) -> Nemesis {
         Nemesis {
             rng: SmallRng::seed_from_u64(plan.seed ^ 0xfa17_fa17),
             plan: plan.clone(),
+            topology,
             next_at: Duration::from_secs(3),
             active: Vec::new(),
             injected: BTreeMap::new(),
@@ -190,6 +195,24 @@ impl Nemesis {
                 cluster.sim.set_max_message_latency(max);
                 self.note(now, format!("latency up to {max:?}"));
                 self.started(kind, Active::Latency, now + length);
+            }
+            FaultKind::TransferLeader => {
+                let led: Vec<(u32, NodeId)> = leaders.iter().map(|(s, n)| (*s, *n)).collect();
+                let Some(&(shard, leader)) = led.get(self.rng.random_range(0..led.len().max(1)))
+                else {
+                    return;
+                };
+                let others: Vec<NodeId> = self
+                    .topology
+                    .replicas(ShardId(shard))
+                    .iter()
+                    .copied()
+                    .filter(|n| *n != leader)
+                    .collect();
+                let to = others[self.rng.random_range(0..others.len())];
+                cluster.transfer_leader(leader, ShardId(shard), to);
+                self.note(now, format!("transfer leadership of s{shard} from n{leader} to n{to}"));
+                *self.injected.entry(kind).or_default() += 1;
             }
             FaultKind::MessageLoss => {
                 let rate = self.rng.random_range(0.0001..LOSS_RATE_MAX);

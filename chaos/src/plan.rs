@@ -30,11 +30,14 @@ pub enum FaultKind {
     Latency,
     /// Drop a small fraction of messages for a while (which breaks TCP connections).
     MessageLoss,
+    /// Make one shard's leader hand leadership to another replica (openraft TransferLeader),
+    /// under load: a leader change with no fault at all, as an operator or a rebalancer does.
+    TransferLeader,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::PartitionHalves,
         FaultKind::IsolateLeader,
         FaultKind::Bridge,
@@ -44,6 +47,7 @@ impl FaultKind {
         FaultKind::ClockSkew,
         FaultKind::Latency,
         FaultKind::MessageLoss,
+        FaultKind::TransferLeader,
     ];
 
     /// Its name in run summaries.
@@ -58,6 +62,7 @@ impl FaultKind {
             FaultKind::ClockSkew => "skew",
             FaultKind::Latency => "latency",
             FaultKind::MessageLoss => "loss",
+            FaultKind::TransferLeader => "transfer",
         }
     }
 }

@@ -85,8 +85,8 @@ pub fn run(plan: &Plan) -> RunReport {
         let session = worker(world.clone(), id, addrs.clone(), seed, banker, causal);
         cluster.client(format!("c{id}").as_str(), session);
     }
+    let mut nemesis = Nemesis::new(plan, topology.clone());
     cluster.client("checker", checker(world.clone(), topology, plan.seed ^ 0xc4ec));
-    let mut nemesis = Nemesis::new(plan);
     let mut problems = Vec::new();
     let mut liveness_since = None;
     loop {

@@ -610,6 +610,14 @@ impl ShardState {
     pub fn digest(&self, rtx: &ReadTransaction) -> Result<u64, StoreError> {
         Ok(fnv1a(&encode(&self.export(rtx)?)))
     }
+
+    /// A digest of the data (versions, prepared transactions, records, GC watermark), without
+    /// the closed timestamp: equal on replicas whose logs differ only by `Close` entries, which
+    /// a leader appends every close interval even when nothing else happens.
+    pub fn data_digest(&self, rtx: &ReadTransaction) -> Result<u64, StoreError> {
+        let snapshot = ShardSnapshot { closed: Timestamp::ZERO, ..self.export(rtx)? };
+        Ok(fnv1a(&encode(&snapshot)))
+    }
 }
 
 fn refused(reason: AbortReason, detail: String) -> Applied {

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicI64;
 use std::sync::atomic::Ordering;
@@ -28,6 +29,7 @@ use server::node::Node;
 use server::node::StartOptions;
 use turmoil::Sim;
 use txn::types::NodeId;
+use txn::types::ShardId;
 
 use crate::sim::clock::SimClock;
 use crate::sim::disk::SimFileBackend;
@@ -39,6 +41,12 @@ use crate::sim::net::incoming;
 pub const SIM_EPOCH_SECS: u64 = 1_790_000_000;
 /// The longest a simulation may run in simulated time.
 pub const SIM_DURATION_MAX: Duration = Duration::from_secs(3600);
+/// How often a simulated node looks for leadership transfers the driver asked of it.
+pub const TRANSFER_POLL: Duration = Duration::from_millis(10);
+
+/// Leadership transfers the driver asks of a node: (shard, new leader). The node takes them
+/// on its next [`TRANSFER_POLL`]; a crashed node's requests wait for its restart.
+pub type TransferRequests = Arc<Mutex<Vec<(ShardId, NodeId)>>>;
 
 /// What to build.
 #[derive(Clone, Debug)]
@@ -105,6 +113,8 @@ pub struct SimNode {
     pub kill: Arc<AtomicBool>,
     /// Its clock skew in milliseconds.
     pub skew_ms: Arc<AtomicI64>,
+    /// Leadership transfers asked of it.
+    pub transfers: TransferRequests,
     /// False while crashed.
     pub running: bool,
 }
@@ -147,6 +157,7 @@ impl<'a> SimCluster<'a> {
                 name: host_name(id),
                 kill: Arc::new(AtomicBool::new(false)),
                 skew_ms: Arc::new(AtomicI64::new(0)),
+                transfers: Arc::new(Mutex::new(Vec::new())),
                 running: true,
             };
             let config = NodeConfig {
@@ -161,12 +172,14 @@ impl<'a> SimCluster<'a> {
             };
             let kill = node.kill.clone();
             let skew = node.skew_ms.clone();
+            let transfers = node.transfers.clone();
             let fsync = spec.fsync;
             let seed = spec.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
             sim.host(node.name.as_str(), move || {
                 let (config, kill, skew) = (config.clone(), kill.clone(), skew.clone());
+                let transfers = transfers.clone();
                 replication::types::with_seed(seed, async move {
-                    run_node(config, kill, skew, fsync).await
+                    run_node(config, kill, skew, transfers, fsync).await
                 })
             });
             nodes.push(node);
@@ -218,6 +231,12 @@ impl<'a> SimCluster<'a> {
             self.sim.partition(name.as_str(), other.as_str());
         }
         self.sim.crash(name.as_str());
+    }
+
+    /// Asks node `leader` to hand its leadership of `shard` to `to` (ignored if it no longer
+    /// leads).
+    pub fn transfer_leader(&mut self, leader: NodeId, shard: ShardId, to: NodeId) {
+        self.node_mut(leader).transfers.lock().expect("transfers lock").push((shard, to));
     }
 
     /// Restarts a crashed node from its disk.
@@ -304,6 +323,7 @@ async fn run_node(
     config: NodeConfig,
     kill: Arc<AtomicBool>,
     skew: Arc<AtomicI64>,
+    transfers: TransferRequests,
     fsync: Duration,
 ) -> turmoil::Result {
     let open = |name: &str| -> turmoil::Result<redb::Database> {
@@ -319,6 +339,19 @@ async fn run_node(
     };
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", NODE_PORT)).await?;
     let node = Node::start(config, options).await.map_err(|e| e.to_string())?;
+    let weak = Arc::downgrade(&node);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(TRANSFER_POLL).await;
+            let Some(node) = weak.upgrade() else { return };
+            let asked = std::mem::take(&mut *transfers.lock().expect("transfers lock"));
+            for (shard, to) in asked {
+                if let Some(replica) = node.shard(shard) {
+                    replica.transfer_leadership(to).await;
+                }
+            }
+        }
+    });
     node.router().serve_with_incoming(incoming(listener)).await?;
     Ok(())
 }

@@ -110,8 +110,9 @@ impl ShardReader {
         Ok((closed, min_prepared, collected))
     }
 
-    /// The applied log index, the state digest and the number of prepared transactions, read
-    /// in one transaction (so the digest is the state at that index).
+    /// The applied log index, the data digest (without the closed timestamp) and the number of
+    /// prepared transactions, read in one transaction (so the digest is the state at that
+    /// index).
     pub fn snapshot_summary(&self) -> io::Result<(u64, u64, usize)> {
         let rtx = self.rtx()?;
         let meta = TableDefinition::<&str, &[u8]>::new(&self.meta_table);
@@ -125,7 +126,7 @@ impl ShardReader {
             Err(redb::TableError::TableDoesNotExist(_)) => 0,
             Err(error) => return Err(io_error(error)),
         };
-        let digest = self.state.digest(&rtx).map_err(io_error)?;
+        let digest = self.state.data_digest(&rtx).map_err(io_error)?;
         let prepared = self.state.prepared(&rtx).map_err(io_error)?.len();
         Ok((applied, digest, prepared))
     }

@@ -1237,6 +1237,13 @@ impl Shard {
         let _ = self.raft.trigger().transfer_leader(preferred).await;
     }
 
+    /// Asks this replica, if it leads, to hand leadership to replica `to` (openraft's
+    /// TransferLeader: the target campaigns at once). Ignored by a follower; the old leader's
+    /// unprepared locks die with its term, like at any leader change.
+    pub async fn transfer_leadership(&self, to: NodeId) {
+        let _ = self.raft.trigger().transfer_leader(to).await;
+    }
+
     /// One pass: resolve old prepared transactions; with `check_holders`, also ask the lock
     /// holders' coordinators whether the holders still run.
     pub async fn resolve_once(self: &Arc<Shard>, check_holders: bool) {

@@ -242,7 +242,8 @@ pub enum PeerRequest {
 pub struct Inspection {
     /// The index of the last applied log entry.
     pub applied: u64,
-    /// The digest of the replica's state (equal on replicas at the same applied index).
+    /// The digest of the replica's data, without its closed timestamp (equal on replicas at
+    /// the same applied index, and on replicas whose logs differ only by `Close` entries).
     pub digest: u64,
     /// Undecided prepared transactions in the state machine.
     pub prepared: usize,
