@@ -40,10 +40,10 @@ pub const FINAL_READ_ATTEMPTS: usize = 100;
 async fn poll_leaders(world: &Shared, topology: &Topology) {
     for shard in topology.shards() {
         for node in topology.replicas(shard) {
-            if let Ok(state) = inspect(&node_addr(*node), shard).await {
-                if state.leading {
-                    world.borrow_mut().leaders.insert(shard.0, *node);
-                }
+            if let Ok(state) = inspect(&node_addr(*node), shard).await
+                && state.leading
+            {
+                world.borrow_mut().leaders.insert(shard.0, *node);
             }
         }
     }

@@ -104,7 +104,7 @@ pub struct Plan {
 impl Plan {
     /// The plan of `seed`.
     pub fn new(seed: u64, nodes: u64, safety_secs: u64, canary: Canary) -> Plan {
-        let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_0f_c4a0_5000);
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x005e_ed0f_c4a0_5000);
         let mut faults: Vec<FaultKind> =
             FaultKind::ALL.iter().copied().filter(|_| rng.random_bool(0.6)).collect();
         if faults.is_empty() {

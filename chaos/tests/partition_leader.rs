@@ -42,10 +42,10 @@ async fn put_until_ok(client: &Client, key: &str, value: &str) {
 
 async fn leader_of(addrs: &[String]) -> Option<u64> {
     for addr in addrs {
-        if let Ok(inspection) = inspect(addr, SHARD).await {
-            if inspection.leading {
-                return addr.strip_prefix('n')?.split(':').next()?.parse().ok();
-            }
+        if let Ok(inspection) = inspect(addr, SHARD).await
+            && inspection.leading
+        {
+            return addr.strip_prefix('n')?.split(':').next()?.parse().ok();
         }
     }
     None

@@ -48,7 +48,7 @@ pub struct Topology {
 impl Topology {
     /// The shard map for `shards` shards over `nodes`.
     pub fn new(nodes: BTreeMap<NodeId, String>, shards: u32) -> Topology {
-        assert!(shards >= 1 && shards <= SHARDS_MAX, "shard count {shards} out of range");
+        assert!((1..=SHARDS_MAX).contains(&shards), "shard count {shards} out of range");
         assert!(!nodes.is_empty(), "a cluster has nodes");
         let splits = (0..shards as usize)
             .map(|i| {

@@ -84,12 +84,11 @@ impl Session {
 
     /// Executes one statement.
     pub async fn execute(&mut self, statement: Statement) -> StatementOutput {
-        if let Some(txn) = &self.txn {
-            if txn.abort_error().is_some()
-                && !matches!(statement, Statement::End | Statement::Abort | Statement::Help)
-            {
-                return error(TXN_ABORTED_MESSAGE);
-            }
+        if let Some(txn) = &self.txn
+            && txn.abort_error().is_some()
+            && !matches!(statement, Statement::End | Statement::Abort | Statement::Help)
+        {
+            return error(TXN_ABORTED_MESSAGE);
         }
         match statement {
             Statement::Begin { read_only } => self.begin(read_only).await,

@@ -65,10 +65,10 @@ pub fn claim(db: &Database, node_id: NodeId, shards: u32) -> Result<Identity, Id
             Err(e) => return Err(redb::Error::from(e).into()),
         }
     };
-    if let Some(found) = found_id {
-        if found != node_id {
-            return Err(IdentityError::WrongNode { found, expected: node_id });
-        }
+    if let Some(found) = found_id
+        && found != node_id
+    {
+        return Err(IdentityError::WrongNode { found, expected: node_id });
     }
     if let Some(found) = found_shards {
         let found = found as u32;

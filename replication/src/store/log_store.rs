@@ -290,10 +290,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // durable commit comes next): a crash loses acknowledged entries.
         let mut callback = Some(callback);
         let early = crate::canary::is(crate::canary::Canary::AckBeforeFsync);
-        if early {
-            if let Some(callback) = callback.take() {
-                callback.io_completed(Ok(()));
-            }
+        if early && let Some(callback) = callback.take() {
+            callback.io_completed(Ok(()));
         }
         self.inner.writer.submit(Job {
             durable: !early,

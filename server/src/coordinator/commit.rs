@@ -310,12 +310,11 @@ impl Coordinator {
         txn: TxnId,
         home: Option<ShardId>,
     ) -> Result<Outcome, StatementError> {
-        if self.ctx.is_mine(&txn) {
-            if let Some(outcome) = self.local_outcome(txn).await {
-                if !matches!(outcome, Outcome::Unknown(_)) || home.is_none() {
-                    return Ok(outcome);
-                }
-            }
+        if self.ctx.is_mine(&txn)
+            && let Some(outcome) = self.local_outcome(txn).await
+            && (!matches!(outcome, Outcome::Unknown(_)) || home.is_none())
+        {
+            return Ok(outcome);
         }
         let Some(home) = home else {
             // It wrote nothing (no home): nothing of it can be committed.

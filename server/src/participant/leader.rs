@@ -137,12 +137,11 @@ impl LeaderState {
 
     /// Releases every lock and wait of `txn`, waking its waiter (if any) with `end`.
     pub fn drop_txn(&mut self, txn: TxnId, end: Option<(AbortReason, String)>) {
-        if let Some(request) = self.locks.waiting(txn) {
-            if let Some(waiter) = self.waiters.remove(&request) {
-                let (reason, detail) =
-                    end.clone().unwrap_or((AbortReason::User, "released".into()));
-                let _ = waiter.wake.send(WaitEnd::Aborted { reason, detail });
-            }
+        if let Some(request) = self.locks.waiting(txn)
+            && let Some(waiter) = self.waiters.remove(&request)
+        {
+            let (reason, detail) = end.clone().unwrap_or((AbortReason::User, "released".into()));
+            let _ = waiter.wake.send(WaitEnd::Aborted { reason, detail });
         }
         let grants = self.locks.release_all(txn);
         self.wake(grants);

@@ -171,7 +171,7 @@ impl Shard {
             return true;
         }
         let limit = Timing::ms(self.timing().election_max_ms);
-        let acked = self.raft.metrics().borrow_watched().last_quorum_acked.clone();
+        let acked = self.raft.metrics().borrow_watched().last_quorum_acked;
         acked.is_none_or(|at| at.into_inner().elapsed() < limit)
     }
 
@@ -356,11 +356,11 @@ impl Shard {
             let started = {
                 let mut guard = self.state();
                 let current = guard.as_ref().map(|s| s.term);
-                if !leading || current.is_some_and(|t| t != term) {
-                    if let Some(mut old) = guard.take() {
-                        old.fail_all(AbortReason::LeaderChanged, "the shard's leader changed");
-                        tracing::info!(shard = %self.id, term = old.term, "no longer leader");
-                    }
+                if (!leading || current.is_some_and(|t| t != term))
+                    && let Some(mut old) = guard.take()
+                {
+                    old.fail_all(AbortReason::LeaderChanged, "the shard's leader changed");
+                    tracing::info!(shard = %self.id, term = old.term, "no longer leader");
                 }
                 if leading && guard.is_none() {
                     *guard = Some(LeaderState::new(term));
@@ -834,10 +834,10 @@ impl Shard {
     /// Releases an unprepared transaction's locks (any term).
     fn release_any(&self, txn: TxnId) {
         let mut guard = self.state();
-        if let Some(state) = guard.as_mut() {
-            if !state.prepared.contains_key(&txn) {
-                state.drop_txn(txn, Some((AbortReason::User, "the transaction ended".into())));
-            }
+        if let Some(state) = guard.as_mut()
+            && !state.prepared.contains_key(&txn)
+        {
+            state.drop_txn(txn, Some((AbortReason::User, "the transaction ended".into())));
         }
     }
 
@@ -1312,10 +1312,9 @@ impl Shard {
             .peers
             .call(txn.coordinator, PeerRequest::Alive { txns: vec![txn] }, deadline)
             .await
+            && alive.first().copied().unwrap_or(false)
         {
-            if alive.first().copied().unwrap_or(false) {
-                return;
-            }
+            return;
         }
         let reply = self
             .ctx
