@@ -151,7 +151,7 @@ async fn settle(topology: &Topology, findings: &mut Findings) {
                     }
                 }
             }
-            let complete = states.len() == topology.replicas(*shard).len();
+            let complete = states.len() == replicas.len();
             let agree = states.windows(2).all(|w| w[0].1.digest == w[1].1.digest);
             let clean = states.iter().all(|(_, s)| s.prepared == 0 && s.lock_holders == 0);
             let led = states.iter().any(|(_, s)| s.leading);

@@ -126,12 +126,7 @@ impl Nemesis {
                 self.started(kind, Active::Partition, now + length);
             }
             FaultKind::IsolateLeader => {
-                let shards: Vec<&NodeId> = leaders.values().collect();
-                let Some(leader) =
-                    shards.get(self.rng.random_range(0..shards.len().max(1))).copied().copied()
-                else {
-                    return;
-                };
+                let Some((_, leader)) = self.pick_leader(leaders) else { return };
                 let others: Vec<NodeId> = nodes.iter().copied().filter(|n| *n != leader).collect();
                 cluster.partition(&[leader], &others);
                 self.note(now, format!("isolate leader n{leader}"));
@@ -197,11 +192,7 @@ impl Nemesis {
                 self.started(kind, Active::Latency, now + length);
             }
             FaultKind::TransferLeader => {
-                let led: Vec<(u32, NodeId)> = leaders.iter().map(|(s, n)| (*s, *n)).collect();
-                let Some(&(shard, leader)) = led.get(self.rng.random_range(0..led.len().max(1)))
-                else {
-                    return;
-                };
+                let Some((shard, leader)) = self.pick_leader(leaders) else { return };
                 let others: Vec<NodeId> = self
                     .topology
                     .replicas(ShardId(shard))
@@ -221,6 +212,12 @@ impl Nemesis {
                 self.started(kind, Active::Loss, now + length);
             }
         }
+    }
+
+    /// A random shard among those with a known leader, and its leader.
+    fn pick_leader(&mut self, leaders: &BTreeMap<u32, NodeId>) -> Option<(u32, NodeId)> {
+        let index = self.rng.random_range(0..leaders.len().max(1));
+        leaders.iter().nth(index).map(|(shard, leader)| (*shard, *leader))
     }
 
     fn started(&mut self, kind: FaultKind, fault: Active, until: Duration) {

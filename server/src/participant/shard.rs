@@ -1234,7 +1234,7 @@ impl Shard {
             state.handed_over = true;
         }
         tracing::info!(shard = %self.id, to = preferred, "handing leadership to the preferred replica");
-        let _ = self.raft.trigger().transfer_leader(preferred).await;
+        self.transfer_leadership(preferred).await;
     }
 
     /// Asks this replica, if it leads, to hand leadership to replica `to` (openraft's
