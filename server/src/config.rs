@@ -121,8 +121,13 @@ pub struct Timing {
     pub election_max_ms: u64,
     /// Deadline of one node-to-node RPC (lock waits excepted).
     pub rpc_ms: u64,
-    /// How often leaders publish a closed timestamp.
+    /// How often leaders publish a closed timestamp while some replica of the shard serves
+    /// causal reads (see `participant::shard`, "Closes on demand").
     pub close_interval_ms: u64,
+    /// How often leaders publish a closed timestamp when no replica has asked for closes
+    /// recently (no causal reads): an idle shard costs a Raft entry per this period, not per
+    /// `close_interval_ms`.
+    pub close_idle_interval_ms: u64,
     /// How far behind the leader's clock the closed timestamp trails. Not needed for safety
     /// (every timestamp a leader hands out is above its closed timestamp, and the close is
     /// capped below the ones in flight); a lag only makes causal reads staler. Default 0.
@@ -145,6 +150,7 @@ impl Default for Timing {
             election_max_ms: 1_000,
             rpc_ms: 2_000,
             close_interval_ms: 10,
+            close_idle_interval_ms: 250,
             close_lag_ms: 0,
             retention_ms: 300_000,
         }
@@ -258,6 +264,9 @@ impl NodeConfig {
             if value == 0 {
                 return Err(invalid(format!("timing: {name} must be positive")));
             }
+        }
+        if timing.close_idle_interval_ms < timing.close_interval_ms {
+            return Err(invalid("timing: need close_interval_ms <= close_idle_interval_ms"));
         }
         Ok(self)
     }

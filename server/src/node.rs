@@ -130,6 +130,14 @@ impl crate::coordinator::snapshot::LocalReplicas for LocalSafeTimes {
     fn safe_time(&self, shard: ShardId) -> Option<txn::types::Timestamp> {
         self.0.upgrade()?.shard(shard)?.safe_time().ok().map(|(safe, _)| safe)
     }
+
+    fn note_causal_reader(&self, shard: ShardId) {
+        if let Some(node) = self.0.upgrade()
+            && let Some(replica) = node.shard(shard)
+        {
+            replica.note_causal_reader();
+        }
+    }
 }
 
 /// Runs a handler in a task of its own, so that it completes even if its caller goes away.
@@ -343,6 +351,7 @@ impl Node {
                     .handle_snapshot_read(at, op, Duration::from_millis(wait_ms))
                     .await)
             }
+            PeerRequest::WantCloses { shard } => on_shard!(shard, |s| s.handle_want_closes()),
         }
     }
 

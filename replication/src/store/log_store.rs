@@ -217,15 +217,21 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.clone()
     }
 
-    /// Persists the committed log id with the next batch (no wait): after a restart, openraft
-    /// re-applies the log up to it before serving, so a replica never serves a state older than
-    /// one it served before the crash. It is written after the entries it covers (the writer is
-    /// FIFO), so it never points past the durable log.
+    /// Records the committed log id with the next batch (no wait), in a volatile commit: it
+    /// becomes durable with the next durable commit (the next append), not by an fsync of its
+    /// own. After a clean restart openraft re-applies the log up to it before serving. It is an
+    /// optimisation, not a safety property: after a power loss it may be older than what the
+    /// replica applied, and nothing depends on that: leader restore is disabled (a restarted
+    /// replica leads only after an election and its blank entry, applied before it serves), and
+    /// a follower's causal reads are bounded by the closed timestamp of the state it has. It is
+    /// written after the entries it covers (the writer is FIFO), so it never points past the
+    /// durable log. (Durable, it cost one fsync per committed batch: a second fsync per write
+    /// on every replica.)
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
         let table = self.inner.meta_table.clone();
         let bytes = codec::encode(&committed);
         self.inner.writer.submit(Job {
-            durable: !crate::canary::is(crate::canary::Canary::AckBeforeFsync),
+            durable: false,
             work: Box::new(move |tx: &WriteTransaction| {
                 tx.open_table(TableDefinition::<&str, &[u8]>::new(&table))?
                     .insert(META_COMMITTED, bytes.as_slice())?;

@@ -26,6 +26,9 @@ use crate::peer::message::SnapshotOp;
 pub trait LocalReplicas: Send + Sync {
     /// The safe time of this node's replica of `shard`, if it has one.
     fn safe_time(&self, shard: ShardId) -> Option<Timestamp>;
+    /// Tells this node's replica of `shard`, if any, that causal readers want its closed
+    /// timestamp fresh (`participant::close_demand`).
+    fn note_causal_reader(&self, shard: ShardId);
 }
 
 impl Coordinator {
@@ -42,7 +45,11 @@ impl Coordinator {
                 .topology
                 .shards_of(self.ctx.me)
                 .into_iter()
-                .filter_map(|s| replicas.safe_time(s))
+                .filter_map(|s| {
+                    // The snapshot is the smallest safe time: every local shard must be fresh.
+                    replicas.note_causal_reader(s);
+                    replicas.safe_time(s)
+                })
                 .min()
         });
         let fresh = local.unwrap_or_else(|| {

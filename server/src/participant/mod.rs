@@ -2,8 +2,10 @@
 //! records, deadlock probes, resolution of transactions whose coordinator is gone).
 //!
 //! - [`leader`]: the per-term leader state (lock table, waiters, prepared set).
+//! - [`close_demand`]: whether closed timestamps are wanted fresh (closes on demand).
 //! - [`shard`]: one shard replica and its request handlers and background loops.
 
+pub mod close_demand;
 pub mod leader;
 pub mod shard;
 

@@ -20,8 +20,9 @@
 //! `probe_delay_ms` (and again every `probe_interval_ms`), and gives up after `lock_wait_ms`.
 //!
 //! Background loops per shard: the leadership watcher (creates and drops the per-term
-//! [`LeaderState`]), and the resolver (resolves old prepared transactions through their record,
-//! and asks coordinators whether old lock holders still live).
+//! [`LeaderState`]), the resolver (resolves old prepared transactions through their record,
+//! and asks coordinators whether old lock holders still live), the close loop (closed
+//! timestamps, on demand: module `close_demand`) and the collector.
 
 use std::sync::Arc;
 
@@ -60,6 +61,8 @@ use txn::types::TxnId;
 use crate::config::Timing;
 use crate::context::Counters;
 use crate::context::NodeContext;
+use crate::participant::close_demand::CloseDemand;
+use crate::participant::close_demand::close_due;
 use crate::participant::leader::LeaderState;
 use crate::participant::leader::PreparedInfo;
 use crate::participant::leader::WaitEnd;
@@ -114,6 +117,8 @@ pub struct Shard {
     pub reader: ShardReader,
     ctx: Arc<NodeContext>,
     leader: Mutex<Option<LeaderState>>,
+    /// Whether causal readers want fresh closed timestamps (closes on demand).
+    demand: CloseDemand,
 }
 
 /// What a prepare request asks of a participant.
@@ -139,7 +144,14 @@ fn aborted(reason: AbortReason, detail: impl Into<String>) -> PeerReply {
 impl Shard {
     /// A replica of `id` around its running Raft group.
     pub fn new(id: ShardId, raft: Raft, reader: ShardReader, ctx: Arc<NodeContext>) -> Arc<Shard> {
-        Arc::new(Shard { id, raft, reader, ctx, leader: Mutex::new(None) })
+        Arc::new(Shard {
+            id,
+            raft,
+            reader,
+            ctx,
+            leader: Mutex::new(None),
+            demand: CloseDemand::default(),
+        })
     }
 
     fn timing(&self) -> &Timing {
@@ -203,19 +215,39 @@ impl Shard {
 
     // ---- closed timestamps and garbage collection -----------------------------------------
 
-    /// While leading, replicates `Close(t)` every `close_interval_ms`: a promise that nothing
-    /// will prepare or commit here at or below `t`. `t` is the leader's clock less
-    /// `close_lag_ms` (0 by default: `fresh_ts` hands out only timestamps above the promise) and
-    /// stays below every timestamp still in flight. Followers serve causal
-    /// snapshots up to the closed timestamp they applied (see `handle_snapshot_read`).
+    /// While leading, replicates `Close(t)`: a promise that nothing will prepare or commit here
+    /// at or below `t`. `t` is the leader's clock less `close_lag_ms` (0 by default: `fresh_ts`
+    /// hands out only timestamps above the promise) and stays below every timestamp still in
+    /// flight. Followers serve causal snapshots up to the closed timestamp they applied (see
+    /// `handle_snapshot_read`). It ticks every `close_interval_ms` and closes at a tick when
+    /// `close_due` says so: at every tick while causal readers want closes, else every
+    /// `close_idle_interval_ms` (module `close_demand`).
     async fn close_loop(self: Arc<Shard>) {
-        let period = Timing::ms(self.timing().close_interval_ms);
+        let interval = self.timing().close_interval_ms.max(1);
+        let idle_interval = Timing::ms(self.timing().close_idle_interval_ms);
         let lag = self.timing().close_lag_ms;
+        let mut last_close = Instant::now();
         loop {
-            tokio::time::sleep(period).await;
+            // Ticks fall on multiples of the interval of the node's physical clock, so the
+            // closes of every shard this node leads (and, clocks agreeing, those its followers
+            // receive from other leaders) reach the log writer together and share one fsync.
+            let now_ms = self.ctx.clock.physical_ms();
+            tokio::time::sleep(Timing::ms(interval - now_ms % interval)).await;
+            let now = Instant::now();
+            let wanted = self.demand.wanted(now);
             let (promise, finished) = {
                 let mut guard = self.state();
                 match guard.as_mut().filter(|s| s.ready) {
+                    Some(state)
+                        if !close_due(
+                            wanted,
+                            now.saturating_duration_since(last_close),
+                            idle_interval,
+                            state.finishing.len(),
+                        ) =>
+                    {
+                        (None, Vec::new())
+                    }
                     Some(state) => {
                         let now = self.ctx.clock.now();
                         let ts = Timestamp::new(now.physical_ms().saturating_sub(lag), 0);
@@ -231,6 +263,7 @@ impl Shard {
                     Command::CloseAndFinish { ts: ts.unwrap_or(Timestamp::ZERO), finished }
                 }
             };
+            last_close = now;
             // Not awaited: closes may pipeline; a lost one is superseded by the next (a lost
             // finish leaves a record unfinished: kept, never wrong).
             let shard = self.clone();
@@ -275,6 +308,34 @@ impl Shard {
         Ok((safe, collected))
     }
 
+    /// Records that causal readers read this replica (or pick snapshots on this node): closes
+    /// become wanted here, and a follower asks its leader (at most every `ASK_EVERY`) so that
+    /// the leader closes at every tick rather than at the idle period (module `close_demand`).
+    pub fn note_causal_reader(&self) {
+        let now = Instant::now();
+        self.demand.want(now);
+        let Some(leader) = self.current_leader().filter(|leader| *leader != self.ctx.me) else {
+            return;
+        };
+        if !self.demand.take_ask(now) {
+            return;
+        }
+        let peers = self.ctx.peers.clone();
+        let request = PeerRequest::WantCloses { shard: self.id };
+        let deadline = Timing::ms(self.timing().rpc_ms);
+        // Not awaited: a lost ask leaves the shard at the idle period until the next one.
+        tokio::spawn(async move {
+            let _ = peers.call(leader, request, deadline).await;
+        });
+    }
+
+    /// A replica's ask for fresh closed timestamps (module `close_demand`). Recorded even when
+    /// this replica does not lead: it applies if it becomes leader within `WANTED_FOR`.
+    pub fn handle_want_closes(&self) -> PeerReply {
+        self.demand.want(Instant::now());
+        PeerReply::Done
+    }
+
     /// A snapshot read at this replica, leader or follower, without locks: it waits (up to
     /// `wait`) until the replica's safe time reaches the snapshot, then reads as of it.
     pub async fn handle_snapshot_read(
@@ -283,6 +344,7 @@ impl Shard {
         op: SnapshotOp,
         wait: Duration,
     ) -> PeerReply {
+        self.note_causal_reader();
         let give_up = Instant::now() + wait;
         let mut metrics = self.raft.metrics();
         loop {

@@ -235,6 +235,12 @@ pub enum PeerRequest {
         /// The shard.
         shard: ShardId,
     },
+    /// To a shard's leader, from a replica serving causal reads: keep closed timestamps fresh
+    /// (`participant::close_demand`). Answered `Done` by any replica.
+    WantCloses {
+        /// The shard.
+        shard: ShardId,
+    },
 }
 
 /// A replica's state, as [`PeerRequest::Inspect`] reports it.
