@@ -81,7 +81,8 @@ pub struct Limits {
     pub txn_write_bytes_max: usize,
     /// The most rows one SCAN returns when it has no LIMIT.
     pub scan_rows_max: usize,
-    /// The most transactions open at once on one coordinator.
+    /// The most transactions running at once on one coordinator (ended ones, remembered for
+    /// a retried END, do not count).
     pub open_txns_max: usize,
 }
 

@@ -324,3 +324,42 @@ async fn ending_a_transaction_again_answers_the_same_outcome() {
     }
     assert_eq!(text(reader.get("Alice").await.expect("read")).as_deref(), Some("once"));
 }
+
+/// `open_txns_max` bounds the transactions *running* on a coordinator, not the ended ones it
+/// remembers for a retried END: nodes that have run many more transactions than the limit still
+/// begin new ones, and refuse (UNAVAILABLE) only while the limit are running. (Ended ones used
+/// to count: a sustained load of a few hundred transactions a second filled the table within
+/// a minute, and every BEGIN failed until they were forgotten two minutes later.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_transaction_limit_counts_running_transactions_only() {
+    const LIMIT: usize = 3;
+    let cluster =
+        Cluster::builder().config(&format!("[limits]\nopen_txns_max = {LIMIT}\n")).start().await;
+    let client = cluster.client().await;
+    // Some node coordinates at least a third of these: several times its limit.
+    for i in 0..10 * LIMIT {
+        let mut txn =
+            client.begin().await.unwrap_or_else(|e| panic!("BEGIN {i}, with none running: {e:?}"));
+        txn.put(&format!("limit{i}"), "v").await.expect("WRITE");
+        txn.commit().await.expect("END");
+    }
+    // BEGIN tries every node; it is refused once each node runs LIMIT transactions.
+    let mut running = Vec::new();
+    let refusal = loop {
+        match client.begin().await {
+            Ok(txn) => running.push(txn),
+            Err(error) => break error,
+        }
+        assert!(running.len() <= 3 * LIMIT, "more than {LIMIT} running per node");
+    };
+    assert_eq!(running.len(), 3 * LIMIT, "{LIMIT} running on each of 3 nodes; then {refusal:?}");
+    assert!(
+        matches!(&refusal, client::Error::Unavailable(why) if why.contains("coordinates")),
+        "{refusal:?}"
+    );
+    for txn in running {
+        txn.abort().await.expect("ABORT");
+    }
+    let txn = client.begin().await.expect("BEGIN once the others ended");
+    txn.abort().await.expect("ABORT");
+}

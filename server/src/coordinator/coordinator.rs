@@ -45,6 +45,10 @@ use crate::peer::message::SingleOp;
 pub const SWEEP_PERIOD: Duration = Duration::from_secs(1);
 /// An ended transaction's outcome is remembered this long (END and TxnStatus answer it).
 pub const ENDED_MEMORY: Duration = Duration::from_secs(120);
+/// At most this many ended transactions are remembered; beyond it the sweep forgets the oldest
+/// early. Forgetting is safe: a retried END or a TxnStatus then learns the outcome from the
+/// transaction's record at its home shard (kept for the retention window).
+pub const ENDED_REMEMBERED_MAX: usize = 100_000;
 
 /// Why a statement failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -141,7 +145,9 @@ impl Coordinator {
         read_only: bool,
         snapshot: Option<Timestamp>,
     ) -> Result<TxnId, StatementError> {
-        let open = self.txns.lock().expect("txns lock").len();
+        // Running transactions count, not ended ones remembered for a retried END: a sustained
+        // load of a few hundred transactions a second must not fill the table.
+        let open = self.ctx.registry.len();
         if open >= self.ctx.config.limits.open_txns_max {
             return Err(StatementError::Unavailable(format!(
                 "this node already coordinates {open} transactions"
@@ -595,6 +601,7 @@ impl Coordinator {
         let entries: Vec<Arc<TxnEntry>> =
             self.txns.lock().expect("txns lock").values().cloned().collect();
         let mut forget = Vec::new();
+        let mut ended = Vec::new();
         for entry in entries {
             let quiet = now.duration_since(*entry.last_active.lock().expect("activity lock"));
             // A statement in progress is not idleness: skip transactions whose lock is held.
@@ -608,11 +615,17 @@ impl Coordinator {
                 Status::Ended(_) | Status::Aborted { .. } if quiet >= ENDED_MEMORY => {
                     forget.push(entry.id.seq)
                 }
+                Status::Ended(_) => ended.push(entry.id.seq),
                 _ => {}
             }
         }
         let mut txns = self.txns.lock().expect("txns lock");
         for seq in forget {
+            txns.remove(&seq);
+        }
+        // Oldest first (`entries` came in sequence order).
+        let excess = txns.len().saturating_sub(ENDED_REMEMBERED_MAX);
+        for seq in ended.into_iter().take(excess) {
             txns.remove(&seq);
         }
     }
