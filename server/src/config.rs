@@ -370,6 +370,10 @@ mod tests {
         let error =
             NodeConfig { listen: "nowhere".into(), ..config() }.validate().expect_err("listen");
         assert!(error.to_string().contains("is not HOST:PORT"));
+        let timing =
+            Timing { close_interval_ms: 50, close_idle_interval_ms: 20, ..Timing::default() };
+        let error = NodeConfig { timing, ..config() }.validate().expect_err("idle closes faster");
+        assert!(error.to_string().contains("close_interval_ms <= close_idle_interval_ms"));
     }
 
     #[test]
