@@ -130,9 +130,4 @@ impl ShardReader {
         let prepared = self.state.prepared(&rtx).map_err(io_error)?.len();
         Ok((applied, digest, prepared))
     }
-
-    /// A digest of the shard's state.
-    pub fn digest(&self) -> io::Result<u64> {
-        self.state.digest(&self.rtx()?).map_err(io_error)
-    }
 }
