@@ -21,6 +21,17 @@ for _ in $(seq 1 50); do
     >/dev/null 2>&1 && break
   sleep 0.2
 done
+# Wait until every shard is led by its preferred replica (node (shard mod 3) + 1): a new cluster
+# hands leaderships over a few seconds after start (participant::shard::HANDOVER_AFTER), and a
+# handover during a measurement aborts the transactions that hold locks there (LEADER_CHANGED).
+balanced() {
+  target/release/kvsh --connect 127.0.0.1:7101 -c STATUS 2>/dev/null | awk '
+    $1 == "[127.0.0.1:7102]" { exit }
+    $1 ~ /^s[0-9]+$/ { n++; if ($6 != (substr($1, 2) % 3) + 1) bad = 1 }
+    END { exit (n == 0 || bad) }'
+}
+for _ in $(seq 1 100); do balanced && break; sleep 0.2; done
+balanced || echo "bench.sh: leaders are not spread over the nodes yet; measuring anyway" >&2
 bench() { target/release/kvbench --connect "$connect" --secs "$SECS" --json "$@" | tail -n 1; }
 for w in put get txn2 rmw; do bench --workload "$w" --clients "$C" --keys 1000; done
 bench --workload get --clients "$C" --keys 1000 --consistency causal

@@ -1,6 +1,6 @@
 //! The chaos runner: simulated runs of the whole cluster under a nemesis, one line per seed.
 //!
-//! `chaos --seeds N [--seed S] [--nodes 3|5] [--secs T] [--jobs J] [--canary NAME]`
+//! `chaos --seeds N [--from F] [--seed S] [--nodes 3|5] [--secs T] [--jobs J] [--canary NAME]`
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +22,9 @@ struct Args {
     /// Run seeds 1..=N (plus the regression seeds).
     #[arg(long, default_value_t = 10)]
     seeds: u64,
+    /// Start at this seed instead of 1 (to explore seeds beyond those CI runs).
+    #[arg(long, default_value_t = 1)]
+    from: u64,
     /// Run only this seed (to reproduce a failure).
     #[arg(long)]
     seed: Option<u64>,
@@ -130,9 +133,9 @@ fn reproduce(args: &Args, seed: u64, nodes: u64) -> String {
 /// Runs many seeds, each in a child process (a panic in one run cannot take the others down),
 /// `--jobs` at a time.
 fn run_many(args: &Args, canary: Canary) -> ExitCode {
-    let mut seeds: Vec<(u64, u64)> = (1..=args.seeds).map(|seed| (seed, args.nodes)).collect();
+    let mut seeds: Vec<(u64, u64)> = (args.from..=args.seeds).map(|seed| (seed, args.nodes)).collect();
     if canary == Canary::None {
-        let covered = |seed: u64, nodes: u64| seed <= args.seeds && nodes == args.nodes;
+        let covered = |seed: u64, nodes: u64| (args.from..=args.seeds).contains(&seed) && nodes == args.nodes;
         seeds.extend(
             REGRESSION_SEEDS
                 .iter()
