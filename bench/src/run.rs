@@ -57,6 +57,11 @@ pub struct Args {
     /// Concurrent sessions (for `deadlock`: two per pair).
     #[arg(long, default_value_t = 64)]
     pub clients: usize,
+    /// Connection sets the sessions share (each set: one connection per node). Default: one
+    /// per session, as the peer tool gives each of its clients its own connection; fewer makes
+    /// sessions with `Client::session` over shared connections, as one application would.
+    #[arg(long)]
+    pub conns: Option<usize>,
     /// Length of the measuring window, in seconds.
     #[arg(long, default_value_t = 10.0)]
     pub secs: f64,
@@ -103,6 +108,9 @@ impl Args {
         if self.clients == 0 {
             bail!("--clients must be at least 1");
         }
+        if self.conns.is_some_and(|conns| conns == 0 || conns > self.clients) {
+            bail!("--conns must be between 1 and --clients");
+        }
         if self.workload == Workload::Deadlock && self.clients < 2 {
             bail!("the deadlock workload needs --clients 2 or more (two sessions per cycle)");
         }
@@ -126,15 +134,14 @@ impl Args {
     }
 }
 
-/// Connects one session, with the consistency asked for.
-async fn session(args: &Args, addrs: &[String]) -> anyhow::Result<Client> {
-    let client = Client::connect(addrs).await.context("connecting")?;
+/// Sets the consistency asked for on a session.
+fn configure(args: &Args, client: Client) -> Client {
     match args.consistency {
         Some(ConsistencyArg::Sequential) => client.set_consistency(Consistency::Sequential),
         Some(ConsistencyArg::Causal) => client.set_consistency(Consistency::Causal),
         None => {}
     }
-    Ok(client)
+    client
 }
 
 /// Runs the benchmark the command line asks for.
@@ -174,11 +181,22 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
 
     // Worker w lists the nodes starting from node w, so that the sessions' first coordinators
     // (and first-try nodes) spread over the cluster, as the peer tool spreads its connections.
+    // With --conns, worker w makes a session over connection set w mod conns.
+    let conns = args.conns.unwrap_or(args.clients);
+    let mut pools = Vec::with_capacity(conns);
     let mut sessions = Vec::with_capacity(args.clients);
     for worker in 0..args.clients {
-        let mut rotated = addrs.clone();
-        rotated.rotate_left(worker % addrs.len());
-        sessions.push(session(args, &rotated).await?);
+        let session = match pools.get(worker % conns) {
+            Some(pool) => Client::session(pool),
+            None => {
+                let mut rotated = addrs.clone();
+                rotated.rotate_left(worker % addrs.len());
+                let pool = Client::connect(&rotated).await.context("connecting")?;
+                pools.push(pool.clone());
+                pool
+            }
+        };
+        sessions.push(configure(args, session));
     }
     let before = match args.workload {
         Workload::Deadlock => Some(DeadlockCounters::parse(&loader.status_all().await)),
@@ -247,6 +265,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     Ok(Report {
         workload: args.workload.name().to_string(),
         clients: args.clients,
+        conns: args.conns.unwrap_or(args.clients),
         secs: args.secs,
         keys: key_space,
         value_size: args.value_size,

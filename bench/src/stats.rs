@@ -271,6 +271,8 @@ pub struct Report {
     pub workload: String,
     /// Concurrent workers (sessions).
     pub clients: usize,
+    /// Connection sets the sessions share (`clients` when each has its own).
+    pub conns: usize,
     /// The measuring window.
     pub secs: f64,
     /// Key space (accounts for `bank`, pairs' keys for `deadlock`).
@@ -384,6 +386,7 @@ impl Report {
         let mut object = json!({
             "workload": self.workload,
             "clients": self.clients,
+            "conns": self.conns,
             "secs": self.secs,
             "keys": self.keys,
             "value_size": self.value_size,
@@ -469,6 +472,7 @@ mod tests {
         Report {
             workload: workload.into(),
             clients: 16,
+            conns: 16,
             secs: 5.0,
             keys: 1000,
             value_size: 100,
