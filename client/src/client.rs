@@ -209,8 +209,8 @@ impl Client {
     /// A new session over this one's connections and shard map: its own causal token (zero),
     /// consistency (the default) and retry jitter. Many concurrent sessions in one process
     /// should be made this way rather than by [`Client::connect`] each: their requests then
-    /// share one connection per node, which costs the nodes far less CPU per request than a
-    /// connection per session (docs/benchmarks.md, "Connections").
+    /// share one connection per node, which costs the nodes less CPU per request than a
+    /// connection per session (about 40% less per read; docs/benchmarks.md, "Connections").
     pub fn session(&self) -> Client {
         let next = self.inner.next.fetch_add(1, Ordering::Relaxed);
         let jitter = self.inner.jitter.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
