@@ -301,6 +301,9 @@ mod tests {
         let causal = Args::try_parse_from(["kvbench", "--consistency", "causal"]).unwrap();
         assert_eq!(causal.consistency, Some(ConsistencyArg::Causal));
         assert!(Args::try_parse_from(["kvbench", "--workload", "nope"]).is_err());
+        assert_eq!(args.conns, None, "each client its own connections unless asked");
+        let shared = Args::try_parse_from(["kvbench", "--clients", "8", "--conns", "8"]).unwrap();
+        assert!(shared.validate().is_ok());
     }
 
     #[test]
@@ -311,6 +314,8 @@ mod tests {
             &["kvbench", "--clients", "0"],
             &["kvbench", "--workload", "deadlock", "--clients", "1"],
             &["kvbench", "--workload", "rmw", "--keys", "1"],
+            &["kvbench", "--conns", "0"],
+            &["kvbench", "--clients", "4", "--conns", "5"],
         ] {
             let args = Args::try_parse_from(argv).unwrap();
             assert!(args.validate().is_err(), "{argv:?}");
