@@ -605,15 +605,10 @@ impl ShardState {
         Ok(())
     }
 
-    /// A digest of the whole state (FNV-1a over the snapshot encoding): equal on replicas that
-    /// applied the same log prefix.
-    pub fn digest(&self, rtx: &ReadTransaction) -> Result<u64, StoreError> {
-        Ok(fnv1a(&encode(&self.export(rtx)?)))
-    }
-
-    /// A digest of the data (versions, prepared transactions, records, GC watermark), without
-    /// the closed timestamp: equal on replicas whose logs differ only by `Close` entries, which
-    /// a leader appends every close interval even when nothing else happens.
+    /// A digest of the data (FNV-1a over the snapshot encoding: versions, prepared
+    /// transactions, records, GC watermark), without the closed timestamp: equal on replicas
+    /// that applied the same log prefix, and on replicas whose logs differ only by `Close`
+    /// entries, which a leader appends every close interval even when nothing else happens.
     pub fn data_digest(&self, rtx: &ReadTransaction) -> Result<u64, StoreError> {
         let snapshot = ShardSnapshot { closed: Timestamp::ZERO, ..self.export(rtx)? };
         Ok(fnv1a(&encode(&snapshot)))
@@ -1020,14 +1015,30 @@ mod tests {
         );
         let rtx = db.begin_read().expect("read");
         let snapshot = state.export(&rtx).expect("export");
-        let digest = state.digest(&rtx).expect("digest");
+        let digest = state.data_digest(&rtx).expect("digest");
         let (other, other_state) = self::db();
         let tx = other.begin_write().expect("write");
         other_state.import(&tx, &snapshot).expect("import");
         tx.commit().expect("commit");
         let rtx = other.begin_read().expect("read");
         assert_eq!(other_state.export(&rtx).expect("export"), snapshot);
-        assert_eq!(other_state.digest(&rtx).expect("digest"), digest);
+        assert_eq!(other_state.data_digest(&rtx).expect("digest"), digest);
+        // A close changes the closed timestamp, not the data digest; a write changes it.
+        apply(&other, &other_state, Command::Close { ts: Timestamp(30) });
+        let rtx = other.begin_read().expect("read");
+        assert_eq!(other_state.data_digest(&rtx).expect("digest"), digest);
+        apply(
+            &other,
+            &other_state,
+            Command::CommitOnePhase {
+                txn: txn(3),
+                writes: vec![put("c", "3")],
+                commit_ts: Timestamp(40),
+                lock_term: 1,
+            },
+        );
+        let rtx = other.begin_read().expect("read");
+        assert_ne!(other_state.data_digest(&rtx).expect("digest"), digest);
     }
 
     #[test]
