@@ -82,6 +82,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.from == 0 || args.from > args.seeds {
+        eprintln!("chaos: --from must be between 1 and --seeds ({})", args.seeds);
+        return ExitCode::from(2);
+    }
     match args.seed {
         Some(seed) => run_one(&args, Plan::new(seed, args.nodes, args.secs, canary)),
         None => run_many(&args, canary),
@@ -133,9 +137,10 @@ fn reproduce(args: &Args, seed: u64, nodes: u64) -> String {
 /// Runs many seeds, each in a child process (a panic in one run cannot take the others down),
 /// `--jobs` at a time.
 fn run_many(args: &Args, canary: Canary) -> ExitCode {
-    let mut seeds: Vec<(u64, u64)> = (args.from..=args.seeds).map(|seed| (seed, args.nodes)).collect();
+    let range = args.from..=args.seeds;
+    let mut seeds: Vec<(u64, u64)> = range.clone().map(|seed| (seed, args.nodes)).collect();
     if canary == Canary::None {
-        let covered = |seed: u64, nodes: u64| (args.from..=args.seeds).contains(&seed) && nodes == args.nodes;
+        let covered = |seed: u64, nodes: u64| range.contains(&seed) && nodes == args.nodes;
         seeds.extend(
             REGRESSION_SEEDS
                 .iter()
