@@ -15,7 +15,7 @@ cargo run -q -p chaos --bin chaos -- --seeds "${CHAOS_SEEDS:-50}" --secs 30 --jo
 cargo run -q -p chaos --bin chaos -- --seeds 10 --nodes 5 --secs 30 --jobs 2
 cargo run -q -p chaos --bin chaos -- --seeds 4 --secs 30 --jobs 2 --check-determinism
 for canary in ack-before-fsync release-locks-at-prepare follower-sequential-read \
-  skip-safe-time-wait; do
+  skip-safe-time-wait release-shared-before-end-locks; do
   cargo run -q -p chaos --bin chaos -- --seeds 6 --secs 30 --jobs 2 --canary "$canary" | tail -n 1
 done
 # This one needs a coordinator to lose its decision at the wrong moment: rarer, so more seeds.

@@ -75,9 +75,33 @@ pub struct Args {
     /// The sessions' consistency (default: the servers').
     #[arg(long, value_enum)]
     pub consistency: Option<ConsistencyArg>,
+    /// How `txn2`, `rmw` and `bank` send their writes: with END (`Transaction::commit_with`,
+    /// one round trip for all of them, as etcd's `Txn` carries its puts) or one WRITE
+    /// statement each (locked at once, a round trip each).
+    #[arg(long, value_enum, default_value_t = WritesArg::WithEnd)]
+    pub writes: WritesArg,
     /// Also print the report as one JSON object on the last line.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How transaction workloads send their writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WritesArg {
+    /// All of them with END.
+    WithEnd,
+    /// One WRITE statement each.
+    Statements,
+}
+
+impl WritesArg {
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            WritesArg::WithEnd => "with-end",
+            WritesArg::Statements => "statements",
+        }
+    }
 }
 
 impl Args {
@@ -209,6 +233,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         workload: args.workload,
         keys: key_space,
         value,
+        writes_with_end: args.writes == WritesArg::WithEnd,
         splits: splits.clone(),
         deadline: Instant::now() + window,
         live: live.clone(),
@@ -270,6 +295,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         keys: key_space,
         value_size: args.value_size,
         consistency: args.consistency_name().to_string(),
+        writes: args.writes.name().to_string(),
         shards: splits.len(),
         tally,
         drain,

@@ -281,6 +281,8 @@ pub struct Report {
     pub value_size: usize,
     /// The session consistency asked for (`default` for the servers' default).
     pub consistency: String,
+    /// How transactions sent their writes (`with-end` or `statements`).
+    pub writes: String,
     /// Shards of the cluster.
     pub shards: usize,
     /// What the workers counted.
@@ -391,6 +393,7 @@ impl Report {
             "keys": self.keys,
             "value_size": self.value_size,
             "consistency": self.consistency,
+            "writes": self.writes,
             "shards": self.shards,
             "ops": t.ops,
             "ops_per_s": self.rate(t.ops),
@@ -477,6 +480,7 @@ mod tests {
             keys: 1000,
             value_size: 100,
             consistency: "default".into(),
+            writes: "with-end".into(),
             shards: 4,
             tally,
             drain: Duration::from_millis(3),

@@ -7,6 +7,10 @@
 //! | `txn2`     | `BEGIN; WRITE a v; WRITE b v; END`, `a` and `b` in different shards    |
 //! | `rmw`      | `BEGIN; READ a; READ b; WRITE a v; WRITE b v; END`, `a != b`           |
 //! | `bank`     | `BEGIN; READ a; READ b; WRITE a (a-1); WRITE b (b+1); END`            |
+//!
+//! By default the writes of `txn2`, `rmw` and `bank` travel with END
+//! (`Transaction::commit_with`), as etcd's `Txn` carries its puts; `--writes statements` sends
+//! each as a WRITE statement of its own.
 //! | `deadlock` | a round: two sessions lock two keys in opposite orders (see below)    |
 //!
 //! # Counting
@@ -46,6 +50,7 @@ use std::time::Instant;
 
 use client::Client;
 use client::Error;
+use client::Mutation;
 use client::Transaction;
 use rand::Rng;
 use rand::SeedableRng;
@@ -106,6 +111,8 @@ pub struct Shared {
     pub keys: u64,
     /// The value written.
     pub value: Vec<u8>,
+    /// Transactions send their writes with END (else one WRITE statement each).
+    pub writes_with_end: bool,
     /// The shard map.
     pub splits: Splits,
     /// The window closes here: nothing that finishes later is counted.
@@ -190,25 +197,24 @@ impl Body {
         }
     }
 
-    async fn run(&self, txn: &mut Transaction, value: &[u8]) -> Result<(), Error> {
-        match self {
-            Body::Txn2(a, b) => {
-                txn.put(a, value).await?;
-                txn.put(b, value).await
-            }
+    /// Runs the reads; returns the writes.
+    async fn run(&self, txn: &mut Transaction, value: &[u8]) -> Result<Vec<Mutation>, Error> {
+        Ok(match self {
+            Body::Txn2(a, b) => vec![Mutation::put(a, value), Mutation::put(b, value)],
             Body::Rmw(a, b) => {
                 txn.get(a).await?;
                 txn.get(b).await?;
-                txn.put(a, value).await?;
-                txn.put(b, value).await
+                vec![Mutation::put(a, value), Mutation::put(b, value)]
             }
             Body::Transfer(from, to) => {
                 let from_balance = balance(from, txn.get(from).await?)?;
                 let to_balance = balance(to, txn.get(to).await?)?;
-                txn.put(from, (from_balance - 1).to_string()).await?;
-                txn.put(to, (to_balance + 1).to_string()).await
+                vec![
+                    Mutation::put(from, (from_balance - 1).to_string()),
+                    Mutation::put(to, (to_balance + 1).to_string()),
+                ]
             }
-        }
+        })
     }
 }
 
@@ -221,10 +227,23 @@ pub fn balance(account: &str, value: Option<Vec<u8>>) -> Result<i64, Error> {
 }
 
 /// One attempt: BEGIN, the body, END (or ABORT when the body failed).
-async fn attempt(client: &Client, body: &Body, value: &[u8]) -> Result<(), Error> {
+async fn attempt(client: &Client, body: &Body, shared: &Shared) -> Result<(), Error> {
     let mut txn = client.begin().await?;
-    match body.run(&mut txn, value).await {
-        Ok(()) => txn.commit().await.map(drop),
+    let body = async {
+        let writes = body.run(&mut txn, &shared.value).await?;
+        if shared.writes_with_end {
+            return Ok(writes);
+        }
+        for write in writes {
+            match &write.value {
+                Some(value) => txn.put(&write.key, value).await?,
+                None => txn.delete(&write.key).await?,
+            }
+        }
+        Ok(Vec::new())
+    };
+    match body.await {
+        Ok(writes) => txn.commit_with(writes).await.map(drop),
         Err(error) => {
             let _ = txn.abort().await;
             Err(error)
@@ -243,7 +262,7 @@ pub async fn txn_worker(client: Client, worker: usize, shared: Arc<Shared>) -> T
         let mut retry = 0;
         loop {
             let start = Instant::now();
-            let result = attempt(&client, &body, &shared.value).await;
+            let result = attempt(&client, &body, &shared).await;
             let done = Instant::now();
             if done > shared.deadline {
                 tally.late += 1;
@@ -492,6 +511,7 @@ mod tests {
             workload,
             keys,
             value: vec![b'x'; 8],
+            writes_with_end: true,
             splits: Splits::even(4),
             deadline: Instant::now(),
             live: Arc::new(Live::default()),

@@ -89,7 +89,18 @@ pub async fn checker(world: Shared, topology: Topology, seed: u64) -> turmoil::R
     }
     let unknown = world.borrow().unknown.clone();
     for txn in unknown {
-        let status = match client.txn_status(&txn.handle, txn.home).await {
+        let home = match (txn.home, &txn.first_key) {
+            (Some(home), _) => Some(home),
+            (None, Some(key)) => match client.shard_of(key).await {
+                Ok(shard) => Some(shard),
+                Err(_) => {
+                    findings.statuses.insert(txn.index, None);
+                    continue;
+                }
+            },
+            (None, None) => None,
+        };
+        let status = match client.txn_status(&txn.handle, home).await {
             Ok(TxnOutcome::Committed(_)) => Some(true),
             Ok(TxnOutcome::Aborted { .. }) => Some(false),
             Err(_) => None,

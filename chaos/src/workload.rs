@@ -15,6 +15,7 @@ use std::time::Duration;
 use check::history::MicroOp;
 use client::Client;
 use client::Error;
+use client::Mutation;
 use rand::Rng;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -113,6 +114,10 @@ pub async fn append_txn(
             return Ended::Failed;
         }
     };
+    // Half the transactions send their appends with END (their locks then taken by the
+    // prepares, inside END), the others as WRITE statements.
+    let with_end = rng.random_bool(0.5);
+    let mut deferred: Vec<Mutation> = Vec::new();
     let mut known: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let mut done = Vec::with_capacity(ops.len());
     for op in &ops {
@@ -135,6 +140,11 @@ pub async fn append_txn(
         };
         match op {
             MicroOp::Read { .. } => done.push(MicroOp::read_result(key.as_str(), list.clone())),
+            MicroOp::Append { value, .. } if with_end => {
+                list.push(*value);
+                deferred.push(Mutation::put(&key, encode_list(&list)));
+                done.push(op.clone());
+            }
             MicroOp::Append { value, .. } => {
                 list.push(*value);
                 if let Err(error) = txn.put(&key, encode_list(&list)).await {
@@ -150,7 +160,8 @@ pub async fn append_txn(
     }
     let handle = *txn.handle();
     let home = txn.home_shard();
-    match txn.commit().await {
+    let first_key = deferred.first().map(|write| write.key.clone());
+    match txn.commit_with(deferred).await {
         Ok(_) => {
             let mut w = world.borrow_mut();
             w.histories.ok(process, now_ns(), done, locking);
@@ -160,7 +171,7 @@ pub async fn append_txn(
         Err(Error::Unknown(_)) => {
             let mut w = world.borrow_mut();
             w.histories.info(process, now_ns(), locking);
-            w.unknown.push(Unknown { index: invoke, handle, home });
+            w.unknown.push(Unknown { index: invoke, handle, home, first_key });
             w.stats.unknown += 1;
             Ended::Unknown
         }
@@ -206,23 +217,33 @@ pub async fn transfer(world: &Shared, client: &Client, rng: &mut SmallRng) -> En
     let from = rng.random_range(0..ACCOUNTS);
     let to = (from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS;
     let amount = rng.random_range(1..=5);
+    let with_end = rng.random_bool(0.5);
     let Ok(mut txn) = client.begin().await else { return Ended::Failed };
     let body = async {
         let a = parse_balance(txn.get(account(from)).await?);
         let b = parse_balance(txn.get(account(to)).await?);
+        let mut writes = Vec::new();
         if a >= amount {
-            txn.put(account(from), (a - amount).to_string()).await?;
-            txn.put(account(to), (b + amount).to_string()).await?;
+            writes.push(Mutation::put(account(from), (a - amount).to_string()));
+            writes.push(Mutation::put(account(to), (b + amount).to_string()));
         }
-        Ok::<(), Error>(())
+        if !with_end {
+            for write in writes.drain(..) {
+                txn.put(&write.key, write.value.unwrap_or_default()).await?;
+            }
+        }
+        Ok::<Vec<Mutation>, Error>(writes)
     }
     .await;
-    if let Err(error) = body {
-        note_abort(world, &error);
-        let _ = txn.abort().await;
-        return Ended::Failed;
-    }
-    match txn.commit().await {
+    let writes = match body {
+        Ok(writes) => writes,
+        Err(error) => {
+            note_abort(world, &error);
+            let _ = txn.abort().await;
+            return Ended::Failed;
+        }
+    };
+    match txn.commit_with(writes).await {
         Ok(_) => {
             world.borrow_mut().stats.committed += 1;
             Ended::Committed

@@ -51,8 +51,10 @@ pub struct Unknown {
     pub index: u64,
     /// Its handle, for TxnStatus.
     pub handle: TxnHandle,
-    /// Its home shard, if it wrote.
+    /// Its home shard, if it wrote a WRITE statement.
     pub home: Option<u32>,
+    /// Else the first key it sent with END (its shard is the home), if any.
+    pub first_key: Option<Vec<u8>>,
 }
 
 /// Counts for the run summary.

@@ -94,27 +94,27 @@ pub enum TxnOutcome {
 #[derive(Clone, Debug, Default)]
 struct ShardMap {
     nodes: BTreeMap<u64, String>,
-    /// (first key, leader) per shard, in key order.
-    shards: Vec<(Vec<u8>, Option<u64>)>,
+    /// (first key, shard id, leader) per shard, in key order.
+    shards: Vec<(Vec<u8>, u32, Option<u64>)>,
 }
 
 impl ShardMap {
     fn from_response(response: TopologyResponse) -> ShardMap {
         let nodes = response.nodes.into_iter().map(|n| (n.id, n.addr)).collect();
-        let mut shards: Vec<(Vec<u8>, Option<u64>)> =
-            response.shards.into_iter().map(|s| (s.from.to_vec(), s.leader)).collect();
+        let mut shards: Vec<(Vec<u8>, u32, Option<u64>)> =
+            response.shards.into_iter().map(|s| (s.from.to_vec(), s.id, s.leader)).collect();
         shards.sort();
         ShardMap { nodes, shards }
     }
 
-    fn shard_of(&self, key: &[u8]) -> Option<usize> {
-        let index = self.shards.partition_point(|(from, _)| from.as_slice() <= key);
+    /// The index in `shards` of the shard holding `key`.
+    fn index_of(&self, key: &[u8]) -> Option<usize> {
+        let index = self.shards.partition_point(|(from, _, _)| from.as_slice() <= key);
         index.checked_sub(1)
     }
 
     fn leader_addr(&self, key: &[u8]) -> Option<String> {
-        let shard = self.shard_of(key)?;
-        let leader = self.shards[shard].1?;
+        let leader = self.shards[self.index_of(key)?].2?;
         self.nodes.get(&leader).cloned()
     }
 }
@@ -568,6 +568,20 @@ impl Client {
             }
         }
         Err(last)
+    }
+
+    /// The id of the shard that holds `key`, from the shard map (learned first if this client
+    /// has none yet; shard ranges are fixed when the cluster is created).
+    pub async fn shard_of(&self, key: impl AsRef<[u8]>) -> Result<u32, Error> {
+        let known = |client: &Client| {
+            let map = client.inner.pool.map.lock().expect("map lock");
+            map.index_of(key.as_ref()).map(|index| map.shards[index].1)
+        };
+        if let Some(shard) = known(self) {
+            return Ok(shard);
+        }
+        self.refresh_map().await?;
+        known(self).ok_or_else(|| Error::Unavailable("the cluster sent an empty shard map".into()))
     }
 
     /// The exact outcome of a transaction (deciding an undecided one ABORTED).

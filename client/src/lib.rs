@@ -17,6 +17,7 @@
 //!
 //! - [`client`]: a session: routing, retries, one-statement operations, transactions.
 //! - [`transaction`]: an interactive transaction.
+//! - [`mutation`]: a write sent with END (`Transaction::commit_with`).
 //! - [`error`]: errors grouped by what the caller does next.
 //! - [`connector`]: how a channel to a node is made (the transport seam).
 //! - [`shell`]: the statement language and the REPL of `kvsh`.
@@ -24,6 +25,7 @@
 pub mod client;
 pub mod connector;
 pub mod error;
+pub mod mutation;
 pub mod shell;
 pub mod transaction;
 
@@ -31,5 +33,6 @@ pub use client::Client;
 pub use client::Consistency;
 pub use client::TxnOutcome;
 pub use error::Error;
+pub use mutation::Mutation;
 pub use transaction::CommitInfo;
 pub use transaction::Transaction;

@@ -15,6 +15,7 @@ use proto::kv::WriteRequest;
 use crate::client::Client;
 use crate::client::TxnOutcome;
 use crate::error::Error;
+use crate::mutation::Mutation;
 
 /// What a successful commit returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,11 +187,23 @@ impl Transaction {
 
     /// END: commits, or reports the abort. A lost answer is settled through `TxnStatus`.
     pub async fn commit(self) -> Result<CommitInfo, Error> {
+        self.commit_with(Vec::new()).await
+    }
+
+    /// END with the transaction's last writes: they are applied in order as if each had been
+    /// a `put`/`delete` just before END, and their locks are taken as part of the commit, so
+    /// the whole batch costs one round trip instead of one per write (see [`Mutation`]).
+    /// Writes the server refuses (an empty or oversized key or value, a READ ONLY
+    /// transaction, the transaction's size limit) change nothing: the transaction is then
+    /// aborted and the error returned.
+    pub async fn commit_with(self, writes: Vec<Mutation>) -> Result<CommitInfo, Error> {
         if let Some(error) = self.aborted.clone() {
             let _ = self.abort().await;
             return Err(error);
         }
-        let request = CommitRequest { txn: Some(self.handle) };
+        let first_key = writes.first().map(|write| write.key.clone());
+        let writes = writes.iter().map(Mutation::to_proto).collect();
+        let request = CommitRequest { txn: Some(self.handle), writes };
         let kv = self.client.kv(&self.addr);
         let answer = tokio::time::timeout(self.client.inner.timeout, async move {
             let mut kv = kv;
@@ -213,12 +226,29 @@ impl Transaction {
             }
             Ok(Err(status)) => match Error::from_status(status, true) {
                 Error::Unknown(message) | Error::Unavailable(message) => message,
+                refused @ (Error::Invalid(_) | Error::NotAllowed(_)) => {
+                    let _ = self.abort().await;
+                    return Err(refused);
+                }
                 other => return Err(other),
             },
             Err(_) => format!("{} did not answer in time", self.addr),
         };
-        // The outcome is unknown: ask the record, never guess, never re-run blindly.
-        match self.client.txn_status(&self.handle, self.home).await {
+        // The outcome is unknown: ask the record, never guess, never re-run blindly. Writes
+        // sent with END make the first one's shard the home if nothing was written before.
+        let home = match (self.home, first_key) {
+            (Some(home), _) => Some(home),
+            (None, None) => None,
+            (None, Some(key)) => match self.client.shard_of(&key).await {
+                Ok(shard) => Some(shard),
+                Err(error) => {
+                    return Err(Error::Unknown(format!(
+                        "{lost}; the home shard could not be learned either: {error}"
+                    )));
+                }
+            },
+        };
+        match self.client.txn_status(&self.handle, home).await {
             Ok(TxnOutcome::Committed(commit_ts)) => {
                 self.client.observe_token(commit_ts);
                 Ok(CommitInfo { commit_ts })

@@ -24,16 +24,21 @@ pub enum Canary {
     SkipSafeTimeWait = 4,
     /// A participant that voted YES aborts on its own when the decision is slow to come.
     YesVoterAbortsAlone = 5,
+    /// Participants release shared locks when they vote even while writes sent with END still
+    /// have locks to take elsewhere (two-phase locking broken: a lock released before another
+    /// is taken).
+    ReleaseSharedBeforeEndLocks = 6,
 }
 
 impl Canary {
     /// Every canary, with its command-line name.
-    pub const ALL: [(Canary, &'static str); 5] = [
+    pub const ALL: [(Canary, &'static str); 6] = [
         (Canary::AckBeforeFsync, "ack-before-fsync"),
         (Canary::ReleaseLocksAtPrepare, "release-locks-at-prepare"),
         (Canary::FollowerSequentialRead, "follower-sequential-read"),
         (Canary::SkipSafeTimeWait, "skip-safe-time-wait"),
         (Canary::YesVoterAbortsAlone, "yes-voter-aborts-alone"),
+        (Canary::ReleaseSharedBeforeEndLocks, "release-shared-before-end-locks"),
     ];
 
     /// The canary with this name.

@@ -295,10 +295,18 @@ async fn ending_a_transaction_again_answers_the_same_outcome() {
         };
         kv.write(write).await.expect("Write");
     }
-    let first = kv.commit(CommitRequest { txn: handle }).await.expect("Commit").into_inner();
+    let first = kv
+        .commit(CommitRequest { txn: handle, writes: Vec::new() })
+        .await
+        .expect("Commit")
+        .into_inner();
     assert_eq!(first.outcome, Outcome::Committed as i32, "{first:?}");
     for _ in 0..3 {
-        let again = kv.commit(CommitRequest { txn: handle }).await.expect("Commit").into_inner();
+        let again = kv
+            .commit(CommitRequest { txn: handle, writes: Vec::new() })
+            .await
+            .expect("Commit")
+            .into_inner();
         assert_eq!(again.outcome, first.outcome, "the same outcome: {again:?}");
         assert_eq!(again.commit_ts, first.commit_ts, "the same commit: {again:?}");
     }
@@ -319,7 +327,11 @@ async fn ending_a_transaction_again_answers_the_same_outcome() {
     kv.write(write).await.expect("Write");
     kv.abort(proto::kv::AbortRequest { txn: handle }).await.expect("Abort");
     for _ in 0..2 {
-        let again = kv.commit(CommitRequest { txn: handle }).await.expect("Commit").into_inner();
+        let again = kv
+            .commit(CommitRequest { txn: handle, writes: Vec::new() })
+            .await
+            .expect("Commit")
+            .into_inner();
         assert_eq!(again.outcome, Outcome::Aborted as i32, "END after ABORT: {again:?}");
     }
     assert_eq!(text(reader.get("Alice").await.expect("read")).as_deref(), Some("once"));

@@ -221,12 +221,20 @@ impl Kv for KvService {
             .ok_or_else(|| Status::invalid_argument("COMMIT needs a transaction handle"))?;
         let txn = self.txn_id(&handle)?;
         self.node.coordinator().entry(&txn).map_err(to_status)?;
+        let writes: Vec<_> = request
+            .writes
+            .into_iter()
+            .map(|w| (w.key.to_vec(), if w.delete { None } else { Some(w.value.to_vec()) }))
+            .collect();
         // The commit protocol runs to its end even if the client goes away meanwhile (the
         // client then learns the outcome from TxnStatus).
         let coordinator = self.node.coordinator().clone();
-        let outcome = tokio::spawn(async move { coordinator.commit(txn).await })
+        let outcome = tokio::spawn(async move { coordinator.commit_with(txn, writes).await })
             .await
-            .unwrap_or_else(|error| Outcome::Unknown(format!("the commit task failed: {error}")));
+            .unwrap_or_else(|error| {
+                Ok(Outcome::Unknown(format!("the commit task failed: {error}")))
+            })
+            .map_err(to_status)?;
         outcome_response(outcome)
     }
 

@@ -13,6 +13,11 @@
 //!                        any NO -> ABORTED -> Finalize(abort) at every participant
 //! ```
 //!
+//! Writes sent with END have no locks yet: the prepares (and the commit at home) take them
+//! first. Until the last of them is taken no participant releases a shared lock (two-phase
+//! locking): votes keep them (`release_shared` false) and `release_kept` frees them after the
+//! commit.
+//!
 //! Committing at home in the entry that records the decision saves home's Prepare and Commit
 //! entries (four Raft entries for a two-shard transaction instead of six), at no cost in round
 //! trips: the decision waits for the votes either way.
@@ -30,11 +35,15 @@
 use std::collections::BTreeMap;
 
 use futures::future::join_all;
+use replication::canary;
+use replication::canary::Canary;
 use txn::command::AbortReason;
 use txn::command::Decision;
+use txn::types::Key;
 use txn::types::ShardId;
 use txn::types::Timestamp;
 use txn::types::TxnId;
+use txn::types::Value;
 
 use crate::context::Counters;
 use crate::coordinator::coordinator::Coordinator;
@@ -59,11 +68,36 @@ enum Vote {
 impl Coordinator {
     /// END: commits the transaction (or reports why it aborted). Idempotent.
     pub async fn commit(&self, txn: TxnId) -> Outcome {
-        let entry = match self.entry(&txn) {
-            Ok(entry) => entry,
-            Err(error) => return Outcome::Unknown(error.to_string()),
-        };
+        match self.commit_with(txn, Vec::new()).await {
+            Ok(outcome) => outcome,
+            Err(error) => Outcome::Unknown(error.to_string()),
+        }
+    }
+
+    /// END with the transaction's last writes (`None` deletes): they are buffered as WRITEs
+    /// would be, their locks left to the prepares, then the transaction commits. Bad writes
+    /// are refused before anything happens (the transaction stays open). A transaction that
+    /// already ended answers its outcome and ignores `writes` (a retried END).
+    pub async fn commit_with(
+        &self,
+        txn: TxnId,
+        writes: Vec<(Key, Option<Value>)>,
+    ) -> Result<Outcome, StatementError> {
+        let entry = self.entry(&txn)?;
         let mut state = entry.state.lock().await;
+        if state.status == Status::Active && !writes.is_empty() {
+            let bytes = self.check_writes(&state, writes.iter().map(|(k, v)| (k, v)))?;
+            state.write_bytes += bytes;
+            for (key, value) in writes {
+                let shard = self.ctx.topology.shard_of(&key);
+                state.home.get_or_insert(shard);
+                state.parts.entry(shard).or_default().stage(key, value);
+            }
+        }
+        Ok(self.end(txn, &mut state).await)
+    }
+
+    async fn end(&self, txn: TxnId, state: &mut TxnState) -> Outcome {
         match &state.status {
             Status::Ended(outcome) => return outcome.clone(),
             Status::Aborted { reason, detail } => {
@@ -73,7 +107,7 @@ impl Coordinator {
             }
             Status::Active => {}
         }
-        let outcome = self.run_commit(txn, &mut state).await;
+        let outcome = self.run_commit(txn, state).await;
         match &outcome {
             Outcome::Committed { .. } => Counters::bump(&self.ctx.counters.committed),
             Outcome::Aborted { .. } => Counters::bump(&self.ctx.counters.aborted),
@@ -99,7 +133,9 @@ impl Coordinator {
             if let Err((reason, detail)) = self.prepare_all(txn, state, &readers).await {
                 return self.abort_after_votes(txn, state, &[], reason, detail);
             }
-            return self.commit_at_home(txn, state, home, None).await;
+            let outcome = self.commit_at_home(txn, state, home, None).await;
+            self.release_kept(txn, state, &outcome, &readers);
+            return outcome;
         }
         // Every participant but home votes; then home commits with the decision in one entry.
         let others: Vec<ShardId> = state.parts.keys().copied().filter(|s| *s != home).collect();
@@ -122,7 +158,27 @@ impl Coordinator {
             crate::failpoint::pause("after-decide").await;
             self.spawn_phase2(txn, home, other_writers, Decision::Committed { commit_ts });
         }
+        self.release_kept(txn, state, &outcome, &readers);
         outcome
+    }
+
+    /// After a commit whose prepares took locks, releases the shared locks the read-only
+    /// participants kept through their votes (`PrepareRequest::release_shared`). The write
+    /// participants release theirs in phase 2; an abort released everything already.
+    fn release_kept(&self, txn: TxnId, state: &TxnState, outcome: &Outcome, readers: &[ShardId]) {
+        if !state.locks_pending() || !matches!(outcome, Outcome::Committed { .. }) {
+            return;
+        }
+        for shard in readers.iter().copied() {
+            let ctx = self.ctx.clone();
+            let deadline = self.rpc_deadline();
+            tokio::spawn(async move {
+                let _ = ctx
+                    .peers
+                    .call_shard(shard, PeerRequest::Release { shard, txn }, deadline)
+                    .await;
+            });
+        }
     }
 
     /// Sends Prepare (with each part's writes; none for read-only parts) to `shards` in
@@ -135,22 +191,9 @@ impl Coordinator {
     ) -> Result<BTreeMap<ShardId, Option<Timestamp>>, (AbortReason, String)> {
         let home = state.home.unwrap_or(ShardId(0));
         let calls = shards.iter().map(|shard| {
-            let part = &state.parts[shard];
-            let request = PrepareRequest {
-                shard: *shard,
-                txn,
-                home,
-                lock_term: part.term,
-                writes: part.write_list(),
-                locks: part.locks.clone(),
-            };
-            let deadline = self.rpc_deadline();
+            let request = Self::prepare_request(txn, home, *shard, state);
             async move {
-                let reply = self
-                    .ctx
-                    .peers
-                    .call_shard(*shard, PeerRequest::Prepare(request), deadline)
-                    .await;
+                let reply = self.call_prepare(txn, PeerRequest::Prepare(request)).await;
                 let vote = match reply {
                     Ok((_, PeerReply::Voted { prepare_ts })) => Vote::Yes(prepare_ts),
                     Ok((_, PeerReply::Aborted { reason, detail })) => Vote::No(reason, detail),
@@ -183,6 +226,51 @@ impl Coordinator {
             Some(why) => Err(why),
             None => Ok(votes),
         }
+    }
+
+    /// The prepare (or commit at home) of the transaction's part at `shard`.
+    fn prepare_request(
+        txn: TxnId,
+        home: ShardId,
+        shard: ShardId,
+        state: &TxnState,
+    ) -> PrepareRequest {
+        let part = &state.parts[&shard];
+        PrepareRequest {
+            shard,
+            txn,
+            home,
+            lock_term: part.term,
+            acquire: part.acquire.iter().cloned().collect(),
+            writes: part.write_list(),
+            locks: part.locks.clone(),
+            release_shared: !state.locks_pending()
+                || canary::is(Canary::ReleaseSharedBeforeEndLocks),
+        }
+    }
+
+    /// Sends a prepare (or a commit at home). One that takes locks may wait for them as a
+    /// statement would: its deadline allows for the wait, and deadlock probes reaching this
+    /// coordinator meanwhile are forwarded to its shard.
+    async fn call_prepare(
+        &self,
+        txn: TxnId,
+        request: PeerRequest,
+    ) -> Result<(txn::types::NodeId, PeerReply), CallError> {
+        let prepare = match &request {
+            PeerRequest::Prepare(prepare)
+            | PeerRequest::CommitOnePhase(prepare)
+            | PeerRequest::CommitAtHome { request: prepare, .. } => prepare,
+            other => panic!("not a prepare: {other:?}"),
+        };
+        let shard = prepare.shard;
+        if prepare.acquire.is_empty() {
+            return self.ctx.peers.call_shard(shard, request, self.rpc_deadline()).await;
+        }
+        self.ctx.registry.set_waiting(txn, shard, true);
+        let reply = self.ctx.peers.call_shard(shard, request, self.lock_deadline()).await;
+        self.ctx.registry.set_waiting(txn, shard, false);
+        reply
     }
 
     /// Aborts after a NO (or missing) vote: releases the locks of every participant; the
@@ -218,20 +306,12 @@ impl Coordinator {
         home: ShardId,
         after: Option<Timestamp>,
     ) -> Outcome {
-        let part = &state.parts[&home];
-        let request = PrepareRequest {
-            shard: home,
-            txn,
-            home,
-            lock_term: part.term,
-            writes: part.write_list(),
-            locks: part.locks.clone(),
-        };
+        let request = Self::prepare_request(txn, home, home, state);
         let request = match after {
             None => PeerRequest::CommitOnePhase(request),
             Some(after) => PeerRequest::CommitAtHome { request, after },
         };
-        let reply = self.ctx.peers.call_shard(home, request, self.rpc_deadline()).await;
+        let reply = self.call_prepare(txn, request).await;
         // Only COMMITTED is trusted as it stands. A NO may answer a retry: the first attempt
         // timed out at a leader that was then deposed, its entry committed all the same, and
         // the retry at the new leader found the locks gone. So a NO, like silence, is settled

@@ -4,7 +4,8 @@
 //! retrying while no leader answers; writes stay buffered here until END. A server-side abort
 //! (deadlock, lock timeout, leader change, unreachable shard, idle timeout) releases every lock
 //! of the transaction at once and leaves it `Aborted`, so that later statements fail until the
-//! client ends it. END runs the commit protocol (`commit.rs`).
+//! client ends it. END runs the commit protocol (`commit.rs`); writes sent with END are
+//! buffered without locks, which the prepares then take.
 //!
 //! Statements of one transaction run one at a time (a per-transaction async mutex); different
 //! transactions run concurrently. A transaction's lock waits are visible to deadlock probes
@@ -217,7 +218,7 @@ impl Coordinator {
     }
 
     /// Fails unless the transaction is active.
-    fn check_active(state: &TxnState) -> Result<(), StatementError> {
+    pub(crate) fn check_active(state: &TxnState) -> Result<(), StatementError> {
         match &state.status {
             Status::Active => Ok(()),
             Status::Aborted { reason, detail } => Err(abort_error(*reason, detail.clone())),
@@ -272,7 +273,7 @@ impl Coordinator {
                 (LockSpan::Range { from: from.clone(), to: to.clone() }, LockMode::Shared)
             }
         };
-        let lock_term = state.parts.get(&shard).map(|part| part.term);
+        let lock_term = state.parts.get(&shard).and_then(|part| part.term);
         let request = PeerRequest::Lock(LockRequest { shard, txn, lock_term, op });
         // While the lock request is out, a deadlock probe reaching this coordinator must know
         // that the transaction may be waiting at `shard` (the shard drops the probe if not).
@@ -336,6 +337,34 @@ impl Coordinator {
         Ok((value, state.seen_ts))
     }
 
+    /// Checks writes of an active transaction against the limits; returns their bytes.
+    pub(crate) fn check_writes<'a>(
+        &self,
+        state: &TxnState,
+        writes: impl IntoIterator<Item = (&'a Key, &'a Option<Value>)>,
+    ) -> Result<usize, StatementError> {
+        let mut bytes = 0;
+        for (key, value) in writes {
+            self.check_key(key)?;
+            if let Some(value) = value {
+                self.check_value(value)?;
+            }
+            bytes += key.len() + value.as_ref().map_or(0, Vec::len);
+        }
+        if state.read_only {
+            return Err(StatementError::NotAllowed(
+                "cannot write in a READ ONLY transaction".into(),
+            ));
+        }
+        let max = self.ctx.config.limits.txn_write_bytes_max;
+        if state.write_bytes + bytes > max {
+            return Err(StatementError::Invalid(format!(
+                "the transaction would write more than {max} bytes"
+            )));
+        }
+        Ok(bytes)
+    }
+
     /// WRITE or DELETE in a transaction. Returns the home shard.
     pub async fn write(
         &self,
@@ -351,18 +380,7 @@ impl Coordinator {
         let mut state = entry.state.lock().await;
         entry.touch();
         Self::check_active(&state)?;
-        if state.read_only {
-            return Err(StatementError::NotAllowed(
-                "cannot write in a READ ONLY transaction".into(),
-            ));
-        }
-        let bytes = key.len() + value.as_ref().map_or(0, Vec::len);
-        let max = self.ctx.config.limits.txn_write_bytes_max;
-        if state.write_bytes + bytes > max {
-            return Err(StatementError::Invalid(format!(
-                "the transaction would write more than {max} bytes"
-            )));
-        }
+        let bytes = self.check_writes(&state, [(&key, &value)])?;
         let shard = self.ctx.topology.shard_of(&key);
         self.lock(txn, &mut state, shard, LockOp::Write { key: key.clone() }).await?;
         entry.touch();

@@ -13,10 +13,12 @@
 //! Invariants:
 //! 1. Every lock the transaction holds at a shard was granted in `Part::term` of that shard
 //!    (the first grant fixes it; a later grant in another term aborts the transaction).
-//! 2. A write is buffered in the part of its key's shard, which holds an exclusive lock on it.
+//! 2. A write is buffered in the part of its key's shard, which holds an exclusive lock on it,
+//!    or lists the key in `Part::acquire` (a write sent with END: the prepare takes the lock).
 //! 3. `home` is the shard of the first written key and never changes once set.
 
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use txn::command::AbortReason;
 use txn::command::Write;
@@ -65,8 +67,10 @@ pub enum Status {
 /// What the transaction did at one shard.
 #[derive(Clone, Debug, Default)]
 pub struct Part {
-    /// The leader term of its locks there.
-    pub term: u64,
+    /// The leader term of its locks there; `None` before the first grant.
+    pub term: Option<u64>,
+    /// Keys written with END whose exclusive locks the prepare there must take first.
+    pub acquire: BTreeSet<Key>,
     /// Its locks there (deduplicated).
     pub locks: Vec<(LockSpan, LockMode)>,
     /// Its buffered writes there (`None` deletes).
@@ -83,6 +87,14 @@ impl Part {
         } else {
             self.locks.push((span, mode));
         }
+    }
+
+    /// Buffers a write sent with END: its lock is taken by the prepare unless already held.
+    pub fn stage(&mut self, key: Key, value: Option<Value>) {
+        if !self.locks.contains(&(LockSpan::Key(key.clone()), LockMode::Exclusive)) {
+            self.acquire.insert(key.clone());
+        }
+        self.writes.insert(key, value);
     }
 
     /// The buffered writes as replicated commands carry them.
@@ -133,6 +145,12 @@ impl TxnState {
         self.parts.get(&shard).and_then(|part| part.writes.get(key))
     }
 
+    /// True when some participant must still take locks (writes sent with END): until they
+    /// are taken, no participant may release any (two-phase locking).
+    pub fn locks_pending(&self) -> bool {
+        self.parts.values().any(|part| !part.acquire.is_empty())
+    }
+
     /// The participants that wrote (`true`) or only read (`false`).
     pub fn participants(&self, wrote: bool) -> Vec<ShardId> {
         let parts = self.parts.iter();
@@ -142,8 +160,8 @@ impl TxnState {
     /// Records a grant at `shard` in `term`. False if the shard's term changed (its earlier
     /// locks are gone): the transaction must abort.
     pub fn granted(&mut self, shard: ShardId, term: u64, span: LockSpan, mode: LockMode) -> bool {
-        let part = self.parts.entry(shard).or_insert_with(|| Part { term, ..Part::default() });
-        if part.term != term {
+        let part = self.parts.entry(shard).or_default();
+        if *part.term.get_or_insert(term) != term {
             return false;
         }
         part.add_lock(span, mode);

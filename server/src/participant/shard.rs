@@ -5,7 +5,9 @@
 //!
 //! ```text
 //!   Lock        take S/X/range lock (waiting in FIFO order); READ/SCAN also read the data
-//!   Prepare     check locks still held in the same term; replicate Prepare; release S; vote
+//!   Prepare     take the X locks it lists (writes sent with END; waiting as Lock would);
+//!               check locks still held in the same term; replicate Prepare; release S
+//!               unless told to keep them (more locks still to take elsewhere); vote
 //!               (read-only: confirm leadership by lease or ReadIndex, release, vote)
 //!   CommitOnePhase   the same checks; replicate CommitOnePhase; release; answer
 //!   CommitAtHome     the same, at a timestamp at least the others' votes: the decision and
@@ -671,14 +673,33 @@ impl Shard {
 
     // ---- prepare and commit -----------------------------------------------------------------
 
-    /// Checks, under the state lock, that `txn` still holds everything it believes it holds.
+    /// Takes the exclusive locks a prepare asks for (writes sent with END), one after the
+    /// other, each waiting as a statement's lock would. Returns the term of all the
+    /// transaction's locks here.
+    async fn acquire_for_prepare(
+        self: &Arc<Shard>,
+        request: &PrepareRequest,
+    ) -> Result<u64, PeerReply> {
+        let mut term = request.lock_term;
+        for key in &request.acquire {
+            let span = LockSpan::Key(key.clone());
+            term = Some(self.acquire(request.txn, span, LockMode::Exclusive, term).await?);
+        }
+        term.ok_or_else(|| {
+            PeerReply::Invalid(format!("a prepare at {} holds no locks and takes none", self.id))
+        })
+    }
+
+    /// Checks, under the state lock, that `txn` still holds, in `term`, everything it believes
+    /// it holds.
     fn check_locks(
         state: &LeaderState,
         shard: ShardId,
+        term: u64,
         request: &PrepareRequest,
     ) -> Result<(), PeerReply> {
         let txn = request.txn;
-        if request.lock_term != state.term {
+        if term != state.term {
             return Err(aborted(
                 AbortReason::LeaderChanged,
                 format!("the leader of {shard} changed since the transaction locked there"),
@@ -721,6 +742,10 @@ impl Shard {
     ) -> PeerReply {
         let txn = request.txn;
         let read_only = request.writes.is_empty() && matches!(kind, PrepareKind::Vote);
+        let lock_term = match self.acquire_for_prepare(&request).await {
+            Ok(term) => term,
+            Err(reply) => return reply,
+        };
         if let PrepareKind::AtHome { after } = kind {
             // The commit timestamp is at least every other participant's vote.
             self.ctx.clock.observe(after);
@@ -735,7 +760,7 @@ impl Shard {
             }
         }
         let checked = self.with_ready(|state| {
-            Self::check_locks(state, self.id, &request)?;
+            Self::check_locks(state, self.id, lock_term, &request)?;
             if read_only {
                 return Ok(Timestamp::ZERO);
             }
@@ -752,9 +777,9 @@ impl Shard {
             Ok(Err(reply)) | Err(reply) => return reply,
         };
         if read_only {
-            return self.vote_read_only(txn, request.lock_term).await;
+            return self.vote_read_only(txn, lock_term, request.release_shared).await;
         }
-        let (writes, lock_term) = (request.writes, request.lock_term);
+        let writes = request.writes;
         let command = match kind {
             PrepareKind::OnePhase => {
                 Command::CommitOnePhase { txn, writes, commit_ts: ts, lock_term }
@@ -767,33 +792,35 @@ impl Shard {
             }
         };
         let proposed = self.propose(command).await;
-        if let Some(state) = self.state().as_mut().filter(|s| s.term == request.lock_term) {
+        if let Some(state) = self.state().as_mut().filter(|s| s.term == lock_term) {
             state.release_ts(ts);
         }
         match proposed {
             Ok(Applied::Prepared { prepare_ts }) => {
                 let mut guard = self.state();
-                if let Some(state) = guard.as_mut().filter(|s| s.term == request.lock_term) {
+                if let Some(state) = guard.as_mut().filter(|s| s.term == lock_term) {
                     let grants = if canary::is(Canary::ReleaseLocksAtPrepare) {
                         state.locks.release_all(txn)
-                    } else {
+                    } else if request.release_shared {
                         state.locks.release_shared(txn)
+                    } else {
+                        Vec::new()
                     };
                     state.wake(grants);
                 }
                 PeerReply::Voted { prepare_ts: Some(prepare_ts) }
             }
             Ok(Applied::Committed { commit_ts }) => {
-                self.forget(txn, request.lock_term);
+                self.forget(txn, lock_term);
                 PeerReply::Committed { commit_ts }
             }
             Ok(Applied::Refused { reason, detail }) => {
-                self.forget(txn, request.lock_term);
+                self.forget(txn, lock_term);
                 aborted(reason, detail)
             }
             Ok(other) => panic!("unexpected apply result {other:?} for a prepare"),
             Err(ProposeError::NotProposed(_)) => {
-                self.forget(txn, request.lock_term);
+                self.forget(txn, lock_term);
                 aborted(
                     AbortReason::LeaderChanged,
                     format!("{} lost its leader before preparing", self.id),
@@ -837,7 +864,15 @@ impl Shard {
         matches!(confirmed, Ok(Ok(_)))
     }
 
-    async fn vote_read_only(self: &Arc<Shard>, txn: TxnId, lock_term: u64) -> PeerReply {
+    /// The vote of a participant that only read: its reads stand if this node still leads in
+    /// the term of its locks. With `release`, the locks go at once; else they wait for the
+    /// decision (released by phase 2).
+    async fn vote_read_only(
+        self: &Arc<Shard>,
+        txn: TxnId,
+        lock_term: u64,
+        release: bool,
+    ) -> PeerReply {
         // The reads were made under locks granted in `lock_term`; confirming that this node
         // still leads in that term proves no other leader changed the data meanwhile.
         if !self.confirm_leadership().await {
@@ -849,7 +884,9 @@ impl Shard {
         let mut guard = self.state();
         match guard.as_mut().filter(|s| s.term == lock_term) {
             Some(state) if !state.evicted.contains_key(&txn) => {
-                state.drop_txn(txn, None);
+                if release {
+                    state.drop_txn(txn, None);
+                }
                 PeerReply::Voted { prepare_ts: None }
             }
             Some(_) => {
@@ -1034,8 +1071,10 @@ impl Shard {
                     shard: self.id,
                     txn,
                     home: self.id,
-                    lock_term: term,
+                    lock_term: Some(term),
+                    acquire: Vec::new(),
                     writes: vec![Write { key, value }],
+                    release_shared: true,
                     locks: vec![(span, mode)],
                 };
                 match self.handle_prepare(request, PrepareKind::OnePhase).await {
@@ -1064,7 +1103,7 @@ impl Shard {
                 return reply;
             }
         };
-        match self.vote_read_only(txn, term).await {
+        match self.vote_read_only(txn, term, true).await {
             PeerReply::Voted { .. } => PeerReply::Read(read),
             reply => reply,
         }

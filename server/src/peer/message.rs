@@ -88,10 +88,19 @@ pub struct PrepareRequest {
     pub txn: TxnId,
     /// The shard holding the transaction's record.
     pub home: ShardId,
-    /// The term in which all its locks here were granted.
-    pub lock_term: u64,
+    /// The term in which all its locks here were granted; `None` when it holds none here yet
+    /// (every lock it needs here is in `acquire`).
+    pub lock_term: Option<u64>,
+    /// Keys to lock exclusively first, in order, waiting as a statement would (writes sent with
+    /// END): the lock requests ride on the prepare instead of a round trip each.
+    pub acquire: Vec<Key>,
     /// Its writes at this shard (empty: a read-only participant).
     pub writes: Vec<Write>,
+    /// Whether the participant releases the transaction's shared locks here once it votes.
+    /// False while another participant may still take locks for it (writes sent with END):
+    /// strict two-phase locking takes every lock before it releases any, so those shared
+    /// locks wait for the decision (phase 2 releases them).
+    pub release_shared: bool,
     /// Every lock the coordinator believes the transaction holds here; the participant checks
     /// each is still held (a lock lost to eviction or a leader change means NO).
     pub locks: Vec<(LockSpan, LockMode)>,

@@ -1,0 +1,165 @@
+//! Writes sent with END (`Transaction::commit_with`, `CommitRequest.writes`) on real processes:
+//! the guarantees of WRITE statements (all or nothing, exclusive locks held to the end, bad
+//! input refused without effect), with the locks taken by the prepares, so that a lock wait and
+//! a deadlock happen inside END.
+
+use std::time::Duration;
+
+use client::Client;
+use client::Error;
+use client::Mutation;
+use client::TxnOutcome;
+use e2e::Cluster;
+use e2e::keys::SHARD_KEYS;
+use e2e::poll::eventually;
+use e2e::text;
+
+/// How long a blocked END is watched to show that it stays blocked.
+const BLOCKED: Duration = Duration::from_millis(1500);
+
+async fn read_all(client: &Client) -> Vec<Option<String>> {
+    let mut values = Vec::new();
+    for key in SHARD_KEYS {
+        values.push(text(client.get(key).await.expect("a read")));
+    }
+    values
+}
+
+fn some(values: &[&str]) -> Vec<Option<String>> {
+    values.iter().map(|v| (!v.is_empty()).then(|| v.to_string())).collect()
+}
+
+/// Waits until some node reports a lock wait.
+async fn until_a_lock_wait(cluster: &Cluster) {
+    eventually("a lock wait at some shard leader", Duration::from_secs(5), || async {
+        let statuses = cluster.statuses().await;
+        let waiting = statuses.values().flatten().any(|s| !s.text.contains("lock waits: 0"));
+        if waiting { Ok(()) } else { Err("no node reports a lock wait".to_string()) }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_sent_with_end_commit_all_or_nothing_and_lock_like_statements() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let reader = cluster.client_via(&[3]).await;
+
+    // A cross-shard commit: every write is visible, and TxnStatus finds the record at the
+    // shard of the first write (the home a client computes when END's answer is lost).
+    let txn = client.begin().await.expect("BEGIN");
+    let handle = *txn.handle();
+    let writes = SHARD_KEYS.iter().map(|key| Mutation::put(key, "w1")).collect();
+    let committed = txn.commit_with(writes).await.expect("END with writes commits");
+    assert_eq!(read_all(&reader).await, some(&["w1"; 4]));
+    let home = client.shard_of(SHARD_KEYS[2]).await.expect("shard map");
+    assert_eq!(home, 2);
+    let home = client.shard_of(SHARD_KEYS[0]).await.expect("shard map");
+    let status = reader.txn_status(&handle, Some(home)).await.expect("TxnStatus");
+    assert_eq!(status, TxnOutcome::Committed(committed.commit_ts));
+
+    // Mixed with statements: the last write of a key wins, a delete deletes.
+    let mut txn = client.begin().await.expect("BEGIN");
+    txn.put(SHARD_KEYS[1], "statement").await.expect("WRITE");
+    let writes = vec![Mutation::put(SHARD_KEYS[1], "w2"), Mutation::delete(SHARD_KEYS[2])];
+    txn.commit_with(writes).await.expect("END commits");
+    assert_eq!(read_all(&reader).await, some(&["w1", "w2", "", "w1"]));
+
+    // Bad input among the writes: refused before anything happens. Through the library the
+    // transaction is then aborted (its earlier WRITE never shows)...
+    let mut txn = client.begin().await.expect("BEGIN");
+    txn.put(SHARD_KEYS[0], "doomed").await.expect("WRITE");
+    let handle = *txn.handle();
+    let writes = vec![Mutation::put(SHARD_KEYS[3], "w3"), Mutation::put("", "empty key")];
+    match txn.commit_with(writes).await {
+        Err(Error::Invalid(message)) => assert!(message.contains("empty key"), "{message}"),
+        other => panic!("an empty key sent with END: {other:?}"),
+    }
+    match reader.txn_status(&handle, Some(0)).await.expect("TxnStatus") {
+        TxnOutcome::Aborted { reason, .. } => assert_eq!(reason, "USER"),
+        other => panic!("a refused END leaves the transaction aborted: {other:?}"),
+    }
+    assert_eq!(read_all(&reader).await, some(&["w1", "w2", "", "w1"]));
+    // ...while on the wire the transaction stays open, as the contract says: an END without
+    // the bad write then commits the earlier statement alone.
+    {
+        use proto::kv::BeginRequest;
+        use proto::kv::CommitRequest;
+        use proto::kv::Outcome;
+        use proto::kv::WriteRequest;
+        use proto::kv::kv_client::KvClient;
+        let mut kv =
+            KvClient::connect(format!("http://{}", cluster.addr(1))).await.expect("connect");
+        let handle = kv.begin(BeginRequest::default()).await.expect("Begin").into_inner().txn;
+        let write = WriteRequest {
+            txn: handle,
+            key: SHARD_KEYS[0].as_bytes().to_vec().into(),
+            value: b"kept".to_vec().into(),
+            delete: false,
+        };
+        kv.write(write).await.expect("Write");
+        let oversized = proto::kv::Mutation {
+            key: SHARD_KEYS[3].as_bytes().to_vec().into(),
+            value: vec![b'x'; 2 << 20].into(),
+            delete: false,
+        };
+        let refused = kv.commit(CommitRequest { txn: handle, writes: vec![oversized] }).await;
+        let status = refused.expect_err("an oversized value sent with END");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        let end = kv.commit(CommitRequest { txn: handle, writes: Vec::new() }).await;
+        let end = end.expect("Commit").into_inner();
+        assert_eq!(end.outcome, Outcome::Committed as i32, "{end:?}");
+    }
+    assert_eq!(read_all(&reader).await, some(&["kept", "w2", "", "w1"]));
+
+    // A READ ONLY transaction refuses writes sent with END.
+    let txn = client.begin_read_only().await.expect("BEGIN READ ONLY");
+    match txn.commit_with(vec![Mutation::put(SHARD_KEYS[0], "no")]).await {
+        Err(Error::NotAllowed(_)) => {}
+        other => panic!("a write with END in a READ ONLY transaction: {other:?}"),
+    }
+
+    // The END waits for a reader's shared lock (strict 2PL: the lock is taken by the prepare)
+    // and commits once the reader ends; the reader never sees the pending write.
+    let mut holder = reader.begin().await.expect("BEGIN");
+    assert_eq!(text(holder.get(SHARD_KEYS[3]).await.expect("READ")).as_deref(), Some("w1"));
+    let writer = client.session();
+    let end = tokio::spawn(async move {
+        let txn = writer.begin().await.expect("BEGIN");
+        let writes = vec![Mutation::put(SHARD_KEYS[0], "w4"), Mutation::put(SHARD_KEYS[3], "w4")];
+        txn.commit_with(writes).await
+    });
+    until_a_lock_wait(&cluster).await;
+    let early = tokio::time::timeout(BLOCKED, async {
+        while !end.is_finished() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(early.is_err(), "END went through a reader's shared lock");
+    assert_eq!(text(holder.get(SHARD_KEYS[3]).await.expect("READ")).as_deref(), Some("w1"));
+    holder.commit().await.expect("the reader commits");
+    end.await.expect("task").expect("the waiting END commits");
+    assert_eq!(read_all(&reader).await, some(&["w4", "w2", "", "w4"]));
+
+    // A deadlock closed inside two ENDs: each read what the other writes. Exactly one commits;
+    // the other is the DEADLOCK victim and leaves nothing.
+    let (left, right) = (client.session(), reader.session());
+    let mut t1 = left.begin().await.expect("BEGIN");
+    let mut t2 = right.begin().await.expect("BEGIN");
+    t1.get(SHARD_KEYS[0]).await.expect("READ");
+    t2.get(SHARD_KEYS[1]).await.expect("READ");
+    let e1 = tokio::spawn(t1.commit_with(vec![Mutation::put(SHARD_KEYS[1], "t1")]));
+    let e2 = tokio::spawn(t2.commit_with(vec![Mutation::put(SHARD_KEYS[0], "t2")]));
+    let outcomes = [e1.await.expect("task"), e2.await.expect("task")];
+    let committed = outcomes.iter().filter(|o| o.is_ok()).count();
+    let victims = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(Error::Aborted { reason, .. }) if reason == "DEADLOCK"))
+        .count();
+    assert_eq!((committed, victims), (1, 1), "one commit, one DEADLOCK victim: {outcomes:?}");
+    let values = read_all(&reader).await;
+    let t1_won = outcomes[0].is_ok();
+    let expected = if t1_won { ["w4", "t1"] } else { ["t2", "w4"] };
+    assert_eq!(values[..2], some(&expected), "only the survivor's write: {outcomes:?}");
+}
