@@ -80,6 +80,11 @@ pub struct Args {
     /// statement each (locked at once, a round trip each).
     #[arg(long, value_enum, default_value_t = WritesArg::WithEnd)]
     pub writes: WritesArg,
+    /// How `rmw` and `bank` read the keys they then write: under an exclusive lock
+    /// (`Transaction::get_for_update`, SQL's SELECT ... FOR UPDATE) or a shared one, upgraded
+    /// when written (two transactions that read one key then deadlock when both upgrade).
+    #[arg(long, value_enum, default_value_t = ReadsArg::ForUpdate)]
+    pub reads: ReadsArg,
     /// Also print the report as one JSON object on the last line.
     #[arg(long)]
     pub json: bool,
@@ -92,6 +97,25 @@ pub enum WritesArg {
     WithEnd,
     /// One WRITE statement each.
     Statements,
+}
+
+/// How `rmw` and `bank` read the keys they write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadsArg {
+    /// Exclusive locks at the read.
+    ForUpdate,
+    /// Shared locks, upgraded at the write.
+    Shared,
+}
+
+impl ReadsArg {
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadsArg::ForUpdate => "for-update",
+            ReadsArg::Shared => "shared",
+        }
+    }
 }
 
 impl WritesArg {
@@ -234,6 +258,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         keys: key_space,
         value,
         writes_with_end: args.writes == WritesArg::WithEnd,
+        reads_for_update: args.reads == ReadsArg::ForUpdate,
         splits: splits.clone(),
         deadline: Instant::now() + window,
         live: live.clone(),
@@ -296,6 +321,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         value_size: args.value_size,
         consistency: args.consistency_name().to_string(),
         writes: args.writes.name().to_string(),
+        reads: args.reads.name().to_string(),
         shards: splits.len(),
         tally,
         drain,

@@ -283,6 +283,8 @@ pub struct Report {
     pub consistency: String,
     /// How transactions sent their writes (`with-end` or `statements`).
     pub writes: String,
+    /// How `rmw` and `bank` read the keys they write (`for-update` or `shared`).
+    pub reads: String,
     /// Shards of the cluster.
     pub shards: usize,
     /// What the workers counted.
@@ -394,6 +396,7 @@ impl Report {
             "value_size": self.value_size,
             "consistency": self.consistency,
             "writes": self.writes,
+            "reads": self.reads,
             "shards": self.shards,
             "ops": t.ops,
             "ops_per_s": self.rate(t.ops),
@@ -481,6 +484,7 @@ mod tests {
             value_size: 100,
             consistency: "default".into(),
             writes: "with-end".into(),
+            reads: "for-update".into(),
             shards: 4,
             tally,
             drain: Duration::from_millis(3),

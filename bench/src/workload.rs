@@ -10,7 +10,9 @@
 //!
 //! By default the writes of `txn2`, `rmw` and `bank` travel with END
 //! (`Transaction::commit_with`), as etcd's `Txn` carries its puts; `--writes statements` sends
-//! each as a WRITE statement of its own.
+//! each as a WRITE statement of its own. `rmw` and `bank` read the keys they will write under
+//! exclusive locks (`Transaction::get_for_update`, SQL's SELECT ... FOR UPDATE); `--reads
+//! shared` reads them under shared locks, upgraded when written.
 //! | `deadlock` | a round: two sessions lock two keys in opposite orders (see below)    |
 //!
 //! # Counting
@@ -113,6 +115,8 @@ pub struct Shared {
     pub value: Vec<u8>,
     /// Transactions send their writes with END (else one WRITE statement each).
     pub writes_with_end: bool,
+    /// `rmw` and `bank` read under exclusive locks (else shared ones).
+    pub reads_for_update: bool,
     /// The shard map.
     pub splits: Splits,
     /// The window closes here: nothing that finishes later is counted.
@@ -198,17 +202,19 @@ impl Body {
     }
 
     /// Runs the reads; returns the writes.
-    async fn run(&self, txn: &mut Transaction, value: &[u8]) -> Result<Vec<Mutation>, Error> {
+    async fn run(&self, txn: &mut Transaction, shared: &Shared) -> Result<Vec<Mutation>, Error> {
+        let value = &shared.value;
+        let for_update = shared.reads_for_update;
         Ok(match self {
             Body::Txn2(a, b) => vec![Mutation::put(a, value), Mutation::put(b, value)],
             Body::Rmw(a, b) => {
-                txn.get(a).await?;
-                txn.get(b).await?;
+                read(txn, a, for_update).await?;
+                read(txn, b, for_update).await?;
                 vec![Mutation::put(a, value), Mutation::put(b, value)]
             }
             Body::Transfer(from, to) => {
-                let from_balance = balance(from, txn.get(from).await?)?;
-                let to_balance = balance(to, txn.get(to).await?)?;
+                let from_balance = balance(from, read(txn, from, for_update).await?)?;
+                let to_balance = balance(to, read(txn, to, for_update).await?)?;
                 vec![
                     Mutation::put(from, (from_balance - 1).to_string()),
                     Mutation::put(to, (to_balance + 1).to_string()),
@@ -216,6 +222,15 @@ impl Body {
             }
         })
     }
+}
+
+/// READ of a key the transaction will write.
+async fn read(
+    txn: &mut Transaction,
+    key: &str,
+    for_update: bool,
+) -> Result<Option<Vec<u8>>, Error> {
+    if for_update { txn.get_for_update(key).await } else { txn.get(key).await }
 }
 
 /// An account's balance from its stored value.
@@ -230,7 +245,7 @@ pub fn balance(account: &str, value: Option<Vec<u8>>) -> Result<i64, Error> {
 async fn attempt(client: &Client, body: &Body, shared: &Shared) -> Result<(), Error> {
     let mut txn = client.begin().await?;
     let body = async {
-        let writes = body.run(&mut txn, &shared.value).await?;
+        let writes = body.run(&mut txn, shared).await?;
         if shared.writes_with_end {
             return Ok(writes);
         }
@@ -512,6 +527,7 @@ mod tests {
             keys,
             value: vec![b'x'; 8],
             writes_with_end: true,
+            reads_for_update: true,
             splits: Splits::even(4),
             deadline: Instant::now(),
             live: Arc::new(Live::default()),

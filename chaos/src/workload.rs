@@ -1,7 +1,8 @@
 //! The simulated clients: list-append transactions (Elle-style, recorded in the history) and
 //! bank transfers (a conserved total), mixing one-statement reads, single-shard and cross-shard
 //! transactions; keys locked in random orders and read before being written provoke deadlocks
-//! (two readers upgrading) on purpose.
+//! (two readers upgrading) on purpose. Half the transactions send their writes with END (locked
+//! by the prepares); half the transfers read their accounts for update (exclusive locks).
 //!
 //! Recording rules (TESTING.md §1.2): the invoke is recorded before BEGIN; `ok` only after
 //! COMMITTED, with the lists read; `fail` only when the transaction certainly did not commit
@@ -218,10 +219,15 @@ pub async fn transfer(world: &Shared, client: &Client, rng: &mut SmallRng) -> En
     let to = (from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS;
     let amount = rng.random_range(1..=5);
     let with_end = rng.random_bool(0.5);
+    let for_update = rng.random_bool(0.5);
     let Ok(mut txn) = client.begin().await else { return Ended::Failed };
     let body = async {
-        let a = parse_balance(txn.get(account(from)).await?);
-        let b = parse_balance(txn.get(account(to)).await?);
+        let (a, b) = if for_update {
+            (txn.get_for_update(account(from)).await?, txn.get_for_update(account(to)).await?)
+        } else {
+            (txn.get(account(from)).await?, txn.get(account(to)).await?)
+        };
+        let (a, b) = (parse_balance(a), parse_balance(b));
         let mut writes = Vec::new();
         if a >= amount {
             writes.push(Mutation::put(account(from), (a - amount).to_string()));

@@ -412,6 +412,7 @@ impl Client {
                     key: key.to_vec().into(),
                     consistency,
                     causal_token: self.token(),
+                    for_update: false,
                 };
                 async move { kv.read(request).await }
             })

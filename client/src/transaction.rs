@@ -124,13 +124,28 @@ impl Transaction {
         }
     }
 
-    /// READ.
+    /// READ (a shared lock).
     pub async fn get(&mut self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, Error> {
+        self.read(key.as_ref(), false).await
+    }
+
+    /// READ under an exclusive lock, for a key the transaction will write (SQL's `SELECT ...
+    /// FOR UPDATE`): two read-modify-writes of one key then queue at the read instead of
+    /// deadlocking when both upgrade to write.
+    pub async fn get_for_update(
+        &mut self,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        self.read(key.as_ref(), true).await
+    }
+
+    async fn read(&mut self, key: &[u8], for_update: bool) -> Result<Option<Vec<u8>>, Error> {
         let request = ReadRequest {
             txn: Some(self.handle),
-            key: key.as_ref().to_vec().into(),
+            key: key.to_vec().into(),
             consistency: 0,
             causal_token: self.client.token(),
+            for_update,
         };
         let response = self.send(false, |mut kv| async move { kv.read(request).await }).await?;
         self.client.observe_token(response.causal_token);

@@ -163,3 +163,37 @@ async fn writes_sent_with_end_commit_all_or_nothing_and_lock_like_statements() {
     let expected = if t1_won { ["w4", "t1"] } else { ["t2", "w4"] };
     assert_eq!(values[..2], some(&expected), "only the survivor's write: {outcomes:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_for_update_queues_the_next_read_modify_write_instead_of_deadlocking() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    client.put(SHARD_KEYS[1], "1").await.expect("seed");
+    let other = client.session();
+
+    // T1 reads for update: T2's read of the same key waits (an exclusive lock), then sees
+    // T1's committed increment; no upgrade deadlock, both commit.
+    let mut t1 = client.begin().await.expect("BEGIN");
+    let seen = text(t1.get_for_update(SHARD_KEYS[1]).await.expect("READ FOR UPDATE"));
+    assert_eq!(seen.as_deref(), Some("1"));
+    let t2 = tokio::spawn(async move {
+        let mut t2 = other.begin().await.expect("BEGIN");
+        let seen = text(t2.get_for_update(SHARD_KEYS[1]).await?);
+        let next = seen.as_deref().unwrap_or("0").parse::<i64>().expect("a number") + 1;
+        t2.commit_with(vec![Mutation::put(SHARD_KEYS[1], next.to_string())]).await?;
+        Ok::<Option<String>, Error>(seen)
+    });
+    until_a_lock_wait(&cluster).await;
+    t1.commit_with(vec![Mutation::put(SHARD_KEYS[1], "2")]).await.expect("T1 commits");
+    let t2_saw = t2.await.expect("task").expect("T2 commits after T1");
+    assert_eq!(t2_saw.as_deref(), Some("2"), "T2 read after T1 committed");
+    assert_eq!(text(client.get(SHARD_KEYS[1]).await.expect("read")).as_deref(), Some("3"));
+
+    // Not in a READ ONLY transaction.
+    let mut reader = client.begin_read_only().await.expect("BEGIN READ ONLY");
+    match reader.get_for_update(SHARD_KEYS[1]).await {
+        Err(Error::NotAllowed(_)) => {}
+        other => panic!("a read for update in a READ ONLY transaction: {other:?}"),
+    }
+    reader.commit().await.expect("the READ ONLY transaction is still usable");
+}

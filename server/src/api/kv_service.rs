@@ -131,7 +131,7 @@ impl Kv for KvService {
         let causal = request.txn.is_none() && self.causal(request.consistency);
         let (value, seen, snapshot) = match &request.txn {
             Some(handle) => coordinator
-                .read(self.txn_id(handle)?, request.key.to_vec())
+                .read(self.txn_id(handle)?, request.key.to_vec(), request.for_update)
                 .await
                 .map(|(value, seen)| (value, seen, Timestamp::ZERO)),
             None if causal => coordinator.causal_read(request.key.to_vec(), token).await,

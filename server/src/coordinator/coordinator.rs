@@ -19,8 +19,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 use txn::command::AbortReason;
 use txn::deadlock::Probe;
-use txn::lock::LockMode;
-use txn::lock::LockSpan;
 use txn::types::Key;
 use txn::types::ShardId;
 use txn::types::Timestamp;
@@ -266,13 +264,7 @@ impl Coordinator {
         shard: ShardId,
         op: LockOp,
     ) -> Result<ReadResult, StatementError> {
-        let (span, mode) = match &op {
-            LockOp::Read { key } => (LockSpan::Key(key.clone()), LockMode::Shared),
-            LockOp::Write { key } => (LockSpan::Key(key.clone()), LockMode::Exclusive),
-            LockOp::Scan { from, to, .. } => {
-                (LockSpan::Range { from: from.clone(), to: to.clone() }, LockMode::Shared)
-            }
-        };
+        let (span, mode) = op.lock();
         let lock_term = state.parts.get(&shard).and_then(|part| part.term);
         let request = PeerRequest::Lock(LockRequest { shard, txn, lock_term, op });
         // While the lock request is out, a deadlock probe reaching this coordinator must know
@@ -307,17 +299,25 @@ impl Coordinator {
         Err(abort_error(reason, detail))
     }
 
-    /// READ in a transaction.
+    /// READ in a transaction; `for_update` locks the key exclusively (the transaction means
+    /// to write it, so it will not need an S->X upgrade, the classic deadlock of two
+    /// read-modify-writes of one key).
     pub async fn read(
         &self,
         txn: TxnId,
         key: Key,
+        for_update: bool,
     ) -> Result<(Option<Value>, Timestamp), StatementError> {
         self.check_key(&key)?;
         let entry = self.entry(&txn)?;
         let mut state = entry.state.lock().await;
         entry.touch();
         Self::check_active(&state)?;
+        if for_update && state.read_only {
+            return Err(StatementError::NotAllowed(
+                "cannot read for update in a READ ONLY transaction".into(),
+            ));
+        }
         let shard = self.ctx.topology.shard_of(&key);
         if let Some(ts) = state.snapshot {
             let op = crate::peer::message::SnapshotOp::Read { key };
@@ -331,7 +331,7 @@ impl Coordinator {
         if let Some(buffered) = state.buffered(shard, &key) {
             return Ok((buffered.clone(), state.seen_ts));
         }
-        let read = self.lock(txn, &mut state, shard, LockOp::Read { key }).await?;
+        let read = self.lock(txn, &mut state, shard, LockOp::Read { key, for_update }).await?;
         entry.touch();
         let value = read.rows.into_iter().next().map(|(_, value)| value);
         Ok((value, state.seen_ts))

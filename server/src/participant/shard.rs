@@ -649,19 +649,13 @@ impl Shard {
     /// Handles a statement's lock request.
     pub async fn handle_lock(self: &Arc<Shard>, request: LockRequest) -> PeerReply {
         let LockRequest { txn, lock_term, op, .. } = request;
-        let (span, mode) = match &op {
-            LockOp::Read { key } => (LockSpan::Key(key.clone()), LockMode::Shared),
-            LockOp::Write { key } => (LockSpan::Key(key.clone()), LockMode::Exclusive),
-            LockOp::Scan { from, to, .. } => {
-                (LockSpan::Range { from: from.clone(), to: to.clone() }, LockMode::Shared)
-            }
-        };
+        let (span, mode) = op.lock();
         let term = match self.acquire(txn, span, mode, lock_term).await {
             Ok(term) => term,
             Err(reply) => return reply,
         };
         let read = match &op {
-            LockOp::Read { key } => self.read_one(key).await,
+            LockOp::Read { key, .. } => self.read_one(key).await,
             LockOp::Write { .. } => Ok(ReadResult::default()),
             LockOp::Scan { from, to, limit } => self.read_range(from, to.as_deref(), *limit),
         };

@@ -44,10 +44,12 @@ pub struct Envelope<T> {
 /// What a transaction statement locks at one shard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LockOp {
-    /// READ: a shared lock on the key, and its value.
+    /// READ: a shared lock on the key (exclusive `for_update`), and its value.
     Read {
         /// The key.
         key: Key,
+        /// Lock it exclusively (the transaction means to write it: no S->X upgrade later).
+        for_update: bool,
     },
     /// WRITE or DELETE: an exclusive lock on the key (the value stays at the coordinator).
     Write {
@@ -63,6 +65,23 @@ pub enum LockOp {
         /// The most rows to return.
         limit: usize,
     },
+}
+
+impl LockOp {
+    /// What it locks, and how.
+    pub fn lock(&self) -> (LockSpan, LockMode) {
+        match self {
+            LockOp::Read { key, for_update: false } => {
+                (LockSpan::Key(key.clone()), LockMode::Shared)
+            }
+            LockOp::Read { key, for_update: true } | LockOp::Write { key } => {
+                (LockSpan::Key(key.clone()), LockMode::Exclusive)
+            }
+            LockOp::Scan { from, to, .. } => {
+                (LockSpan::Range { from: from.clone(), to: to.clone() }, LockMode::Shared)
+            }
+        }
+    }
 }
 
 /// A lock request for a statement of an interactive transaction.
