@@ -10,6 +10,7 @@ use client::Error;
 use client::Mutation;
 use client::TxnOutcome;
 use e2e::Cluster;
+use e2e::KvshSession;
 use e2e::keys::SHARD_KEYS;
 use e2e::poll::eventually;
 use e2e::text;
@@ -196,4 +197,27 @@ async fn a_read_for_update_queues_the_next_read_modify_write_instead_of_deadlock
         other => panic!("a read for update in a READ ONLY transaction: {other:?}"),
     }
     reader.commit().await.expect("the READ ONLY transaction is still usable");
+
+    // The same from kvsh: READ k FOR UPDATE.
+    let addrs = cluster.addrs();
+    let mut first = KvshSession::spawn("first", &addrs);
+    let mut second = KvshSession::spawn("second", &addrs);
+    first.expect("BEGIN", "OK").await;
+    first.expect(&format!("READ {} FOR UPDATE", SHARD_KEYS[1]), "3").await;
+    second.expect("BEGIN", "OK").await;
+    second.send(&format!("read {} for update", SHARD_KEYS[1])).await;
+    until_a_lock_wait(&cluster).await;
+    first.expect(&format!("WRITE {} 4", SHARD_KEYS[1]), "OK").await;
+    first.expect("END", "COMMITTED").await;
+    assert_eq!(second.recv(Duration::from_secs(5)).await, "4", "the second read waited");
+    second.expect("END", "COMMITTED").await;
+    second.expect("BEGIN READ ONLY", "OK").await;
+    second.send(&format!("READ {} FOR UPDATE", SHARD_KEYS[1])).await;
+    let refused = second.recv(Duration::from_secs(5)).await;
+    assert!(refused.starts_with("ERROR: "), "FOR UPDATE in a READ ONLY transaction: {refused}");
+    second.expect("ABORT", "OK").await;
+    for session in [first, second] {
+        let (status, rest) = session.finish().await;
+        assert!(rest.is_empty(), "{status} {rest:?}");
+    }
 }

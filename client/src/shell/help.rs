@@ -23,8 +23,11 @@ pub const STATEMENT_HELP: [HelpEntry; 13] = [
         example: "BEGIN READ ONLY",
     },
     HelpEntry {
-        syntax: "READ k",
-        description: "Prints the value of k, or (nil) when it has none.",
+        syntax: "READ k [FOR UPDATE]",
+        description: "Prints the value of k, or (nil) when it has none.\n\
+                      FOR UPDATE (in a transaction) locks k as a write\n\
+                      would, for a key you will write: no deadlock\n\
+                      when two sessions read it, then both write it.",
         example: "READ user:1",
     },
     HelpEntry {

@@ -333,10 +333,7 @@ fn parse_words(words: &Words<'_>) -> Result<Statement, ParseError> {
     let name = if first.bare { first.source.to_ascii_uppercase() } else { String::new() };
     match name.as_str() {
         "BEGIN" => parse_begin(words),
-        "READ" => {
-            let [key] = arguments(&name, 1, words)?;
-            Ok(Statement::Read { key: parse_key(key)? })
-        }
+        "READ" => parse_read(words),
         "WRITE" => {
             let [key, value] = arguments(&name, 1, words)?;
             Ok(Statement::Write { key: parse_key(key)?, value: value.bytes.clone() })
@@ -420,6 +417,18 @@ fn parse_begin(words: &Words<'_>) -> Result<Statement, ParseError> {
 
 /// `SCAN from to [LIMIT n]`. Unlike keys elsewhere, `from` and `to` may be empty: the start
 /// and the end of the key space.
+/// `READ k` or `READ k FOR UPDATE`.
+fn parse_read(words: &Words<'_>) -> Result<Statement, ParseError> {
+    if let [key, for_, update] = &words.tokens[1..]
+        && for_.is_keyword("FOR")
+        && update.is_keyword("UPDATE")
+    {
+        return Ok(Statement::Read { key: parse_key(key)?, for_update: true });
+    }
+    let [key] = arguments("READ", 1, words)?;
+    Ok(Statement::Read { key: parse_key(key)?, for_update: false })
+}
+
 fn parse_scan(words: &Words<'_>) -> Result<Statement, ParseError> {
     let tokens = &words.tokens;
     let (from, to, limit) = match &tokens[1..] {

@@ -36,7 +36,7 @@ fn must_fail_with(text: &str, message: &str, near: Option<&str>) -> ParseError {
 }
 
 fn read(key: &[u8]) -> Statement {
-    Statement::Read { key: key.to_vec() }
+    Statement::Read { key: key.to_vec(), for_update: false }
 }
 
 fn write(key: &[u8], value: &[u8]) -> Statement {
@@ -264,6 +264,20 @@ fn a_bad_statement_rejects_the_whole_line() {
     must_fail_with("BEGIN; WRITE a 1; FOO; END", "unknown statement FOO", None);
     // `;` ends a bare word: this is `WRITE a x` then the statement `y`.
     must_fail_with("WRITE a x;y", "unknown statement y", None);
+}
+
+#[test]
+fn read_for_update_is_two_bare_keywords_after_the_key() {
+    let for_update = |key: &[u8]| Statement::Read { key: key.to_vec(), for_update: true };
+    assert_eq!(must_parse("READ k FOR UPDATE"), for_update(b"k"));
+    assert_eq!(must_parse("read k for update"), for_update(b"k"));
+    assert_eq!(must_parse("READ FOR FOR UPDATE"), for_update(b"FOR"), "a key named FOR");
+    assert_eq!(must_parse("READ UPDATE"), read(b"UPDATE"), "a key named UPDATE");
+    assert_eq!(must_parse("READ k FOR UPDATE").to_string(), "READ k FOR UPDATE");
+    // Quoted, FOR and UPDATE are values, not keywords; alone, FOR is an extra argument.
+    must_fail_with("READ k \"FOR\" UPDATE", "READ takes 1 argument, got 3", Some("\"FOR\""));
+    must_fail_with("READ k FOR", "READ takes 1 argument, got 2", Some("FOR"));
+    must_fail_with("READ \"\" FOR UPDATE", "empty key", Some("\"\""));
 }
 
 #[test]
@@ -554,7 +568,7 @@ fn statement() -> impl Strategy<Value = Statement> {
     let value = || tricky_bytes(0..12);
     prop_oneof![
         any::<bool>().prop_map(|read_only| Statement::Begin { read_only }),
-        key().prop_map(|key| Statement::Read { key }),
+        (key(), any::<bool>()).prop_map(|(key, for_update)| Statement::Read { key, for_update }),
         (key(), value()).prop_map(|(key, value)| Statement::Write { key, value }),
         key().prop_map(|key| Statement::Delete { key }),
         (value(), value(), any::<Option<u32>>()).prop_map(|(from, to, limit)| Statement::Scan {

@@ -92,8 +92,10 @@ impl Session {
         }
         match statement {
             Statement::Begin { read_only } => self.begin(read_only).await,
-            Statement::Read { key } => {
+            Statement::Read { key, for_update } => {
+                // FOR UPDATE outside a transaction is a plain read: it ends at once.
                 let result = match &mut self.txn {
+                    Some(txn) if for_update => txn.get_for_update(&key).await,
                     Some(txn) => txn.get(&key).await,
                     None => self.client.get(&key).await,
                 };

@@ -57,10 +57,13 @@ pub enum Statement {
         /// reads one snapshot from any replica.
         read_only: bool,
     },
-    /// `READ k`: the value of one key, or nothing.
+    /// `READ k [FOR UPDATE]`: the value of one key, or nothing. `FOR UPDATE` (in a transaction)
+    /// locks the key exclusively, for a key the transaction will write.
     Read {
         /// The key; never empty.
         key: Vec<u8>,
+        /// `FOR UPDATE` was given.
+        for_update: bool,
     },
     /// `WRITE k v`: sets a key (buffered until the transaction commits).
     Write {
@@ -141,7 +144,10 @@ impl fmt::Display for Statement {
         match self {
             Statement::Begin { read_only: false } => f.write_str("BEGIN"),
             Statement::Begin { read_only: true } => f.write_str("BEGIN READ ONLY"),
-            Statement::Read { key } => write!(f, "READ {}", format_token(key)),
+            Statement::Read { key, for_update: false } => write!(f, "READ {}", format_token(key)),
+            Statement::Read { key, for_update: true } => {
+                write!(f, "READ {} FOR UPDATE", format_token(key))
+            }
             Statement::Write { key, value } => {
                 write!(f, "WRITE {} {}", format_token(key), format_token(value))
             }
