@@ -6,7 +6,10 @@
 //! ```
 //!
 //! Appends go to the node's [`Writer`] as durable jobs, so one fsync covers the appends of every
-//! shard of the node; openraft's `IOFlushed` callback fires only after that fsync. openraft also
+//! shard of the node; openraft's `IOFlushed` callback fires only after that fsync. The committed
+//! log id openraft saves is kept in memory and written by the next append's job, in the same
+//! commit: a commit of its own for it cost the log writer a redb commit per committed batch, and
+//! it only saves re-learning the commit point after a restart (a stale one is safe). openraft also
 //! needs appended entries to be readable at once (replication reads them before they are
 //! durable), so every appended entry also goes into an in-memory tail, which readers consult
 //! before the database.
@@ -66,6 +69,8 @@ struct ShardLog {
     log_table: String,
     meta_table: String,
     mem: Mutex<LogMem>,
+    /// The newest committed log id saved and not yet written (postcard), for the next append.
+    committed: Arc<Mutex<Option<Vec<u8>>>>,
 }
 
 #[derive(Default)]
@@ -113,7 +118,9 @@ impl LogStore {
         if mem.last_log.is_none() {
             mem.last_log = mem.last_purged;
         }
-        let inner = ShardLog { shard, db, writer, log_table, meta_table, mem: Mutex::new(mem) };
+        let committed = Arc::new(Mutex::new(None));
+        let mem = Mutex::new(mem);
+        let inner = ShardLog { shard, db, writer, log_table, meta_table, mem, committed };
         Ok(LogStore { inner: Arc::new(inner) })
     }
 
@@ -228,20 +235,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// durable log. (Durable, it cost one fsync per committed batch: a second fsync per write
     /// on every replica.)
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        let table = self.inner.meta_table.clone();
-        let bytes = codec::encode(&committed);
-        self.inner.writer.submit(Job {
-            durable: false,
-            work: Box::new(move |tx: &WriteTransaction| {
-                tx.open_table(TableDefinition::<&str, &[u8]>::new(&table))?
-                    .insert(META_COMMITTED, bytes.as_slice())?;
-                Ok(())
-            }),
-            done: Box::new(|_| {}),
-        })
+        *self.inner.committed.lock().expect("committed lock") = Some(codec::encode(&committed));
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        if let Some(bytes) = self.inner.committed.lock().expect("committed lock").as_ref() {
+            return codec::decode(bytes);
+        }
         let rtx = self.inner.db.begin_read().map_err(io_error)?;
         match rtx.open_table(TableDefinition::<&str, &[u8]>::new(&self.inner.meta_table)) {
             Ok(meta) => match meta.get(META_COMMITTED).map_err(io_error)? {
@@ -291,6 +292,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             return Ok(());
         };
         let table = self.inner.log_table.clone();
+        let (meta_table, committed) = (self.inner.meta_table.clone(), self.inner.committed.clone());
         let store = self.clone();
         // Canary: acknowledge at once and leave the entries to be flushed "later" (by whatever
         // durable commit comes next): a crash loses acknowledged entries.
@@ -305,6 +307,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 let mut log = tx.open_table(TableDefinition::<u64, &[u8]>::new(&table))?;
                 for (index, bytes) in &encoded {
                     log.insert(*index, bytes.as_slice())?;
+                }
+                if let Some(bytes) = committed.lock().expect("committed lock").take() {
+                    tx.open_table(TableDefinition::<&str, &[u8]>::new(&meta_table))?
+                        .insert(META_COMMITTED, bytes.as_slice())?;
                 }
                 Ok(())
             }),

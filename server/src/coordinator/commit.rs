@@ -192,8 +192,10 @@ impl Coordinator {
         let home = state.home.unwrap_or(ShardId(0));
         let calls = shards.iter().map(|shard| {
             let request = Self::prepare_request(txn, home, *shard, state);
+            let takes_locks = !request.acquire.is_empty();
             async move {
-                let reply = self.call_prepare(txn, PeerRequest::Prepare(request)).await;
+                let request = PeerRequest::Prepare(request);
+                let reply = self.call_prepare(txn, *shard, takes_locks, request).await;
                 let vote = match reply {
                     Ok((_, PeerReply::Voted { prepare_ts })) => Vote::Yes(prepare_ts),
                     Ok((_, PeerReply::Aborted { reason, detail })) => Vote::No(reason, detail),
@@ -255,16 +257,11 @@ impl Coordinator {
     async fn call_prepare(
         &self,
         txn: TxnId,
+        shard: ShardId,
+        takes_locks: bool,
         request: PeerRequest,
     ) -> Result<(txn::types::NodeId, PeerReply), CallError> {
-        let prepare = match &request {
-            PeerRequest::Prepare(prepare)
-            | PeerRequest::CommitOnePhase(prepare)
-            | PeerRequest::CommitAtHome { request: prepare, .. } => prepare,
-            other => panic!("not a prepare: {other:?}"),
-        };
-        let shard = prepare.shard;
-        if prepare.acquire.is_empty() {
+        if !takes_locks {
             return self.ctx.peers.call_shard(shard, request, self.rpc_deadline()).await;
         }
         self.ctx.registry.set_waiting(txn, shard, true);
@@ -307,11 +304,12 @@ impl Coordinator {
         after: Option<Timestamp>,
     ) -> Outcome {
         let request = Self::prepare_request(txn, home, home, state);
+        let takes_locks = !request.acquire.is_empty();
         let request = match after {
             None => PeerRequest::CommitOnePhase(request),
             Some(after) => PeerRequest::CommitAtHome { request, after },
         };
-        let reply = self.call_prepare(txn, request).await;
+        let reply = self.call_prepare(txn, home, takes_locks, request).await;
         // Only COMMITTED is trusted as it stands. A NO may answer a retry: the first attempt
         // timed out at a leader that was then deposed, its entry committed all the same, and
         // the retry at the new leader found the locks gone. So a NO, like silence, is settled
