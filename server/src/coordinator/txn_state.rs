@@ -168,3 +168,53 @@ impl TxnState {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(text: &str) -> Key {
+        text.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn writes_sent_with_end_are_locked_by_the_prepare_unless_already_held_exclusively() {
+        let mut state = TxnState::new(false);
+        let (s0, s1) = (ShardId(0), ShardId(1));
+        // A WRITE statement's X lock at s0, a READ's S lock at s1, both in term 3.
+        assert!(state.granted(s0, 3, LockSpan::Key(key("a")), LockMode::Exclusive));
+        assert!(state.granted(s1, 3, LockSpan::Key(key("b")), LockMode::Shared));
+        assert!(!state.locks_pending(), "statements took every lock");
+
+        let part = state.parts.get_mut(&s0).expect("part");
+        part.stage(key("a"), Some(b"1".to_vec()));
+        assert!(part.acquire.is_empty(), "a is held exclusively: nothing to take");
+        assert!(!state.locks_pending());
+
+        // b is only read (S): the prepare must take X (an upgrade); c is new.
+        let part = state.parts.get_mut(&s1).expect("part");
+        part.stage(key("b"), None);
+        part.stage(key("c"), Some(b"3".to_vec()));
+        part.stage(key("c"), Some(b"4".to_vec()));
+        assert_eq!(part.acquire.iter().cloned().collect::<Vec<_>>(), vec![key("b"), key("c")]);
+        assert_eq!(part.writes.get(&key("c")), Some(&Some(b"4".to_vec())), "the last write wins");
+        assert_eq!(part.write_list().len(), 2);
+        assert!(state.locks_pending(), "until the prepares take them, no lock may be released");
+
+        // A part that only staged writes has no term until its prepare's grant.
+        let part = state.parts.entry(ShardId(2)).or_default();
+        part.stage(key("x"), Some(Vec::new()));
+        assert_eq!(part.term, None);
+        assert_eq!(state.participants(true), vec![s0, s1, ShardId(2)]);
+    }
+
+    #[test]
+    fn a_grant_in_another_term_than_the_first_is_refused() {
+        let mut state = TxnState::new(false);
+        let s = ShardId(1);
+        assert!(state.granted(s, 4, LockSpan::Key(key("a")), LockMode::Shared));
+        assert!(!state.granted(s, 5, LockSpan::Key(key("b")), LockMode::Shared));
+        assert_eq!(state.parts[&s].term, Some(4));
+        assert_eq!(state.parts[&s].locks.len(), 1);
+    }
+}
