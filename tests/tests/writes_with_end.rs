@@ -110,6 +110,15 @@ async fn writes_sent_with_end_commit_all_or_nothing_and_lock_like_statements() {
         let end = kv.commit(CommitRequest { txn: handle, writes: Vec::new() }).await;
         let end = end.expect("Commit").into_inner();
         assert_eq!(end.outcome, Outcome::Committed as i32, "{end:?}");
+        // END again, with writes this time: the same outcome, and the writes are ignored.
+        let late = proto::kv::Mutation {
+            key: SHARD_KEYS[3].as_bytes().to_vec().into(),
+            value: b"too late".to_vec().into(),
+            delete: false,
+        };
+        let again = kv.commit(CommitRequest { txn: handle, writes: vec![late] }).await;
+        let again = again.expect("Commit").into_inner();
+        assert_eq!((again.outcome, again.commit_ts), (end.outcome, end.commit_ts), "{again:?}");
     }
     assert_eq!(read_all(&reader).await, some(&["kept", "w2", "", "w1"]));
 
