@@ -86,7 +86,11 @@ impl Coordinator {
         let entry = self.entry(&txn)?;
         let mut state = entry.state.lock().await;
         if state.status == Status::Active && !writes.is_empty() {
-            let bytes = self.check_writes(&state, writes.iter().map(|(k, v)| (k, v)))?;
+            let bytes = writes
+                .iter()
+                .map(|(key, value)| self.check_write(key, value))
+                .sum::<Result<usize, _>>()?;
+            self.check_write_budget(&state, bytes)?;
             state.write_bytes += bytes;
             for (key, value) in writes {
                 let shard = self.ctx.topology.shard_of(&key);
@@ -169,16 +173,7 @@ impl Coordinator {
         if !state.locks_pending() || !matches!(outcome, Outcome::Committed { .. }) {
             return;
         }
-        for shard in readers.iter().copied() {
-            let ctx = self.ctx.clone();
-            let deadline = self.rpc_deadline();
-            tokio::spawn(async move {
-                let _ = ctx
-                    .peers
-                    .call_shard(shard, PeerRequest::Release { shard, txn }, deadline)
-                    .await;
-            });
-        }
+        self.release_at(txn, readers.iter().copied());
     }
 
     /// Sends Prepare (with each part's writes; none for read-only parts) to `shards` in

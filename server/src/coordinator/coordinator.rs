@@ -216,7 +216,7 @@ impl Coordinator {
     }
 
     /// Fails unless the transaction is active.
-    pub(crate) fn check_active(state: &TxnState) -> Result<(), StatementError> {
+    fn check_active(state: &TxnState) -> Result<(), StatementError> {
         match &state.status {
             Status::Active => Ok(()),
             Status::Aborted { reason, detail } => Err(abort_error(*reason, detail.clone())),
@@ -243,7 +243,12 @@ impl Coordinator {
 
     /// Releases every lock of an unprepared transaction, in the background.
     pub(crate) fn release_all(&self, txn: TxnId, state: &TxnState) {
-        for shard in state.parts.keys().copied() {
+        self.release_at(txn, state.parts.keys().copied());
+    }
+
+    /// Releases the transaction's unprepared locks at `shards`, in the background.
+    pub(crate) fn release_at(&self, txn: TxnId, shards: impl IntoIterator<Item = ShardId>) {
+        for shard in shards {
             let ctx = self.ctx.clone();
             let deadline = self.rpc_deadline();
             tokio::spawn(async move {
@@ -337,20 +342,25 @@ impl Coordinator {
         Ok((value, state.seen_ts))
     }
 
-    /// Checks writes of an active transaction against the limits; returns their bytes.
-    pub(crate) fn check_writes<'a>(
+    /// Checks one write's key and value against the limits; returns its bytes.
+    pub(crate) fn check_write(
+        &self,
+        key: &[u8],
+        value: &Option<Value>,
+    ) -> Result<usize, StatementError> {
+        self.check_key(key)?;
+        if let Some(value) = value {
+            self.check_value(value)?;
+        }
+        Ok(key.len() + value.as_ref().map_or(0, Vec::len))
+    }
+
+    /// Checks that an active transaction may write `bytes` more.
+    pub(crate) fn check_write_budget(
         &self,
         state: &TxnState,
-        writes: impl IntoIterator<Item = (&'a Key, &'a Option<Value>)>,
-    ) -> Result<usize, StatementError> {
-        let mut bytes = 0;
-        for (key, value) in writes {
-            self.check_key(key)?;
-            if let Some(value) = value {
-                self.check_value(value)?;
-            }
-            bytes += key.len() + value.as_ref().map_or(0, Vec::len);
-        }
+        bytes: usize,
+    ) -> Result<(), StatementError> {
         if state.read_only {
             return Err(StatementError::NotAllowed(
                 "cannot write in a READ ONLY transaction".into(),
@@ -362,7 +372,7 @@ impl Coordinator {
                 "the transaction would write more than {max} bytes"
             )));
         }
-        Ok(bytes)
+        Ok(())
     }
 
     /// WRITE or DELETE in a transaction. Returns the home shard.
@@ -372,15 +382,12 @@ impl Coordinator {
         key: Key,
         value: Option<Value>,
     ) -> Result<ShardId, StatementError> {
-        self.check_key(&key)?;
-        if let Some(value) = &value {
-            self.check_value(value)?;
-        }
+        let bytes = self.check_write(&key, &value)?;
         let entry = self.entry(&txn)?;
         let mut state = entry.state.lock().await;
         entry.touch();
         Self::check_active(&state)?;
-        let bytes = self.check_writes(&state, [(&key, &value)])?;
+        self.check_write_budget(&state, bytes)?;
         let shard = self.ctx.topology.shard_of(&key);
         self.lock(txn, &mut state, shard, LockOp::Write { key: key.clone() }).await?;
         entry.touch();
