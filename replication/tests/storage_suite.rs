@@ -23,7 +23,11 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, Store> for RedbBuilder {
         let memory = || {
             Database::builder().create_with_backend(InMemoryBackend::new()).expect("in-memory db")
         };
-        let databases = Databases { log: memory(), state: memory() };
+        let databases = Databases {
+            node: memory(),
+            state: memory(),
+            wal: std::sync::Arc::new(replication::store::MemDir::default()),
+        };
         let store = Store::open(databases, self.executor, 1, 1).expect("open store");
         let (log, sm) = store.open_shard(ShardId(0)).await.expect("open shard");
         Ok((store, log, sm))

@@ -19,7 +19,7 @@ use std::time::SystemTime;
 
 use replication::store::Databases;
 use replication::store::Executor;
-use replication::store::LOG_FILE;
+use replication::store::NODE_FILE;
 use replication::store::STATE_FILE;
 use server::config::Consistency;
 use server::config::Limits;
@@ -33,6 +33,7 @@ use txn::types::ShardId;
 
 use crate::sim::clock::SimClock;
 use crate::sim::disk::SimFileBackend;
+use crate::sim::disk::SimLogDir;
 use crate::sim::net::NODE_PORT;
 use crate::sim::net::SimConnector;
 use crate::sim::net::incoming;
@@ -330,7 +331,11 @@ async fn run_node(
         let backend = SimFileBackend::open(name, kill.clone())?;
         Ok(redb::Database::builder().create_with_backend(backend)?)
     };
-    let databases = Databases { log: open(LOG_FILE)?, state: open(STATE_FILE)? };
+    let databases = Databases {
+        node: open(NODE_FILE)?,
+        state: open(STATE_FILE)?,
+        wal: Arc::new(SimLogDir::new(kill.clone())),
+    };
     let options = StartOptions {
         connector: Arc::new(SimConnector),
         physical: Arc::new(SimClock::new(skew)),

@@ -1,4 +1,4 @@
-//! redb over turmoil's simulated file system, with a kill switch: the disk seam.
+//! redb and the WAL over turmoil's simulated file system, with a kill switch: the disk seam.
 //!
 //! turmoil's file system keeps writes pending until `sync_data`, and a host crash discards the
 //! pending ones (and files never synced), like power loss. But turmoil runs a crashed host's
@@ -29,14 +29,16 @@ impl SimFileBackend {
     /// Opens (or creates) the database file `name` in the node's data directory; `kill` is
     /// this incarnation's switch.
     pub fn open(name: &str, kill: Arc<AtomicBool>) -> io::Result<SimFileBackend> {
-        turmoil::fs::shim::std::fs::create_dir_all(DATA_DIR)?;
+        let path = format!("{DATA_DIR}/{name}");
+        let dir = path.rsplit_once('/').map_or(DATA_DIR, |(dir, _)| dir);
+        turmoil::fs::shim::std::fs::create_dir_all(dir)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(format!("{DATA_DIR}/{name}"))?;
-        turmoil::fs::shim::std::fs::sync_dir(DATA_DIR)?;
+            .open(&path)?;
+        turmoil::fs::shim::std::fs::sync_dir(dir)?;
         Ok(SimFileBackend { file, kill })
     }
 
@@ -45,6 +47,72 @@ impl SimFileBackend {
             return Err(io::Error::other("the simulated process is dead"));
         }
         Ok(())
+    }
+}
+
+impl replication::store::LogFile for SimFileBackend {
+    fn len(&self) -> io::Result<u64> {
+        redb::StorageBackend::len(self)
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        redb::StorageBackend::read(self, offset, out)
+    }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        redb::StorageBackend::write(self, offset, data)
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        redb::StorageBackend::set_len(self, len)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        redb::StorageBackend::sync_data(self)
+    }
+}
+
+/// The WAL's directory of a simulated node (inside [`DATA_DIR`]), with the kill switch.
+pub struct SimLogDir {
+    kill: Arc<AtomicBool>,
+}
+
+impl SimLogDir {
+    /// The WAL directory of this incarnation.
+    pub fn new(kill: Arc<AtomicBool>) -> SimLogDir {
+        SimLogDir { kill }
+    }
+
+    fn path(name: &str) -> String {
+        format!("{}/{name}", replication::store::WAL_DIR)
+    }
+}
+
+impl replication::store::LogDir for SimLogDir {
+    fn open(&self, name: &str) -> io::Result<Arc<dyn replication::store::LogFile>> {
+        Ok(Arc::new(SimFileBackend::open(&SimLogDir::path(name), self.kill.clone())?))
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        let dir = format!("{DATA_DIR}/{}", replication::store::WAL_DIR);
+        if self.kill.load(Ordering::SeqCst) {
+            return Err(io::Error::other("the simulated process is dead"));
+        }
+        if !turmoil::fs::shim::std::fs::exists(&dir) {
+            return Ok(Vec::new());
+        }
+        let mut names = Vec::new();
+        for entry in turmoil::fs::shim::std::fs::read_dir(&dir)? {
+            names.push(entry?.file_name().to_string_lossy().into_owned());
+        }
+        Ok(names)
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        if self.kill.load(Ordering::SeqCst) {
+            return Err(io::Error::other("the simulated process is dead"));
+        }
+        turmoil::fs::shim::std::fs::remove_file(format!("{DATA_DIR}/{}", SimLogDir::path(name)))
     }
 }
 

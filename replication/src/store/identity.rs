@@ -45,9 +45,18 @@ pub enum IdentityError {
         /// Asked for.
         expected: u32,
     },
+    /// The data directory was written by a version that kept the Raft log in redb.
+    #[error(
+        "{0} is the Raft log of an older version of kvd; this version keeps it in wal/ and \
+         cannot read that file: start with an empty --data directory"
+    )]
+    OldFormat(String),
     /// The database could not be read or written.
     #[error("storage: {0}")]
     Storage(#[from] redb::Error),
+    /// The Raft log could not be read (corrupt) or written.
+    #[error("Raft log: {0}")]
+    Log(std::io::Error),
 }
 
 /// Checks (or, on a fresh database, records) the identity, and bumps the incarnation durably.

@@ -1,26 +1,23 @@
-//! One shard's Raft log and vote, in the node's redb database ([`openraft::storage::RaftLogStorage`]).
+//! One shard's Raft log and vote, in the node's WAL ([`openraft::storage::RaftLogStorage`]).
 //!
-//! ```text
-//!   log.S    index -> entry (postcard)        the log, from last_purged+1 to last_log
-//!   raft.S   "vote" -> vote, "purged" -> log id
-//! ```
-//!
-//! Appends go to the node's [`Writer`] as durable jobs, so one fsync covers the appends of every
-//! shard of the node; openraft's `IOFlushed` callback fires only after that fsync. The committed
-//! log id openraft saves is kept in memory and written by the next append's job, in the same
-//! commit: a commit of its own for it cost the log writer a redb commit per committed batch, and
-//! it only saves re-learning the commit point after a restart (a stale one is safe). openraft also
-//! needs appended entries to be readable at once (replication reads them before they are
-//! durable), so every appended entry also goes into an in-memory tail, which readers consult
-//! before the database.
+//! Appends, truncations, purges and votes go to the node's log [`Writer`] as records of the
+//! [`Wal`], so one fsync covers the appends of every shard of the node; openraft's `IOFlushed`
+//! callback fires only after that fsync. The committed log id openraft saves is kept in memory
+//! and written by the next append's job, in the same batch: it only saves re-learning the commit
+//! point after a restart (a stale one is safe). openraft also needs appended entries to be
+//! readable at once (replication reads them before they are durable), so every appended entry
+//! also goes into an in-memory tail, which readers consult before the WAL.
 //!
 //! Invariants (held under the `mem` lock):
-//! 1. Every entry in `[last_purged+1, last_log]` is in `tail` or already durable in `log.S`.
+//! 1. Every entry in `[last_purged+1, last_log]` is in `tail` or has a `location` in the WAL.
 //! 2. `tail` only loses an entry from its low end, and only one at or below `durable`, the
-//!    highest index known durable since the last truncation; so an entry missing from `tail`
-//!    below its lowest index is durable in `log.S`.
+//!    highest index known durable since the last truncation; an entry's location is recorded
+//!    when its batch is laid out, before that batch completes, so an entry missing from `tail`
+//!    below its lowest index has a location.
 //! 3. A truncation bumps `generation`; an append completing for an older generation does not
 //!    raise `durable` (its entries may have been truncated and replaced).
+//! 4. `locations` changes in the writer's order (the jobs' works run in submission order): an
+//!    append records its entries' locations, a truncation drops those after it.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -34,14 +31,15 @@ use openraft::RaftLogReader;
 use openraft::entry::RaftEntry;
 use openraft::storage::IOFlushed;
 use openraft::storage::RaftLogStorage;
-use redb::Database;
-use redb::ReadableDatabase;
-use redb::ReadableTable;
-use redb::TableDefinition;
-use redb::WriteTransaction;
 use txn::types::ShardId;
 
 use crate::codec;
+use crate::store::wal::Kind;
+use crate::store::wal::Location;
+use crate::store::wal::RecoveredLog;
+use crate::store::wal::Wal;
+use crate::store::wal::WalBatch;
+use crate::store::wal::WalReader;
 use crate::store::writer::Job;
 use crate::store::writer::Writer;
 use crate::types::Entry;
@@ -52,10 +50,6 @@ use crate::types::Vote;
 /// Entries kept in memory beyond those not yet durable (they serve followers that lag a little).
 pub const LOG_TAIL_CACHED_ENTRIES: usize = 4096;
 
-const META_VOTE: &str = "vote";
-const META_PURGED: &str = "purged";
-const META_COMMITTED: &str = "committed";
-
 /// One shard's log store; clones share state (the log reader is a clone).
 #[derive(Clone)]
 pub struct LogStore {
@@ -64,13 +58,9 @@ pub struct LogStore {
 
 struct ShardLog {
     shard: ShardId,
-    db: Arc<Database>,
-    writer: Writer,
-    log_table: String,
-    meta_table: String,
+    writer: Writer<Wal>,
+    reader: WalReader,
     mem: Mutex<LogMem>,
-    /// The newest committed log id saved and not yet written (postcard), for the next append.
-    committed: Arc<Mutex<Option<Vec<u8>>>>,
 }
 
 #[derive(Default)]
@@ -79,49 +69,33 @@ struct LogMem {
     last_purged: Option<LogId>,
     last_log: Option<LogId>,
     tail: BTreeMap<u64, Entry>,
+    locations: BTreeMap<u64, Location>,
     durable: u64,
     generation: u64,
+    /// The newest committed log id saved, and whether the WAL still lacks it.
+    committed: Option<LogId>,
+    committed_unwritten: bool,
 }
 
 impl LogStore {
-    /// Loads the shard's log state from the database.
-    pub(crate) fn open(shard: ShardId, db: Arc<Database>, writer: Writer) -> io::Result<LogStore> {
-        let log_table = format!("log.{}", shard.0);
-        let meta_table = format!("raft.{}", shard.0);
-        let mut mem = LogMem::default();
-        {
-            let rtx = db.begin_read().map_err(io_error)?;
-            match rtx.open_table(TableDefinition::<&str, &[u8]>::new(&meta_table)) {
-                Ok(meta) => {
-                    if let Some(v) = meta.get(META_VOTE).map_err(io_error)? {
-                        mem.vote = Some(codec::decode(v.value())?);
-                    }
-                    if let Some(v) = meta.get(META_PURGED).map_err(io_error)? {
-                        mem.last_purged = Some(codec::decode(v.value())?);
-                    }
-                }
-                Err(redb::TableError::TableDoesNotExist(_)) => {}
-                Err(e) => return Err(io_error(e)),
-            }
-            match rtx.open_table(TableDefinition::<u64, &[u8]>::new(&log_table)) {
-                Ok(log) => {
-                    if let Some((index, entry)) = log.last().map_err(io_error)? {
-                        let entry: Entry = codec::decode(entry.value())?;
-                        mem.durable = index.value();
-                        mem.last_log = Some(entry.log_id());
-                    }
-                }
-                Err(redb::TableError::TableDoesNotExist(_)) => {}
-                Err(e) => return Err(io_error(e)),
-            }
-        }
-        if mem.last_log.is_none() {
-            mem.last_log = mem.last_purged;
-        }
-        let committed = Arc::new(Mutex::new(None));
-        let mem = Mutex::new(mem);
-        let inner = ShardLog { shard, db, writer, log_table, meta_table, mem, committed };
-        Ok(LogStore { inner: Arc::new(inner) })
+    /// The shard's log as the WAL's replay left it.
+    pub(crate) fn open(
+        shard: ShardId,
+        recovered: RecoveredLog,
+        writer: Writer<Wal>,
+        reader: WalReader,
+    ) -> LogStore {
+        let durable = recovered.entries.last_key_value().map_or(0, |(&index, _)| index);
+        let mem = LogMem {
+            vote: recovered.vote,
+            last_purged: recovered.purged,
+            last_log: recovered.last_log.or(recovered.purged),
+            locations: recovered.entries,
+            durable,
+            committed: recovered.committed,
+            ..LogMem::default()
+        };
+        LogStore { inner: Arc::new(ShardLog { shard, writer, reader, mem: Mutex::new(mem) }) }
     }
 
     /// The shard.
@@ -133,40 +107,41 @@ impl LogStore {
         self.inner.mem.lock().expect("log memory lock")
     }
 
-    async fn write_meta(&self, name: &'static str, bytes: Vec<u8>) -> io::Result<()> {
-        let table = self.inner.meta_table.clone();
+    /// Writes one record durably and waits for the sync; `then` runs in the writer's order.
+    async fn write_record(
+        &self,
+        kind: Kind,
+        index: u64,
+        body: Vec<u8>,
+        then: impl FnOnce(&mut LogMem) + Send + 'static,
+    ) -> io::Result<()> {
+        let (shard, store) = (self.inner.shard, self.clone());
         self.inner
             .writer
-            .run(true, move |tx| {
-                tx.open_table(TableDefinition::<&str, &[u8]>::new(&table))?
-                    .insert(name, bytes.as_slice())?;
+            .run(true, move |batch: &mut WalBatch| {
+                batch.push(kind, shard, index, &body);
+                then(&mut store.mem());
                 Ok(())
             })
             .await
     }
 
+    /// Entries `[start, end)` from the WAL, stopping at the first one it does not have.
     fn read_durable(&self, start: u64, end: u64) -> io::Result<Vec<Entry>> {
         if start >= end {
             return Ok(Vec::new());
         }
-        let rtx = self.inner.db.begin_read().map_err(io_error)?;
-        let table = match rtx.open_table(TableDefinition::<u64, &[u8]>::new(&self.inner.log_table))
-        {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(io_error(e)),
-        };
-        let mut out = Vec::new();
-        for item in table.range(start..end).map_err(io_error)? {
-            let (_, bytes) = item.map_err(io_error)?;
-            out.push(codec::decode(bytes.value())?);
+        let locations: Vec<(u64, Location)> =
+            self.mem().locations.range(start..end).map(|(&index, &at)| (index, at)).collect();
+        let mut out = Vec::with_capacity(locations.len());
+        for (expected, (index, at)) in (start..).zip(locations) {
+            if index != expected {
+                break;
+            }
+            out.push(self.inner.reader.read(at)?);
         }
         Ok(out)
     }
-}
-
-fn io_error<E: std::fmt::Display>(error: E) -> io::Error {
-    io::Error::other(format!("storage: {error}"))
 }
 
 fn bounds<RB: RangeBounds<u64>>(range: &RB) -> (u64, u64) {
@@ -224,39 +199,29 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.clone()
     }
 
-    /// Records the committed log id with the next batch (no wait), in a volatile commit: it
-    /// becomes durable with the next durable commit (the next append), not by an fsync of its
-    /// own. After a clean restart openraft re-applies the log up to it before serving. It is an
-    /// optimisation, not a safety property: after a power loss it may be older than what the
-    /// replica applied, and nothing depends on that: leader restore is disabled (a restarted
-    /// replica leads only after an election and its blank entry, applied before it serves), and
-    /// a follower's causal reads are bounded by the closed timestamp of the state it has. It is
-    /// written after the entries it covers (the writer is FIFO), so it never points past the
-    /// durable log. (Durable, it cost one fsync per committed batch: a second fsync per write
-    /// on every replica.)
+    /// Records the committed log id with the next append (no wait, no sync of its own): it is
+    /// durable with that append's sync. After a clean restart openraft re-applies the log up to
+    /// it before serving. It is an optimisation, not a safety property: after a power loss it
+    /// may be older than what the replica applied, and nothing depends on that: leader restore
+    /// is disabled (a restarted replica leads only after an election and its blank entry,
+    /// applied before it serves), and a follower's causal reads are bounded by the closed
+    /// timestamp of the state it has. It is written after the entries it covers (the writer is
+    /// FIFO), so it never points past the durable log. (Durable, it cost one fsync per
+    /// committed batch: a second fsync per write on every replica.)
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        *self.inner.committed.lock().expect("committed lock") = Some(codec::encode(&committed));
+        let mut mem = self.mem();
+        mem.committed = committed;
+        mem.committed_unwritten = true;
         Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
-        if let Some(bytes) = self.inner.committed.lock().expect("committed lock").as_ref() {
-            return codec::decode(bytes);
-        }
-        let rtx = self.inner.db.begin_read().map_err(io_error)?;
-        match rtx.open_table(TableDefinition::<&str, &[u8]>::new(&self.inner.meta_table)) {
-            Ok(meta) => match meta.get(META_COMMITTED).map_err(io_error)? {
-                Some(bytes) => codec::decode(bytes.value()),
-                None => Ok(None),
-            },
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(io_error(e)),
-        }
+        Ok(self.mem().committed)
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
         self.mem().vote = Some(*vote);
-        self.write_meta(META_VOTE, codec::encode(vote)).await
+        self.write_record(Kind::Vote, 0, codec::encode(vote), |_| {}).await
     }
 
     async fn append<I>(
@@ -291,9 +256,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             callback.io_completed(Ok(()));
             return Ok(());
         };
-        let table = self.inner.log_table.clone();
-        let (meta_table, committed) = (self.inner.meta_table.clone(), self.inner.committed.clone());
-        let store = self.clone();
+        let shard = self.inner.shard;
+        let (laid_out, completed) = (self.clone(), self.clone());
         // Canary: acknowledge at once and leave the entries to be flushed "later" (by whatever
         // durable commit comes next): a crash loses acknowledged entries.
         let mut callback = Some(callback);
@@ -303,20 +267,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         self.inner.writer.submit(Job {
             durable: !early,
-            work: Box::new(move |tx: &WriteTransaction| {
-                let mut log = tx.open_table(TableDefinition::<u64, &[u8]>::new(&table))?;
+            work: Box::new(move |batch: &mut WalBatch| {
+                let mut mem = laid_out.mem();
                 for (index, bytes) in &encoded {
-                    log.insert(*index, bytes.as_slice())?;
+                    let at = batch.push(Kind::Entry, shard, *index, bytes);
+                    mem.locations.insert(*index, at);
                 }
-                if let Some(bytes) = committed.lock().expect("committed lock").take() {
-                    tx.open_table(TableDefinition::<&str, &[u8]>::new(&meta_table))?
-                        .insert(META_COMMITTED, bytes.as_slice())?;
+                if std::mem::take(&mut mem.committed_unwritten) {
+                    batch.push(Kind::Committed, shard, 0, &codec::encode(&mem.committed));
                 }
                 Ok(())
             }),
             done: Box::new(move |result| {
                 if result.is_ok() {
-                    let mut mem = store.mem();
+                    let mut mem = completed.mem();
                     if mem.generation == generation && last_index > mem.durable {
                         mem.durable = last_index;
                     }
@@ -347,15 +311,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             mem.generation += 1;
             mem.durable = mem.durable.min(from.saturating_sub(1));
         }
-        let table = self.inner.log_table.clone();
-        self.inner
-            .writer
-            .run(true, move |tx| {
-                let mut log = tx.open_table(TableDefinition::<u64, &[u8]>::new(&table))?;
-                log.retain_in(from.., |_, _| false)?;
-                Ok(())
-            })
-            .await
+        self.write_record(Kind::Truncate, from, codec::encode(&last_log_id), move |mem| {
+            mem.locations.split_off(&from);
+        })
+        .await
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
@@ -367,18 +326,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 mem.last_log = Some(log_id);
             }
         }
-        let table = self.inner.log_table.clone();
-        let meta = self.inner.meta_table.clone();
-        let purged = codec::encode(&log_id);
-        self.inner
-            .writer
-            .run(true, move |tx| {
-                let mut log = tx.open_table(TableDefinition::<u64, &[u8]>::new(&table))?;
-                log.retain_in(..=log_id.index, |_, _| false)?;
-                tx.open_table(TableDefinition::<&str, &[u8]>::new(&meta))?
-                    .insert(META_PURGED, purged.as_slice())?;
-                Ok(())
-            })
-            .await
+        self.write_record(Kind::Purge, log_id.index, codec::encode(&log_id), move |mem| {
+            mem.locations = mem.locations.split_off(&(log_id.index + 1));
+        })
+        .await
     }
 }

@@ -36,6 +36,7 @@ use txn::state::ShardState;
 use txn::types::ShardId;
 
 use crate::codec;
+use crate::store::writer::RedbSink;
 use crate::store::writer::Writer;
 use crate::types::LogId;
 use crate::types::Snapshot;
@@ -57,7 +58,7 @@ pub struct StateMachine {
 struct SmShared {
     state: ShardState,
     db: Arc<Database>,
-    writer: Writer,
+    writer: Writer<RedbSink>,
     meta_table: String,
     snapshot_table: String,
     mem: Mutex<SmMem>,
@@ -121,7 +122,7 @@ impl StateMachine {
     pub(crate) async fn open(
         shard: ShardId,
         db: Arc<Database>,
-        writer: Writer,
+        writer: Writer<RedbSink>,
     ) -> io::Result<StateMachine> {
         let state = ShardState::new(shard);
         let creator = state.clone();

@@ -1,20 +1,21 @@
-//! A redb database's one writer: every change to the database goes through it.
+//! The one writer of a storage [`Sink`] (the state database, or the Raft log's WAL): every change
+//! to it goes through the writer.
 //!
-//! redb runs one write transaction at a time, and a durable commit costs an fsync. The writer
-//! takes every job queued since its last commit and commits them together in one transaction:
-//! for the log database, one fsync covers the appends of every shard (group commit). While a
-//! commit runs, new jobs queue up and form the next batch, so batches grow with load.
+//! A durable commit costs an fsync. The writer takes every job queued since its last commit and
+//! commits them together in one batch (one redb write transaction, or one append to the WAL): for
+//! the log, one fsync covers the appends of every shard (group commit). While a commit runs, new
+//! jobs queue up and form the next batch, so batches grow with load.
 //!
-//! A batch is committed with `Durability::Immediate` (its jobs complete only after the fsync) if
-//! any of its jobs is *durable*, or if a checkpoint is due (every `checkpoint_every` commits, for
-//! databases written mostly by volatile jobs: it bounds what a crash loses, and redb reuses pages
-//! freed by volatile commits only after a durable one). Otherwise it is committed with
-//! `Durability::None`: visible at once, durable with the next durable commit. Jobs run in the
-//! order they were submitted (openraft requires its log and vote writes to be serialized).
+//! A batch is committed durably (its jobs complete only after the fsync) if any of its jobs is
+//! *durable*, or if a checkpoint is due (every `checkpoint_every` commits, for a database written
+//! mostly by volatile jobs: it bounds what a crash loses, and redb reuses pages freed by volatile
+//! commits only after a durable one). Otherwise it is committed volatile: visible at once,
+//! durable with the next durable commit. Jobs run in the order they were submitted (openraft
+//! requires its log and vote writes to be serialized).
 //!
-//! If a commit fails the database is in an unknown state: every job of the batch fails, the
-//! writer stops, and every later submission fails. The node must then stop (fail-stop; retrying
-//! an fsync after an error is unsafe).
+//! If a commit fails the sink is in an unknown state: every job of the batch fails, the writer
+//! stops, and every later submission fails. The node must then stop (fail-stop; retrying an
+//! fsync after an error is unsafe).
 //!
 //! Where the writer runs is the [`Executor`] seam: a dedicated OS thread in production (fsync
 //! blocks), or an async task inline in the simulation (no blocking threads there; the simulated
@@ -53,15 +54,46 @@ pub enum Executor {
 
 /// Called with the commit's result once the job's batch committed (or failed).
 pub type Completion = Box<dyn FnOnce(io::Result<()>) + Send>;
-/// The job's changes, made inside the batch's write transaction.
-pub type Work = Box<dyn FnOnce(&WriteTransaction) -> Result<(), redb::Error> + Send>;
+/// The job's changes, made inside the batch.
+pub type Work<S> =
+    Box<dyn FnOnce(&mut <S as Sink>::Batch) -> Result<(), <S as Sink>::Error> + Send>;
+
+/// What a writer commits batches to.
+pub trait Sink: Send + 'static {
+    /// What a job's work writes into (a redb write transaction, a WAL batch).
+    type Batch;
+    /// Why a commit failed.
+    type Error: std::fmt::Display;
+
+    /// Runs `works` in order into one batch and commits it, with an fsync if `durable`; the
+    /// first failing work fails the whole batch.
+    fn commit(&mut self, durable: bool, works: Vec<Work<Self>>) -> Result<(), Self::Error>;
+}
+
+/// A redb database as a sink: one write transaction per batch.
+pub struct RedbSink(pub Arc<Database>);
+
+impl Sink for RedbSink {
+    type Batch = WriteTransaction;
+    type Error = redb::Error;
+
+    fn commit(&mut self, durable: bool, works: Vec<Work<Self>>) -> Result<(), redb::Error> {
+        let mut tx = self.0.begin_write()?;
+        tx.set_durability(if durable { Durability::Immediate } else { Durability::None })?;
+        for work in works {
+            work(&mut tx)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
 
 /// One unit of work for the writer.
-pub struct Job {
+pub struct Job<S: Sink> {
     /// True when the job's completion must wait for an fsync.
     pub durable: bool,
     /// The changes.
-    pub work: Work,
+    pub work: Work<S>,
     /// Told the outcome.
     pub done: Completion,
 }
@@ -112,27 +144,32 @@ impl WriterStats {
 }
 
 /// A handle to submit jobs; cheap to clone.
-#[derive(Clone)]
-pub struct Writer {
-    jobs: mpsc::UnboundedSender<Job>,
+pub struct Writer<S: Sink> {
+    jobs: mpsc::UnboundedSender<Job<S>>,
     failed: Arc<AtomicBool>,
     stats: Arc<WriterStats>,
 }
 
-impl Writer {
-    /// Starts the writer loop over `db` (`name` names its thread); with `checkpoint_every`,
+impl<S: Sink> Clone for Writer<S> {
+    fn clone(&self) -> Self {
+        Writer { jobs: self.jobs.clone(), failed: self.failed.clone(), stats: self.stats.clone() }
+    }
+}
+
+impl<S: Sink> Writer<S> {
+    /// Starts the writer loop over `sink` (`name` names its thread); with `checkpoint_every`,
     /// every that many commits is durable even if none of its jobs asks for it.
     pub fn start(
-        db: Arc<Database>,
+        sink: S,
         executor: Executor,
         name: &str,
         checkpoint_every: Option<u64>,
-    ) -> Writer {
-        let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+    ) -> Writer<S> {
+        let (jobs, mut queue) = mpsc::unbounded_channel::<Job<S>>();
         let failed = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(WriterStats::default());
         let mut batcher = Batcher {
-            db,
+            sink,
             failed: failed.clone(),
             stats: stats.clone(),
             checkpoint_every,
@@ -186,7 +223,7 @@ impl Writer {
     }
 
     /// Queues a job; fails at once if the writer has stopped.
-    pub fn submit(&self, job: Job) -> io::Result<()> {
+    pub fn submit(&self, job: Job<S>) -> io::Result<()> {
         if self.has_failed() {
             return Err(stopped());
         }
@@ -197,7 +234,7 @@ impl Writer {
     pub async fn run<T, F>(&self, durable: bool, work: F) -> io::Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> Result<T, redb::Error> + Send + 'static,
+        F: FnOnce(&mut S::Batch) -> Result<T, S::Error> + Send + 'static,
     {
         let slot = Arc::new(Mutex::new(None));
         let filled = slot.clone();
@@ -223,7 +260,7 @@ fn stopped() -> io::Error {
     io::Error::other("the storage writer has stopped after a failed commit")
 }
 
-fn drain(first: Job, queue: &mut mpsc::UnboundedReceiver<Job>) -> Vec<Job> {
+fn drain<S: Sink>(first: Job<S>, queue: &mut mpsc::UnboundedReceiver<Job<S>>) -> Vec<Job<S>> {
     let mut batch = vec![first];
     while batch.len() < WRITER_BATCH_JOBS_MAX {
         match queue.try_recv() {
@@ -235,24 +272,24 @@ fn drain(first: Job, queue: &mut mpsc::UnboundedReceiver<Job>) -> Vec<Job> {
 }
 
 /// The writer loop's state.
-struct Batcher {
-    db: Arc<Database>,
+struct Batcher<S: Sink> {
+    sink: S,
     failed: Arc<AtomicBool>,
     stats: Arc<WriterStats>,
     checkpoint_every: Option<u64>,
     commits: u64,
 }
 
-impl Batcher {
+impl<S: Sink> Batcher<S> {
     /// Whether `batch` must be committed durably.
-    fn durable(&self, batch: &[Job]) -> bool {
+    fn durable(&self, batch: &[Job<S>]) -> bool {
         let checkpoint =
             self.checkpoint_every.is_some_and(|every| (self.commits + 1).is_multiple_of(every));
         checkpoint || batch.iter().any(|job| job.durable)
     }
 
     /// Commits a batch in one transaction; false when the writer must stop.
-    fn commit(&mut self, jobs: Vec<Job>, durable: bool) -> bool {
+    fn commit(&mut self, jobs: Vec<Job<S>>, durable: bool) -> bool {
         if self.failed.load(Ordering::SeqCst) {
             for job in jobs {
                 (job.done)(Err(stopped()));
@@ -262,23 +299,9 @@ impl Batcher {
         self.commits += 1;
         let started = std::time::Instant::now();
         let count = jobs.len();
-        let mut completions = Vec::with_capacity(jobs.len());
-        let result = (|| -> Result<(), redb::Error> {
-            let mut tx = self.db.begin_write()?;
-            tx.set_durability(if durable { Durability::Immediate } else { Durability::None })?;
-            let mut pending = jobs.into_iter();
-            while let Some(job) = pending.next() {
-                let outcome = (job.work)(&tx);
-                completions.push(job.done);
-                if let Err(error) = outcome {
-                    // The batch is lost: the jobs not run yet fail with it.
-                    completions.extend(pending.map(|job| job.done));
-                    return Err(error);
-                }
-            }
-            tx.commit()?;
-            Ok(())
-        })();
+        let (works, completions): (Vec<_>, Vec<_>) =
+            jobs.into_iter().map(|job| (job.work, job.done)).unzip();
+        let result = self.sink.commit(durable, works);
         self.stats.count(durable, count, started.elapsed());
         match result {
             Ok(()) => {

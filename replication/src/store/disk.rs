@@ -1,0 +1,189 @@
+//! The files under the Raft log (the WAL's segments) and the directory that holds them: the disk
+//! seam of the log, as redb's `StorageBackend` is the seam of the databases.
+//!
+//! Production uses [`FsDir`] (files in `DATA/wal/`), the simulation its own directory over
+//! turmoil's file system (writes not synced are lost when a host crashes), and tests [`MemDir`].
+//!
+//! Contract of a [`LogDir`]: a file that [`LogDir::open`] created is in the directory durably
+//! when `open` returns (the directory is synced), so a crash never loses a file whose contents
+//! were synced. [`LogDir::remove`] need not be durable: a removed segment that comes back after
+//! a crash holds only purged entries, and replay skips them.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+
+/// One file of the log: positioned reads and writes, as `pread`/`pwrite`.
+pub trait LogFile: Send + Sync + std::fmt::Debug {
+    /// The file's length.
+    fn len(&self) -> io::Result<u64>;
+    /// Fills `out` from `offset`; fails if the file is shorter.
+    fn read_at(&self, offset: u64, out: &mut [u8]) -> io::Result<()>;
+    /// Writes all of `data` at `offset`.
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Cuts (or extends) the file to `len` bytes.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Makes every write so far durable (`fdatasync`).
+    fn sync_data(&self) -> io::Result<()>;
+}
+
+/// The directory of the log's files.
+pub trait LogDir: Send + Sync {
+    /// Opens `name`, creating it (durably) if it does not exist.
+    fn open(&self, name: &str) -> io::Result<Arc<dyn LogFile>>;
+    /// The names of the files in the directory, in no particular order.
+    fn list(&self) -> io::Result<Vec<String>>;
+    /// Removes `name`.
+    fn remove(&self, name: &str) -> io::Result<()>;
+}
+
+impl LogFile for std::fs::File {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        self.read_exact_at(out, offset)
+    }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.write_all_at(data, offset)
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        std::fs::File::set_len(self, len)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        std::fs::File::sync_data(self)
+    }
+}
+
+/// A directory of the real file system.
+pub struct FsDir {
+    path: PathBuf,
+}
+
+impl FsDir {
+    /// The directory `path`, created if missing.
+    pub fn create(path: PathBuf) -> io::Result<FsDir> {
+        std::fs::create_dir_all(&path)?;
+        Ok(FsDir { path })
+    }
+
+    fn sync(&self) -> io::Result<()> {
+        std::fs::File::open(&self.path)?.sync_all()
+    }
+}
+
+impl LogDir for FsDir {
+    fn open(&self, name: &str) -> io::Result<Arc<dyn LogFile>> {
+        let path = self.path.join(name);
+        let existed = path.exists();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        if !existed {
+            self.sync()?;
+        }
+        Ok(Arc::new(file))
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.path)? {
+            if let Some(name) = entry?.file_name().to_str() {
+                names.push(name.to_string());
+            }
+        }
+        Ok(names)
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        std::fs::remove_file(self.path.join(name))
+    }
+}
+
+/// A directory in memory (tests): every write is durable at once.
+#[derive(Default)]
+pub struct MemDir {
+    files: Mutex<BTreeMap<String, Arc<MemFile>>>,
+}
+
+/// A file of a [`MemDir`].
+#[derive(Debug, Default)]
+pub struct MemFile {
+    bytes: Mutex<Vec<u8>>,
+}
+
+impl MemFile {
+    fn bytes(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.bytes.lock().expect("memory file lock")
+    }
+}
+
+impl MemDir {
+    /// The file `name`, if it exists (tests damage files through it).
+    pub fn file(&self, name: &str) -> Option<Arc<MemFile>> {
+        self.files.lock().expect("memory dir lock").get(name).cloned()
+    }
+}
+
+impl LogFile for MemFile {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.bytes().len() as u64)
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        let bytes = self.bytes();
+        let start = usize::try_from(offset).map_err(io::Error::other)?;
+        let source = bytes
+            .get(start..start + out.len())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        out.copy_from_slice(source);
+        Ok(())
+    }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let mut bytes = self.bytes();
+        let start = usize::try_from(offset).map_err(io::Error::other)?;
+        if bytes.len() < start + data.len() {
+            bytes.resize(start + data.len(), 0);
+        }
+        bytes[start..start + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.bytes().resize(usize::try_from(len).map_err(io::Error::other)?, 0);
+        Ok(())
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogDir for MemDir {
+    fn open(&self, name: &str) -> io::Result<Arc<dyn LogFile>> {
+        let mut files = self.files.lock().expect("memory dir lock");
+        Ok(files.entry(name.to_string()).or_default().clone())
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        Ok(self.files.lock().expect("memory dir lock").keys().cloned().collect())
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        match self.files.lock().expect("memory dir lock").remove(name) {
+            Some(_) => Ok(()),
+            None => Err(io::Error::from(io::ErrorKind::NotFound)),
+        }
+    }
+}
