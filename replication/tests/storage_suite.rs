@@ -27,6 +27,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, Store> for RedbBuilder {
             node: memory(),
             state: memory(),
             wal: std::sync::Arc::new(replication::store::MemDir::default()),
+            wal_segment_bytes: 64 << 10,
         };
         let store = Store::open(databases, self.executor, 1, 1).expect("open store");
         let (log, sm) = store.open_shard(ShardId(0)).await.expect("open shard");

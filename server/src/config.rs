@@ -84,6 +84,11 @@ pub struct Limits {
     /// The most transactions running at once on one coordinator (ended ones, remembered for
     /// a retried END, do not count).
     pub open_txns_max: usize,
+    /// A shard's state machine is snapshotted every this many Raft log entries, and the log
+    /// before the snapshot purged (its WAL segments deleted).
+    pub snapshot_every_entries: u64,
+    /// Entries kept in the log behind a snapshot (lagging followers catch up without one).
+    pub log_kept_behind_snapshot: u64,
 }
 
 impl Default for Limits {
@@ -94,6 +99,8 @@ impl Default for Limits {
             txn_write_bytes_max: 32 << 20,
             scan_rows_max: 10_000,
             open_txns_max: 10_000,
+            snapshot_every_entries: 20_000,
+            log_kept_behind_snapshot: 2_000,
         }
     }
 }
@@ -242,6 +249,7 @@ impl NodeConfig {
         if limits.key_bytes_max == 0
             || limits.value_bytes_max == 0
             || limits.txn_write_bytes_max == 0
+            || limits.snapshot_every_entries == 0
         {
             return Err(invalid("limits must be positive"));
         }

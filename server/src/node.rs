@@ -46,10 +46,6 @@ use crate::peer::message::PeerRequest;
 use crate::peer::service::PeerService;
 use crate::topology::Topology;
 
-/// Raft log entries between snapshots.
-pub const SNAPSHOT_EVERY_ENTRIES: u64 = 20_000;
-/// Entries kept in the log behind a snapshot (lagging followers catch up without one).
-pub const LOG_KEPT_BEHIND_SNAPSHOT: u64 = 2_000;
 /// Entries per AppendEntries message at most.
 pub const APPEND_ENTRIES_MAX: u64 = 256;
 
@@ -106,8 +102,8 @@ fn raft_config(config: &NodeConfig) -> Result<Arc<openraft::Config>, StartError>
         // locks from it would lose acknowledged writes (openraft documents this hazard).
         enable_leader_restore: Some(false),
         max_payload_entries: APPEND_ENTRIES_MAX,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
-        max_in_snapshot_log_to_keep: LOG_KEPT_BEHIND_SNAPSHOT,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(config.limits.snapshot_every_entries),
+        max_in_snapshot_log_to_keep: config.limits.log_kept_behind_snapshot,
         install_snapshot_timeout: timing.rpc_ms.max(10_000),
         ..openraft::Config::default()
     };

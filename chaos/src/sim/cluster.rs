@@ -44,6 +44,9 @@ pub const SIM_EPOCH_SECS: u64 = 1_790_000_000;
 pub const SIM_DURATION_MAX: Duration = Duration::from_secs(3600);
 /// How often a simulated node looks for leadership transfers the driver asked of it.
 pub const TRANSFER_POLL: Duration = Duration::from_millis(10);
+/// WAL segments in the simulation: small, so that runs rotate and delete segments (and turmoil's
+/// in-memory disk does not hold 64 MiB of reserved space per node).
+pub const SIM_WAL_SEGMENT_BYTES: u64 = 256 << 10;
 
 /// Leadership transfers the driver asks of a node: (shard, new leader). The node takes them
 /// on its next [`TRANSFER_POLL`]; a crashed node's requests wait for its restart.
@@ -91,6 +94,12 @@ pub fn sim_timing() -> Timing {
         coordinator_lost_ms: 1_500,
         ..Timing::default()
     }
+}
+
+/// Limits for simulated nodes: the defaults, with snapshots every few hundred entries, so that
+/// runs snapshot, purge the log, delete WAL segments and install snapshots on lagging replicas.
+pub fn sim_limits() -> Limits {
+    Limits { snapshot_every_entries: 200, log_kept_behind_snapshot: 50, ..Limits::default() }
 }
 
 /// The turmoil host name of a node.
@@ -168,7 +177,7 @@ impl<'a> SimCluster<'a> {
                 data: "/data".into(),
                 shards: spec.shards,
                 consistency: Consistency::Sequential,
-                limits: Limits::default(),
+                limits: sim_limits(),
                 timing: spec.timing.clone(),
             };
             let kill = node.kill.clone();
@@ -335,6 +344,7 @@ async fn run_node(
         node: open(NODE_FILE)?,
         state: open(STATE_FILE)?,
         wal: Arc::new(SimLogDir::new(kill.clone())),
+        wal_segment_bytes: SIM_WAL_SEGMENT_BYTES,
     };
     let options = StartOptions {
         connector: Arc::new(SimConnector),

@@ -32,12 +32,8 @@ impl SimFileBackend {
         let path = format!("{DATA_DIR}/{name}");
         let dir = path.rsplit_once('/').map_or(DATA_DIR, |(dir, _)| dir);
         turmoil::fs::shim::std::fs::create_dir_all(dir)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)?;
+        let file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
         turmoil::fs::shim::std::fs::sync_dir(dir)?;
         Ok(SimFileBackend { file, kill })
     }
@@ -65,6 +61,13 @@ impl replication::store::LogFile for SimFileBackend {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         redb::StorageBackend::set_len(self, len)
+    }
+
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        if redb::StorageBackend::len(self)? < len {
+            redb::StorageBackend::set_len(self, len)?;
+        }
+        Ok(())
     }
 
     fn sync_data(&self) -> io::Result<()> {

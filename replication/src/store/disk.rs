@@ -26,6 +26,10 @@ pub trait LogFile: Send + Sync + std::fmt::Debug {
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
     /// Cuts (or extends) the file to `len` bytes.
     fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Reserves space up to `len` bytes (reading as zeros), so that later writes inside it do
+    /// not change the file's size: an `fdatasync` then flushes data alone, not the file system
+    /// journal (which would also flush other files' dirty data, the state database's).
+    fn allocate(&self, len: u64) -> io::Result<()>;
     /// Makes every write so far durable (`fdatasync`).
     fn sync_data(&self) -> io::Result<()>;
 }
@@ -55,6 +59,16 @@ impl LogFile for std::fs::File {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         std::fs::File::set_len(self, len)
+    }
+
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        let flags = rustix::fs::FallocateFlags::empty();
+        match rustix::fs::fallocate(self, flags, 0, len) {
+            Ok(()) => Ok(()),
+            // A file system without fallocate: set the size; writes allocate as they go.
+            Err(rustix::io::Errno::OPNOTSUPP) => std::fs::File::set_len(self, len),
+            Err(errno) => Err(errno.into()),
+        }
     }
 
     fn sync_data(&self) -> io::Result<()> {
@@ -162,6 +176,15 @@ impl LogFile for MemFile {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.bytes().resize(usize::try_from(len).map_err(io::Error::other)?, 0);
+        Ok(())
+    }
+
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        let len = usize::try_from(len).map_err(io::Error::other)?;
+        let mut bytes = self.bytes();
+        if bytes.len() < len {
+            bytes.resize(len, 0);
+        }
         Ok(())
     }
 

@@ -89,6 +89,8 @@ pub struct Databases {
     pub state: Database,
     /// The WAL's segments.
     pub wal: Arc<dyn LogDir>,
+    /// The size of a WAL segment ([`wal::SEGMENT_BYTES`]; the simulation uses small ones).
+    pub wal_segment_bytes: u64,
 }
 
 impl Databases {
@@ -106,6 +108,7 @@ impl Databases {
                 .create(dir.join(STATE_FILE))
                 .map_err(redb::Error::from)?,
             wal: Arc::new(FsDir::create(dir.join(WAL_DIR)).map_err(IdentityError::Log)?),
+            wal_segment_bytes: wal::SEGMENT_BYTES,
         })
     }
 }
@@ -141,7 +144,9 @@ impl Store {
         shards: u32,
     ) -> Result<Store, IdentityError> {
         let identity = identity::claim(&databases.node, node_id, shards)?;
-        let (wal, wal_reader, recovered) = Wal::open(databases.wal).map_err(IdentityError::Log)?;
+        let (wal, wal_reader, recovered) =
+            Wal::open_with(databases.wal, databases.wal_segment_bytes)
+                .map_err(IdentityError::Log)?;
         let log_writer = Writer::start(wal, executor, "log", None);
         let state_db = Arc::new(databases.state);
         let state_writer = Writer::start(
@@ -179,13 +184,10 @@ impl Store {
         let state_machine =
             StateMachine::open(shard, self.state_db.clone(), self.state_writer.clone()).await?;
         let recovered = self.recovered.lock().expect("recovered logs lock").remove(&shard);
-        let recovered = recovered.ok_or_else(|| io::Error::other(format!("{shard} opened twice")))?;
-        let log = LogStore::open(
-            shard,
-            recovered,
-            self.log_writer.clone(),
-            self.wal_reader.clone(),
-        );
+        let recovered =
+            recovered.ok_or_else(|| io::Error::other(format!("{shard} opened twice")))?;
+        let log =
+            LogStore::open(shard, recovered, self.log_writer.clone(), self.wal_reader.clone());
         Ok((log, state_machine))
     }
 

@@ -168,7 +168,10 @@ impl RecoveredLog {
                 let resume = self.horizon.map_or(0, |horizon| horizon + 1);
                 let expected = self.last_log.map_or(0, |last| last.index + 1).max(resume);
                 if index > expected {
-                    return Err(corrupt(format!("entry {index} follows entry {}", expected as i64 - 1)));
+                    return Err(corrupt(format!(
+                        "entry {index} follows entry {}",
+                        expected as i64 - 1
+                    )));
                 }
                 let entry: Entry = codec::decode(body)?;
                 if entry.log_id().index != index {
@@ -318,7 +321,15 @@ impl Wal {
                         "segment {id} has a bad record at offset {offset} and is not the last"
                     )));
                 }
-                tracing::warn!(segment = id, offset, "cutting a torn write at the end of the log");
+                // The active segment's unused space reads as zeros; anything else is a write
+                // torn by a crash.
+                if bytes[offset..].iter().any(|&byte| byte != 0) {
+                    tracing::warn!(
+                        segment = id,
+                        offset,
+                        "cutting a torn write at the end of the log"
+                    );
+                }
                 file.set_len(offset as u64)?;
                 file.sync_data()?;
                 bytes.truncate(offset);
@@ -334,9 +345,10 @@ impl Wal {
             let mut offset = 0;
             while let Some((kind, shard, index, body, len)) = parse(&bytes[offset..]) {
                 let at = Location { segment: id, offset: offset as u64, len: len as u32 };
-                logs.entry(ShardId(shard)).or_default().apply(kind, index, body, at).map_err(
-                    |error| corrupt(format!("segment {id} offset {offset}: {error}")),
-                )?;
+                logs.entry(ShardId(shard))
+                    .or_default()
+                    .apply(kind, index, body, at)
+                    .map_err(|error| corrupt(format!("segment {id} offset {offset}: {error}")))?;
                 match kind {
                     Kind::Entry => {
                         let max = segment.max_index.entry(shard).or_default();
@@ -370,9 +382,11 @@ impl Wal {
         Ok((wal, WalReader { segments }, logs))
     }
 
-    /// Makes `file` (empty, segment `id`) the active segment and writes the checkpoint into it.
+    /// Makes `file` (empty, segment `id`) the active segment: reserves its space and writes the
+    /// checkpoint into it.
     fn start_segment(&mut self, id: u64, file: Arc<dyn LogFile>) -> io::Result<()> {
         file.set_len(0)?;
+        file.allocate(self.segment_bytes)?;
         let mut checkpoint = WalBatch::new(id, 0);
         for ((shard, kind), (index, body)) in &self.latest {
             checkpoint.push(*kind, ShardId(*shard), *index, body);
@@ -388,8 +402,10 @@ impl Wal {
         Ok(())
     }
 
-    /// Closes the active segment (synced in full, invariant 1) and starts the next.
+    /// Closes the active segment (cut to what was written, synced in full: invariant 1) and
+    /// starts the next.
     fn rotate(&mut self) -> io::Result<()> {
+        self.active_file.set_len(self.active_len)?;
         self.active_file.sync_data()?;
         let next = self.active + 1;
         let file = self.dir.open(&segment_name(next))?;
@@ -398,9 +414,7 @@ impl Wal {
 
     /// Deletes the oldest segments while every entry in them is purged (invariant 3).
     fn delete_purged(&mut self) {
-        let purged = |shard: u32| {
-            self.latest.get(&(shard, Kind::Purge)).map(|(index, _)| *index)
-        };
+        let purged = |shard: u32| self.latest.get(&(shard, Kind::Purge)).map(|(index, _)| *index);
         let mut doomed = Vec::new();
         for (&id, segment) in &self.info {
             let gone = id != self.active
@@ -413,8 +427,11 @@ impl Wal {
         for id in doomed {
             self.info.remove(&id);
             self.segments.lock().expect("segments lock").remove(&id);
-            if let Err(error) = self.dir.remove(&segment_name(id)) {
-                tracing::warn!(segment = id, %error, "could not delete a purged WAL segment");
+            match self.dir.remove(&segment_name(id)) {
+                Ok(()) => tracing::debug!(segment = id, "deleted a purged WAL segment"),
+                Err(error) => {
+                    tracing::warn!(segment = id, %error, "could not delete a purged WAL segment")
+                }
             }
         }
     }
@@ -426,6 +443,7 @@ impl Sink for Wal {
 
     fn commit(&mut self, durable: bool, works: Vec<Work<Self>>) -> io::Result<()> {
         if self.active_len >= self.segment_bytes {
+            // (A batch that crosses the end grows the file past its reserved space.)
             self.rotate()?;
         }
         let mut batch = WalBatch::new(self.active, self.active_len);
@@ -474,7 +492,10 @@ mod tests {
         let at = batch.push(Kind::Vote, ShardId(3), 9, b"body");
         assert_eq!(at, Location { segment: 1, offset: 0, len: (HEADER_BYTES + 4) as u32 });
         let (kind, shard, index, body, len) = parse(&batch.buf).expect("parses");
-        assert_eq!((kind, shard, index, body, len), (Kind::Vote, 3, 9, &b"body"[..], batch.buf.len()));
+        assert_eq!(
+            (kind, shard, index, body, len),
+            (Kind::Vote, 3, 9, &b"body"[..], batch.buf.len())
+        );
         for cut in 0..batch.buf.len() {
             assert!(parse(&batch.buf[..cut]).is_none(), "a record cut at {cut} is torn");
         }
@@ -490,7 +511,7 @@ mod tests {
         let dir = Arc::new(MemDir::default());
         let vote = |term| codec::encode(&Vote::new(term, 1));
         {
-            let (mut wal, _, _) = Wal::open(dir.clone()).expect("open");
+            let (mut wal, _, _) = Wal::open_with(dir.clone(), 4096).expect("open");
             let works: Vec<Work<Wal>> = vec![Box::new(move |batch: &mut WalBatch| {
                 batch.push(Kind::Vote, ShardId(0), 0, &vote(5));
                 Ok(())
@@ -498,14 +519,14 @@ mod tests {
             wal.commit(true, works).expect("commit");
         }
         let segment = dir.file(&segment_name(1)).expect("segment 1");
-        let whole = segment.len().expect("len");
-        segment.set_len(whole - 3).expect("tear the last record");
-        let (_, _, logs) = Wal::open(dir.clone()).expect("a torn tail is cut");
+        assert_eq!(segment.len().expect("len"), 4096, "the segment's space is reserved");
+        segment.set_len(HEADER_BYTES as u64 + 2).expect("tear the vote record");
+        let (_, _, logs) = Wal::open_with(dir.clone(), 4096).expect("a torn tail is cut");
         assert_eq!(logs.get(&ShardId(0)).and_then(|log| log.vote), None, "the torn vote is gone");
         assert_eq!(segment.len().expect("len"), 0, "cut back to the last whole record");
         // Segment 1 is now followed by segment 2: damage in it is corruption, not a torn tail.
         segment.write_at(0, &[0xff; HEADER_BYTES]).expect("damage");
-        let error = Wal::open(dir.clone()).err().expect("refused");
+        let error = Wal::open_with(dir.clone(), 4096).err().expect("refused");
         assert!(error.to_string().contains("not the last"), "{error}");
     }
 
@@ -576,7 +597,8 @@ mod tests {
                 7 | 8 => {
                     let Some((_, last)) = model.last else { continue };
                     let upto = last.saturating_sub(next(3));
-                    if model.purged.is_some_and(|p| p >= upto) || !model.entries.contains_key(&upto) {
+                    if model.purged.is_some_and(|p| p >= upto) || !model.entries.contains_key(&upto)
+                    {
                         continue;
                     }
                     let upto_id = log_id(model.entries[&upto], upto);
@@ -606,7 +628,11 @@ mod tests {
                     let log = logs.get(&ShardId(shard as u32)).unwrap_or(&empty);
                     assert_eq!(log.vote.map(|v| v.leader_id().term), model.vote, "step {step}");
                     assert_eq!(log.purged.map(|p| p.index), model.purged, "step {step}");
-                    assert_eq!(log.last_log.map(|l| l.index), model.last.map(|l| l.1), "step {step}");
+                    assert_eq!(
+                        log.last_log.map(|l| l.index),
+                        model.last.map(|l| l.1),
+                        "step {step}"
+                    );
                     let terms: BTreeMap<u64, u64> = log
                         .entries
                         .iter()
