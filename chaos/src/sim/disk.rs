@@ -47,7 +47,7 @@ impl SimFileBackend {
 }
 
 impl replication::store::LogFile for SimFileBackend {
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         redb::StorageBackend::len(self)
     }
 

@@ -18,8 +18,8 @@ use std::sync::Mutex;
 
 /// One file of the log: positioned reads and writes, as `pread`/`pwrite`.
 pub trait LogFile: Send + Sync + std::fmt::Debug {
-    /// The file's length.
-    fn len(&self) -> io::Result<u64>;
+    /// The file's length in bytes.
+    fn size(&self) -> io::Result<u64>;
     /// Fills `out` from `offset`; fails if the file is shorter.
     fn read_at(&self, offset: u64, out: &mut [u8]) -> io::Result<()>;
     /// Writes all of `data` at `offset`.
@@ -45,7 +45,7 @@ pub trait LogDir: Send + Sync {
 }
 
 impl LogFile for std::fs::File {
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.metadata()?.len())
     }
 
@@ -150,7 +150,7 @@ impl MemDir {
 }
 
 impl LogFile for MemFile {
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.bytes().len() as u64)
     }
 

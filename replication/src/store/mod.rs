@@ -196,3 +196,61 @@ impl Store {
         ShardReader::new(self.state_db.clone(), shard)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_directory_with_the_old_redb_log_is_refused_untouched() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join(OLD_LOG_FILE), b"old").expect("old log");
+        let error = Databases::open_dir(dir.path()).err().expect("refused");
+        assert!(matches!(error, IdentityError::OldFormat(_)), "{error}");
+        assert!(error.to_string().contains("start with an empty --data directory"), "{error}");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|entry| entry.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![OLD_LOG_FILE], "nothing was created next to it");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_store_reopened_from_its_directory_has_its_log_and_vote() {
+        use openraft::RaftLogReader;
+        use openraft::storage::RaftLogStorage;
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let executor = Executor::Task { sync_delay: std::time::Duration::ZERO };
+        let vote = crate::types::Vote::new(3, 2);
+        {
+            let store = Store::open_dir(dir.path(), executor, 1, 2).expect("open");
+            let (mut log, _) = store.open_shard(ShardId(1)).await.expect("shard");
+            log.save_vote(&vote).await.expect("vote");
+            let entries: Vec<crate::types::Entry> = (0..3)
+                .map(|index| openraft::testing::blank_ent::<crate::types::TypeConfig>(3, 2, index))
+                .collect();
+            openraft::storage::RaftLogStorageExt::blocking_append(&mut log, entries)
+                .await
+                .expect("append");
+        }
+        // The writer tasks let go of the databases once they see their queues closed.
+        let mut reopened = Store::open_dir(dir.path(), executor, 1, 2);
+        for _ in 0..100 {
+            if !matches!(reopened, Err(IdentityError::Storage(redb::Error::DatabaseAlreadyOpen))) {
+                break;
+            }
+            tokio::task::yield_now().await;
+            reopened = Store::open_dir(dir.path(), executor, 1, 2);
+        }
+        let store = reopened.expect("reopen");
+        assert_eq!(store.identity().incarnation, 2);
+        let (mut log, _) = store.open_shard(ShardId(1)).await.expect("shard");
+        assert_eq!(log.read_vote().await.expect("vote"), Some(vote));
+        let read = log.try_get_log_entries(0..3).await.expect("entries");
+        assert_eq!(read.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), vec![0, 1, 2]);
+        let (mut other, _) = store.open_shard(ShardId(0)).await.expect("shard 0");
+        assert_eq!(other.get_log_state().await.expect("state").last_log_id, None);
+        assert!(store.open_shard(ShardId(1)).await.is_err(), "a shard's log is opened once");
+    }
+}

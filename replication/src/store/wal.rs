@@ -305,7 +305,7 @@ impl Wal {
         let mut logs: BTreeMap<ShardId, RecoveredLog> = BTreeMap::new();
         for (position, &id) in ids.iter().enumerate() {
             let file = dir.open(&segment_name(id))?;
-            let mut bytes = vec![0; usize::try_from(file.len()?).map_err(io::Error::other)?];
+            let mut bytes = vec![0; usize::try_from(file.size()?).map_err(io::Error::other)?];
             file.read_at(0, &mut bytes)?;
             let mut offset = 0;
             while let Some((kind, shard, index, _, len)) = parse(&bytes[offset..]) {
@@ -519,11 +519,11 @@ mod tests {
             wal.commit(true, works).expect("commit");
         }
         let segment = dir.file(&segment_name(1)).expect("segment 1");
-        assert_eq!(segment.len().expect("len"), 4096, "the segment's space is reserved");
+        assert_eq!(segment.size().expect("len"), 4096, "the segment's space is reserved");
         segment.set_len(HEADER_BYTES as u64 + 2).expect("tear the vote record");
         let (_, _, logs) = Wal::open_with(dir.clone(), 4096).expect("a torn tail is cut");
         assert_eq!(logs.get(&ShardId(0)).and_then(|log| log.vote), None, "the torn vote is gone");
-        assert_eq!(segment.len().expect("len"), 0, "cut back to the last whole record");
+        assert_eq!(segment.size().expect("len"), 0, "cut back to the last whole record");
         // Segment 1 is now followed by segment 2: damage in it is corruption, not a torn tail.
         segment.write_at(0, &[0xff; HEADER_BYTES]).expect("damage");
         let error = Wal::open_with(dir.clone(), 4096).err().expect("refused");
