@@ -1,5 +1,6 @@
-//! openraft's storage conformance suite (`openraft::testing::log::Suite`) on the redb store:
-//! log, vote, state machine and snapshot semantics as openraft requires them.
+//! openraft's storage conformance suite (`openraft::testing::log::Suite`) on the store (the log
+//! in the WAL, the state machine in redb): log, vote, state machine and snapshot semantics as
+//! openraft requires them.
 
 use openraft::StorageError;
 use openraft::testing::log::StoreBuilder;
@@ -14,11 +15,11 @@ use replication::store::Store;
 use replication::types::TypeConfig;
 use txn::types::ShardId;
 
-struct RedbBuilder {
+struct FreshStore {
     executor: Executor,
 }
 
-impl StoreBuilder<TypeConfig, LogStore, StateMachine, Store> for RedbBuilder {
+impl StoreBuilder<TypeConfig, LogStore, StateMachine, Store> for FreshStore {
     async fn build(&self) -> Result<(Store, LogStore, StateMachine), StorageError<TypeConfig>> {
         let memory = || {
             Database::builder().create_with_backend(InMemoryBackend::new()).expect("in-memory db")
@@ -36,17 +37,17 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, Store> for RedbBuilder {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redb_store_passes_openraft_suite_with_writer_thread() {
+async fn store_passes_openraft_suite_with_writer_thread() {
     replication::types::with_seed(7, async {
-        Suite::test_all(RedbBuilder { executor: Executor::Thread }).await.expect("suite");
+        Suite::test_all(FreshStore { executor: Executor::Thread }).await.expect("suite");
     })
     .await;
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn redb_store_passes_openraft_suite_with_writer_task() {
+async fn store_passes_openraft_suite_with_writer_task() {
     replication::types::with_seed(7, async {
-        Suite::test_all(RedbBuilder {
+        Suite::test_all(FreshStore {
             executor: Executor::Task { sync_delay: std::time::Duration::ZERO },
         })
         .await
