@@ -36,6 +36,10 @@ use crate::topology::SHARDS_MAX;
 
 /// Shards of a new cluster unless `--shards` says otherwise.
 pub const DEFAULT_SHARDS: u32 = 4;
+/// The largest key, value or transaction write set the limits may allow: one Raft entry holds a
+/// transaction's writes, and the WAL refuses records over `replication::store::wal::
+/// RECORD_BYTES_MAX` (256 MiB), so this leaves room for the rest of the entry.
+pub const WRITE_BYTES_LIMIT: usize = 64 << 20;
 
 /// Why a configuration is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +257,17 @@ impl NodeConfig {
         {
             return Err(invalid("limits must be positive"));
         }
+        for (name, value) in [
+            ("key_bytes_max", limits.key_bytes_max),
+            ("value_bytes_max", limits.value_bytes_max),
+            ("txn_write_bytes_max", limits.txn_write_bytes_max),
+        ] {
+            if value > WRITE_BYTES_LIMIT {
+                return Err(invalid(format!(
+                    "limits: {name} must be at most {WRITE_BYTES_LIMIT} bytes, got {value}"
+                )));
+            }
+        }
         let timing = &self.timing;
         if timing.election_min_ms <= timing.heartbeat_ms * 3
             || timing.election_max_ms <= timing.election_min_ms
@@ -382,6 +397,12 @@ mod tests {
             Timing { close_interval_ms: 50, close_idle_interval_ms: 20, ..Timing::default() };
         let error = NodeConfig { timing, ..config() }.validate().expect_err("idle closes faster");
         assert!(error.to_string().contains("close_interval_ms <= close_idle_interval_ms"));
+        let limits = Limits { txn_write_bytes_max: WRITE_BYTES_LIMIT + 1, ..Limits::default() };
+        let error = NodeConfig { limits, ..config() }.validate().expect_err("huge transactions");
+        assert!(error.to_string().contains("txn_write_bytes_max must be at most"), "{error}");
+        let limits = Limits { snapshot_every_entries: 0, ..Limits::default() };
+        let error = NodeConfig { limits, ..config() }.validate().expect_err("no snapshots");
+        assert_eq!(error.to_string(), "limits must be positive");
     }
 
     #[test]

@@ -82,9 +82,14 @@ pub struct FsDir {
 }
 
 impl FsDir {
-    /// The directory `path`, created if missing.
+    /// The directory `path`, created (durably: its parent is synced) if missing.
     pub fn create(path: PathBuf) -> io::Result<FsDir> {
-        std::fs::create_dir_all(&path)?;
+        if !path.exists() {
+            std::fs::create_dir_all(&path)?;
+            if let Some(parent) = path.parent() {
+                std::fs::File::open(parent)?.sync_all()?;
+            }
+        }
         Ok(FsDir { path })
     }
 

@@ -86,13 +86,18 @@ impl LogStore {
         reader: WalReader,
     ) -> LogStore {
         let durable = recovered.entries.last_key_value().map_or(0, |(&index, _)| index);
+        let last_log = recovered.last_log.or(recovered.purged);
+        // Never report a commit point past the log (written behind its entries, it cannot be;
+        // checked again here because openraft would re-apply up to it at start-up).
+        let committed =
+            recovered.committed.filter(|c| last_log.is_some_and(|last| c.index <= last.index));
         let mem = LogMem {
             vote: recovered.vote,
             last_purged: recovered.purged,
-            last_log: recovered.last_log.or(recovered.purged),
+            last_log,
             locations: recovered.entries,
             durable,
-            committed: recovered.committed,
+            committed,
             ..LogMem::default()
         };
         LogStore { inner: Arc::new(ShardLog { shard, writer, reader, mem: Mutex::new(mem) }) }
@@ -126,7 +131,7 @@ impl LogStore {
             .await
     }
 
-    /// Entries `[start, end)` from the WAL, stopping at the first one it does not have.
+    /// The entries of `[start, end)` that the WAL has, from the first one on, stopping at a gap.
     fn read_durable(&self, start: u64, end: u64) -> io::Result<Vec<Entry>> {
         if start >= end {
             return Ok(Vec::new());
@@ -134,7 +139,8 @@ impl LogStore {
         let locations: Vec<(u64, Location)> =
             self.mem().locations.range(start..end).map(|(&index, &at)| (index, at)).collect();
         let mut out = Vec::with_capacity(locations.len());
-        for (expected, (index, at)) in (start..).zip(locations) {
+        let first = locations.first().map_or(start, |(index, _)| *index);
+        for (expected, (index, at)) in (first..).zip(locations) {
             if index != expected {
                 break;
             }
@@ -174,8 +180,13 @@ impl RaftLogReader<TypeConfig> for LogStore {
             };
             (cached, cache_low)
         };
-        let mut entries = self.read_durable(start, end.min(cache_low))?;
-        entries.extend(cached);
+        let durable_end = end.min(cache_low);
+        let mut entries = self.read_durable(start, durable_end)?;
+        // A result is contiguous: the tail joins unless the WAL's part stopped short of it.
+        let joins = entries.last().is_none_or(|last| last.log_id.index + 1 == durable_end);
+        if joins {
+            entries.extend(cached);
+        }
         Ok(entries)
     }
 
@@ -206,8 +217,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// is disabled (a restarted replica leads only after an election and its blank entry,
     /// applied before it serves), and a follower's causal reads are bounded by the closed
     /// timestamp of the state it has. It is written after the entries it covers (the writer is
-    /// FIFO), so it never points past the durable log. (Durable, it cost one fsync per
-    /// committed batch: a second fsync per write on every replica.)
+    /// FIFO, and an append writes it only behind entries already laid out), so it never points
+    /// past the durable log. (Durable, it cost one fsync per committed batch: a second fsync per
+    /// write on every replica.)
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
         let mut mem = self.mem();
         mem.committed = committed;
@@ -273,7 +285,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     let at = batch.push(Kind::Entry, shard, *index, bytes);
                     mem.locations.insert(*index, at);
                 }
-                if std::mem::take(&mut mem.committed_unwritten) {
+                // openraft saves a committed id once its entries are submitted, not flushed: write
+                // it only behind entries laid out already (in this batch or an earlier one), so
+                // it is never durable ahead of them; otherwise a later append writes it.
+                let laid_out = mem.locations.last_key_value().map(|(&index, _)| index);
+                let covered = laid_out.max(mem.last_purged.map(|purged| purged.index));
+                let behind = mem.committed.is_none_or(|c| covered.is_some_and(|i| c.index <= i));
+                if mem.committed_unwritten && behind {
+                    mem.committed_unwritten = false;
                     batch.push(Kind::Committed, shard, 0, &codec::encode(&mem.committed));
                 }
                 Ok(())

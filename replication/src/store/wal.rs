@@ -62,6 +62,9 @@ const HEADER_BYTES: usize = 4 + 4 + 1 + 4 + 8;
 const LEN_FIXED: usize = HEADER_BYTES - 8;
 /// A record longer than this is corruption (an entry holds one command, far smaller).
 pub const RECORD_BYTES_MAX: usize = 256 << 20;
+/// A segment file longer than this is not one (a segment ends after the first batch that
+/// crosses its size, and a batch holds records of at most `RECORD_BYTES_MAX`).
+const SEGMENT_FILE_BYTES_MAX: u64 = 4 << 30;
 /// Segment file names end with this.
 const SEGMENT_SUFFIX: &str = ".wal";
 
@@ -119,6 +122,9 @@ impl WalBatch {
     pub fn push(&mut self, kind: Kind, shard: ShardId, index: u64, body: &[u8]) -> Location {
         let start = self.buf.len();
         let len = LEN_FIXED + body.len();
+        // The configuration caps what one entry can hold far below this (server::config::
+        // WRITE_BYTES_LIMIT); a longer record would read back as torn.
+        assert!(len <= RECORD_BYTES_MAX, "a WAL record of {len} bytes");
         self.buf.extend_from_slice(&(len as u32).to_le_bytes());
         self.buf.extend_from_slice(&[0; 4]);
         self.buf.push(kind as u8);
@@ -254,6 +260,17 @@ fn parse(bytes: &[u8]) -> Option<(Kind, u32, u64, &[u8], usize)> {
     Some((kind, shard, index, &bytes[HEADER_BYTES..8 + len], 8 + len))
 }
 
+/// The whole of a segment file.
+fn read_whole(file: &dyn LogFile) -> io::Result<Vec<u8>> {
+    let size = file.size()?;
+    if size > SEGMENT_FILE_BYTES_MAX {
+        return Err(corrupt(format!("a segment of {size} bytes")));
+    }
+    let mut bytes = vec![0; size as usize];
+    file.read_at(0, &mut bytes)?;
+    Ok(bytes)
+}
+
 fn segment_name(id: u64) -> String {
     format!("{id:020}{SEGMENT_SUFFIX}")
 }
@@ -300,13 +317,13 @@ impl Wal {
             .filter_map(|name| name.strip_suffix(SEGMENT_SUFFIX)?.parse().ok())
             .collect();
         ids.sort_unstable();
-        // First pass: read every segment, cut a torn tail, find each shard's last purge.
-        let mut read = Vec::new();
+        // First pass: read each segment (one at a time: memory is one segment), cut a torn
+        // tail, find each shard's last purge.
         let mut logs: BTreeMap<ShardId, RecoveredLog> = BTreeMap::new();
+        let mut files = BTreeMap::new();
         for (position, &id) in ids.iter().enumerate() {
             let file = dir.open(&segment_name(id))?;
-            let mut bytes = vec![0; usize::try_from(file.size()?).map_err(io::Error::other)?];
-            file.read_at(0, &mut bytes)?;
+            let bytes = read_whole(file.as_ref())?;
             let mut offset = 0;
             while let Some((kind, shard, index, _, len)) = parse(&bytes[offset..]) {
                 if kind == Kind::Purge {
@@ -315,8 +332,9 @@ impl Wal {
                 }
                 offset += len;
             }
+            let last = position + 1 == ids.len();
             if offset < bytes.len() {
-                if position + 1 < ids.len() {
+                if !last {
                     return Err(corrupt(format!(
                         "segment {id} has a bad record at offset {offset} and is not the last"
                     )));
@@ -331,16 +349,19 @@ impl Wal {
                     );
                 }
                 file.set_len(offset as u64)?;
-                file.sync_data()?;
-                bytes.truncate(offset);
             }
-            read.push((id, file, bytes));
+            if last {
+                // What a killed process wrote without syncing is in the page cache and replays
+                // as if durable: sync it before anything relies on it.
+                file.sync_data()?;
+            }
+            files.insert(id, file);
         }
         // Second pass: apply every record in order.
         let mut latest = BTreeMap::new();
         let mut info = BTreeMap::new();
-        let mut files = BTreeMap::new();
-        for (id, file, bytes) in read {
+        for (&id, file) in &files {
+            let bytes = read_whole(file.as_ref())?;
             let mut segment = SegmentInfo::default();
             let mut offset = 0;
             while let Some((kind, shard, index, body, len)) = parse(&bytes[offset..]) {
@@ -362,7 +383,6 @@ impl Wal {
                 offset += len;
             }
             info.insert(id, segment);
-            files.insert(id, file);
         }
         let segments: Segments = Arc::new(Mutex::new(files));
         let next = ids.last().map_or(1, |last| last + 1);
