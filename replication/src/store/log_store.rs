@@ -351,3 +351,53 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::disk::MemDir;
+    use crate::store::wal::records_of;
+    use crate::store::writer::Executor;
+
+    /// openraft saves a committed id once its entries are submitted, not flushed. Here the
+    /// writer has taken entries 0..9 into a batch (and waits out its simulated fsync) when
+    /// entries 10..19 arrive with committed id 19: both join that batch, and the committed id
+    /// must still land behind entry 19 in the file, or a crash could keep it without them.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_committed_id_is_never_written_ahead_of_its_entries() {
+        let dir = Arc::new(MemDir::default());
+        let (wal, reader, mut logs) = Wal::open_with(dir.clone(), 1 << 20).expect("open");
+        let fsync = Duration::from_millis(20);
+        let writer = Writer::start(wal, Executor::Task { sync_delay: fsync }, "log", None);
+        let recovered = logs.remove(&ShardId(0)).unwrap_or_default();
+        let mut log = LogStore::open(ShardId(0), recovered, writer.clone(), reader);
+        let entry = |index| openraft::testing::blank_ent::<TypeConfig>(1, 1, index);
+        log.append((0..10).map(entry), IOFlushed::noop()).await.expect("append 0..9");
+        // The writer task takes the first batch and starts its fsync.
+        tokio::task::yield_now().await;
+        log.append((10..20).map(entry), IOFlushed::noop()).await.expect("append 10..19");
+        let committed = openraft::testing::log_id::<TypeConfig>(1, 1, 19);
+        log.save_committed(Some(committed)).await.expect("save committed");
+        writer.run(true, |_| Ok(())).await.expect("everything before is written");
+        let mut highest = None;
+        let mut written = 0;
+        for (kind, _, index, body) in
+            records_of(dir.file("00000000000000000001.wal").as_deref().expect("segment"))
+        {
+            match kind {
+                Kind::Entry => highest = highest.max(Some(index)),
+                Kind::Committed => {
+                    let at: Option<LogId> = codec::decode(&body).expect("committed id");
+                    let at = at.map(|id| id.index);
+                    assert!(at <= highest, "committed {at:?} written behind only {highest:?}");
+                    written += 1;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(highest, Some(19));
+        assert_eq!(written, 1, "the committed id is written once, behind entry 19");
+    }
+}
