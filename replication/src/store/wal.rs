@@ -501,6 +501,19 @@ impl Sink for Wal {
     }
 }
 
+/// Every whole record of a segment file in order: kind, shard, index, body (tests).
+#[cfg(test)]
+pub(crate) fn records_of(file: &dyn LogFile) -> Vec<(Kind, u32, u64, Vec<u8>)> {
+    let bytes = read_whole(file).expect("segment");
+    let mut offset = 0;
+    let mut out = Vec::new();
+    while let Some((kind, shard, index, body, len)) = parse(&bytes[offset..]) {
+        out.push((kind, shard, index, body.to_vec()));
+        offset += len;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,17 +683,4 @@ mod tests {
         }
         assert!(wal.active > 40, "the run went through many segments: {}", wal.active);
     }
-}
-
-/// Every whole record of a segment file in order: kind, shard, index, body (tests).
-#[cfg(test)]
-pub(crate) fn records_of(file: &dyn LogFile) -> Vec<(Kind, u32, u64, Vec<u8>)> {
-    let bytes = read_whole(file).expect("segment");
-    let mut offset = 0;
-    let mut out = Vec::new();
-    while let Some((kind, shard, index, body, len)) = parse(&bytes[offset..]) {
-        out.push((kind, shard, index, body.to_vec()));
-        offset += len;
-    }
-    out
 }
