@@ -46,6 +46,12 @@ use crate::peer::message::PeerRequest;
 use crate::peer::service::PeerService;
 use crate::topology::Topology;
 
+/// How often a node checks how much its WAL holds.
+pub const WAL_CHECK_EVERY: Duration = Duration::from_secs(5);
+/// WAL segments a node keeps before it makes the shards that keep the oldest one snapshot and
+/// purge (a shard that appends little snapshots rarely by entry count, and keeps every segment
+/// since its oldest unpurged entry).
+pub const WAL_SEGMENTS_KEPT: usize = 4;
 /// Entries per AppendEntries message at most.
 pub const APPEND_ENTRIES_MAX: u64 = 256;
 
@@ -146,6 +152,24 @@ where
         .unwrap_or_else(|error| PeerReply::Unavailable(format!("the handler failed: {error}")))
 }
 
+/// Every `WAL_CHECK_EVERY`: if the WAL holds more than `WAL_SEGMENTS_KEPT` segments, the local
+/// replicas of the shards that keep its oldest one snapshot and purge, so that it can go.
+async fn wal_compaction_loop(node: Weak<Node>) {
+    loop {
+        tokio::time::sleep(WAL_CHECK_EVERY).await;
+        let Some(node) = node.upgrade() else { return };
+        let pressure = node.store.wal_pressure();
+        if pressure.segments <= WAL_SEGMENTS_KEPT {
+            continue;
+        }
+        for shard in pressure.pinning {
+            if let Some(replica) = node.shard(shard) {
+                replica.compact_log().await;
+            }
+        }
+    }
+}
+
 /// The leader of a shard as this node's own replica sees it.
 struct LocalLeaders(Weak<Node>);
 
@@ -229,6 +253,7 @@ impl Node {
             shard.start();
         }
         tokio::spawn(coordinator.sweep_loop());
+        tokio::spawn(wal_compaction_loop(Arc::downgrade(&node)));
         tracing::info!(
             node = config.id,
             incarnation = identity.incarnation,

@@ -44,9 +44,10 @@ pub const SIM_EPOCH_SECS: u64 = 1_790_000_000;
 pub const SIM_DURATION_MAX: Duration = Duration::from_secs(3600);
 /// How often a simulated node looks for leadership transfers the driver asked of it.
 pub const TRANSFER_POLL: Duration = Duration::from_millis(10);
-/// WAL segments in the simulation: small, so that runs rotate and delete segments (and turmoil's
-/// in-memory disk does not hold 64 MiB of reserved space per node).
-pub const SIM_WAL_SEGMENT_BYTES: u64 = 256 << 10;
+/// WAL segments in the simulation: small, so that runs rotate and delete segments, and the WAL
+/// compaction loop has work (and turmoil's in-memory disk does not hold 64 MiB of reserved space
+/// per node).
+pub const SIM_WAL_SEGMENT_BYTES: u64 = 16 << 10;
 
 /// Leadership transfers the driver asks of a node: (shard, new leader). The node takes them
 /// on its next [`TRANSFER_POLL`]; a crashed node's requests wait for its restart.
@@ -96,10 +97,13 @@ pub fn sim_timing() -> Timing {
     }
 }
 
-/// Limits for simulated nodes: the defaults, with snapshots every few hundred entries, so that
-/// runs snapshot, purge the log, delete WAL segments and install snapshots on lagging replicas.
-pub fn sim_limits() -> Limits {
-    Limits { snapshot_every_entries: 200, log_kept_behind_snapshot: 50, ..Limits::default() }
+/// Limits for simulated nodes: the defaults, with snapshots every 200 entries for even seeds,
+/// so that runs snapshot, purge the log, delete WAL segments and install snapshots on lagging
+/// replicas; odd seeds never snapshot by entry count, so only the node's WAL compaction loop
+/// (`server::node::WAL_SEGMENTS_KEPT`) makes shards snapshot and purge.
+pub fn sim_limits(seed: u64) -> Limits {
+    let snapshot_every_entries = if seed.is_multiple_of(2) { 200 } else { u64::MAX / 2 };
+    Limits { snapshot_every_entries, log_kept_behind_snapshot: 50, ..Limits::default() }
 }
 
 /// The turmoil host name of a node.
@@ -177,7 +181,7 @@ impl<'a> SimCluster<'a> {
                 data: "/data".into(),
                 shards: spec.shards,
                 consistency: Consistency::Sequential,
-                limits: sim_limits(),
+                limits: sim_limits(spec.seed),
                 timing: spec.timing.clone(),
             };
             let kill = node.kill.clone();

@@ -65,6 +65,7 @@ pub use reader::ShardReader;
 pub use state_machine::StateMachine;
 pub use wal::WAL_DIR;
 pub use wal::Wal;
+pub use wal::WalPressure;
 pub use writer::Executor;
 pub use writer::RedbSink;
 pub use writer::Writer;
@@ -122,6 +123,7 @@ pub struct Store {
     state_db: Arc<Database>,
     state_writer: Writer<RedbSink>,
     identity: Identity,
+    wal_pressure: Arc<std::sync::Mutex<WalPressure>>,
 }
 
 impl Store {
@@ -147,6 +149,7 @@ impl Store {
         let (wal, wal_reader, recovered) =
             Wal::open_with(databases.wal, databases.wal_segment_bytes)
                 .map_err(IdentityError::Log)?;
+        let wal_pressure = wal.pressure();
         let log_writer = Writer::start(wal, executor, "log", None);
         let state_db = Arc::new(databases.state);
         let state_writer = Writer::start(
@@ -161,7 +164,20 @@ impl Store {
             recovered.entry(ShardId(shard)).or_default();
         }
         let recovered = Arc::new(std::sync::Mutex::new(recovered));
-        Ok(Store { log_writer, wal_reader, recovered, state_db, state_writer, identity })
+        Ok(Store {
+            log_writer,
+            wal_reader,
+            recovered,
+            state_db,
+            state_writer,
+            identity,
+            wal_pressure,
+        })
+    }
+
+    /// How many segments the WAL holds and which shards keep the oldest one.
+    pub fn wal_pressure(&self) -> WalPressure {
+        self.wal_pressure.lock().expect("pressure lock").clone()
     }
 
     /// Whose databases these are.

@@ -275,6 +275,17 @@ fn segment_name(id: u64) -> String {
     format!("{id:020}{SEGMENT_SUFFIX}")
 }
 
+/// How much the WAL holds, and which shards keep its oldest segment (for the node's compaction
+/// loop: a shard that appends little snapshots rarely, and until it purges, every segment since
+/// its oldest live entry stays, whatever the other shards purged).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WalPressure {
+    /// Segment files, the active one included.
+    pub segments: usize,
+    /// The shards with unpurged entries in the oldest closed segment.
+    pub pinning: Vec<ShardId>,
+}
+
 /// What the writer keeps about a closed or active segment, to know when it can go.
 #[derive(Default)]
 struct SegmentInfo {
@@ -296,6 +307,8 @@ pub struct Wal {
     unsynced: bool,
     /// The active segment is closed once it has this many bytes.
     segment_bytes: u64,
+    /// Published after every rotation and purge.
+    pressure: Arc<Mutex<WalPressure>>,
 }
 
 impl Wal {
@@ -397,8 +410,10 @@ impl Wal {
             latest,
             unsynced: false,
             segment_bytes,
+            pressure: Arc::new(Mutex::new(WalPressure::default())),
         };
         wal.start_segment(next, active_file)?;
+        wal.publish();
         Ok((wal, WalReader { segments }, logs))
     }
 
@@ -428,8 +443,34 @@ impl Wal {
         self.active_file.set_len(self.active_len)?;
         self.active_file.sync_data()?;
         let next = self.active + 1;
+        tracing::debug!(segment = next, "starting a WAL segment");
         let file = self.dir.open(&segment_name(next))?;
         self.start_segment(next, file)
+    }
+
+    /// What the node's compaction loop reads.
+    pub fn pressure(&self) -> Arc<Mutex<WalPressure>> {
+        self.pressure.clone()
+    }
+
+    fn purged_index(&self, shard: u32) -> Option<u64> {
+        self.latest.get(&(shard, Kind::Purge)).map(|(index, _)| *index)
+    }
+
+    fn publish(&self) {
+        let oldest = self.info.iter().find(|(id, _)| **id != self.active);
+        let pinning = oldest
+            .map(|(_, segment)| {
+                segment
+                    .max_index
+                    .iter()
+                    .filter(|(shard, max)| self.purged_index(**shard) < Some(**max))
+                    .map(|(shard, _)| ShardId(*shard))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let pressure = WalPressure { segments: self.info.len(), pinning };
+        *self.pressure.lock().expect("pressure lock") = pressure;
     }
 
     /// Deletes the oldest segments while every entry in them is purged (invariant 3).
@@ -462,8 +503,9 @@ impl Sink for Wal {
     type Error = io::Error;
 
     fn commit(&mut self, durable: bool, works: Vec<Work<Self>>) -> io::Result<()> {
-        if self.active_len >= self.segment_bytes {
-            // (A batch that crosses the end grows the file past its reserved space.)
+        // (A batch that crosses the end grows the file past its reserved space.)
+        let rotated = self.active_len >= self.segment_bytes;
+        if rotated {
             self.rotate()?;
         }
         let mut batch = WalBatch::new(self.active, self.active_len);
@@ -496,6 +538,9 @@ impl Sink for Wal {
         }
         if purged {
             self.delete_purged();
+        }
+        if purged || rotated {
+            self.publish();
         }
         Ok(())
     }
@@ -682,5 +727,37 @@ mod tests {
             }
         }
         assert!(wal.active > 40, "the run went through many segments: {}", wal.active);
+    }
+
+    /// A shard that appends once and never purges keeps every segment since; the pressure
+    /// names it, and once it purges, the segments go.
+    #[test]
+    fn an_idle_shard_pins_the_oldest_segment_until_it_purges() {
+        let dir = Arc::new(MemDir::default());
+        let (mut wal, _, _) = Wal::open_with(dir.clone(), 1024).expect("open");
+        let push = |wal: &mut Wal, shard: u32, kind: Kind, index: u64, body: Vec<u8>| {
+            let works: Vec<Work<Wal>> = vec![Box::new(move |batch: &mut WalBatch| {
+                batch.push(kind, ShardId(shard), index, &body);
+                Ok(())
+            })];
+            wal.commit(true, works).expect("commit");
+        };
+        let entry = |index| {
+            codec::encode(&openraft::testing::blank_ent::<crate::types::TypeConfig>(1, 1, index))
+        };
+        push(&mut wal, 1, Kind::Entry, 0, entry(0));
+        for index in 0..200 {
+            push(&mut wal, 0, Kind::Entry, index, entry(index));
+            if index % 20 == 19 {
+                push(&mut wal, 0, Kind::Purge, index, codec::encode(&log_id(1, index)));
+            }
+        }
+        let pressure = wal.pressure().lock().expect("pressure").clone();
+        assert!(pressure.segments > 4, "shard 1 keeps them all: {pressure:?}");
+        assert_eq!(pressure.pinning, vec![ShardId(1)]);
+        push(&mut wal, 1, Kind::Purge, 0, codec::encode(&log_id(1, 0)));
+        let pressure = wal.pressure().lock().expect("pressure").clone();
+        assert!(pressure.segments <= 2, "the purged segments went: {pressure:?}");
+        assert_eq!(dir.list().expect("list").len(), pressure.segments);
     }
 }

@@ -1332,6 +1332,28 @@ impl Shard {
         self.transfer_leadership(preferred).await;
     }
 
+    /// Lets the node's WAL drop this replica's old entries: purges the log up to the latest
+    /// snapshot if that is past the purge point, else asks for a snapshot (the next call then
+    /// purges). Regardless of `log_kept_behind_snapshot`: a follower that lagged behind the
+    /// purge catches up by snapshot. Called when this shard keeps the WAL's oldest segment.
+    pub async fn compact_log(&self) {
+        let (snapshot, purged) = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow_watched();
+            (metrics.snapshot, metrics.purged)
+        };
+        match snapshot {
+            Some(snapshot) if purged.is_none_or(|purged| purged.index < snapshot.index) => {
+                tracing::info!(shard = %self.id, upto = snapshot.index, "purging the log for the WAL");
+                let _ = self.raft.trigger().purge_log(snapshot.index).await;
+            }
+            _ => {
+                tracing::info!(shard = %self.id, "snapshotting so that the WAL can drop old entries");
+                let _ = self.raft.trigger().snapshot().await;
+            }
+        }
+    }
+
     /// Asks this replica, if it leads, to hand leadership to replica `to` (openraft's
     /// TransferLeader: the target campaigns at once). Ignored by a follower; the old leader's
     /// unprepared locks die with its term, like at any leader change.
