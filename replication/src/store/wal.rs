@@ -23,6 +23,10 @@
 //! and the segment is cut there; in any other segment it is corruption and the node refuses to
 //! start.
 //!
+//! The writer publishes a [`WalPressure`] (segment count, and the shards whose unpurged entries
+//! keep the oldest segment): the node's compaction loop makes those shards snapshot and purge
+//! when the WAL grows past its budget.
+//!
 //! Invariants:
 //! 1. Every segment but the active one was synced in full before the next one was created, so
 //!    only the last segment can end in a torn record.
