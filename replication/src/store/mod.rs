@@ -192,7 +192,9 @@ impl Store {
 
     /// What the writers have done: one line each, log first.
     pub fn summary(&self) -> [String; 2] {
-        [self.log_writer.stats().summary(), self.state_writer.stats().summary()]
+        let segments = self.wal_pressure().segments;
+        let log = format!("{}; {segments} WAL segments", self.log_writer.stats().summary());
+        [log, self.state_writer.stats().summary()]
     }
 
     /// The log store and state machine of one shard, for its Raft instance.
