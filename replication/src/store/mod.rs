@@ -193,7 +193,7 @@ impl Store {
     /// What the writers have done: one line each, log first.
     pub fn summary(&self) -> [String; 2] {
         let segments = self.wal_pressure().segments;
-        let log = format!("{}; {segments} WAL segments", self.log_writer.stats().summary());
+        let log = format!("{}; WAL segments: {segments}", self.log_writer.stats().summary());
         [log, self.state_writer.stats().summary()]
     }
 
