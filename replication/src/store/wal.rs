@@ -764,4 +764,73 @@ mod tests {
         assert!(pressure.segments <= 2, "the purged segments went: {pressure:?}");
         assert_eq!(dir.list().expect("list").len(), pressure.segments);
     }
+
+    /// A purge past the end of the log (a snapshot installed), and deleted segments that come
+    /// back (an unlink that a crash undid): replay still gives exactly the live log.
+    #[test]
+    fn a_purge_past_the_log_and_undeleted_segments_replay_right() {
+        let dir = Arc::new(MemDir::default());
+        let (mut wal, _, _) = Wal::open_with(dir.clone(), 1024).expect("open");
+        let put = |wal: &mut Wal, records: Vec<(Kind, u64, Vec<u8>)>| {
+            let works: Vec<Work<Wal>> = vec![Box::new(move |batch: &mut WalBatch| {
+                for (kind, index, body) in records {
+                    batch.push(kind, ShardId(0), index, &body);
+                }
+                Ok(())
+            })];
+            wal.commit(true, works).expect("commit");
+        };
+        let entry = |term, index| {
+            let entry = openraft::testing::blank_ent::<crate::types::TypeConfig>(term, 1, index);
+            (Kind::Entry, index, codec::encode(&entry))
+        };
+        for index in 0..60 {
+            put(&mut wal, vec![entry(1, index)]);
+        }
+        put(&mut wal, vec![(Kind::Truncate, 30, codec::encode(&Some(log_id(1, 29))))]);
+        for index in 30..40 {
+            put(&mut wal, vec![entry(2, index)]);
+        }
+        let mut closed: Vec<(String, Vec<u8>)> = dir
+            .list()
+            .expect("list")
+            .into_iter()
+            .map(|name| {
+                let bytes = read_whole(dir.file(&name).expect("file").as_ref()).expect("read");
+                (name, bytes)
+            })
+            .collect();
+        closed.sort();
+        closed.pop(); // the active segment
+        put(&mut wal, vec![(Kind::Purge, 100, codec::encode(&log_id(3, 100)))]);
+        for index in 101..140 {
+            put(&mut wal, vec![entry(3, index)]);
+        }
+        put(&mut wal, vec![(Kind::Purge, 120, codec::encode(&log_id(3, 120)))]);
+        drop(wal);
+        let check = |dir: Arc<MemDir>| {
+            let (_, reader, logs) = Wal::open_with(dir, 1024).expect("reopen");
+            let log = &logs[&ShardId(0)];
+            assert_eq!(log.purged.map(|p| p.index), Some(120));
+            assert_eq!(log.last_log.map(|l| (l.leader_id.term, l.index)), Some((3, 139)));
+            let entries: Vec<(u64, u64)> = log
+                .entries
+                .iter()
+                .map(|(&index, &at)| {
+                    (index, reader.read(at).expect("read").log_id().leader_id.term)
+                })
+                .collect();
+            assert_eq!(entries, (121..140).map(|index| (index, 3)).collect::<Vec<_>>());
+        };
+        check(dir.clone());
+        let mut undeleted = 0;
+        for (name, bytes) in &closed {
+            if dir.file(name).is_none() {
+                dir.open(name).expect("recreate").write_at(0, bytes).expect("write");
+                undeleted += 1;
+            }
+        }
+        assert!(undeleted > 0, "the purges deleted segments");
+        check(dir);
+    }
 }
