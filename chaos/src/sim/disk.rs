@@ -18,6 +18,14 @@ use turmoil::fs::shim::std::fs::OpenOptions;
 /// The data directory of a simulated node.
 pub const DATA_DIR: &str = "/data";
 
+/// Fails once the kill switch is flipped (or outside the simulation): no I/O after a "crash".
+fn alive(kill: &AtomicBool) -> io::Result<()> {
+    if kill.load(Ordering::SeqCst) || !turmoil::in_simulation() {
+        return Err(io::Error::other("the simulated process is dead"));
+    }
+    Ok(())
+}
+
 /// A redb storage backend over a simulated file.
 #[derive(Debug)]
 pub struct SimFileBackend {
@@ -39,10 +47,7 @@ impl SimFileBackend {
     }
 
     fn check(&self) -> io::Result<()> {
-        if self.kill.load(Ordering::SeqCst) || !turmoil::in_simulation() {
-            return Err(io::Error::other("the simulated process is dead"));
-        }
-        Ok(())
+        alive(&self.kill)
     }
 }
 
@@ -97,10 +102,8 @@ impl replication::store::LogDir for SimLogDir {
     }
 
     fn list(&self) -> io::Result<Vec<String>> {
+        alive(&self.kill)?;
         let dir = format!("{DATA_DIR}/{}", replication::store::WAL_DIR);
-        if self.kill.load(Ordering::SeqCst) {
-            return Err(io::Error::other("the simulated process is dead"));
-        }
         if !turmoil::fs::shim::std::fs::exists(&dir) {
             return Ok(Vec::new());
         }
@@ -112,9 +115,7 @@ impl replication::store::LogDir for SimLogDir {
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
-        if self.kill.load(Ordering::SeqCst) {
-            return Err(io::Error::other("the simulated process is dead"));
-        }
+        alive(&self.kill)?;
         turmoil::fs::shim::std::fs::remove_file(format!("{DATA_DIR}/{}", SimLogDir::path(name)))
     }
 }

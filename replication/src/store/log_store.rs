@@ -288,8 +288,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 // openraft saves a committed id once its entries are submitted, not flushed: write
                 // it only behind entries laid out already (in this batch or an earlier one), so
                 // it is never durable ahead of them; otherwise a later append writes it.
-                let laid_out = mem.locations.last_key_value().map(|(&index, _)| index);
-                let covered = laid_out.max(mem.last_purged.map(|purged| purged.index));
+                let highest = mem.locations.last_key_value().map(|(&index, _)| index);
+                let covered = highest.max(mem.last_purged.map(|purged| purged.index));
                 let behind = mem.committed.is_none_or(|c| covered.is_some_and(|i| c.index <= i));
                 if mem.committed_unwritten && behind {
                     mem.committed_unwritten = false;

@@ -9,10 +9,10 @@
 //!
 //! Why one log for all shards rather than one per shard: a durable append costs an fsync, so the
 //! appends of every shard share each fsync (group commit across shards). Why an append-only log
-//! rather than a B-tree (the log lived in redb until 2026-12): a durable redb commit writes
-//! copy-on-write pages, allocator state and a header before its fsync, about 550 us here against
-//! 180 us for an append and fdatasync, and the log never needs a B-tree's random access; see
-//! [`wal`] and docs/benchmarks.md.
+//! rather than a B-tree (the log lived in redb until 2026-12): the log never needs a B-tree's
+//! random access, and a durable commit of the redb log took 510-550 us here against 200-220 us
+//! for a WAL append and fdatasync into reserved space (docs/benchmarks.md, sitting I); see
+//! [`wal`].
 //!
 //! Why the state machines live in a database of their own (as etcd keeps its WAL apart from
 //! bbolt, and TiKV its raft-engine apart from the KV engine): applies need no fsync (the log is
@@ -106,9 +106,8 @@ impl Databases {
         if dir.join(OLD_LOG_FILE).exists() {
             return Err(IdentityError::OldFormat(dir.join(OLD_LOG_FILE).display().to_string()));
         }
-        let open = |file: &str| Database::builder().create(dir.join(file));
         Ok(Databases {
-            node: open(NODE_FILE).map_err(redb::Error::from)?,
+            node: Database::builder().create(dir.join(NODE_FILE)).map_err(redb::Error::from)?,
             state: Database::builder()
                 .set_cache_size(STATE_CACHE_BYTES)
                 .create(dir.join(STATE_FILE))

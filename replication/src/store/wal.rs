@@ -297,6 +297,26 @@ struct SegmentInfo {
     max_index: BTreeMap<u32, u64>,
 }
 
+/// The newest Vote, Purge and Committed record body of each shard, with its index.
+type Latest = BTreeMap<(u32, Kind), (u64, Vec<u8>)>;
+
+impl SegmentInfo {
+    /// Takes note of a record written to (or replayed from) this segment: an entry raises the
+    /// shard's highest index here, a vote, purge or committed id becomes the shard's newest.
+    fn note(&mut self, latest: &mut Latest, kind: Kind, shard: u32, index: u64, body: &[u8]) {
+        match kind {
+            Kind::Entry => {
+                let max = self.max_index.entry(shard).or_default();
+                *max = (*max).max(index);
+            }
+            Kind::Vote | Kind::Purge | Kind::Committed => {
+                latest.insert((shard, kind), (index, body.to_vec()));
+            }
+            Kind::Truncate => {}
+        }
+    }
+}
+
 /// The WAL as the log writer's [`Sink`].
 pub struct Wal {
     dir: Arc<dyn LogDir>,
@@ -306,7 +326,7 @@ pub struct Wal {
     active_file: Arc<dyn LogFile>,
     active_len: u64,
     /// The newest Vote, Purge and Committed record body of each shard (with its index).
-    latest: BTreeMap<(u32, Kind), (u64, Vec<u8>)>,
+    latest: Latest,
     /// Bytes written and not yet synced.
     unsynced: bool,
     /// The active segment is closed once it has this many bytes.
@@ -387,16 +407,7 @@ impl Wal {
                     .or_default()
                     .apply(kind, index, body, at)
                     .map_err(|error| corrupt(format!("segment {id} offset {offset}: {error}")))?;
-                match kind {
-                    Kind::Entry => {
-                        let max = segment.max_index.entry(shard).or_default();
-                        *max = (*max).max(index);
-                    }
-                    Kind::Vote | Kind::Purge | Kind::Committed => {
-                        latest.insert((shard, kind), (index, body.to_vec()));
-                    }
-                    Kind::Truncate => {}
-                }
+                segment.note(&mut latest, kind, shard, index, body);
                 offset += len;
             }
             info.insert(id, segment);
@@ -528,17 +539,8 @@ impl Sink for Wal {
         let mut purged = false;
         let segment = self.info.entry(self.active).or_default();
         for (kind, shard, index, body) in batch.records {
-            match kind {
-                Kind::Entry => {
-                    let max = segment.max_index.entry(shard).or_default();
-                    *max = (*max).max(index);
-                }
-                Kind::Vote | Kind::Purge | Kind::Committed => {
-                    purged |= kind == Kind::Purge;
-                    self.latest.insert((shard, kind), (index, batch.buf[body].to_vec()));
-                }
-                Kind::Truncate => {}
-            }
+            purged |= kind == Kind::Purge;
+            segment.note(&mut self.latest, kind, shard, index, &batch.buf[body]);
         }
         if purged {
             self.delete_purged();
