@@ -75,10 +75,11 @@ pub struct Args {
     /// The sessions' consistency (default: the servers').
     #[arg(long, value_enum)]
     pub consistency: Option<ConsistencyArg>,
-    /// How `txn2`, `rmw` and `bank` send their writes: with END (`Transaction::commit_with`,
-    /// one round trip for all of them, as etcd's `Txn` carries its puts) or one WRITE
-    /// statement each (locked at once, a round trip each).
-    #[arg(long, value_enum, default_value_t = WritesArg::WithEnd)]
+    /// How `txn2`, `rmw` and `bank` send their writes: as a transaction of their own when
+    /// nothing is read first (`txn2`: `Client::commit_writes`, no BEGIN, one round trip as
+    /// etcd's `Txn`; `rmw` and `bank` then send them with END), with END after BEGIN
+    /// (`Transaction::commit_with`), or one WRITE statement each (a round trip each).
+    #[arg(long, value_enum, default_value_t = WritesArg::OneShot)]
     pub writes: WritesArg,
     /// How `rmw` and `bank` read the keys they then write: under an exclusive lock
     /// (`Transaction::get_for_update`, SQL's SELECT ... FOR UPDATE) or a shared one, upgraded
@@ -93,6 +94,8 @@ pub struct Args {
 /// How transaction workloads send their writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum WritesArg {
+    /// Without BEGIN when the body reads nothing (a Commit without a handle), else with END.
+    OneShot,
     /// All of them with END.
     WithEnd,
     /// One WRITE statement each.
@@ -122,6 +125,7 @@ impl WritesArg {
     /// The name on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
+            WritesArg::OneShot => "one-shot",
             WritesArg::WithEnd => "with-end",
             WritesArg::Statements => "statements",
         }
@@ -257,7 +261,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         workload: args.workload,
         keys: key_space,
         value,
-        writes_with_end: args.writes == WritesArg::WithEnd,
+        writes: args.writes,
         reads_for_update: args.reads == ReadsArg::ForUpdate,
         splits: splits.clone(),
         deadline: Instant::now() + window,

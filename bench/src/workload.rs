@@ -7,13 +7,15 @@
 //! | `txn2`     | `BEGIN; WRITE a v; WRITE b v; END`, `a` and `b` in different shards    |
 //! | `rmw`      | `BEGIN; READ a; READ b; WRITE a v; WRITE b v; END`, `a != b`           |
 //! | `bank`     | `BEGIN; READ a; READ b; WRITE a (a-1); WRITE b (b+1); END`            |
+//! | `deadlock` | a round: two sessions lock two keys in opposite orders (see below)    |
 //!
-//! By default the writes of `txn2`, `rmw` and `bank` travel with END
-//! (`Transaction::commit_with`), as etcd's `Txn` carries its puts; `--writes statements` sends
-//! each as a WRITE statement of its own. `rmw` and `bank` read the keys they will write under
+//! By default (`--writes one-shot`) `txn2`'s two writes are one Commit without a handle
+//! (`Client::commit_writes`: no BEGIN, one round trip, as etcd's `Txn` of two puts), and the
+//! writes of `rmw` and `bank` travel with END (`Transaction::commit_with`). `--writes
+//! with-end` sends `txn2` as BEGIN then END with the writes; `--writes statements` sends each
+//! write as a WRITE statement of its own. `rmw` and `bank` read the keys they will write under
 //! exclusive locks (`Transaction::get_for_update`, SQL's SELECT ... FOR UPDATE); `--reads
 //! shared` reads them under shared locks, upgraded when written.
-//! | `deadlock` | a round: two sessions lock two keys in opposite orders (see below)    |
 //!
 //! # Counting
 //!
@@ -60,6 +62,7 @@ use rand::rngs::SmallRng;
 
 use crate::keys;
 use crate::keys::Splits;
+use crate::run::WritesArg;
 use crate::stats::Live;
 use crate::stats::Tally;
 
@@ -113,8 +116,8 @@ pub struct Shared {
     pub keys: u64,
     /// The value written.
     pub value: Vec<u8>,
-    /// Transactions send their writes with END (else one WRITE statement each).
-    pub writes_with_end: bool,
+    /// How transactions send their writes.
+    pub writes: WritesArg,
     /// `rmw` and `bank` read under exclusive locks (else shared ones).
     pub reads_for_update: bool,
     /// The shard map.
@@ -241,12 +244,17 @@ pub fn balance(account: &str, value: Option<Vec<u8>>) -> Result<i64, Error> {
         .map_err(|_| Error::Invalid(format!("account {account} holds a non-number")))
 }
 
-/// One attempt: BEGIN, the body, END (or ABORT when the body failed).
+/// One attempt: BEGIN, the body, END (or ABORT when the body failed); a body that reads
+/// nothing goes without BEGIN under `--writes one-shot`.
 async fn attempt(client: &Client, body: &Body, shared: &Shared) -> Result<(), Error> {
+    if let (WritesArg::OneShot, Body::Txn2(a, b)) = (shared.writes, body) {
+        let writes = vec![Mutation::put(a, &shared.value), Mutation::put(b, &shared.value)];
+        return client.commit_writes(writes).await.map(drop);
+    }
     let mut txn = client.begin().await?;
     let body = async {
         let writes = body.run(&mut txn, shared).await?;
-        if shared.writes_with_end {
+        if shared.writes != WritesArg::Statements {
             return Ok(writes);
         }
         for write in writes {
@@ -526,7 +534,7 @@ mod tests {
             workload,
             keys,
             value: vec![b'x'; 8],
-            writes_with_end: true,
+            writes: WritesArg::WithEnd,
             reads_for_update: true,
             splits: Splits::even(4),
             deadline: Instant::now(),

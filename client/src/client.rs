@@ -24,6 +24,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use proto::kv::BeginRequest;
+use proto::kv::CommitRequest;
 use proto::kv::Consistency as ProtoConsistency;
 use proto::kv::ReadRequest;
 use proto::kv::ScanRequest;
@@ -40,8 +41,10 @@ use crate::connector::Connector;
 use crate::connector::MESSAGE_BYTES_MAX;
 use crate::connector::TcpConnector;
 use crate::error::Error;
+use crate::mutation::Mutation;
 use crate::transaction::CommitInfo;
 use crate::transaction::Transaction;
+use crate::transaction::reason_name;
 
 /// Deadline of one request (longer than the server's lock wait limit, 10 s by default).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -446,6 +449,36 @@ impl Client {
             .await?;
         self.observe_token(response.causal_token);
         Ok(())
+    }
+
+    /// Applies `writes` atomically as a transaction of their own, in one round trip (etcd's
+    /// `Txn` of puts): a Commit without a handle, sent to the leader of the first write's
+    /// shard, which coordinates it. The answer is COMMITTED (`Ok`) or ABORTED with a reason
+    /// (nothing applied; run it again if retryable). As for [`Client::put`], a lost answer
+    /// is [`Error::Unknown`] and the writes are not resent: the client never learned the
+    /// transaction's id, so use [`Client::begin`] and [`Transaction::commit_with`] when the
+    /// outcome must always be learnable through `TxnStatus`.
+    pub async fn commit_writes(&self, writes: Vec<Mutation>) -> Result<CommitInfo, Error> {
+        let Some(first) = writes.first().map(|write| write.key.clone()) else {
+            return Err(Error::Invalid("commit_writes needs at least one write".into()));
+        };
+        let writes: Vec<_> = writes.iter().map(Mutation::to_proto).collect();
+        let response = self
+            .routed(&first, true, |mut kv| {
+                let request = CommitRequest { txn: None, writes: writes.clone() };
+                async move { kv.commit(request).await }
+            })
+            .await?;
+        if response.outcome == proto::kv::Outcome::Committed as i32 {
+            self.observe_token(response.causal_token);
+            return Ok(CommitInfo { commit_ts: response.commit_ts });
+        }
+        let abort = response.abort.unwrap_or_default();
+        Err(Error::Aborted {
+            reason: reason_name(abort.reason).to_string(),
+            message: abort.message,
+            retryable: abort.retryable,
+        })
     }
 
     /// SCAN `[from, to)` outside a transaction (`to` empty: to the end), at most `limit` rows.

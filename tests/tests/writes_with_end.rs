@@ -230,3 +230,53 @@ async fn a_read_for_update_queues_the_next_read_modify_write_instead_of_deadlock
         assert!(rest.is_empty(), "{status} {rest:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_without_a_handle_are_one_transaction_of_their_own() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let reader = cluster.client_via(&[2]).await;
+
+    // Across every shard, in one call: all visible at once, at the returned commit timestamp.
+    let writes = SHARD_KEYS.iter().map(|key| Mutation::put(key, "one")).collect();
+    let committed = client.commit_writes(writes).await.expect("a one-shot commit");
+    assert!(committed.commit_ts > 0);
+    assert_eq!(read_all(&reader).await, some(&["one"; 4]));
+
+    // Bad input anywhere refuses the whole of it, with nothing applied.
+    let writes = vec![Mutation::put(SHARD_KEYS[0], "two"), Mutation::put("", "empty key")];
+    match client.commit_writes(writes).await {
+        Err(Error::Invalid(message)) => assert!(message.contains("empty key"), "{message}"),
+        other => panic!("an empty key in a one-shot commit: {other:?}"),
+    }
+    match client.commit_writes(Vec::new()).await {
+        Err(Error::Invalid(_)) => {}
+        other => panic!("a one-shot commit of nothing: {other:?}"),
+    }
+    {
+        // On the wire, too: no handle and no writes is a bad request.
+        use proto::kv::CommitRequest;
+        use proto::kv::kv_client::KvClient;
+        let mut kv =
+            KvClient::connect(format!("http://{}", cluster.addr(3))).await.expect("connect");
+        let refused = kv.commit(CommitRequest { txn: None, writes: Vec::new() }).await;
+        let status = refused.expect_err("a Commit without a handle or writes");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    }
+    assert_eq!(read_all(&reader).await, some(&["one"; 4]));
+
+    // It locks like any transaction: it waits for a reader's shared lock, the reader never
+    // sees it, and it commits once the reader ends.
+    let mut holder = reader.begin().await.expect("BEGIN");
+    assert_eq!(text(holder.get(SHARD_KEYS[3]).await.expect("READ")).as_deref(), Some("one"));
+    let writer = client.session();
+    let end = tokio::spawn(async move {
+        let writes = vec![Mutation::put(SHARD_KEYS[1], "three"), Mutation::delete(SHARD_KEYS[3])];
+        writer.commit_writes(writes).await
+    });
+    until_a_lock_wait(&cluster).await;
+    assert_eq!(text(holder.get(SHARD_KEYS[3]).await.expect("READ")).as_deref(), Some("one"));
+    holder.commit().await.expect("the reader commits");
+    end.await.expect("task").expect("the waiting one-shot commit goes through");
+    assert_eq!(read_all(&reader).await, some(&["one", "three", "one", ""]));
+}

@@ -216,21 +216,23 @@ impl Kv for KvService {
         request: Request<CommitRequest>,
     ) -> Result<Response<CommitResponse>, Status> {
         let request = request.into_inner();
-        let handle = request
-            .txn
-            .ok_or_else(|| Status::invalid_argument("COMMIT needs a transaction handle"))?;
-        let txn = self.txn_id(&handle)?;
-        self.node.coordinator().entry(&txn).map_err(to_status)?;
         let writes: Vec<_> = request
             .writes
             .into_iter()
             .map(|w| (w.key.to_vec(), if w.delete { None } else { Some(w.value.to_vec()) }))
             .collect();
+        let coordinator = self.node.coordinator().clone();
         // The commit protocol runs to its end even if the client goes away meanwhile (the
         // client then learns the outcome from TxnStatus).
-        let coordinator = self.node.coordinator().clone();
-        let outcome = tokio::spawn(async move { coordinator.commit_with(txn, writes).await })
-            .await
+        let outcome = match request.txn {
+            Some(handle) => {
+                let txn = self.txn_id(&handle)?;
+                coordinator.entry(&txn).map_err(to_status)?;
+                tokio::spawn(async move { coordinator.commit_with(txn, writes).await }).await
+            }
+            None => tokio::spawn(async move { coordinator.commit_writes(writes).await }).await,
+        };
+        let outcome = outcome
             .unwrap_or_else(|error| {
                 Ok(Outcome::Unknown(format!("the commit task failed: {error}")))
             })

@@ -101,6 +101,28 @@ impl Coordinator {
         Ok(self.end(txn, &mut state).await)
     }
 
+    /// A transaction of its own made of `writes` alone (a Commit without a handle): begun,
+    /// committed and forgotten in one call, so one client round trip instead of two (BEGIN,
+    /// END). Bad writes are refused with nothing changed. Nobody holds its id, so a lost
+    /// answer leaves its outcome unknown to the client, as a one-statement WRITE's.
+    pub async fn commit_writes(
+        &self,
+        writes: Vec<(Key, Option<Value>)>,
+    ) -> Result<Outcome, StatementError> {
+        if writes.is_empty() {
+            return Err(StatementError::Invalid(
+                "a commit without a transaction handle needs at least one write".into(),
+            ));
+        }
+        let txn = self.begin(false)?;
+        let outcome = self.commit_with(txn, writes).await;
+        if outcome.is_err() {
+            let _ = self.abort(txn).await;
+        }
+        self.forget(txn);
+        outcome
+    }
+
     async fn end(&self, txn: TxnId, state: &mut TxnState) -> Outcome {
         match &state.status {
             Status::Ended(outcome) => return outcome.clone(),

@@ -175,6 +175,11 @@ impl Coordinator {
         Ok(entry)
     }
 
+    /// Forgets a transaction that ended (and that no client will ask about again).
+    pub(crate) fn forget(&self, txn: TxnId) {
+        self.txns.lock().expect("txns lock").remove(&txn.seq);
+    }
+
     pub(crate) fn check_key(&self, key: &[u8]) -> Result<(), StatementError> {
         let max = self.ctx.config.limits.key_bytes_max;
         if key.is_empty() {
