@@ -86,6 +86,11 @@ pub struct Args {
     /// when written (two transactions that read one key then deadlock when both upgrade).
     #[arg(long, value_enum, default_value_t = ReadsArg::ForUpdate)]
     pub reads: ReadsArg,
+    /// Where `txn2 --writes with-end`, `rmw` and `bank` begin their transactions: at the
+    /// leader of the first key's shard (`Client::begin_near`, so that its statements there and
+    /// its commit at home stay on one node) or at any node, in turn (`Client::begin`).
+    #[arg(long, value_enum, default_value_t = BeginArg::Near)]
+    pub begin: BeginArg,
     /// Also print the report as one JSON object on the last line.
     #[arg(long)]
     pub json: bool,
@@ -100,6 +105,15 @@ pub enum WritesArg {
     WithEnd,
     /// One WRITE statement each.
     Statements,
+}
+
+/// Where transactions begin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BeginArg {
+    /// At the leader of the first key's shard.
+    Near,
+    /// At any node, in turn.
+    Any,
 }
 
 /// How `rmw` and `bank` read the keys they write.
@@ -262,6 +276,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         keys: key_space,
         value,
         writes: args.writes,
+        begin_near: args.begin == BeginArg::Near,
         reads_for_update: args.reads == ReadsArg::ForUpdate,
         splits: splits.clone(),
         deadline: Instant::now() + window,
@@ -326,6 +341,11 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         consistency: args.consistency_name().to_string(),
         writes: args.writes.name().to_string(),
         reads: args.reads.name().to_string(),
+        begin: match args.begin {
+            BeginArg::Near => "near",
+            BeginArg::Any => "any",
+        }
+        .to_string(),
         shards: splits.len(),
         tally,
         drain,

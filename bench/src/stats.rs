@@ -281,10 +281,12 @@ pub struct Report {
     pub value_size: usize,
     /// The session consistency asked for (`default` for the servers' default).
     pub consistency: String,
-    /// How transactions sent their writes (`with-end` or `statements`).
+    /// How transactions sent their writes (`one-shot`, `with-end` or `statements`).
     pub writes: String,
     /// How `rmw` and `bank` read the keys they write (`for-update` or `shared`).
     pub reads: String,
+    /// Where transactions began (`near` or `any`).
+    pub begin: String,
     /// Shards of the cluster.
     pub shards: usize,
     /// What the workers counted.
@@ -397,6 +399,7 @@ impl Report {
             "consistency": self.consistency,
             "writes": self.writes,
             "reads": self.reads,
+            "begin": self.begin,
             "shards": self.shards,
             "ops": t.ops,
             "ops_per_s": self.rate(t.ops),
@@ -485,6 +488,7 @@ mod tests {
             consistency: "default".into(),
             writes: "with-end".into(),
             reads: "for-update".into(),
+            begin: "near".into(),
             shards: 4,
             tally,
             drain: Duration::from_millis(3),

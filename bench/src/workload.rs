@@ -15,7 +15,9 @@
 //! with-end` sends `txn2` as BEGIN then END with the writes; `--writes statements` sends each
 //! write as a WRITE statement of its own. `rmw` and `bank` read the keys they will write under
 //! exclusive locks (`Transaction::get_for_update`, SQL's SELECT ... FOR UPDATE); `--reads
-//! shared` reads them under shared locks, upgraded when written.
+//! shared` reads them under shared locks, upgraded when written. Transactions begin at the
+//! leader of their first key's shard (`Client::begin_near`); `--begin any` begins them at any
+//! node in turn.
 //!
 //! # Counting
 //!
@@ -118,6 +120,8 @@ pub struct Shared {
     pub value: Vec<u8>,
     /// How transactions send their writes.
     pub writes: WritesArg,
+    /// Transactions begin at the leader of their first key's shard (else at any node).
+    pub begin_near: bool,
     /// `rmw` and `bank` read under exclusive locks (else shared ones).
     pub reads_for_update: bool,
     /// The shard map.
@@ -186,6 +190,13 @@ pub enum Body {
 }
 
 impl Body {
+    /// The key the transaction works on first.
+    pub fn first_key(&self) -> &str {
+        match self {
+            Body::Txn2(a, _) | Body::Rmw(a, _) | Body::Transfer(a, _) => a,
+        }
+    }
+
     /// The next transaction of `workload` (a transaction workload), keys from `rng`.
     pub fn draw<R: Rng>(workload: Workload, rng: &mut R, shared: &Shared) -> Body {
         match workload {
@@ -251,7 +262,11 @@ async fn attempt(client: &Client, body: &Body, shared: &Shared) -> Result<(), Er
         let writes = vec![Mutation::put(a, &shared.value), Mutation::put(b, &shared.value)];
         return client.commit_writes(writes).await.map(drop);
     }
-    let mut txn = client.begin().await?;
+    let mut txn = if shared.begin_near {
+        client.begin_near(body.first_key()).await?
+    } else {
+        client.begin().await?
+    };
     let body = async {
         let writes = body.run(&mut txn, shared).await?;
         if shared.writes != WritesArg::Statements {
@@ -535,6 +550,7 @@ mod tests {
             keys,
             value: vec![b'x'; 8],
             writes: WritesArg::WithEnd,
+            begin_near: true,
             reads_for_update: true,
             splits: Splits::even(4),
             deadline: Instant::now(),

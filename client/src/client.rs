@@ -538,10 +538,33 @@ impl Client {
         read_only: bool,
         consistency: Consistency,
     ) -> Result<Transaction, Error> {
+        self.begin_via(read_only, consistency, None).await
+    }
+
+    /// Starts an interactive transaction coordinated by the leader of `key`'s shard (as far
+    /// as this client knows it), for a transaction that will work there first: its statements
+    /// on that shard, and its commit there if `key` is its first write (the home shard), then
+    /// need no hop between nodes. Otherwise the same as [`Client::begin`].
+    pub async fn begin_near(&self, key: impl AsRef<[u8]>) -> Result<Transaction, Error> {
+        self.begin_via(false, self.consistency(), Some(key.as_ref())).await
+    }
+
+    async fn begin_via(
+        &self,
+        read_only: bool,
+        consistency: Consistency,
+        near: Option<&[u8]>,
+    ) -> Result<Transaction, Error> {
         let mut last = Error::Unavailable("no node reachable".into());
         let attempts = self.addrs().len() * 3;
         for round in 0..attempts {
-            let addr = self.pick_node(round);
+            let addr = match near {
+                Some(key) => {
+                    let order = self.route(key, true);
+                    order[round % order.len()].clone()
+                }
+                None => self.pick_node(round),
+            };
             let request = BeginRequest {
                 read_only,
                 consistency: consistency.to_proto(),

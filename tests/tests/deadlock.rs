@@ -29,6 +29,12 @@ use tokio::time::Instant;
 const BREAK_WITHIN: Duration = Duration::from_secs(1);
 /// How long a waiting chain (no cycle yet) is watched for phantom aborts.
 const CHAIN_WATCH: Duration = Duration::from_millis(500);
+/// A transaction's age is its start timestamp, a hybrid logical clock reading of millisecond
+/// resolution taken by its coordinator. Two BEGINs on different nodes less than a millisecond
+/// apart (and not causally related) have no defined order, so the scenarios leave this much
+/// wall-clock time between BEGINs for "begun later" to mean "younger". (Without it, a 3-cycle
+/// run once aborted S1 instead of S2: both had begun within the same millisecond.)
+const CLOCK_RESOLUTION_GAP: Duration = Duration::from_millis(3);
 
 /// Which node coordinates a transaction, relative to the leader of the shard where it waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +98,7 @@ async fn cycle(shards: &[usize], placement: Placement) {
     }
 
     for (i, session) in sessions.iter_mut().enumerate() {
+        tokio::time::sleep(CLOCK_RESOLUTION_GAP).await;
         session.expect("BEGIN", "OK").await;
         session.expect(&format!("WRITE {} S{i}-own", keys[i]), "OK").await;
     }
@@ -161,6 +168,7 @@ async fn upgrade(placement: Placement) {
     let mut younger = session_on(&cluster, "younger", second);
     older.expect("BEGIN", "OK").await;
     older.expect("READ Gina", "(nil)").await;
+    tokio::time::sleep(CLOCK_RESOLUTION_GAP).await;
     younger.expect("BEGIN", "OK").await;
     younger.expect("READ Gina", "(nil)").await;
     older.send("WRITE Gina older").await;

@@ -280,3 +280,18 @@ async fn writes_without_a_handle_are_one_transaction_of_their_own() {
     end.await.expect("task").expect("the waiting one-shot commit goes through");
     assert_eq!(read_all(&reader).await, some(&["one", "three", "one", ""]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn begin_near_a_key_is_coordinated_by_the_leader_of_its_shard() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let leaders = cluster.leaders().await.expect("agreed leaders");
+    for (shard, key) in SHARD_KEYS.iter().enumerate() {
+        let txn = client.begin_near(key).await.expect("BEGIN near a key");
+        assert_eq!(txn.handle().coordinator, leaders[&(shard as u32)], "{key} is in s{shard}");
+        let writes =
+            vec![Mutation::put(key, "near"), Mutation::put(SHARD_KEYS[(shard + 1) % 4], "near")];
+        txn.commit_with(writes).await.expect("END commits");
+    }
+    assert_eq!(read_all(&client).await, some(&["near"; 4]));
+}
