@@ -237,7 +237,16 @@ impl Kv for KvService {
                 Ok(Outcome::Unknown(format!("the commit task failed: {error}")))
             })
             .map_err(to_status)?;
-        outcome_response(outcome)
+        match outcome {
+            // Nobody holds its id, so TxnStatus cannot settle it (kv.proto, CommitRequest.txn).
+            Outcome::Unknown(why) if request.txn.is_none() => {
+                Err(to_status(StatementError::Unavailable(format!(
+                    "the outcome of the commit is unknown ({why}); a commit without a \
+                     transaction handle cannot be asked about: read its keys to learn it"
+                ))))
+            }
+            outcome => outcome_response(outcome),
+        }
     }
 
     async fn abort(
