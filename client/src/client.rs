@@ -443,6 +443,7 @@ impl Client {
                     key: key.to_vec().into(),
                     value: value.unwrap_or_default().to_vec().into(),
                     delete: value.is_none(),
+                    causal_token: self.token(),
                 };
                 async move { kv.write(request).await }
             })
@@ -465,7 +466,8 @@ impl Client {
         let writes: Vec<_> = writes.iter().map(Mutation::to_proto).collect();
         let response = self
             .routed(&first, true, |mut kv| {
-                let request = CommitRequest { txn: None, writes: writes.clone() };
+                let request =
+                    CommitRequest { txn: None, writes: writes.clone(), causal_token: self.token() };
                 async move { kv.commit(request).await }
             })
             .await?;

@@ -172,6 +172,7 @@ impl Transaction {
             key: key.to_vec().into(),
             value: value.unwrap_or_default().to_vec().into(),
             delete: value.is_none(),
+            causal_token: 0,
         };
         let response = self.send(false, |mut kv| async move { kv.write(request).await }).await?;
         if self.home.is_none() {
@@ -218,7 +219,7 @@ impl Transaction {
         }
         let first_key = writes.first().map(|write| write.key.clone());
         let writes = writes.iter().map(Mutation::to_proto).collect();
-        let request = CommitRequest { txn: Some(self.handle), writes };
+        let request = CommitRequest { txn: Some(self.handle), writes, causal_token: 0 };
         let kv = self.client.kv(&self.addr);
         let answer = tokio::time::timeout(self.client.inner.timeout, async move {
             let mut kv = kv;

@@ -292,18 +292,19 @@ async fn ending_a_transaction_again_answers_the_same_outcome() {
             key: key.as_bytes().to_vec().into(),
             value: b"once".to_vec().into(),
             delete: false,
+            causal_token: 0,
         };
         kv.write(write).await.expect("Write");
     }
     let first = kv
-        .commit(CommitRequest { txn: handle, writes: Vec::new() })
+        .commit(CommitRequest { txn: handle, writes: Vec::new(), causal_token: 0 })
         .await
         .expect("Commit")
         .into_inner();
     assert_eq!(first.outcome, Outcome::Committed as i32, "{first:?}");
     for _ in 0..3 {
         let again = kv
-            .commit(CommitRequest { txn: handle, writes: Vec::new() })
+            .commit(CommitRequest { txn: handle, writes: Vec::new(), causal_token: 0 })
             .await
             .expect("Commit")
             .into_inner();
@@ -323,12 +324,13 @@ async fn ending_a_transaction_again_answers_the_same_outcome() {
         key: b"Alice".to_vec().into(),
         value: b"never".to_vec().into(),
         delete: false,
+        causal_token: 0,
     };
     kv.write(write).await.expect("Write");
     kv.abort(proto::kv::AbortRequest { txn: handle }).await.expect("Abort");
     for _ in 0..2 {
         let again = kv
-            .commit(CommitRequest { txn: handle, writes: Vec::new() })
+            .commit(CommitRequest { txn: handle, writes: Vec::new(), causal_token: 0 })
             .await
             .expect("Commit")
             .into_inner();

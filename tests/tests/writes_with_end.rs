@@ -97,6 +97,7 @@ async fn writes_sent_with_end_commit_all_or_nothing_and_lock_like_statements() {
             key: SHARD_KEYS[0].as_bytes().to_vec().into(),
             value: b"kept".to_vec().into(),
             delete: false,
+            causal_token: 0,
         };
         kv.write(write).await.expect("Write");
         let oversized = proto::kv::Mutation {
@@ -104,10 +105,13 @@ async fn writes_sent_with_end_commit_all_or_nothing_and_lock_like_statements() {
             value: vec![b'x'; 2 << 20].into(),
             delete: false,
         };
-        let refused = kv.commit(CommitRequest { txn: handle, writes: vec![oversized] }).await;
+        let refused = kv
+            .commit(CommitRequest { txn: handle, writes: vec![oversized], causal_token: 0 })
+            .await;
         let status = refused.expect_err("an oversized value sent with END");
         assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-        let end = kv.commit(CommitRequest { txn: handle, writes: Vec::new() }).await;
+        let end =
+            kv.commit(CommitRequest { txn: handle, writes: Vec::new(), causal_token: 0 }).await;
         let end = end.expect("Commit").into_inner();
         assert_eq!(end.outcome, Outcome::Committed as i32, "{end:?}");
         // END again, with writes this time: the same outcome, and the writes are ignored.
@@ -116,7 +120,8 @@ async fn writes_sent_with_end_commit_all_or_nothing_and_lock_like_statements() {
             value: b"too late".to_vec().into(),
             delete: false,
         };
-        let again = kv.commit(CommitRequest { txn: handle, writes: vec![late] }).await;
+        let again =
+            kv.commit(CommitRequest { txn: handle, writes: vec![late], causal_token: 0 }).await;
         let again = again.expect("Commit").into_inner();
         assert_eq!((again.outcome, again.commit_ts), (end.outcome, end.commit_ts), "{again:?}");
     }
@@ -259,7 +264,8 @@ async fn writes_without_a_handle_are_one_transaction_of_their_own() {
         use proto::kv::kv_client::KvClient;
         let mut kv =
             KvClient::connect(format!("http://{}", cluster.addr(3))).await.expect("connect");
-        let refused = kv.commit(CommitRequest { txn: None, writes: Vec::new() }).await;
+        let refused =
+            kv.commit(CommitRequest { txn: None, writes: Vec::new(), causal_token: 0 }).await;
         let status = refused.expect_err("a Commit without a handle or writes");
         assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     }
@@ -276,9 +282,48 @@ async fn writes_without_a_handle_are_one_transaction_of_their_own() {
     });
     until_a_lock_wait(&cluster).await;
     assert_eq!(text(holder.get(SHARD_KEYS[3]).await.expect("READ")).as_deref(), Some("one"));
+    // All or nothing while it waits: its other write is not visible either.
+    let other = text(reader.get(SHARD_KEYS[1]).await.expect("READ"));
+    assert_eq!(other.as_deref(), Some("one"), "half of a waiting one-shot commit showed");
     holder.commit().await.expect("the reader commits");
     end.await.expect("task").expect("the waiting one-shot commit goes through");
     assert_eq!(read_all(&reader).await, some(&["one", "three", "one", ""]));
+
+    // The nodes forget one-shot transactions once they end (committed or refused); only the
+    // reader's, which has a handle, is remembered (for a retried END).
+    let mut remembered = 0;
+    for status in cluster.statuses().await.values().flatten() {
+        let line = status.text.lines().find(|l| l.starts_with("transactions: ")).expect("line");
+        let count = line.split(", ").nth(1).and_then(|rest| rest.split(' ').next());
+        remembered += count.and_then(|n| n.parse::<usize>().ok()).expect(line);
+    }
+    assert_eq!(remembered, 1, "only the handled transaction is remembered");
+
+    // Writes without BEGIN commit above the session's causal token, whichever node takes
+    // them (monotonic writes): with a token imported from 2 s ahead of every clock here, a
+    // one-statement write and a one-shot commit each answer a token above it.
+    for one_shot in [false, true] {
+        let session = client.session();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64;
+        let ahead = (now_ms + 2_000) << 16;
+        session.observe_token(ahead);
+        if one_shot {
+            let writes =
+                vec![Mutation::put(SHARD_KEYS[2], "late"), Mutation::put(SHARD_KEYS[0], "x")];
+            let committed = session.commit_writes(writes).await.expect("one-shot commit");
+            assert!(
+                committed.commit_ts > ahead,
+                "commit {} not above the token",
+                committed.commit_ts
+            );
+        } else {
+            session.put(SHARD_KEYS[2], "late").await.expect("WRITE");
+        }
+        assert!(session.token() > ahead, "a write without BEGIN ignored the session's token");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

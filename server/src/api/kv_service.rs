@@ -154,7 +154,8 @@ impl Kv for KvService {
         request: Request<WriteRequest>,
     ) -> Result<Response<WriteResponse>, Status> {
         let request = request.into_inner();
-        let token = self.observe(0);
+        // A one-statement write commits above the session's token (monotonic writes).
+        let token = self.observe(request.causal_token);
         let value = if request.delete { None } else { Some(request.value.to_vec()) };
         let coordinator = self.node.coordinator();
         match &request.txn {
@@ -216,6 +217,8 @@ impl Kv for KvService {
         request: Request<CommitRequest>,
     ) -> Result<Response<CommitResponse>, Status> {
         let request = request.into_inner();
+        // A commit without a handle commits above the session's token, as if Begin carried it.
+        self.observe(request.causal_token);
         let writes: Vec<_> = request
             .writes
             .into_iter()
@@ -397,8 +400,9 @@ pub async fn status_text(node: &Node) -> String {
     }
     let _ = writeln!(
         text,
-        "transactions: {} running here; {} committed, {} aborted",
+        "transactions: {} running here, {} remembered; {} committed, {} aborted",
         ctx.registry.len(),
+        node.coordinator().remembered(),
         Counters::get(&counters.committed),
         Counters::get(&counters.aborted)
     );

@@ -114,7 +114,14 @@ impl Coordinator {
                 "a commit without a transaction handle needs at least one write".into(),
             ));
         }
-        let txn = self.begin(false)?;
+        let txn = match self.begin(false) {
+            Ok(txn) => txn,
+            // Nothing happened: a definite, retryable answer (not an unknown outcome).
+            Err(StatementError::Unavailable(why)) => {
+                return Ok(Outcome::Aborted { reason: AbortReason::Unavailable, detail: why });
+            }
+            Err(error) => return Err(error),
+        };
         let outcome = self.commit_with(txn, writes).await;
         if outcome.is_err() {
             let _ = self.abort(txn).await;
