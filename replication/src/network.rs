@@ -17,6 +17,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use openraft::async_runtime::WatchReceiver;
 use openraft::error::NetworkError;
 use openraft::error::RPCError;
 use openraft::error::ReplicationClosed;
@@ -42,6 +43,7 @@ use txn::types::NodeId;
 use txn::types::ShardId;
 
 use crate::codec;
+use crate::store::LogStore;
 use crate::types::Raft;
 use crate::types::Snapshot;
 use crate::types::SnapshotMeta;
@@ -279,9 +281,13 @@ pub async fn serve_raft(raft: &Raft, payload: &[u8]) -> Vec<u8> {
 
 /// Installs a streamed snapshot in a local group (the server side of `Peer.Snapshot`), given
 /// the first chunk's header and all data concatenated.
-pub async fn serve_snapshot(raft: &Raft, header: &[u8], data: Vec<u8>) -> Vec<u8> {
+pub async fn serve_snapshot(raft: &Raft, log: &LogStore, header: &[u8], data: Vec<u8>) -> Vec<u8> {
     let reply = match codec::decode::<(Vote, SnapshotMeta)>(header) {
         Err(error) => RaftReply::Failed(format!("malformed snapshot header: {error}")),
+        Ok((vote, meta)) if already_holds(raft, log, &vote, &meta) => {
+            tracing::info!(shard = %log.shard(), snapshot = %meta, "the log holds the snapshot's last entry: not installed");
+            RaftReply::Snapshot(SnapshotResponse::new(vote))
+        }
         Ok((vote, meta)) => {
             match raft.install_full_snapshot(vote, Snapshot { meta, snapshot: data }).await {
                 Ok(response) => RaftReply::Snapshot(response),
@@ -290,6 +296,27 @@ pub async fn serve_snapshot(raft: &Raft, header: &[u8], data: Vec<u8>) -> Vec<u8
         }
     };
     codec::encode(&reply)
+}
+
+/// Whether a snapshot from the leader this replica already follows ends at an entry that its
+/// log holds. Then it is not installed: the reply says it was, and the leader goes on with
+/// AppendEntries after that entry, which the log has; by Log Matching the log agrees with the
+/// leader's up to it, and the replica applies those entries from its log as the commit point
+/// reaches it. A leader sends one when it has purged what it believes a follower lacks, which
+/// a follower whose answers were lost or late may in fact hold.
+///
+/// It saves a whole-state durable import, and it steps around openraft 0.10.0-alpha.37 (still
+/// in its main branch, 2026-12): installing a snapshot that ends below log entries already
+/// submitted for append, under the same vote, moves the log I/O `submitted` cursor backwards,
+/// which a debug assertion (`io_progress.rs:126`, on a cursor nothing reads) turns into a panic.
+/// The simulation found it (3 nodes seed 8 with a change in deadlock probes; 5 nodes seed 6).
+///
+/// Claiming the entry is safe although it may not be durable yet: a snapshot covers applied,
+/// hence committed, entries, so this answer cannot make anything newly committed; and the
+/// vote is unchanged, so nothing about elections is claimed.
+fn already_holds(raft: &Raft, log: &LogStore, vote: &Vote, meta: &SnapshotMeta) -> bool {
+    let Some(last) = meta.last_log_id else { return false };
+    vote.is_committed() && raft.metrics().borrow_watched().vote == *vote && log.holds(&last)
 }
 
 /// The encoded reply to a message for a group this node does not run (yet).

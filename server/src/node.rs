@@ -218,9 +218,10 @@ impl Node {
                 .await
                 .map_err(|e| StartError::Start(format!("{shard}: {e}")))?;
             let network = ShardNetworkFactory::new(shard, raft_connector.clone());
-            let raft = Raft::new(config.id, raft_config.clone(), network, log, state_machine)
-                .await
-                .map_err(|e| StartError::Start(format!("{shard}: {e}")))?;
+            let raft =
+                Raft::new(config.id, raft_config.clone(), network, log.clone(), state_machine)
+                    .await
+                    .map_err(|e| StartError::Start(format!("{shard}: {e}")))?;
             if identity.fresh {
                 let members: BTreeMap<NodeId, BasicNode> = topology
                     .replicas(shard)
@@ -233,7 +234,7 @@ impl Node {
                     tracing::debug!(%shard, %error, "initialize");
                 }
             }
-            shards.insert(shard, Shard::new(shard, raft, store.reader(shard), ctx.clone()));
+            shards.insert(shard, Shard::new(shard, raft, log, store.reader(shard), ctx.clone()));
         }
         let coordinator = Coordinator::new(ctx.clone());
         let node = Arc::new(Node { ctx, shards, coordinator: coordinator.clone(), store });

@@ -108,6 +108,26 @@ impl LogStore {
         self.inner.shard
     }
 
+    /// Whether the log holds the entry `log_id` now (in the tail, or in the WAL); false when
+    /// unsure (purged, or unreadable).
+    pub fn holds(&self, log_id: &LogId) -> bool {
+        let location = {
+            let mem = self.mem();
+            if mem.last_purged.is_some_and(|purged| log_id.index <= purged.index) {
+                return false;
+            }
+            if let Some(entry) = mem.tail.get(&log_id.index) {
+                return entry.log_id == *log_id;
+            }
+            match mem.locations.get(&log_id.index) {
+                Some(location) => *location,
+                None => return false,
+            }
+        };
+        // Read outside the lock; an entry truncated meanwhile was in the log when asked.
+        self.inner.reader.read(location).is_ok_and(|entry| entry.log_id == *log_id)
+    }
+
     fn mem(&self) -> std::sync::MutexGuard<'_, LogMem> {
         self.inner.mem.lock().expect("log memory lock")
     }

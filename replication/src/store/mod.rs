@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!   wal/         every shard's Raft log, vote, committed id       durable appends (fdatasync)
-//!   state.redb   every shard's state machine, applied id, snapshots          volatile commits
+//!   state.redb   every shard's state machine and applied id                  volatile commits
 //!   node.redb    identity: node id, shard count, incarnation          one commit per start
 //! ```
 //!
@@ -26,8 +26,9 @@
 //! (openraft re-applies the log from the applied id up to the stored committed id); it may also
 //! be ahead of a follower's log, whose unflushed tail was lost: those entries are committed (a
 //! majority has them durably), and openraft treats the log as purged up to the applied id. The
-//! log is purged only up to a snapshot, and a snapshot is durable in the state database before
-//! openraft purges, so the state never needs an entry that the log has dropped.
+//! log is purged only up to a snapshot, and building a snapshot is a durable commit of the state
+//! database (its applied id is the snapshot's), so the state never needs an entry that the log
+//! has dropped.
 //!
 //! - [`writer`]: the batching writer, its sinks and its executor seam (thread or task).
 //! - [`disk`]: the files under the WAL (real, simulated or in memory).

@@ -82,6 +82,7 @@ use crate::peer::message::SnapshotOp;
 use crate::peer::message::WaitLine;
 use replication::canary;
 use replication::canary::Canary;
+use replication::store::LogStore;
 use replication::store::ShardReader;
 use replication::types::Raft;
 
@@ -115,6 +116,9 @@ pub struct Shard {
     pub id: ShardId,
     /// Its Raft group on this node.
     pub raft: Raft,
+    /// Its Raft log on this node (openraft owns it; this clone answers whether it holds an
+    /// entry, see `replication::network::serve_snapshot`).
+    pub log: LogStore,
     /// Reads of its replicated state.
     pub reader: ShardReader,
     ctx: Arc<NodeContext>,
@@ -145,10 +149,17 @@ fn aborted(reason: AbortReason, detail: impl Into<String>) -> PeerReply {
 
 impl Shard {
     /// A replica of `id` around its running Raft group.
-    pub fn new(id: ShardId, raft: Raft, reader: ShardReader, ctx: Arc<NodeContext>) -> Arc<Shard> {
+    pub fn new(
+        id: ShardId,
+        raft: Raft,
+        log: LogStore,
+        reader: ShardReader,
+        ctx: Arc<NodeContext>,
+    ) -> Arc<Shard> {
         Arc::new(Shard {
             id,
             raft,
+            log,
             reader,
             ctx,
             leader: Mutex::new(None),

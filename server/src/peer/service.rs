@@ -70,7 +70,7 @@ impl Peer for PeerService {
         }
         let shard = shard.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
         let payload = match self.node.shard(ShardId(shard)) {
-            Some(group) => network::serve_snapshot(&group.raft, &header, data).await,
+            Some(group) => network::serve_snapshot(&group.raft, &group.log, &header, data).await,
             None => network::reply_no_group(shard),
         };
         Ok(Response::new(RaftResponse { payload: payload.into() }))
