@@ -340,3 +340,53 @@ async fn begin_near_a_key_is_coordinated_by_the_leader_of_its_shard() {
     }
     assert_eq!(read_all(&client).await, some(&["near"; 4]));
 }
+
+/// `lock_wait_ms` in the next test's cluster.
+const LOCK_WAIT_MS: u64 = 3_000;
+
+/// How much of that budget passes while the commit waits at its first shard.
+const BUDGET_SPENT: Duration = Duration::from_millis(1_500);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_locks_a_commit_takes_wait_within_one_budget() {
+    let config = format!("[timing]\nlock_wait_ms = {LOCK_WAIT_MS}\n");
+    let cluster = Cluster::builder().config(&config).start().await;
+    let client = cluster.client().await;
+
+    // One holder of a key of the commit's second shard, released part-way through the budget;
+    // one of its home key (the first write's), which it never gets.
+    let mut second = client.begin().await.expect("BEGIN");
+    second.put(SHARD_KEYS[1], "held").await.expect("WRITE");
+    let mut home = client.begin().await.expect("BEGIN");
+    home.put(SHARD_KEYS[0], "held").await.expect("WRITE");
+    let writer = client.session();
+    let end = tokio::spawn(async move {
+        let writes = vec![Mutation::put(SHARD_KEYS[0], "x"), Mutation::put(SHARD_KEYS[1], "x")];
+        writer.commit_writes(writes).await
+    });
+    until_a_lock_wait(&cluster).await;
+    // Not synchronisation: the budget must run down while the prepare waits.
+    tokio::time::sleep(BUDGET_SPENT).await;
+    second.abort().await.expect("ABORT");
+
+    // Home's wait gets what is left of the budget, not a budget of its own: the whole commit
+    // gives up within about lock_wait_ms, well inside the client's request deadline.
+    match end.await.expect("task") {
+        Err(Error::Aborted { reason, message, retryable }) => {
+            assert_eq!(reason, "LOCK_TIMEOUT", "{message}");
+            assert!(retryable);
+            let waited: u64 = message
+                .split("waited ")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|ms| ms.parse().ok())
+                .unwrap_or_else(|| panic!("no wait in {message:?}"));
+            let left = LOCK_WAIT_MS - BUDGET_SPENT.as_millis() as u64;
+            assert!(waited < left, "home waited a budget of its own: {message}");
+        }
+        other => panic!("a commit whose home key stays locked: {other:?}"),
+    }
+    home.abort().await.expect("ABORT");
+    let reader = cluster.client_via(&[2]).await;
+    assert_eq!(read_all(&reader).await[..2], [None, None], "nothing of it applied");
+}

@@ -37,6 +37,7 @@ use std::collections::BTreeMap;
 use futures::future::join_all;
 use replication::canary;
 use replication::canary::Canary;
+use tokio::time::Instant;
 use txn::command::AbortReason;
 use txn::command::Decision;
 use txn::types::Key;
@@ -45,6 +46,7 @@ use txn::types::Timestamp;
 use txn::types::TxnId;
 use txn::types::Value;
 
+use crate::config::Timing;
 use crate::context::Counters;
 use crate::coordinator::coordinator::Coordinator;
 use crate::coordinator::coordinator::StatementError;
@@ -154,8 +156,11 @@ impl Coordinator {
     async fn run_commit(&self, txn: TxnId, state: &mut TxnState) -> Outcome {
         let writers = state.participants(true);
         let readers = state.participants(false);
+        // Every lock END takes (writes sent with it) waits within one budget, so that the
+        // prepares' waits and then home's cannot add up past the client's request deadline.
+        let locks_until = Instant::now() + Timing::ms(self.timing().lock_wait_ms);
         if writers.is_empty() {
-            return match self.prepare_all(txn, state, &readers).await {
+            return match self.prepare_all(txn, state, &readers, locks_until).await {
                 Ok(_) => Outcome::Committed { commit_ts: Timestamp::ZERO },
                 Err((reason, detail)) => self.abort_after_votes(txn, state, &[], reason, detail),
             };
@@ -163,17 +168,18 @@ impl Coordinator {
         let home = state.home.expect("a transaction that wrote has a home");
         assert!(writers.contains(&home), "the home shard {home} is one of the writers {writers:?}");
         if writers.len() == 1 {
-            if let Err((reason, detail)) = self.prepare_all(txn, state, &readers).await {
+            if let Err((reason, detail)) = self.prepare_all(txn, state, &readers, locks_until).await
+            {
                 return self.abort_after_votes(txn, state, &[], reason, detail);
             }
-            let outcome = self.commit_at_home(txn, state, home, None).await;
+            let outcome = self.commit_at_home(txn, state, home, None, locks_until).await;
             self.release_kept(txn, state, &outcome, &readers);
             return outcome;
         }
         // Every participant but home votes; then home commits with the decision in one entry.
         let others: Vec<ShardId> = state.parts.keys().copied().filter(|s| *s != home).collect();
         let other_writers: Vec<ShardId> = writers.into_iter().filter(|s| *s != home).collect();
-        let prepare_ts = match self.prepare_all(txn, state, &others).await {
+        let prepare_ts = match self.prepare_all(txn, state, &others, locks_until).await {
             Ok(votes) => votes,
             Err((reason, detail)) => {
                 return self.abort_after_votes(txn, state, &other_writers, reason, detail);
@@ -186,7 +192,7 @@ impl Coordinator {
             .max()
             .expect("the other write participants vote a timestamp");
         crate::failpoint::pause("before-decide").await;
-        let outcome = self.commit_at_home(txn, state, home, Some(after)).await;
+        let outcome = self.commit_at_home(txn, state, home, Some(after), locks_until).await;
         if let Outcome::Committed { commit_ts } = outcome {
             crate::failpoint::pause("after-decide").await;
             self.spawn_phase2(txn, home, other_writers, Decision::Committed { commit_ts });
@@ -206,20 +212,23 @@ impl Coordinator {
     }
 
     /// Sends Prepare (with each part's writes; none for read-only parts) to `shards` in
-    /// parallel. All YES: the vote timestamps. Any NO or silence: why.
+    /// parallel, their lock waits bounded by `locks_until`. All YES: the vote timestamps. Any
+    /// NO or silence: why.
     async fn prepare_all(
         &self,
         txn: TxnId,
         state: &TxnState,
         shards: &[ShardId],
+        locks_until: Instant,
     ) -> Result<BTreeMap<ShardId, Option<Timestamp>>, (AbortReason, String)> {
         let home = state.home.unwrap_or(ShardId(0));
         let calls = shards.iter().map(|shard| {
-            let request = Self::prepare_request(txn, home, *shard, state);
+            let request = Self::prepare_request(txn, home, *shard, state, locks_until);
             let takes_locks = !request.acquire.is_empty();
             async move {
                 let request = PeerRequest::Prepare(request);
-                let reply = self.call_prepare(txn, *shard, takes_locks, request).await;
+                let reply = self.call_prepare(txn, *shard, takes_locks, request, locks_until);
+                let reply = reply.await;
                 let vote = match reply {
                     Ok((_, PeerReply::Voted { prepare_ts })) => Vote::Yes(prepare_ts),
                     Ok((_, PeerReply::Aborted { reason, detail })) => Vote::No(reason, detail),
@@ -254,20 +263,24 @@ impl Coordinator {
         }
     }
 
-    /// The prepare (or commit at home) of the transaction's part at `shard`.
+    /// The prepare (or commit at home) of the transaction's part at `shard`; its locks may
+    /// wait until `locks_until`.
     fn prepare_request(
         txn: TxnId,
         home: ShardId,
         shard: ShardId,
         state: &TxnState,
+        locks_until: Instant,
     ) -> PrepareRequest {
         let part = &state.parts[&shard];
+        let wait = locks_until.saturating_duration_since(Instant::now());
         PrepareRequest {
             shard,
             txn,
             home,
             lock_term: part.term,
             acquire: part.acquire.iter().cloned().collect(),
+            wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
             writes: part.write_list(),
             locks: part.locks.clone(),
             release_shared: !state.locks_pending()
@@ -275,8 +288,8 @@ impl Coordinator {
         }
     }
 
-    /// Sends a prepare (or a commit at home). One that takes locks may wait for them as a
-    /// statement would: its deadline allows for the wait, and deadlock probes reaching this
+    /// Sends a prepare (or a commit at home). One that takes locks may wait for them until
+    /// `locks_until`: its deadline allows for the wait, and deadlock probes reaching this
     /// coordinator meanwhile are forwarded to its shard.
     async fn call_prepare(
         &self,
@@ -284,12 +297,14 @@ impl Coordinator {
         shard: ShardId,
         takes_locks: bool,
         request: PeerRequest,
+        locks_until: Instant,
     ) -> Result<(txn::types::NodeId, PeerReply), CallError> {
         if !takes_locks {
             return self.ctx.peers.call_shard(shard, request, self.rpc_deadline()).await;
         }
+        let deadline = locks_until.saturating_duration_since(Instant::now()) + self.rpc_deadline();
         self.ctx.registry.set_waiting(txn, shard, true);
-        let reply = self.ctx.peers.call_shard(shard, request, self.lock_deadline()).await;
+        let reply = self.ctx.peers.call_shard(shard, request, deadline).await;
         self.ctx.registry.set_waiting(txn, shard, false);
         reply
     }
@@ -326,14 +341,15 @@ impl Coordinator {
         state: &TxnState,
         home: ShardId,
         after: Option<Timestamp>,
+        locks_until: Instant,
     ) -> Outcome {
-        let request = Self::prepare_request(txn, home, home, state);
+        let request = Self::prepare_request(txn, home, home, state, locks_until);
         let takes_locks = !request.acquire.is_empty();
         let request = match after {
             None => PeerRequest::CommitOnePhase(request),
             Some(after) => PeerRequest::CommitAtHome { request, after },
         };
-        let reply = self.call_prepare(txn, home, takes_locks, request).await;
+        let reply = self.call_prepare(txn, home, takes_locks, request, locks_until).await;
         // Only COMMITTED is trusted as it stands. A NO may answer a retry: the first attempt
         // timed out at a leader that was then deposed, its entry committed all the same, and
         // the retry at the new leader found the locks gone. So a NO, like silence, is settled

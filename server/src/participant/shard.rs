@@ -516,13 +516,15 @@ impl Shard {
 
     // ---- locks ------------------------------------------------------------------------------
 
-    /// Acquires a lock for `txn`, waiting if needed. Returns the term of the grant.
+    /// Acquires a lock for `txn`, waiting if needed until `give_up`. Returns the term of the
+    /// grant.
     async fn acquire(
         self: &Arc<Shard>,
         txn: TxnId,
         span: LockSpan,
         mode: LockMode,
         lock_term: Option<u64>,
+        give_up: Instant,
     ) -> Result<u64, PeerReply> {
         let (term, wait) = self.with_ready(|state| {
             if lock_term.is_some_and(|t| t != state.term) {
@@ -564,7 +566,7 @@ impl Shard {
         })??;
         if let Some((request, woken)) = wait {
             self.ctx.registry.set_waiting(txn, self.id, true);
-            let end = self.wait_for_grant(term, request, woken).await;
+            let end = self.wait_for_grant(term, request, woken, give_up).await;
             self.ctx.registry.set_waiting(txn, self.id, false);
             match end {
                 WaitEnd::Granted => {}
@@ -579,9 +581,10 @@ impl Shard {
         term: u64,
         request: RequestId,
         mut woken: oneshot::Receiver<WaitEnd>,
+        give_up: Instant,
     ) -> WaitEnd {
         let timing = self.timing();
-        let give_up = Instant::now() + Timing::ms(timing.lock_wait_ms);
+        let since = Instant::now();
         let mut next_probe = Instant::now() + Timing::ms(timing.probe_delay_ms);
         loop {
             tokio::select! {
@@ -596,7 +599,8 @@ impl Shard {
                     next_probe = Instant::now() + Timing::ms(timing.probe_interval_ms);
                 }
                 _ = tokio::time::sleep_until(give_up) => {
-                    let detail = format!("waited {} ms for a lock at {}", timing.lock_wait_ms, self.id);
+                    let waited = since.elapsed().as_millis();
+                    let detail = format!("waited {waited} ms for a lock at {}", self.id);
                     let cancelled = {
                         let mut guard = self.state();
                         match guard.as_mut().filter(|s| s.term == term) {
@@ -661,7 +665,8 @@ impl Shard {
     pub async fn handle_lock(self: &Arc<Shard>, request: LockRequest) -> PeerReply {
         let LockRequest { txn, lock_term, op, .. } = request;
         let (span, mode) = op.lock();
-        let term = match self.acquire(txn, span, mode, lock_term).await {
+        let give_up = Instant::now() + Timing::ms(self.timing().lock_wait_ms);
+        let term = match self.acquire(txn, span, mode, lock_term, give_up).await {
             Ok(term) => term,
             Err(reply) => return reply,
         };
@@ -679,16 +684,18 @@ impl Shard {
     // ---- prepare and commit -----------------------------------------------------------------
 
     /// Takes the exclusive locks a prepare asks for (writes sent with END), one after the
-    /// other, each waiting as a statement's lock would. Returns the term of all the
-    /// transaction's locks here.
+    /// other, each waiting as a statement's lock would, all within the request's `wait_ms`.
+    /// Returns the term of all the transaction's locks here.
     async fn acquire_for_prepare(
         self: &Arc<Shard>,
         request: &PrepareRequest,
     ) -> Result<u64, PeerReply> {
         let mut term = request.lock_term;
+        let give_up = Instant::now() + Timing::ms(request.wait_ms);
         for key in &request.acquire {
             let span = LockSpan::Key(key.clone());
-            term = Some(self.acquire(request.txn, span, LockMode::Exclusive, term).await?);
+            let granted = self.acquire(request.txn, span, LockMode::Exclusive, term, give_up);
+            term = Some(granted.await?);
         }
         term.ok_or_else(|| {
             PeerReply::Invalid(format!("a prepare at {} holds no locks and takes none", self.id))
@@ -1058,7 +1065,8 @@ impl Shard {
                 (LockSpan::Range { from: from.clone(), to: to.clone() }, LockMode::Shared)
             }
         };
-        let term = match self.acquire(txn, span.clone(), mode, None).await {
+        let give_up = Instant::now() + Timing::ms(self.timing().lock_wait_ms);
+        let term = match self.acquire(txn, span.clone(), mode, None, give_up).await {
             Ok(term) => term,
             Err(reply) => return reply,
         };
@@ -1078,6 +1086,7 @@ impl Shard {
                     home: self.id,
                     lock_term: Some(term),
                     acquire: Vec::new(),
+                    wait_ms: 0,
                     writes: vec![Write { key, value }],
                     release_shared: true,
                     locks: vec![(span, mode)],

@@ -113,6 +113,9 @@ pub struct PrepareRequest {
     /// Keys to lock exclusively first, in order, waiting as a statement would (writes sent with
     /// END): the lock requests ride on the prepare instead of a round trip each.
     pub acquire: Vec<Key>,
+    /// How long the `acquire` locks may wait here, all of them together, in milliseconds: what
+    /// is left of the transaction's END lock budget (`lock_wait_ms` from the start of END).
+    pub wait_ms: u64,
     /// Its writes at this shard (empty: a read-only participant).
     pub writes: Vec<Write>,
     /// Whether the participant releases the transaction's shared locks here once it votes.
