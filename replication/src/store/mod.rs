@@ -37,11 +37,13 @@
 //! - [`log_store`]: a shard's Raft log and vote.
 //! - [`state_machine`]: a shard's state machine and snapshots.
 //! - [`reader`]: read-only access for the server.
+//! - [`safe_parts`]: a shard's safe-time parts, cached between applies.
 
 pub mod disk;
 pub mod identity;
 pub mod log_store;
 pub mod reader;
+pub mod safe_parts;
 pub mod state_machine;
 pub mod wal;
 pub mod writer;
@@ -63,6 +65,7 @@ pub use identity::Identity;
 pub use identity::IdentityError;
 pub use log_store::LogStore;
 pub use reader::ShardReader;
+pub use safe_parts::SafeParts;
 pub use state_machine::StateMachine;
 pub use wal::WAL_DIR;
 pub use wal::Wal;
@@ -129,6 +132,7 @@ pub struct Store {
     state_writer: Writer<RedbSink>,
     identity: Identity,
     wal_pressure: Arc<std::sync::Mutex<WalPressure>>,
+    safe_parts: Arc<std::sync::Mutex<BTreeMap<ShardId, Arc<SafeParts>>>>,
 }
 
 impl Store {
@@ -177,6 +181,7 @@ impl Store {
             state_writer,
             identity,
             wal_pressure,
+            safe_parts: Arc::default(),
         })
     }
 
@@ -204,8 +209,10 @@ impl Store {
 
     /// The log store and state machine of one shard, for its Raft instance.
     pub async fn open_shard(&self, shard: ShardId) -> io::Result<(LogStore, StateMachine)> {
+        let db = self.state_db.clone();
         let state_machine =
-            StateMachine::open(shard, self.state_db.clone(), self.state_writer.clone()).await?;
+            StateMachine::open(shard, db, self.state_writer.clone(), self.safe_parts(shard))
+                .await?;
         let recovered = self.recovered.lock().expect("recovered logs lock").remove(&shard);
         let recovered =
             recovered.ok_or_else(|| io::Error::other(format!("{shard} opened twice")))?;
@@ -216,7 +223,12 @@ impl Store {
 
     /// Read-only access to one shard's state.
     pub fn reader(&self, shard: ShardId) -> ShardReader {
-        ShardReader::new(self.state_db.clone(), shard)
+        ShardReader::new(self.state_db.clone(), shard, self.safe_parts(shard))
+    }
+
+    /// The one cache of `shard`'s safe-time parts, shared by its state machine and readers.
+    fn safe_parts(&self, shard: ShardId) -> Arc<SafeParts> {
+        self.safe_parts.lock().expect("safe parts lock").entry(shard).or_default().clone()
     }
 }
 

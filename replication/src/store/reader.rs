@@ -20,6 +20,7 @@ use txn::types::TxnId;
 use txn::types::Value;
 
 use crate::codec;
+use crate::store::SafeParts;
 use crate::types::LogId;
 
 fn io_error<E: std::fmt::Display>(error: E) -> io::Error {
@@ -32,11 +33,17 @@ pub struct ShardReader {
     db: Arc<Database>,
     state: ShardState,
     meta_table: String,
+    safe_parts: Arc<SafeParts>,
 }
 
 impl ShardReader {
-    pub(crate) fn new(db: Arc<Database>, shard: ShardId) -> ShardReader {
-        ShardReader { db, state: ShardState::new(shard), meta_table: format!("raft.{}", shard.0) }
+    pub(crate) fn new(
+        db: Arc<Database>,
+        shard: ShardId,
+        safe_parts: Arc<SafeParts>,
+    ) -> ShardReader {
+        let meta_table = format!("raft.{}", shard.0);
+        ShardReader { db, state: ShardState::new(shard), meta_table, safe_parts }
     }
 
     /// The shard.
@@ -101,13 +108,16 @@ impl ShardReader {
     }
 
     /// The closed timestamp, the smallest prepare timestamp of an undecided transaction, and the
-    /// GC watermark, read in one transaction (for a causal reader's safe time).
+    /// GC watermark, read in one transaction (for a causal reader's safe time); cached until
+    /// the next apply (see [`SafeParts`]).
     pub fn safe_time_parts(&self) -> io::Result<(Timestamp, Option<Timestamp>, Timestamp)> {
-        let rtx = self.rtx()?;
-        let (closed, collected) = self.state.watermarks(&rtx).map_err(io_error)?;
-        let prepared = self.state.prepared(&rtx).map_err(io_error)?;
-        let min_prepared = prepared.iter().map(|(_, p)| p.prepare_ts).min();
-        Ok((closed, min_prepared, collected))
+        self.safe_parts.get_or_read(|| {
+            let rtx = self.rtx()?;
+            let (closed, collected) = self.state.watermarks(&rtx).map_err(io_error)?;
+            let prepared = self.state.prepared(&rtx).map_err(io_error)?;
+            let min_prepared = prepared.iter().map(|(_, p)| p.prepare_ts).min();
+            Ok((closed, min_prepared, collected))
+        })
     }
 
     /// The applied log index, the data digest (without the closed timestamp) and the number of

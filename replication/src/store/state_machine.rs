@@ -51,6 +51,7 @@ use txn::state::ShardState;
 use txn::types::ShardId;
 
 use crate::codec;
+use crate::store::SafeParts;
 use crate::store::writer::RedbSink;
 use crate::store::writer::Writer;
 use crate::types::LogId;
@@ -78,6 +79,8 @@ struct SmShared {
     writer: Writer<RedbSink>,
     meta_table: String,
     mem: Mutex<SmMem>,
+    /// Bumped after every commit that changes the shard's tables.
+    safe_parts: Arc<SafeParts>,
 }
 
 struct SmMem {
@@ -137,6 +140,7 @@ impl StateMachine {
         shard: ShardId,
         db: Arc<Database>,
         writer: Writer<RedbSink>,
+        safe_parts: Arc<SafeParts>,
     ) -> io::Result<StateMachine> {
         let state = ShardState::new(shard);
         let creator = state.clone();
@@ -153,7 +157,9 @@ impl StateMachine {
             writer,
             meta_table: format!("raft.{}", shard.0),
             mem: Mutex::new(SmMem { applied: None, membership: StoredMembership::default() }),
+            safe_parts,
         };
+        shared.safe_parts.bump();
         let rtx = shared.db.begin_read().map_err(io_error)?;
         let (applied, membership) = shared.read_applied(&rtx)?;
         drop(rtx);
@@ -253,6 +259,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             mem.applied = applied;
             mem.membership = membership;
         }
+        self.inner.safe_parts.bump();
         for (responder, result) in responders.into_iter().zip(results) {
             if let Some(responder) = responder {
                 responder.send(result);
@@ -281,6 +288,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 Ok(())
             })
             .await?;
+        self.inner.safe_parts.bump();
         let mut mem = self.inner.mem.lock().expect("state machine memory lock");
         mem.applied = meta.last_log_id;
         mem.membership = meta.last_membership.clone();
