@@ -21,6 +21,7 @@ use txn::types::Value;
 
 use crate::codec;
 use crate::store::SafeParts;
+use crate::store::safe_parts::Parts;
 use crate::types::LogId;
 
 fn io_error<E: std::fmt::Display>(error: E) -> io::Error {
@@ -110,7 +111,7 @@ impl ShardReader {
     /// The closed timestamp, the smallest prepare timestamp of an undecided transaction, and the
     /// GC watermark, read in one transaction (for a causal reader's safe time); cached until
     /// the next apply (see [`SafeParts`]).
-    pub fn safe_time_parts(&self) -> io::Result<(Timestamp, Option<Timestamp>, Timestamp)> {
+    pub fn safe_time_parts(&self) -> io::Result<Parts> {
         self.safe_parts.get_or_read(|| {
             let rtx = self.rtx()?;
             let (closed, collected) = self.state.watermarks(&rtx).map_err(io_error)?;

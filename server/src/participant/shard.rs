@@ -516,6 +516,12 @@ impl Shard {
 
     // ---- locks ------------------------------------------------------------------------------
 
+    /// When a statement's lock request, made now, gives up waiting: `lock_wait_ms` from now.
+    /// (The locks END takes share the budget their prepare carries instead.)
+    fn statement_give_up(&self) -> Instant {
+        Instant::now() + Timing::ms(self.timing().lock_wait_ms)
+    }
+
     /// Acquires a lock for `txn`, waiting if needed until `give_up`. Returns the term of the
     /// grant.
     async fn acquire(
@@ -665,7 +671,7 @@ impl Shard {
     pub async fn handle_lock(self: &Arc<Shard>, request: LockRequest) -> PeerReply {
         let LockRequest { txn, lock_term, op, .. } = request;
         let (span, mode) = op.lock();
-        let give_up = Instant::now() + Timing::ms(self.timing().lock_wait_ms);
+        let give_up = self.statement_give_up();
         let term = match self.acquire(txn, span, mode, lock_term, give_up).await {
             Ok(term) => term,
             Err(reply) => return reply,
@@ -1065,7 +1071,7 @@ impl Shard {
                 (LockSpan::Range { from: from.clone(), to: to.clone() }, LockMode::Shared)
             }
         };
-        let give_up = Instant::now() + Timing::ms(self.timing().lock_wait_ms);
+        let give_up = self.statement_give_up();
         let term = match self.acquire(txn, span.clone(), mode, None, give_up).await {
             Ok(term) => term,
             Err(reply) => return reply,
