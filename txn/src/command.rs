@@ -207,6 +207,19 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// `Some(ts)` if applying this command changes nothing but the closed timestamp, raising it
+    /// to `ts` (a `Close`, or a `CloseAndFinish` that finishes nothing): it answers
+    /// [`Applied::Done`] whatever the state, so a state machine may apply it in memory.
+    pub fn only_closes(&self) -> Option<Timestamp> {
+        match self {
+            Command::Close { ts } => Some(*ts),
+            Command::CloseAndFinish { ts, finished } if finished.is_empty() => Some(*ts),
+            _ => None,
+        }
+    }
+}
+
 /// What applying a command answers (to the proposer; every replica computes the same).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Applied {

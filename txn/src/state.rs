@@ -177,11 +177,11 @@ impl ShardState {
                 Ok(Applied::Done)
             }
             Command::Close { ts } => {
-                self.close(tx, *ts)?;
+                self.raise_closed(tx, *ts)?;
                 Ok(Applied::Done)
             }
             Command::CloseAndFinish { ts, finished } => {
-                self.close(tx, *ts)?;
+                self.raise_closed(tx, *ts)?;
                 for txn in finished {
                     self.finish(tx, txn)?;
                 }
@@ -210,8 +210,10 @@ impl ShardState {
         Ok(())
     }
 
-    /// Raises the closed timestamp to `ts` (never lowers it).
-    fn close(&self, tx: &WriteTransaction, ts: Timestamp) -> Result<(), StoreError> {
+    /// Raises the closed timestamp to `ts` (never lowers it): what applying `Close { ts }`
+    /// does. Public for a state machine that applied closes in memory and writes them with its
+    /// next transaction.
+    pub fn raise_closed(&self, tx: &WriteTransaction, ts: Timestamp) -> Result<(), StoreError> {
         let mut meta = tx.open_table(self.meta_def())?;
         let closed = meta.get(META_CLOSED)?.map(|v| v.value()).unwrap_or(0);
         if ts.0 > closed {

@@ -103,28 +103,38 @@ impl ShardReader {
         self.state.record(&self.rtx()?, txn).map_err(io_error)
     }
 
-    /// The closed timestamp and the garbage-collection watermark.
+    /// The closed timestamp (with the closes applied in memory, see [`SafeParts`]) and the
+    /// garbage-collection watermark.
     pub fn watermarks(&self) -> io::Result<(Timestamp, Timestamp)> {
-        self.state.watermarks(&self.rtx()?).map_err(io_error)
+        self.safe_parts.with_closes_in_memory(
+            || self.state.watermarks(&self.rtx()?).map_err(io_error),
+            |(closed, _)| closed,
+        )
     }
 
     /// The closed timestamp, the smallest prepare timestamp of an undecided transaction, and the
     /// GC watermark, read in one transaction (for a causal reader's safe time); cached until
     /// the next apply (see [`SafeParts`]).
     pub fn safe_time_parts(&self) -> io::Result<Parts> {
-        self.safe_parts.get_or_read(|| {
-            let rtx = self.rtx()?;
-            let (closed, collected) = self.state.watermarks(&rtx).map_err(io_error)?;
-            let prepared = self.state.prepared(&rtx).map_err(io_error)?;
-            let min_prepared = prepared.iter().map(|(_, p)| p.prepare_ts).min();
-            Ok((closed, min_prepared, collected))
-        })
+        let read_tables = || {
+            self.safe_parts.get_or_read(|| {
+                let rtx = self.rtx()?;
+                let (closed, collected) = self.state.watermarks(&rtx).map_err(io_error)?;
+                let prepared = self.state.prepared(&rtx).map_err(io_error)?;
+                let min_prepared = prepared.iter().map(|(_, p)| p.prepare_ts).min();
+                Ok((closed, min_prepared, collected))
+            })
+        };
+        self.safe_parts.with_closes_in_memory(read_tables, |(closed, _, _)| closed)
     }
 
     /// The applied log index, the data digest (without the closed timestamp) and the number of
     /// prepared transactions, read in one transaction (so the digest is the state at that
     /// index).
     pub fn snapshot_summary(&self) -> io::Result<(u64, u64, usize)> {
+        // Loaded before the read transaction: every entry up to it is committed (the batches
+        // after the tables' index, up to it, only closed, which the digest leaves out).
+        let in_memory = self.safe_parts.applied_in_memory();
         let rtx = self.rtx()?;
         let meta = TableDefinition::<&str, &[u8]>::new(&self.meta_table);
         let applied = match rtx.open_table(meta) {
@@ -139,6 +149,6 @@ impl ShardReader {
         };
         let digest = self.state.data_digest(&rtx).map_err(io_error)?;
         let prepared = self.state.prepared(&rtx).map_err(io_error)?.len();
-        Ok((applied, digest, prepared))
+        Ok((applied.max(in_memory), digest, prepared))
     }
 }
