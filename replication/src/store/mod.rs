@@ -22,7 +22,8 @@
 //! every snapshot.
 //!
 //! Crash consistency across the two: a shard's data, applied id and membership change in one
-//! state transaction, so they always agree. After a crash the state may be behind the log
+//! state transaction, so they always agree (a batch that only closes is applied in memory and
+//! reaches the tables with the shard's next transaction; see [`state_machine`]). After a crash the state may be behind the log
 //! (openraft re-applies the log from the applied id up to the stored committed id); it may also
 //! be ahead of a follower's log, whose unflushed tail was lost: those entries are committed (a
 //! majority has them durably), and openraft treats the log as purged up to the applied id. The
