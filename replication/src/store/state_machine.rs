@@ -100,6 +100,19 @@ struct SmMem {
     closed: Timestamp,
 }
 
+impl SmMem {
+    /// Records that a batch ending at `applied` was applied (in the tables or in memory).
+    /// Invariant: the applied id only moves forward.
+    fn advance(&mut self, applied: Option<LogId>) {
+        assert!(
+            applied > self.applied,
+            "applied went backwards: {applied:?} after {:?}",
+            self.applied
+        );
+        self.applied = applied;
+    }
+}
+
 type MetaDef<'a> = TableDefinition<'a, &'static str, &'static [u8]>;
 
 fn io_error<E: std::fmt::Display>(error: E) -> io::Error {
@@ -279,12 +292,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let last = entries.last().map(|entry| entry.log_id());
             {
                 let mut mem = self.inner.mem.lock().expect("state machine memory lock");
-                assert!(
-                    last > mem.applied,
-                    "applied went backwards: {last:?} after {:?}",
-                    mem.applied
-                );
-                mem.applied = last;
+                mem.advance(last);
                 mem.closed = mem.closed.max(closed);
                 let index = last.map(|id| id.index).unwrap_or(0);
                 self.inner.safe_parts.closes_applied(index, mem.closed);
@@ -329,12 +337,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .await?;
         {
             let mut mem = self.inner.mem.lock().expect("state machine memory lock");
-            assert!(
-                applied > mem.applied,
-                "applied went backwards: {applied:?} after {:?}",
-                mem.applied
-            );
-            mem.applied = applied;
+            mem.advance(applied);
             mem.membership = membership;
             // Not raised by the batch's own closes: the next transaction need not write them
             // again, and the tables' closed timestamp is at least theirs.
