@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use client::connector::Connector;
-use proto::peer::CallRequest;
+use proto::peer::Kind;
 use proto::peer::peer_client::PeerClient;
 use replication::codec;
+use replication::mux::Mux;
 use server::peer::message::Envelope;
 use server::peer::message::Inspection;
 use server::peer::message::PeerReply;
@@ -22,16 +23,14 @@ pub const INSPECT_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The state of `addr`'s replica of `shard`, or why not.
 pub async fn inspect(addr: &str, shard: ShardId) -> Result<Inspection, String> {
-    let mut client = PeerClient::new(SimConnector.channel(addr));
+    let mux = Mux::new(PeerClient::new(SimConnector.channel(addr)));
     let payload =
         codec::encode(&Envelope { clock: Timestamp::ZERO, body: PeerRequest::Inspect { shard } });
-    let call = client.call(CallRequest { payload: payload.into() });
-    let response = tokio::time::timeout(INSPECT_DEADLINE, call)
+    let response = mux
+        .call(Kind::Call, 0, payload.into(), INSPECT_DEADLINE)
         .await
-        .map_err(|_| format!("{addr} did not answer"))?
-        .map_err(|status| format!("{addr}: {}", status.message()))?;
-    let reply: Envelope<PeerReply> =
-        codec::decode(&response.into_inner().payload).map_err(|e| e.to_string())?;
+        .map_err(|e| format!("{addr}: {e}"))?;
+    let reply: Envelope<PeerReply> = codec::decode(&response).map_err(|e| e.to_string())?;
     match reply.body {
         PeerReply::Inspected(inspection) => Ok(inspection),
         other => Err(format!("{addr} answered {other:?}")),

@@ -5,9 +5,12 @@
 //! - [`codec`]: versioned postcard encoding of everything stored or sent.
 //! - [`store`]: the node's redb database: logs, votes, state machines, snapshots, one writer.
 //! - [`network`]: the Raft transport: one gRPC service per node carries every group's messages.
+//! - [`mux`]: one long-lived stream per pair of nodes, on which those messages (and the
+//!   transaction layer's) travel as numbered frames.
 
 pub mod canary;
 pub mod codec;
+pub mod mux;
 pub mod network;
 pub mod store;
 pub mod types;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!   openraft (shard s, node a)                            openraft (shard s, node b)
-//!     ShardPeer::append_entries ──► Peer.Raft{s, postcard(RaftRpc)} ──► serve_raft(group s)
+//!     ShardPeer::append_entries ──► Peer.Mux Frame{RAFT, s, postcard(RaftRpc)} ──► serve_raft(group s)
 //!     ShardPeer::full_snapshot  ──► Peer.Snapshot(stream of chunks) ──► serve_snapshot(group s)
 //! ```
 //!
@@ -33,7 +33,7 @@ use openraft::raft::TransferLeaderRequest;
 use openraft::raft::TransferLeaderResponse;
 use openraft::raft::VoteRequest;
 use openraft::raft::VoteResponse;
-use proto::peer::RaftRequest;
+use proto::peer::Kind;
 use proto::peer::SnapshotChunk;
 use proto::peer::peer_client::PeerClient;
 use serde::Deserialize;
@@ -43,6 +43,8 @@ use txn::types::NodeId;
 use txn::types::ShardId;
 
 use crate::codec;
+use crate::mux::Mux;
+use crate::mux::MuxError;
 use crate::store::LogStore;
 use crate::types::Raft;
 use crate::types::Snapshot;
@@ -56,9 +58,12 @@ pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 
 /// How this node reaches the `Peer` service of other nodes (the transport seam).
 pub trait PeerConnector: Send + Sync + 'static {
-    /// A client for `target`'s `Peer` service, or `None` if the node is unknown. Cheap: the
-    /// channel is shared and connects lazily.
+    /// A client for `target`'s `Peer` service (for snapshots), or `None` if the node is
+    /// unknown. Cheap: the channel is shared and connects lazily.
     fn peer(&self, target: NodeId) -> Option<PeerClient<Channel>>;
+    /// The message stream to `target`, shared by every shard's group and the transactions, or
+    /// `None` if the node is unknown.
+    fn mux(&self, target: NodeId) -> Option<Arc<Mux>>;
 }
 
 /// One Raft message for one shard's group.
@@ -134,18 +139,21 @@ impl ShardPeer {
         rpc: RaftRpc,
         deadline: Duration,
     ) -> Result<RaftReply, RPCError<TypeConfig>> {
-        let mut client = self.client()?;
-        let request = RaftRequest { shard: self.shard.0, payload: codec::encode(&rpc).into() };
-        let response = match tokio::time::timeout(deadline, client.raft(request)).await {
-            Err(_) => {
+        let mux = self
+            .connector
+            .mux(self.target)
+            .ok_or_else(|| unreachable(format!("unknown node {}", self.target)))?;
+        let payload = codec::encode(&rpc).into();
+        let response = match mux.call(Kind::Raft, self.shard.0, payload, deadline).await {
+            Err(MuxError::Timeout(_)) => {
                 return Err(
                     NetworkError::from_string(format!("no answer within {deadline:?}")).into()
                 );
             }
-            Ok(Err(status)) => return Err(unreachable(status.message()).into()),
-            Ok(Ok(response)) => response.into_inner(),
+            Err(MuxError::Unreachable(why)) => return Err(unreachable(why).into()),
+            Ok(response) => response,
         };
-        match codec::decode::<RaftReply>(&response.payload) {
+        match codec::decode::<RaftReply>(&response) {
             Ok(RaftReply::Failed(why)) => Err(unreachable(why).into()),
             Ok(reply) => Ok(reply),
             Err(error) => Err(unreachable(error).into()),
@@ -255,7 +263,7 @@ fn async_stream_chunks(
     futures::stream::iter(chunks)
 }
 
-/// Handles one Raft message for a local group (the server side of `Peer.Raft`).
+/// Handles one Raft message for a local group (a `KIND_RAFT` frame of `Peer.Mux`).
 pub async fn serve_raft(raft: &Raft, payload: &[u8]) -> Vec<u8> {
     let reply = match codec::decode::<RaftRpc>(payload) {
         Err(error) => RaftReply::Failed(format!("malformed raft message: {error}")),

@@ -152,12 +152,16 @@ pub async fn serve(config: NodeConfig) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(%listen, "serving");
+    let stop = {
+        let node = node.clone();
+        async move {
+            stop_signal(node.clone()).await;
+            node.stop_serving();
+        }
+    };
     let served = node
         .router()
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            stop_signal(node.clone()),
-        )
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), stop)
         .await;
     node.shutdown().await;
     let failed = node.store().has_failed();

@@ -20,6 +20,7 @@ use client::connector::MESSAGE_BYTES_MAX;
 use openraft::BasicNode;
 use openraft::SnapshotPolicy;
 use proto::peer::peer_client::PeerClient;
+use replication::mux::Mux;
 use replication::network::PeerConnector;
 use replication::network::ShardNetworkFactory;
 use replication::store::Executor;
@@ -92,6 +93,9 @@ pub struct Node {
     shards: BTreeMap<ShardId, Arc<Shard>>,
     coordinator: Arc<Coordinator>,
     store: Store,
+    /// Set when the node stops serving. It ends the message streams that other nodes keep
+    /// open to this one, which a graceful shutdown of the gRPC server would wait for forever.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// The Raft settings of every group, from the node's timing configuration.
@@ -122,6 +126,10 @@ struct RaftConnector(Arc<Peers>);
 impl PeerConnector for RaftConnector {
     fn peer(&self, target: NodeId) -> Option<PeerClient<Channel>> {
         self.0.client(target)
+    }
+
+    fn mux(&self, target: NodeId) -> Option<Arc<Mux>> {
+        self.0.mux(target)
     }
 }
 
@@ -237,7 +245,13 @@ impl Node {
             shards.insert(shard, Shard::new(shard, raft, log, store.reader(shard), ctx.clone()));
         }
         let coordinator = Coordinator::new(ctx.clone());
-        let node = Arc::new(Node { ctx, shards, coordinator: coordinator.clone(), store });
+        let node = Arc::new(Node {
+            ctx,
+            shards,
+            coordinator: coordinator.clone(),
+            store,
+            stopping: tokio::sync::watch::Sender::new(false),
+        });
         let weak = Arc::downgrade(&node);
         let local: LocalHandler = Arc::new(move |request| {
             let weak = weak.clone();
@@ -391,6 +405,17 @@ impl Node {
             .tcp_nodelay(true)
             .add_service(kv)
             .add_service(peer)
+    }
+
+    /// Ends the message streams from other nodes (see [`Node::stopping`]); call before a
+    /// graceful shutdown of the gRPC server.
+    pub fn stop_serving(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Becomes true when the node stops serving.
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     /// Stops the Raft groups (the database is closed when the node is dropped).

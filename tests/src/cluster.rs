@@ -284,6 +284,32 @@ impl Cluster {
         self.append_to_log(id, &format!("node {id} killed with SIGKILL"));
     }
 
+    /// Stops node `id` with SIGTERM (a clean shutdown) and waits until it has exited, at most
+    /// `within`; returns its exit status, or `None` if it was still running then (it is then
+    /// killed with SIGKILL, so that the test can go on).
+    pub async fn terminate(
+        &mut self,
+        id: u64,
+        within: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        self.signal(id, "TERM");
+        self.append_to_log(id, &format!("node {id} sent SIGTERM"));
+        let until = tokio::time::Instant::now() + within;
+        let node = self.node_mut(id);
+        let mut child = node.child.take().expect("a running node");
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if tokio::time::Instant::now() >= until {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Freezes node `id` with SIGSTOP: it keeps its sockets but answers nothing (a stalled
     /// process, or a partition that drops every packet).
     pub fn freeze(&mut self, id: u64) {

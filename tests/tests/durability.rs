@@ -202,3 +202,33 @@ async fn a_restarted_node_catches_up_and_then_alone_carries_the_newest_writes() 
     })
     .await;
 }
+
+/// How long a node may take to stop cleanly on SIGTERM.
+const STOP_WITHIN: Duration = Duration::from_secs(10);
+
+/// A clean stop must not wait for the message streams that the other nodes keep open to the
+/// stopping one (a graceful gRPC shutdown waits for every stream in flight, and those never
+/// end by themselves); and the stopped node rejoins with everything it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_busy_node_cleanly_and_it_rejoins() {
+    let mut cluster = Cluster::start().await;
+    let mut record = AckedWrites::new();
+    let client = cluster.client().await;
+    write_keys(&cluster, &mut record, &client, &spread("before", 40), "v1").await;
+
+    let victim = cluster.leader_of(0).await;
+    eprintln!("SIGTERM to node {victim}, leader of s0");
+    let status = cluster.terminate(victim, STOP_WITHIN).await;
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "node {victim} did not exit cleanly within {STOP_WITHIN:?} of SIGTERM ({status:?}); its log:\n{}",
+        cluster.log_tail(victim, 50)
+    );
+
+    let survivors = cluster.client_via(&cluster.running()).await;
+    write_keys(&cluster, &mut record, &survivors, &spread("stopped", 40), "v2").await;
+    cluster.restart(victim);
+    cluster.wait_ready().await;
+    write_keys(&cluster, &mut record, &client, &spread("after", 20), "v3").await;
+    record.verify(&client, VERIFY_WITHIN).await;
+}

@@ -16,9 +16,11 @@ use std::time::Duration;
 
 use client::connector::Connector;
 use client::connector::MESSAGE_BYTES_MAX;
-use proto::peer::CallRequest;
+use proto::peer::Kind;
 use proto::peer::peer_client::PeerClient;
 use replication::codec;
+use replication::mux::Mux;
+use replication::mux::MuxError;
 use tokio::time::Instant;
 use tonic::transport::Channel;
 use txn::types::NodeId;
@@ -70,6 +72,7 @@ pub struct Peers {
     connector: Arc<dyn Connector>,
     clock: NodeClock,
     channels: Mutex<BTreeMap<NodeId, Channel>>,
+    muxes: Mutex<BTreeMap<NodeId, Arc<Mux>>>,
     hints: Mutex<BTreeMap<ShardId, NodeId>>,
     local: OnceLock<LocalHandler>,
     leaders: OnceLock<Arc<dyn LeaderHints>>,
@@ -92,6 +95,7 @@ impl Peers {
             connector,
             clock,
             channels: Mutex::new(BTreeMap::new()),
+            muxes: Mutex::new(BTreeMap::new()),
             hints: Mutex::new(BTreeMap::new()),
             local: OnceLock::new(),
             leaders: OnceLock::new(),
@@ -127,6 +131,17 @@ impl Peers {
         )
     }
 
+    /// The message stream to `node` (Raft and transaction messages), shared by all callers.
+    pub fn mux(&self, node: NodeId) -> Option<Arc<Mux>> {
+        let mut muxes = self.muxes.lock().expect("muxes lock");
+        if let Some(mux) = muxes.get(&node) {
+            return Some(mux.clone());
+        }
+        let mux = Arc::new(Mux::new(self.client(node)?));
+        muxes.insert(node, mux.clone());
+        Some(mux)
+    }
+
     /// Sends `request` to `node` and waits for the answer until `deadline` elapses.
     pub async fn call(
         &self,
@@ -140,19 +155,16 @@ impl Peers {
                 .await
                 .map_err(|_| CallError::Timeout(deadline));
         }
-        let mut client = self
-            .client(node)
+        let mux = self
+            .mux(node)
             .ok_or_else(|| CallError::Unreachable { node, why: "unknown node".into() })?;
         let payload = codec::encode(&Envelope { clock: self.clock.now(), body: request });
-        let call = client.call(CallRequest { payload: payload.into() });
-        let response = match tokio::time::timeout(deadline, call).await {
-            Err(_) => return Err(CallError::Timeout(deadline)),
-            Ok(Err(status)) => {
-                return Err(CallError::Unreachable { node, why: status.message().to_string() });
-            }
-            Ok(Ok(response)) => response.into_inner(),
+        let response = match mux.call(Kind::Call, 0, payload.into(), deadline).await {
+            Err(MuxError::Timeout(_)) => return Err(CallError::Timeout(deadline)),
+            Err(MuxError::Unreachable(why)) => return Err(CallError::Unreachable { node, why }),
+            Ok(response) => response,
         };
-        let reply: Envelope<PeerReply> = codec::decode(&response.payload)
+        let reply: Envelope<PeerReply> = codec::decode(&response)
             .map_err(|e| CallError::Unreachable { node, why: format!("malformed reply: {e}") })?;
         self.clock.observe(reply.clock);
         Ok(reply.body)

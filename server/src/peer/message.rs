@@ -1,4 +1,4 @@
-//! The transaction messages nodes send each other over `peer.v1.Peer/Call`.
+//! The transaction messages nodes send each other over `peer.v1.Peer/Mux` (`replication::mux`).
 //!
 //! Each is one [`Envelope`]: the sender's hybrid logical clock (the receiver observes it, so
 //! causality carries across nodes) and a [`PeerRequest`]; the answer is an envelope with a

@@ -1,16 +1,20 @@
 //! The `peer.v1.Peer` gRPC service: Raft messages for this node's groups, and transaction
-//! messages for its participants and coordinator.
+//! messages for its participants and coordinator, both on the `Mux` stream each other node
+//! keeps open to this one (`replication::mux`); snapshots on streams of their own.
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::StreamExt;
-use proto::peer::CallRequest;
-use proto::peer::CallResponse;
-use proto::peer::RaftRequest;
+use proto::peer::Frame;
+use proto::peer::Kind;
 use proto::peer::RaftResponse;
 use proto::peer::SnapshotChunk;
 use proto::peer::peer_server::Peer;
 use replication::codec;
+use replication::mux;
+use replication::mux::Handler;
+use replication::mux::Replies;
 use replication::network;
 use tonic::Request;
 use tonic::Response;
@@ -40,13 +44,18 @@ impl PeerService {
 
 #[tonic::async_trait]
 impl Peer for PeerService {
-    async fn raft(&self, request: Request<RaftRequest>) -> Result<Response<RaftResponse>, Status> {
-        let request = request.into_inner();
-        let payload = match self.node.shard(ShardId(request.shard)) {
-            Some(shard) => network::serve_raft(&shard.raft, &request.payload).await,
-            None => network::reply_no_group(request.shard),
-        };
-        Ok(Response::new(RaftResponse { payload: payload.into() }))
+    type MuxStream = Replies;
+
+    async fn mux(
+        &self,
+        request: Request<Streaming<Frame>>,
+    ) -> Result<Response<Self::MuxStream>, Status> {
+        let node = self.node.clone();
+        let handler: Handler = Arc::new(move |kind, shard, payload| {
+            let node = node.clone();
+            Box::pin(async move { serve_frame(&node, kind, shard, &payload).await })
+        });
+        Ok(Response::new(mux::serve(request.into_inner(), handler, self.node.stopping())))
     }
 
     async fn snapshot(
@@ -75,13 +84,24 @@ impl Peer for PeerService {
         };
         Ok(Response::new(RaftResponse { payload: payload.into() }))
     }
+}
 
-    async fn call(&self, request: Request<CallRequest>) -> Result<Response<CallResponse>, Status> {
-        let request: Envelope<PeerRequest> = codec::decode(&request.into_inner().payload)
-            .map_err(|e| Status::invalid_argument(format!("malformed peer request: {e}")))?;
-        self.node.clock().observe(request.clock);
-        let reply: PeerReply = self.node.handle(request.body).await;
-        let payload = codec::encode(&Envelope { clock: self.node.clock().now(), body: reply });
-        Ok(Response::new(CallResponse { payload: payload.into() }))
+/// Handles one request frame of a `Mux` stream: a Raft message for a local group, or a
+/// transaction message (whose envelope carries the sender's clock, observed first).
+async fn serve_frame(node: &Node, kind: Kind, shard: u32, payload: &[u8]) -> Result<Bytes, String> {
+    match kind {
+        Kind::Raft => Ok(match node.shard(ShardId(shard)) {
+            Some(group) => network::serve_raft(&group.raft, payload).await,
+            None => network::reply_no_group(shard),
+        }
+        .into()),
+        Kind::Call => {
+            let request: Envelope<PeerRequest> =
+                codec::decode(payload).map_err(|e| format!("malformed peer request: {e}"))?;
+            node.clock().observe(request.clock);
+            let reply: PeerReply = node.handle(request.body).await;
+            Ok(codec::encode(&Envelope { clock: node.clock().now(), body: reply }).into())
+        }
+        Kind::Unspecified | Kind::Reply => Err(format!("not a request: {kind:?}")),
     }
 }
