@@ -4,6 +4,7 @@
 # nodes used (user + system, from /proc) divided by the operations. The steadier measure on a
 # noisy 2-core machine when comparing two builds: alternate them. See docs/benchmarks.md.
 # usage: scripts/cpu-per-op.sh KVD_BINARY "kvbench args" ["kvbench args" ...]
+#   KVBENCH=path runs another kvbench build (a client change is part of the A/B).
 #   e.g. scripts/cpu-per-op.sh target/release/kvd "--workload put --clients 64 --secs 6"
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ ticks() {
 hz=$(getconf CLK_TCK)
 for args in "$@"; do
   t0=$(ticks)
-  out=$(target/release/kvbench --connect "$connect" --json $args | tail -n 1)
+  out=$("${KVBENCH:-target/release/kvbench}" --connect "$connect" --json $args | tail -n 1)
   t1=$(ticks)
   echo "$out" | python3 -c '
 import json, sys

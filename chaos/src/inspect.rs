@@ -8,7 +8,7 @@ use client::connector::Connector;
 use proto::peer::Kind;
 use proto::peer::peer_client::PeerClient;
 use replication::codec;
-use replication::mux::Mux;
+use replication::mux::PeerMux;
 use server::peer::message::Envelope;
 use server::peer::message::Inspection;
 use server::peer::message::PeerReply;
@@ -23,7 +23,7 @@ pub const INSPECT_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The state of `addr`'s replica of `shard`, or why not.
 pub async fn inspect(addr: &str, shard: ShardId) -> Result<Inspection, String> {
-    let mux = Mux::new(PeerClient::new(SimConnector.channel(addr)));
+    let mux = PeerMux::new(PeerClient::new(SimConnector.channel(addr)));
     let payload =
         codec::encode(&Envelope { clock: Timestamp::ZERO, body: PeerRequest::Inspect { shard } });
     let response = mux

@@ -5,6 +5,9 @@
 //! - [`peer`] (`proto/peer/v1/peer.proto`): the internal node-to-node API. Its payloads are
 //!   postcard-encoded Rust types (Raft messages and transaction messages), carried as bytes, so
 //!   that openraft's types need no hand-written protobuf mapping. It is not a public contract.
+//! - [`mux`]: many calls on one long-lived stream (the framing of `Peer/Mux`).
+
+pub mod mux;
 
 /// The public client API, package `kv.v1`.
 pub mod kv {
@@ -14,6 +17,15 @@ pub mod kv {
 /// The internal node-to-node API, package `peer.v1`.
 pub mod peer {
     tonic::include_proto!("peer.v1");
+}
+
+impl mux::Numbered for peer::Frame {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn set_id(&mut self, id: u64) {
+        self.id = id;
+    }
 }
 
 /// The encoded `FileDescriptorSet` of both packages, for gRPC server reflection.

@@ -43,8 +43,8 @@ use txn::types::NodeId;
 use txn::types::ShardId;
 
 use crate::codec;
-use crate::mux::Mux;
 use crate::mux::MuxError;
+use crate::mux::PeerMux;
 use crate::store::LogStore;
 use crate::types::Raft;
 use crate::types::Snapshot;
@@ -63,7 +63,7 @@ pub trait PeerConnector: Send + Sync + 'static {
     fn peer(&self, target: NodeId) -> Option<PeerClient<Channel>>;
     /// The message stream to `target`, shared by every shard's group and the transactions, or
     /// `None` if the node is unknown.
-    fn mux(&self, target: NodeId) -> Option<Arc<Mux>>;
+    fn mux(&self, target: NodeId) -> Option<Arc<PeerMux>>;
 }
 
 /// One Raft message for one shard's group.

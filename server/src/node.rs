@@ -20,7 +20,7 @@ use client::connector::MESSAGE_BYTES_MAX;
 use openraft::BasicNode;
 use openraft::SnapshotPolicy;
 use proto::peer::peer_client::PeerClient;
-use replication::mux::Mux;
+use replication::mux::PeerMux;
 use replication::network::PeerConnector;
 use replication::network::ShardNetworkFactory;
 use replication::store::Executor;
@@ -128,7 +128,7 @@ impl PeerConnector for RaftConnector {
         self.0.client(target)
     }
 
-    fn mux(&self, target: NodeId) -> Option<Arc<Mux>> {
+    fn mux(&self, target: NodeId) -> Option<Arc<PeerMux>> {
         self.0.mux(target)
     }
 }

@@ -19,8 +19,8 @@ use client::connector::MESSAGE_BYTES_MAX;
 use proto::peer::Kind;
 use proto::peer::peer_client::PeerClient;
 use replication::codec;
-use replication::mux::Mux;
 use replication::mux::MuxError;
+use replication::mux::PeerMux;
 use tokio::time::Instant;
 use tonic::transport::Channel;
 use txn::types::NodeId;
@@ -72,7 +72,7 @@ pub struct Peers {
     connector: Arc<dyn Connector>,
     clock: NodeClock,
     channels: Mutex<BTreeMap<NodeId, Channel>>,
-    muxes: Mutex<BTreeMap<NodeId, Arc<Mux>>>,
+    muxes: Mutex<BTreeMap<NodeId, Arc<PeerMux>>>,
     hints: Mutex<BTreeMap<ShardId, NodeId>>,
     local: OnceLock<LocalHandler>,
     leaders: OnceLock<Arc<dyn LeaderHints>>,
@@ -132,12 +132,12 @@ impl Peers {
     }
 
     /// The message stream to `node` (Raft and transaction messages), shared by all callers.
-    pub fn mux(&self, node: NodeId) -> Option<Arc<Mux>> {
+    pub fn mux(&self, node: NodeId) -> Option<Arc<PeerMux>> {
         let mut muxes = self.muxes.lock().expect("muxes lock");
         if let Some(mux) = muxes.get(&node) {
             return Some(mux.clone());
         }
-        let mux = Arc::new(Mux::new(self.client(node)?));
+        let mux = Arc::new(PeerMux::new(self.client(node)?));
         muxes.insert(node, mux.clone());
         Some(mux)
     }

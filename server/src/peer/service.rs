@@ -44,7 +44,7 @@ impl PeerService {
 
 #[tonic::async_trait]
 impl Peer for PeerService {
-    type MuxStream = Replies;
+    type MuxStream = Replies<Frame>;
 
     async fn mux(
         &self,

@@ -1,0 +1,270 @@
+//! Many calls on one long-lived gRPC stream: the framing of `peer.v1.Peer/Mux` (node to node).
+//! Generic over the message types, so that a client stream can use it too.
+//!
+//! ```text
+//!   caller: Mux::call(request) ── request{id} ──► one HTTP/2 stream ──► serve: handler (a task each)
+//!   caller: the call's oneshot ◄── reply{id} ◄── (any order) ◄──────────────────┘
+//! ```
+//!
+//! A unary gRPC call opens an HTTP/2 stream and sends headers, the message and trailers both
+//! ways; under load that framing cost as much CPU as the work it carried. Here a caller opens
+//! one bidirectional stream and sends every request on it with an id of its own choosing; the
+//! receiver handles each request in a task of its own and answers with a message that repeats
+//! the id, in whatever order the handlers finish. Messages that are ready together leave in one
+//! write.
+//!
+//! Invariants:
+//! - A request's id is unique on its stream (a counter per stream), so a reply finds exactly
+//!   the call that waits for it; a reply whose call is gone (deadline, caller dropped) finds
+//!   nothing and is dropped.
+//! - A call is registered only while its stream is open: the stream's driver marks the stream
+//!   ended and takes the pending calls under one lock, so a call never waits on a stream that
+//!   will not answer. It fails at once, and the next call opens a new stream.
+//! - A call learns whether its request surely never left ([`MuxError::NotSent`]: the stream
+//!   could not connect) or may have been handled ([`MuxError::Broken`], [`MuxError::Timeout`]);
+//!   a caller that must not repeat a request with effects relies on the difference.
+//! - Pending calls are kept in id order (a `BTreeMap`), so that failing them all when a stream
+//!   breaks wakes them in the same order in every run of the simulation.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::channel::mpsc;
+use tokio::sync::oneshot;
+use tokio::sync::watch;
+use tonic::Status;
+use tonic::Streaming;
+
+/// A message of a multiplexed stream: it carries the id of its call.
+pub trait Numbered: Send + 'static {
+    /// The call's id.
+    fn id(&self) -> u64;
+    /// Sets the call's id (on a request, before it is sent).
+    fn set_id(&mut self, id: u64);
+}
+
+/// Why a call on a [`Mux`] got no answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MuxError {
+    /// No answer within the deadline (the request may or may not have been handled).
+    Timeout(Duration),
+    /// The stream could not connect: the request never reached the receiver.
+    NotSent(String),
+    /// The stream ended before the answer: the request may or may not have been handled.
+    Broken(String),
+}
+
+impl std::fmt::Display for MuxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MuxError::Timeout(deadline) => write!(f, "no answer within {deadline:?}"),
+            MuxError::NotSent(why) => write!(f, "cannot connect: {why}"),
+            MuxError::Broken(why) => write!(f, "stream ended before the answer: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for MuxError {}
+
+/// Opens the stream: sends the requests that `outbound` yields, returns the replies.
+pub type Opener<Req, Resp> = Arc<
+    dyn Fn(
+            mpsc::UnboundedReceiver<Req>,
+        ) -> Pin<Box<dyn Future<Output = Result<Streaming<Resp>, Status>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Tells whether a failure to open a stream means it never connected (so no request left).
+pub type ConnectFailure = fn(&Status) -> bool;
+
+/// The calling side of the stream to one receiver. Cheap to share; opens its stream lazily and
+/// again after it breaks.
+pub struct Mux<Req, Resp> {
+    opener: Opener<Req, Resp>,
+    connect_failure: ConnectFailure,
+    stream: Mutex<Option<Arc<Stream<Req, Resp>>>>,
+}
+
+/// One open (or opening) stream. Dropping it (with the [`Mux`] and any call on it) ends the
+/// requests, and so the stream once the last reply is in.
+struct Stream<Req, Resp> {
+    sender: mpsc::UnboundedSender<Req>,
+    calls: Arc<Calls<Resp>>,
+}
+
+/// The calls waiting on a stream, shared with its driver.
+struct Calls<Resp> {
+    state: Mutex<CallsState<Resp>>,
+}
+
+struct CallsState<Resp> {
+    next_id: u64,
+    pending: BTreeMap<u64, oneshot::Sender<Resp>>,
+    /// How the stream ended; once set, no call is registered on it.
+    ended: Option<MuxError>,
+}
+
+/// Forgets a pending call when its future completes or is dropped (deadline, caller gone).
+struct Registered<'a, Resp> {
+    calls: &'a Calls<Resp>,
+    id: u64,
+}
+
+impl<Resp> Drop for Registered<'_, Resp> {
+    fn drop(&mut self) {
+        self.calls.state.lock().expect("mux lock").pending.remove(&self.id);
+    }
+}
+
+impl<Req: Numbered, Resp: Numbered> Mux<Req, Resp> {
+    /// A multiplexer whose streams `opener` opens; `connect_failure` classifies open errors.
+    pub fn new(opener: Opener<Req, Resp>, connect_failure: ConnectFailure) -> Mux<Req, Resp> {
+        Mux { opener, connect_failure, stream: Mutex::new(None) }
+    }
+
+    /// Sends one request and waits for its reply until `deadline` elapses.
+    pub async fn call(&self, mut request: Req, deadline: Duration) -> Result<Resp, MuxError> {
+        let stream = self.open();
+        let (id, answer) = {
+            let mut state = stream.calls.state.lock().expect("mux lock");
+            if let Some(ended) = &state.ended {
+                return Err(ended.clone());
+            }
+            let id = state.next_id;
+            state.next_id += 1;
+            let (sender, answer) = oneshot::channel();
+            state.pending.insert(id, sender);
+            (id, answer)
+        };
+        let _registered = Registered { calls: &stream.calls, id };
+        request.set_id(id);
+        if stream.sender.unbounded_send(request).is_err() {
+            return Err(stream.calls.ended().unwrap_or(MuxError::Broken("stream closed".into())));
+        }
+        match tokio::time::timeout(deadline, answer).await {
+            Err(_) => Err(MuxError::Timeout(deadline)),
+            Ok(Err(_)) => {
+                Err(stream.calls.ended().unwrap_or(MuxError::Broken("stream closed".into())))
+            }
+            Ok(Ok(reply)) => Ok(reply),
+        }
+    }
+
+    /// The current stream, or a new one if there is none or it has ended.
+    fn open(&self) -> Arc<Stream<Req, Resp>> {
+        let mut current = self.stream.lock().expect("mux lock");
+        if let Some(stream) = current.as_ref()
+            && stream.calls.ended().is_none()
+        {
+            return stream.clone();
+        }
+        let (sender, outbound) = mpsc::unbounded();
+        let calls = Arc::new(Calls {
+            state: Mutex::new(CallsState { next_id: 1, pending: BTreeMap::new(), ended: None }),
+        });
+        let opening = (self.opener)(outbound);
+        tokio::spawn(drive(calls.clone(), opening, self.connect_failure));
+        let stream = Arc::new(Stream { sender, calls });
+        *current = Some(stream.clone());
+        stream
+    }
+}
+
+impl<Resp> Calls<Resp> {
+    fn ended(&self) -> Option<MuxError> {
+        self.state.lock().expect("mux lock").ended.clone()
+    }
+
+    /// Marks the stream ended and fails its pending calls (in id order).
+    fn end(&self, how: MuxError) {
+        let pending = {
+            let mut state = self.state.lock().expect("mux lock");
+            state.ended = Some(how);
+            std::mem::take(&mut state.pending)
+        };
+        drop(pending);
+    }
+}
+
+/// Opens the stream and hands each reply to its call, until the stream ends.
+async fn drive<Resp: Numbered>(
+    calls: Arc<Calls<Resp>>,
+    opening: Pin<Box<dyn Future<Output = Result<Streaming<Resp>, Status>> + Send>>,
+    connect_failure: ConnectFailure,
+) {
+    let how = match opening.await {
+        Err(status) if connect_failure(&status) => MuxError::NotSent(status.message().into()),
+        Err(status) => MuxError::Broken(status.message().into()),
+        Ok(mut inbound) => loop {
+            match inbound.message().await {
+                Ok(Some(reply)) => {
+                    let waiting = calls.state.lock().expect("mux lock").pending.remove(&reply.id());
+                    if let Some(waiting) = waiting {
+                        let _ = waiting.send(reply);
+                    }
+                }
+                Ok(None) => break MuxError::Broken("stream ended by the receiver".into()),
+                Err(status) => break MuxError::Broken(status.message().into()),
+            }
+        },
+    };
+    calls.end(how);
+}
+
+/// How long a stopping receiver still sends the replies of requests in flight (it reads no
+/// more requests); replies after that are not sent, and their callers see the stream end.
+pub const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// The replies of a served stream.
+pub type Replies<Resp> = Pin<Box<dyn futures::Stream<Item = Result<Resp, Status>> + Send>>;
+
+/// The receiving side of a stream: handles each request in a task of its own (so a slow one,
+/// such as a statement waiting for a lock, holds up no other) and streams the replies back,
+/// each with its request's id, until the caller ends the stream or `stopping` becomes true (the
+/// receiver is shutting down): it then reads no more requests, answers those in flight for at
+/// most [`STOP_GRACE`], and ends the stream; calls still in flight then fail as broken.
+pub fn serve<Req, Resp, H, F>(
+    mut inbound: Streaming<Req>,
+    handler: H,
+    stopping: watch::Receiver<bool>,
+) -> Replies<Resp>
+where
+    Req: Numbered,
+    Resp: Numbered,
+    H: Fn(Req) -> F + Send + Sync + 'static,
+    F: Future<Output = Resp> + Send + 'static,
+{
+    let (sender, replies) = mpsc::unbounded();
+    let mut reader_stop = stopping.clone();
+    tokio::spawn(async move {
+        loop {
+            let request = tokio::select! {
+                biased;
+                _ = reader_stop.wait_for(|stop| *stop) => break,
+                request = inbound.message() => match request {
+                    Ok(Some(request)) => request,
+                    Ok(None) | Err(_) => break,
+                },
+            };
+            let id = request.id();
+            let reply = handler(request);
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let mut reply = reply.await;
+                reply.set_id(id);
+                let _ = sender.unbounded_send(Ok(reply));
+            });
+        }
+    });
+    let mut stopping = stopping;
+    Box::pin(replies.take_until(async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+        tokio::time::sleep(STOP_GRACE).await;
+    }))
+}

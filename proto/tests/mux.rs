@@ -1,0 +1,145 @@
+//! `proto::mux` over real gRPC on loopback: replies find their calls whatever order they come
+//! in, a stream that cannot connect says the request never left, and a receiver that stops ends
+//! its streams, failing the calls in flight at once instead of at their deadlines.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use proto::mux;
+use proto::mux::Mux;
+use proto::mux::MuxError;
+use proto::peer::Frame;
+use proto::peer::RaftResponse;
+use proto::peer::SnapshotChunk;
+use proto::peer::peer_client::PeerClient;
+use proto::peer::peer_server::Peer;
+use proto::peer::peer_server::PeerServer;
+use tokio::sync::Notify;
+use tokio::sync::watch;
+use tonic::Request;
+use tonic::Response;
+use tonic::Status;
+use tonic::Streaming;
+use tonic::transport::Channel;
+use tonic::transport::server::TcpIncoming;
+
+/// Answers each frame after sleeping as many milliseconds as its shard field says, with its
+/// payload echoed; tells `arrived` of each frame it starts on.
+struct Echo {
+    stopping: watch::Receiver<bool>,
+    arrived: Arc<Notify>,
+}
+
+#[tonic::async_trait]
+impl Peer for Echo {
+    type MuxStream = mux::Replies<Frame>;
+
+    async fn mux(
+        &self,
+        request: Request<Streaming<Frame>>,
+    ) -> Result<Response<Self::MuxStream>, Status> {
+        let arrived = self.arrived.clone();
+        let handler = move |frame: Frame| {
+            arrived.notify_one();
+            echo(frame)
+        };
+        Ok(Response::new(mux::serve(request.into_inner(), handler, self.stopping.clone())))
+    }
+
+    async fn snapshot(
+        &self,
+        _request: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<RaftResponse>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+}
+
+async fn echo(frame: Frame) -> Frame {
+    tokio::time::sleep(Duration::from_millis(u64::from(frame.shard))).await;
+    Frame { id: 0, kind: 3, shard: 0, payload: frame.payload, error: String::new() }
+}
+
+/// A served Echo on a loopback port; setting the sender to true stops its streams.
+async fn echo_server() -> (String, watch::Sender<bool>, Arc<Notify>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address").to_string();
+    let (stop, stopping) = watch::channel(false);
+    let arrived = Arc::new(Notify::new());
+    let service = PeerServer::new(Echo { stopping, arrived: arrived.clone() });
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(TcpIncoming::from(listener)),
+    );
+    (addr, stop, arrived)
+}
+
+fn mux_to(addr: &str) -> Mux<Frame, Frame> {
+    let channel = Channel::from_shared(format!("http://{addr}")).expect("uri").connect_lazy();
+    let client = PeerClient::new(channel);
+    let opener: mux::Opener<Frame, Frame> = Arc::new(move |outbound| {
+        let mut client = client.clone();
+        Box::pin(async move { client.mux(outbound).await.map(|r| r.into_inner()) })
+    });
+    Mux::new(opener, |status| status.message().contains("connect"))
+}
+
+fn frame(delay_ms: u32, payload: &'static str) -> Frame {
+    Frame { id: 0, kind: 2, shard: delay_ms, payload: payload.into(), error: String::new() }
+}
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_that_come_back_out_of_order_reach_their_own_calls() {
+    let (addr, _stop, _) = echo_server().await;
+    let mux = mux_to(&addr);
+    let (slow, fast, middle) = tokio::join!(
+        mux.call(frame(300, "slow"), DEADLINE),
+        mux.call(frame(0, "fast"), DEADLINE),
+        mux.call(frame(150, "middle"), DEADLINE),
+    );
+    assert_eq!(slow.expect("slow").payload, "slow");
+    assert_eq!(fast.expect("fast").payload, "fast");
+    assert_eq!(middle.expect("middle").payload, "middle");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_cannot_connect_says_the_request_never_left() {
+    // A port that was just free: nothing listens there.
+    let addr = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address").to_string()
+    };
+    let mux = mux_to(&addr);
+    match mux.call(frame(0, "lost"), DEADLINE).await {
+        Err(MuxError::NotSent(_)) => {}
+        other => panic!("expected NotSent, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_receiver_fails_the_calls_in_flight_at_once_and_the_next_call_reopens() {
+    let (addr, stop, arrived) = echo_server().await;
+    let mux = mux_to(&addr);
+    assert_eq!(mux.call(frame(0, "first"), DEADLINE).await.expect("first").payload, "first");
+    arrived.notified().await; // the permit that "first" left
+
+    // A call that its handler would answer only long after the grace period: it fails as
+    // broken when the stream ends, not as a timeout at its deadline.
+    let in_flight = mux.call(frame(60_000, "never"), DEADLINE);
+    let stopper = async {
+        arrived.notified().await;
+        stop.send_replace(true);
+    };
+    let (outcome, ()) = tokio::join!(in_flight, stopper);
+    match outcome {
+        Err(MuxError::Broken(_)) => {}
+        other => panic!("expected Broken, got {other:?}"),
+    }
+
+    // The stream is gone; the server keeps running (only its streams stopped): a new call
+    // opens a new stream, which the stopped receiver ends at once after its grace period.
+    stop.send_replace(false);
+    assert_eq!(mux.call(frame(0, "again"), DEADLINE).await.expect("again").payload, "again");
+}
