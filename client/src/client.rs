@@ -41,6 +41,7 @@ use crate::connector::Connector;
 use crate::connector::MESSAGE_BYTES_MAX;
 use crate::connector::TcpConnector;
 use crate::error::Error;
+use crate::link::KvLink;
 use crate::mutation::Mutation;
 use crate::transaction::CommitInfo;
 use crate::transaction::Transaction;
@@ -128,6 +129,7 @@ struct Pool {
     connector: Arc<dyn Connector>,
     seeds: Vec<String>,
     clients: Mutex<BTreeMap<String, KvClient<Channel>>>,
+    links: Mutex<BTreeMap<String, Arc<KvLink>>>,
     map: Mutex<ShardMap>,
 }
 
@@ -192,6 +194,7 @@ impl Client {
             connector,
             seeds,
             clients: Mutex::new(BTreeMap::new()),
+            links: Mutex::new(BTreeMap::new()),
             map: Mutex::new(ShardMap::default()),
         };
         let client = Client {
@@ -249,7 +252,19 @@ impl Client {
         *self.inner.consistency.lock().expect("consistency lock") = consistency;
     }
 
-    pub(crate) fn kv(&self, addr: &str) -> KvClient<Channel> {
+    /// The session stream to `addr`, which carries every statement (`Kv/Session`).
+    pub(crate) fn kv(&self, addr: &str) -> Arc<KvLink> {
+        let mut links = self.inner.pool.links.lock().expect("links lock");
+        if let Some(link) = links.get(addr) {
+            return link.clone();
+        }
+        let link = Arc::new(KvLink::new(self.unary(addr), self.inner.timeout));
+        links.insert(addr.to_string(), link.clone());
+        link
+    }
+
+    /// The unary client of `addr` (topology and status).
+    pub(crate) fn unary(&self, addr: &str) -> KvClient<Channel> {
         let mut clients = self.inner.pool.clients.lock().expect("clients lock");
         clients
             .entry(addr.to_string())
@@ -282,7 +297,7 @@ impl Client {
     pub async fn refresh_map(&self) -> Result<(), Error> {
         let mut last = Error::Unavailable("no node answered".into());
         for addr in self.addrs() {
-            let mut kv = self.kv(&addr);
+            let mut kv = self.unary(&addr);
             match tokio::time::timeout(Duration::from_secs(2), kv.topology(TopologyRequest {}))
                 .await
             {
@@ -334,7 +349,7 @@ impl Client {
     /// be reached (or, for a request without effect, while they do not answer in time).
     async fn routed<T, F, Fut>(&self, key: &[u8], effect: bool, send: F) -> Result<T, Error>
     where
-        F: Fn(KvClient<Channel>) -> Fut,
+        F: Fn(Arc<KvLink>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         self.routed_to(key, effect, true, send).await
@@ -349,7 +364,7 @@ impl Client {
         send: F,
     ) -> Result<T, Error>
     where
-        F: Fn(KvClient<Channel>) -> Fut,
+        F: Fn(Arc<KvLink>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         // One deadline for the whole request, however many nodes it tries.
@@ -409,7 +424,7 @@ impl Client {
         let key = key.as_ref();
         let consistency = self.consistency().to_proto();
         let response = self
-            .routed_to(key, false, consistency != Consistency::Causal.to_proto(), |mut kv| {
+            .routed_to(key, false, consistency != Consistency::Causal.to_proto(), |kv| {
                 let request = ReadRequest {
                     txn: None,
                     key: key.to_vec().into(),
@@ -437,7 +452,7 @@ impl Client {
 
     async fn write(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), Error> {
         let response = self
-            .routed(key, true, |mut kv| {
+            .routed(key, true, |kv| {
                 let request = WriteRequest {
                     txn: None,
                     key: key.to_vec().into(),
@@ -465,7 +480,7 @@ impl Client {
         };
         let writes: Vec<_> = writes.iter().map(Mutation::to_proto).collect();
         let response = self
-            .routed(&first, true, |mut kv| {
+            .routed(&first, true, |kv| {
                 let request =
                     CommitRequest { txn: None, writes: writes.clone(), causal_token: self.token() };
                 async move { kv.commit(request).await }
@@ -493,7 +508,7 @@ impl Client {
         let (from, to) = (from.as_ref(), to.as_ref());
         let consistency = self.consistency().to_proto();
         let response = self
-            .routed_to(from, false, consistency != Consistency::Causal.to_proto(), |mut kv| {
+            .routed_to(from, false, consistency != Consistency::Causal.to_proto(), |kv| {
                 let request = ScanRequest {
                     txn: None,
                     from: from.to_vec().into(),
@@ -572,7 +587,7 @@ impl Client {
                 consistency: consistency.to_proto(),
                 causal_token: self.token(),
             };
-            let mut kv = self.kv(&addr);
+            let kv = self.kv(&addr);
             match tokio::time::timeout(self.inner.timeout, kv.begin(request)).await {
                 Ok(Ok(response)) => {
                     let handle = response.into_inner().txn.ok_or_else(|| {
@@ -660,7 +675,7 @@ impl Client {
         for round in 0..UNREACHABLE_ROUNDS_MAX {
             for addr in &addrs {
                 let request = TxnStatusRequest { txn: Some(*handle), home_shard };
-                let mut kv = self.kv(addr);
+                let kv = self.kv(addr);
                 match tokio::time::timeout(self.inner.timeout, kv.txn_status(request)).await {
                     Ok(Ok(response)) => {
                         let response = response.into_inner();
@@ -690,7 +705,7 @@ impl Client {
     pub async fn status(&self) -> Result<String, Error> {
         let mut last = Error::Unavailable("no node reachable".into());
         for addr in self.addrs() {
-            let mut kv = self.kv(&addr);
+            let mut kv = self.unary(&addr);
             match tokio::time::timeout(Duration::from_secs(5), kv.status(StatusRequest {})).await {
                 Ok(Ok(response)) => return Ok(format!("[{addr}]\n{}", response.into_inner().text)),
                 Ok(Err(status)) => last = Error::from_status(status, false),
@@ -704,7 +719,7 @@ impl Client {
     pub async fn status_all(&self) -> String {
         let mut out = String::new();
         for addr in self.addrs() {
-            let mut kv = self.kv(&addr);
+            let mut kv = self.unary(&addr);
             match tokio::time::timeout(Duration::from_secs(5), kv.status(StatusRequest {})).await {
                 Ok(Ok(response)) => {
                     out.push_str(&format!("[{addr}]\n{}\n", response.into_inner().text))

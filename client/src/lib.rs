@@ -16,6 +16,7 @@
 //! ```
 //!
 //! - [`client`]: a session: routing, retries, one-statement operations, transactions.
+//! - [`link`]: the stream to one node that carries every statement (`Kv/Session`).
 //! - [`transaction`]: an interactive transaction.
 //! - [`mutation`]: a write sent with END (`Transaction::commit_with`).
 //! - [`error`]: errors grouped by what the caller does next.
@@ -25,6 +26,7 @@
 pub mod client;
 pub mod connector;
 pub mod error;
+pub mod link;
 pub mod mutation;
 pub mod shell;
 pub mod transaction;

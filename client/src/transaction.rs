@@ -110,7 +110,7 @@ impl Transaction {
 
     async fn send<T, F, Fut>(&mut self, effect: bool, call: F) -> Result<T, Error>
     where
-        F: FnOnce(proto::kv::kv_client::KvClient<tonic::transport::Channel>) -> Fut,
+        F: FnOnce(std::sync::Arc<crate::link::KvLink>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         self.check_open()?;
@@ -147,7 +147,7 @@ impl Transaction {
             causal_token: self.client.token(),
             for_update,
         };
-        let response = self.send(false, |mut kv| async move { kv.read(request).await }).await?;
+        let response = self.send(false, |kv| async move { kv.read(request).await }).await?;
         self.client.observe_token(response.causal_token);
         Ok(response.found.then(|| response.value.to_vec()))
     }
@@ -174,7 +174,7 @@ impl Transaction {
             delete: value.is_none(),
             causal_token: 0,
         };
-        let response = self.send(false, |mut kv| async move { kv.write(request).await }).await?;
+        let response = self.send(false, |kv| async move { kv.write(request).await }).await?;
         if self.home.is_none() {
             self.home = response.home_shard;
         }
@@ -196,7 +196,7 @@ impl Transaction {
             consistency: 0,
             causal_token: self.client.token(),
         };
-        let response = self.send(false, |mut kv| async move { kv.scan(request).await }).await?;
+        let response = self.send(false, |kv| async move { kv.scan(request).await }).await?;
         self.client.observe_token(response.causal_token);
         Ok(response.rows.into_iter().map(|row| (row.key.to_vec(), row.value.to_vec())).collect())
     }
@@ -222,7 +222,7 @@ impl Transaction {
         let request = CommitRequest { txn: Some(self.handle), writes, causal_token: 0 };
         let kv = self.client.kv(&self.addr);
         let answer = tokio::time::timeout(self.client.inner.timeout, async move {
-            let mut kv = kv;
+            let kv = kv;
             kv.commit(request).await
         })
         .await;
@@ -280,7 +280,7 @@ impl Transaction {
     /// ABORT. Idempotent; errors are ignored when the transaction is already gone.
     pub async fn abort(self) -> Result<(), Error> {
         let request = AbortRequest { txn: Some(self.handle) };
-        let mut kv = self.client.kv(&self.addr);
+        let kv = self.client.kv(&self.addr);
         match tokio::time::timeout(self.client.inner.timeout, kv.abort(request)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(status)) => match Error::from_status(status, false) {

@@ -5,7 +5,7 @@
 //! - [`peer`] (`proto/peer/v1/peer.proto`): the internal node-to-node API. Its payloads are
 //!   postcard-encoded Rust types (Raft messages and transaction messages), carried as bytes, so
 //!   that openraft's types need no hand-written protobuf mapping. It is not a public contract.
-//! - [`mux`]: many calls on one long-lived stream (the framing of `Peer/Mux`).
+//! - [`mux`]: many calls on one long-lived stream, the framing of `Peer/Mux` and `Kv/Session`.
 
 pub mod mux;
 
@@ -20,6 +20,24 @@ pub mod peer {
 }
 
 impl mux::Numbered for peer::Frame {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn set_id(&mut self, id: u64) {
+        self.id = id;
+    }
+}
+
+impl mux::Numbered for kv::SessionRequest {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn set_id(&mut self, id: u64) {
+        self.id = id;
+    }
+}
+
+impl mux::Numbered for kv::SessionResponse {
     fn id(&self) -> u64 {
         self.id
     }

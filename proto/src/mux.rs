@@ -1,5 +1,5 @@
-//! Many calls on one long-lived gRPC stream: the framing of `peer.v1.Peer/Mux` (node to node).
-//! Generic over the message types, so that a client stream can use it too.
+//! Many calls on one long-lived gRPC stream: the framing of `peer.v1.Peer/Mux` (node to node)
+//! and `kv.v1.Kv/Session` (client to node).
 //!
 //! ```text
 //!   caller: Mux::call(request) ── request{id} ──► one HTTP/2 stream ──► serve: handler (a task each)

@@ -21,6 +21,8 @@ use proto::kv::ReadRequest;
 use proto::kv::ReadResponse;
 use proto::kv::ScanRequest;
 use proto::kv::ScanResponse;
+use proto::kv::SessionRequest;
+use proto::kv::SessionResponse;
 use proto::kv::StatusRequest;
 use proto::kv::StatusResponse;
 use proto::kv::TopologyRequest;
@@ -31,14 +33,18 @@ use proto::kv::TxnStatusResponse;
 use proto::kv::WriteRequest;
 use proto::kv::WriteResponse;
 use proto::kv::kv_server::Kv;
+use proto::mux;
+use proto::mux::Replies;
 use tonic::Request;
 use tonic::Response;
 use tonic::Status;
+use tonic::Streaming;
 use txn::types::ShardId;
 use txn::types::Timestamp;
 use txn::types::TxnId;
 use txn::types::display_key;
 
+use crate::api::session;
 use crate::api::status::reason_to_proto;
 use crate::api::status::to_status;
 use crate::context::Counters;
@@ -325,6 +331,17 @@ impl Kv for KvService {
         _request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
         Ok(Response::new(StatusResponse { text: status_text(&self.node).await }))
+    }
+
+    type SessionStream = Replies<SessionResponse>;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<SessionRequest>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        let node = self.node.clone();
+        let handler = move |request: SessionRequest| session::handle(node.clone(), request);
+        Ok(Response::new(mux::serve(request.into_inner(), handler, self.node.stopping())))
     }
 }
 

@@ -2,7 +2,9 @@
 //! the mapping of errors to gRPC statuses (documented in `proto/kv/v1/kv.proto`).
 //!
 //! - [`kv_service`]: one method per RPC.
+//! - [`session`]: the same calls on one long-lived stream (`Kv/Session`).
 //! - [`status`]: errors to `tonic::Status`, with the abort reason in metadata.
 
 pub mod kv_service;
+pub mod session;
 pub mod status;

@@ -14,7 +14,9 @@
 //!    waiter is woken exactly once: granted, aborted, or dropped with the state).
 //! 2. A prepared transaction (`prepared`) holds exclusive locks on its writes and is never
 //!    evicted; only its record can decide it.
-//! 3. An evicted transaction holds no lock and gets none (`evicted` is checked first).
+//! 3. An evicted transaction holds no lock and gets none (`evicted` is checked first). A
+//!    transaction whose abort this leader proposes is marked the same way before the proposal,
+//!    so that no prepare of it can follow the abort into the log.
 
 use std::collections::BTreeMap;
 
@@ -173,6 +175,15 @@ impl LeaderState {
         self.evicted.insert(txn, now);
         self.drop_txn(txn, Some((AbortReason::CoordinatorLost, "its coordinator is gone".into())));
         true
+    }
+
+    /// Marks a transaction whose abort this leader is about to propose: from now on it gets no
+    /// lock and cannot prepare here (`evicted` is checked first). Its locks go when the abort
+    /// has applied. Without the mark, a prepare that passed its lock check after the abort was
+    /// proposed would follow the abort in the log and leave a prepared write that nothing will
+    /// ever end, whose lock the abort had already released (chaos seed 6 with client streams).
+    pub fn aborting(&mut self, txn: TxnId, now: Instant) {
+        self.evicted.insert(txn, now);
     }
 
     /// Records a timestamp handed to a proposal in flight.

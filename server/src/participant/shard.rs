@@ -927,8 +927,15 @@ impl Shard {
             self.release_any(txn);
             return PeerReply::Done;
         }
-        if self.state().is_none() {
-            return self.not_leader();
+        {
+            let mut guard = self.state();
+            let Some(state) = guard.as_mut() else {
+                drop(guard);
+                return self.not_leader();
+            };
+            if matches!(decision, Decision::Aborted { .. }) {
+                state.aborting(txn, Instant::now());
+            }
         }
         let command = match decision {
             Decision::Committed { commit_ts } => Command::Commit { txn, commit_ts },
