@@ -8,7 +8,6 @@
 //! ```
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,29 +69,30 @@ impl PeerMux {
     }
 }
 
-/// What the receiving node does with one request: the reply's payload, or why it could not
-/// handle the request at all.
-pub type Handler = Arc<
-    dyn Fn(Kind, u32, Bytes) -> Pin<Box<dyn Future<Output = Result<Bytes, String>> + Send>>
-        + Send
-        + Sync,
->;
-
 /// The receiving side of a stream from another node, until that node ends it or `stopping`
-/// becomes true (see `proto::mux::serve`).
-pub fn serve(
+/// becomes true (see `proto::mux::serve`). `handler` answers each Raft or transaction request
+/// with the reply's payload, or why it could not handle the request at all; a frame of another
+/// kind is answered with an error without reaching it.
+pub fn serve<H, F>(
     inbound: Streaming<Frame>,
-    handler: Handler,
+    handler: H,
     stopping: watch::Receiver<bool>,
-) -> Replies<Frame> {
+) -> Replies<Frame>
+where
+    H: Fn(Kind, u32, Bytes) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<Bytes, String>> + Send + 'static,
+{
     let handle = move |request: Frame| {
-        let handler = handler.clone();
+        let handled = match Kind::try_from(request.kind) {
+            Ok(kind @ (Kind::Raft | Kind::Call)) => {
+                Ok(handler(kind, request.shard, request.payload))
+            }
+            _ => Err(format!("unknown frame kind {}", request.kind)),
+        };
         async move {
-            let outcome = match Kind::try_from(request.kind) {
-                Ok(kind @ (Kind::Raft | Kind::Call)) => {
-                    handler(kind, request.shard, request.payload).await
-                }
-                _ => Err(format!("unknown frame kind {}", request.kind)),
+            let outcome = match handled {
+                Ok(handling) => handling.await,
+                Err(error) => Err(error),
             };
             let (payload, error) = match outcome {
                 Ok(payload) => (payload, String::new()),

@@ -13,7 +13,6 @@ use proto::peer::SnapshotChunk;
 use proto::peer::peer_server::Peer;
 use replication::codec;
 use replication::mux;
-use replication::mux::Handler;
 use replication::mux::Replies;
 use replication::network;
 use tonic::Request;
@@ -51,10 +50,10 @@ impl Peer for PeerService {
         request: Request<Streaming<Frame>>,
     ) -> Result<Response<Self::MuxStream>, Status> {
         let node = self.node.clone();
-        let handler: Handler = Arc::new(move |kind, shard, payload| {
+        let handler = move |kind, shard, payload: Bytes| {
             let node = node.clone();
-            Box::pin(async move { serve_frame(&node, kind, shard, &payload).await })
-        });
+            async move { serve_frame(&node, kind, shard, &payload).await }
+        };
         Ok(Response::new(mux::serve(request.into_inner(), handler, self.node.stopping())))
     }
 
