@@ -35,6 +35,7 @@ use std::ops::Bound;
 
 use redb::ReadTransaction;
 use redb::ReadableTable;
+use redb::Table;
 use redb::TableDefinition;
 use redb::WriteTransaction;
 use serde::Deserialize;
@@ -95,6 +96,28 @@ type DataTable<'a> = TableDefinition<'a, (&'static [u8], u64), &'static [u8]>;
 type BytesTable<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
 type MetaTable<'a> = TableDefinition<'a, &'static str, u64>;
 
+/// A shard's four tables opened in one write transaction: a batch of commands opens them once
+/// ([`ShardState::open`]) rather than at every lookup (opening a redb table searches the table
+/// tree, and closing one writes its root back).
+pub struct ShardTables<'t> {
+    data: Table<'t, (&'static [u8], u64), &'static [u8]>,
+    prepared: Table<'t, &'static [u8], &'static [u8]>,
+    records: Table<'t, &'static [u8], &'static [u8]>,
+    meta: Table<'t, &'static str, u64>,
+}
+
+impl ShardTables<'_> {
+    /// Raises the closed timestamp to `ts` (never lowers it): what applying `Close { ts }`
+    /// does.
+    pub fn raise_closed(&mut self, ts: Timestamp) -> Result<(), StoreError> {
+        let closed = self.meta.get(META_CLOSED)?.map(|v| v.value()).unwrap_or(0);
+        if ts.0 > closed {
+            self.meta.insert(META_CLOSED, ts.0)?;
+        }
+        Ok(())
+    }
+}
+
 const META_CLOSED: &str = "closed";
 const META_COLLECTED: &str = "collected";
 const TAG_TOMBSTONE: u8 = 0;
@@ -145,67 +168,87 @@ impl ShardState {
         Ok(())
     }
 
-    /// Applies one command in the write transaction `tx`. `entry_term` is the Raft term of the
-    /// log entry that carries it.
+    /// Opens the shard's tables in `tx`, for a batch of [`ShardState::apply_in`].
+    pub fn open<'t>(&self, tx: &'t WriteTransaction) -> Result<ShardTables<'t>, StoreError> {
+        Ok(ShardTables {
+            data: tx.open_table(self.data_def())?,
+            prepared: tx.open_table(self.prepared_def())?,
+            records: tx.open_table(self.records_def())?,
+            meta: tx.open_table(self.meta_def())?,
+        })
+    }
+
+    /// Applies one command in the write transaction `tx` (one command's batch). `entry_term` is
+    /// the Raft term of the log entry that carries it.
     pub fn apply(
         &self,
         tx: &WriteTransaction,
         command: &Command,
         entry_term: u64,
     ) -> Result<Applied, StoreError> {
+        self.apply_in(&mut self.open(tx)?, command, entry_term)
+    }
+
+    /// Applies one command to the tables of a batch. `entry_term` is the Raft term of the log
+    /// entry that carries it.
+    pub fn apply_in(
+        &self,
+        t: &mut ShardTables<'_>,
+        command: &Command,
+        entry_term: u64,
+    ) -> Result<Applied, StoreError> {
         match command {
             Command::CommitOnePhase { txn, writes, commit_ts, lock_term } => {
                 let finished = true;
-                self.apply_one_phase(tx, *txn, writes, *commit_ts, *lock_term, entry_term, finished)
+                self.apply_one_phase(t, *txn, writes, *commit_ts, *lock_term, entry_term, finished)
             }
             Command::CommitAtHome { txn, writes, commit_ts, lock_term } => {
                 // The other participants still need the record to learn the decision.
                 let finished = false;
-                self.apply_one_phase(tx, *txn, writes, *commit_ts, *lock_term, entry_term, finished)
+                self.apply_one_phase(t, *txn, writes, *commit_ts, *lock_term, entry_term, finished)
             }
             Command::Prepare { txn, home, writes, prepare_ts, lock_term } => {
-                self.apply_prepare(tx, *txn, *home, writes, *prepare_ts, *lock_term, entry_term)
+                self.apply_prepare(t, *txn, *home, writes, *prepare_ts, *lock_term, entry_term)
             }
-            Command::Commit { txn, commit_ts } => self.apply_commit(tx, *txn, *commit_ts),
+            Command::Commit { txn, commit_ts } => self.apply_commit(t, *txn, *commit_ts),
             Command::Abort { txn } => {
-                tx.open_table(self.prepared_def())?.remove(txn_key(txn).as_slice())?;
+                t.prepared.remove(txn_key(txn).as_slice())?;
                 Ok(Applied::Done)
             }
-            Command::Decide { txn, decision } => self.apply_decide(tx, *txn, *decision),
+            Command::Decide { txn, decision } => self.apply_decide(t, *txn, *decision),
             Command::Finish { txn } => {
-                self.finish(tx, txn)?;
+                self.finish(t, txn)?;
                 Ok(Applied::Done)
             }
             Command::Close { ts } => {
-                self.raise_closed(tx, *ts)?;
+                t.raise_closed(*ts)?;
                 Ok(Applied::Done)
             }
             Command::CloseAndFinish { ts, finished } => {
-                self.raise_closed(tx, *ts)?;
+                t.raise_closed(*ts)?;
                 for txn in finished {
-                    self.finish(tx, txn)?;
+                    self.finish(t, txn)?;
                 }
                 Ok(Applied::Done)
             }
             Command::Collect { before } => {
-                self.collect(tx, *before)?;
+                self.collect(t, *before)?;
                 Ok(Applied::Done)
             }
         }
     }
 
     /// Marks a committed record finished (no-op if it is gone).
-    fn finish(&self, tx: &WriteTransaction, txn: &TxnId) -> Result<(), StoreError> {
-        let mut records = tx.open_table(self.records_def())?;
+    fn finish(&self, t: &mut ShardTables<'_>, txn: &TxnId) -> Result<(), StoreError> {
         let key = txn_key(txn);
-        let existing = records.get(key.as_slice())?.map(|v| decode_record(v.value()));
+        let existing = t.records.get(key.as_slice())?.map(|v| decode_record(v.value()));
         if let Some(mut record) = existing {
             assert!(
                 matches!(record.decision, Decision::Committed { .. }),
                 "finish of {txn} whose record is {record:?}"
             );
             record.finished = true;
-            records.insert(key.as_slice(), encode(&record).as_slice())?;
+            t.records.insert(key.as_slice(), encode(&record).as_slice())?;
         }
         Ok(())
     }
@@ -214,18 +257,13 @@ impl ShardState {
     /// does. Public for a state machine that applied closes in memory and writes them with its
     /// next transaction.
     pub fn raise_closed(&self, tx: &WriteTransaction, ts: Timestamp) -> Result<(), StoreError> {
-        let mut meta = tx.open_table(self.meta_def())?;
-        let closed = meta.get(META_CLOSED)?.map(|v| v.value()).unwrap_or(0);
-        if ts.0 > closed {
-            meta.insert(META_CLOSED, ts.0)?;
-        }
-        Ok(())
+        self.open(tx)?.raise_closed(ts)
     }
 
     #[allow(clippy::too_many_arguments)]
     fn apply_one_phase(
         &self,
-        tx: &WriteTransaction,
+        t: &mut ShardTables<'_>,
         txn: TxnId,
         writes: &[Write],
         commit_ts: Timestamp,
@@ -234,10 +272,7 @@ impl ShardState {
         finished: bool,
     ) -> Result<Applied, StoreError> {
         let key = txn_key(&txn);
-        let existing = tx
-            .open_table(self.records_def())?
-            .get(key.as_slice())?
-            .map(|v| decode_record(v.value()));
+        let existing = t.records.get(key.as_slice())?.map(|v| decode_record(v.value()));
         match existing {
             Some(Record { decision: Decision::Committed { commit_ts }, .. }) => {
                 return Ok(Applied::Committed { commit_ts });
@@ -250,21 +285,21 @@ impl ShardState {
         if lock_term != entry_term {
             return Ok(stale_term(txn, lock_term, entry_term));
         }
-        let closed = self.closed_in(tx)?;
+        let closed = closed_in(t)?;
         if commit_ts <= closed {
             return Ok(below_closed(txn, commit_ts, closed));
         }
-        self.assert_no_prepared_conflict(tx, txn, writes)?;
-        self.put_versions(tx, writes, commit_ts)?;
+        assert_no_prepared_conflict(t, txn, writes)?;
+        put_versions(t, writes, commit_ts)?;
         let record = Record { decision: Decision::Committed { commit_ts }, finished };
-        tx.open_table(self.records_def())?.insert(key.as_slice(), encode(&record).as_slice())?;
+        t.records.insert(key.as_slice(), encode(&record).as_slice())?;
         Ok(Applied::Committed { commit_ts })
     }
 
     #[allow(clippy::too_many_arguments)]
     fn apply_prepare(
         &self,
-        tx: &WriteTransaction,
+        t: &mut ShardTables<'_>,
         txn: TxnId,
         home: ShardId,
         writes: &[Write],
@@ -273,33 +308,31 @@ impl ShardState {
         entry_term: u64,
     ) -> Result<Applied, StoreError> {
         let key = txn_key(&txn);
-        let prepared = tx.open_table(self.prepared_def())?;
-        if let Some(existing) = prepared.get(key.as_slice())? {
+        if let Some(existing) = t.prepared.get(key.as_slice())? {
             let existing: PreparedTxn = decode(existing.value());
             return Ok(Applied::Prepared { prepare_ts: existing.prepare_ts });
         }
-        drop(prepared);
         if lock_term != entry_term {
             return Ok(stale_term(txn, lock_term, entry_term));
         }
-        let closed = self.closed_in(tx)?;
+        let closed = closed_in(t)?;
         if prepare_ts <= closed {
             return Ok(below_closed(txn, prepare_ts, closed));
         }
-        self.assert_no_prepared_conflict(tx, txn, writes)?;
+        assert_no_prepared_conflict(t, txn, writes)?;
         let value = PreparedTxn { home, writes: writes.to_vec(), prepare_ts };
-        tx.open_table(self.prepared_def())?.insert(key.as_slice(), encode(&value).as_slice())?;
+        t.prepared.insert(key.as_slice(), encode(&value).as_slice())?;
         Ok(Applied::Prepared { prepare_ts })
     }
 
     fn apply_commit(
         &self,
-        tx: &WriteTransaction,
+        t: &mut ShardTables<'_>,
         txn: TxnId,
         commit_ts: Timestamp,
     ) -> Result<Applied, StoreError> {
         let key = txn_key(&txn);
-        let removed = tx.open_table(self.prepared_def())?.remove(key.as_slice())?.map(|v| {
+        let removed = t.prepared.remove(key.as_slice())?.map(|v| {
             let prepared: PreparedTxn = decode(v.value());
             prepared
         });
@@ -310,111 +343,40 @@ impl ShardState {
                 "{txn} commits at {commit_ts} below its prepare timestamp {}",
                 prepared.prepare_ts
             );
-            self.put_versions(tx, &prepared.writes, commit_ts)?;
+            put_versions(t, &prepared.writes, commit_ts)?;
         }
         Ok(Applied::Done)
     }
 
     fn apply_decide(
         &self,
-        tx: &WriteTransaction,
+        t: &mut ShardTables<'_>,
         txn: TxnId,
         decision: Decision,
     ) -> Result<Applied, StoreError> {
         let key = txn_key(&txn);
-        let mut records = tx.open_table(self.records_def())?;
-        if let Some(existing) = records.get(key.as_slice())? {
+        if let Some(existing) = t.records.get(key.as_slice())? {
             return Ok(Applied::Decided(decode_record(existing.value()).decision));
         }
         let finished = matches!(decision, Decision::Aborted { .. });
         let record = Record { decision, finished };
-        records.insert(key.as_slice(), encode(&record).as_slice())?;
+        t.records.insert(key.as_slice(), encode(&record).as_slice())?;
         Ok(Applied::Decided(decision))
     }
 
-    /// Invariant 1: the keys `txn` writes carry no other transaction's prepared write.
-    ///
-    /// Checked in debug builds only (the tests, the end-to-end runs and the simulation, where a
-    /// lock-table bug would show): it decodes every undecided transaction at every apply that
-    /// writes, 1.75% of the cluster's CPU under `txn2` in a release build (perf, 2026-12-03).
-    fn assert_no_prepared_conflict(
-        &self,
-        tx: &WriteTransaction,
-        txn: TxnId,
-        writes: &[Write],
-    ) -> Result<(), StoreError> {
-        if !cfg!(debug_assertions) {
-            return Ok(());
-        }
-        let prepared = tx.open_table(self.prepared_def())?;
-        for entry in prepared.iter()? {
-            let (other_key, other) = entry?;
-            let other_txn = decode_txn_key(other_key.value());
-            if other_txn == txn {
-                continue;
-            }
-            let other: PreparedTxn = decode(other.value());
-            for write in writes {
-                assert!(
-                    !other.writes.iter().any(|w| w.key == write.key),
-                    "{txn} writes {} which prepared {other_txn} also writes: lock table bug",
-                    display_key(&write.key)
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the new versions. Invariant 5: a key's versions sort in commit order, so each new
-    /// version's timestamp is above the key's newest (the proposer's clock observed it).
-    fn put_versions(
-        &self,
-        tx: &WriteTransaction,
-        writes: &[Write],
-        commit_ts: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut data = tx.open_table(self.data_def())?;
-        for write in writes {
-            let key = write.key.as_slice();
-            let newest = data
-                .range((key, 0u64)..=(key, u64::MAX))?
-                .next()
-                .transpose()?
-                .map(|(k, _)| Timestamp(!k.value().1));
-            if let Some(newest) = newest {
-                assert!(
-                    newest < commit_ts,
-                    "version of {} at {commit_ts} is not above its newest version at {newest}",
-                    display_key(key)
-                );
-            }
-            let encoded = encode_value(write.value.as_deref());
-            data.insert((write.key.as_slice(), !commit_ts.0), encoded.as_slice())?;
-        }
-        Ok(())
-    }
-
-    fn closed_in(&self, tx: &WriteTransaction) -> Result<Timestamp, StoreError> {
-        let meta = tx.open_table(self.meta_def())?;
-        Ok(Timestamp(meta.get(META_CLOSED)?.map(|v| v.value()).unwrap_or(0)))
-    }
-
     /// Garbage collection (see [`Command::Collect`]).
-    fn collect(&self, tx: &WriteTransaction, before: Timestamp) -> Result<(), StoreError> {
-        let mut meta = tx.open_table(self.meta_def())?;
-        let collected = meta.get(META_COLLECTED)?.map(|v| v.value()).unwrap_or(0);
+    fn collect(&self, t: &mut ShardTables<'_>, before: Timestamp) -> Result<(), StoreError> {
+        let collected = t.meta.get(META_COLLECTED)?.map(|v| v.value()).unwrap_or(0);
         if before.0 <= collected {
             return Ok(());
         }
-        meta.insert(META_COLLECTED, before.0)?;
-        drop(meta);
+        t.meta.insert(META_COLLECTED, before.0)?;
         // Versions: per key, keep every version above `before` and the newest one at or below
         // it unless that one is a tombstone.
-        let mut data = tx.open_table(self.data_def())?;
         let mut doomed: Vec<(Key, u64)> = Vec::new();
         let mut current: Option<Key> = None;
         let mut kept_base = false;
-        for entry in data.iter()? {
+        for entry in t.data.iter()? {
             let (k, v) = entry?;
             let (key, inverted) = k.value();
             let ts = !inverted;
@@ -432,12 +394,10 @@ impl ShardState {
             kept_base = true;
         }
         for (key, inverted) in doomed {
-            data.remove((key.as_slice(), inverted))?;
+            t.data.remove((key.as_slice(), inverted))?;
         }
-        drop(data);
-        let mut records = tx.open_table(self.records_def())?;
         let mut old: Vec<Vec<u8>> = Vec::new();
-        for entry in records.iter()? {
+        for entry in t.records.iter()? {
             let (k, v) = entry?;
             let txn = decode_txn_key(k.value());
             if txn.start_ts <= before && decode_record(v.value()).finished {
@@ -445,7 +405,7 @@ impl ShardState {
             }
         }
         for key in old {
-            records.remove(key.as_slice())?;
+            t.records.remove(key.as_slice())?;
         }
         Ok(())
     }
@@ -622,6 +582,69 @@ impl ShardState {
         let snapshot = ShardSnapshot { closed: Timestamp::ZERO, ..self.export(rtx)? };
         Ok(fnv1a(&encode(&snapshot)))
     }
+}
+
+fn closed_in(t: &ShardTables<'_>) -> Result<Timestamp, StoreError> {
+    Ok(Timestamp(t.meta.get(META_CLOSED)?.map(|v| v.value()).unwrap_or(0)))
+}
+
+/// Invariant 1: the keys `txn` writes carry no other transaction's prepared write.
+///
+/// Checked in debug builds only (the tests, the end-to-end runs and the simulation, where a
+/// lock-table bug would show): it decodes every undecided transaction at every apply that
+/// writes, 1.75% of the cluster's CPU under `txn2` in a release build (perf, 2026-12-03).
+fn assert_no_prepared_conflict(
+    t: &ShardTables<'_>,
+    txn: TxnId,
+    writes: &[Write],
+) -> Result<(), StoreError> {
+    if !cfg!(debug_assertions) {
+        return Ok(());
+    }
+    for entry in t.prepared.iter()? {
+        let (other_key, other) = entry?;
+        let other_txn = decode_txn_key(other_key.value());
+        if other_txn == txn {
+            continue;
+        }
+        let other: PreparedTxn = decode(other.value());
+        for write in writes {
+            assert!(
+                !other.writes.iter().any(|w| w.key == write.key),
+                "{txn} writes {} which prepared {other_txn} also writes: lock table bug",
+                display_key(&write.key)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Writes the new versions. Invariant 5: a key's versions sort in commit order, so each new
+/// version's timestamp is above the key's newest (the proposer's clock observed it).
+fn put_versions(
+    t: &mut ShardTables<'_>,
+    writes: &[Write],
+    commit_ts: Timestamp,
+) -> Result<(), StoreError> {
+    for write in writes {
+        let key = write.key.as_slice();
+        let newest = t
+            .data
+            .range((key, 0u64)..=(key, u64::MAX))?
+            .next()
+            .transpose()?
+            .map(|(k, _)| Timestamp(!k.value().1));
+        if let Some(newest) = newest {
+            assert!(
+                newest < commit_ts,
+                "version of {} at {commit_ts} is not above its newest version at {newest}",
+                display_key(key)
+            );
+        }
+        let encoded = encode_value(write.value.as_deref());
+        t.data.insert((write.key.as_slice(), !commit_ts.0), encoded.as_slice())?;
+    }
+    Ok(())
 }
 
 fn refused(reason: AbortReason, detail: String) -> Applied {

@@ -311,8 +311,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .inner
             .writer
             .run(false, move |tx| {
-                // The closes applied in memory since the last transaction come first.
-                inner.state.raise_closed(tx, closed)?;
+                // The shard's tables are opened once for the batch. The closes applied in
+                // memory since the last transaction come first.
+                let mut tables = inner.state.open(tx)?;
+                tables.raise_closed(closed)?;
                 let mut membership = membership;
                 let mut applied = None;
                 let mut results = Vec::with_capacity(entries.len());
@@ -321,7 +323,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     let result = match &entry.payload {
                         EntryPayload::Blank => Applied::Done,
                         EntryPayload::Normal(command) => {
-                            inner.state.apply(tx, command, term_of(&log_id))?
+                            inner.state.apply_in(&mut tables, command, term_of(&log_id))?
                         }
                         EntryPayload::Membership(config) => {
                             membership = StoredMembership::new(Some(log_id), config.clone());
@@ -331,6 +333,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     applied = Some(log_id);
                     results.push(result);
                 }
+                drop(tables);
                 inner.write_applied(tx, &applied, &membership)?;
                 Ok((applied, membership, results))
             })
