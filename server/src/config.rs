@@ -93,6 +93,9 @@ pub struct Limits {
     pub snapshot_every_entries: u64,
     /// Entries kept in the log behind a snapshot (lagging followers catch up without one).
     pub log_kept_behind_snapshot: u64,
+    /// Rows (versions, or records) one garbage-collection pass covers: one Raft entry, about
+    /// 2 ms of the node's state writer at the default.
+    pub collect_pass_rows: usize,
 }
 
 impl Default for Limits {
@@ -105,6 +108,7 @@ impl Default for Limits {
             open_txns_max: 10_000,
             snapshot_every_entries: 20_000,
             log_kept_behind_snapshot: 2_000,
+            collect_pass_rows: 1_000,
         }
     }
 }
@@ -254,6 +258,7 @@ impl NodeConfig {
             || limits.value_bytes_max == 0
             || limits.txn_write_bytes_max == 0
             || limits.snapshot_every_entries == 0
+            || limits.collect_pass_rows == 0
         {
             return Err(invalid("limits must be positive"));
         }

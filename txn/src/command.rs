@@ -198,13 +198,48 @@ pub enum Command {
         /// Transactions whose records are finished.
         finished: Vec<TxnId>,
     },
-    /// Garbage collection: removes versions shadowed by a newer version at or below `before`,
-    /// tombstones at or below `before`, and finished records of transactions that started
-    /// before `before`. Snapshots at or below `before` are no longer served.
+    /// Garbage collection of the whole shard in one entry: removes versions shadowed by a
+    /// newer version at or below `before`, tombstones at or below `before` (with every older
+    /// version), and finished records of transactions that started at or below `before`.
+    /// Snapshots at or below `before` are no longer served. Leaders now propose the bounded
+    /// passes below instead (one entry over a big table held the node's state writer for
+    /// seconds); this one is still applied from logs written before them.
     Collect {
         /// Snapshots below this timestamp are no longer served.
         before: Timestamp,
     },
+    /// One bounded pass of garbage collection over the versions (what `Collect` does to them)
+    /// in the rows from `from` (inclusive) to `to` (exclusive; `None`: the table's ends), and
+    /// raises the watermark to `before`. A leader collects a shard in passes of about
+    /// `COLLECT_PASS_ROWS` rows each, so no entry holds the node's state writer for long.
+    CollectVersions {
+        /// Snapshots below this timestamp are no longer served.
+        before: Timestamp,
+        /// The first row of the pass (`None`: the first of the table).
+        from: Option<VersionPos>,
+        /// The row after the pass (`None`: to the end of the table).
+        to: Option<VersionPos>,
+    },
+    /// One bounded pass of garbage collection over the records (what `Collect` does to them)
+    /// of the transactions from `from` (inclusive) to `to` (exclusive), in table order.
+    CollectRecords {
+        /// Finished records of transactions that started at or below this go.
+        before: Timestamp,
+        /// The first transaction of the pass (`None`: the first of the table).
+        from: Option<TxnId>,
+        /// The transaction after the pass (`None`: to the end of the table).
+        to: Option<TxnId>,
+    },
+}
+
+/// Where a version sits in a shard's data table: its key and commit timestamp (rows sort by
+/// key, then newest first).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionPos {
+    /// The key.
+    pub key: Key,
+    /// The version's commit timestamp.
+    pub ts: Timestamp,
 }
 
 impl Command {
@@ -267,6 +302,17 @@ impl fmt::Display for Command {
                 write!(f, "close {ts} and finish {} records", finished.len())
             }
             Command::Collect { before } => write!(f, "collect <{before}"),
+            Command::CollectVersions { before, from, to } => {
+                let pos = |p: &Option<VersionPos>| match p {
+                    Some(p) => format!("{}@{}", display_key(&p.key), p.ts),
+                    None => "end".to_string(),
+                };
+                write!(f, "collect versions <{before} [{}, {})", pos(from), pos(to))
+            }
+            Command::CollectRecords { before, from, to } => {
+                let txn = |t: &Option<TxnId>| t.map_or("end".to_string(), |t| t.to_string());
+                write!(f, "collect records <{before} [{}, {})", txn(from), txn(to))
+            }
         }
     }
 }

@@ -46,6 +46,7 @@ use crate::command::Applied;
 use crate::command::Command;
 use crate::command::Decision;
 use crate::command::PreparedTxn;
+use crate::command::VersionPos;
 use crate::command::Write;
 use crate::types::Key;
 use crate::types::ShardId;
@@ -232,7 +233,19 @@ impl ShardState {
                 Ok(Applied::Done)
             }
             Command::Collect { before } => {
-                self.collect(t, *before)?;
+                let collected = t.meta.get(META_COLLECTED)?.map(|v| v.value()).unwrap_or(0);
+                if before.0 > collected {
+                    collect_versions(t, *before, None, None)?;
+                    collect_records(t, *before, None, None)?;
+                }
+                Ok(Applied::Done)
+            }
+            Command::CollectVersions { before, from, to } => {
+                collect_versions(t, *before, from.as_ref(), to.as_ref())?;
+                Ok(Applied::Done)
+            }
+            Command::CollectRecords { before, from, to } => {
+                collect_records(t, *before, from.as_ref(), to.as_ref())?;
                 Ok(Applied::Done)
             }
         }
@@ -364,52 +377,6 @@ impl ShardState {
         Ok(Applied::Decided(decision))
     }
 
-    /// Garbage collection (see [`Command::Collect`]).
-    fn collect(&self, t: &mut ShardTables<'_>, before: Timestamp) -> Result<(), StoreError> {
-        let collected = t.meta.get(META_COLLECTED)?.map(|v| v.value()).unwrap_or(0);
-        if before.0 <= collected {
-            return Ok(());
-        }
-        t.meta.insert(META_COLLECTED, before.0)?;
-        // Versions: per key, keep every version above `before` and the newest one at or below
-        // it unless that one is a tombstone.
-        let mut doomed: Vec<(Key, u64)> = Vec::new();
-        let mut current: Option<Key> = None;
-        let mut kept_base = false;
-        for entry in t.data.iter()? {
-            let (k, v) = entry?;
-            let (key, inverted) = k.value();
-            let ts = !inverted;
-            if current.as_deref() != Some(key) {
-                current = Some(key.to_vec());
-                kept_base = false;
-            }
-            if ts > before.0 {
-                continue;
-            }
-            let tombstone = v.value().first() == Some(&TAG_TOMBSTONE);
-            if kept_base || tombstone {
-                doomed.push((key.to_vec(), inverted));
-            }
-            kept_base = true;
-        }
-        for (key, inverted) in doomed {
-            t.data.remove((key.as_slice(), inverted))?;
-        }
-        let mut old: Vec<Vec<u8>> = Vec::new();
-        for entry in t.records.iter()? {
-            let (k, v) = entry?;
-            let txn = decode_txn_key(k.value());
-            if txn.start_ts <= before && decode_record(v.value()).finished {
-                old.push(k.value().to_vec());
-            }
-        }
-        for key in old {
-            t.records.remove(key.as_slice())?;
-        }
-        Ok(())
-    }
-
     // ---- reads (any replica, any read transaction) -------------------------------------------
 
     /// The newest committed value of `key` (`None`: absent or deleted).
@@ -453,6 +420,38 @@ impl ShardState {
             }
             None => Ok(None),
         }
+    }
+
+    /// The position of the version `n` rows after `from` (`None`: the first row) in the data
+    /// table; `None` if fewer rows follow. A leader's garbage-collection passes end there.
+    pub fn version_after(
+        &self,
+        rtx: &ReadTransaction,
+        from: Option<&VersionPos>,
+        n: usize,
+    ) -> Result<Option<VersionPos>, StoreError> {
+        let data = rtx.open_table(self.data_def())?;
+        let lo = from.map_or(Bound::Unbounded, |p| Bound::Included(row(p)));
+        let nth = data.range::<(&[u8], u64)>((lo, Bound::Unbounded))?.nth(n).transpose()?;
+        Ok(nth.map(|(k, _)| {
+            let (key, inverted) = k.value();
+            VersionPos { key: key.to_vec(), ts: Timestamp(!inverted) }
+        }))
+    }
+
+    /// The transaction whose record is `n` rows after `from`'s (`None`: the first row) in the
+    /// records table (age order); `None` if fewer rows follow.
+    pub fn record_after(
+        &self,
+        rtx: &ReadTransaction,
+        from: Option<&TxnId>,
+        n: usize,
+    ) -> Result<Option<TxnId>, StoreError> {
+        let records = rtx.open_table(self.records_def())?;
+        let from = from.map(txn_key);
+        let lo = from.as_ref().map_or(Bound::Unbounded, |k| Bound::Included(k.as_slice()));
+        let nth = records.range::<&[u8]>((lo, Bound::Unbounded))?.nth(n).transpose()?;
+        Ok(nth.map(|(k, _)| decode_txn_key(k.value())))
     }
 
     /// Up to `limit` live keys in `[from, to)` (`to: None` = to the end), as of `ts`.
@@ -643,6 +642,126 @@ fn put_versions(
         }
         let encoded = encode_value(write.value.as_deref());
         t.data.insert((write.key.as_slice(), !commit_ts.0), encoded.as_slice())?;
+    }
+    Ok(())
+}
+
+/// Raises the garbage-collection watermark to `before` (never lowers it): reads at or below
+/// it are refused from then on, so the rows a pass removes are never needed again.
+fn raise_collected(t: &mut ShardTables<'_>, before: Timestamp) -> Result<(), StoreError> {
+    let collected = t.meta.get(META_COLLECTED)?.map(|v| v.value()).unwrap_or(0);
+    if before.0 > collected {
+        t.meta.insert(META_COLLECTED, before.0)?;
+    }
+    Ok(())
+}
+
+/// A version's row key in the data table.
+fn row(pos: &VersionPos) -> (&[u8], u64) {
+    (pos.key.as_slice(), !pos.ts.0)
+}
+
+/// One pass of garbage collection over the versions in the rows `[from, to)`.
+///
+/// Per key, every version above `before` stays, and so does the newest one at or below it (the
+/// *base*: reads above `before` may need it) unless it is a tombstone; everything older goes.
+/// The base is found in the table, not in the pass, so a pass that starts inside a key's rows
+/// treats them alike. A tombstone base goes only if every older version of its key goes in
+/// the same pass (the key's last row is before `to`): removed alone, it would let the next
+/// older version show through, resurrecting a deleted value. Such a base stays until a later
+/// round finds its key within one pass.
+fn collect_versions(
+    t: &mut ShardTables<'_>,
+    before: Timestamp,
+    from: Option<&VersionPos>,
+    to: Option<&VersionPos>,
+) -> Result<(), StoreError> {
+    raise_collected(t, before)?;
+    let lo = from.map_or(Bound::Unbounded, |p| Bound::Included(row(p)));
+    let hi = to.map_or(Bound::Unbounded, |p| Bound::Excluded(row(p)));
+    let mut doomed: Vec<(Key, u64)> = Vec::new();
+    let mut current: Option<KeyBase> = None;
+    for entry in t.data.range::<(&[u8], u64)>((lo, hi))? {
+        let (k, _) = entry?;
+        let (key, inverted) = k.value();
+        let ts = !inverted;
+        if ts > before.0 {
+            continue;
+        }
+        if current.as_ref().is_none_or(|visited| visited.key != key) {
+            current = Some(KeyBase::find(&t.data, key, before, to)?);
+        }
+        let visited = current.as_ref().expect("set above");
+        let doomed_row = match visited.base {
+            Some((base, tombstone)) if base == inverted => tombstone && visited.last_inside,
+            _ => true,
+        };
+        if doomed_row {
+            doomed.push((key.to_vec(), inverted));
+        }
+    }
+    for (key, inverted) in doomed {
+        t.data.remove((key.as_slice(), inverted))?;
+    }
+    Ok(())
+}
+
+/// What a collection pass needs to know of a key it visits.
+struct KeyBase {
+    key: Key,
+    /// The key's base: its newest version at or below the watermark (inverted timestamp, and
+    /// whether it is a tombstone).
+    base: Option<(u64, bool)>,
+    /// Whether the key's last (oldest) row falls inside the pass.
+    last_inside: bool,
+}
+
+impl KeyBase {
+    fn find(
+        data: &Table<'_, (&'static [u8], u64), &'static [u8]>,
+        key: &[u8],
+        before: Timestamp,
+        to: Option<&VersionPos>,
+    ) -> Result<KeyBase, StoreError> {
+        let base = data
+            .range((key, !before.0)..=(key, u64::MAX))?
+            .next()
+            .transpose()?
+            .map(|(k, v)| (k.value().1, v.value().first() == Some(&TAG_TOMBSTONE)));
+        let last_inside = match to {
+            None => true,
+            Some(to) => {
+                let last = data.range((key, 0u64)..=(key, u64::MAX))?.next_back().transpose()?;
+                last.is_some_and(|(k, _)| k.value() < row(to))
+            }
+        };
+        Ok(KeyBase { key: key.to_vec(), base, last_inside })
+    }
+}
+
+/// One pass of garbage collection over the records of transactions `[from, to)`: finished
+/// ones of transactions that started at or below `before` go.
+fn collect_records(
+    t: &mut ShardTables<'_>,
+    before: Timestamp,
+    from: Option<&TxnId>,
+    to: Option<&TxnId>,
+) -> Result<(), StoreError> {
+    raise_collected(t, before)?;
+    let from = from.map(txn_key);
+    let to = to.map(txn_key);
+    let lo = from.as_ref().map_or(Bound::Unbounded, |k| Bound::Included(k.as_slice()));
+    let hi = to.as_ref().map_or(Bound::Unbounded, |k| Bound::Excluded(k.as_slice()));
+    let mut old: Vec<Vec<u8>> = Vec::new();
+    for entry in t.records.range::<&[u8]>((lo, hi))? {
+        let (k, v) = entry?;
+        let txn = decode_txn_key(k.value());
+        if txn.start_ts <= before && decode_record(v.value()).finished {
+            old.push(k.value().to_vec());
+        }
+    }
+    for key in old {
+        t.records.remove(key.as_slice())?;
     }
     Ok(())
 }
@@ -1019,6 +1138,150 @@ mod tests {
         assert_eq!(read(&db, &state, "k", Timestamp(25)).as_deref(), Some("20"));
         assert_eq!(read(&db, &state, "k", Timestamp(15)), None, "collected");
         assert_eq!(read(&db, &state, "k", Timestamp(30)).as_deref(), Some("30"));
+    }
+
+    /// Writes `history` (key, value or delete) at timestamps 10, 20, 30, ... in one-phase
+    /// commits; returns the last timestamp.
+    fn write_history(db: &Database, state: &ShardState, history: &[(u8, Option<u8>)]) -> u64 {
+        let mut ts = 0;
+        for (i, (key, value)) in history.iter().enumerate() {
+            ts = 10 * (i as u64 + 1);
+            let write =
+                Write { key: vec![b'a' + key], value: value.map(|v| v.to_string().into_bytes()) };
+            let applied = apply(
+                db,
+                state,
+                Command::CommitOnePhase {
+                    txn: txn(i as u64),
+                    writes: vec![write],
+                    commit_ts: Timestamp(ts),
+                    lock_term: 1,
+                },
+            );
+            assert_eq!(applied, Applied::Committed { commit_ts: Timestamp(ts) });
+        }
+        ts
+    }
+
+    /// Every key's value as of every timestamp above `before`.
+    fn reads_above(
+        db: &Database,
+        state: &ShardState,
+        keys: u8,
+        before: u64,
+        last: u64,
+    ) -> Vec<Option<String>> {
+        let mut reads = Vec::new();
+        for key in 0..keys {
+            let key = ((b'a' + key) as char).to_string();
+            for ts in (before + 1..=last + 1).chain([u64::MAX]) {
+                reads.push(read(db, state, &key, Timestamp(ts)));
+            }
+        }
+        reads
+    }
+
+    /// The versions left at or below `before`, per key.
+    fn old_versions(db: &Database, state: &ShardState, before: u64) -> Vec<(Key, Timestamp)> {
+        let rtx = db.begin_read().expect("read");
+        let snapshot = state.export(&rtx).expect("export");
+        snapshot
+            .versions
+            .into_iter()
+            .filter(|(_, ts, _)| ts.0 <= before)
+            .map(|(key, ts, _)| (key, ts))
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Collecting in passes that split the table anywhere (inside a key's versions too)
+        /// changes no read above the watermark, and leaves at most one version per key at or
+        /// below it. One pass over the whole table also removes tombstone bases.
+        #[test]
+        fn collection_passes_keep_every_read_above_the_watermark(
+            history in proptest::collection::vec(
+                (0u8..4, proptest::option::weighted(0.75, 0u8..10)), 1..60),
+            before_at in 0usize..60,
+            passes in proptest::collection::vec(1usize..12, 0..8),
+        ) {
+            let (db, state) = db();
+            let last = write_history(&db, &state, &history);
+            let before = 10 * (before_at.min(history.len()) as u64) + 5;
+            let expected = reads_above(&db, &state, 4, before, last);
+            let mut from: Option<VersionPos> = None;
+            for n in passes.iter().copied().chain([usize::MAX]) {
+                let to = {
+                    let rtx = db.begin_read().expect("read");
+                    state.version_after(&rtx, from.as_ref(), n).expect("position")
+                };
+                let to = if n == usize::MAX { None } else { to };
+                let command = Command::CollectVersions {
+                    before: Timestamp(before),
+                    from: from.clone(),
+                    to: to.clone(),
+                };
+                proptest::prop_assert_eq!(apply(&db, &state, command), Applied::Done);
+                match to {
+                    Some(to) => from = Some(to),
+                    None => break,
+                }
+            }
+            proptest::prop_assert_eq!(reads_above(&db, &state, 4, before, last), expected.clone());
+            let old = old_versions(&db, &state, before);
+            let mut keys: Vec<&Key> = old.iter().map(|(key, _)| key).collect();
+            keys.dedup();
+            proptest::prop_assert_eq!(keys.len(), old.len(), "more than one old version of a key");
+            // A last pass over the whole table leaves only live bases.
+            let whole = Command::CollectVersions { before: Timestamp(before), from: None, to: None };
+            apply(&db, &state, whole);
+            proptest::prop_assert_eq!(reads_above(&db, &state, 4, before, last), expected);
+            for (key, ts) in old_versions(&db, &state, before) {
+                let rtx = db.begin_read().expect("read");
+                let version = state.read_version(&rtx, &key, ts).expect("read");
+                proptest::prop_assert!(
+                    matches!(version, Some((_, Some(_)))),
+                    "a tombstone base of {} stayed", display_key(&key)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn record_passes_remove_finished_old_records_only() {
+        let (db, state) = db();
+        for i in 0..10 {
+            let command = Command::CommitAtHome {
+                txn: txn(i),
+                writes: vec![put(&format!("k{i}"), "v")],
+                commit_ts: Timestamp(1_000 + i),
+                lock_term: 1,
+            };
+            apply(&db, &state, command);
+            if i % 2 == 0 {
+                apply(&db, &state, Command::Finish { txn: txn(i) });
+            }
+        }
+        // txn(i) started at 100 + i; collect records that started at or below 106, in passes.
+        let before = Timestamp(106);
+        let mut from = None;
+        loop {
+            let to = {
+                let rtx = db.begin_read().expect("read");
+                state.record_after(&rtx, from.as_ref(), 3).expect("position")
+            };
+            apply(&db, &state, Command::CollectRecords { before, from, to });
+            match to {
+                Some(to) => from = Some(to),
+                None => break,
+            }
+        }
+        let rtx = db.begin_read().expect("read");
+        for i in 0..10 {
+            let kept = state.record(&rtx, &txn(i)).expect("read").is_some();
+            let collected = i % 2 == 0 && 100 + i <= 106;
+            assert_eq!(kept, !collected, "record of txn {i}");
+        }
+        assert_eq!(state.watermarks(&rtx).expect("read").1, before);
     }
 
     #[test]

@@ -85,7 +85,8 @@ impl ClusterSpec {
 }
 
 /// Timing for simulated nodes: the defaults, with shorter give-up limits so that a run of tens
-/// of simulated seconds sees recoveries happen.
+/// of simulated seconds sees recoveries happen, and a retention window short enough that
+/// garbage collection runs (in passes, every quarter of it) under the nemesis.
 pub fn sim_timing() -> Timing {
     Timing {
         lock_wait_ms: 4_000,
@@ -93,6 +94,7 @@ pub fn sim_timing() -> Timing {
         rpc_ms: 1_500,
         prepared_resolve_ms: 1_000,
         coordinator_lost_ms: 1_500,
+        retention_ms: 6_000,
         ..Timing::default()
     }
 }
@@ -103,7 +105,13 @@ pub fn sim_timing() -> Timing {
 /// (`server::node::WAL_SEGMENTS_KEPT`) makes shards snapshot and purge.
 pub fn sim_limits(seed: u64) -> Limits {
     let snapshot_every_entries = if seed.is_multiple_of(2) { 200 } else { u64::MAX / 2 };
-    Limits { snapshot_every_entries, log_kept_behind_snapshot: 50, ..Limits::default() }
+    Limits {
+        snapshot_every_entries,
+        log_kept_behind_snapshot: 50,
+        // Small tables: passes this short split the versions of one key too.
+        collect_pass_rows: 8,
+        ..Limits::default()
+    }
 }
 
 /// The turmoil host name of a node.

@@ -11,6 +11,7 @@ use redb::Database;
 use redb::ReadableDatabase;
 use redb::TableDefinition;
 use txn::command::PreparedTxn;
+use txn::command::VersionPos;
 use txn::state::Record;
 use txn::state::ShardState;
 use txn::types::Key;
@@ -91,6 +92,22 @@ impl ShardReader {
         ts: Timestamp,
     ) -> io::Result<Vec<(Key, Timestamp, Value)>> {
         self.state.scan_versions(&self.rtx()?, from, to, limit, ts).map_err(io_error)
+    }
+
+    /// The position of the version `n` rows after `from` (see
+    /// [`ShardState::version_after`]).
+    pub fn version_after(
+        &self,
+        from: Option<&VersionPos>,
+        n: usize,
+    ) -> io::Result<Option<VersionPos>> {
+        self.state.version_after(&self.rtx()?, from, n).map_err(io_error)
+    }
+
+    /// The transaction whose record is `n` rows after `from`'s (see
+    /// [`ShardState::record_after`]).
+    pub fn record_after(&self, from: Option<&TxnId>, n: usize) -> io::Result<Option<TxnId>> {
+        self.state.record_after(&self.rtx()?, from, n).map_err(io_error)
     }
 
     /// Undecided prepared transactions.
