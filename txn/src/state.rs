@@ -111,7 +111,7 @@ impl ShardTables<'_> {
     /// Raises the closed timestamp to `ts` (never lowers it): what applying `Close { ts }`
     /// does.
     pub fn raise_closed(&mut self, ts: Timestamp) -> Result<(), StoreError> {
-        let closed = self.meta.get(META_CLOSED)?.map(|v| v.value()).unwrap_or(0);
+        let closed = meta_value(&self.meta, META_CLOSED)?;
         if ts.0 > closed {
             self.meta.insert(META_CLOSED, ts.0)?;
         }
@@ -233,7 +233,7 @@ impl ShardState {
                 Ok(Applied::Done)
             }
             Command::Collect { before } => {
-                let collected = t.meta.get(META_COLLECTED)?.map(|v| v.value()).unwrap_or(0);
+                let collected = meta_value(&t.meta, META_COLLECTED)?;
                 if before.0 > collected {
                     collect_versions(t, *before, None, None)?;
                     collect_records(t, *before, None, None)?;
@@ -520,8 +520,8 @@ impl ShardState {
     /// The closed timestamp and the garbage-collection watermark.
     pub fn watermarks(&self, rtx: &ReadTransaction) -> Result<(Timestamp, Timestamp), StoreError> {
         let meta = rtx.open_table(self.meta_def())?;
-        let closed = meta.get(META_CLOSED)?.map(|v| v.value()).unwrap_or(0);
-        let collected = meta.get(META_COLLECTED)?.map(|v| v.value()).unwrap_or(0);
+        let closed = meta_value(&meta, META_CLOSED)?;
+        let collected = meta_value(&meta, META_COLLECTED)?;
         Ok((Timestamp(closed), Timestamp(collected)))
     }
 
@@ -583,8 +583,13 @@ impl ShardState {
     }
 }
 
+/// A watermark of the meta table (0 until first written).
+fn meta_value(meta: &impl ReadableTable<&'static str, u64>, name: &str) -> Result<u64, StoreError> {
+    Ok(meta.get(name)?.map(|v| v.value()).unwrap_or(0))
+}
+
 fn closed_in(t: &ShardTables<'_>) -> Result<Timestamp, StoreError> {
-    Ok(Timestamp(t.meta.get(META_CLOSED)?.map(|v| v.value()).unwrap_or(0)))
+    Ok(Timestamp(meta_value(&t.meta, META_CLOSED)?))
 }
 
 /// Invariant 1: the keys `txn` writes carry no other transaction's prepared write.
@@ -649,7 +654,7 @@ fn put_versions(
 /// Raises the garbage-collection watermark to `before` (never lowers it): reads at or below
 /// it are refused from then on, so the rows a pass removes are never needed again.
 fn raise_collected(t: &mut ShardTables<'_>, before: Timestamp) -> Result<(), StoreError> {
-    let collected = t.meta.get(META_COLLECTED)?.map(|v| v.value()).unwrap_or(0);
+    let collected = meta_value(&t.meta, META_COLLECTED)?;
     if before.0 > collected {
         t.meta.insert(META_COLLECTED, before.0)?;
     }
