@@ -230,6 +230,10 @@ pub enum Command {
         /// The transaction after the pass (`None`: to the end of the table).
         to: Option<TxnId>,
     },
+    /// Several commands proposed together while the log was busy (group commit: one entry
+    /// instead of one each), applied in order as if they were consecutive entries. Answers
+    /// [`Applied::Batch`], one result per command. Never holds a batch.
+    Batch(Vec<Command>),
 }
 
 /// Where a version sits in a shard's data table: its key and commit timestamp (rows sort by
@@ -251,6 +255,20 @@ impl Command {
             Command::Close { ts } => Some(*ts),
             Command::CloseAndFinish { ts, finished } if finished.is_empty() => Some(*ts),
             _ => None,
+        }
+    }
+
+    /// The bytes of keys and values this command carries (what makes an entry big).
+    pub fn payload_bytes(&self) -> usize {
+        let writes = |writes: &[Write]| {
+            writes.iter().map(|w| w.key.len() + w.value.as_ref().map_or(0, |v| v.len())).sum()
+        };
+        match self {
+            Command::CommitOnePhase { writes: w, .. }
+            | Command::CommitAtHome { writes: w, .. }
+            | Command::Prepare { writes: w, .. } => writes(w),
+            Command::Batch(commands) => commands.iter().map(Command::payload_bytes).sum(),
+            _ => 0,
         }
     }
 }
@@ -279,6 +297,8 @@ pub enum Applied {
     },
     /// The record's decision after a Decide (the proposer's, or an earlier winner's).
     Decided(Decision),
+    /// The results of a [`Command::Batch`], in its commands' order.
+    Batch(Vec<Applied>),
 }
 
 impl fmt::Display for Command {
@@ -312,6 +332,13 @@ impl fmt::Display for Command {
             Command::CollectRecords { before, from, to } => {
                 let txn = |t: &Option<TxnId>| t.map_or("end".to_string(), |t| t.to_string());
                 write!(f, "collect records <{before} [{}, {})", txn(from), txn(to))
+            }
+            Command::Batch(commands) => {
+                write!(f, "batch of {}:", commands.len())?;
+                for command in commands {
+                    write!(f, " {{{command}}}")?;
+                }
+                Ok(())
             }
         }
     }

@@ -248,6 +248,14 @@ impl ShardState {
                 collect_records(t, *before, from.as_ref(), to.as_ref())?;
                 Ok(Applied::Done)
             }
+            Command::Batch(commands) => {
+                let mut results = Vec::with_capacity(commands.len());
+                for command in commands {
+                    assert!(!matches!(command, Command::Batch(_)), "a batch holds a batch");
+                    results.push(self.apply_in(t, command, entry_term)?);
+                }
+                Ok(Applied::Batch(results))
+            }
         }
     }
 
@@ -1248,6 +1256,90 @@ mod tests {
                     "a tombstone base of {} stayed", display_key(&key)
                 );
             }
+        }
+    }
+
+    /// A random run of transaction commands: one-phase commits, prepares, their commits and
+    /// aborts, decides and closes, at rising timestamps; no two prepared transactions write a
+    /// key (the lock table sees to that in a real run).
+    fn command_run(ops: &[(u8, u8, u8)]) -> Vec<Command> {
+        let mut prepared: Vec<(TxnId, u8)> = Vec::new();
+        let mut commands = Vec::new();
+        for (i, (kind, key, value)) in ops.iter().copied().enumerate() {
+            let ts = Timestamp(10 * (i as u64 + 1));
+            let t = txn(i as u64);
+            let name = format!("k{key}");
+            let free = !prepared.iter().any(|(_, k)| *k == key);
+            let command = match kind {
+                0 if free => Command::CommitOnePhase {
+                    txn: t,
+                    writes: vec![put(&name, &value.to_string())],
+                    commit_ts: ts,
+                    lock_term: 1,
+                },
+                1 if free => {
+                    prepared.push((t, key));
+                    Command::Prepare {
+                        txn: t,
+                        home: ShardId(1),
+                        writes: vec![put(&name, &value.to_string())],
+                        prepare_ts: ts,
+                        lock_term: 1,
+                    }
+                }
+                2 if !prepared.is_empty() => {
+                    let (t, _) = prepared.remove(usize::from(value) % prepared.len());
+                    Command::Commit { txn: t, commit_ts: ts }
+                }
+                3 if !prepared.is_empty() => {
+                    let (t, _) = prepared.remove(usize::from(value) % prepared.len());
+                    Command::Abort { txn: t }
+                }
+                4 => Command::Decide {
+                    txn: txn(u64::from(value) % (i as u64 + 1)),
+                    decision: Decision::Aborted { reason: AbortReason::User },
+                },
+                _ => Command::Close { ts: Timestamp(ts.0 - 5) },
+            };
+            commands.push(command);
+        }
+        commands
+    }
+
+    proptest::proptest! {
+        /// A batch applies exactly as its commands would one entry each: the same answers, in
+        /// order, and the same state (what lets a leader group proposals into one entry).
+        #[test]
+        fn a_batch_applies_as_its_commands_one_by_one(
+            ops in proptest::collection::vec((0u8..6, 0u8..4, 0u8..10), 1..40),
+            sizes in proptest::collection::vec(1usize..6, 1..20),
+        ) {
+            let commands = command_run(&ops);
+            let (alone, alone_state) = db();
+            let answers: Vec<Applied> =
+                commands.iter().map(|c| apply(&alone, &alone_state, c.clone())).collect();
+            let (batched, batched_state) = db();
+            let mut batched_answers = Vec::new();
+            let mut rest = commands.as_slice();
+            for size in sizes.iter().copied().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (now, later) = rest.split_at(size.min(rest.len()));
+                rest = later;
+                match apply(&batched, &batched_state, Command::Batch(now.to_vec())) {
+                    Applied::Batch(results) => batched_answers.extend(results),
+                    other => proptest::prop_assert!(false, "a batch answered {other:?}"),
+                }
+            }
+            proptest::prop_assert_eq!(batched_answers, answers);
+            let export = |db: &Database, state: &ShardState| {
+                state.export(&db.begin_read().expect("read")).expect("export")
+            };
+            proptest::prop_assert_eq!(
+                export(&batched, &batched_state),
+                export(&alone, &alone_state)
+            );
         }
     }
 

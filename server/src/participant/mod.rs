@@ -3,10 +3,12 @@
 //!
 //! - [`leader`]: the per-term leader state (lock table, waiters, prepared set).
 //! - [`close_demand`]: whether closed timestamps are wanted fresh (closes on demand).
+//! - [`proposer`]: group commit of a leader's proposals (one entry for what arrives meanwhile).
 //! - [`shard`]: one shard replica and its request handlers and background loops.
 
 pub mod close_demand;
 pub mod leader;
+pub mod proposer;
 pub mod shard;
 
 pub use shard::PrepareKind;

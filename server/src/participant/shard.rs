@@ -36,8 +36,6 @@ use std::time::Duration;
 use openraft::Instant as _;
 use openraft::ReadPolicy;
 use openraft::ServerState;
-use openraft::error::ClientWriteError;
-use openraft::error::RaftError;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use txn::command::AbortReason;
@@ -69,6 +67,8 @@ use crate::participant::close_demand::close_due;
 use crate::participant::leader::LeaderState;
 use crate::participant::leader::PreparedInfo;
 use crate::participant::leader::WaitEnd;
+use crate::participant::proposer::ProposeError;
+use crate::participant::proposer::Proposer;
 use crate::peer::message::Inspection;
 use crate::peer::message::LockOp;
 use crate::peer::message::LockRequest;
@@ -107,15 +107,6 @@ pub const FINISHING_QUEUED_MAX: usize = 4096;
 /// to 50,000 rows a second.
 pub const COLLECT_PASS_PAUSE: Duration = Duration::from_millis(20);
 
-/// Why a proposal failed.
-#[derive(Debug)]
-enum ProposeError {
-    /// Rejected before it was appended: it will never apply.
-    NotProposed(Option<NodeId>),
-    /// Appended, then the outcome was lost (leader change, timeout): it may still apply.
-    Unknown(String),
-}
-
 /// One shard replica.
 pub struct Shard {
     /// The shard.
@@ -129,6 +120,8 @@ pub struct Shard {
     pub reader: ShardReader,
     ctx: Arc<NodeContext>,
     leader: Mutex<Option<LeaderState>>,
+    /// Its proposals while it leads (group commit).
+    proposer: Arc<Proposer>,
     /// Whether causal readers want fresh closed timestamps (closes on demand).
     demand: CloseDemand,
 }
@@ -162,8 +155,10 @@ impl Shard {
         reader: ShardReader,
         ctx: Arc<NodeContext>,
     ) -> Arc<Shard> {
+        let proposer = Proposer::new(raft.clone(), Timing::ms(ctx.config.timing.rpc_ms));
         Arc::new(Shard {
             id,
+            proposer,
             raft,
             log,
             reader,
@@ -540,16 +535,10 @@ impl Shard {
 
     // ---- proposals --------------------------------------------------------------------------
 
+    /// Replicates `command` and answers what applying it answered (`participant::proposer`:
+    /// proposals made while the log is busy share an entry).
     async fn propose(&self, command: Command) -> Result<Applied, ProposeError> {
-        let deadline = Timing::ms(self.timing().rpc_ms);
-        match tokio::time::timeout(deadline, self.raft.client_write(command)).await {
-            Ok(Ok(response)) => Ok(response.data),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
-                Err(ProposeError::NotProposed(forward.leader_id))
-            }
-            Ok(Err(error)) => Err(ProposeError::Unknown(error.to_string())),
-            Err(_) => Err(ProposeError::Unknown(format!("not applied within {deadline:?}"))),
-        }
+        self.proposer.propose(command).await
     }
 
     /// A fresh timestamp for a prepare or commit here: above everything closed.
