@@ -99,10 +99,9 @@ impl Proposer {
         match tokio::time::timeout(self.deadline * 2, answered).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ProposeError::Unknown("the proposer stopped".into())),
-            Err(_) => Err(ProposeError::Unknown(format!(
-                "not applied within {:?}",
-                self.deadline * 2
-            ))),
+            Err(_) => {
+                Err(ProposeError::Unknown(format!("not applied within {:?}", self.deadline * 2)))
+            }
         }
     }
 
@@ -168,7 +167,8 @@ fn take_batch(waiting: &mut VecDeque<(Command, Answer)>) -> Vec<(Command, Answer
     let mut bytes = 0;
     while let Some((command, _)) = waiting.front() {
         let size = command.payload_bytes();
-        if !batch.is_empty() && (batch.len() == BATCH_COMMANDS_MAX || bytes + size > BATCH_BYTES_MAX)
+        if !batch.is_empty()
+            && (batch.len() == BATCH_COMMANDS_MAX || bytes + size > BATCH_BYTES_MAX)
         {
             break;
         }
@@ -176,4 +176,51 @@ fn take_batch(waiting: &mut VecDeque<(Command, Answer)>) -> Vec<(Command, Answer
         batch.push(waiting.pop_front().expect("a front"));
     }
     batch
+}
+
+#[cfg(test)]
+mod tests {
+    use txn::command::Write;
+    use txn::types::Timestamp;
+    use txn::types::TxnId;
+
+    use super::*;
+
+    fn put(seq: u64, bytes: usize) -> (Command, Answer) {
+        let txn = TxnId { start_ts: Timestamp(seq), coordinator: 1, incarnation: 1, seq };
+        let write = Write { key: vec![b'k'], value: Some(vec![0; bytes.saturating_sub(1)]) };
+        let command = Command::CommitOnePhase {
+            txn,
+            writes: vec![write],
+            commit_ts: Timestamp(seq),
+            lock_term: 1,
+        };
+        (command, oneshot::channel().0)
+    }
+
+    fn sizes(batch: &[(Command, Answer)]) -> Vec<usize> {
+        batch.iter().map(|(command, _)| command.payload_bytes()).collect()
+    }
+
+    #[test]
+    fn batches_stop_at_the_command_and_byte_limits_and_keep_order() {
+        let mut waiting: VecDeque<_> =
+            (0..BATCH_COMMANDS_MAX as u64 + 3).map(|i| put(i, 10)).collect();
+        let first = take_batch(&mut waiting);
+        assert_eq!(first.len(), BATCH_COMMANDS_MAX);
+        assert_eq!(take_batch(&mut waiting).len(), 3);
+        assert!(take_batch(&mut waiting).is_empty());
+
+        let half = BATCH_BYTES_MAX / 2;
+        let mut waiting: VecDeque<_> = [half, half, 1, BATCH_BYTES_MAX * 2, 5]
+            .into_iter()
+            .zip(1..)
+            .map(|(b, i)| put(i, b))
+            .collect();
+        assert_eq!(sizes(&take_batch(&mut waiting)), vec![half, half]);
+        // A command over the limit goes alone, never split and never refused here.
+        assert_eq!(sizes(&take_batch(&mut waiting)), vec![1]);
+        assert_eq!(sizes(&take_batch(&mut waiting)), vec![BATCH_BYTES_MAX * 2]);
+        assert_eq!(sizes(&take_batch(&mut waiting)), vec![5]);
+    }
 }
