@@ -45,7 +45,7 @@ pub const BATCH_COMMANDS_MAX: usize = 128;
 pub const BATCH_BYTES_MAX: usize = 1 << 20;
 
 /// Why a proposal failed.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum ProposeError {
     /// Rejected before it was appended: it will never apply.
     NotProposed(Option<NodeId>),
@@ -93,9 +93,10 @@ impl Proposer {
             let proposer = self.clone();
             tokio::spawn(async move { proposer.drain().await });
         }
-        // The drainer answers within `deadline` of writing the entry; the wait in the queue
-        // before it is bounded by the same again (a proposal never waits behind more than
-        // the entry in flight, unless entries time out one after another).
+        // The drainer answers within `deadline` of writing the entry. The wait in the queue
+        // before it is usually one entry in flight, but can be more (a queue longer than one
+        // batch, entries timing out one after another); past twice the deadline the proposer
+        // hears "unknown", as it would of an entry that timed out.
         match tokio::time::timeout(self.deadline * 2, answered).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ProposeError::Unknown("the proposer stopped".into())),
@@ -139,10 +140,7 @@ impl Proposer {
             Ok(other) => panic!("a batch applied as {other:?}"),
             Err(error) => {
                 for answer in answers {
-                    let _ = answer.send(Err(match &error {
-                        ProposeError::NotProposed(leader) => ProposeError::NotProposed(*leader),
-                        ProposeError::Unknown(why) => ProposeError::Unknown(why.clone()),
-                    }));
+                    let _ = answer.send(Err(error.clone()));
                 }
             }
         }
