@@ -159,7 +159,7 @@ pub async fn append_txn(
         }
         known.insert(key, list);
     }
-    let handle = *txn.handle();
+    let handle = *txn.handle().expect("an eagerly begun transaction has a handle");
     let home = txn.home_shard();
     let first_key = deferred.first().map(|write| write.key.clone());
     match txn.commit_with(deferred).await {

@@ -431,6 +431,7 @@ impl Client {
                     consistency,
                     causal_token: self.token(),
                     for_update: false,
+                    begin: false,
                 };
                 async move { kv.read(request).await }
             })
@@ -558,12 +559,21 @@ impl Client {
         self.begin_via(read_only, consistency, None).await
     }
 
-    /// Starts an interactive transaction coordinated by the leader of `key`'s shard (as far
-    /// as this client knows it), for a transaction that will work there first: its statements
-    /// on that shard, and its commit there if `key` is its first write (the home shard), then
-    /// need no hop between nodes. Otherwise the same as [`Client::begin`].
+    /// Starts an interactive read-write transaction coordinated by the leader of `key`'s
+    /// shard (as far as this client knows it), for a transaction that will work there first:
+    /// its statements on that shard, and its commit there if `key` is its first write (the
+    /// home shard), then need no hop between nodes.
+    ///
+    /// Nothing is sent yet: the first statement begins the transaction, and a first READ
+    /// carries the BEGIN with it (one round trip for both). So the handle is known only after
+    /// the first statement, and a node that cannot be reached fails that statement instead of
+    /// the BEGIN (retry the transaction, as after any failed statement).
     pub async fn begin_near(&self, key: impl AsRef<[u8]>) -> Result<Transaction, Error> {
-        self.begin_via(false, self.consistency(), Some(key.as_ref())).await
+        let order = self.route(key.as_ref(), true);
+        if order.is_empty() {
+            return Err(Error::Unavailable("no node to begin at".into()));
+        }
+        Ok(Transaction::deferred(self.clone(), order))
     }
 
     async fn begin_via(

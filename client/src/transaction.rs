@@ -1,18 +1,28 @@
 //! An interactive transaction: every statement goes to its coordinator node.
 //!
+//! A transaction begun with [`Client::begin_near`] is not begun yet: its first statement
+//! begins it at its coordinator. A first READ carries the BEGIN (`ReadRequest.begin`, one
+//! round trip for both); any other first statement sends BEGIN before itself. A first READ
+//! that fails leaves nothing at the server (it aborts and forgets what it began); one whose
+//! answer is lost may leave a transaction there that nobody holds the handle of, with the
+//! READ's lock, until the coordinator's idle limit aborts it (as a crashed client's would).
+//!
 //! After the server aborts the transaction (a deadlock, a lock timeout...), every later
 //! statement fails with the same abort until the transaction is ended. `commit` answers
 //! COMMITTED or the abort; if the answer is lost it asks `TxnStatus` (which decides an undecided
 //! transaction ABORTED) and reports [`Error::Unknown`] only if that fails too.
 
 use proto::kv::AbortRequest;
+use proto::kv::BeginRequest;
 use proto::kv::CommitRequest;
 use proto::kv::ReadRequest;
+use proto::kv::ReadResponse;
 use proto::kv::ScanRequest;
 use proto::kv::TxnHandle;
 use proto::kv::WriteRequest;
 
 use crate::client::Client;
+use crate::client::Consistency;
 use crate::client::TxnOutcome;
 use crate::error::Error;
 use crate::mutation::Mutation;
@@ -28,7 +38,11 @@ pub struct CommitInfo {
 pub struct Transaction {
     client: Client,
     addr: String,
-    handle: TxnHandle,
+    /// `None` until the first statement of a transaction begun by `begin_near`.
+    handle: Option<TxnHandle>,
+    /// For a transaction not begun yet: the nodes to try next (last first) if `addr` cannot
+    /// be reached at all.
+    fallback: Vec<String>,
     read_only: bool,
     home: Option<u32>,
     aborted: Option<Error>,
@@ -57,12 +71,56 @@ impl Transaction {
         handle: TxnHandle,
         read_only: bool,
     ) -> Transaction {
-        Transaction { client, addr, handle, read_only, home: None, aborted: None }
+        Transaction {
+            client,
+            addr,
+            handle: Some(handle),
+            fallback: Vec::new(),
+            read_only,
+            home: None,
+            aborted: None,
+        }
     }
 
-    /// The transaction's handle.
-    pub fn handle(&self) -> &TxnHandle {
-        &self.handle
+    /// A read-write transaction that its first statement will begin at the first of `order`
+    /// (at the next one while a node cannot be reached at all).
+    pub(crate) fn deferred(client: Client, mut order: Vec<String>) -> Transaction {
+        order.reverse();
+        let addr = order.pop().expect("at least one node");
+        Transaction {
+            client,
+            addr,
+            handle: None,
+            fallback: order,
+            read_only: false,
+            home: None,
+            aborted: None,
+        }
+    }
+
+    /// The transaction's handle; `None` before the first statement of a transaction begun
+    /// with [`Client::begin_near`] (nothing exists at the server yet).
+    pub fn handle(&self) -> Option<&TxnHandle> {
+        self.handle.as_ref()
+    }
+
+    /// The handle, beginning the transaction at its coordinator first if it is not begun yet.
+    async fn begun(&mut self) -> Result<TxnHandle, Error> {
+        if let Some(handle) = self.handle {
+            return Ok(handle);
+        }
+        self.check_open()?;
+        let request = BeginRequest {
+            read_only: false,
+            consistency: Consistency::Sequential.to_proto(),
+            causal_token: self.client.token(),
+        };
+        let response = self.send(false, |kv| async move { kv.begin(request).await }).await?;
+        let handle = response
+            .txn
+            .ok_or_else(|| Error::Unavailable("BEGIN answered without a handle".into()))?;
+        self.handle = Some(handle);
+        Ok(handle)
     }
 
     /// The shard of its record, once it wrote something.
@@ -140,16 +198,53 @@ impl Transaction {
     }
 
     async fn read(&mut self, key: &[u8], for_update: bool) -> Result<Option<Vec<u8>>, Error> {
+        let begin = self.handle.is_none();
         let request = ReadRequest {
-            txn: Some(self.handle),
+            txn: self.handle,
             key: key.to_vec().into(),
             consistency: 0,
             causal_token: self.client.token(),
             for_update,
+            begin,
         };
-        let response = self.send(false, |kv| async move { kv.read(request).await }).await?;
+        let response = if begin {
+            self.begin_and_read(request).await?
+        } else {
+            self.send(false, |kv| async move { kv.read(request).await }).await?
+        };
+        if begin {
+            let Some(handle) = response.txn else {
+                return Err(self.note(Error::Unavailable(format!(
+                    "{} answered a READ with BEGIN without a transaction handle",
+                    self.addr
+                ))));
+            };
+            self.handle = Some(handle);
+        }
         self.client.observe_token(response.causal_token);
         Ok(response.found.then(|| response.value.to_vec()))
+    }
+
+    /// The first READ of a transaction not begun yet, carrying its BEGIN: sent to the
+    /// coordinator chosen, or to the next node while one cannot be reached at all (nothing
+    /// was sent, so nothing began there). Any other failure may have begun the transaction
+    /// (a lost answer), so it ends the attempt as a failed statement does.
+    async fn begin_and_read(&mut self, request: ReadRequest) -> Result<ReadResponse, Error> {
+        self.check_open()?;
+        loop {
+            let kv = self.client.kv(&self.addr);
+            let attempt = request.clone();
+            let call = async move { kv.read(attempt).await };
+            let error = match tokio::time::timeout(self.client.inner.timeout, call).await {
+                Ok(Ok(response)) => return Ok(response.into_inner()),
+                Ok(Err(status)) => Error::from_status(status, true),
+                Err(_) => Error::Unknown(format!("{} did not answer in time", self.addr)),
+            };
+            match (error, self.fallback.pop()) {
+                (Error::Unavailable(_), Some(next)) => self.addr = next,
+                (error, _) => return Err(self.note(error)),
+            }
+        }
     }
 
     /// WRITE (buffered at the coordinator until commit, under an exclusive lock).
@@ -167,8 +262,9 @@ impl Transaction {
     }
 
     async fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), Error> {
+        let handle = self.begun().await?;
         let request = WriteRequest {
-            txn: Some(self.handle),
+            txn: Some(handle),
             key: key.to_vec().into(),
             value: value.unwrap_or_default().to_vec().into(),
             delete: value.is_none(),
@@ -188,8 +284,9 @@ impl Transaction {
         to: impl AsRef<[u8]>,
         limit: Option<u32>,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+        let handle = self.begun().await?;
         let request = ScanRequest {
-            txn: Some(self.handle),
+            txn: Some(handle),
             from: from.as_ref().to_vec().into(),
             to: to.as_ref().to_vec().into(),
             limit,
@@ -212,14 +309,20 @@ impl Transaction {
     /// Writes the server refuses (an empty or oversized key or value, a READ ONLY
     /// transaction, the transaction's size limit) change nothing: the transaction is then
     /// aborted and the error returned.
-    pub async fn commit_with(self, writes: Vec<Mutation>) -> Result<CommitInfo, Error> {
+    pub async fn commit_with(mut self, writes: Vec<Mutation>) -> Result<CommitInfo, Error> {
         if let Some(error) = self.aborted.clone() {
             let _ = self.abort().await;
             return Err(error);
         }
+        let handle = match self.handle {
+            Some(handle) => handle,
+            // Never begun and nothing to write: an empty transaction, committed as such.
+            None if writes.is_empty() => return Ok(CommitInfo { commit_ts: 0 }),
+            None => self.begun().await?,
+        };
         let first_key = writes.first().map(|write| write.key.clone());
         let writes = writes.iter().map(Mutation::to_proto).collect();
-        let request = CommitRequest { txn: Some(self.handle), writes, causal_token: 0 };
+        let request = CommitRequest { txn: Some(handle), writes, causal_token: 0 };
         let kv = self.client.kv(&self.addr);
         let answer = tokio::time::timeout(self.client.inner.timeout, async move {
             let kv = kv;
@@ -264,7 +367,7 @@ impl Transaction {
                 }
             },
         };
-        match self.client.txn_status(&self.handle, home).await {
+        match self.client.txn_status(&handle, home).await {
             Ok(TxnOutcome::Committed(commit_ts)) => {
                 self.client.observe_token(commit_ts);
                 Ok(CommitInfo { commit_ts })
@@ -279,7 +382,9 @@ impl Transaction {
 
     /// ABORT. Idempotent; errors are ignored when the transaction is already gone.
     pub async fn abort(self) -> Result<(), Error> {
-        let request = AbortRequest { txn: Some(self.handle) };
+        // Never begun: nothing exists at the server.
+        let Some(handle) = self.handle else { return Ok(()) };
+        let request = AbortRequest { txn: Some(handle) };
         let kv = self.client.kv(&self.addr);
         match tokio::time::timeout(self.client.inner.timeout, kv.abort(request)).await {
             Ok(Ok(_)) => Ok(()),

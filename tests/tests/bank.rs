@@ -87,7 +87,7 @@ async fn transfer(client: &Client, transfer: Transfer) -> Outcome {
         let slot = slot.clone();
         Box::pin(async move {
             *slot.lock().expect("slot") =
-                LastAttempt { handle: Some(*txn.handle()), home: None, wrote: false };
+                LastAttempt { handle: txn.handle().copied(), home: None, wrote: false };
             let from = balance(txn.get(ACCOUNTS[transfer.from]).await?);
             let to = balance(txn.get(ACCOUNTS[transfer.to]).await?);
             if from < transfer.amount {

@@ -77,7 +77,7 @@ async fn kill_the_coordinator_at(point: &str) -> Aftermath {
     for key in SHARD_KEYS {
         txn.put(key, "txn").await.expect("WRITE");
     }
-    let (handle, home) = (*txn.handle(), txn.home_shard());
+    let (handle, home) = (*txn.handle().expect("begun"), txn.home_shard());
     let commit = tokio::spawn(async move { txn.commit().await });
     let what = format!("node 1 to pause at {point} (is KVD_PAUSE={pause} honoured?)");
     eventually(&what, Duration::from_secs(10), || async {
@@ -192,7 +192,7 @@ async fn a_coordinator_killed_mid_commit_leaves_every_transaction_all_or_nothing
                         break;
                     }
                 }
-                let (handle, home) = (*txn.handle(), txn.home_shard());
+                let (handle, home) = (*txn.handle().expect("begun"), txn.home_shard());
                 let commit = if wrote { Some(txn.commit().await) } else { None };
                 let ok = matches!(commit, Some(Ok(_)));
                 attempts.push(Attempt { seq, handle, home, commit });

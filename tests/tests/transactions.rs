@@ -40,7 +40,7 @@ async fn a_cross_shard_transaction_is_all_or_nothing() {
     for key in SHARD_KEYS {
         txn.put(key, "v1").await.expect("WRITE");
     }
-    let handle = *txn.handle();
+    let handle = *txn.handle().expect("an eagerly begun transaction has a handle");
     let home = txn.home_shard();
     assert_eq!(home, Some(0), "the home shard is the shard of the first write");
     let committed = txn.commit().await.expect("END commits");
@@ -55,7 +55,7 @@ async fn a_cross_shard_transaction_is_all_or_nothing() {
         txn.put(key, "v2").await.expect("WRITE");
     }
     txn.delete(SHARD_KEYS[3]).await.expect("DELETE");
-    let (handle, home) = (*txn.handle(), txn.home_shard());
+    let (handle, home) = (*txn.handle().expect("begun"), txn.home_shard());
     txn.abort().await.expect("ABORT");
     assert_eq!(read_all(&reader, &SHARD_KEYS).await, all("v1"));
     match reader.txn_status(&handle, home).await.expect("TxnStatus") {

@@ -49,7 +49,7 @@ async fn writes_sent_with_end_commit_all_or_nothing_and_lock_like_statements() {
     // A cross-shard commit: every write is visible, and TxnStatus finds the record at the
     // shard of the first write (the home a client computes when END's answer is lost).
     let txn = client.begin().await.expect("BEGIN");
-    let handle = *txn.handle();
+    let handle = *txn.handle().expect("an eagerly begun transaction has a handle");
     let writes = SHARD_KEYS.iter().map(|key| Mutation::put(key, "w1")).collect();
     let committed = txn.commit_with(writes).await.expect("END with writes commits");
     assert_eq!(read_all(&reader).await, some(&["w1"; 4]));
@@ -70,7 +70,7 @@ async fn writes_sent_with_end_commit_all_or_nothing_and_lock_like_statements() {
     // transaction is then aborted (its earlier WRITE never shows)...
     let mut txn = client.begin().await.expect("BEGIN");
     txn.put(SHARD_KEYS[0], "doomed").await.expect("WRITE");
-    let handle = *txn.handle();
+    let handle = *txn.handle().expect("an eagerly begun transaction has a handle");
     let writes = vec![Mutation::put(SHARD_KEYS[3], "w3"), Mutation::put("", "empty key")];
     match txn.commit_with(writes).await {
         Err(Error::Invalid(message)) => assert!(message.contains("empty key"), "{message}"),
@@ -291,13 +291,7 @@ async fn writes_without_a_handle_are_one_transaction_of_their_own() {
 
     // The nodes forget one-shot transactions once they end (committed or refused); only the
     // reader's, which has a handle, is remembered (for a retried END).
-    let mut remembered = 0;
-    for status in cluster.statuses().await.values().flatten() {
-        let line = status.text.lines().find(|l| l.starts_with("transactions: ")).expect("line");
-        let count = line.split(", ").nth(1).and_then(|rest| rest.split(' ').next());
-        remembered += count.and_then(|n| n.parse::<usize>().ok()).expect(line);
-    }
-    assert_eq!(remembered, 1, "only the handled transaction is remembered");
+    assert_eq!(remembered(&cluster).await, 1, "only the handled transaction is remembered");
 
     // Writes without BEGIN commit above the session's causal token, whichever node takes
     // them (monotonic writes): with a token imported from 2 s ahead of every clock here, a
@@ -326,19 +320,84 @@ async fn writes_without_a_handle_are_one_transaction_of_their_own() {
     }
 }
 
+/// Transactions the nodes remember, summed over their STATUS lines.
+async fn remembered(cluster: &Cluster) -> usize {
+    let mut remembered = 0;
+    for status in cluster.statuses().await.values().flatten() {
+        let line = status.text.lines().find(|l| l.starts_with("transactions: ")).expect("line");
+        let count = line.split(", ").nth(1).and_then(|rest| rest.split(' ').next());
+        remembered += count.and_then(|n| n.parse::<usize>().ok()).expect(line);
+    }
+    remembered
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn begin_near_a_key_is_coordinated_by_the_leader_of_its_shard() {
-    let cluster = Cluster::start().await;
+    let config = "[timing]\nlock_wait_ms = 500\n";
+    let cluster = Cluster::builder().config(config).start().await;
     let client = cluster.client().await;
     let leaders = cluster.leaders().await.expect("agreed leaders");
+    let before = remembered(&cluster).await;
+
+    // BEGIN travels with the first READ: no handle before it, the key's leader's after.
     for (shard, key) in SHARD_KEYS.iter().enumerate() {
-        let txn = client.begin_near(key).await.expect("BEGIN near a key");
-        assert_eq!(txn.handle().coordinator, leaders[&(shard as u32)], "{key} is in s{shard}");
+        let mut txn = client.begin_near(key).await.expect("BEGIN near a key");
+        assert!(txn.handle().is_none(), "begin_near sent a BEGIN of its own");
+        txn.get_for_update(key).await.expect("the first READ begins it");
+        let handle = *txn.handle().expect("a READ that began the transaction names it");
+        assert_eq!(handle.coordinator, leaders[&(shard as u32)], "{key} is in s{shard}");
         let writes =
             vec![Mutation::put(key, "near"), Mutation::put(SHARD_KEYS[(shard + 1) % 4], "near")];
         txn.commit_with(writes).await.expect("END commits");
     }
     assert_eq!(read_all(&client).await, some(&["near"; 4]));
+    assert_eq!(remembered(&cluster).await, before + 4, "one transaction per READ that began one");
+
+    // A first statement that is not a READ sends BEGIN before itself.
+    let mut txn = client.begin_near(SHARD_KEYS[1]).await.expect("BEGIN near");
+    txn.put(SHARD_KEYS[1], "written").await.expect("a first WRITE begins it too");
+    assert!(txn.handle().is_some());
+    txn.commit().await.expect("END");
+    assert_eq!(text(client.get(SHARD_KEYS[1]).await.expect("READ")).as_deref(), Some("written"));
+
+    // Never begun: END and ABORT have nothing to end, and nothing reaches the nodes.
+    let untouched = client.begin_near(SHARD_KEYS[2]).await.expect("BEGIN near");
+    assert_eq!(untouched.commit().await.expect("an empty END").commit_ts, 0);
+    client.begin_near(SHARD_KEYS[2]).await.expect("BEGIN near").abort().await.expect("ABORT");
+    assert_eq!(remembered(&cluster).await, before + 5);
+
+    // A first READ that fails leaves nothing behind: refused input begins nothing, and one
+    // that times out behind a lock is aborted and forgotten, its lock released.
+    let mut txn = client.begin_near(SHARD_KEYS[0]).await.expect("BEGIN near");
+    let refused = txn.get(b"").await.expect_err("an empty key");
+    assert!(matches!(refused, Error::Invalid(_)), "{refused:?}");
+    assert!(txn.handle().is_none(), "a refused first READ began a transaction");
+    let mut holder = client.begin().await.expect("BEGIN");
+    holder.put(SHARD_KEYS[0], "held").await.expect("WRITE");
+    match txn.get_for_update(SHARD_KEYS[0]).await {
+        Err(Error::Aborted { reason, .. }) => assert_eq!(reason, "LOCK_TIMEOUT"),
+        other => panic!("a READ behind a held lock answered {other:?}"),
+    }
+    assert!(txn.handle().is_none(), "a failed first READ has no transaction to name");
+    txn.abort().await.expect("ABORT of nothing");
+    holder.abort().await.expect("ABORT");
+    let running = |status: &e2e::status::NodeStatus| !status.text.contains(" 0 running here");
+    // The holder's transaction is remembered (it has a handle); the failed READ's is not.
+    eventually("the failed first READ's transaction is gone", Duration::from_secs(10), || async {
+        let statuses = cluster.statuses().await;
+        let running = statuses.values().flatten().filter(|s| running(s)).count();
+        let remembered = remembered(&cluster).await;
+        match (running, remembered) {
+            (0, n) if n == before + 6 => Ok(()),
+            other => Err(format!(
+                "(running, remembered) = {other:?}, expected remembered {}",
+                before + 6
+            )),
+        }
+    })
+    .await;
+    // And its lock with it: the key is free at once for a writer that does not wait.
+    client.put(SHARD_KEYS[0], "free").await.expect("the key is free");
 }
 
 /// `lock_wait_ms` in the next test's cluster.

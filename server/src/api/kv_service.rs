@@ -97,6 +97,37 @@ impl KvService {
             seq: handle.seq,
         })
     }
+
+    /// A READ that carries its transaction's BEGIN (`ReadRequest.begin`): begins a read-write
+    /// transaction here and reads in it. If the read fails, the transaction is aborted and
+    /// forgotten before the error is answered, so nothing of it remains.
+    async fn begin_and_read(
+        &self,
+        request: ReadRequest,
+        token: Timestamp,
+    ) -> Result<Response<ReadResponse>, Status> {
+        if request.txn.is_some() {
+            return Err(Status::invalid_argument(
+                "a READ with begin starts a transaction: it cannot name one too",
+            ));
+        }
+        let coordinator = self.node.coordinator();
+        let txn = coordinator.begin(false).map_err(to_status)?;
+        match coordinator.read(txn, request.key.to_vec(), request.for_update).await {
+            Ok((value, seen)) => Ok(Response::new(ReadResponse {
+                found: value.is_some(),
+                value: value.unwrap_or_default().into(),
+                causal_token: token.max(seen).0,
+                snapshot_ts: 0,
+                txn: Some(handle_of(txn)),
+            })),
+            Err(error) => {
+                let _ = coordinator.abort(txn).await;
+                coordinator.forget(txn);
+                Err(to_status(error))
+            }
+        }
+    }
 }
 
 fn handle_of(txn: TxnId) -> TxnHandle {
@@ -134,6 +165,9 @@ impl Kv for KvService {
         let request = request.into_inner();
         let token = self.observe(request.causal_token);
         let coordinator = self.node.coordinator();
+        if request.begin {
+            return self.begin_and_read(request, token).await;
+        }
         let causal = request.txn.is_none() && self.causal(request.consistency);
         let (value, seen, snapshot) = match &request.txn {
             Some(handle) => coordinator
@@ -152,6 +186,7 @@ impl Kv for KvService {
             value: value.unwrap_or_default().into(),
             causal_token: token.max(seen).0,
             snapshot_ts: snapshot.0,
+            txn: None,
         }))
     }
 
@@ -422,6 +457,18 @@ pub async fn status_text(node: &Node) -> String {
         node.coordinator().remembered(),
         Counters::get(&counters.committed),
         Counters::get(&counters.aborted)
+    );
+    let (entries, commands) = node
+        .shards()
+        .map(|s| s.proposals_written())
+        .fold((0, 0), |(e, c), (de, dc)| (e + de, c + dc));
+    let finalize = node.coordinator().finalizer.counters();
+    let _ = writeln!(
+        text,
+        "batching: {entries} entries proposed here carrying {commands} commands; \
+         {} phase 2 messages carrying {} transactions",
+        Counters::get(&finalize.messages),
+        Counters::get(&finalize.items)
     );
     let [log, state] = node.store().summary();
     let _ = writeln!(text, "storage: log {log}");

@@ -10,6 +10,8 @@
 //!                        CommitAtHome{after = max(prepare_ts)} at home: ONE Raft entry writes
 //!                        the record COMMITTED and home's versions at a timestamp >= after
 //!                        -> answer the client -> Finalize at the others -> Finish at home
+//!                        (Finalize goes through the `finalizer`: one message in flight per
+//!                        shard, what queues meanwhile goes together as FinalizeMany)
 //!                        any NO -> ABORTED -> Finalize(abort) at every participant
 //! ```
 //!
@@ -54,6 +56,7 @@ use crate::coordinator::txn_state::Outcome;
 use crate::coordinator::txn_state::Status;
 use crate::coordinator::txn_state::TxnState;
 use crate::peer::caller::CallError;
+use crate::peer::message::FinalizeItem;
 use crate::peer::message::PeerReply;
 use crate::peer::message::PeerRequest;
 use crate::peer::message::PrepareRequest;
@@ -322,11 +325,9 @@ impl Coordinator {
         let decision = Decision::Aborted { reason };
         for shard in state.parts.keys().copied() {
             let prepared = maybe_prepared.contains(&shard);
-            let ctx = self.ctx.clone();
-            let deadline = self.rpc_deadline();
+            let finalizer = self.finalizer.clone();
             tokio::spawn(async move {
-                let request = PeerRequest::Finalize { shard, txn, decision, prepared };
-                let _ = ctx.peers.call_shard(shard, request, deadline).await;
+                let _ = finalizer.finalize(shard, FinalizeItem { txn, decision, prepared }).await;
             });
         }
         Outcome::Aborted { reason, detail }
@@ -394,18 +395,16 @@ impl Coordinator {
     /// home, which committed with the decision), then Finish at home.
     fn spawn_phase2(&self, txn: TxnId, home: ShardId, writers: Vec<ShardId>, decision: Decision) {
         let ctx = self.ctx.clone();
+        let finalizer = self.finalizer.clone();
         let deadline = self.rpc_deadline();
         tokio::spawn(async move {
             let calls = writers.iter().map(|shard| {
-                let ctx = ctx.clone();
+                let finalizer = finalizer.clone();
                 let shard = *shard;
                 async move {
                     for _ in 0..PHASE2_ATTEMPTS_MAX {
-                        let request =
-                            PeerRequest::Finalize { shard, txn, decision, prepared: true };
-                        if let Ok((_, PeerReply::Done)) =
-                            ctx.peers.call_shard(shard, request, deadline).await
-                        {
+                        let item = FinalizeItem { txn, decision, prepared: true };
+                        if let Ok(PeerReply::Done) = finalizer.finalize(shard, item).await {
                             return true;
                         }
                     }

@@ -25,6 +25,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use openraft::error::ClientWriteError;
@@ -61,6 +63,10 @@ pub struct Proposer {
     /// How long one entry may take to apply before its proposers hear "unknown".
     deadline: Duration,
     queue: Mutex<Queue>,
+    /// Entries written, for STATUS.
+    entries: AtomicU64,
+    /// Commands they carried, for STATUS.
+    commands: AtomicU64,
 }
 
 #[derive(Default)]
@@ -72,7 +78,18 @@ struct Queue {
 impl Proposer {
     /// The proposer of `raft`'s group; an entry not applied within `deadline` is unknown.
     pub fn new(raft: Raft, deadline: Duration) -> Arc<Proposer> {
-        Arc::new(Proposer { raft, deadline, queue: Mutex::new(Queue::default()) })
+        Arc::new(Proposer {
+            raft,
+            deadline,
+            queue: Mutex::new(Queue::default()),
+            entries: AtomicU64::new(0),
+            commands: AtomicU64::new(0),
+        })
+    }
+
+    /// Entries written so far, and the commands they carried.
+    pub fn written(&self) -> (u64, u64) {
+        (self.entries.load(Ordering::Relaxed), self.commands.load(Ordering::Relaxed))
     }
 
     /// Proposes `command` and waits until it applied (its [`Applied`]) or failed.
@@ -123,6 +140,8 @@ impl Proposer {
 
     /// One entry for `batch`; answers each of its proposers.
     async fn write(&self, mut batch: Vec<(Command, Answer)>) {
+        self.entries.fetch_add(1, Ordering::Relaxed);
+        self.commands.fetch_add(batch.len() as u64, Ordering::Relaxed);
         if batch.len() == 1 {
             let (command, answer) = batch.pop().expect("one command");
             let _ = answer.send(self.write_one(command).await);
