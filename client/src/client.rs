@@ -566,8 +566,8 @@ impl Client {
     ///
     /// Nothing is sent yet: the first statement begins the transaction, and a first READ
     /// carries the BEGIN with it (one round trip for both). So the handle is known only after
-    /// the first statement, and a node that cannot be reached fails that statement instead of
-    /// the BEGIN (retry the transaction, as after any failed statement).
+    /// the first statement; while the chosen node cannot be reached at all, that statement
+    /// goes to the next one (docs/transactions.md, "BEGIN with the first READ").
     pub async fn begin_near(&self, key: impl AsRef<[u8]>) -> Result<Transaction, Error> {
         let order = self.route(key.as_ref(), true);
         if order.is_empty() {
