@@ -355,10 +355,6 @@ impl Node {
                 })
                 .await)
             }
-            PeerRequest::FinalizeMany { shard, items } => {
-                on_shard!(shard, |s| detached(async move { s.handle_finalize_many(items).await })
-                    .await)
-            }
             PeerRequest::Release { shard, txn } => on_shard!(shard, |s| s.handle_release(txn)),
             PeerRequest::Decide { shard, txn, decision } => {
                 on_shard!(shard, |s| detached(async move { s.handle_decide(txn, decision).await })

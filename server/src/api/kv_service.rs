@@ -462,14 +462,8 @@ pub async fn status_text(node: &Node) -> String {
         .shards()
         .map(|s| s.proposals_written())
         .fold((0, 0), |(e, c), (de, dc)| (e + de, c + dc));
-    let finalize = node.coordinator().finalizer.counters();
-    let _ = writeln!(
-        text,
-        "batching: {entries} entries proposed here carrying {commands} commands; \
-         {} phase 2 messages carrying {} transactions",
-        Counters::get(&finalize.messages),
-        Counters::get(&finalize.items)
-    );
+    let _ =
+        writeln!(text, "batching: {entries} entries proposed here carrying {commands} commands");
     let [log, state] = node.store().summary();
     let _ = writeln!(text, "storage: log {log}");
     let _ = writeln!(text, "storage: state {state}");

@@ -10,8 +10,6 @@
 //!                        CommitAtHome{after = max(prepare_ts)} at home: ONE Raft entry writes
 //!                        the record COMMITTED and home's versions at a timestamp >= after
 //!                        -> answer the client -> Finalize at the others -> Finish at home
-//!                        (Finalize goes through the `finalizer`: one message in flight per
-//!                        shard, what queues meanwhile goes together as FinalizeMany)
 //!                        any NO -> ABORTED -> Finalize(abort) at every participant
 //! ```
 //!
@@ -56,7 +54,6 @@ use crate::coordinator::txn_state::Outcome;
 use crate::coordinator::txn_state::Status;
 use crate::coordinator::txn_state::TxnState;
 use crate::peer::caller::CallError;
-use crate::peer::message::FinalizeItem;
 use crate::peer::message::PeerReply;
 use crate::peer::message::PeerRequest;
 use crate::peer::message::PrepareRequest;
@@ -325,9 +322,11 @@ impl Coordinator {
         let decision = Decision::Aborted { reason };
         for shard in state.parts.keys().copied() {
             let prepared = maybe_prepared.contains(&shard);
-            let finalizer = self.finalizer.clone();
+            let ctx = self.ctx.clone();
+            let deadline = self.rpc_deadline();
             tokio::spawn(async move {
-                let _ = finalizer.finalize(shard, FinalizeItem { txn, decision, prepared }).await;
+                let request = PeerRequest::Finalize { shard, txn, decision, prepared };
+                let _ = ctx.peers.call_shard(shard, request, deadline).await;
             });
         }
         Outcome::Aborted { reason, detail }
@@ -395,16 +394,18 @@ impl Coordinator {
     /// home, which committed with the decision), then Finish at home.
     fn spawn_phase2(&self, txn: TxnId, home: ShardId, writers: Vec<ShardId>, decision: Decision) {
         let ctx = self.ctx.clone();
-        let finalizer = self.finalizer.clone();
         let deadline = self.rpc_deadline();
         tokio::spawn(async move {
             let calls = writers.iter().map(|shard| {
-                let finalizer = finalizer.clone();
+                let ctx = ctx.clone();
                 let shard = *shard;
                 async move {
                     for _ in 0..PHASE2_ATTEMPTS_MAX {
-                        let item = FinalizeItem { txn, decision, prepared: true };
-                        if let Ok(PeerReply::Done) = finalizer.finalize(shard, item).await {
+                        let request =
+                            PeerRequest::Finalize { shard, txn, decision, prepared: true };
+                        if let Ok((_, PeerReply::Done)) =
+                            ctx.peers.call_shard(shard, request, deadline).await
+                        {
                             return true;
                         }
                     }

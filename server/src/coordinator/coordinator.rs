@@ -28,7 +28,6 @@ use txn::types::Value;
 use crate::config::Timing;
 use crate::context::Counters;
 use crate::context::NodeContext;
-use crate::coordinator::finalizer::Finalizer;
 use crate::coordinator::txn_state::Outcome;
 use crate::coordinator::txn_state::Status;
 use crate::coordinator::txn_state::TxnState;
@@ -109,17 +108,13 @@ pub struct Coordinator {
     /// through one holder within a probe round is dropped (see `handle_probe`).
     probes_forwarded: Mutex<BTreeMap<(TxnId, TxnId), Instant>>,
     pub(crate) replicas: std::sync::OnceLock<Arc<dyn crate::coordinator::snapshot::LocalReplicas>>,
-    /// Phase 2 messages, shared per participant shard.
-    pub(crate) finalizer: Arc<Finalizer>,
 }
 
 impl Coordinator {
     /// A coordinator for this node.
     pub fn new(ctx: Arc<NodeContext>) -> Arc<Coordinator> {
-        let finalizer = Finalizer::new(ctx.clone(), Timing::ms(ctx.config.timing.rpc_ms));
         Arc::new(Coordinator {
             ctx,
-            finalizer,
             txns: Mutex::new(BTreeMap::new()),
             probes_forwarded: Mutex::new(BTreeMap::new()),
             replicas: std::sync::OnceLock::new(),

@@ -13,7 +13,6 @@
 //!   CommitAtHome     the same, at a timestamp at least the others' votes: the decision and
 //!                    home's writes in one entry (the record stays unfinished until Finish)
 //!   Finalize    replicate Commit/Abort of a prepared transaction; release
-//!               (FinalizeMany: several, their commands proposed together)
 //!   Decide      compare-and-set the record (home shard)
 //!   Single      a one-statement READ/WRITE/SCAN, locked and committed right here
 //!   ProbeShard / Confirm        deadlock detection (docs/transactions.md, "Deadlocks")
@@ -34,7 +33,6 @@ use std::sync::Mutex;
 use std::sync::MutexGuard;
 use std::time::Duration;
 
-use futures::future::join_all;
 use openraft::Instant as _;
 use openraft::ReadPolicy;
 use openraft::ServerState;
@@ -71,7 +69,6 @@ use crate::participant::leader::PreparedInfo;
 use crate::participant::leader::WaitEnd;
 use crate::participant::proposer::ProposeError;
 use crate::participant::proposer::Proposer;
-use crate::peer::message::FinalizeItem;
 use crate::peer::message::Inspection;
 use crate::peer::message::LockOp;
 use crate::peer::message::LockRequest;
@@ -999,20 +996,6 @@ impl Shard {
             Err(ProposeError::NotProposed(leader)) => PeerReply::NotLeader { leader },
             Err(ProposeError::Unknown(why)) => PeerReply::Unavailable(why),
         }
-    }
-
-    /// Phase 2 of several transactions: each item as [`Shard::handle_finalize`] would answer
-    /// it, their commands proposed together (so the proposer puts them into one entry). A
-    /// replica that does not lead answers `NotLeader` for the whole message, so the sender
-    /// follows the hint.
-    pub async fn handle_finalize_many(self: &Arc<Shard>, items: Vec<FinalizeItem>) -> PeerReply {
-        if self.state().is_none() {
-            return self.not_leader();
-        }
-        let each = items
-            .into_iter()
-            .map(|item| self.handle_finalize(item.txn, item.decision, item.prepared));
-        PeerReply::Each(join_all(each).await)
     }
 
     /// Releases an unprepared transaction's locks (any term).

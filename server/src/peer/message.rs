@@ -7,7 +7,7 @@
 //! Who sends what:
 //!
 //! ```text
-//!   coordinator ──Lock/Prepare/CommitOnePhase/Finalize(Many)/Release► shard leader (participant)
+//!   coordinator ──Lock/Prepare/CommitOnePhase/Finalize/Release──► shard leader (participant)
 //!   coordinator ──CommitAtHome (the decision with home's writes)─► home shard leader
 //!   coordinator ──Decide/Finish/Status──────────────────────────► home shard leader
 //!   client node ──Single (one-statement READ/WRITE/SCAN)────────► shard leader
@@ -183,16 +183,6 @@ pub enum PeerRequest {
         /// Whether the participant may have prepared.
         prepared: bool,
     },
-    /// Phase 2 of several transactions at one participant, in one message (a coordinator's
-    /// `Finalizer` sends what queued for the shard while its last message was in flight).
-    /// Answered `Each`, one reply per item as `Finalize` would answer it, or with one reply
-    /// for the whole message (`NotLeader`).
-    FinalizeMany {
-        /// The participant.
-        shard: ShardId,
-        /// The transactions and their decisions.
-        items: Vec<FinalizeItem>,
-    },
     /// Release an unprepared transaction's locks (abort before prepare).
     Release {
         /// The participant.
@@ -282,17 +272,6 @@ pub enum PeerRequest {
         /// The shard.
         shard: ShardId,
     },
-}
-
-/// One transaction's phase 2 in a [`PeerRequest::FinalizeMany`]: the fields of a `Finalize`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FinalizeItem {
-    /// The transaction.
-    pub txn: TxnId,
-    /// The decision.
-    pub decision: Decision,
-    /// Whether the participant may have prepared.
-    pub prepared: bool,
 }
 
 /// A replica's state, as [`PeerRequest::Inspect`] reports it.
@@ -433,6 +412,4 @@ pub enum PeerReply {
     Waits(Vec<WaitLine>),
     /// A replica's state.
     Inspected(Inspection),
-    /// One reply per item of a `FinalizeMany`, in its order.
-    Each(Vec<PeerReply>),
 }
