@@ -109,7 +109,7 @@ pub async fn append_txn(
     // Every other locking transaction begins near its first key (`Client::begin_near`): its
     // first READ then carries the BEGIN, a path of its own to check (docs/transactions.md).
     // Chosen by the invocation's index, not the rng, so the rest of the run draws the same.
-    let near = locking && invoke % 2 == 0;
+    let near = locking && invoke.is_multiple_of(2);
     let begun = match (locking, near) {
         (true, true) => client.begin_near(ops[0].key().as_str()).await,
         (true, false) => client.begin().await,
