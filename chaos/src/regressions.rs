@@ -28,4 +28,9 @@ pub const REGRESSION_SEEDS: &[(u64, u64, &str)] = &[
     (30, 3, "a restored leader rebuilt its lock table without a prepared transaction"),
     (39, 3, "lost acknowledged writes after power loss (leader restore)"),
     (48, 3, "a dropped prepare handler held the closed timestamp back; causal reads stalled"),
+    (
+        90,
+        3,
+        "a commit at home after a resolver's ABORTED record was collected (forward skew) committed",
+    ),
 ];

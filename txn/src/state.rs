@@ -303,6 +303,22 @@ impl ShardState {
             }
             None => {}
         }
+        // No record, but one may have been collected: records of transactions that started
+        // at or below the watermark go once finished, and the only finished record a commit
+        // can still meet is ABORTED (a committed one is finished only after its coordinator
+        // heard COMMITTED). So such an old transaction may have been resolved as aborted by
+        // a participant, and must not commit now (chaos seed 90: a forward-skewed leader's
+        // watermark passed a running transaction while a resolver aborted it).
+        let collected = Timestamp(meta_value(&t.meta, META_COLLECTED)?);
+        if txn.start_ts <= collected {
+            return Ok(refused(
+                AbortReason::CoordinatorLost,
+                format!(
+                    "{txn} started at or below the collected watermark {collected}: \
+                     its record may have been collected"
+                ),
+            ));
+        }
         if lock_term != entry_term {
             return Ok(stale_term(txn, lock_term, entry_term));
         }
@@ -1379,6 +1395,49 @@ mod tests {
             assert_eq!(kept, !collected, "record of txn {i}");
         }
         assert_eq!(state.watermarks(&rtx).expect("read").1, before);
+    }
+
+    #[test]
+    fn a_commit_after_its_aborted_record_was_collected_is_refused() {
+        let (db, state) = db();
+        // A resolver decided txn(1) ABORTED (finished at once); a pass collected the record.
+        let aborted = Decision::Aborted { reason: AbortReason::CoordinatorLost };
+        apply(&db, &state, Command::Decide { txn: txn(1), decision: aborted });
+        let before = Timestamp(105);
+        apply(&db, &state, Command::CollectRecords { before, from: None, to: None });
+        let rtx = db.begin_read().expect("read");
+        assert_eq!(state.record(&rtx, &txn(1)).expect("read"), None, "the record was collected");
+        drop(rtx);
+        // Its coordinator's late commit at home must not bring it back to life.
+        for late in [
+            Command::CommitAtHome {
+                txn: txn(1),
+                writes: vec![put("k", "late")],
+                commit_ts: Timestamp(1_000),
+                lock_term: 1,
+            },
+            Command::CommitOnePhase {
+                txn: txn(1),
+                writes: vec![put("k", "late")],
+                commit_ts: Timestamp(1_001),
+                lock_term: 1,
+            },
+        ] {
+            let applied = apply(&db, &state, late);
+            assert!(
+                matches!(applied, Applied::Refused { reason: AbortReason::CoordinatorLost, .. }),
+                "{applied:?}"
+            );
+        }
+        assert_eq!(read(&db, &state, "k", Timestamp::MAX), None);
+        // A transaction younger than the watermark commits as usual.
+        let young = Command::CommitOnePhase {
+            txn: txn(6),
+            writes: vec![put("k", "young")],
+            commit_ts: Timestamp(1_002),
+            lock_term: 1,
+        };
+        assert!(matches!(apply(&db, &state, young), Applied::Committed { .. }));
     }
 
     #[test]
