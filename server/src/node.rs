@@ -363,9 +363,11 @@ impl Node {
             PeerRequest::Finish { shard, txn } => {
                 on_shard!(shard, |s| detached(async move { s.handle_finish(txn).await }).await)
             }
-            PeerRequest::Status { shard, txn, resolve } => {
-                on_shard!(shard, |s| detached(async move { s.handle_status(txn, resolve).await })
-                    .await)
+            PeerRequest::Status { shard, txn, resolve, prepared_here } => {
+                on_shard!(shard, |s| detached(async move {
+                    s.handle_status(txn, resolve, prepared_here).await
+                })
+                .await)
             }
             PeerRequest::Single { shard, op } => on_shard!(shard, |s| s.handle_single(op).await),
             PeerRequest::ProbeShard { shard, probe } => on_shard!(shard, |s| s.handle_probe(probe)),

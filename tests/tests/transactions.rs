@@ -12,6 +12,7 @@ use e2e::KvshSession;
 use e2e::keys::SHARD_KEYS;
 use e2e::kvsh;
 use e2e::placement::begin_on;
+use e2e::poll::eventually;
 use e2e::text;
 
 async fn read_all(client: &Client, keys: &[&str]) -> Vec<Option<String>> {
@@ -376,4 +377,50 @@ async fn the_open_transaction_limit_counts_running_transactions_only() {
     }
     let txn = client.begin().await.expect("BEGIN once the others ended");
     txn.abort().await.expect("ABORT");
+}
+
+/// TxnStatus is exact within the retention window, and past it says it no longer knows rather
+/// than guess: a committed one-phase transaction's record is finished at once and collected
+/// once the transaction is older than `retention_ms`, and a missing record used to read as
+/// ABORTED. Asked at a node that is not the coordinator (which remembers its own outcomes for
+/// two minutes), so the answer comes from the record at the home shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn txn_status_past_the_retention_window_does_not_guess() {
+    use proto::kv::TxnStatusRequest;
+    use proto::kv::kv_client::KvClient;
+
+    let cluster = Cluster::builder().config("[timing]\nretention_ms = 1000\n").start().await;
+    let client = cluster.client().await;
+    let mut txn = begin_on(&client, &cluster.addr(1)).await;
+    txn.put(SHARD_KEYS[0], "kept").await.expect("WRITE");
+    let handle = *txn.handle().expect("begun");
+    let home = txn.home_shard();
+    txn.commit().await.expect("END");
+
+    let mut other =
+        KvClient::connect(format!("http://{}", cluster.addr(2))).await.expect("connect");
+    let request = TxnStatusRequest { txn: Some(handle), home_shard: home };
+    let first = other.txn_status(request).await.expect("TxnStatus").into_inner();
+    assert_eq!(first.outcome, proto::kv::Outcome::Committed as i32, "{first:?}");
+    let refused = eventually("the record is collected", Duration::from_secs(30), || {
+        let mut other = other.clone();
+        async move {
+            match other.txn_status(request).await {
+                Ok(answer) => {
+                    let answer = answer.into_inner();
+                    assert_eq!(
+                        answer.outcome,
+                        proto::kv::Outcome::Committed as i32,
+                        "a committed transaction's status changed to {answer:?}"
+                    );
+                    Err("the record is still there".to_string())
+                }
+                Err(status) => Ok(status),
+            }
+        }
+    })
+    .await;
+    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+    assert!(refused.message().contains("no longer known"), "{refused:?}");
+    assert_eq!(text(client.get(SHARD_KEYS[0]).await.expect("READ")).as_deref(), Some("kept"));
 }

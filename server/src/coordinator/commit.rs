@@ -444,7 +444,7 @@ impl Coordinator {
         if home.0 >= self.ctx.topology.shard_count() {
             return Err(StatementError::Invalid(format!("no shard {home}")));
         }
-        let request = PeerRequest::Status { shard: home, txn, resolve: true };
+        let request = PeerRequest::Status { shard: home, txn, resolve: true, prepared_here: false };
         match self.ctx.peers.call_shard(home, request, self.rpc_deadline() * 2).await {
             Ok((_, PeerReply::Decided(Decision::Committed { commit_ts }))) => {
                 Ok(Outcome::Committed { commit_ts })
@@ -452,6 +452,7 @@ impl Coordinator {
             Ok((_, PeerReply::Decided(Decision::Aborted { reason }))) => {
                 Ok(Outcome::Aborted { reason, detail: "recorded as aborted".into() })
             }
+            Ok((_, PeerReply::TooOld(why))) => Err(StatementError::TooOld(why)),
             Ok((_, other)) => {
                 Err(StatementError::Unavailable(format!("the home shard answered {other:?}")))
             }

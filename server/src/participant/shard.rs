@@ -1056,7 +1056,9 @@ impl Shard {
     }
 
     /// The record of a transaction homed here; with `resolve`, decides an undecided one ABORTED.
-    pub async fn handle_status(&self, txn: TxnId, resolve: bool) -> PeerReply {
+    /// A transaction at or below the collected watermark without a record is ABORTED for an
+    /// asker that holds it prepared (`prepared_here`), and too old to tell for anyone else.
+    pub async fn handle_status(&self, txn: TxnId, resolve: bool, prepared_here: bool) -> PeerReply {
         if self.state().as_ref().is_none_or(|s| !s.ready) {
             return self.not_leader_or_unready();
         }
@@ -1073,8 +1075,15 @@ impl Shard {
                     self.reader.watermarks().map(|(_, collected)| collected).unwrap_or_default();
                 if txn.start_ts <= collected {
                     // Its record, if it had one, was collected: it was aborted, or it committed
-                    // and every participant applied it. Only a participant still holding it
-                    // prepared could ask, and then it cannot have committed.
+                    // and every participant applied it (a one-phase commit's record is finished
+                    // at once). A participant still holding it prepared knows it cannot have
+                    // committed; anyone else (a client's TxnStatus) cannot be told which.
+                    if !prepared_here {
+                        return PeerReply::TooOld(format!(
+                            "{txn} started before the retention window: its record may have \
+                             been collected, so its outcome is no longer known"
+                        ));
+                    }
                     return PeerReply::Decided(Decision::Aborted {
                         reason: AbortReason::CoordinatorLost,
                     });
@@ -1183,7 +1192,8 @@ impl Shard {
     /// it, deciding ABORTED if the commit never applied.
     async fn settle_in_doubt(self: &Arc<Shard>, txn: TxnId, term: u64) -> PeerReply {
         let deadline = Timing::ms(self.timing().rpc_ms);
-        let request = PeerRequest::Status { shard: self.id, txn, resolve: true };
+        let request =
+            PeerRequest::Status { shard: self.id, txn, resolve: true, prepared_here: false };
         let reply = self.ctx.peers.call_shard(self.id, request, deadline).await;
         self.forget(txn, term);
         match reply {
@@ -1512,7 +1522,11 @@ impl Shard {
         let reply = self
             .ctx
             .peers
-            .call_shard(home, PeerRequest::Status { shard: home, txn, resolve: true }, deadline)
+            .call_shard(
+                home,
+                PeerRequest::Status { shard: home, txn, resolve: true, prepared_here: true },
+                deadline,
+            )
             .await;
         let Ok((_, PeerReply::Decided(decision))) = reply else { return };
         Counters::bump(&self.ctx.counters.resolved);

@@ -214,6 +214,10 @@ pub enum PeerRequest {
         txn: TxnId,
         /// Decide it if undecided.
         resolve: bool,
+        /// The asker holds the transaction prepared (a participant's resolver), so it cannot
+        /// have committed and had its record collected: a record missing below the collected
+        /// watermark then means ABORTED. Anyone else hears `TooOld` there.
+        prepared_here: bool,
     },
     /// A one-statement operation.
     Single {
