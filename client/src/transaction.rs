@@ -25,6 +25,7 @@ use crate::client::Client;
 use crate::client::Consistency;
 use crate::client::TxnOutcome;
 use crate::error::Error;
+use crate::error::is_connect_failure;
 use crate::mutation::Mutation;
 
 /// What a successful commit returns.
@@ -227,8 +228,10 @@ impl Transaction {
 
     /// The first READ of a transaction not begun yet, carrying its BEGIN: sent to the
     /// coordinator chosen, or to the next node while one cannot be reached at all (nothing
-    /// was sent, so nothing began there). Any other failure may have begun the transaction
-    /// (a lost answer), so it ends the attempt as a failed statement does.
+    /// was sent, so nothing began there). Any other failure ends the attempt as a failed
+    /// statement does, with the same errors (a READ has no outcome to be unknown): an answer
+    /// from the node means it aborted and forgot what it began; a lost answer may leave a
+    /// transaction there until the idle limit.
     async fn begin_and_read(&mut self, request: ReadRequest) -> Result<ReadResponse, Error> {
         self.check_open()?;
         loop {
@@ -237,13 +240,14 @@ impl Transaction {
             let call = async move { kv.read(attempt).await };
             let error = match tokio::time::timeout(self.client.inner.timeout, call).await {
                 Ok(Ok(response)) => return Ok(response.into_inner()),
-                Ok(Err(status)) => Error::from_status(status, true),
-                Err(_) => Error::Unknown(format!("{} did not answer in time", self.addr)),
+                Ok(Err(status)) if is_connect_failure(&status) && !self.fallback.is_empty() => {
+                    self.addr = self.fallback.pop().expect("a next node");
+                    continue;
+                }
+                Ok(Err(status)) => Error::from_status(status, false),
+                Err(_) => Error::Unavailable(format!("{} did not answer in time", self.addr)),
             };
-            match (error, self.fallback.pop()) {
-                (Error::Unavailable(_), Some(next)) => self.addr = next,
-                (error, _) => return Err(self.note(error)),
-            }
+            return Err(self.note(error));
         }
     }
 

@@ -304,11 +304,13 @@ impl ShardState {
             None => {}
         }
         // No record, but one may have been collected: records of transactions that started
-        // at or below the watermark go once finished, and the only finished record a commit
-        // can still meet is ABORTED (a committed one is finished only after its coordinator
-        // heard COMMITTED). So such an old transaction may have been resolved as aborted by
-        // a participant, and must not commit now (chaos seed 90: a forward-skewed leader's
-        // watermark passed a running transaction while a resolver aborted it).
+        // at or below the watermark go once finished. A finished record is ABORTED, or the
+        // COMMITTED one of a commit at home whose coordinator heard COMMITTED (so none of
+        // its commands is still in flight), or of a one-phase commit, whose own retry could
+        // meet it gone. So such an old transaction may have been resolved as aborted by a
+        // participant, and must not commit now (chaos seed 90: a forward-skewed leader's
+        // watermark passed a running transaction while a resolver aborted it); a one-phase
+        // retry refused here is the corner docs/transactions.md leaves open.
         let collected = Timestamp(meta_value(&t.meta, META_COLLECTED)?);
         if txn.start_ts <= collected {
             return Ok(refused(

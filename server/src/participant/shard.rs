@@ -1071,8 +1071,11 @@ impl Shard {
             Ok(Some(record)) => PeerReply::Decided(record.decision),
             Ok(None) if !resolve => PeerReply::Record(None),
             Ok(None) => {
-                let collected =
-                    self.reader.watermarks().map(|(_, collected)| collected).unwrap_or_default();
+                // Fails closed: without the watermark, no ABORTED can be answered here.
+                let collected = match self.reader.watermarks() {
+                    Ok((_, collected)) => collected,
+                    Err(error) => return PeerReply::Unavailable(error.to_string()),
+                };
                 if txn.start_ts <= collected {
                     // Its record, if it had one, was collected: it was aborted, or it committed
                     // and every participant applied it (a one-phase commit's record is finished
