@@ -213,15 +213,6 @@ impl Transaction {
         } else {
             self.send(false, |kv| async move { kv.read(request).await }).await?
         };
-        if begin {
-            let Some(handle) = response.txn else {
-                return Err(self.note(Error::Unavailable(format!(
-                    "{} answered a READ with BEGIN without a transaction handle",
-                    self.addr
-                ))));
-            };
-            self.handle = Some(handle);
-        }
         self.client.observe_token(response.causal_token);
         Ok(response.found.then(|| response.value.to_vec()))
     }
@@ -231,7 +222,7 @@ impl Transaction {
     /// was sent, so nothing began there). Any other failure ends the attempt as a failed
     /// statement does, with the same errors (a READ has no outcome to be unknown): an answer
     /// from the node means it aborted and forgot what it began; a lost answer may leave a
-    /// transaction there until the idle limit.
+    /// transaction there until the idle limit. On success the transaction has its handle.
     async fn begin_and_read(&mut self, request: ReadRequest) -> Result<ReadResponse, Error> {
         self.check_open()?;
         loop {
@@ -239,7 +230,17 @@ impl Transaction {
             let attempt = request.clone();
             let call = async move { kv.read(attempt).await };
             let error = match tokio::time::timeout(self.client.inner.timeout, call).await {
-                Ok(Ok(response)) => return Ok(response.into_inner()),
+                Ok(Ok(response)) => {
+                    let response = response.into_inner();
+                    let Some(handle) = response.txn else {
+                        return Err(self.note(Error::Unavailable(format!(
+                            "{} answered a READ with BEGIN without a transaction handle",
+                            self.addr
+                        ))));
+                    };
+                    self.handle = Some(handle);
+                    return Ok(response);
+                }
                 Ok(Err(status)) if is_connect_failure(&status) && !self.fallback.is_empty() => {
                     self.addr = self.fallback.pop().expect("a next node");
                     continue;

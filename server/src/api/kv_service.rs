@@ -42,6 +42,7 @@ use tonic::Streaming;
 use txn::types::ShardId;
 use txn::types::Timestamp;
 use txn::types::TxnId;
+use txn::types::Value;
 use txn::types::display_key;
 
 use crate::api::session;
@@ -114,13 +115,9 @@ impl KvService {
         let coordinator = self.node.coordinator();
         let txn = coordinator.begin(false).map_err(to_status)?;
         match coordinator.read(txn, request.key.to_vec(), request.for_update).await {
-            Ok((value, seen)) => Ok(Response::new(ReadResponse {
-                found: value.is_some(),
-                value: value.unwrap_or_default().into(),
-                causal_token: token.max(seen).0,
-                snapshot_ts: 0,
-                txn: Some(handle_of(txn)),
-            })),
+            Ok((value, seen)) => {
+                Ok(read_response(value, token.max(seen), Timestamp::ZERO, Some(txn)))
+            }
             Err(error) => {
                 let _ = coordinator.abort(txn).await;
                 coordinator.forget(txn);
@@ -137,6 +134,23 @@ fn handle_of(txn: TxnId) -> TxnHandle {
         seq: txn.seq,
         start_ts: txn.start_ts.0,
     }
+}
+
+/// What a READ answers: the value if any, the session's token after it, the snapshot of a
+/// causal read, and the transaction it began (`ReadRequest.begin`).
+fn read_response(
+    value: Option<Value>,
+    token: Timestamp,
+    snapshot: Timestamp,
+    begun: Option<TxnId>,
+) -> Response<ReadResponse> {
+    Response::new(ReadResponse {
+        found: value.is_some(),
+        value: value.unwrap_or_default().into(),
+        causal_token: token.0,
+        snapshot_ts: snapshot.0,
+        txn: begun.map(handle_of),
+    })
 }
 
 fn optional_to(to: &[u8]) -> Option<Vec<u8>> {
@@ -164,10 +178,10 @@ impl Kv for KvService {
     async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
         let request = request.into_inner();
         let token = self.observe(request.causal_token);
-        let coordinator = self.node.coordinator();
         if request.begin {
             return self.begin_and_read(request, token).await;
         }
+        let coordinator = self.node.coordinator();
         let causal = request.txn.is_none() && self.causal(request.consistency);
         let (value, seen, snapshot) = match &request.txn {
             Some(handle) => coordinator
@@ -181,13 +195,7 @@ impl Kv for KvService {
                 .map(|(value, seen)| (value, seen, Timestamp::ZERO)),
         }
         .map_err(to_status)?;
-        Ok(Response::new(ReadResponse {
-            found: value.is_some(),
-            value: value.unwrap_or_default().into(),
-            causal_token: token.max(seen).0,
-            snapshot_ts: snapshot.0,
-            txn: None,
-        }))
+        Ok(read_response(value, token.max(seen), snapshot, None))
     }
 
     async fn write(
