@@ -295,6 +295,14 @@ pub enum Applied {
         /// For people.
         detail: String,
     },
+    /// A CommitOnePhase of a transaction that has no record and started at or below the
+    /// collected watermark: nothing changed, and whether an earlier attempt of it committed is
+    /// no longer known here (a one-phase commit's record is finished at once, so it may have
+    /// been collected). Its coordinator must answer "unknown", never decide ABORTED.
+    Forgotten {
+        /// For people.
+        detail: String,
+    },
     /// The record's decision after a Decide (the proposer's, or an earlier winner's).
     Decided(Decision),
     /// The results of a [`Command::Batch`], in its commands' order.

@@ -306,20 +306,23 @@ impl ShardState {
         // No record, but one may have been collected: records of transactions that started
         // at or below the watermark go once finished. A finished record is ABORTED, or the
         // COMMITTED one of a commit at home whose coordinator heard COMMITTED (so none of
-        // its commands is still in flight), or of a one-phase commit, whose own retry could
+        // its commands is still in flight), or of a one-phase commit, whose own retry can
         // meet it gone. So such an old transaction may have been resolved as aborted by a
         // participant, and must not commit now (chaos seed 90: a forward-skewed leader's
-        // watermark passed a running transaction while a resolver aborted it); a one-phase
-        // retry refused here is the corner docs/transactions.md leaves open.
+        // watermark passed a running transaction while a resolver aborted it). A commit at
+        // home is refused: it cannot have committed before (its record would be unfinished,
+        // so kept). A one-phase commit may have: its outcome is no longer known.
         let collected = Timestamp(meta_value(&t.meta, META_COLLECTED)?);
         if txn.start_ts <= collected {
-            return Ok(refused(
-                AbortReason::CoordinatorLost,
-                format!(
-                    "{txn} started at or below the collected watermark {collected}: \
-                     its record may have been collected"
-                ),
-            ));
+            let detail = format!(
+                "{txn} started at or below the collected watermark {collected}: \
+                 its record may have been collected"
+            );
+            return Ok(if finished {
+                Applied::Forgotten { detail }
+            } else {
+                refused(AbortReason::CoordinatorLost, detail)
+            });
         }
         if lock_term != entry_term {
             return Ok(stale_term(txn, lock_term, entry_term));
@@ -1400,6 +1403,33 @@ mod tests {
     }
 
     #[test]
+    fn a_one_phase_retry_after_its_record_was_collected_is_not_called_aborted() {
+        let (db, state) = db();
+        // txn(1) commits in one phase (its record finished at once); a pass collects the record.
+        let first = Command::CommitOnePhase {
+            txn: txn(1),
+            writes: vec![put("k", "first")],
+            commit_ts: Timestamp(102),
+            lock_term: 1,
+        };
+        assert!(matches!(apply(&db, &state, first), Applied::Committed { .. }));
+        let before = Timestamp(105);
+        apply(&db, &state, Command::CollectRecords { before, from: None, to: None });
+        // Its retry (the first answer was lost) can no longer tell: "forgotten", not refused
+        // (a refusal makes the coordinator record ABORTED for a committed transaction).
+        let retry = Command::CommitOnePhase {
+            txn: txn(1),
+            writes: vec![put("k", "retry")],
+            commit_ts: Timestamp(1_000),
+            lock_term: 1,
+        };
+        assert!(matches!(apply(&db, &state, retry), Applied::Forgotten { .. }));
+        assert_eq!(read(&db, &state, "k", Timestamp::MAX).as_deref(), Some("first"));
+        let rtx = db.begin_read().expect("read");
+        assert_eq!(state.record(&rtx, &txn(1)).expect("read"), None, "no record written");
+    }
+
+    #[test]
     fn a_commit_after_its_aborted_record_was_collected_is_refused() {
         let (db, state) = db();
         // A resolver decided txn(1) ABORTED (finished at once); a pass collected the record.
@@ -1410,27 +1440,27 @@ mod tests {
         let rtx = db.begin_read().expect("read");
         assert_eq!(state.record(&rtx, &txn(1)).expect("read"), None, "the record was collected");
         drop(rtx);
-        // Its coordinator's late commit at home must not bring it back to life.
-        for late in [
-            Command::CommitAtHome {
-                txn: txn(1),
-                writes: vec![put("k", "late")],
-                commit_ts: Timestamp(1_000),
-                lock_term: 1,
-            },
-            Command::CommitOnePhase {
-                txn: txn(1),
-                writes: vec![put("k", "late")],
-                commit_ts: Timestamp(1_001),
-                lock_term: 1,
-            },
-        ] {
-            let applied = apply(&db, &state, late);
-            assert!(
-                matches!(applied, Applied::Refused { reason: AbortReason::CoordinatorLost, .. }),
-                "{applied:?}"
-            );
-        }
+        // Its coordinator's late commit at home must not bring it back to life, nor may a
+        // one-phase commit (which answers that the outcome is no longer known).
+        let late_at_home = Command::CommitAtHome {
+            txn: txn(1),
+            writes: vec![put("k", "late")],
+            commit_ts: Timestamp(1_000),
+            lock_term: 1,
+        };
+        let applied = apply(&db, &state, late_at_home);
+        assert!(
+            matches!(applied, Applied::Refused { reason: AbortReason::CoordinatorLost, .. }),
+            "{applied:?}"
+        );
+        let late_one_phase = Command::CommitOnePhase {
+            txn: txn(1),
+            writes: vec![put("k", "late")],
+            commit_ts: Timestamp(1_001),
+            lock_term: 1,
+        };
+        let applied = apply(&db, &state, late_one_phase);
+        assert!(matches!(applied, Applied::Forgotten { .. }), "{applied:?}");
         assert_eq!(read(&db, &state, "k", Timestamp::MAX), None);
         // A transaction younger than the watermark commits as usual.
         let young = Command::CommitOnePhase {

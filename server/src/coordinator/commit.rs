@@ -357,6 +357,9 @@ impl Coordinator {
         // that can still commit, answers exactly.
         let (reason, detail) = match reply {
             Ok((_, PeerReply::Committed { commit_ts })) => return Outcome::Committed { commit_ts },
+            // A one-phase retry after its record may have been collected: an ABORTED decision
+            // could contradict an earlier attempt that committed (docs/transactions.md).
+            Ok((_, PeerReply::TooOld(why))) => return Outcome::Unknown(why),
             Ok((_, PeerReply::Aborted { reason, detail })) => (reason, detail),
             Ok((_, other)) => (AbortReason::Unavailable, format!("{home} answered {other:?}")),
             Err(error) => (AbortReason::Unavailable, error.to_string()),

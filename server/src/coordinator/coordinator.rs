@@ -522,7 +522,10 @@ impl Coordinator {
         match self.ctx.peers.call_shard(shard, PeerRequest::Single { shard, op }, deadline).await {
             Ok((_, PeerReply::Aborted { reason, detail })) => Err(abort_error(reason, detail)),
             Ok((_, PeerReply::Invalid(why))) => Err(StatementError::Invalid(why)),
-            Ok((_, PeerReply::Unavailable(why))) => Err(StatementError::Unavailable(why)),
+            // Unavailable: for a write, its outcome is unknown.
+            Ok((_, PeerReply::Unavailable(why)) | (_, PeerReply::TooOld(why))) => {
+                Err(StatementError::Unavailable(why))
+            }
             Ok((_, reply)) => Ok(reply),
             Err(error) => Err(StatementError::Unavailable(error.to_string())),
         }

@@ -879,6 +879,12 @@ impl Shard {
                 self.forget(txn, lock_term);
                 aborted(reason, detail)
             }
+            // Nothing changed now, and an earlier attempt's effect (if any) is applied: no
+            // lock protects anything pending.
+            Ok(Applied::Forgotten { detail }) => {
+                self.forget(txn, lock_term);
+                PeerReply::TooOld(detail)
+            }
             Ok(other) => panic!("unexpected apply result {other:?} for a prepare"),
             Err(ProposeError::NotProposed(_)) => {
                 self.forget(txn, lock_term);

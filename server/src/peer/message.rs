@@ -374,7 +374,9 @@ pub enum PeerReply {
     Unavailable(String),
     /// The request is malformed or breaks a limit; nothing changed.
     Invalid(String),
-    /// The snapshot asked for is older than the retention window (its versions are collected).
+    /// What the request needs is older than the retention window and collected: a snapshot's
+    /// versions, or the record of a transaction whose outcome is asked (`Status`) or whose
+    /// one-phase commit is retried. Nothing changed; the answer is no longer known.
     TooOld(String),
     /// The transaction must abort; nothing of it at this shard survives.
     Aborted {
