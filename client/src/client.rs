@@ -121,6 +121,17 @@ impl ShardMap {
         let leader = self.shards[self.index_of(key)?].2?;
         self.nodes.get(&leader).cloned()
     }
+
+    /// Takes `leader` (a response's `leader` hint) as the leader of `key`'s shard, if it is a
+    /// node of the map.
+    fn learn_leader(&mut self, key: &[u8], leader: u64) {
+        if !self.nodes.contains_key(&leader) {
+            return;
+        }
+        if let Some(index) = self.index_of(key) {
+            self.shards[index].2 = Some(leader);
+        }
+    }
 }
 
 /// What the sessions made from one [`Client::connect`] share: the connections to the nodes
@@ -328,6 +339,21 @@ impl Client {
         seeds
     }
 
+    /// The node this client believes leads `key`'s shard (where it sends a request about the
+    /// key first), from the shard map: learned from Topology, then from responses that name
+    /// the leader (a node that forwarded a request says where it went).
+    pub fn leader_of(&self, key: impl AsRef<[u8]>) -> Option<u64> {
+        let map = self.inner.pool.map.lock().expect("map lock");
+        map.index_of(key.as_ref()).and_then(|index| map.shards[index].2)
+    }
+
+    /// Applies a response's `leader` hint about `key`'s shard to the shard map.
+    pub(crate) fn learn_leader(&self, key: &[u8], leader: Option<u64>) {
+        if let Some(leader) = leader {
+            self.inner.pool.map.lock().expect("map lock").learn_leader(key, leader);
+        }
+    }
+
     /// Nodes to try for a request about `key`: its shard's leader first, then the others. A
     /// causal read goes to the nearest node instead (any replica serves it).
     fn route(&self, key: &[u8], leader_first: bool) -> Vec<String> {
@@ -436,6 +462,7 @@ impl Client {
                 async move { kv.read(request).await }
             })
             .await?;
+        self.learn_leader(key, response.leader);
         self.observe_token(response.causal_token);
         Ok((response.found.then(|| response.value.to_vec()), response.snapshot_ts))
     }
@@ -464,6 +491,7 @@ impl Client {
                 async move { kv.write(request).await }
             })
             .await?;
+        self.learn_leader(key, response.leader);
         self.observe_token(response.causal_token);
         Ok(())
     }
@@ -487,6 +515,7 @@ impl Client {
                 async move { kv.commit(request).await }
             })
             .await?;
+        self.learn_leader(&first, response.leader);
         if response.outcome == proto::kv::Outcome::Committed as i32 {
             self.observe_token(response.causal_token);
             return Ok(CommitInfo { commit_ts: response.commit_ts });
@@ -521,6 +550,7 @@ impl Client {
                 async move { kv.scan(request).await }
             })
             .await?;
+        self.learn_leader(from, response.leader);
         self.observe_token(response.causal_token);
         Ok(response.rows.into_iter().map(|row| (row.key.to_vec(), row.value.to_vec())).collect())
     }
@@ -767,6 +797,28 @@ mod tests {
         Client::connect_options(&["127.0.0.1:1"], Arc::new(TcpConnector), 7, REQUEST_TIMEOUT)
             .await
             .expect("a client needs no reachable node to exist")
+    }
+
+    #[test]
+    fn a_leader_hint_moves_one_shard_to_a_known_node() {
+        let shard = |from: &str, id: u32, leader: u64| proto::kv::Shard {
+            id,
+            from: from.as_bytes().to_vec().into(),
+            to: Default::default(),
+            replicas: vec![1, 2, 3],
+            leader: Some(leader),
+        };
+        let node = |id: u64| proto::kv::Node { id, addr: format!("n{id}:1") };
+        let mut map = ShardMap::from_response(TopologyResponse {
+            nodes: vec![node(1), node(2), node(3)],
+            shards: vec![shard("", 0, 1), shard("k", 1, 2)],
+        });
+        assert_eq!(map.leader_addr(b"a").as_deref(), Some("n1:1"));
+        map.learn_leader(b"b", 3);
+        assert_eq!(map.leader_addr(b"a").as_deref(), Some("n3:1"), "the key's shard moved");
+        assert_eq!(map.leader_addr(b"z").as_deref(), Some("n2:1"), "the other shard did not");
+        map.learn_leader(b"b", 9);
+        assert_eq!(map.leader_addr(b"a").as_deref(), Some("n3:1"), "an unknown node is ignored");
     }
 
     #[tokio::test]

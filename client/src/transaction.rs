@@ -239,6 +239,7 @@ impl Transaction {
                         ))));
                     };
                     self.handle = Some(handle);
+                    self.client.learn_leader(&request.key, response.leader);
                     return Ok(response);
                 }
                 Ok(Err(status)) if is_connect_failure(&status) && !self.fallback.is_empty() => {

@@ -232,3 +232,38 @@ async fn sigterm_stops_a_busy_node_cleanly_and_it_rejoins() {
     write_keys(&cluster, &mut record, &client, &spread("after", 20), "v3").await;
     record.verify(&client, VERIFY_WITHIN).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_learns_where_a_leader_moved_from_the_node_that_forwarded() {
+    // A shard's leadership goes back to its preferred replica (node 1 for s0) once that node
+    // is up again (the handover). A client that last saw another leader then sends to a node
+    // that forwards (a hop between nodes per request); that node's answer names the leader,
+    // and the client sends there from then on.
+    let mut cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let key = SHARD_KEYS[0];
+    eventually("s0 led by node 1", Duration::from_secs(20), || s0_led_by(&cluster, 1)).await;
+    cluster.kill9(1);
+    let mut record = AckedWrites::new();
+    record.write_until_acked(&client, key, "while node 1 is down", WRITE_WITHIN).await;
+    let elsewhere = eventually("the client's map names a live leader", WRITE_WITHIN, || async {
+        client.refresh_map().await.map_err(|e| e.to_string())?;
+        client.leader_of(key).filter(|leader| *leader != 1).ok_or("not yet".to_string())
+    })
+    .await;
+
+    cluster.restart(1);
+    eventually("s0 handed back to node 1", Duration::from_secs(30), || s0_led_by(&cluster, 1))
+        .await;
+    assert_eq!(client.leader_of(key), Some(elsewhere), "nothing told the client yet");
+    client.put(key, "after the handover").await.expect("a write through the old leader");
+    assert_eq!(client.leader_of(key), Some(1), "the forwarding node's answer named node 1");
+    assert_eq!(client.get(key).await.expect("read").as_deref(), Some(&b"after the handover"[..]));
+}
+
+async fn s0_led_by(cluster: &Cluster, node: u64) -> Result<(), String> {
+    match cluster.leaders().await?.get(&0) {
+        Some(leader) if *leader == node => Ok(()),
+        other => Err(format!("s0 is led by {other:?}")),
+    }
+}

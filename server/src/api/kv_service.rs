@@ -116,7 +116,8 @@ impl KvService {
         let txn = coordinator.begin(false).map_err(to_status)?;
         match coordinator.read(txn, request.key.to_vec(), request.for_update).await {
             Ok((value, seen)) => {
-                Ok(read_response(value, token.max(seen), Timestamp::ZERO, Some(txn)))
+                let leader = self.leader_hint(&request.key);
+                Ok(read_response(value, token.max(seen), Timestamp::ZERO, Some(txn), leader))
             }
             Err(error) => {
                 let _ = coordinator.abort(txn).await;
@@ -124,6 +125,15 @@ impl KvService {
                 Err(to_status(error))
             }
         }
+    }
+
+    /// The leader of `key`'s shard as this node sees it, when that is another node: the
+    /// `leader` of a response to a request that names no transaction, so that the client sends
+    /// the next one about the shard there (this node forwarded it, or coordinates a
+    /// transaction whose home shard it does not lead).
+    fn leader_hint(&self, key: &[u8]) -> Option<u64> {
+        let ctx = self.node.context();
+        ctx.peers.known_leader(ctx.topology.shard_of(key)).filter(|leader| *leader != ctx.me)
     }
 }
 
@@ -137,12 +147,13 @@ fn handle_of(txn: TxnId) -> TxnHandle {
 }
 
 /// What a READ answers: the value if any, the session's token after it, the snapshot of a
-/// causal read, and the transaction it began (`ReadRequest.begin`).
+/// causal read, the transaction it began (`ReadRequest.begin`), and the leader hint.
 fn read_response(
     value: Option<Value>,
     token: Timestamp,
     snapshot: Timestamp,
     begun: Option<TxnId>,
+    leader: Option<u64>,
 ) -> Response<ReadResponse> {
     Response::new(ReadResponse {
         found: value.is_some(),
@@ -150,6 +161,7 @@ fn read_response(
         causal_token: token.0,
         snapshot_ts: snapshot.0,
         txn: begun.map(handle_of),
+        leader,
     })
 }
 
@@ -195,7 +207,8 @@ impl Kv for KvService {
                 .map(|(value, seen)| (value, seen, Timestamp::ZERO)),
         }
         .map_err(to_status)?;
-        Ok(read_response(value, token.max(seen), snapshot, None))
+        let leader = if request.txn.is_none() { self.leader_hint(&request.key) } else { None };
+        Ok(read_response(value, token.max(seen), snapshot, None, leader))
     }
 
     async fn write(
@@ -213,7 +226,11 @@ impl Kv for KvService {
                     .write(self.txn_id(handle)?, request.key.to_vec(), value)
                     .await
                     .map_err(to_status)?;
-                Ok(Response::new(WriteResponse { causal_token: token.0, home_shard: Some(home.0) }))
+                Ok(Response::new(WriteResponse {
+                    causal_token: token.0,
+                    home_shard: Some(home.0),
+                    leader: None,
+                }))
             }
             None => {
                 let shard = self.node.context().topology.shard_of(&request.key);
@@ -224,6 +241,7 @@ impl Kv for KvService {
                 Ok(Response::new(WriteResponse {
                     causal_token: commit_ts.0,
                     home_shard: Some(shard.0),
+                    leader: self.leader_hint(&request.key),
                 }))
             }
         }
@@ -258,6 +276,7 @@ impl Kv for KvService {
             rows,
             causal_token: token.max(seen).0,
             snapshot_ts: snapshot.0,
+            leader: if request.txn.is_none() { self.leader_hint(&request.from) } else { None },
         }))
     }
 
@@ -273,6 +292,10 @@ impl Kv for KvService {
             .into_iter()
             .map(|w| (w.key.to_vec(), if w.delete { None } else { Some(w.value.to_vec()) }))
             .collect();
+        let leader = match (&request.txn, writes.first()) {
+            (None, Some((key, _))) => self.leader_hint(key),
+            _ => None,
+        };
         let coordinator = self.node.coordinator().clone();
         // The commit protocol runs to its end even if the client goes away meanwhile (the
         // client then learns the outcome from TxnStatus).
@@ -297,7 +320,10 @@ impl Kv for KvService {
                      transaction handle cannot be asked about: read its keys to learn it"
                 ))))
             }
-            outcome => outcome_response(outcome),
+            outcome => outcome_response(outcome).map(|mut response| {
+                response.get_mut().leader = leader;
+                response
+            }),
         }
     }
 
@@ -395,6 +421,7 @@ fn outcome_response(outcome: Outcome) -> Result<Response<CommitResponse>, Status
             abort: None,
             commit_ts: commit_ts.0,
             causal_token: commit_ts.0,
+            leader: None,
         })),
         Outcome::Aborted { reason, detail } => Ok(Response::new(CommitResponse {
             outcome: proto::kv::Outcome::Aborted as i32,
@@ -405,6 +432,7 @@ fn outcome_response(outcome: Outcome) -> Result<Response<CommitResponse>, Status
             }),
             commit_ts: 0,
             causal_token: 0,
+            leader: None,
         })),
         Outcome::Unknown(why) => Err(to_status(StatementError::Unavailable(format!(
             "the outcome of the commit is unknown ({why}); ask TxnStatus"

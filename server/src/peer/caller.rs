@@ -172,13 +172,16 @@ impl Peers {
 
     /// The node to try first for `shard`.
     pub fn leader_guess(&self, shard: ShardId) -> NodeId {
+        self.known_leader(shard).unwrap_or(self.topology.replicas(shard)[0])
+    }
+
+    /// The leader of `shard` as far as this node knows: its own replica's view, else the node
+    /// that last answered a call to the shard as its leader.
+    pub fn known_leader(&self, shard: ShardId) -> Option<NodeId> {
         if let Some(leader) = self.leaders.get().and_then(|view| view.local_view(shard)) {
-            return leader;
+            return Some(leader);
         }
-        if let Some(hint) = self.hints.lock().expect("hints lock").get(&shard) {
-            return *hint;
-        }
-        self.topology.replicas(shard)[0]
+        self.hints.lock().expect("hints lock").get(&shard).copied()
     }
 
     fn remember(&self, shard: ShardId, leader: NodeId) {
