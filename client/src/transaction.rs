@@ -105,23 +105,53 @@ impl Transaction {
         self.handle.as_ref()
     }
 
-    /// The handle, beginning the transaction at its coordinator first if it is not begun yet.
+    /// The handle, beginning the transaction at its coordinator first if it is not begun yet
+    /// (at the next node of `begin_near`'s order while one cannot be reached at all).
     async fn begun(&mut self) -> Result<TxnHandle, Error> {
         if let Some(handle) = self.handle {
             return Ok(handle);
         }
         self.check_open()?;
-        let request = BeginRequest {
-            read_only: false,
-            consistency: Consistency::Sequential.to_proto(),
-            causal_token: self.client.token(),
-        };
-        let response = self.send(false, |kv| async move { kv.begin(request).await }).await?;
-        let handle = response
-            .txn
-            .ok_or_else(|| Error::Unavailable("BEGIN answered without a handle".into()))?;
-        self.handle = Some(handle);
-        Ok(handle)
+        loop {
+            let request = BeginRequest {
+                read_only: false,
+                consistency: Consistency::Sequential.to_proto(),
+                causal_token: self.client.token(),
+            };
+            let kv = self.client.kv(&self.addr);
+            let call = async move { kv.begin(request).await };
+            let error = match tokio::time::timeout(self.client.inner.timeout, call).await {
+                Ok(Ok(response)) => {
+                    let Some(handle) = response.into_inner().txn else {
+                        return Err(
+                            self.note(Error::Unavailable("BEGIN answered without a handle".into()))
+                        );
+                    };
+                    self.handle = Some(handle);
+                    return Ok(handle);
+                }
+                Ok(Err(status)) if self.fall_back(&status) => continue,
+                Ok(Err(status)) => Error::from_status(status, false),
+                Err(_) => Error::Unavailable(format!("{} did not answer in time", self.addr)),
+            };
+            return Err(self.note(error));
+        }
+    }
+
+    /// Before anything of the transaction exists at a node: moves on to the next node of
+    /// `begin_near`'s order when the chosen one could not be reached at all (`status` says
+    /// that nothing was sent). False when the statement's error stands.
+    fn fall_back(&mut self, status: &tonic::Status) -> bool {
+        if self.handle.is_some() || !is_connect_failure(status) {
+            return false;
+        }
+        match self.fallback.pop() {
+            Some(next) => {
+                self.addr = next;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The shard of its record, once it wrote something.
@@ -242,10 +272,7 @@ impl Transaction {
                     self.client.learn_leader(&request.key, response.leader);
                     return Ok(response);
                 }
-                Ok(Err(status)) if is_connect_failure(&status) && !self.fallback.is_empty() => {
-                    self.addr = self.fallback.pop().expect("a next node");
-                    continue;
-                }
+                Ok(Err(status)) if self.fall_back(&status) => continue,
                 Ok(Err(status)) => Error::from_status(status, false),
                 Err(_) => Error::Unavailable(format!("{} did not answer in time", self.addr)),
             };

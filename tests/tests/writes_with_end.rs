@@ -400,6 +400,40 @@ async fn begin_near_a_key_is_coordinated_by_the_leader_of_its_shard() {
     client.put(SHARD_KEYS[0], "free").await.expect("the key is free");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn begin_near_moves_on_from_a_node_that_cannot_be_reached() {
+    // Elections slow enough that a client made just after a leader dies still names it.
+    let config = "[timing]\nelection_min_ms = 3000\nelection_max_ms = 4000\n";
+    let mut cluster = Cluster::builder().config(config).start().await;
+    let leaders = eventually("agreed leaders", Duration::from_secs(30), || cluster.leaders()).await;
+    let victim = leaders[&0];
+    let (other, other_key) = leaders
+        .iter()
+        .find(|(_, leader)| **leader != victim)
+        .map(|(shard, _)| (*shard, SHARD_KEYS[*shard as usize]))
+        .expect("a shard led by another node");
+    cluster.kill9(victim);
+    // A client with no connection to the dead node: reaching it fails at connect, so nothing
+    // is sent there (a request on a connection that dies under it may have arrived).
+    let live: Vec<u64> = cluster.running();
+    let client = cluster.client_via(&live).await;
+    assert_eq!(client.leader_of(SHARD_KEYS[0]), Some(victim), "the map still names the dead");
+
+    // Near s0's key, so the dead node comes first. A first WRITE sends BEGIN to the next one;
+    // its statements then work on s{other}, whose leader lives.
+    let mut txn = client.begin_near(SHARD_KEYS[0]).await.expect("BEGIN near");
+    txn.put(other_key, "first write").await.expect("a first WRITE begins at a live node");
+    let coordinator = txn.handle().expect("begun").coordinator;
+    assert_ne!(coordinator, victim, "begun at the dead node");
+    txn.commit().await.expect("END");
+    // A first READ, which carries the BEGIN, does the same.
+    let mut txn = client.begin_near(SHARD_KEYS[0]).await.expect("BEGIN near");
+    let read = txn.get(other_key).await.expect("a first READ begins at a live node");
+    assert_eq!(text(read).as_deref(), Some("first write"), "s{other}");
+    assert_ne!(txn.handle().expect("begun").coordinator, victim, "begun at the dead node");
+    txn.commit().await.expect("END");
+}
+
 /// `lock_wait_ms` in the next test's cluster.
 const LOCK_WAIT_MS: u64 = 3_000;
 
