@@ -9,8 +9,9 @@
 #   ENV_A / ENV_B: environment for the nodes of A / B (e.g. ENV_B="RUST_LOG=warn X=1")
 #   e.g. scripts/ab.sh /tmp/old/kvd target/release/kvd 3 "--workload put --clients 64 --secs 5"
 set -euo pipefail
+kvd_a=$(realpath "$1"); kvd_b=$(realpath "$2"); rounds=$3; shift 3
 cd "$(dirname "$0")/.."
-kvd_a=$1; kvd_b=$2; rounds=$3; shift 3
+
 cargo build --release -q --bin kvbench --bin kvsh
 dir=$(mktemp -d)
 pids=()
@@ -21,7 +22,7 @@ start_cluster() {
   local prefix=$1 kvd=$2 env=$3 peers=""
   for i in 1 2 3; do peers+="${peers:+,}$i=127.0.0.1:${prefix}0$i"; done
   for i in 1 2 3; do
-    env ${env} RUST_LOG=warn "$kvd" start --id "$i" --listen "127.0.0.1:${prefix}0$i" \
+    env RUST_LOG=warn ${env} "$kvd" start --id "$i" --listen "127.0.0.1:${prefix}0$i" \
       --peers "$peers" --data "$dir/$prefix-$i" >"$dir/$prefix-$i.log" 2>&1 &
     pids+=($!)
   done
@@ -47,6 +48,7 @@ for connect in "$a" "$b"; do
   done
 done
 for _ in $(seq 1 100); do balanced "$a" && balanced "$b" && break; sleep 0.2; done
+balanced "$a" && balanced "$b" || echo "leaders are not spread over the nodes yet; measuring anyway" >&2
 
 for _ in $(seq 1 "$rounds"); do
   for args in "$@"; do

@@ -356,9 +356,11 @@ impl Node {
                 .await)
             }
             PeerRequest::Release { shard, txn } => on_shard!(shard, |s| s.handle_release(txn)),
-            PeerRequest::Decide { shard, txn, decision } => {
-                on_shard!(shard, |s| detached(async move { s.handle_decide(txn, decision).await })
-                    .await)
+            PeerRequest::Decide { shard, txn, decision, one_phase } => {
+                on_shard!(shard, |s| detached(async move {
+                    s.handle_decide(txn, decision, one_phase).await
+                })
+                .await)
             }
             PeerRequest::Finish { shard, txn } => {
                 on_shard!(shard, |s| detached(async move { s.handle_finish(txn).await }).await)

@@ -405,6 +405,8 @@ async fn begin_near_moves_on_from_a_node_that_cannot_be_reached() {
     // Elections slow enough that a client made just after a leader dies still names it.
     let config = "[timing]\nelection_min_ms = 3000\nelection_max_ms = 4000\n";
     let mut cluster = Cluster::builder().config(config).start().await;
+    // Leaders where they stay (no handover later aborts the statements below).
+    assert!(cluster.wait_settled(Duration::from_secs(30)).await, "leaders settled");
     let leaders = eventually("agreed leaders", Duration::from_secs(30), || cluster.leaders()).await;
     let victim = leaders[&0];
     let (other, other_key) = leaders

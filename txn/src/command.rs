@@ -234,6 +234,18 @@ pub enum Command {
     /// instead of one each), applied in order as if they were consecutive entries. Answers
     /// [`Applied::Batch`], one result per command. Never holds a batch.
     Batch(Vec<Command>),
+    /// [`Command::Decide`] for a transaction that tried to commit in one phase, after its
+    /// commit was refused or went unanswered: as Decide, except that with no record and a start
+    /// at or below the collected watermark it writes nothing and answers
+    /// [`Applied::Forgotten`], since the missing record may be the COMMITTED one of an earlier
+    /// attempt (finished at once, so collectable). Last of the variants, so that logs written
+    /// before it still decode.
+    DecideOnePhase {
+        /// The transaction.
+        txn: TxnId,
+        /// The proposed fate.
+        decision: Decision,
+    },
 }
 
 /// Where a version sits in a shard's data table: its key and commit timestamp (rows sort by
@@ -295,10 +307,10 @@ pub enum Applied {
         /// For people.
         detail: String,
     },
-    /// A CommitOnePhase of a transaction that has no record and started at or below the
-    /// collected watermark: nothing changed, and whether an earlier attempt of it committed is
-    /// no longer known here (a one-phase commit's record is finished at once, so it may have
-    /// been collected). Its coordinator must answer "unknown", never decide ABORTED.
+    /// A CommitOnePhase or DecideOnePhase of a transaction that has no record and started at
+    /// or below the collected watermark: nothing changed, and whether an earlier attempt of it
+    /// committed is no longer known here (a one-phase commit's record is finished at once, so
+    /// it may have been collected). Its coordinator must answer "unknown", never ABORTED.
     Forgotten {
         /// For people.
         detail: String,
@@ -324,6 +336,9 @@ impl fmt::Display for Command {
             Command::Commit { txn, commit_ts } => write!(f, "commit {txn} @{commit_ts}"),
             Command::Abort { txn } => write!(f, "abort {txn}"),
             Command::Decide { txn, decision } => write!(f, "decide {txn} {decision:?}"),
+            Command::DecideOnePhase { txn, decision } => {
+                write!(f, "decide-1pc {txn} {decision:?}")
+            }
             Command::Finish { txn } => write!(f, "finish {txn}"),
             Command::Close { ts } => write!(f, "close {ts}"),
             Command::CloseAndFinish { ts, finished } => {

@@ -217,6 +217,14 @@ impl ShardState {
                 Ok(Applied::Done)
             }
             Command::Decide { txn, decision } => self.apply_decide(t, *txn, *decision),
+            Command::DecideOnePhase { txn, decision } => {
+                if t.records.get(txn_key(txn).as_slice())?.is_none()
+                    && let Some(detail) = forgotten(t, txn)?
+                {
+                    return Ok(Applied::Forgotten { detail });
+                }
+                self.apply_decide(t, *txn, *decision)
+            }
             Command::Finish { txn } => {
                 self.finish(t, txn)?;
                 Ok(Applied::Done)
@@ -312,12 +320,8 @@ impl ShardState {
         // watermark passed a running transaction while a resolver aborted it). A commit at
         // home is refused: it cannot have committed before (its record would be unfinished,
         // so kept). A one-phase commit may have: its outcome is no longer known.
-        let collected = Timestamp(meta_value(&t.meta, META_COLLECTED)?);
-        if txn.start_ts <= collected {
-            let detail = format!(
-                "{txn} started at or below the collected watermark {collected}: \
-                 its record may have been collected"
-            );
+        // (`finished` is true for a one-phase commit, false for a commit at home.)
+        if let Some(detail) = forgotten(t, &txn)? {
             return Ok(if finished {
                 Applied::Forgotten { detail }
             } else {
@@ -615,6 +619,18 @@ impl ShardState {
 /// A watermark of the meta table (0 until first written).
 fn meta_value(meta: &impl ReadableTable<&'static str, u64>, name: &str) -> Result<u64, StoreError> {
     Ok(meta.get(name)?.map(|v| v.value()).unwrap_or(0))
+}
+
+/// Why `txn`'s record may have been collected (it started at or below the collected
+/// watermark), or None when a missing record means it never had one.
+fn forgotten(t: &ShardTables<'_>, txn: &TxnId) -> Result<Option<String>, StoreError> {
+    let collected = Timestamp(meta_value(&t.meta, META_COLLECTED)?);
+    Ok((txn.start_ts <= collected).then(|| {
+        format!(
+            "{txn} started at or below the collected watermark {collected}: its record may \
+             have been collected"
+        )
+    }))
 }
 
 fn closed_in(t: &ShardTables<'_>) -> Result<Timestamp, StoreError> {
@@ -1424,9 +1440,19 @@ mod tests {
             lock_term: 1,
         };
         assert!(matches!(apply(&db, &state, retry), Applied::Forgotten { .. }));
+        // Nor does the compare-and-set that settles a refused one-phase commit record ABORTED.
+        let aborted = Decision::Aborted { reason: AbortReason::LeaderChanged };
+        let settle = Command::DecideOnePhase { txn: txn(1), decision: aborted };
+        assert!(matches!(apply(&db, &state, settle), Applied::Forgotten { .. }));
         assert_eq!(read(&db, &state, "k", Timestamp::MAX).as_deref(), Some("first"));
         let rtx = db.begin_read().expect("read");
         assert_eq!(state.record(&rtx, &txn(1)).expect("read"), None, "no record written");
+        drop(rtx);
+        // Above the watermark it is an ordinary Decide.
+        let young = Command::DecideOnePhase { txn: txn(7), decision: aborted };
+        assert_eq!(apply(&db, &state, young), Applied::Decided(aborted));
+        let rtx = db.begin_read().expect("read");
+        assert!(state.record(&rtx, &txn(7)).expect("read").is_some(), "ABORTED recorded");
     }
 
     #[test]

@@ -207,7 +207,9 @@ impl Kv for KvService {
                 .map(|(value, seen)| (value, seen, Timestamp::ZERO)),
         }
         .map_err(to_status)?;
-        let leader = if request.txn.is_none() { self.leader_hint(&request.key) } else { None };
+        // A causal read is served by whichever replica was nearest: no hint, no routing.
+        let routed = request.txn.is_none() && !causal;
+        let leader = if routed { self.leader_hint(&request.key) } else { None };
         Ok(read_response(value, token.max(seen), snapshot, None, leader))
     }
 
@@ -276,7 +278,11 @@ impl Kv for KvService {
             rows,
             causal_token: token.max(seen).0,
             snapshot_ts: snapshot.0,
-            leader: if request.txn.is_none() { self.leader_hint(&request.from) } else { None },
+            leader: if request.txn.is_none() && !causal {
+                self.leader_hint(&request.from)
+            } else {
+                None
+            },
         }))
     }
 
@@ -292,8 +298,8 @@ impl Kv for KvService {
             .into_iter()
             .map(|w| (w.key.to_vec(), if w.delete { None } else { Some(w.value.to_vec()) }))
             .collect();
-        let leader = match (&request.txn, writes.first()) {
-            (None, Some((key, _))) => self.leader_hint(key),
+        let first_key = match (&request.txn, writes.first()) {
+            (None, Some((key, _))) => Some(key.clone()),
             _ => None,
         };
         let coordinator = self.node.coordinator().clone();
@@ -321,7 +327,7 @@ impl Kv for KvService {
                 ))))
             }
             outcome => outcome_response(outcome).map(|mut response| {
-                response.get_mut().leader = leader;
+                response.get_mut().leader = first_key.and_then(|key| self.leader_hint(&key));
                 response
             }),
         }

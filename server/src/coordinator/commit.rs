@@ -58,6 +58,14 @@ use crate::peer::message::PeerReply;
 use crate::peer::message::PeerRequest;
 use crate::peer::message::PrepareRequest;
 
+/// Why [`Coordinator::decide`] brought no decision back.
+pub(crate) enum Undecided {
+    /// The home shard could not be reached or answered otherwise in time.
+    Unknown(String),
+    /// A one-phase transaction whose record may have been collected (`TooOld`).
+    Forgotten(String),
+}
+
 /// Attempts at phase 2 per participant before leaving it to that participant's resolver.
 pub const PHASE2_ATTEMPTS_MAX: usize = 10;
 
@@ -359,12 +367,13 @@ impl Coordinator {
             Ok((_, PeerReply::Committed { commit_ts })) => return Outcome::Committed { commit_ts },
             // A one-phase retry after its record may have been collected: an ABORTED decision
             // could contradict an earlier attempt that committed (docs/transactions.md).
-            Ok((_, PeerReply::TooOld(why))) => return Outcome::Unknown(why),
+            Ok((_, PeerReply::TooOld(why))) => return self.forgotten(txn, state, why),
             Ok((_, PeerReply::Aborted { reason, detail })) => (reason, detail),
             Ok((_, other)) => (AbortReason::Unavailable, format!("{home} answered {other:?}")),
             Err(error) => (AbortReason::Unavailable, error.to_string()),
         };
-        match self.decide(txn, home, Decision::Aborted { reason }).await {
+        let one_phase = after.is_none();
+        match self.decide(txn, home, Decision::Aborted { reason }, one_phase).await {
             Ok(Decision::Committed { commit_ts }) => {
                 tracing::debug!(%txn, %detail, "a commit at home answered NO had committed");
                 Outcome::Committed { commit_ts }
@@ -374,22 +383,38 @@ impl Coordinator {
                 let writers = state.participants(true);
                 self.abort_after_votes(txn, state, &writers, reason, detail)
             }
-            Err(why) => Outcome::Unknown(why),
+            Err(Undecided::Forgotten(why)) => self.forgotten(txn, state, why),
+            Err(Undecided::Unknown(why)) => Outcome::Unknown(why),
         }
     }
 
+    /// A one-phase commit whose record may have been collected: its outcome is unknown, but
+    /// none of its commits can apply any more (below the watermark every one is refused), so
+    /// the locks its participants keep protect nothing and go now.
+    fn forgotten(&self, txn: TxnId, state: &TxnState, why: String) -> Outcome {
+        self.release_at(txn, state.parts.keys().copied());
+        Outcome::Unknown(why)
+    }
+
     /// Compare-and-set of the record at home; retried (it is idempotent) until the deadline.
+    /// `one_phase`: see [`PeerRequest::Decide`].
     pub(crate) async fn decide(
         &self,
         txn: TxnId,
         home: ShardId,
         decision: Decision,
-    ) -> Result<Decision, String> {
-        let request = PeerRequest::Decide { shard: home, txn, decision };
+        one_phase: bool,
+    ) -> Result<Decision, Undecided> {
+        let request = PeerRequest::Decide { shard: home, txn, decision, one_phase };
         match self.ctx.peers.call_shard(home, request, self.rpc_deadline() * 2).await {
             Ok((_, PeerReply::Decided(decision))) => Ok(decision),
-            Ok((_, other)) => Err(format!("the home shard {home} answered {other:?}")),
-            Err(error) => Err(format!("the decision could not be recorded at {home}: {error}")),
+            Ok((_, PeerReply::TooOld(why))) => Err(Undecided::Forgotten(why)),
+            Ok((_, other)) => {
+                Err(Undecided::Unknown(format!("the home shard {home} answered {other:?}")))
+            }
+            Err(error) => Err(Undecided::Unknown(format!(
+                "the decision could not be recorded at {home}: {error}"
+            ))),
         }
     }
 

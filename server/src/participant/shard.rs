@@ -1020,13 +1020,26 @@ impl Shard {
         PeerReply::Done
     }
 
-    /// The compare-and-set of a record at its home shard.
-    pub async fn handle_decide(&self, txn: TxnId, decision: Decision) -> PeerReply {
+    /// The compare-and-set of a record at its home shard. With `one_phase` (the transaction
+    /// tried to commit in one phase, or the asker cannot tell) a missing record below the
+    /// collected watermark answers `TooOld` instead: it may have been a collected COMMITTED one.
+    pub async fn handle_decide(
+        &self,
+        txn: TxnId,
+        decision: Decision,
+        one_phase: bool,
+    ) -> PeerReply {
         if self.state().as_ref().is_none_or(|s| !s.ready) {
             return self.not_leader_or_unready();
         }
-        match self.propose(Command::Decide { txn, decision }).await {
+        let command = if one_phase {
+            Command::DecideOnePhase { txn, decision }
+        } else {
+            Command::Decide { txn, decision }
+        };
+        match self.propose(command).await {
             Ok(Applied::Decided(decision)) => PeerReply::Decided(decision),
+            Ok(Applied::Forgotten { detail }) => PeerReply::TooOld(detail),
             Ok(other) => panic!("unexpected apply result {other:?} for a decide"),
             Err(ProposeError::NotProposed(leader)) => PeerReply::NotLeader { leader },
             Err(ProposeError::Unknown(why)) => PeerReply::Unavailable(why),
@@ -1097,8 +1110,11 @@ impl Shard {
                         reason: AbortReason::CoordinatorLost,
                     });
                 }
-                self.handle_decide(txn, Decision::Aborted { reason: AbortReason::CoordinatorLost })
-                    .await
+                // Checked again where it is applied: the watermark may pass the transaction
+                // before the decision applies, and only a participant holding it prepared
+                // knows that it cannot have committed.
+                let aborted = Decision::Aborted { reason: AbortReason::CoordinatorLost };
+                self.handle_decide(txn, aborted, !prepared_here).await
             }
         }
     }

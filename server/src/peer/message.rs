@@ -198,6 +198,9 @@ pub enum PeerRequest {
         txn: TxnId,
         /// The proposed decision.
         decision: Decision,
+        /// The transaction tried to commit in one phase: with no record below the collected
+        /// watermark the answer is `TooOld`, not the decision (`Command::DecideOnePhase`).
+        one_phase: bool,
     },
     /// Mark a committed record finished (every participant applied phase 2).
     Finish {
