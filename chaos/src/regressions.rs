@@ -29,6 +29,11 @@ pub const REGRESSION_SEEDS: &[(u64, u64, &str)] = &[
     (39, 3, "lost acknowledged writes after power loss (leader restore)"),
     (48, 3, "a dropped prepare handler held the closed timestamp back; causal reads stalled"),
     (
+        6,
+        5,
+        "lost update: a READ's lock released by a commit at home that was not proposed, re-taken by its retry",
+    ),
+    (
         90,
         3,
         "a commit at home after a resolver's ABORTED record was collected (forward skew) committed",
