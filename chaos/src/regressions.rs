@@ -38,4 +38,9 @@ pub const REGRESSION_SEEDS: &[(u64, u64, &str)] = &[
         3,
         "a commit at home after a resolver's ABORTED record was collected (forward skew) committed",
     ),
+    (
+        104,
+        3,
+        "write skew: a read-only vote's shared lock, lost to a leadership transfer before home took its lock",
+    ),
 ];

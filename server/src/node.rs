@@ -392,6 +392,9 @@ impl Node {
                     .await)
             }
             PeerRequest::WantCloses { shard } => on_shard!(shard, |s| s.handle_want_closes()),
+            PeerRequest::Acquire(request) => {
+                on_shard!(request.shard, |s| s.handle_acquire(request).await)
+            }
         }
     }
 

@@ -485,3 +485,51 @@ async fn the_locks_a_commit_takes_wait_within_one_budget() {
     let reader = cluster.client_via(&[2]).await;
     assert_eq!(read_all(&reader).await[..2], [None, None], "nothing of it applied");
 }
+
+/// A read at one shard and a write sent with END to another (its home), whose lock is held by
+/// a second transaction. While END waits for that lock, the leader of the read's shard is
+/// killed: the read's shared lock, held only in that leader's memory, is gone, and the second
+/// transaction writes the key that was read and commits. END then gets its lock; committing
+/// would serialize it after the second transaction (it overwrites the second's home write)
+/// although it read the value from before it: a write skew. END takes its locks before any
+/// participant checks the shared locks it holds, so the check finds the leader changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_stays_protected_until_the_commit_has_taken_every_lock() {
+    let mut cluster = Cluster::start().await;
+    let (read_key, home_key) = (SHARD_KEYS[1], SHARD_KEYS[0]);
+    let victim = cluster.leader_of(1).await;
+    let home_leader = cluster.leader_of(0).await;
+    let coordinator =
+        cluster.ids().into_iter().find(|id| *id != victim && *id != home_leader).unwrap_or_else(
+            || panic!("s0 and s1 share leader {victim}: the leaders did not settle"),
+        );
+    let client = cluster.client_via(&[coordinator]).await;
+    client.put(read_key, "r0").await.expect("WRITE");
+    client.put(home_key, "h0").await.expect("WRITE");
+
+    let mut holder = client.begin().await.expect("BEGIN");
+    holder.put(home_key, "holder").await.expect("WRITE");
+    let mut reader = client.begin().await.expect("BEGIN");
+    assert_eq!(text(reader.get(read_key).await.expect("READ")).as_deref(), Some("r0"));
+    let end =
+        tokio::spawn(
+            async move { reader.commit_with(vec![Mutation::put(home_key, "reader")]).await },
+        );
+    until_a_lock_wait(&cluster).await;
+
+    cluster.kill9(victim);
+    cluster.wait_ready_within(Duration::from_secs(30)).await;
+    holder.put(read_key, "holder").await.expect("WRITE at the new leader of s1");
+    holder.commit().await.expect("the holder commits");
+
+    match end.await.expect("task") {
+        Err(Error::Aborted { reason, message, retryable }) => {
+            assert_eq!(reason, "LEADER_CHANGED", "{message}");
+            assert!(retryable);
+        }
+        other => panic!("END committed on a read another transaction overwrote: {other:?}"),
+    }
+    let values = (client.get(read_key).await, client.get(home_key).await);
+    let values = (text(values.0.expect("READ")), text(values.1.expect("READ")));
+    assert_eq!(values, (Some("holder".into()), Some("holder".into())), "only the holder's writes");
+}

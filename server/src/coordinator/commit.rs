@@ -16,7 +16,10 @@
 //! Writes sent with END have no locks yet: the prepares (and the commit at home) take them
 //! first. Until the last of them is taken no participant releases a shared lock (two-phase
 //! locking): votes keep them (`release_shared` false) and `release_kept` frees them after the
-//! commit.
+//! commit. Keeping is not protecting, though: a shared lock lives only in its leader's memory,
+//! so a vote's check must come after the last lock is taken. When a participant other than
+//! home has reads to check and another has locks to take ([`TxnState::acquire_first`]), END
+//! first takes every pending lock (`Acquire`, in parallel), then runs the protocol above.
 //!
 //! Committing at home in the entry that records the decision saves home's Prepare and Commit
 //! entries (four Raft entries for a two-shard transaction instead of six), at no cost in round
@@ -40,6 +43,8 @@ use replication::canary::Canary;
 use tokio::time::Instant;
 use txn::command::AbortReason;
 use txn::command::Decision;
+use txn::lock::LockMode;
+use txn::lock::LockSpan;
 use txn::types::Key;
 use txn::types::ShardId;
 use txn::types::Timestamp;
@@ -167,6 +172,12 @@ impl Coordinator {
         // Every lock END takes (writes sent with it) waits within one budget, so that the
         // prepares' waits and then home's cannot add up past the client's request deadline.
         let locks_until = Instant::now() + Timing::ms(self.timing().lock_wait_ms);
+        if state.acquire_first()
+            && !canary::is(Canary::ReleaseSharedBeforeEndLocks)
+            && let Err((reason, detail)) = self.acquire_all(txn, state, locks_until).await
+        {
+            return self.abort_after_votes(txn, state, &[], reason, detail);
+        }
         if writers.is_empty() {
             return match self.prepare_all(txn, state, &readers, locks_until).await {
                 Ok(_) => Outcome::Committed { commit_ts: Timestamp::ZERO },
@@ -217,6 +228,63 @@ impl Coordinator {
             return;
         }
         self.release_at(txn, readers.iter().copied());
+    }
+
+    /// Takes every pending lock (writes sent with END) before any participant votes
+    /// ([`TxnState::acquire_first`]), at all those participants in parallel, and records the
+    /// grants: the prepares that follow take none, and check every lock after the last was
+    /// taken. Any refusal or silence: why (nothing is prepared anywhere yet).
+    async fn acquire_all(
+        &self,
+        txn: TxnId,
+        state: &mut TxnState,
+        locks_until: Instant,
+    ) -> Result<(), (AbortReason, String)> {
+        let home = state.home.unwrap_or(ShardId(0));
+        let requests: Vec<(ShardId, PeerRequest)> = state
+            .parts
+            .iter()
+            .filter(|(_, part)| !part.acquire.is_empty())
+            .map(|(shard, _)| {
+                let request = Self::prepare_request(txn, home, *shard, state, locks_until);
+                (*shard, PeerRequest::Acquire(request))
+            })
+            .collect();
+        let calls = requests.into_iter().map(|(shard, request)| async move {
+            (shard, self.call_prepare(txn, shard, true, request, locks_until).await)
+        });
+        let mut refusal = None;
+        for (shard, reply) in join_all(calls).await {
+            let why = match reply {
+                Ok((_, PeerReply::Locked { term, .. })) => {
+                    let part = state.parts.get_mut(&shard).expect("a participant asked to lock");
+                    let keys = std::mem::take(&mut part.acquire);
+                    let mode = LockMode::Exclusive;
+                    if keys
+                        .into_iter()
+                        .all(|key| state.granted(shard, term, LockSpan::Key(key), mode))
+                    {
+                        continue;
+                    }
+                    (
+                        AbortReason::LeaderChanged,
+                        format!("the leader of {shard} changed during the transaction"),
+                    )
+                }
+                Ok((_, PeerReply::Aborted { reason, detail })) => (reason, detail),
+                Ok((_, other)) => (
+                    AbortReason::Unavailable,
+                    format!("{shard} could not take the locks: {other:?}"),
+                ),
+                Err(CallError::Timeout(after)) => (
+                    AbortReason::Unavailable,
+                    format!("{shard} did not take the locks within {after:?}"),
+                ),
+                Err(error) => (AbortReason::Unavailable, error.to_string()),
+            };
+            refusal.get_or_insert(why);
+        }
+        refusal.map_or(Ok(()), Err)
     }
 
     /// Sends Prepare (with each part's writes; none for read-only parts) to `shards` in

@@ -97,6 +97,16 @@ impl Part {
         self.writes.insert(key, value);
     }
 
+    /// Whether it holds a shared lock that its prepare will not turn exclusive (a key read
+    /// and not written, or a range): such a lock lives only in the leader's memory, even
+    /// after the prepare, and a leader change loses it.
+    pub fn holds_volatile_shared(&self) -> bool {
+        self.locks.iter().any(|(span, mode)| match span {
+            LockSpan::Key(key) => *mode == LockMode::Shared && !self.writes.contains_key(key),
+            LockSpan::Range { .. } => true,
+        })
+    }
+
     /// The buffered writes as replicated commands carry them.
     pub fn write_list(&self) -> Vec<Write> {
         self.writes
@@ -149,6 +159,25 @@ impl TxnState {
     /// are taken, no participant may release any (two-phase locking).
     pub fn locks_pending(&self) -> bool {
         self.parts.values().any(|part| !part.acquire.is_empty())
+    }
+
+    /// Whether END must take the pending locks (writes sent with END) in a round of its own
+    /// before any participant votes. A vote checks that its participant still holds the
+    /// transaction's shared locks, in their term; but a shared lock that the prepare does not
+    /// turn exclusive is not replicated, and a leader change after the vote loses it. Should
+    /// another participant take a lock after that vote, the transaction's lock point (where
+    /// it serializes) comes after a moment its read was no longer protected: another
+    /// transaction can write the key in between, a write skew (chaos seed 104, 2026-12-04).
+    /// So when a participant other than home holds such a lock and another participant has
+    /// locks to take, the locks are taken first. Home checks its own in the commit itself,
+    /// after every other lock was taken; a participant's own pending locks are taken by its
+    /// prepare before it checks.
+    pub fn acquire_first(&self) -> bool {
+        self.parts.iter().any(|(shard, part)| {
+            Some(*shard) != self.home
+                && part.holds_volatile_shared()
+                && self.parts.iter().any(|(other, o)| other != shard && !o.acquire.is_empty())
+        })
     }
 
     /// The participants that wrote (`true`) or only read (`false`).
@@ -206,6 +235,45 @@ mod tests {
         part.stage(key("x"), Some(Vec::new()));
         assert_eq!(part.term, None);
         assert_eq!(state.participants(true), vec![s0, s1, ShardId(2)]);
+    }
+
+    #[test]
+    fn locks_are_taken_first_only_when_a_vote_would_check_a_read_before_another_lock() {
+        let (home, other) = (ShardId(0), ShardId(1));
+        let staged = |reads: &[(ShardId, &str)], writes: &[(ShardId, &str)]| {
+            let mut state = TxnState::new(false);
+            for (shard, k) in reads {
+                assert!(state.granted(*shard, 1, LockSpan::Key(key(k)), LockMode::Shared));
+            }
+            for (shard, k) in writes {
+                state.home.get_or_insert(*shard);
+                state.parts.entry(*shard).or_default().stage(key(k), Some(Vec::new()));
+            }
+            state
+        };
+        // A read elsewhere, a write sent with END at home: home's lock comes after the vote.
+        assert!(staged(&[(other, "r")], &[(home, "h")]).acquire_first());
+        // A range counts as a read that the prepare does not turn into a write lock.
+        let mut state = staged(&[], &[(home, "h")]);
+        let range = LockSpan::Range { from: key("a"), to: Some(key("b")) };
+        assert!(state.granted(other, 1, range, LockMode::Shared));
+        assert!(state.acquire_first());
+        // Read-modify-write of keys on two shards: each read becomes the prepare's X lock.
+        assert!(
+            !staged(&[(home, "h"), (other, "r")], &[(home, "h"), (other, "r")]).acquire_first()
+        );
+        // Only home reads: it checks its reads in the commit, after every other lock.
+        assert!(!staged(&[(home, "x")], &[(home, "h"), (other, "o")]).acquire_first());
+        // Writes as statements took every lock already.
+        let mut state = staged(&[(other, "r")], &[]);
+        assert!(state.granted(home, 1, LockSpan::Key(key("h")), LockMode::Exclusive));
+        state.home = Some(home);
+        state.parts.get_mut(&home).expect("part").stage(key("h"), Some(Vec::new()));
+        assert!(!state.acquire_first());
+        // ... but for one sent with END by the reader's own shard: its prepare takes that lock
+        // before it checks its reads, and no other lock is left to take.
+        state.parts.get_mut(&other).expect("part").stage(key("o"), Some(Vec::new()));
+        assert!(!state.acquire_first());
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //!               check locks still held in the same term; replicate Prepare; release S
 //!               unless told to keep them (more locks still to take elsewhere); vote
 //!               (read-only: confirm leadership by lease or ReadIndex, release, vote)
+//!   Acquire     take the X locks a prepare would (after the same check of held locks),
+//!               replicating nothing: END's locks taken before any vote checks a read
 //!   CommitOnePhase   the same checks; replicate CommitOnePhase; release; answer
 //!   CommitAtHome     the same, at a timestamp at least the others' votes: the decision and
 //!                    home's writes in one entry (the record stays unfinished until Finish)
@@ -805,6 +807,23 @@ impl Shard {
             }
         }
         Ok(())
+    }
+
+    /// Takes the exclusive locks of a transaction's writes sent with END ahead of its votes
+    /// (`Coordinator::acquire_first`): the locks its statements took here must still be held,
+    /// as for a prepare; the new ones live in this leader's table like a statement's, and the
+    /// prepare that follows checks them all again.
+    pub async fn handle_acquire(self: &Arc<Shard>, request: PrepareRequest) -> PeerReply {
+        if let Some(term) = request.lock_term {
+            match self.with_ready(|state| Self::check_held(state, self.id, term, &request)) {
+                Ok(Ok(())) => {}
+                Ok(Err(reply)) | Err(reply) => return reply,
+            }
+        }
+        match self.acquire_for_prepare(&request).await {
+            Ok(term) => PeerReply::Locked { term, read: ReadResult::default() },
+            Err(reply) => reply,
+        }
     }
 
     /// Phase 1, or a commit at the home shard (`kind`).

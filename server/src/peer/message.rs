@@ -279,6 +279,10 @@ pub enum PeerRequest {
         /// The shard.
         shard: ShardId,
     },
+    /// Take the exclusive locks of writes sent with END (`PrepareRequest::acquire`) before
+    /// any participant votes, after checking that the transaction's earlier locks there are
+    /// still held; nothing is replicated. Answered `Locked` with the term of the grants.
+    Acquire(PrepareRequest),
 }
 
 /// A replica's state, as [`PeerRequest::Inspect`] reports it.
