@@ -43,4 +43,9 @@ pub const REGRESSION_SEEDS: &[(u64, u64, &str)] = &[
         3,
         "write skew: a read-only vote's shared lock, lost to a leadership transfer before home took its lock",
     ),
+    (
+        342,
+        3,
+        "lost acknowledged appends: a commit retry that was not proposed released the locks of an earlier attempt that then applied",
+    ),
 ];

@@ -866,18 +866,22 @@ impl Shard {
         let checked = self.with_ready(|state| {
             Self::check_locks(state, self.id, lock_term, &request)?;
             if read_only {
-                return Ok(Timestamp::ZERO);
+                return Ok((Timestamp::ZERO, false));
             }
             let ts = match kind {
                 PrepareKind::AtHome { after } => self.fresh_ts(state).max(after),
                 PrepareKind::Vote | PrepareKind::OnePhase => self.fresh_ts(state),
             };
             state.hold_ts(ts);
-            state.prepared.insert(txn, PreparedInfo { home: request.home, since: Instant::now() });
-            Ok(ts)
+            let info = PreparedInfo { home: request.home, since: Instant::now() };
+            let in_doubt = state.prepared.insert(txn, info).is_some();
+            Ok((ts, in_doubt))
         });
-        let ts = match checked {
-            Ok(Ok(ts)) => ts,
+        // `in_doubt`: an earlier delivery of this request was proposed in this term and its
+        // outcome was lost (or it prepared): its entry may still apply, so this attempt must
+        // not release the locks on its own.
+        let (ts, in_doubt) = match checked {
+            Ok(Ok(checked)) => checked,
             Ok(Err(reply)) | Err(reply) => return reply,
         };
         if read_only {
@@ -929,6 +933,16 @@ impl Shard {
                 PeerReply::TooOld(detail)
             }
             Ok(other) => panic!("unexpected apply result {other:?} for a prepare"),
+            // Refused before it was appended, but an earlier attempt's entry may still apply
+            // (chaos seed 342: a one-phase commit's first attempt timed out, a retry was not
+            // proposed and released the locks, another transaction read the key and wrote
+            // it, then the first entry committed: an acknowledged write lost). The locks stay
+            // with the transaction in `prepared`, as for an unknown outcome, until the
+            // coordinator's decision or the resolver settles it.
+            Err(ProposeError::NotProposed(_)) if in_doubt => PeerReply::Unavailable(format!(
+                "outcome unknown: {} lost its leader, and an earlier attempt may still apply",
+                self.id
+            )),
             Err(ProposeError::NotProposed(_)) => {
                 self.forget(txn, lock_term);
                 aborted(
