@@ -89,19 +89,32 @@ impl Error {
     }
 }
 
-/// True when the request never reached a server (connection refused or reset before sending).
+/// True when the request never reached a server: this client's transport could not connect.
+/// tonic reports that as a [`tonic::ConnectError`] in the status's source chain, for real TCP
+/// and for the simulation's connector alike ([`not_sent`] marks the same way a call whose
+/// stream could not open). A status that a server sent has no source, whatever its message
+/// says: an UNAVAILABLE answer may mean "outcome unknown" and mention a connection between
+/// nodes ("node 2 unreachable: cannot connect ..."), which must never pass for "not sent"
+/// (that would make a commit that may have applied look certainly failed). A connection reset
+/// after sending is not UNAVAILABLE at all (tonic reports it as UNKNOWN or CANCELLED).
 pub fn is_connect_failure(status: &Status) -> bool {
     if status.code() != Code::Unavailable {
         return false;
     }
-    let mut text = status.message().to_lowercase();
     let mut source = std::error::Error::source(status);
     while let Some(error) = source {
-        text.push(' ');
-        text.push_str(&error.to_string().to_lowercase());
+        if error.is::<tonic::ConnectError>() {
+            return true;
+        }
         source = error.source();
     }
-    text.contains("connect") || text.contains("connection refused")
+    false
+}
+
+/// The status of a call that never left this client (its stream could not connect):
+/// UNAVAILABLE, and [`is_connect_failure`].
+pub fn not_sent(why: String) -> Status {
+    Status::from_error(Box::new(tonic::ConnectError(why.into())))
 }
 
 impl fmt::Display for Error {

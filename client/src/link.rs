@@ -44,6 +44,7 @@ use tonic::transport::Channel;
 use crate::error::ABORT_REASON_KEY;
 use crate::error::RETRYABLE_KEY;
 use crate::error::is_connect_failure;
+use crate::error::not_sent;
 
 /// The session stream to one node.
 pub struct KvLink {
@@ -84,7 +85,7 @@ impl KvLink {
             Ok(SessionResponse { response: None, .. }) => {
                 Err(Status::internal("a session response without an answer"))
             }
-            Err(error @ MuxError::NotSent(_)) => Err(Status::unavailable(error.to_string())),
+            Err(error @ MuxError::NotSent(_)) => Err(not_sent(error.to_string())),
             Err(error @ MuxError::Broken(_)) => Err(Status::unknown(error.to_string())),
             Err(error @ MuxError::Timeout(_)) => Err(Status::deadline_exceeded(error.to_string())),
         }
