@@ -371,7 +371,9 @@ impl Node {
                 })
                 .await)
             }
-            PeerRequest::Single { shard, op } => on_shard!(shard, |s| s.handle_single(op).await),
+            PeerRequest::Single { shard, txn, op } => {
+                on_shard!(shard, |s| s.handle_single(txn, op).await)
+            }
             PeerRequest::ProbeShard { shard, probe } => on_shard!(shard, |s| s.handle_probe(probe)),
             PeerRequest::Confirm { shard, confirmation } => {
                 on_shard!(shard, |s| s.confirm(confirmation))

@@ -517,9 +517,15 @@ impl Coordinator {
     // ---- one-statement operations -----------------------------------------------------------
 
     /// A one-statement operation on one shard, executed by its leader.
+    /// The operation is a transaction of this node's, live while the call runs (lock holders'
+    /// coordinators are asked whether they still run), with one id for every delivery.
     async fn single(&self, shard: ShardId, op: SingleOp) -> Result<PeerReply, StatementError> {
         let deadline = self.lock_deadline();
-        match self.ctx.peers.call_shard(shard, PeerRequest::Single { shard, op }, deadline).await {
+        let txn = self.ctx.mint_txn();
+        let request = PeerRequest::Single { shard, txn, op };
+        let reply = self.ctx.peers.call_shard(shard, request, deadline).await;
+        self.ctx.registry.end(txn);
+        match reply {
             Ok((_, PeerReply::Aborted { reason, detail })) => Err(abort_error(reason, detail)),
             Ok((_, PeerReply::Invalid(why))) => Err(StatementError::Invalid(why)),
             // Unavailable: for a write, its outcome is unknown.

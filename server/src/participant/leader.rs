@@ -68,6 +68,9 @@ pub struct PreparedInfo {
     pub home: ShardId,
     /// Since when this leader has known it prepared.
     pub since: Instant,
+    /// Deliveries of its prepare (or commit at home) that reached the proposal here: more than
+    /// one means another attempt may still apply, whatever this one's fate.
+    pub attempts: u32,
 }
 
 /// The leader's state for one term.

@@ -527,7 +527,8 @@ impl Shard {
         let Some(state) = guard.as_mut().filter(|s| s.term == term) else { return };
         for (txn, info) in &prepared {
             state.locks.restore_exclusive(*txn, info.writes.iter().map(|w| w.key.clone()));
-            state.prepared.insert(*txn, PreparedInfo { home: info.home, since: now });
+            let info = PreparedInfo { home: info.home, since: now, attempts: 1 };
+            state.prepared.insert(*txn, info);
         }
         state.closed_promised = closed;
         state.ready = true;
@@ -866,22 +867,20 @@ impl Shard {
         let checked = self.with_ready(|state| {
             Self::check_locks(state, self.id, lock_term, &request)?;
             if read_only {
-                return Ok((Timestamp::ZERO, false));
+                return Ok(Timestamp::ZERO);
             }
             let ts = match kind {
                 PrepareKind::AtHome { after } => self.fresh_ts(state).max(after),
                 PrepareKind::Vote | PrepareKind::OnePhase => self.fresh_ts(state),
             };
             state.hold_ts(ts);
-            let info = PreparedInfo { home: request.home, since: Instant::now() };
-            let in_doubt = state.prepared.insert(txn, info).is_some();
-            Ok((ts, in_doubt))
+            let attempts = state.prepared.get(&txn).map_or(0, |info| info.attempts) + 1;
+            let info = PreparedInfo { home: request.home, since: Instant::now(), attempts };
+            state.prepared.insert(txn, info);
+            Ok(ts)
         });
-        // `in_doubt`: an earlier delivery of this request was proposed in this term and its
-        // outcome was lost (or it prepared): its entry may still apply, so this attempt must
-        // not release the locks on its own.
-        let (ts, in_doubt) = match checked {
-            Ok(Ok(checked)) => checked,
+        let ts = match checked {
+            Ok(Ok(ts)) => ts,
             Ok(Err(reply)) | Err(reply) => return reply,
         };
         if read_only {
@@ -933,16 +932,20 @@ impl Shard {
                 PeerReply::TooOld(detail)
             }
             Ok(other) => panic!("unexpected apply result {other:?} for a prepare"),
-            // Refused before it was appended, but an earlier attempt's entry may still apply
+            // Refused before it was appended, but another delivery's entry may still apply
             // (chaos seed 342: a one-phase commit's first attempt timed out, a retry was not
             // proposed and released the locks, another transaction read the key and wrote
-            // it, then the first entry committed: an acknowledged write lost). The locks stay
-            // with the transaction in `prepared`, as for an unknown outcome, until the
-            // coordinator's decision or the resolver settles it.
-            Err(ProposeError::NotProposed(_)) if in_doubt => PeerReply::Unavailable(format!(
-                "outcome unknown: {} lost its leader, and an earlier attempt may still apply",
-                self.id
-            )),
+            // it, then the first entry committed: an acknowledged write lost). Another
+            // delivery may also be in flight (a call resent after its stream broke), or come
+            // after this one failed and before it answers. The locks stay with the
+            // transaction in `prepared`, as for an unknown outcome, until the coordinator's
+            // decision or the resolver settles it.
+            Err(ProposeError::NotProposed(_)) if self.attempted_again(txn, lock_term) => {
+                PeerReply::Unavailable(format!(
+                    "outcome unknown: {} lost its leader, and another attempt may still apply",
+                    self.id
+                ))
+            }
             Err(ProposeError::NotProposed(_)) => {
                 self.forget(txn, lock_term);
                 aborted(
@@ -956,6 +959,14 @@ impl Shard {
                 PeerReply::Unavailable(format!("outcome unknown: {why}"))
             }
         }
+    }
+
+    /// Whether more than one delivery of `txn`'s prepare (or commit at home) reached its
+    /// proposal in `term`.
+    fn attempted_again(&self, txn: TxnId, term: u64) -> bool {
+        let guard = self.state();
+        let state = guard.as_ref().filter(|s| s.term == term);
+        state.and_then(|s| s.prepared.get(&txn)).is_some_and(|info| info.attempts > 1)
     }
 
     /// Forgets a transaction here: not prepared, no locks.
@@ -1181,14 +1192,9 @@ impl Shard {
     /// A READ, WRITE, DELETE or SCAN outside a transaction, coordinated right here. It runs in
     /// a task of its own, to completion even if its caller gives up waiting: otherwise a lock
     /// granted after the caller left would be held by a transaction nobody ends.
-    pub async fn handle_single(self: &Arc<Shard>, op: SingleOp) -> PeerReply {
+    pub async fn handle_single(self: &Arc<Shard>, txn: TxnId, op: SingleOp) -> PeerReply {
         let shard = self.clone();
-        let task = tokio::spawn(async move {
-            let txn = shard.ctx.mint_txn();
-            let reply = shard.single(txn, op).await;
-            shard.ctx.registry.end(txn);
-            reply
-        });
+        let task = tokio::spawn(async move { shard.single(txn, op).await });
         task.await.unwrap_or_else(|error| {
             PeerReply::Unavailable(format!("the operation failed: {error}"))
         })

@@ -222,10 +222,14 @@ pub enum PeerRequest {
         /// watermark then means ABORTED. Anyone else hears `TooOld` there.
         prepared_here: bool,
     },
-    /// A one-statement operation.
+    /// A one-statement operation, as a transaction of its own.
     Single {
         /// The shard.
         shard: ShardId,
+        /// Its transaction id, minted by the sender once per operation: a second delivery of
+        /// the request (`Peers::call_shard` resends a call whose stream broke) is then the
+        /// same transaction, and a write commits at most once.
+        txn: TxnId,
         /// What to do.
         op: SingleOp,
     },
