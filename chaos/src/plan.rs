@@ -96,6 +96,10 @@ pub struct Plan {
     pub causal_clients: usize,
     /// The canary switched on (`Canary::None` for a real run).
     pub canary: Canary,
+    /// Every this-many-th node-to-node call that would be resent after a broken stream is
+    /// delivered twice at once (`server::peer::caller::duplicate_calls`); 0: none. Not drawn
+    /// from the seed: `chaos --duplicate-calls N` sets it.
+    pub duplicate_every: u64,
     /// How long an fsync takes on the simulated disks (real disks: well under a millisecond
     /// to over ten).
     pub fsync: Duration,
@@ -142,6 +146,7 @@ impl Plan {
                 rng.random_range(0..=2)
             },
             canary,
+            duplicate_every: 0,
             fsync: Duration::from_micros(if canary == Canary::AckBeforeFsync {
                 rng.random_range(5_000..=12_000)
             } else {

@@ -40,6 +40,10 @@ struct Args {
     /// Switch on a deliberately broken variant; the runs are then expected to fail.
     #[arg(long)]
     canary: Option<String>,
+    /// Deliver every N-th node-to-node call that could be resent after a broken stream twice,
+    /// at once (a resend while the first delivery still runs); 0: never.
+    #[arg(long, default_value_t = 0)]
+    duplicate_calls: u64,
     /// Run each seed twice and require the same trace.
     #[arg(long)]
     check_determinism: bool,
@@ -87,7 +91,11 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     match args.seed {
-        Some(seed) => run_one(&args, Plan::new(seed, args.nodes, args.secs, canary)),
+        Some(seed) => {
+            let mut plan = Plan::new(seed, args.nodes, args.secs, canary);
+            plan.duplicate_every = args.duplicate_calls;
+            run_one(&args, plan)
+        }
         None => run_many(&args, canary),
     }
 }
@@ -180,6 +188,9 @@ fn run_many(args: &Args, canary: Canary) -> ExitCode {
                     }
                     if args.check_determinism {
                         command.arg("--check-determinism");
+                    }
+                    if args.duplicate_calls > 0 {
+                        command.args(["--duplicate-calls", &args.duplicate_calls.to_string()]);
                     }
                     let output = command.output();
                     let (passed, mut text) = match output {

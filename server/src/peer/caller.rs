@@ -12,6 +12,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::OnceLock;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use client::connector::Connector;
@@ -38,6 +40,25 @@ pub const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(5);
 pub const RETRY_BACKOFF_MAX: Duration = Duration::from_millis(200);
 /// Election timeouts without any leader answering after which a shard call gives up.
 pub const NO_LEADER_ELECTIONS: u32 = 3;
+
+/// Simulation only (the chaos harness sets it; nothing else does): every this-many-th call
+/// that `call_shard` sends to another node is delivered twice: first a copy whose answer is
+/// dropped, then the call itself, as when a call is resent after its stream broke while the
+/// first delivery still runs. 0: never. Process-wide, like `replication::canary`.
+static DUPLICATE_EVERY: AtomicU64 = AtomicU64::new(0);
+/// Calls counted towards [`DUPLICATE_EVERY`].
+static RESENDABLE_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Delivers every `every`-th resendable call twice from now on (0: none), counting afresh.
+pub fn duplicate_calls(every: u64) {
+    DUPLICATE_EVERY.store(every, Ordering::SeqCst);
+    RESENDABLE_CALLS.store(0, Ordering::SeqCst);
+}
+
+fn duplicate_now() -> bool {
+    let every = DUPLICATE_EVERY.load(Ordering::Relaxed);
+    every > 0 && RESENDABLE_CALLS.fetch_add(1, Ordering::Relaxed) % every == every - 1
+}
 
 /// Why a call got no answer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -80,7 +101,6 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// Peers of node `me`.
     /// Peers of node `me`; `election_timeout` bounds how long a shard call looks for a leader.
     pub fn new(
         me: NodeId,
@@ -149,6 +169,18 @@ impl Peers {
         request: PeerRequest,
         deadline: Duration,
     ) -> Result<PeerReply, CallError> {
+        self.send(node, request, deadline, false).await
+    }
+
+    /// [`Peers::call`]; `resendable`: a call that [`Peers::call_shard`] would resend after its
+    /// stream broke, which the simulation may deliver twice ([`duplicate_calls`]).
+    async fn send(
+        &self,
+        node: NodeId,
+        request: PeerRequest,
+        deadline: Duration,
+        resendable: bool,
+    ) -> Result<PeerReply, CallError> {
         if node == self.me {
             let local = self.local.get().expect("peers bound before use").clone();
             return tokio::time::timeout(deadline, local(request))
@@ -159,6 +191,12 @@ impl Peers {
             .mux(node)
             .ok_or_else(|| CallError::Unreachable { node, why: "unknown node".into() })?;
         let payload = codec::encode(&Envelope { clock: self.clock.now(), body: request });
+        if resendable && duplicate_now() {
+            let (mux, payload) = (mux.clone(), bytes::Bytes::from(payload.clone()));
+            tokio::spawn(async move { mux.call(Kind::Call, 0, payload, deadline).await });
+            // The copy whose answer is dropped goes first, as the lost first delivery would.
+            tokio::task::yield_now().await;
+        }
         let response = match mux.call(Kind::Call, 0, payload.into(), deadline).await {
             Err(MuxError::Timeout(_)) => return Err(CallError::Timeout(deadline)),
             Err(MuxError::Unreachable(why)) => return Err(CallError::Unreachable { node, why }),
@@ -224,7 +262,7 @@ impl Peers {
                     ),
                 });
             }
-            let outcome = self.call(target, request.clone(), left).await;
+            let outcome = self.send(target, request.clone(), left, true).await;
             let next = match outcome {
                 Ok(PeerReply::NotLeader { leader: Some(leader) }) if leader != target => {
                     self.remember(shard, leader);
