@@ -940,18 +940,18 @@ impl Shard {
             // after this one failed and before it answers. The locks stay with the
             // transaction in `prepared`, as for an unknown outcome, until the coordinator's
             // decision or the resolver settles it.
-            Err(ProposeError::NotProposed(_)) if self.attempted_again(txn, lock_term) => {
-                PeerReply::Unavailable(format!(
-                    "outcome unknown: {} lost its leader, and another attempt may still apply",
-                    self.id
-                ))
-            }
             Err(ProposeError::NotProposed(_)) => {
-                self.forget(txn, lock_term);
-                aborted(
-                    AbortReason::LeaderChanged,
-                    format!("{} lost its leader before preparing", self.id),
-                )
+                if self.forget_unless_attempted_again(txn, lock_term) {
+                    aborted(
+                        AbortReason::LeaderChanged,
+                        format!("{} lost its leader before preparing", self.id),
+                    )
+                } else {
+                    PeerReply::Unavailable(format!(
+                        "outcome unknown: {} lost its leader, and another attempt may still apply",
+                        self.id
+                    ))
+                }
             }
             // In doubt: the entry may still apply. The transaction stays in `prepared` so that
             // its locks are kept until the resolver (or the coordinator) settles it.
@@ -961,12 +961,25 @@ impl Shard {
         }
     }
 
-    /// Whether more than one delivery of `txn`'s prepare (or commit at home) reached its
-    /// proposal in `term`.
-    fn attempted_again(&self, txn: TxnId, term: u64) -> bool {
+    /// [`Shard::forget`], unless more than one delivery of `txn`'s prepare (or commit at home)
+    /// reached its proposal in `term` (another may still apply). Decided and done under one
+    /// hold of the state lock, so that no other delivery slips in between. True if forgotten.
+    fn forget_unless_attempted_again(&self, txn: TxnId, term: u64) -> bool {
+        let mut guard = self.state();
+        let Some(state) = guard.as_mut().filter(|s| s.term == term) else { return true };
+        if state.prepared.get(&txn).is_some_and(|info| info.attempts > 1) {
+            return false;
+        }
+        state.prepared.remove(&txn);
+        state.drop_txn(txn, None);
+        true
+    }
+
+    /// Whether `txn` is in doubt here in `term`: one of its commits was proposed and its
+    /// outcome is not known (it is in `prepared`).
+    fn in_doubt(&self, txn: TxnId, term: u64) -> bool {
         let guard = self.state();
-        let state = guard.as_ref().filter(|s| s.term == term);
-        state.and_then(|s| s.prepared.get(&txn)).is_some_and(|info| info.attempts > 1)
+        guard.as_ref().filter(|s| s.term == term).is_some_and(|s| s.prepared.contains_key(&txn))
     }
 
     /// Forgets a transaction here: not prepared, no locks.
@@ -1283,7 +1296,13 @@ impl Shard {
         let request =
             PeerRequest::Status { shard: self.id, txn, resolve: true, prepared_here: false };
         let reply = self.ctx.peers.call_shard(self.id, request, deadline).await;
-        self.forget(txn, term);
+        // Its locks go only once no entry of it can commit any more (the record decides), or
+        // if nothing of it was proposed. Released while its entry may still apply, another
+        // transaction could read the key before the write applies and overwrite it after (as
+        // chaos seed 342 did to a transaction's commit); the resolver settles it instead.
+        if matches!(reply, Ok((_, PeerReply::Decided(_)))) || !self.in_doubt(txn, term) {
+            self.forget(txn, term);
+        }
         match reply {
             Ok((_, PeerReply::Decided(Decision::Committed { commit_ts }))) => {
                 PeerReply::Committed { commit_ts }
