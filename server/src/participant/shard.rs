@@ -774,6 +774,12 @@ impl Shard {
         Ok(())
     }
 
+    /// [`Shard::check_held`] now, for a request that names the term of earlier locks here.
+    fn check_still_held(&self, request: &PrepareRequest) -> Result<(), PeerReply> {
+        let Some(term) = request.lock_term else { return Ok(()) };
+        self.with_ready(|state| Self::check_held(state, self.id, term, request))?
+    }
+
     /// Checks, under the state lock, that `txn` still holds, in `term`, the locks its
     /// statements took here (`request.locks`) and was not evicted.
     fn check_held(
@@ -815,11 +821,8 @@ impl Shard {
     /// as for a prepare; the new ones live in this leader's table like a statement's, and the
     /// prepare that follows checks them all again.
     pub async fn handle_acquire(self: &Arc<Shard>, request: PrepareRequest) -> PeerReply {
-        if let Some(term) = request.lock_term {
-            match self.with_ready(|state| Self::check_held(state, self.id, term, &request)) {
-                Ok(Ok(())) => {}
-                Ok(Err(reply)) | Err(reply) => return reply,
-            }
+        if let Err(reply) = self.check_still_held(&request) {
+            return reply;
         }
         match self.acquire_for_prepare(&request).await {
             Ok(term) => PeerReply::Locked { term, read: ReadResult::default() },
@@ -841,11 +844,8 @@ impl Shard {
         // transaction may have locked and written the key in between: a lost update (chaos
         // seed 6 with 5 nodes, 2026-12-04: a READ's shared lock on an account, released by a
         // refused commit at home, then re-taken exclusively by its retry).
-        if let Some(term) = request.lock_term {
-            match self.with_ready(|state| Self::check_held(state, self.id, term, &request)) {
-                Ok(Ok(())) => {}
-                Ok(Err(reply)) | Err(reply) => return reply,
-            }
+        if let Err(reply) = self.check_still_held(&request) {
+            return reply;
         }
         let lock_term = match self.acquire_for_prepare(&request).await {
             Ok(term) => term,
@@ -941,7 +941,8 @@ impl Shard {
             // transaction in `prepared`, as for an unknown outcome, until the coordinator's
             // decision or the resolver settles it.
             Err(ProposeError::NotProposed(_)) => {
-                if self.forget_unless_attempted_again(txn, lock_term) {
+                // More than one delivery reached its proposal: another may still apply.
+                if self.forget_unless(txn, lock_term, |info| info.attempts > 1) {
                     aborted(
                         AbortReason::LeaderChanged,
                         format!("{} lost its leader before preparing", self.id),
@@ -961,25 +962,23 @@ impl Shard {
         }
     }
 
-    /// [`Shard::forget`], unless more than one delivery of `txn`'s prepare (or commit at home)
-    /// reached its proposal in `term` (another may still apply). Decided and done under one
-    /// hold of the state lock, so that no other delivery slips in between. True if forgotten.
-    fn forget_unless_attempted_again(&self, txn: TxnId, term: u64) -> bool {
+    /// [`Shard::forget`], unless `keep` says otherwise of its `prepared` entry; decided and
+    /// done under one hold of the state lock, so that no other delivery of the transaction
+    /// slips in between. True if forgotten (or the term is over: nothing left to keep).
+    fn forget_unless(
+        &self,
+        txn: TxnId,
+        term: u64,
+        keep: impl FnOnce(&PreparedInfo) -> bool,
+    ) -> bool {
         let mut guard = self.state();
         let Some(state) = guard.as_mut().filter(|s| s.term == term) else { return true };
-        if state.prepared.get(&txn).is_some_and(|info| info.attempts > 1) {
+        if state.prepared.get(&txn).is_some_and(keep) {
             return false;
         }
         state.prepared.remove(&txn);
         state.drop_txn(txn, None);
         true
-    }
-
-    /// Whether `txn` is in doubt here in `term`: one of its commits was proposed and its
-    /// outcome is not known (it is in `prepared`).
-    fn in_doubt(&self, txn: TxnId, term: u64) -> bool {
-        let guard = self.state();
-        guard.as_ref().filter(|s| s.term == term).is_some_and(|s| s.prepared.contains_key(&txn))
     }
 
     /// Forgets a transaction here: not prepared, no locks.
@@ -1300,8 +1299,11 @@ impl Shard {
         // if nothing of it was proposed. Released while its entry may still apply, another
         // transaction could read the key before the write applies and overwrite it after (as
         // chaos seed 342 did to a transaction's commit); the resolver settles it instead.
-        if matches!(reply, Ok((_, PeerReply::Decided(_)))) || !self.in_doubt(txn, term) {
+        if matches!(reply, Ok((_, PeerReply::Decided(_)))) {
             self.forget(txn, term);
+        } else {
+            // Kept if proposed (in `prepared`: in doubt).
+            self.forget_unless(txn, term, |_| true);
         }
         match reply {
             Ok((_, PeerReply::Decided(Decision::Committed { commit_ts }))) => {
