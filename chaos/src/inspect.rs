@@ -23,16 +23,20 @@ pub const INSPECT_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The state of `addr`'s replica of `shard`, or why not.
 pub async fn inspect(addr: &str, shard: ShardId) -> Result<Inspection, String> {
+    match call(addr, PeerRequest::Inspect { shard }).await?.body {
+        PeerReply::Inspected(inspection) => Ok(inspection),
+        other => Err(format!("{addr} answered {other:?}")),
+    }
+}
+
+/// Sends one Peer API request to `addr` as a node would (also for tests that play a
+/// coordinator), and returns the reply with the sender's clock.
+pub async fn call(addr: &str, request: PeerRequest) -> Result<Envelope<PeerReply>, String> {
     let mux = PeerMux::new(PeerClient::new(SimConnector.channel(addr)));
-    let payload =
-        codec::encode(&Envelope { clock: Timestamp::ZERO, body: PeerRequest::Inspect { shard } });
+    let payload = codec::encode(&Envelope { clock: Timestamp::ZERO, body: request });
     let response = mux
         .call(Kind::Call, 0, payload.into(), INSPECT_DEADLINE)
         .await
         .map_err(|e| format!("{addr}: {e}"))?;
-    let reply: Envelope<PeerReply> = codec::decode(&response).map_err(|e| e.to_string())?;
-    match reply.body {
-        PeerReply::Inspected(inspection) => Ok(inspection),
-        other => Err(format!("{addr} answered {other:?}")),
-    }
+    codec::decode(&response).map_err(|e| e.to_string())
 }

@@ -22,14 +22,16 @@
 //! 2. Every prepare and commit timestamp is above the closed timestamp when applied; the closed
 //!    timestamp never decreases. So a snapshot at or below the closed timestamp, taken after
 //!    waiting out the prepared transactions, never changes again (causal reads rely on it).
-//! 3. A phase-2 commit's timestamp is at least the participant's own prepare timestamp.
+//! 3. A phase-2 commit's timestamp is at least the participant's own prepare timestamp, unless
+//!    its versions are already applied (a prepare delivered again after its commit; the repeated
+//!    commit then changes nothing).
 //! 4. A record, once written, only changes from unfinished to finished; its decision never
 //!    changes.
 //! 5. The versions of a key sort in the order of its commits: each new version's timestamp is
 //!    above the key's newest (proposers observe it before choosing a timestamp).
 //!
 //! Apply never reads the clock or anything outside these tables and the command, so every
-//! replica applying the same log reaches the same state ([`ShardState::digest`] checks it).
+//! replica applying the same log reaches the same state ([`ShardState::data_digest`] checks it).
 
 use std::ops::Bound;
 
@@ -383,7 +385,13 @@ impl ShardState {
             prepared
         });
         // A commit for a transaction not prepared here is a repeated phase 2: already applied.
-        if let Some(prepared) = removed {
+        // So is one whose versions are already here: a delivery of its prepare that ran after
+        // its phase 2 (a call resent after its stream broke, whose first delivery was late)
+        // prepared it again, with a later prepare timestamp, and the resolver then commits it
+        // again.
+        if let Some(prepared) = removed
+            && !committed_at(t, &prepared.writes, commit_ts)?
+        {
             assert!(
                 commit_ts >= prepared.prepare_ts,
                 "{txn} commits at {commit_ts} below its prepare timestamp {}",
@@ -544,6 +552,16 @@ impl ShardState {
         Ok(out)
     }
 
+    /// The undecided YES vote of `txn`, if it prepared here.
+    pub fn prepared_txn(
+        &self,
+        rtx: &ReadTransaction,
+        txn: &TxnId,
+    ) -> Result<Option<PreparedTxn>, StoreError> {
+        let table = rtx.open_table(self.prepared_def())?;
+        Ok(table.get(txn_key(txn).as_slice())?.map(|v| decode(v.value())))
+    }
+
     /// The record of `txn`, if it is homed here and decided.
     pub fn record(&self, rtx: &ReadTransaction, txn: &TxnId) -> Result<Option<Record>, StoreError> {
         let table = rtx.open_table(self.records_def())?;
@@ -694,6 +712,28 @@ fn put_versions(
         t.data.insert((write.key.as_slice(), !commit_ts.0), encoded.as_slice())?;
     }
     Ok(())
+}
+
+/// Whether the versions of `writes` at `commit_ts` are all in the table: their commit was
+/// applied before. Versions of a key have distinct timestamps (invariant 5), so a version at
+/// exactly `commit_ts` is this commit's; some there and some not is a bug.
+fn committed_at(
+    t: &ShardTables<'_>,
+    writes: &[Write],
+    commit_ts: Timestamp,
+) -> Result<bool, StoreError> {
+    let mut present = 0;
+    for write in writes {
+        if t.data.get((write.key.as_slice(), !commit_ts.0))?.is_some() {
+            present += 1;
+        }
+    }
+    assert!(
+        present == 0 || present == writes.len(),
+        "{present} of {} versions of a commit at {commit_ts} are applied",
+        writes.len()
+    );
+    Ok(present > 0)
 }
 
 /// Raises the garbage-collection watermark to `before` (never lowers it): reads at or below
@@ -1005,6 +1045,31 @@ mod tests {
         assert_eq!(read(&db, &state, "k", Timestamp(60)).as_deref(), Some("v"));
         let rtx = db.begin_read().expect("read");
         assert!(state.prepared(&rtx).expect("prepared").is_empty());
+    }
+
+    #[test]
+    fn a_prepare_repeated_after_its_commit_commits_again_without_a_change() {
+        let (db, state) = db();
+        let t = txn(1);
+        let prepare = |prepare_ts| Command::Prepare {
+            txn: t,
+            home: ShardId(0),
+            writes: vec![put("k", "v"), put("m", "w")],
+            prepare_ts: Timestamp(prepare_ts),
+            lock_term: 1,
+        };
+        apply(&db, &state, prepare(50));
+        apply(&db, &state, Command::Commit { txn: t, commit_ts: Timestamp(60) });
+        let before = state.data_digest(&db.begin_read().expect("read")).expect("digest");
+        // A late delivery of the prepare, then the resolver's commit of it: the prepare
+        // timestamp is above the commit's, and the versions are there already.
+        assert_eq!(
+            apply(&db, &state, prepare(70)),
+            Applied::Prepared { prepare_ts: Timestamp(70) }
+        );
+        apply(&db, &state, Command::Commit { txn: t, commit_ts: Timestamp(60) });
+        assert_eq!(state.data_digest(&db.begin_read().expect("read")).expect("digest"), before);
+        assert_eq!(read(&db, &state, "m", Timestamp::MAX).as_deref(), Some("w"));
     }
 
     #[test]

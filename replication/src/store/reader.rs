@@ -115,6 +115,11 @@ impl ShardReader {
         self.state.prepared(&self.rtx()?).map_err(io_error)
     }
 
+    /// The undecided YES vote of `txn`, if it prepared here.
+    pub fn prepared_txn(&self, txn: &TxnId) -> io::Result<Option<PreparedTxn>> {
+        self.state.prepared_txn(&self.rtx()?, txn).map_err(io_error)
+    }
+
     /// The record of a transaction homed here.
     pub fn record(&self, txn: &TxnId) -> io::Result<Option<Record>> {
         self.state.record(&self.rtx()?, txn).map_err(io_error)

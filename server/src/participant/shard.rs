@@ -845,7 +845,7 @@ impl Shard {
         // seed 6 with 5 nodes, 2026-12-04: a READ's shared lock on an account, released by a
         // refused commit at home, then re-taken exclusively by its retry).
         if let Err(reply) = self.check_still_held(&request) {
-            return reply;
+            return self.vote_again(&request, kind).unwrap_or(reply);
         }
         let lock_term = match self.acquire_for_prepare(&request).await {
             Ok(term) => term,
@@ -960,6 +960,21 @@ impl Shard {
                 PeerReply::Unavailable(format!("outcome unknown: {why}"))
             }
         }
+    }
+
+    /// The YES vote of a prepare delivered again after its first delivery prepared (a call
+    /// resent after its stream broke, chaos `--duplicate-calls`): that delivery released the
+    /// shared locks the request names, so the check of held locks fails, but its vote stands
+    /// in the log, checked when the first delivery ran, and is the answer the coordinator
+    /// missed. `None` (answer as checked) unless the log holds this very prepare.
+    fn vote_again(&self, request: &PrepareRequest, kind: PrepareKind) -> Option<PeerReply> {
+        if !matches!(kind, PrepareKind::Vote) || request.writes.is_empty() {
+            return None;
+        }
+        self.with_ready(|_| ()).ok()?;
+        let prepared = self.reader.prepared_txn(&request.txn).ok()??;
+        (prepared.home == request.home && prepared.writes == request.writes)
+            .then_some(PeerReply::Voted { prepare_ts: Some(prepared.prepare_ts) })
     }
 
     /// [`Shard::forget`], unless `keep` says otherwise of its `prepared` entry; decided and
