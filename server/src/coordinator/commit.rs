@@ -271,16 +271,7 @@ impl Coordinator {
                         format!("the leader of {shard} changed during the transaction"),
                     )
                 }
-                Ok((_, PeerReply::Aborted { reason, detail })) => (reason, detail),
-                Ok((_, other)) => (
-                    AbortReason::Unavailable,
-                    format!("{shard} could not take the locks: {other:?}"),
-                ),
-                Err(CallError::Timeout(after)) => (
-                    AbortReason::Unavailable,
-                    format!("{shard} did not take the locks within {after:?}"),
-                ),
-                Err(error) => (AbortReason::Unavailable, error.to_string()),
+                other => refusal_of(shard, "take the locks", other),
             };
             refusal.get_or_insert(why);
         }
@@ -307,16 +298,10 @@ impl Coordinator {
                 let reply = reply.await;
                 let vote = match reply {
                     Ok((_, PeerReply::Voted { prepare_ts })) => Vote::Yes(prepare_ts),
-                    Ok((_, PeerReply::Aborted { reason, detail })) => Vote::No(reason, detail),
-                    Ok((_, other)) => Vote::No(
-                        AbortReason::Unavailable,
-                        format!("{shard} could not prepare: {other:?}"),
-                    ),
-                    Err(CallError::Timeout(after)) => Vote::No(
-                        AbortReason::Unavailable,
-                        format!("{shard} did not vote within {after:?}"),
-                    ),
-                    Err(error) => Vote::No(AbortReason::Unavailable, error.to_string()),
+                    other => {
+                        let (reason, detail) = refusal_of(*shard, "prepare", other);
+                        Vote::No(reason, detail)
+                    }
                 };
                 (*shard, vote)
             }
@@ -554,5 +539,24 @@ impl Coordinator {
             }
             Err(error) => Err(StatementError::Unavailable(error.to_string())),
         }
+    }
+}
+
+/// Why a participant asked to `doing` (take the locks, prepare) did not: its NO, or what
+/// came instead of an answer (nothing it did is trusted: the caller aborts everywhere).
+fn refusal_of(
+    shard: ShardId,
+    doing: &str,
+    reply: Result<(txn::types::NodeId, PeerReply), CallError>,
+) -> (AbortReason, String) {
+    match reply {
+        Ok((_, PeerReply::Aborted { reason, detail })) => (reason, detail),
+        Ok((_, other)) => {
+            (AbortReason::Unavailable, format!("{shard} could not {doing}: {other:?}"))
+        }
+        Err(CallError::Timeout(after)) => {
+            (AbortReason::Unavailable, format!("{shard} did not {doing} within {after:?}"))
+        }
+        Err(error) => (AbortReason::Unavailable, error.to_string()),
     }
 }
