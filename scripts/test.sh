@@ -16,6 +16,9 @@ cargo run -q -p chaos --bin chaos -- --seeds 10 --nodes 5 --secs 30 --jobs 2
 cargo run -q -p chaos --bin chaos -- --seeds 4 --secs 30 --jobs 2 --check-determinism
 # Every third call between nodes that could be resent is delivered twice (docs/testing.md).
 cargo run -q -p chaos --bin chaos -- --seeds 10 --secs 30 --jobs 2 --duplicate-calls 3
+# ... and with the copy up to 200 ms late (a first delivery whose handler ran late).
+cargo run -q -p chaos --bin chaos -- --seeds 10 --secs 30 --jobs 2 --duplicate-calls 3 \
+  --duplicate-late-ms 200
 # Twelve seeds each: a canary that a seed exposes with probability p goes unseen in all twelve
 # with probability (1-p)^12 (follower-sequential-read: p about 0.37, caught in 12 of seeds 1-32).
 for canary in ack-before-fsync release-locks-at-prepare follower-sequential-read \

@@ -100,6 +100,9 @@ pub struct Plan {
     /// delivered twice at once (`server::peer::caller::duplicate_calls`); 0: none. Not drawn
     /// from the seed: `chaos --duplicate-calls N` sets it.
     pub duplicate_every: u64,
+    /// With `duplicate_every`, the copy is delivered up to this many milliseconds late instead
+    /// of at once; 0: at once. `chaos --duplicate-late-ms MS` sets it.
+    pub duplicate_late_ms: u64,
     /// How long an fsync takes on the simulated disks (real disks: well under a millisecond
     /// to over ten).
     pub fsync: Duration,
@@ -147,6 +150,7 @@ impl Plan {
             },
             canary,
             duplicate_every: 0,
+            duplicate_late_ms: 0,
             fsync: Duration::from_micros(if canary == Canary::AckBeforeFsync {
                 rng.random_range(5_000..=12_000)
             } else {

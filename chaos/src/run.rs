@@ -71,7 +71,7 @@ impl RunReport {
 pub fn run(plan: &Plan) -> RunReport {
     let started = Instant::now();
     canary::set(plan.canary);
-    server::peer::caller::duplicate_calls(plan.duplicate_every);
+    server::peer::caller::duplicate_calls(plan.duplicate_every, plan.duplicate_late_ms);
     let mut spec = ClusterSpec::new(plan.seed, plan.nodes);
     spec.fsync = plan.fsync;
     let mut cluster = SimCluster::new(spec);
@@ -137,7 +137,7 @@ pub fn run(plan: &Plan) -> RunReport {
     cluster.finish();
     drop(cluster);
     canary::set(Canary::None);
-    server::peer::caller::duplicate_calls(0);
+    server::peer::caller::duplicate_calls(0, 0);
     let world = world.borrow();
     problems.extend(world.problems.iter().cloned());
     let locking = world.histories.locking.history();

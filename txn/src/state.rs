@@ -22,9 +22,10 @@
 //! 2. Every prepare and commit timestamp is above the closed timestamp when applied; the closed
 //!    timestamp never decreases. So a snapshot at or below the closed timestamp, taken after
 //!    waiting out the prepared transactions, never changes again (causal reads rely on it).
-//! 3. A phase-2 commit's timestamp is at least the participant's own prepare timestamp, unless
-//!    its versions are already applied (a prepare delivered again after its commit; the repeated
-//!    commit then changes nothing).
+//! 3. A phase-2 commit's timestamp is at least the participant's own prepare timestamp; a
+//!    commit below it, or whose versions are already there, is the repeat of a commit applied
+//!    before (a prepare delivered again after its commit prepared it again) and changes
+//!    nothing.
 //! 4. A record, once written, only changes from unfinished to finished; its decision never
 //!    changes.
 //! 5. The versions of a key sort in the order of its commits: each new version's timestamp is
@@ -385,18 +386,16 @@ impl ShardState {
             prepared
         });
         // A commit for a transaction not prepared here is a repeated phase 2: already applied.
-        // So is one whose versions are already here: a delivery of its prepare that ran after
-        // its phase 2 (a call resent after its stream broke, whose first delivery was late)
-        // prepared it again, with a later prepare timestamp, and the resolver then commits it
-        // again.
+        // So is the commit of a transaction prepared again after its phase 2 applied here (a
+        // late delivery of its prepare that took its locks afresh, having no statement locks
+        // here; the resolver then commits it again). The first commit is recognised by what
+        // it left: that prepare's timestamp is above the commit's (a vote's is never), or a
+        // written key has a version at or above the commit timestamp (before a first commit
+        // every version is below it: the transaction held the key's lock since it prepared).
         if let Some(prepared) = removed
-            && !committed_at(t, &prepared.writes, commit_ts)?
+            && prepared.prepare_ts <= commit_ts
+            && !applied_before(t, &prepared.writes, commit_ts)?
         {
-            assert!(
-                commit_ts >= prepared.prepare_ts,
-                "{txn} commits at {commit_ts} below its prepare timestamp {}",
-                prepared.prepare_ts
-            );
             put_versions(t, &prepared.writes, commit_ts)?;
         }
         Ok(Applied::Done)
@@ -695,13 +694,7 @@ fn put_versions(
 ) -> Result<(), StoreError> {
     for write in writes {
         let key = write.key.as_slice();
-        let newest = t
-            .data
-            .range((key, 0u64)..=(key, u64::MAX))?
-            .next()
-            .transpose()?
-            .map(|(k, _)| Timestamp(!k.value().1));
-        if let Some(newest) = newest {
+        if let Some(newest) = newest_version(t, key)? {
             assert!(
                 newest < commit_ts,
                 "version of {} at {commit_ts} is not above its newest version at {newest}",
@@ -714,26 +707,29 @@ fn put_versions(
     Ok(())
 }
 
-/// Whether the versions of `writes` at `commit_ts` are all in the table: their commit was
-/// applied before. Versions of a key have distinct timestamps (invariant 5), so a version at
-/// exactly `commit_ts` is this commit's; some there and some not is a bug.
-fn committed_at(
+/// Whether a commit of `writes` at `commit_ts` was applied before: some written key has a
+/// version at or above `commit_ts` (its own, or a later one). Before a first commit, every
+/// version of its keys is below it (invariant 5).
+fn applied_before(
     t: &ShardTables<'_>,
     writes: &[Write],
     commit_ts: Timestamp,
 ) -> Result<bool, StoreError> {
-    let mut present = 0;
     for write in writes {
-        if t.data.get((write.key.as_slice(), !commit_ts.0))?.is_some() {
-            present += 1;
+        if newest_version(t, &write.key)?.is_some_and(|newest| newest >= commit_ts) {
+            return Ok(true);
         }
     }
-    assert!(
-        present == 0 || present == writes.len(),
-        "{present} of {} versions of a commit at {commit_ts} are applied",
-        writes.len()
-    );
-    Ok(present > 0)
+    Ok(false)
+}
+
+/// The timestamp of the newest version of `key`, if any.
+fn newest_version(t: &ShardTables<'_>, key: &[u8]) -> Result<Option<Timestamp>, StoreError> {
+    Ok(t.data
+        .range((key, 0u64)..=(key, u64::MAX))?
+        .next()
+        .transpose()?
+        .map(|(k, _)| Timestamp(!k.value().1)))
 }
 
 /// Raises the garbage-collection watermark to `before` (never lowers it): reads at or below
@@ -1062,14 +1058,33 @@ mod tests {
         apply(&db, &state, Command::Commit { txn: t, commit_ts: Timestamp(60) });
         let before = state.data_digest(&db.begin_read().expect("read")).expect("digest");
         // A late delivery of the prepare, then the resolver's commit of it: the prepare
-        // timestamp is above the commit's, and the versions are there already.
+        // timestamp is above the commit's.
         assert_eq!(
             apply(&db, &state, prepare(70)),
             Applied::Prepared { prepare_ts: Timestamp(70) }
         );
         apply(&db, &state, Command::Commit { txn: t, commit_ts: Timestamp(60) });
         assert_eq!(state.data_digest(&db.begin_read().expect("read")).expect("digest"), before);
+        // One that got its timestamp before the commit was decided: the versions are there.
+        apply(&db, &state, prepare(55));
+        apply(&db, &state, Command::Commit { txn: t, commit_ts: Timestamp(60) });
+        assert_eq!(state.data_digest(&db.begin_read().expect("read")).expect("digest"), before);
+        // ... or superseded by a later transaction's.
+        let later = Command::CommitOnePhase {
+            txn: txn(2),
+            writes: vec![put("k", "later")],
+            commit_ts: Timestamp(80),
+            lock_term: 1,
+        };
+        apply(&db, &state, later);
+        let before = state.data_digest(&db.begin_read().expect("read")).expect("digest");
+        apply(&db, &state, prepare(56));
+        apply(&db, &state, Command::Commit { txn: t, commit_ts: Timestamp(60) });
+        assert_eq!(state.data_digest(&db.begin_read().expect("read")).expect("digest"), before);
         assert_eq!(read(&db, &state, "m", Timestamp::MAX).as_deref(), Some("w"));
+        assert_eq!(read(&db, &state, "k", Timestamp::MAX).as_deref(), Some("later"));
+        let rtx = db.begin_read().expect("read");
+        assert!(state.prepared(&rtx).expect("prepared").is_empty(), "every repeat ended");
     }
 
     #[test]

@@ -44,6 +44,10 @@ struct Args {
     /// at once (a resend while the first delivery still runs); 0: never.
     #[arg(long, default_value_t = 0)]
     duplicate_calls: u64,
+    /// With --duplicate-calls, deliver each copy 1 to MS milliseconds late instead of at once
+    /// (a first delivery whose handler ran late, often after its transaction ended).
+    #[arg(long, default_value_t = 0, requires = "duplicate_calls")]
+    duplicate_late_ms: u64,
     /// Run each seed twice and require the same trace.
     #[arg(long)]
     check_determinism: bool,
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
         Some(seed) => {
             let mut plan = Plan::new(seed, args.nodes, args.secs, canary);
             plan.duplicate_every = args.duplicate_calls;
+            plan.duplicate_late_ms = args.duplicate_late_ms;
             run_one(&args, plan)
         }
         None => run_many(&args, canary),
@@ -135,9 +140,15 @@ fn run_one(args: &Args, plan: Plan) -> ExitCode {
 
 /// The command that reproduces one seed.
 fn reproduce(args: &Args, seed: u64, nodes: u64) -> String {
-    let canary = args.canary.as_deref().map(|c| format!(" --canary {c}")).unwrap_or_default();
+    let mut extra = args.canary.as_deref().map(|c| format!(" --canary {c}")).unwrap_or_default();
+    if args.duplicate_calls > 0 {
+        extra.push_str(&format!(" --duplicate-calls {}", args.duplicate_calls));
+        if args.duplicate_late_ms > 0 {
+            extra.push_str(&format!(" --duplicate-late-ms {}", args.duplicate_late_ms));
+        }
+    }
     format!(
-        "cargo run --release -p chaos --bin chaos -- --seed {seed} --nodes {nodes} --secs {}{canary}",
+        "cargo run --release -p chaos --bin chaos -- --seed {seed} --nodes {nodes} --secs {}{extra}",
         args.secs
     )
 }
@@ -191,6 +202,8 @@ fn run_many(args: &Args, canary: Canary) -> ExitCode {
                     }
                     if args.duplicate_calls > 0 {
                         command.args(["--duplicate-calls", &args.duplicate_calls.to_string()]);
+                        let late = args.duplicate_late_ms.to_string();
+                        command.args(["--duplicate-late-ms", &late]);
                     }
                     let output = command.output();
                     let (passed, mut text) = match output {

@@ -19,6 +19,7 @@
 //!    so that no prepare of it can follow the abort into the log.
 
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -88,6 +89,9 @@ pub struct LeaderState {
     pub prepared: BTreeMap<TxnId, PreparedInfo>,
     /// Transactions whose locks were evicted (their coordinator was gone), and when.
     pub evicted: BTreeMap<TxnId, Instant>,
+    /// Prepared transactions whose phase 2 commit this leader has proposed and not yet seen
+    /// applied: they cannot prepare again meanwhile ([`LeaderState::committing`]).
+    pub commits_proposed: BTreeSet<TxnId>,
     /// Lock holders whose coordinator did not answer, since when.
     pub unanswered: BTreeMap<TxnId, Instant>,
     /// The highest timestamp this leader promised to close (no prepare or commit at or below).
@@ -116,6 +120,7 @@ impl LeaderState {
             waiters: BTreeMap::new(),
             prepared: BTreeMap::new(),
             evicted: BTreeMap::new(),
+            commits_proposed: BTreeSet::new(),
             unanswered: BTreeMap::new(),
             closed_promised: Timestamp::ZERO,
             pins: Pins::new(PIN_LIFETIME.as_millis() as u64),
@@ -185,8 +190,36 @@ impl LeaderState {
     /// has applied. Without the mark, a prepare that passed its lock check after the abort was
     /// proposed would follow the abort in the log and leave a prepared write that nothing will
     /// ever end, whose lock the abort had already released (chaos seed 6 with client streams).
+    /// The mark and the abort's proposal are made under one hold of the state lock, as are a
+    /// prepare's check and its proposal, so every prepare is either in the log before the
+    /// abort or refused.
     pub fn aborting(&mut self, txn: TxnId, now: Instant) {
         self.evicted.insert(txn, now);
+    }
+
+    /// Marks a transaction whose phase 2 commit this leader is about to propose, as
+    /// [`LeaderState::aborting`] does for an abort, until the commit has applied
+    /// ([`LeaderState::committed`]): a second delivery of its prepare that passed its lock check
+    /// before the commit applied (its locks are held until then) would otherwise follow the
+    /// commit into the log and prepare the transaction again, with no lock and unknown to this
+    /// leader, so that nothing would ever end it and another transaction could lock and
+    /// prepare the same key (chaos `--duplicate-late-ms`, 2026-12-04). After the commit
+    /// applied, such a delivery finds its statements' locks gone; one with no statement locks
+    /// here takes its locks afresh and prepares as a transaction this leader knows, which its
+    /// resolver ends (`txn::state` then applies the repeated commit as a no-op).
+    pub fn committing(&mut self, txn: TxnId) {
+        self.commits_proposed.insert(txn);
+    }
+
+    /// The commit marked by [`LeaderState::committing`] applied (or its fate is in other
+    /// hands): the mark goes.
+    pub fn committed(&mut self, txn: TxnId) {
+        self.commits_proposed.remove(&txn);
+    }
+
+    /// Whether `txn` may take locks or prepare here: not evicted, aborting or committing.
+    pub fn ending(&self, txn: &TxnId) -> bool {
+        self.evicted.contains_key(txn) || self.commits_proposed.contains(txn)
     }
 
     /// Records a timestamp handed to a proposal in flight.

@@ -20,6 +20,9 @@
 //!   deciding so under the queue's lock).
 //! - Commands keep their queue order inside an entry and across entries of one drainer, so
 //!   a command applies after every command queued before it in the same drainer.
+//!   [`Proposer::submit`] queues before it returns: a caller that submits under a lock of its
+//!   own orders its command with every other command submitted under that lock (a prepare and
+//!   phase 2 at a participant, `participant::shard`).
 //! - A batch never holds another batch.
 
 use std::collections::VecDeque;
@@ -39,7 +42,9 @@ use txn::types::NodeId;
 use replication::types::Raft;
 
 /// Entries a shard leader has in flight from its proposer at most. One keeps batches largest;
-/// openraft pipelines what the log writer and replication get meanwhile.
+/// openraft pipelines what the log writer and replication get meanwhile. One drainer also
+/// makes the queue's order the log's order, which [`Proposer::submit`]'s callers rely on: more
+/// would need the order kept across drainers.
 pub const PROPOSALS_IN_FLIGHT_MAX: usize = 1;
 /// Commands in one entry at most.
 pub const BATCH_COMMANDS_MAX: usize = 128;
@@ -94,6 +99,15 @@ impl Proposer {
 
     /// Proposes `command` and waits until it applied (its [`Applied`]) or failed.
     pub async fn propose(self: &Arc<Self>, command: Command) -> Result<Applied, ProposeError> {
+        self.submit(command).await
+    }
+
+    /// Queues `command` now, before this returns (so a caller holding a lock orders its
+    /// proposal with that lock), and gives the wait for its outcome.
+    pub fn submit(
+        self: &Arc<Self>,
+        command: Command,
+    ) -> impl Future<Output = Result<Applied, ProposeError>> + use<> {
         assert!(!matches!(command, Command::Batch(_)), "batches are built here, not proposed");
         let (answer, answered) = oneshot::channel();
         let start_drainer = {
@@ -114,11 +128,12 @@ impl Proposer {
         // before it is usually one entry in flight, but can be more (a queue longer than one
         // batch, entries timing out one after another); past twice the deadline the proposer
         // hears "unknown", as it would of an entry that timed out.
-        match tokio::time::timeout(self.deadline * 2, answered).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(ProposeError::Unknown("the proposer stopped".into())),
-            Err(_) => {
-                Err(ProposeError::Unknown(format!("not applied within {:?}", self.deadline * 2)))
+        let wait = self.deadline * 2;
+        async move {
+            match tokio::time::timeout(wait, answered).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(ProposeError::Unknown("the proposer stopped".into())),
+                Err(_) => Err(ProposeError::Unknown(format!("not applied within {wait:?}"))),
             }
         }
     }

@@ -588,10 +588,10 @@ impl Shard {
                     ),
                 ));
             }
-            if state.evicted.contains_key(&txn) {
+            if state.ending(&txn) {
                 return Err(aborted(
                     AbortReason::CoordinatorLost,
-                    "the transaction's locks were evicted",
+                    "the transaction is ending here, or its locks were evicted",
                 ));
             }
             // A coordinator sends one statement of a transaction to a shard at a time, so a
@@ -795,10 +795,10 @@ impl Shard {
                 format!("the leader of {shard} changed since the transaction locked there"),
             ));
         }
-        if state.evicted.contains_key(&txn) {
+        if state.ending(&txn) {
             return Err(aborted(
                 AbortReason::CoordinatorLost,
-                "the transaction's locks were evicted",
+                "the transaction is ending here, or its locks were evicted",
             ));
         }
         for (span, mode) in &request.locks {
@@ -864,10 +864,13 @@ impl Shard {
                 Err(error) => return PeerReply::Unavailable(error.to_string()),
             }
         }
+        // The check and the proposal are made under one hold of the state lock, as phase 2
+        // marks a transaction ending and proposes its decision: this proposal is in the log
+        // before that decision, or refused (`LeaderState::committing`).
         let checked = self.with_ready(|state| {
             Self::check_locks(state, self.id, lock_term, &request)?;
             if read_only {
-                return Ok(Timestamp::ZERO);
+                return Ok(None);
             }
             let ts = match kind {
                 PrepareKind::AtHome { after } => self.fresh_ts(state).max(after),
@@ -877,28 +880,28 @@ impl Shard {
             let attempts = state.prepared.get(&txn).map_or(0, |info| info.attempts) + 1;
             let info = PreparedInfo { home: request.home, since: Instant::now(), attempts };
             state.prepared.insert(txn, info);
-            Ok(ts)
+            let writes = request.writes.clone();
+            let command = match kind {
+                PrepareKind::OnePhase => {
+                    Command::CommitOnePhase { txn, writes, commit_ts: ts, lock_term }
+                }
+                PrepareKind::AtHome { .. } => {
+                    Command::CommitAtHome { txn, writes, commit_ts: ts, lock_term }
+                }
+                PrepareKind::Vote => {
+                    Command::Prepare { txn, home: request.home, writes, prepare_ts: ts, lock_term }
+                }
+            };
+            Ok(Some((ts, self.proposer.submit(command))))
         });
-        let ts = match checked {
-            Ok(Ok(ts)) => ts,
+        let (ts, proposal) = match checked {
+            Ok(Ok(Some(proposed))) => proposed,
+            Ok(Ok(None)) => {
+                return self.vote_read_only(txn, lock_term, request.release_shared).await;
+            }
             Ok(Err(reply)) | Err(reply) => return reply,
         };
-        if read_only {
-            return self.vote_read_only(txn, lock_term, request.release_shared).await;
-        }
-        let writes = request.writes;
-        let command = match kind {
-            PrepareKind::OnePhase => {
-                Command::CommitOnePhase { txn, writes, commit_ts: ts, lock_term }
-            }
-            PrepareKind::AtHome { .. } => {
-                Command::CommitAtHome { txn, writes, commit_ts: ts, lock_term }
-            }
-            PrepareKind::Vote => {
-                Command::Prepare { txn, home: request.home, writes, prepare_ts: ts, lock_term }
-            }
-        };
-        let proposed = self.propose(command).await;
+        let proposed = proposal.await;
         if let Some(state) = self.state().as_mut().filter(|s| s.term == lock_term) {
             state.release_ts(ts);
         }
@@ -1045,7 +1048,7 @@ impl Shard {
         }
         let mut guard = self.state();
         match guard.as_mut().filter(|s| s.term == lock_term) {
-            Some(state) if !state.evicted.contains_key(&txn) => {
+            Some(state) if !state.ending(&txn) => {
                 if release {
                     state.drop_txn(txn, None);
                 }
@@ -1071,30 +1074,46 @@ impl Shard {
             self.release_any(txn);
             return PeerReply::Done;
         }
-        {
+        // The mark and the proposal under one hold of the state lock: a prepare of the
+        // transaction is in the log before the decision, or refused (`LeaderState::aborting`,
+        // `LeaderState::committing`).
+        let proposal = {
             let mut guard = self.state();
             let Some(state) = guard.as_mut() else {
                 drop(guard);
                 return self.not_leader();
             };
-            if matches!(decision, Decision::Aborted { .. }) {
-                state.aborting(txn, Instant::now());
-            }
-        }
-        let command = match decision {
-            Decision::Committed { commit_ts } => Command::Commit { txn, commit_ts },
-            Decision::Aborted { .. } => Command::Abort { txn },
+            let command = match decision {
+                Decision::Committed { commit_ts } => {
+                    state.committing(txn);
+                    Command::Commit { txn, commit_ts }
+                }
+                Decision::Aborted { .. } => {
+                    state.aborting(txn, Instant::now());
+                    Command::Abort { txn }
+                }
+            };
+            self.proposer.submit(command)
         };
-        match self.propose(command).await {
+        let proposed = proposal.await;
+        let mut guard = self.state();
+        match proposed {
             Ok(_) => {
-                let mut guard = self.state();
                 if let Some(state) = guard.as_mut() {
                     state.prepared.remove(&txn);
                     state.drop_txn(txn, None);
+                    state.committed(txn);
                 }
                 PeerReply::Done
             }
-            Err(ProposeError::NotProposed(leader)) => PeerReply::NotLeader { leader },
+            Err(ProposeError::NotProposed(leader)) => {
+                if let Some(state) = guard.as_mut() {
+                    state.committed(txn);
+                }
+                PeerReply::NotLeader { leader }
+            }
+            // The commit may still apply: the mark stays (this term) so that no prepare
+            // follows it into the log; a later phase 2 (a retry, the resolver) clears it.
             Err(ProposeError::Unknown(why)) => PeerReply::Unavailable(why),
         }
     }

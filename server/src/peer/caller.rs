@@ -46,18 +46,35 @@ pub const NO_LEADER_ELECTIONS: u32 = 3;
 /// dropped, then the call itself, as when a call is resent after its stream broke while the
 /// first delivery still runs. 0: never. Process-wide, like `replication::canary`.
 static DUPLICATE_EVERY: AtomicU64 = AtomicU64::new(0);
+/// When not 0, the copy is delivered late instead: 1 to this many milliseconds after the call
+/// was sent (as a first delivery whose handler ran late would be), often after the call's
+/// whole transaction ended.
+static DUPLICATE_LATE_MS: AtomicU64 = AtomicU64::new(0);
 /// Calls counted towards [`DUPLICATE_EVERY`].
 static RESENDABLE_CALLS: AtomicU64 = AtomicU64::new(0);
 
-/// Delivers every `every`-th resendable call twice from now on (0: none), counting afresh.
-pub fn duplicate_calls(every: u64) {
+/// Delivers every `every`-th resendable call twice from now on (0: none), counting afresh;
+/// the copy at once, or up to `late_ms` milliseconds late (0: at once).
+pub fn duplicate_calls(every: u64, late_ms: u64) {
     DUPLICATE_EVERY.store(every, Ordering::SeqCst);
+    DUPLICATE_LATE_MS.store(late_ms, Ordering::SeqCst);
     RESENDABLE_CALLS.store(0, Ordering::SeqCst);
 }
 
-fn duplicate_now() -> bool {
+/// Whether to duplicate this call, and if so how late to deliver the copy (zero: at once).
+fn duplicate_now() -> Option<Duration> {
     let every = DUPLICATE_EVERY.load(Ordering::Relaxed);
-    every > 0 && RESENDABLE_CALLS.fetch_add(1, Ordering::Relaxed) % every == every - 1
+    if every == 0 {
+        return None;
+    }
+    let count = RESENDABLE_CALLS.fetch_add(1, Ordering::Relaxed);
+    if count % every != every - 1 {
+        return None;
+    }
+    let late_ms = DUPLICATE_LATE_MS.load(Ordering::Relaxed);
+    // Spread over the range by the call's count (a multiplicative hash): deterministic.
+    let late = if late_ms == 0 { 0 } else { 1 + count.wrapping_mul(0x9e37_79b9) % late_ms };
+    Some(Duration::from_millis(late))
 }
 
 /// Why a call got no answer.
@@ -191,10 +208,16 @@ impl Peers {
             .mux(node)
             .ok_or_else(|| CallError::Unreachable { node, why: "unknown node".into() })?;
         let payload = codec::encode(&Envelope { clock: self.clock.now(), body: request });
-        if resendable && duplicate_now() {
+        if let Some(late) = duplicate_now().filter(|_| resendable) {
             let (mux, payload) = (mux.clone(), bytes::Bytes::from(payload.clone()));
-            tokio::spawn(async move { mux.call(Kind::Call, 0, payload, deadline).await });
-            // The copy whose answer is dropped goes first, as the lost first delivery would.
+            tokio::spawn(async move {
+                if !late.is_zero() {
+                    tokio::time::sleep(late).await;
+                }
+                mux.call(Kind::Call, 0, payload, deadline).await
+            });
+            // The copy whose answer is dropped goes first, as the lost first delivery would
+            // (unless it is late).
             tokio::task::yield_now().await;
         }
         let response = match mux.call(Kind::Call, 0, payload.into(), deadline).await {
