@@ -833,7 +833,7 @@ impl Shard {
     /// Phase 1, or a commit at the home shard (`kind`).
     pub async fn handle_prepare(
         self: &Arc<Shard>,
-        request: PrepareRequest,
+        mut request: PrepareRequest,
         kind: PrepareKind,
     ) -> PeerReply {
         let txn = request.txn;
@@ -880,7 +880,7 @@ impl Shard {
             let attempts = state.prepared.get(&txn).map_or(0, |info| info.attempts) + 1;
             let info = PreparedInfo { home: request.home, since: Instant::now(), attempts };
             state.prepared.insert(txn, info);
-            let writes = request.writes.clone();
+            let writes = std::mem::take(&mut request.writes);
             let command = match kind {
                 PrepareKind::OnePhase => {
                     Command::CommitOnePhase { txn, writes, commit_ts: ts, lock_term }
