@@ -1212,8 +1212,10 @@ impl Shard {
                 if txn.start_ts <= collected {
                     // Its record, if it had one, was collected: it was aborted, or it committed
                     // and every participant applied it (a one-phase commit's record is finished
-                    // at once). A participant still holding it prepared knows it cannot have
-                    // committed; anyone else (a client's TxnStatus) cannot be told which.
+                    // at once). A participant still holding it prepared may abort it: it did
+                    // not commit, or it did and this is a prepare delivered again after its
+                    // phase 2 applied there (whose abort changes no data). Nothing is recorded,
+                    // and anyone else (a client's TxnStatus) cannot be told which.
                     if !prepared_here {
                         return PeerReply::TooOld(format!(
                             "{txn} started before the retention window: its record may have \
