@@ -4,8 +4,11 @@
 //! transaction's READ at its vote, so the resend's check of held locks fails; without
 //! `Shard::vote_again` the transaction would abort with COORDINATOR_LOST for nothing.
 //!
-//! The test plays the coordinator over the Peer API: a READ's shared lock, then the same
-//! prepare twice, one after the other.
+//! And a delivery that comes after its transaction ended at the participant (phase 2 applied,
+//! or its locks released) is refused: it would take locks, or prepare the transaction again,
+//! with nothing left to end them soon (`LeaderState::ended`).
+//!
+//! The tests play the coordinator over the Peer API.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -21,6 +24,7 @@ use server::peer::message::LockRequest;
 use server::peer::message::PeerReply;
 use server::peer::message::PeerRequest;
 use server::peer::message::PrepareRequest;
+use txn::command::Decision;
 use txn::command::Write;
 use txn::lock::LockMode;
 use txn::lock::LockSpan;
@@ -32,9 +36,13 @@ const SHARD: ShardId = ShardId(0);
 /// The transaction's home (another shard: shard 0 only votes).
 const HOME: ShardId = ShardId(1);
 
-#[test]
-fn a_prepare_delivered_again_after_it_prepared_answers_the_same_vote() {
-    let mut cluster = SimCluster::new(ClusterSpec::new(12, 3));
+/// Runs `coordinator` (given shard 0's leader) in a fresh simulated cluster to the end.
+fn with_leader<F, Fut>(seed: u64, coordinator: F)
+where
+    F: FnOnce(String) -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + 'static,
+{
+    let mut cluster = SimCluster::new(ClusterSpec::new(seed, 3));
     let done = Rc::new(Cell::new(false));
     let client_done = done.clone();
     cluster.client("coordinator", async move {
@@ -46,10 +54,30 @@ fn a_prepare_delivered_again_after_it_prepared_answers_the_same_vote() {
                 leader = Some(node_addr(id));
             }
         }
-        let leader = leader.expect("shard 0 has a leader");
-        let now = call(&leader, PeerRequest::Inspect { shard: SHARD }).await?.clock;
-        let txn = TxnId { start_ts: now, coordinator: 1, incarnation: u64::MAX, seq: 1 };
+        coordinator(leader.expect("shard 0 has a leader")).await?;
+        client_done.set(true);
+        Ok(())
+    });
+    while !done.get() {
+        match cluster.sim.step() {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(error) => panic!("simulation failed: {error}"),
+        }
+    }
+    assert!(done.get(), "the coordinator finished");
+}
 
+/// A transaction id with coordinator 1 that no node uses, starting at `leader`'s clock.
+async fn new_txn(leader: &str, seq: u64) -> Result<TxnId, String> {
+    let now = call(leader, PeerRequest::Inspect { shard: SHARD }).await?.clock;
+    Ok(TxnId { start_ts: now, coordinator: 1, incarnation: u64::MAX, seq })
+}
+
+#[test]
+fn a_prepare_delivered_again_after_it_prepared_answers_the_same_vote() {
+    with_leader(12, |leader| async move {
+        let txn = new_txn(&leader, 1).await?;
         let read = LockOp::Read { key: b"0read".to_vec(), for_update: false };
         let lock = LockRequest { shard: SHARD, txn, lock_term: None, op: read };
         let term = match call(&leader, PeerRequest::Lock(lock)).await?.body {
@@ -77,15 +105,51 @@ fn a_prepare_delivered_again_after_it_prepared_answers_the_same_vote() {
             matches!(again, PeerReply::Voted { prepare_ts: Some(ts) } if ts == prepare_ts),
             "the second delivery answered {again:?}, not the vote {prepare_ts}"
         );
-        client_done.set(true);
         Ok(())
     });
-    while !done.get() {
-        match cluster.sim.step() {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(error) => panic!("simulation failed: {error}"),
-        }
-    }
-    assert!(done.get(), "the coordinator finished");
+}
+
+#[test]
+fn deliveries_after_the_transaction_ended_take_nothing() {
+    with_leader(13, |leader| async move {
+        // Writes sent with END: the prepare takes its lock itself (no statement locks).
+        let txn = new_txn(&leader, 1).await?;
+        let write = Write { key: b"0end".to_vec(), value: Some(b"v".to_vec()) };
+        let prepare = PrepareRequest {
+            shard: SHARD,
+            txn,
+            home: HOME,
+            lock_term: None,
+            acquire: vec![write.key.clone()],
+            wait_ms: 1_000,
+            writes: vec![write],
+            release_shared: true,
+            locks: Vec::new(),
+        };
+        let voted = call(&leader, PeerRequest::Prepare(prepare.clone())).await?.body;
+        let PeerReply::Voted { prepare_ts: Some(prepare_ts) } = voted else {
+            panic!("the prepare answered {voted:?}");
+        };
+        let decision = Decision::Committed { commit_ts: prepare_ts };
+        let finalize = PeerRequest::Finalize { shard: SHARD, txn, decision, prepared: true };
+        let done = call(&leader, finalize).await?.body;
+        assert!(matches!(done, PeerReply::Done), "phase 2 answered {done:?}");
+        let late = call(&leader, PeerRequest::Prepare(prepare)).await?.body;
+        assert!(matches!(late, PeerReply::Aborted { .. }), "a late prepare answered {late:?}");
+
+        // A statement's lock, released at the transaction's end, then its request again.
+        let other = new_txn(&leader, 2).await?;
+        let read = || LockOp::Read { key: b"0read".to_vec(), for_update: true };
+        let lock = || LockRequest { shard: SHARD, txn: other, lock_term: None, op: read() };
+        let locked = call(&leader, PeerRequest::Lock(lock())).await?.body;
+        assert!(matches!(locked, PeerReply::Locked { .. }), "READ answered {locked:?}");
+        call(&leader, PeerRequest::Release { shard: SHARD, txn: other }).await?;
+        let late = call(&leader, PeerRequest::Lock(lock())).await?.body;
+        assert!(matches!(late, PeerReply::Aborted { .. }), "a late READ answered {late:?}");
+
+        let inspection = inspect(&leader, SHARD).await?;
+        assert_eq!(inspection.prepared, 0, "nothing prepared again");
+        assert_eq!(inspection.lock_holders, 0, "no lock taken again");
+        Ok(())
+    });
 }

@@ -20,6 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
+use std::collections::VecDeque;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -36,6 +37,11 @@ use txn::types::TxnId;
 /// around a cycle (a message per change of shard, milliseconds each), and short, because a pin
 /// outlives its victim's abort and holds back the overlapping cycles it refused until then.
 pub const PIN_LIFETIME: std::time::Duration = std::time::Duration::from_millis(300);
+/// Transactions a leader remembers as ended here (released, or their phase 2 applied), the
+/// newest this many: a late delivery of one of their lock requests or prepares is refused
+/// rather than taking locks nothing would release until a holder check (a few seconds at 64
+/// clients' commit rates; resends come within milliseconds).
+pub const ENDED_REMEMBERED: usize = 4096;
 
 /// How a lock wait ended.
 #[derive(Debug)]
@@ -92,6 +98,11 @@ pub struct LeaderState {
     /// Prepared transactions whose phase 2 commit this leader has proposed and not yet seen
     /// applied: they cannot prepare again meanwhile ([`LeaderState::committing`]).
     pub commits_proposed: BTreeSet<TxnId>,
+    /// The newest [`ENDED_REMEMBERED`] transactions that ended here, oldest first, and the
+    /// same as a set ([`LeaderState::ended`]).
+    pub ended_order: VecDeque<TxnId>,
+    /// See `ended_order`.
+    pub ended: BTreeSet<TxnId>,
     /// Lock holders whose coordinator did not answer, since when.
     pub unanswered: BTreeMap<TxnId, Instant>,
     /// The highest timestamp this leader promised to close (no prepare or commit at or below).
@@ -121,6 +132,8 @@ impl LeaderState {
             prepared: BTreeMap::new(),
             evicted: BTreeMap::new(),
             commits_proposed: BTreeSet::new(),
+            ended_order: VecDeque::new(),
+            ended: BTreeSet::new(),
             unanswered: BTreeMap::new(),
             closed_promised: Timestamp::ZERO,
             pins: Pins::new(PIN_LIFETIME.as_millis() as u64),
@@ -204,9 +217,10 @@ impl LeaderState {
     /// commit into the log and prepare the transaction again, with no lock and unknown to this
     /// leader, so that nothing would ever end it and another transaction could lock and
     /// prepare the same key (chaos `--duplicate-late-ms`, 2026-12-04). After the commit
-    /// applied, such a delivery finds its statements' locks gone; one with no statement locks
-    /// here takes its locks afresh and prepares as a transaction this leader knows, which its
-    /// resolver ends (`txn::state` then applies the repeated commit as a no-op).
+    /// applied, the transaction is remembered as ended ([`LeaderState::ended`]); past that
+    /// memory, such a delivery finds its statements' locks gone, and one with no statement
+    /// locks here takes its locks afresh and prepares as a transaction this leader knows,
+    /// which its resolver ends (`txn::state` then applies the repeated commit as a no-op).
     pub fn committing(&mut self, txn: TxnId) {
         self.commits_proposed.insert(txn);
     }
@@ -217,9 +231,26 @@ impl LeaderState {
         self.commits_proposed.remove(&txn);
     }
 
-    /// Whether `txn` may take locks or prepare here: not evicted, aborting or committing.
+    /// Remembers that `txn` ended here (its locks released at its end, or its phase 2
+    /// applied), among the newest [`ENDED_REMEMBERED`].
+    pub fn ended(&mut self, txn: TxnId) {
+        if !self.ended.insert(txn) {
+            return;
+        }
+        self.ended_order.push_back(txn);
+        if self.ended_order.len() > ENDED_REMEMBERED {
+            let oldest = self.ended_order.pop_front().expect("more than the limit");
+            self.ended.remove(&oldest);
+        }
+        debug_assert_eq!(self.ended.len(), self.ended_order.len());
+    }
+
+    /// Whether `txn` may no longer take locks or prepare here: evicted, aborting,
+    /// committing, or remembered as ended.
     pub fn ending(&self, txn: &TxnId) -> bool {
-        self.evicted.contains_key(txn) || self.commits_proposed.contains(txn)
+        self.evicted.contains_key(txn)
+            || self.commits_proposed.contains(txn)
+            || self.ended.contains(txn)
     }
 
     /// Records a timestamp handed to a proposal in flight.

@@ -1103,6 +1103,7 @@ impl Shard {
                     state.prepared.remove(&txn);
                     state.drop_txn(txn, None);
                     state.committed(txn);
+                    state.ended(txn);
                 }
                 PeerReply::Done
             }
@@ -1125,6 +1126,7 @@ impl Shard {
             && !state.prepared.contains_key(&txn)
         {
             state.drop_txn(txn, Some((AbortReason::User, "the transaction ended".into())));
+            state.ended(txn);
         }
     }
 
