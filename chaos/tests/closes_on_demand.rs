@@ -91,12 +91,6 @@ fn an_idle_shard_closes_slowly_and_a_causally_read_one_closes_at_every_tick() {
         client_done.set(true);
         Ok(())
     });
-    while !done.get() {
-        match cluster.sim.step() {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(error) => panic!("simulation failed: {error}"),
-        }
-    }
+    cluster.run_until(|| done.get());
     assert!(done.get(), "the client finished");
 }

@@ -58,13 +58,7 @@ where
         client_done.set(true);
         Ok(())
     });
-    while !done.get() {
-        match cluster.sim.step() {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(error) => panic!("simulation failed: {error}"),
-        }
-    }
+    cluster.run_until(|| done.get());
     assert!(done.get(), "the coordinator finished");
 }
 

@@ -322,6 +322,18 @@ impl<'a> SimCluster<'a> {
         }
     }
 
+    /// Steps the simulation until `done()` says so or every client host finished; a test's
+    /// driver (panics if the simulation fails).
+    pub fn run_until(&mut self, done: impl Fn() -> bool) {
+        while !done() {
+            match self.sim.step() {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(error) => panic!("simulation failed: {error}"),
+            }
+        }
+    }
+
     /// Flips every kill switch, so that dropping the simulation writes nothing.
     pub fn finish(&mut self) {
         for node in &self.nodes {
