@@ -431,8 +431,16 @@ impl Shard {
                     self.id, self.ctx.me
                 ));
             }
-            // Applying entries (a Close, a Commit) is what moves the safe time.
-            let _ = tokio::time::timeout(left, metrics.changed()).await;
+            // Applying entries (a Close, a Commit) is what moves the safe time. A Raft group
+            // that stopped (its storage failed, the node shuts down) never changes again: its
+            // metrics channel is closed and would answer at once, so the loop would spin (in
+            // the simulation without time passing at all: chaos `disk-failure`, 2026-12-04).
+            if let Ok(Err(_)) = tokio::time::timeout(left, metrics.changed()).await {
+                return PeerReply::Unavailable(format!(
+                    "the replica of {} on node {} has stopped",
+                    self.id, self.ctx.me
+                ));
+            }
         }
     }
 
