@@ -36,6 +36,7 @@ pub const LOSS_RATE_MAX: f64 = 0.01;
 enum Active {
     Partition,
     Crashed(Vec<NodeId>),
+    DiskFailed(NodeId),
     Latency,
     Loss,
 }
@@ -106,7 +107,11 @@ impl Nemesis {
         let down: usize = self
             .active
             .iter()
-            .map(|(a, _)| if let Active::Crashed(n) = a { n.len() } else { 0 })
+            .map(|(a, _)| match a {
+                Active::Crashed(n) => n.len(),
+                Active::DiskFailed(_) => 1,
+                _ => 0,
+            })
             .sum();
         let nodes: Vec<NodeId> = cluster.nodes.iter().map(|n| n.id).collect();
         let length = self.length();
@@ -164,6 +169,22 @@ impl Nemesis {
                 self.note(now, format!("crash n{victim}"));
                 let back = now + Duration::from_millis(self.rng.random_range(500..=5000));
                 self.started(kind, Active::Crashed(vec![victim]), back);
+            }
+            FaultKind::DiskFailure => {
+                // A node whose disk fails stops: it counts as down, as a crashed one does.
+                if down + 1 > (nodes.len() - 1) / 2 {
+                    return;
+                }
+                let running: Vec<NodeId> =
+                    cluster.nodes.iter().filter(|n| n.running).map(|n| n.id).collect();
+                let Some(victim) =
+                    running.get(self.rng.random_range(0..running.len().max(1))).copied()
+                else {
+                    return;
+                };
+                cluster.fail_disk(victim);
+                self.note(now, format!("fail the disk of n{victim} at its next fsync"));
+                self.started(kind, Active::DiskFailed(victim), now + length);
             }
             FaultKind::PowerLoss => {
                 if down > 0 {
@@ -236,6 +257,13 @@ impl Nemesis {
                     cluster.restart(*node);
                 }
                 self.note(now, format!("restart {nodes:?}"));
+            }
+            Active::DiskFailed(node) => {
+                if cluster.replace_failed_disk(node) {
+                    self.note(now, format!("n{node} stopped on its failed disk; restart it"));
+                } else {
+                    self.note(now, format!("no fsync on n{node} met the disk failure; withdrawn"));
+                }
             }
             Active::Latency => {
                 cluster.sim.set_max_message_latency(cluster.spec.latency.1);

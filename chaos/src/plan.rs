@@ -33,6 +33,11 @@ pub enum FaultKind {
     /// Make one shard's leader hand leadership to another replica (openraft TransferLeader),
     /// under load: a leader change with no fault at all, as an operator or a rebalancer does.
     TransferLeader,
+    /// Make one node's disk fail under it: its next fsync reports an I/O error and the disk
+    /// is dead from then on; the node must stop by itself (fail-stop) and is restarted later,
+    /// with what it had synced. Not in [`FaultKind::ALL`]: drawn on its own, after the rest of
+    /// the plan, so that the seeds' plans from before it stayed as they were.
+    DiskFailure,
 }
 
 impl FaultKind {
@@ -63,6 +68,7 @@ impl FaultKind {
             FaultKind::Latency => "latency",
             FaultKind::MessageLoss => "loss",
             FaultKind::TransferLeader => "transfer",
+            FaultKind::DiskFailure => "disk-failure",
         }
     }
 }
@@ -73,6 +79,9 @@ pub const SAFETY_SECS_DEFAULT: u64 = 30;
 pub const LIVENESS_TXNS: usize = 3;
 /// ...within this much simulated time.
 pub const LIVENESS_BOUND: Duration = Duration::from_secs(60);
+
+/// The share of runs whose nemesis also fails disks ([`FaultKind::DiskFailure`]).
+pub const DISK_FAILURE_SHARE: f64 = 0.4;
 
 /// One run's plan.
 #[derive(Clone, Debug)]
@@ -135,7 +144,7 @@ impl Plan {
         } else {
             (Duration::from_secs(1), Duration::from_secs(5))
         };
-        Plan {
+        let mut plan = Plan {
             seed,
             nodes,
             clients: rng.random_range(3..=6),
@@ -156,6 +165,10 @@ impl Plan {
             } else {
                 rng.random_range(300..=12_000)
             }),
+        };
+        if exposing.is_none() && rng.random_bool(DISK_FAILURE_SHARE) {
+            plan.faults.push(FaultKind::DiskFailure);
         }
+        plan
     }
 }

@@ -22,6 +22,11 @@ pub const REGRESSION_SEEDS: &[(u64, u64, &str)] = &[
         3,
         "lost acknowledged writes after power loss: openraft leader restore with unflushed applies",
     ),
+    (
+        9,
+        3,
+        "a causal read spun at a replica whose Raft group had stopped on a failed disk (run hung)",
+    ),
     (13, 3, "a one-statement operation whose caller gave up held its lock forever"),
     (14, 3, "lost acknowledged writes after power loss (leader restore)"),
     (19, 3, "versions written below the newest after a forward-skewed node crashed"),

@@ -10,7 +10,6 @@ use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
 use clap::Parser;
@@ -29,9 +28,6 @@ use crate::config::resolve;
 use crate::demo::DemoArgs;
 use crate::node::Node;
 use crate::node::StartOptions;
-
-/// How often the node checks that its storage still works.
-pub const STORAGE_CHECK_PERIOD: Duration = Duration::from_millis(500);
 
 /// The kvd command line.
 #[derive(Parser)]
@@ -108,15 +104,7 @@ pub fn random_seed() -> u64 {
 
 /// Resolves when the process is asked to stop (Ctrl-C, SIGTERM) or storage fails.
 pub async fn stop_signal(node: Arc<Node>) {
-    let storage_failed = async {
-        loop {
-            tokio::time::sleep(STORAGE_CHECK_PERIOD).await;
-            if node.store().has_failed() {
-                tracing::error!("storage failed; stopping");
-                return;
-            }
-        }
-    };
+    let storage_failed = node.storage_failure();
     #[cfg(unix)]
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

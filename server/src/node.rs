@@ -47,6 +47,8 @@ use crate::peer::message::PeerRequest;
 use crate::peer::service::PeerService;
 use crate::topology::Topology;
 
+/// How often a node checks that its storage still works ([`Node::storage_failure`]).
+pub const STORAGE_CHECK_PERIOD: Duration = Duration::from_millis(500);
 /// How often a node checks how much its WAL holds.
 pub const WAL_CHECK_EVERY: Duration = Duration::from_secs(5);
 /// WAL segments a node keeps before it makes the shards that keep the oldest one snapshot and
@@ -425,6 +427,17 @@ impl Node {
     /// Becomes true when the node stops serving.
     pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
         self.stopping.subscribe()
+    }
+
+    /// Resolves once the node's storage has failed (a failed commit stops its writer for
+    /// good, fail-stop: retrying an fsync after an error is unsafe). The node must then stop
+    /// serving and exit; what it acknowledged is durable, and a restart recovers from the
+    /// disk. Checked every [`STORAGE_CHECK_PERIOD`].
+    pub async fn storage_failure(&self) {
+        while !self.store.has_failed() {
+            tokio::time::sleep(STORAGE_CHECK_PERIOD).await;
+        }
+        tracing::error!("storage failed; stopping");
     }
 
     /// Stops the Raft groups (the database is closed when the node is dropped).

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use chaos::plan::Plan;
 use chaos::regressions::REGRESSION_SEEDS;
@@ -105,8 +106,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// A run may take this long in wall time at least before the watchdog fails it...
+pub const WALL_LIMIT_MIN: Duration = Duration::from_secs(120);
+/// ...or this many wall seconds per simulated second, if more (runs take well under one).
+pub const WALL_SECS_PER_SIM_SEC: u64 = 2;
+
+/// Fails the run (exit 1, with its line) if it is still going after its wall-time limit: a
+/// task that spins without waiting never lets simulated time pass, and the run would hang
+/// (as a causal read did at a replica whose Raft group had stopped, 2026-12-04).
+fn watchdog(args: &Args, seed: u64) {
+    let runs = if args.check_determinism { 2 } else { 1 };
+    let limit = WALL_LIMIT_MIN.max(Duration::from_secs(WALL_SECS_PER_SIM_SEC * args.secs)) * runs;
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        println!(
+            "seed {seed}: FAILED\n  did not finish within {} s of wall time: a task that \
+             spins without waiting stops simulated time",
+            limit.as_secs()
+        );
+        std::process::exit(1);
+    });
+}
+
 /// Runs one seed in this process; prints its line (and problems); exit 1 if it failed.
 fn run_one(args: &Args, plan: Plan) -> ExitCode {
+    watchdog(args, plan.seed);
     let report = run(&plan);
     let mut text = line(&report);
     let mut ok = report.passed();

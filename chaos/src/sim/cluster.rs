@@ -3,15 +3,15 @@
 //! clock; everything derives from one seed.
 //!
 //! The driver (the test or the runner) owns the [`SimCluster`] and steps the simulation. It
-//! crashes and restarts nodes (flipping each node's disk kill switch first), partitions links,
-//! and skews clocks. Clients are turmoil client hosts that use the ordinary client library over
+//! crashes and restarts nodes (flipping each node's disk kill switch first), fails disks under
+//! running nodes, partitions links, and skews clocks. Clients are turmoil client hosts that use
+//! the ordinary client library over
 //! [`SimConnector`].
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicI64;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -32,6 +32,7 @@ use txn::types::NodeId;
 use txn::types::ShardId;
 
 use crate::sim::clock::SimClock;
+use crate::sim::disk::DiskSwitch;
 use crate::sim::disk::SimFileBackend;
 use crate::sim::disk::SimLogDir;
 use crate::sim::net::NODE_PORT;
@@ -131,8 +132,8 @@ pub struct SimNode {
     pub id: NodeId,
     /// Its host name.
     pub name: String,
-    /// Its disk kill switch (set while crashed).
-    pub kill: Arc<AtomicBool>,
+    /// Its disk: dead while crashed, or once it failed under the node.
+    pub disk: Arc<DiskSwitch>,
     /// Its clock skew in milliseconds.
     pub skew_ms: Arc<AtomicI64>,
     /// Leadership transfers asked of it.
@@ -177,7 +178,7 @@ impl<'a> SimCluster<'a> {
             let node = SimNode {
                 id,
                 name: host_name(id),
-                kill: Arc::new(AtomicBool::new(false)),
+                disk: Arc::new(DiskSwitch::default()),
                 skew_ms: Arc::new(AtomicI64::new(0)),
                 transfers: Arc::new(Mutex::new(Vec::new())),
                 running: true,
@@ -192,16 +193,16 @@ impl<'a> SimCluster<'a> {
                 limits: sim_limits(spec.seed),
                 timing: spec.timing.clone(),
             };
-            let kill = node.kill.clone();
+            let disk = node.disk.clone();
             let skew = node.skew_ms.clone();
             let transfers = node.transfers.clone();
             let fsync = spec.fsync;
             let seed = spec.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
             sim.host(node.name.as_str(), move || {
-                let (config, kill, skew) = (config.clone(), kill.clone(), skew.clone());
+                let (config, disk, skew) = (config.clone(), disk.clone(), skew.clone());
                 let transfers = transfers.clone();
                 replication::types::with_seed(seed, async move {
-                    run_node(config, kill, skew, transfers, fsync).await
+                    run_node(config, disk, skew, transfers, fsync).await
                 })
             });
             nodes.push(node);
@@ -242,7 +243,7 @@ impl<'a> SimCluster<'a> {
         if !node.running {
             return;
         }
-        node.kill.store(true, Ordering::SeqCst);
+        node.disk.kill();
         node.running = false;
         let name = node.name.clone();
         // A crashed host's sockets are dropped, and turmoil then sends FIN/RST segments in the
@@ -261,13 +262,35 @@ impl<'a> SimCluster<'a> {
         self.node_mut(leader).transfers.lock().expect("transfers lock").push((shard, to));
     }
 
+    /// Makes node `id`'s disk fail under it: its next fsync reports an I/O error, and every
+    /// I/O after it fails ([`DiskSwitch`]). The node must stop by itself (fail-stop); the
+    /// driver later restarts it with [`SimCluster::replace_failed_disk`].
+    pub fn fail_disk(&mut self, id: NodeId) {
+        self.node_mut(id).disk.fail_next_sync();
+    }
+
+    /// Ends a [`SimCluster::fail_disk`]: if the disk failed, the node (stopped by then, or
+    /// about to) is crashed and restarted, as a supervisor restarts a process that exited on
+    /// an I/O error (its unsynced writes are lost); if no fsync met the failure, it is
+    /// withdrawn. True if the disk had failed.
+    pub fn replace_failed_disk(&mut self, id: NodeId) -> bool {
+        let node = self.node_mut(id);
+        if !node.running || !node.disk.is_dead() {
+            node.disk.cancel_failure();
+            return false;
+        }
+        self.crash(id);
+        self.restart(id);
+        true
+    }
+
     /// Restarts a crashed node from its disk.
     pub fn restart(&mut self, id: NodeId) {
         let node = self.node_mut(id);
         if node.running {
             return;
         }
-        node.kill.store(false, Ordering::SeqCst);
+        node.disk.revive();
         node.running = true;
         let name = node.name.clone();
         for other in self.other_hosts(&name) {
@@ -337,7 +360,7 @@ impl<'a> SimCluster<'a> {
     /// Flips every kill switch, so that dropping the simulation writes nothing.
     pub fn finish(&mut self) {
         for node in &self.nodes {
-            node.kill.store(true, Ordering::SeqCst);
+            node.disk.kill();
         }
     }
 }
@@ -355,19 +378,19 @@ fn ordered(a: &str, b: &str) -> (String, String) {
 /// A node host's life: open the disk, start the node, serve until crashed.
 async fn run_node(
     config: NodeConfig,
-    kill: Arc<AtomicBool>,
+    disk: Arc<DiskSwitch>,
     skew: Arc<AtomicI64>,
     transfers: TransferRequests,
     fsync: Duration,
 ) -> turmoil::Result {
     let open = |name: &str| -> turmoil::Result<redb::Database> {
-        let backend = SimFileBackend::open(name, kill.clone())?;
+        let backend = SimFileBackend::open(name, disk.clone())?;
         Ok(redb::Database::builder().create_with_backend(backend)?)
     };
     let databases = Databases {
         node: open(NODE_FILE)?,
         state: open(STATE_FILE)?,
-        wal: Arc::new(SimLogDir::new(kill.clone())),
+        wal: Arc::new(SimLogDir::new(disk.clone())),
         wal_segment_bytes: SIM_WAL_SEGMENT_BYTES,
     };
     let options = StartOptions {
@@ -377,7 +400,13 @@ async fn run_node(
         database: Some(databases),
     };
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", NODE_PORT)).await?;
-    let node = Node::start(config, options).await.map_err(|e| e.to_string())?;
+    let node = match Node::start(config, options).await {
+        Ok(node) => node,
+        // A disk that failed during the start: `kvd start` exits with the error; so does
+        // the host, and the driver restarts it.
+        Err(_) if disk.is_dead() => return Ok(()),
+        Err(error) => return Err(error.to_string().into()),
+    };
     let weak = Arc::downgrade(&node);
     tokio::spawn(async move {
         loop {
@@ -391,6 +420,17 @@ async fn run_node(
             }
         }
     });
-    node.router().serve_with_incoming(incoming(listener)).await?;
+    // As `kvd start` does (server::cli::serve), the node stops serving when its storage fails.
+    // The host then ends (Ok: a process that exits is no simulation failure); the driver
+    // restarts it (SimCluster::replace_failed_disk).
+    let stop = {
+        let node = node.clone();
+        async move {
+            node.storage_failure().await;
+            node.stop_serving();
+        }
+    };
+    node.router().serve_with_incoming_shutdown(incoming(listener), stop).await?;
+    node.shutdown().await;
     Ok(())
 }

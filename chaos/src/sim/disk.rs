@@ -5,6 +5,13 @@
 //! destructors, and redb's `Database::drop` would then write and sync, making unsynced commits
 //! durable after all. The kill switch, flipped by the driver just before it crashes a host,
 //! makes every later I/O of that incarnation fail, so nothing is written after the "crash".
+//!
+//! The same switch models a disk that fails under a running node ([`DiskSwitch::fail_next_sync`],
+//! the nemesis's `disk-failure`): its next fsync reports an I/O error and every I/O after it
+//! fails too. That is the conservative reading of a failed fsync (after one, the kernel may have
+//! dropped the dirty pages, so nothing written since the last good fsync can be trusted): the
+//! node must stop (fail-stop), and only a restart, which loses the unsynced writes as a crash
+//! does, brings it back.
 
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -18,36 +25,86 @@ use turmoil::fs::shim::std::fs::OpenOptions;
 /// The data directory of a simulated node.
 pub const DATA_DIR: &str = "/data";
 
-/// Fails once the kill switch is flipped (or outside the simulation): no I/O after a "crash".
-fn alive(kill: &AtomicBool) -> io::Result<()> {
-    if kill.load(Ordering::SeqCst) || !turmoil::in_simulation() {
-        return Err(io::Error::other("the simulated process is dead"));
-    }
-    Ok(())
+/// The state of one node's simulated disk, shared by its files; the driver flips it.
+#[derive(Debug, Default)]
+pub struct DiskSwitch {
+    /// Set while the node is crashed, or once its disk failed: every I/O fails.
+    dead: AtomicBool,
+    /// Set by the nemesis: the next fsync fails, and the disk dies with it.
+    fail_sync: AtomicBool,
 }
+
+impl DiskSwitch {
+    /// The node crashed (or the simulation ends): nothing more is written.
+    pub fn kill(&self) {
+        self.dead.store(true, Ordering::SeqCst);
+    }
+
+    /// A new incarnation starts with a working disk (what was synced before is still there).
+    pub fn revive(&self) {
+        self.fail_sync.store(false, Ordering::SeqCst);
+        self.dead.store(false, Ordering::SeqCst);
+    }
+
+    /// Makes the next fsync fail with an I/O error, and the disk dead from then on.
+    pub fn fail_next_sync(&self) {
+        self.fail_sync.store(true, Ordering::SeqCst);
+    }
+
+    /// Withdraws a [`DiskSwitch::fail_next_sync`] that no fsync has met yet.
+    pub fn cancel_failure(&self) {
+        self.fail_sync.store(false, Ordering::SeqCst);
+    }
+
+    /// True while every I/O fails.
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::SeqCst)
+    }
+
+    /// Fails once the disk is dead (or outside the simulation): no I/O after a "crash".
+    fn alive(&self) -> io::Result<()> {
+        if self.is_dead() || !turmoil::in_simulation() {
+            return Err(io::Error::other("the simulated process is dead"));
+        }
+        Ok(())
+    }
+
+    /// Before an fsync: fails, and kills the disk, if a failure was asked for.
+    fn sync(&self) -> io::Result<()> {
+        self.alive()?;
+        if self.fail_sync.swap(false, Ordering::SeqCst) {
+            self.kill();
+            return Err(io::Error::from_raw_os_error(EIO));
+        }
+        Ok(())
+    }
+}
+
+/// The error number of an I/O error (Linux `EIO`).
+const EIO: i32 = 5;
 
 /// A redb storage backend over a simulated file.
 #[derive(Debug)]
 pub struct SimFileBackend {
     file: File,
-    kill: Arc<AtomicBool>,
+    disk: Arc<DiskSwitch>,
 }
 
 impl SimFileBackend {
-    /// Opens (or creates) the database file `name` in the node's data directory; `kill` is
-    /// this incarnation's switch.
-    pub fn open(name: &str, kill: Arc<AtomicBool>) -> io::Result<SimFileBackend> {
+    /// Opens (or creates) the database file `name` in the node's data directory, on the disk
+    /// `disk`.
+    pub fn open(name: &str, disk: Arc<DiskSwitch>) -> io::Result<SimFileBackend> {
         let path = format!("{DATA_DIR}/{name}");
         let dir = path.rsplit_once('/').map_or(DATA_DIR, |(dir, _)| dir);
         turmoil::fs::shim::std::fs::create_dir_all(dir)?;
         let file =
             OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
         turmoil::fs::shim::std::fs::sync_dir(dir)?;
-        Ok(SimFileBackend { file, kill })
+        Ok(SimFileBackend { file, disk })
     }
 
     fn check(&self) -> io::Result<()> {
-        alive(&self.kill)
+        self.disk.alive()
     }
 }
 
@@ -82,13 +139,13 @@ impl replication::store::LogFile for SimFileBackend {
 
 /// The WAL's directory of a simulated node (inside [`DATA_DIR`]), with the kill switch.
 pub struct SimLogDir {
-    kill: Arc<AtomicBool>,
+    disk: Arc<DiskSwitch>,
 }
 
 impl SimLogDir {
-    /// The WAL directory of this incarnation.
-    pub fn new(kill: Arc<AtomicBool>) -> SimLogDir {
-        SimLogDir { kill }
+    /// The WAL directory on the disk `disk`.
+    pub fn new(disk: Arc<DiskSwitch>) -> SimLogDir {
+        SimLogDir { disk }
     }
 
     fn path(name: &str) -> String {
@@ -98,11 +155,11 @@ impl SimLogDir {
 
 impl replication::store::LogDir for SimLogDir {
     fn open(&self, name: &str) -> io::Result<Arc<dyn replication::store::LogFile>> {
-        Ok(Arc::new(SimFileBackend::open(&SimLogDir::path(name), self.kill.clone())?))
+        Ok(Arc::new(SimFileBackend::open(&SimLogDir::path(name), self.disk.clone())?))
     }
 
     fn list(&self) -> io::Result<Vec<String>> {
-        alive(&self.kill)?;
+        self.disk.alive()?;
         let dir = format!("{DATA_DIR}/{}", replication::store::WAL_DIR);
         if !turmoil::fs::shim::std::fs::exists(&dir) {
             return Ok(Vec::new());
@@ -115,7 +172,7 @@ impl replication::store::LogDir for SimLogDir {
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
-        alive(&self.kill)?;
+        self.disk.alive()?;
         turmoil::fs::shim::std::fs::remove_file(format!("{DATA_DIR}/{}", SimLogDir::path(name)))
     }
 }
@@ -137,7 +194,7 @@ impl redb::StorageBackend for SimFileBackend {
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.check()?;
+        self.disk.sync()?;
         self.file.sync_data()
     }
 

@@ -321,3 +321,56 @@ impl<S: Sink> Batcher<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that records what its commits wrote, and fails its `fail_at`-th commit.
+    struct TestSink {
+        committed: Arc<Mutex<Vec<u32>>>,
+        commits: usize,
+        fail_at: usize,
+    }
+
+    impl Sink for TestSink {
+        type Batch = Vec<u32>;
+        type Error = String;
+
+        fn commit(&mut self, _durable: bool, works: Vec<Work<Self>>) -> Result<(), String> {
+            self.commits += 1;
+            let mut batch = Vec::new();
+            for work in works {
+                work(&mut batch)?;
+            }
+            if self.commits == self.fail_at {
+                return Err("fsync: Input/output error".into());
+            }
+            self.committed.lock().expect("committed").extend(batch);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_fails_its_jobs_and_stops_the_writer_for_good() {
+        let committed = Arc::new(Mutex::new(Vec::new()));
+        let sink = TestSink { committed: committed.clone(), commits: 0, fail_at: 2 };
+        let writer = Writer::start(sink, Executor::Thread, "test", None);
+        let write = |n: u32| {
+            move |batch: &mut Vec<u32>| -> Result<(), String> {
+                batch.push(n);
+                Ok(())
+            }
+        };
+        writer.run(true, write(1)).await.expect("the first commit succeeds");
+        assert!(!writer.has_failed());
+        let error = writer.run(true, write(2)).await.expect_err("the second commit fails");
+        assert!(error.to_string().contains("Input/output error"), "{error}");
+        assert!(writer.has_failed());
+        // Fail-stop: no later job is tried, durable or not (retrying after a failed fsync
+        // could acknowledge writes the kernel already dropped).
+        assert!(writer.run(true, write(3)).await.is_err());
+        assert!(writer.run(false, write(4)).await.is_err());
+        assert_eq!(*committed.lock().expect("committed"), vec![1]);
+    }
+}
