@@ -375,8 +375,25 @@ fn ordered(a: &str, b: &str) -> (String, String) {
     if a <= b { (a.to_string(), b.to_string()) } else { (b.to_string(), a.to_string()) }
 }
 
-/// A node host's life: open the disk, start the node, serve until crashed.
+/// A node host's life: open the disk, start the node, serve until crashed, or until its disk
+/// fails. As `kvd start` does, a node stops serving when its storage fails, and a node whose
+/// disk fails while it opens or starts exits with the error (server::cli::serve); the host then
+/// ends with Ok (a process that exits is no simulation failure), and the driver restarts it
+/// ([`SimCluster::replace_failed_disk`]).
 async fn run_node(
+    config: NodeConfig,
+    disk: Arc<DiskSwitch>,
+    skew: Arc<AtomicI64>,
+    transfers: TransferRequests,
+    fsync: Duration,
+) -> turmoil::Result {
+    match run_node_until_stopped(config, disk.clone(), skew, transfers, fsync).await {
+        Err(_) if disk.is_dead() => Ok(()),
+        result => result,
+    }
+}
+
+async fn run_node_until_stopped(
     config: NodeConfig,
     disk: Arc<DiskSwitch>,
     skew: Arc<AtomicI64>,
@@ -400,13 +417,7 @@ async fn run_node(
         database: Some(databases),
     };
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", NODE_PORT)).await?;
-    let node = match Node::start(config, options).await {
-        Ok(node) => node,
-        // A disk that failed during the start: `kvd start` exits with the error; so does
-        // the host, and the driver restarts it.
-        Err(_) if disk.is_dead() => return Ok(()),
-        Err(error) => return Err(error.to_string().into()),
-    };
+    let node = Node::start(config, options).await.map_err(|e| e.to_string())?;
     let weak = Arc::downgrade(&node);
     tokio::spawn(async move {
         loop {
@@ -420,9 +431,6 @@ async fn run_node(
             }
         }
     });
-    // As `kvd start` does (server::cli::serve), the node stops serving when its storage fails.
-    // The host then ends (Ok: a process that exits is no simulation failure); the driver
-    // restarts it (SimCluster::replace_failed_disk).
     let stop = {
         let node = node.clone();
         async move {
