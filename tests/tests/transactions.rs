@@ -424,3 +424,80 @@ async fn txn_status_past_the_retention_window_does_not_guess() {
     assert!(refused.message().contains("no longer known"), "{refused:?}");
     assert_eq!(text(client.get(SHARD_KEYS[0]).await.expect("READ")).as_deref(), Some("kept"));
 }
+
+/// A transaction left idle longer than `idle_ms` is aborted with IDLE_TIMEOUT and its locks
+/// are released, so a forgotten shell or a crashed client cannot hold keys: another client's
+/// write to a key the idle one read and wrote goes through (without the sweep it would wait
+/// out the lock wait and fail with LOCK_TIMEOUT), and the idle one's END answers ABORTED:
+/// IDLE_TIMEOUT with its write never applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_transaction_is_aborted_and_its_locks_released() {
+    const IDLE_MS: u64 = 1_000;
+    let cluster =
+        Cluster::builder().config(&format!("[timing]\nidle_ms = {IDLE_MS}\n")).start().await;
+    let client = cluster.client().await;
+    let other = cluster.client().await;
+    let key = SHARD_KEYS[0];
+    client.put(key, "before").await.expect("seed");
+
+    let mut idle = client.begin().await.expect("BEGIN");
+    assert_eq!(text(idle.get(key).await.expect("READ")).as_deref(), Some("before"));
+    idle.put(key, "from the idle one").await.expect("WRITE");
+    // The idle transaction holds the key's lock; this write waits for it (the lock wait is
+    // 10 s by default, the idle limit 1 s, swept every second).
+    let started = std::time::Instant::now();
+    other.put(key, "after").await.expect("the idle transaction's locks were released");
+    assert!(
+        started.elapsed() >= Duration::from_millis(IDLE_MS / 2),
+        "the write did not wait for the idle transaction's lock"
+    );
+
+    let error = idle.commit().await.expect_err("the idle transaction was aborted");
+    assert_eq!(error.abort_reason(), Some("IDLE_TIMEOUT"), "{error}");
+    assert_eq!(text(client.get(key).await.expect("READ")).as_deref(), Some("after"));
+}
+
+/// The write-set and scan limits (`[limits] txn_write_bytes_max`, `scan_rows_max`): a WRITE
+/// that would take a transaction past its budget is refused as bad input and changes nothing
+/// (the transaction stays open and commits what it wrote before), and a SCAN returns at most
+/// `scan_rows_max` rows, without LIMIT or with a larger one, in a transaction, outside one,
+/// and across shards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_budget_refuses_a_write_and_scans_are_capped() {
+    const WRITE_BYTES_MAX: usize = 64;
+    const SCAN_ROWS_MAX: usize = 5;
+    let cluster = Cluster::builder()
+        .config(&format!(
+            "[limits]\ntxn_write_bytes_max = {WRITE_BYTES_MAX}\nscan_rows_max = {SCAN_ROWS_MAX}\n"
+        ))
+        .start()
+        .await;
+    let client = cluster.client().await;
+
+    let mut txn = client.begin().await.expect("BEGIN");
+    txn.put("Abudget", "x".repeat(WRITE_BYTES_MAX / 2)).await.expect("within the budget");
+    let refused = txn.put("Gbudget", "y".repeat(WRITE_BYTES_MAX / 2)).await;
+    assert!(
+        matches!(&refused, Err(client::Error::Invalid(why)) if why.contains("more than")),
+        "{refused:?}"
+    );
+    txn.commit().await.expect("END commits the write within the budget");
+    assert_eq!(
+        text(client.get("Abudget").await.expect("READ")).as_deref(),
+        Some("x".repeat(WRITE_BYTES_MAX / 2).as_str())
+    );
+    assert_eq!(client.get("Gbudget").await.expect("READ"), None, "the refused write is absent");
+
+    // Ten rows in each of two shards; every scan stops at the cap.
+    for i in 0..10 {
+        client.put(format!("Arow{i}"), "v").await.expect("WRITE");
+        client.put(format!("Grow{i}"), "v").await.expect("WRITE");
+    }
+    assert_eq!(client.scan("Arow", "Arox", None).await.expect("SCAN").len(), SCAN_ROWS_MAX);
+    assert_eq!(client.scan("Arow", "Arox", Some(100)).await.expect("SCAN").len(), SCAN_ROWS_MAX);
+    assert_eq!(client.scan("Arow", "Grox", None).await.expect("SCAN").len(), SCAN_ROWS_MAX);
+    assert_eq!(client.scan("Arow", "Arox", Some(3)).await.expect("SCAN").len(), 3);
+    let mut txn = client.begin().await.expect("BEGIN");
+    assert_eq!(txn.scan("Arow", "Grox", Some(100)).await.expect("SCAN").len(), SCAN_ROWS_MAX);
+    txn.commit().await.expect("END");
+}
