@@ -107,9 +107,11 @@ async fn kvd_start(args: &[String]) -> Output {
         .expect("kvd's output")
 }
 
-fn assert_refused(what: &str, output: &Output, message: &str) {
+/// `kvd start` refused `what` with exit status `code` (2: a bad configuration, refused before
+/// anything starts; 1: refused at start, docs/configuration.md) and a `kvd: error:` line.
+fn assert_refused(what: &str, output: &Output, code: i32, message: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{what}: non-zero exit; stderr: {stderr}");
+    assert_eq!(output.status.code(), Some(code), "{what}: exit status; stderr: {stderr}");
     assert!(stderr.contains("kvd: error: "), "{what}: a `kvd: error:` line; stderr: {stderr}");
     assert!(stderr.contains(message), "{what}: says {message:?}; stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "{what}: no panic; stderr: {stderr}");
@@ -141,22 +143,22 @@ async fn kvd_refuses_a_bad_configuration_with_a_clear_error_and_no_panic() {
     ];
     for (what, peers) in bad_peers {
         let output = kvd_start(&args(1, listen, peers, &scratch)).await;
-        assert_refused(what, &output, "--peers");
+        assert_refused(what, &output, 2, "--peers");
     }
     let output = kvd_start(&args(1, "nonsense", good_peers, &scratch)).await;
-    assert_refused("a --listen without a port", &output, "--listen");
+    assert_refused("a --listen without a port", &output, 2, "--listen");
     let output = kvd_start(&args(4, listen, good_peers, &scratch)).await;
-    assert_refused("an id missing from --peers", &output, "does not name this node's id 4");
+    assert_refused("an id missing from --peers", &output, 2, "does not name this node's id 4");
 
     let output = kvd_start(&args(0, listen, good_peers, &scratch)).await;
-    assert_refused("id 0", &output, "--id");
+    assert_refused("id 0", &output, 2, "--id");
     assert!(!scratch.exists(), "a refused configuration creates no data directory");
 
     // Node 1's data directory, offered to node 2: refused, and left intact for node 1.
     cluster.kill9(1);
     let node1_data = cluster.data_dir(1);
     let output = kvd_start(&args(2, "127.0.0.1:0", &cluster.peers_arg(), &node1_data)).await;
-    assert_refused("another node's data directory", &output, "belongs to node 1");
+    assert_refused("another node's data directory", &output, 1, "belongs to node 1");
     cluster.restart(1);
     cluster.wait_ready().await;
     let client = cluster.client_via(&[1]).await;
