@@ -154,17 +154,7 @@ impl Nemesis {
                 self.started(kind, Active::Partition, now + length);
             }
             FaultKind::Crash => {
-                // Keep a majority running, so that the run makes progress between faults.
-                if down + 1 > (nodes.len() - 1) / 2 {
-                    return;
-                }
-                let running: Vec<NodeId> =
-                    cluster.nodes.iter().filter(|n| n.running).map(|n| n.id).collect();
-                let Some(victim) =
-                    running.get(self.rng.random_range(0..running.len().max(1))).copied()
-                else {
-                    return;
-                };
+                let Some(victim) = self.pick_victim(cluster, down) else { return };
                 cluster.crash(victim);
                 self.note(now, format!("crash n{victim}"));
                 let back = now + Duration::from_millis(self.rng.random_range(500..=5000));
@@ -172,16 +162,7 @@ impl Nemesis {
             }
             FaultKind::DiskFailure => {
                 // A node whose disk fails stops: it counts as down, as a crashed one does.
-                if down + 1 > (nodes.len() - 1) / 2 {
-                    return;
-                }
-                let running: Vec<NodeId> =
-                    cluster.nodes.iter().filter(|n| n.running).map(|n| n.id).collect();
-                let Some(victim) =
-                    running.get(self.rng.random_range(0..running.len().max(1))).copied()
-                else {
-                    return;
-                };
+                let Some(victim) = self.pick_victim(cluster, down) else { return };
                 cluster.fail_disk(victim);
                 self.note(now, format!("fail the disk of n{victim} at its next fsync"));
                 self.started(kind, Active::DiskFailed(victim), now + length);
@@ -233,6 +214,17 @@ impl Nemesis {
                 self.started(kind, Active::Loss, now + length);
             }
         }
+    }
+
+    /// A running node to take down, if one more may go down (`down` are already): a majority
+    /// keeps running, so that the run makes progress between faults.
+    fn pick_victim(&mut self, cluster: &SimCluster<'_>, down: usize) -> Option<NodeId> {
+        if down + 1 > (cluster.nodes.len() - 1) / 2 {
+            return None;
+        }
+        let running: Vec<NodeId> =
+            cluster.nodes.iter().filter(|n| n.running).map(|n| n.id).collect();
+        running.get(self.rng.random_range(0..running.len().max(1))).copied()
     }
 
     /// A random shard among those with a known leader, and its leader.
