@@ -5,8 +5,7 @@
 //! The driver (the test or the runner) owns the [`SimCluster`] and steps the simulation. It
 //! crashes and restarts nodes (flipping each node's disk kill switch first), fails disks under
 //! running nodes, partitions links, and skews clocks. Clients are turmoil client hosts that use
-//! the ordinary client library over
-//! [`SimConnector`].
+//! the ordinary client library over [`SimConnector`].
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;

@@ -102,10 +102,6 @@ impl SimFileBackend {
         turmoil::fs::shim::std::fs::sync_dir(dir)?;
         Ok(SimFileBackend { file, disk })
     }
-
-    fn check(&self) -> io::Result<()> {
-        self.disk.alive()
-    }
 }
 
 impl replication::store::LogFile for SimFileBackend {
@@ -179,17 +175,17 @@ impl replication::store::LogDir for SimLogDir {
 
 impl redb::StorageBackend for SimFileBackend {
     fn len(&self) -> io::Result<u64> {
-        self.check()?;
+        self.disk.alive()?;
         Ok(self.file.metadata()?.len())
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
-        self.check()?;
+        self.disk.alive()?;
         self.file.read_exact_at(out, offset)
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.check()?;
+        self.disk.alive()?;
         self.file.set_len(len)
     }
 
@@ -199,7 +195,7 @@ impl redb::StorageBackend for SimFileBackend {
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        self.check()?;
+        self.disk.alive()?;
         self.file.write_all_at(data, offset)
     }
 }
