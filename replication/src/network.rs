@@ -55,6 +55,18 @@ use openraft::BasicNode;
 
 /// Bytes of snapshot data per streamed chunk.
 pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+/// The slowest rate, in bytes per millisecond, at which a Raft message is expected to travel
+/// and (for entries) be made durable at the receiver. openraft gives every AppendEntries one
+/// heartbeat interval, which suits small messages; a message of a large transaction's entry or
+/// of a catching-up follower's backlog (up to `store::log_store::APPEND_BYTES_MAX`, or one entry larger
+/// than that) gets one more millisecond per this many bytes, or it would time out at every
+/// retry and never arrive. About 16 MiB/s; messages under this size get nothing more.
+pub const MESSAGE_BYTES_PER_MS_MIN: usize = 16 << 10;
+
+/// The time a message of `bytes` gets beyond the deadline openraft gives it.
+pub fn size_allowance(bytes: usize) -> Duration {
+    Duration::from_millis((bytes / MESSAGE_BYTES_PER_MS_MIN) as u64)
+}
 
 /// How this node reaches the `Peer` service of other nodes (the transport seam).
 pub trait PeerConnector: Send + Sync + 'static {
@@ -143,7 +155,8 @@ impl ShardPeer {
             .connector
             .mux(self.target)
             .ok_or_else(|| unreachable(format!("unknown node {}", self.target)))?;
-        let payload = codec::encode(&rpc).into();
+        let payload: bytes::Bytes = codec::encode(&rpc).into();
+        let deadline = deadline + size_allowance(payload.len());
         let response = match mux.call(Kind::Raft, self.shard.0, payload, deadline).await {
             Err(MuxError::Timeout(_)) => {
                 return Err(

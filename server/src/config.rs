@@ -41,6 +41,14 @@ pub const DEFAULT_SHARDS: u32 = 4;
 /// RECORD_BYTES_MAX` (256 MiB), so this leaves room for the rest of the entry.
 pub const WRITE_BYTES_LIMIT: usize = 64 << 20;
 
+// One entry, even at twice the limit in encoding (many small writes), travels alone in one
+// AppendEntries within the transport's message limit; and a replication read's byte budget
+// does too.
+const _: () = assert!(
+    2 * WRITE_BYTES_LIMIT < client::connector::MESSAGE_BYTES_MAX
+        && replication::store::log_store::APPEND_BYTES_MAX < client::connector::MESSAGE_BYTES_MAX
+);
+
 /// Why a configuration is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

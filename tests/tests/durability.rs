@@ -267,3 +267,53 @@ async fn s0_led_by(cluster: &Cluster, node: u64) -> Result<(), String> {
         other => Err(format!("s0 is led by {other:?}")),
     }
 }
+
+/// Writes per large transaction of the backlog test, each a value of `value_bytes_max`.
+const LARGE_TXN_WRITES: usize = 30;
+/// Large transactions the backlog test writes: together far more than one gRPC message may
+/// carry (`client::connector::MESSAGE_BYTES_MAX`, 256 MiB).
+const LARGE_TXNS: usize = 10;
+
+/// A follower that missed more data than one message may carry still catches up: the leader
+/// sends its backlog in several AppendEntries, each within a byte budget
+/// (`replication::network::APPEND_BYTES_MAX`), instead of one message over the transport's
+/// limit that fails at every retry (and takes every other message between the two nodes down
+/// with it, since they share one stream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_catches_up_on_a_backlog_larger_than_one_message() {
+    let mut cluster = Cluster::start().await;
+    let leader = cluster.leader_of(0).await;
+    let follower = *cluster.ids().iter().find(|id| **id != leader).expect("a follower");
+    cluster.kill9(follower);
+    let others: Vec<u64> = cluster.running();
+    let client = cluster.client_via(&others).await;
+
+    // One-shard transactions: each commits in one Raft entry of about 30 MiB.
+    let value_bytes = 1 << 20;
+    for txn in 0..LARGE_TXNS {
+        let writes: Vec<client::Mutation> = (0..LARGE_TXN_WRITES)
+            .map(|i| {
+                let key = format!("{}large{i:02}", SHARD_KEYS[0]);
+                client::Mutation::put(key, vec![b'a' + txn as u8; value_bytes])
+            })
+            .collect();
+        eventually("a large transaction to commit", WRITE_WITHIN, || {
+            let writes = writes.clone();
+            let client = &client;
+            async move { client.commit_writes(writes).await.map_err(|e| e.to_string()) }
+        })
+        .await;
+    }
+    let statuses = cluster.statuses().await;
+    let target = statuses[&leader].as_ref().expect("the leader's status").shards[&0].applied;
+    eprintln!("wrote {LARGE_TXNS} x {LARGE_TXN_WRITES} MiB with node {follower} down; s0 at {target}");
+
+    cluster.restart(follower);
+    eventually("the follower to catch up on s0", Duration::from_secs(60), || async {
+        let statuses = cluster.statuses().await;
+        let status = statuses[&follower].as_ref().map_err(|e| e.clone())?;
+        let applied = status.shards.get(&0).map_or(0, |replica| replica.applied);
+        if applied >= target { Ok(()) } else { Err(format!("applied {applied} of {target}")) }
+    })
+    .await;
+}

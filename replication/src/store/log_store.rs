@@ -49,6 +49,15 @@ use crate::types::Vote;
 
 /// Entries kept in memory beyond those not yet durable (they serve followers that lag a little).
 pub const LOG_TAIL_CACHED_ENTRIES: usize = 4096;
+/// Bytes of (encoded) entries kept in memory beyond those not yet durable: with large values,
+/// [`LOG_TAIL_CACHED_ENTRIES`] entries could otherwise hold gigabytes per shard.
+pub const LOG_TAIL_CACHED_BYTES: usize = 64 << 20;
+/// The most bytes of entries that one read for replication returns, unless its first entry
+/// alone is larger: the size budget of one AppendEntries message. A follower that missed more
+/// gets it in several messages, each far below the transport's message limit
+/// (`client::connector::MESSAGE_BYTES_MAX`) and quick enough to travel and be made durable
+/// within its deadline (`network`), and no message holds the node pair's shared stream long.
+pub const APPEND_BYTES_MAX: usize = 8 << 20;
 
 /// One shard's log store; clones share state (the log reader is a clone).
 #[derive(Clone)]
@@ -63,18 +72,83 @@ struct ShardLog {
     mem: Mutex<LogMem>,
 }
 
+/// An entry of the in-memory tail, with its encoded size.
+struct Cached {
+    entry: Entry,
+    bytes: usize,
+}
+
 #[derive(Default)]
 struct LogMem {
     vote: Option<Vote>,
     last_purged: Option<LogId>,
     last_log: Option<LogId>,
-    tail: BTreeMap<u64, Entry>,
+    tail: BTreeMap<u64, Cached>,
+    /// The sum of `tail`'s entries' sizes.
+    tail_bytes: usize,
     locations: BTreeMap<u64, Location>,
     durable: u64,
     generation: u64,
     /// The newest committed log id saved, and whether the WAL still lacks it.
     committed: Option<LogId>,
     committed_unwritten: bool,
+}
+
+impl LogMem {
+    /// Puts an appended entry in the tail.
+    fn cache(&mut self, index: u64, cached: Cached) {
+        self.tail_bytes += cached.bytes;
+        if let Some(replaced) = self.tail.insert(index, cached) {
+            self.tail_bytes -= replaced.bytes;
+        }
+    }
+
+    /// Drops the tail's lowest entries, durable ones only, while it is over either limit.
+    fn trim_tail(&mut self) {
+        while self.tail.len() > LOG_TAIL_CACHED_ENTRIES || self.tail_bytes > LOG_TAIL_CACHED_BYTES
+        {
+            let Some((&lowest, _)) = self.tail.first_key_value() else { break };
+            if lowest > self.durable {
+                break;
+            }
+            let (_, dropped) = self.tail.pop_first().expect("a lowest entry");
+            self.tail_bytes -= dropped.bytes;
+        }
+    }
+
+    /// Drops the tail's entries from index `from` on (a truncation).
+    fn drop_tail_from(&mut self, from: u64) {
+        let dropped = self.tail.split_off(&from);
+        self.tail_bytes -= dropped.values().map(|cached| cached.bytes).sum::<usize>();
+    }
+
+    /// Drops the tail's entries below index `from` (a purge).
+    fn keep_tail_from(&mut self, from: u64) {
+        self.tail = self.tail.split_off(&from);
+        self.tail_bytes = self.tail.values().map(|cached| cached.bytes).sum();
+    }
+
+    /// The end of the longest run of `[start, end)` whose entries take at most `budget` bytes,
+    /// but at least one entry: entries below the tail are sized by their WAL records, the
+    /// tail's by their encoding. An entry the log does not have ends the count (the read then
+    /// reports what it finds).
+    fn prefix_end(&self, start: u64, end: u64, budget: usize) -> u64 {
+        if start >= end {
+            return end;
+        }
+        let cache_low = self.tail.keys().next().copied().unwrap_or(u64::MAX);
+        let split = cache_low.clamp(start, end);
+        let in_wal = self.locations.range(start..split).map(|(&index, at)| (index, at.bytes()));
+        let in_tail = self.tail.range(split..end).map(|(&index, cached)| (index, cached.bytes));
+        let mut bytes = 0usize;
+        for (index, size) in in_wal.chain(in_tail) {
+            bytes = bytes.saturating_add(size);
+            if bytes > budget && index > start {
+                return index;
+            }
+        }
+        end
+    }
 }
 
 impl LogStore {
@@ -116,8 +190,8 @@ impl LogStore {
             if mem.last_purged.is_some_and(|purged| log_id.index <= purged.index) {
                 return false;
             }
-            if let Some(entry) = mem.tail.get(&log_id.index) {
-                return entry.log_id == *log_id;
+            if let Some(cached) = mem.tail.get(&log_id.index) {
+                return cached.entry.log_id == *log_id;
             }
             match mem.locations.get(&log_id.index) {
                 Some(location) => *location,
@@ -194,7 +268,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             let mem = self.mem();
             let cache_low = mem.tail.keys().next().copied().unwrap_or(u64::MAX).max(start);
             let cached: Vec<Entry> = if cache_low < end {
-                mem.tail.range(cache_low..end).map(|(_, e)| e.clone()).collect()
+                mem.tail.range(cache_low..end).map(|(_, cached)| cached.entry.clone()).collect()
             } else {
                 Vec::new()
             };
@@ -208,6 +282,14 @@ impl RaftLogReader<TypeConfig> for LogStore {
             entries.extend(cached);
         }
         Ok(entries)
+    }
+
+    /// At most [`APPEND_BYTES_MAX`] bytes of entries (or the first entry alone): what
+    /// replication sends in one AppendEntries. openraft asks for up to `max_payload_entries`
+    /// entries, whatever their size.
+    async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> io::Result<Vec<Entry>> {
+        let end = self.mem().prefix_end(start, end, APPEND_BYTES_MAX);
+        self.try_get_log_entries(start..end).await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
@@ -278,8 +360,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                         self.inner.shard
                     );
                 }
-                encoded.push((log_id.index, codec::encode(&entry)));
-                mem.tail.insert(log_id.index, entry);
+                let bytes = codec::encode(&entry);
+                mem.cache(log_id.index, Cached { entry, bytes: bytes.len() });
+                encoded.push((log_id.index, bytes));
                 mem.last_log = Some(log_id);
             }
             (mem.generation, encoded.last().map(|(index, _)| *index))
@@ -323,13 +406,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     if mem.generation == generation && last_index > mem.durable {
                         mem.durable = last_index;
                     }
-                    while mem.tail.len() > LOG_TAIL_CACHED_ENTRIES {
-                        let Some((&lowest, _)) = mem.tail.first_key_value() else { break };
-                        if lowest > mem.durable {
-                            break;
-                        }
-                        mem.tail.pop_first();
-                    }
+                    mem.trim_tail();
                 }
                 if let Some(callback) = callback {
                     callback.io_completed(result);
@@ -342,7 +419,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let from = last_log_id.map(|id| id.index + 1).unwrap_or(0);
         {
             let mut mem = self.mem();
-            mem.tail.split_off(&from);
+            mem.drop_tail_from(from);
             // Truncating after an index beyond the end changes nothing.
             if mem.last_log.is_some_and(|last| last.index >= from) {
                 mem.last_log = last_log_id.or(mem.last_purged);
@@ -359,7 +436,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
         {
             let mut mem = self.mem();
-            mem.tail = mem.tail.split_off(&(log_id.index + 1));
+            mem.keep_tail_from(log_id.index + 1);
             mem.last_purged = Some(log_id);
             if mem.last_log.is_none_or(|last| last.index < log_id.index) {
                 mem.last_log = Some(log_id);
@@ -419,5 +496,65 @@ mod tests {
         }
         assert_eq!(highest, Some(19));
         assert_eq!(written, 1, "the committed id is written once, behind entry 19");
+    }
+
+    /// An entry at `index` that writes `bytes` bytes of value.
+    fn sized_entry(index: u64, bytes: usize) -> Entry {
+        let txn = txn::types::TxnId {
+            start_ts: txn::types::Timestamp(index + 1),
+            coordinator: 1,
+            incarnation: 1,
+            seq: index,
+        };
+        let writes = vec![txn::command::Write { key: b"k".to_vec(), value: Some(vec![7; bytes]) }];
+        let command = txn::command::Command::CommitOnePhase {
+            txn,
+            writes,
+            commit_ts: txn::types::Timestamp(index + 1),
+            lock_term: 1,
+        };
+        let log_id = openraft::testing::log_id::<TypeConfig>(1, 1, index);
+        Entry { log_id, payload: openraft::EntryPayload::Normal(command) }
+    }
+
+    /// A read for replication stops at `APPEND_BYTES_MAX` bytes, but returns at least one
+    /// entry however large, from the WAL as from the in-memory tail; and the tail keeps at
+    /// most `LOG_TAIL_CACHED_BYTES` of durable entries.
+    #[tokio::test(flavor = "current_thread")]
+    async fn replication_reads_and_the_tail_are_bounded_in_bytes() {
+        let dir = Arc::new(MemDir::default());
+        let (wal, reader, mut logs) = Wal::open_with(dir, 256 << 20).expect("open");
+        let writer = Writer::start(wal, Executor::Task { sync_delay: Duration::ZERO }, "log", None);
+        let recovered = logs.remove(&ShardId(0)).unwrap_or_default();
+        let mut log = LogStore::open(ShardId(0), recovered, writer.clone(), reader);
+        let third = APPEND_BYTES_MAX / 3 + 1;
+        let entries = LOG_TAIL_CACHED_BYTES / third + 4;
+        log.append((0..entries as u64).map(|i| sized_entry(i, third)), IOFlushed::noop())
+            .await
+            .expect("append");
+        let big = entries as u64;
+        log.append([sized_entry(big, APPEND_BYTES_MAX * 2)], IOFlushed::noop())
+            .await
+            .expect("append a big entry");
+        writer.run(true, |_| Ok(())).await.expect("everything before is durable");
+        {
+            let mem = log.mem();
+            assert!(mem.tail_bytes <= LOG_TAIL_CACHED_BYTES, "tail holds {}", mem.tail_bytes);
+            let counted: usize = mem.tail.values().map(|cached| cached.bytes).sum();
+            assert_eq!(mem.tail_bytes, counted);
+            assert!(mem.tail.keys().next() > Some(&0), "the oldest entries left the tail");
+        }
+        let indexes = |entries: Vec<Entry>| entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>();
+        // From the WAL: two entries of a third of the budget fit, a third would pass it.
+        assert_eq!(indexes(log.limited_get_log_entries(0, 10).await.expect("read")), vec![0, 1]);
+        // From the tail likewise; the run stops at the big entry, which then goes alone.
+        let last = big - 1;
+        let from_tail = indexes(log.limited_get_log_entries(last, big + 1).await.expect("read"));
+        assert_eq!(from_tail, vec![last]);
+        let alone = indexes(log.limited_get_log_entries(big, big + 1).await.expect("read"));
+        assert_eq!(alone, vec![big]);
+        // Below the budget, the whole range.
+        let all = indexes(log.limited_get_log_entries(3, 5).await.expect("read"));
+        assert_eq!(all, vec![3, 4]);
     }
 }

@@ -109,6 +109,13 @@ pub struct Location {
     len: u32,
 }
 
+impl Location {
+    /// The record's size in bytes.
+    pub fn bytes(&self) -> usize {
+        self.len as usize
+    }
+}
+
 /// A batch being written: records laid out after the end of the active segment.
 pub struct WalBatch {
     segment: u64,
