@@ -35,6 +35,8 @@ use proto::kv::session_response::Response as Answer;
 use proto::mux::Mux;
 use proto::mux::MuxError;
 use proto::mux::Opener;
+
+use crate::connector::MESSAGE_BYTES_MAX;
 use tonic::Code;
 use tonic::Response;
 use tonic::Status;
@@ -77,6 +79,14 @@ impl KvLink {
 
     async fn call(&self, request: Call) -> Result<Answer, Status> {
         let request = SessionRequest { id: 0, request: Some(request) };
+        // Refused here, not sent: over the limit, its encoding would fail inside the stream
+        // and end it, failing every call in flight on it with an unknown outcome.
+        let bytes = prost::Message::encoded_len(&request);
+        if bytes > MESSAGE_BYTES_MAX {
+            return Err(Status::invalid_argument(format!(
+                "the request is {bytes} bytes, over the {MESSAGE_BYTES_MAX}-byte message limit: not sent"
+            )));
+        }
         match self.mux.call(request, self.deadline).await {
             Ok(SessionResponse { response: Some(Answer::Error(error)), .. }) => {
                 Err(status_of(error))

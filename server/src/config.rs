@@ -42,12 +42,14 @@ pub const DEFAULT_SHARDS: u32 = 4;
 pub const WRITE_BYTES_LIMIT: usize = 64 << 20;
 
 // One entry, even at twice the limit in encoding (many small writes), travels alone in one
-// AppendEntries within the transport's message limit; and a replication read's byte budget
-// does too.
-const _: () = assert!(
-    2 * WRITE_BYTES_LIMIT < client::connector::MESSAGE_BYTES_MAX
-        && replication::store::log_store::APPEND_BYTES_MAX < client::connector::MESSAGE_BYTES_MAX
-);
+// AppendEntries within the transport's message limit; so do a replication read's byte budget
+// and a scan's rows (its budget plus the one row that passes it).
+const _: () = {
+    let message = client::connector::MESSAGE_BYTES_MAX;
+    assert!(2 * WRITE_BYTES_LIMIT < message);
+    assert!(replication::store::log_store::APPEND_BYTES_MAX < message);
+    assert!(txn::state::SCAN_BYTES_MAX + 2 * WRITE_BYTES_LIMIT < message);
+};
 
 /// Why a configuration is unusable.
 #[derive(Debug, thiserror::Error)]

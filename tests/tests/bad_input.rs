@@ -164,3 +164,57 @@ async fn kvd_refuses_a_bad_configuration_with_a_clear_error_and_no_panic() {
     let client = cluster.client_via(&[1]).await;
     client.put("Alice", "still fine").await.expect("node 1 works on its own data directory");
 }
+
+/// A request over the transport's message limit (`MESSAGE_BYTES_MAX`, 256 MiB) is refused
+/// whole, with a clear error, and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_the_message_limit_is_refused_and_writes_nothing() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let value = vec![b'v'; VALUE_BYTES_MAX];
+    let count = client::connector::MESSAGE_BYTES_MAX / VALUE_BYTES_MAX + 1;
+    let writes: Vec<client::Mutation> =
+        (0..count).map(|i| client::Mutation::put(format!("Big{i:04}"), &value)).collect();
+    let error = client.commit_writes(writes).await.expect_err("a request over the limit");
+    assert!(matches!(error, client::Error::Invalid(_)), "refused as bad input: {error:?}");
+    assert!(error.to_string().contains("message limit: not sent"), "a clear error: {error}");
+    assert_eq!(everything(&client).await, Rows::new(), "nothing written");
+}
+
+/// Values of the scan test: enough to pass `SCAN_BYTES_MAX` (32 MiB) in one shard.
+const LARGE_VALUES: usize = 36;
+
+/// A SCAN whose rows would pass `txn::state::SCAN_BYTES_MAX` (32 MiB) is refused with a clear
+/// error instead of an answer over the message limit (which ended the client's stream, and the
+/// stream between two nodes when a shard's rows came from another node); a LIMIT makes it fit.
+/// In a transaction the refusal leaves the transaction usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_over_the_byte_limit_is_refused_and_a_limit_makes_it_fit() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let value = vec![b'v'; VALUE_BYTES_MAX];
+    for i in 0..LARGE_VALUES {
+        client.put(format!("Big{i:04}"), &value).await.expect("a 1 MiB put");
+    }
+    let refused = |what: &str, result: Result<Rows, client::Error>| match result {
+        Err(client::Error::Invalid(message)) => {
+            assert!(message.contains("exceed 32 MiB"), "{what}: a clear error: {message}");
+        }
+        other => panic!("{what}: refused as bad input, got {:?}", other.map(|rows| rows.len())),
+    };
+    // One shard (s0 holds every key), and the whole key space (every shard, one transaction).
+    refused("one shard", client.scan("Big", "Bih", None).await);
+    refused("every shard", client.scan("", "", None).await);
+    let rows = client.scan("Big", "Bih", Some(8)).await.expect("a scan with a LIMIT");
+    assert_eq!(rows.len(), 8);
+
+    let mut txn = client.begin().await.expect("begin");
+    refused("in a transaction", txn.scan("", "", None).await);
+    txn.put("Small", "1").await.expect("the transaction is still usable");
+    txn.commit().await.expect("and commits");
+
+    let causal = cluster.client().await;
+    causal.set_consistency(client::Consistency::Causal);
+    refused("causal", causal.scan("", "", None).await);
+    assert_eq!(causal.scan("Big", "", Some(3)).await.expect("causal with a LIMIT").len(), 3);
+}

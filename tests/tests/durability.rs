@@ -306,7 +306,9 @@ async fn a_follower_catches_up_on_a_backlog_larger_than_one_message() {
     }
     let statuses = cluster.statuses().await;
     let target = statuses[&leader].as_ref().expect("the leader's status").shards[&0].applied;
-    eprintln!("wrote {LARGE_TXNS} x {LARGE_TXN_WRITES} MiB with node {follower} down; s0 at {target}");
+    eprintln!(
+        "wrote {LARGE_TXNS} x {LARGE_TXN_WRITES} MiB with node {follower} down; s0 at {target}"
+    );
 
     cluster.restart(follower);
     eventually("the follower to catch up on s0", Duration::from_secs(60), || async {

@@ -128,6 +128,15 @@ const TAG_TOMBSTONE: u8 = 0;
 const TAG_VALUE: u8 = 1;
 /// Bytes of an encoded [`TxnId`] used as a table key.
 pub const TXN_KEY_LEN: usize = 32;
+/// The most bytes (keys plus values) of rows one scan gathers: a scan stops at the first row
+/// that takes its rows past this, so a reply holds at most this plus one row and always fits
+/// one message. A caller that gets rows over it refuses the scan (see `rows_bytes`).
+pub const SCAN_BYTES_MAX: usize = 32 << 20;
+
+/// The bytes (keys plus values) of `rows`, as [`SCAN_BYTES_MAX`] counts them.
+pub fn rows_bytes<'a>(rows: impl IntoIterator<Item = (&'a Key, &'a Value)>) -> usize {
+    rows.into_iter().map(|(key, value)| key.len() + value.len()).sum()
+}
 
 impl ShardState {
     /// The tables of `shard` (nothing is created until [`ShardState::create_tables`]).
@@ -494,7 +503,8 @@ impl ShardState {
         Ok(nth.map(|(k, _)| decode_txn_key(k.value())))
     }
 
-    /// Up to `limit` live keys in `[from, to)` (`to: None` = to the end), as of `ts`.
+    /// Up to `limit` live keys in `[from, to)` (`to: None` = to the end), as of `ts`, stopping
+    /// early at the first row that takes them past [`SCAN_BYTES_MAX`] bytes.
     pub fn scan(
         &self,
         rtx: &ReadTransaction,
@@ -518,10 +528,11 @@ impl ShardState {
     ) -> Result<Vec<(Key, Timestamp, Value)>, StoreError> {
         let data = rtx.open_table(self.data_def())?;
         let mut rows = Vec::new();
+        let mut bytes = 0;
         let mut last_key: Option<Vec<u8>> = None;
         let lower: (&[u8], u64) = (from, 0);
         for entry in data.range::<(&[u8], u64)>((Bound::Included(lower), Bound::Unbounded))? {
-            if rows.len() >= limit {
+            if rows.len() >= limit || bytes > SCAN_BYTES_MAX {
                 break;
             }
             let (k, v) = entry?;
@@ -534,6 +545,7 @@ impl ShardState {
             }
             last_key = Some(key.to_vec());
             if let Some(value) = decode_value(v.value()) {
+                bytes += key.len() + value.len();
                 rows.push((key.to_vec(), Timestamp(!inverted), value));
             }
         }

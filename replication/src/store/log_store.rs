@@ -105,8 +105,7 @@ impl LogMem {
 
     /// Drops the tail's lowest entries, durable ones only, while it is over either limit.
     fn trim_tail(&mut self) {
-        while self.tail.len() > LOG_TAIL_CACHED_ENTRIES || self.tail_bytes > LOG_TAIL_CACHED_BYTES
-        {
+        while self.tail.len() > LOG_TAIL_CACHED_ENTRIES || self.tail_bytes > LOG_TAIL_CACHED_BYTES {
             let Some((&lowest, _)) = self.tail.first_key_value() else { break };
             if lowest > self.durable {
                 break;
@@ -544,7 +543,8 @@ mod tests {
             assert_eq!(mem.tail_bytes, counted);
             assert!(mem.tail.keys().next() > Some(&0), "the oldest entries left the tail");
         }
-        let indexes = |entries: Vec<Entry>| entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>();
+        let indexes =
+            |entries: Vec<Entry>| entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>();
         // From the WAL: two entries of a third of the budget fit, a third would pass it.
         assert_eq!(indexes(log.limited_get_log_entries(0, 10).await.expect("read")), vec![0, 1]);
         // From the tail likewise; the run stops at the big entry, which then goes alone.

@@ -19,6 +19,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use txn::command::AbortReason;
 use txn::deadlock::Probe;
+use txn::state::SCAN_BYTES_MAX;
+use txn::state::rows_bytes;
 use txn::types::Key;
 use txn::types::ShardId;
 use txn::types::Timestamp;
@@ -78,6 +80,20 @@ pub enum StatementError {
     /// unknown.
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// Refuses a scan whose rows exceed `SCAN_BYTES_MAX` (each shard stops just past it, so its
+/// reply fits one message; the answer to the client must too). Nothing is written; within a
+/// transaction, the range locks the scan took stay until it ends, as a read's do.
+pub(crate) fn check_scan_bytes(rows: &[(Key, Value)]) -> Result<(), StatementError> {
+    let bytes = rows_bytes(rows.iter().map(|(key, value)| (key, value)));
+    if bytes > SCAN_BYTES_MAX {
+        return Err(StatementError::Invalid(format!(
+            "the rows of this SCAN exceed {} MiB: narrow the range or add a LIMIT",
+            SCAN_BYTES_MAX >> 20
+        )));
+    }
+    Ok(())
 }
 
 fn abort_error(reason: AbortReason, detail: impl Into<String>) -> StatementError {
@@ -461,6 +477,7 @@ impl Coordinator {
                 };
             }
             rows.extend(merged.into_iter().take(wanted));
+            check_scan_bytes(&rows)?;
             if rows.len() >= limit {
                 break;
             }
@@ -588,7 +605,10 @@ impl Coordinator {
         if parts.len() == 1 {
             let (shard, from, to) = parts.into_iter().next().expect("one part");
             return match self.single(shard, SingleOp::Scan { from, to, limit }).await? {
-                PeerReply::Read(read) => Ok((read.rows, read.version_ts)),
+                PeerReply::Read(read) => {
+                    check_scan_bytes(&read.rows)?;
+                    Ok((read.rows, read.version_ts))
+                }
                 other => Err(StatementError::Unavailable(format!("unexpected reply {other:?}"))),
             };
         }

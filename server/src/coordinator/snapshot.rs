@@ -16,6 +16,7 @@ use txn::types::Value;
 use crate::config::Timing;
 use crate::coordinator::coordinator::Coordinator;
 use crate::coordinator::coordinator::StatementError;
+use crate::coordinator::coordinator::check_scan_bytes;
 use crate::peer::message::PeerReply;
 use crate::peer::message::PeerRequest;
 use crate::peer::message::ReadResult;
@@ -143,6 +144,7 @@ impl Coordinator {
             let read = self.snapshot_call(shard, SnapshotAt::Exactly(ts), op).await?;
             seen = seen.max(read.version_ts);
             rows.extend(read.rows);
+            check_scan_bytes(&rows)?;
         }
         Ok((rows, seen))
     }
