@@ -929,6 +929,10 @@ impl Shard {
                 PeerReply::Voted { prepare_ts: Some(prepare_ts) }
             }
             Ok(Applied::Committed { commit_ts }) => {
+                // Not remembered as ended (`LeaderState::ended`), unlike a phase 2: a resent
+                // one-statement write is the same transaction, and must reach its entry's
+                // apply, which finds the record and answers Committed again; refused as
+                // ending, it would hear ABORTED for a write that committed.
                 self.forget(txn, lock_term);
                 PeerReply::Committed { commit_ts }
             }
