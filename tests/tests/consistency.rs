@@ -140,6 +140,48 @@ async fn causal_reads_survive_on_the_minority_side_and_sequential_reads_fail_cle
 }
 
 /// Retention short enough to outlive in a test (collection runs every second).
+/// A causal read whose token is ahead of everything its replica can learn (the replica missed
+/// the write, and the nodes that have it are frozen) waits for the safe time to reach the
+/// token, then answers UNAVAILABLE within its deadline: never the older value the replica
+/// holds. Once the other nodes resume, the same read returns the write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_causal_read_ahead_of_its_replica_answers_unavailable_never_a_stale_value() {
+    let mut cluster = Cluster::start().await;
+    cluster.wait_ready().await;
+    let writer = cluster.client().await;
+    let key = SHARD_KEYS[0];
+    writer.put(key, "old").await.expect("the first write");
+    // Node 3 misses the second write.
+    cluster.freeze(3);
+    eventually("the write with node 3 frozen", ERROR_WITHIN, || async {
+        writer.put(key, "new").await.map_err(|e| e.to_string())
+    })
+    .await;
+    let token = writer.token();
+    // Now node 3 is alone, with the old value and a safe time below the token.
+    cluster.freeze(1);
+    cluster.freeze(2);
+    cluster.thaw(3);
+    let session = causal_client(&cluster, 3).await;
+    session.observe_token(token);
+    let started = Instant::now();
+    let read = session.get(key).await;
+    let took = started.elapsed();
+    match &read {
+        Err(client::Error::Unavailable(message)) => eprintln!("after {took:?}: {message}"),
+        other => panic!("a causal read at token {token} on node 3 alone: {other:?}"),
+    }
+    assert!(took < ERROR_WITHIN, "the error came within the deadline ({took:?})");
+
+    cluster.thaw(1);
+    cluster.thaw(2);
+    let value = eventually("the causal read once node 3 caught up", ERROR_WITHIN, || async {
+        session.get(key).await.map_err(|e| e.to_string())
+    })
+    .await;
+    assert_eq!(text(value).as_deref(), Some("new"));
+}
+
 const SHORT_RETENTION: &str = "[timing]\nretention_ms = 2000\n";
 /// How long a snapshot may take to fall out of a 2 s retention window.
 const COLLECTED_WITHIN: Duration = Duration::from_secs(15);
