@@ -48,6 +48,10 @@ pub const TRANSFER_POLL: Duration = Duration::from_millis(10);
 /// compaction loop has work (and turmoil's in-memory disk does not hold 64 MiB of reserved space
 /// per node).
 pub const SIM_WAL_SEGMENT_BYTES: u64 = 16 << 10;
+/// The byte budget of one AppendEntries in the simulation (8 MiB in production): a few entries,
+/// so that a follower catching up after a crash or a partition gets its backlog in many
+/// messages (openraft sends the rest of its range in the next ones).
+pub const SIM_APPEND_BYTES_MAX: usize = 1 << 10;
 
 /// Leadership transfers the driver asks of a node: (shard, new leader). The node takes them
 /// on its next [`TRANSFER_POLL`]; a crashed node's requests wait for its restart.
@@ -408,6 +412,7 @@ async fn run_node_until_stopped(
         state: open(STATE_FILE)?,
         wal: Arc::new(SimLogDir::new(disk.clone())),
         wal_segment_bytes: SIM_WAL_SEGMENT_BYTES,
+        append_bytes_max: SIM_APPEND_BYTES_MAX,
     };
     let options = StartOptions {
         connector: Arc::new(SimConnector),

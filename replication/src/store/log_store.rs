@@ -70,6 +70,8 @@ struct ShardLog {
     writer: Writer<Wal>,
     reader: WalReader,
     mem: Mutex<LogMem>,
+    /// The byte budget of a replication read ([`APPEND_BYTES_MAX`] but in the simulation).
+    append_bytes_max: usize,
 }
 
 /// An entry of the in-memory tail, with its encoded size.
@@ -157,6 +159,7 @@ impl LogStore {
         recovered: RecoveredLog,
         writer: Writer<Wal>,
         reader: WalReader,
+        append_bytes_max: usize,
     ) -> LogStore {
         let durable = recovered.entries.last_key_value().map_or(0, |(&index, _)| index);
         let last_log = recovered.last_log.or(recovered.purged);
@@ -173,7 +176,8 @@ impl LogStore {
             committed,
             ..LogMem::default()
         };
-        LogStore { inner: Arc::new(ShardLog { shard, writer, reader, mem: Mutex::new(mem) }) }
+        let mem = Mutex::new(mem);
+        LogStore { inner: Arc::new(ShardLog { shard, writer, reader, mem, append_bytes_max }) }
     }
 
     /// The shard.
@@ -287,7 +291,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
     /// replication sends in one AppendEntries. openraft asks for up to `max_payload_entries`
     /// entries, whatever their size.
     async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> io::Result<Vec<Entry>> {
-        let end = self.mem().prefix_end(start, end, APPEND_BYTES_MAX);
+        let end = self.mem().prefix_end(start, end, self.inner.append_bytes_max);
         self.try_get_log_entries(start..end).await
     }
 
@@ -468,7 +472,8 @@ mod tests {
         let fsync = Duration::from_millis(20);
         let writer = Writer::start(wal, Executor::Task { sync_delay: fsync }, "log", None);
         let recovered = logs.remove(&ShardId(0)).unwrap_or_default();
-        let mut log = LogStore::open(ShardId(0), recovered, writer.clone(), reader);
+        let mut log =
+            LogStore::open(ShardId(0), recovered, writer.clone(), reader, APPEND_BYTES_MAX);
         let entry = |index| openraft::testing::blank_ent::<TypeConfig>(1, 1, index);
         log.append((0..10).map(entry), IOFlushed::noop()).await.expect("append 0..9");
         // The writer task takes the first batch and starts its fsync.
@@ -525,7 +530,8 @@ mod tests {
         let (wal, reader, mut logs) = Wal::open_with(dir, 256 << 20).expect("open");
         let writer = Writer::start(wal, Executor::Task { sync_delay: Duration::ZERO }, "log", None);
         let recovered = logs.remove(&ShardId(0)).unwrap_or_default();
-        let mut log = LogStore::open(ShardId(0), recovered, writer.clone(), reader);
+        let mut log =
+            LogStore::open(ShardId(0), recovered, writer.clone(), reader, APPEND_BYTES_MAX);
         let third = APPEND_BYTES_MAX / 3 + 1;
         let entries = LOG_TAIL_CACHED_BYTES / third + 4;
         log.append((0..entries as u64).map(|i| sized_entry(i, third)), IOFlushed::noop())

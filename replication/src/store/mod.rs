@@ -102,6 +102,9 @@ pub struct Databases {
     pub wal: Arc<dyn LogDir>,
     /// The size of a WAL segment ([`wal::SEGMENT_BYTES`]; the simulation uses small ones).
     pub wal_segment_bytes: u64,
+    /// The byte budget of one AppendEntries ([`log_store::APPEND_BYTES_MAX`]; the simulation
+    /// uses a small one, so that its catching-up followers get their entries in many messages).
+    pub append_bytes_max: usize,
 }
 
 impl Databases {
@@ -119,6 +122,7 @@ impl Databases {
                 .map_err(redb::Error::from)?,
             wal: Arc::new(FsDir::create(dir.join(WAL_DIR)).map_err(IdentityError::Log)?),
             wal_segment_bytes: wal::SEGMENT_BYTES,
+            append_bytes_max: log_store::APPEND_BYTES_MAX,
         })
     }
 }
@@ -134,6 +138,7 @@ pub struct Store {
     identity: Identity,
     wal_pressure: Arc<std::sync::Mutex<WalPressure>>,
     safe_parts: Arc<std::sync::Mutex<BTreeMap<ShardId, Arc<SafeParts>>>>,
+    append_bytes_max: usize,
 }
 
 impl Store {
@@ -156,6 +161,7 @@ impl Store {
         shards: u32,
     ) -> Result<Store, IdentityError> {
         let identity = identity::claim(&databases.node, node_id, shards)?;
+        let append_bytes_max = databases.append_bytes_max;
         let (wal, wal_reader, recovered) =
             Wal::open_with(databases.wal, databases.wal_segment_bytes)
                 .map_err(IdentityError::Log)?;
@@ -183,6 +189,7 @@ impl Store {
             identity,
             wal_pressure,
             safe_parts: Arc::default(),
+            append_bytes_max,
         })
     }
 
@@ -217,8 +224,8 @@ impl Store {
         let recovered = self.recovered.lock().expect("recovered logs lock").remove(&shard);
         let recovered =
             recovered.ok_or_else(|| io::Error::other(format!("{shard} opened twice")))?;
-        let log =
-            LogStore::open(shard, recovered, self.log_writer.clone(), self.wal_reader.clone());
+        let (writer, reader) = (self.log_writer.clone(), self.wal_reader.clone());
+        let log = LogStore::open(shard, recovered, writer, reader, self.append_bytes_max);
         Ok((log, state_machine))
     }
 
