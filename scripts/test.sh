@@ -14,6 +14,7 @@ cargo nextest run --workspace --no-fail-fast
 cargo run -q -p chaos --bin chaos -- --seeds "${CHAOS_SEEDS:-50}" --secs 30 --jobs 2
 cargo run -q -p chaos --bin chaos -- --seeds 10 --nodes 5 --secs 30 --jobs 2
 cargo run -q -p chaos --bin chaos -- --seeds 4 --secs 30 --jobs 2 --check-determinism
+cargo run -q -p chaos --bin chaos -- --seeds 4 --nodes 5 --secs 30 --jobs 2 --check-determinism
 # Every third call between nodes that could be resent is delivered twice (docs/testing.md).
 cargo run -q -p chaos --bin chaos -- --seeds 10 --secs 30 --jobs 2 --duplicate-calls 3
 # ... and with the copy up to 200 ms late (a first delivery whose handler ran late).
