@@ -120,7 +120,7 @@ pub fn run(plan: &Plan) -> RunReport {
         }
         match cluster.sim.step() {
             Ok(true) => break,
-            Ok(false) => {}
+            Ok(false) => cluster.cut_stopped_nodes(),
             Err(error) => {
                 problems.push(format!("the simulation failed: {error}"));
                 break;

@@ -143,6 +143,9 @@ pub struct SimNode {
     pub transfers: TransferRequests,
     /// False while crashed.
     pub running: bool,
+    /// True once it stopped by itself on its failed disk and its links were cut
+    /// ([`SimCluster::cut_stopped_nodes`]), until its restart.
+    pub stopped: bool,
 }
 
 /// A simulated cluster and its simulation.
@@ -185,6 +188,7 @@ impl<'a> SimCluster<'a> {
                 skew_ms: Arc::new(AtomicI64::new(0)),
                 transfers: Arc::new(Mutex::new(Vec::new())),
                 running: true,
+                stopped: false,
             };
             let config = NodeConfig {
                 id,
@@ -287,6 +291,30 @@ impl<'a> SimCluster<'a> {
         true
     }
 
+    /// Cuts the links of every node that stopped by itself on its failed disk (its software
+    /// returned), as soon as the driver sees it: a process that exited sends nothing more, but
+    /// turmoil keeps the tasks of a host whose software returned, and they would go on talking
+    /// (a coordinator driving its commits, say) until the node's restart. Called after every
+    /// step.
+    pub fn cut_stopped_nodes(&mut self) {
+        let mut stopped = Vec::new();
+        for node in &mut self.nodes {
+            if node.running
+                && !node.stopped
+                && node.disk.is_dead()
+                && !self.sim.is_host_running(node.name.as_str())
+            {
+                node.stopped = true;
+                stopped.push(node.name.clone());
+            }
+        }
+        for name in stopped {
+            for other in self.other_hosts(&name) {
+                self.sim.partition(name.as_str(), other.as_str());
+            }
+        }
+    }
+
     /// Restarts a crashed node from its disk.
     pub fn restart(&mut self, id: NodeId) {
         let node = self.node_mut(id);
@@ -295,6 +323,7 @@ impl<'a> SimCluster<'a> {
         }
         node.disk.revive();
         node.running = true;
+        node.stopped = false;
         let name = node.name.clone();
         // The new incarnation starts before the links come back. `bounce` drops what is left
         // of the old one: nothing after a crash (turmoil dropped its tasks then), but a node
