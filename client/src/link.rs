@@ -35,14 +35,13 @@ use proto::kv::session_response::Response as Answer;
 use proto::mux::Mux;
 use proto::mux::MuxError;
 use proto::mux::Opener;
-
-use crate::connector::MESSAGE_BYTES_MAX;
 use tonic::Code;
 use tonic::Response;
 use tonic::Status;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
+use crate::connector::MESSAGE_BYTES_MAX;
 use crate::error::ABORT_REASON_KEY;
 use crate::error::RETRYABLE_KEY;
 use crate::error::is_connect_failure;

@@ -134,8 +134,8 @@ pub const TXN_KEY_LEN: usize = 32;
 pub const SCAN_BYTES_MAX: usize = 32 << 20;
 
 /// The bytes (keys plus values) of `rows`, as [`SCAN_BYTES_MAX`] counts them.
-pub fn rows_bytes<'a>(rows: impl IntoIterator<Item = (&'a Key, &'a Value)>) -> usize {
-    rows.into_iter().map(|(key, value)| key.len() + value.len()).sum()
+pub fn rows_bytes(rows: &[(Key, Value)]) -> usize {
+    rows.iter().map(|(key, value)| key.len() + value.len()).sum()
 }
 
 impl ShardState {

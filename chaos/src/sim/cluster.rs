@@ -257,10 +257,15 @@ impl<'a> SimCluster<'a> {
         // order tokio drops tasks, which depends on process-wide task ids: nothing a seed
         // controls. A power cut sends nothing, so the host's links are cut first: its last
         // segments are lost, and peers learn of the crash by keep-alive timeouts, as in life.
-        for other in self.other_hosts(&name) {
-            self.sim.partition(name.as_str(), other.as_str());
-        }
+        self.cut_links_of(&name);
         self.sim.crash(name.as_str());
+    }
+
+    /// Cuts every link of host `name` (both ways); [`SimCluster::restart`] repairs them.
+    fn cut_links_of(&mut self, name: &str) {
+        for other in self.other_hosts(name) {
+            self.sim.partition(name, other.as_str());
+        }
     }
 
     /// Asks node `leader` to hand its leadership of `shard` to `to` (ignored if it no longer
@@ -309,9 +314,7 @@ impl<'a> SimCluster<'a> {
             }
         }
         for name in stopped {
-            for other in self.other_hosts(&name) {
-                self.sim.partition(name.as_str(), other.as_str());
-            }
+            self.cut_links_of(&name);
         }
     }
 

@@ -86,7 +86,7 @@ pub enum StatementError {
 /// reply fits one message; the answer to the client must too). Nothing is written; within a
 /// transaction, the range locks the scan took stay until it ends, as a read's do.
 pub(crate) fn check_scan_bytes(rows: &[(Key, Value)]) -> Result<(), StatementError> {
-    let bytes = rows_bytes(rows.iter().map(|(key, value)| (key, value)));
+    let bytes = rows_bytes(rows);
     if bytes > SCAN_BYTES_MAX {
         return Err(StatementError::Invalid(format!(
             "the rows of this SCAN exceed {} MiB: narrow the range or add a LIMIT",
