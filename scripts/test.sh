@@ -26,3 +26,6 @@ for canary in ack-before-fsync release-locks-at-prepare follower-sequential-read
   skip-safe-time-wait release-shared-before-end-locks yes-voter-aborts-alone; do
   cargo run -q -p chaos --bin chaos -- --seeds 12 --secs 30 --jobs 2 --canary "$canary" | tail -n 1
 done
+# A resent one-statement WRITE applied twice shows only where calls are delivered twice.
+cargo run -q -p chaos --bin chaos -- --seeds 12 --secs 30 --jobs 2 --duplicate-calls 3 \
+  --duplicate-late-ms 200 --canary single-id-per-delivery | tail -n 1

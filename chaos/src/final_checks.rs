@@ -1,7 +1,8 @@
 //! The checker host: watches shard leaders during the run (the nemesis isolates them), then,
 //! once the clients stopped, reads the final state and checks the cluster itself:
 //!
-//! 1. the final list of every list-append key, read linearizably through the leaders;
+//! 1. the final list of every list-append key and the final value of every register, read
+//!    linearizably through the leaders (the register reads join the register history);
 //! 2. the exact outcome (TxnStatus) of every transaction whose client never learned it;
 //! 3. the bank total;
 //! 4. convergence: every replica of every shard with the same data digest (versions, prepared
@@ -26,10 +27,13 @@ use crate::sim::net::SimConnector;
 use crate::workload::ACCOUNTS;
 use crate::workload::CLIENT_TIMEOUT;
 use crate::workload::OPENING_BALANCE;
+use crate::workload::REGISTERS;
 use crate::workload::account;
+use crate::workload::register;
 use crate::world::Findings;
 use crate::world::Phase;
 use crate::world::Shared;
+use crate::world::now_ns;
 
 /// How often leaders are polled during the run.
 pub const LEADER_POLL: Duration = Duration::from_millis(300);
@@ -37,6 +41,8 @@ pub const LEADER_POLL: Duration = Duration::from_millis(300);
 pub const SETTLE_BOUND: Duration = Duration::from_secs(30);
 /// Attempts at each final read.
 pub const FINAL_READ_ATTEMPTS: usize = 100;
+/// The register history's process for the final reads (clients' processes start at 1).
+pub const FINAL_PROCESS: u64 = 0;
 
 async fn poll_leaders(world: &Shared, topology: &Topology) {
     for shard in topology.shards() {
@@ -86,6 +92,21 @@ pub async fn checker(world: Shared, topology: Topology, seed: u64) -> turmoil::R
                 findings.final_reads.insert(Key::new(key), list);
             }
             None => findings.problems.push(format!("final read of {key} never succeeded")),
+        }
+    }
+    for key in (0..REGISTERS).map(register) {
+        let mut done = false;
+        for _ in 0..FINAL_READ_ATTEMPTS {
+            let index = world.borrow_mut().registers.invoke_read(FINAL_PROCESS, &key, now_ns());
+            let read = client.get(&key).await;
+            done = world.borrow_mut().register_read_done(index, read);
+            if done {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !done {
+            findings.problems.push(format!("final read of register {key} never succeeded"));
         }
     }
     let unknown = world.borrow().unknown.clone();

@@ -6,7 +6,8 @@
 //!   ─► final phase: the checker reads the final state, checks convergence and leaks
 //!   ─► verdict: the history against strict serializability (Elle-style cycles), the final
 //!      reads against every acknowledged/failed/unknown append, TxnStatus against the final
-//!      reads, bank audits, convergence, leaks, liveness
+//!      reads, the registers' one-statement history (`check::register`), bank audits,
+//!      convergence, leaks, liveness
 //! ```
 //!
 //! Everything derives from the seed; [`RunReport::trace_hash`] fingerprints the run (history,
@@ -46,6 +47,8 @@ pub struct RunReport {
     pub faults: String,
     /// Transaction counts.
     pub stats: Stats,
+    /// The register operations, counted (`RegisterHistory::summary`).
+    pub registers: String,
     /// Everything wrong; empty means the run passed.
     pub problems: Vec<String>,
     /// The list-append history as JSON lines.
@@ -151,6 +154,9 @@ pub fn run(plan: &Plan) -> RunReport {
             }
         }
     }
+    for anomaly in world.registers.check().iter().take(5) {
+        problems.push(format!("registers: {anomaly}"));
+    }
     let mut digests = Vec::new();
     match &world.findings {
         None => problems.push("the final checks did not run".into()),
@@ -177,6 +183,7 @@ pub fn run(plan: &Plan) -> RunReport {
     }
     let jsonl = world.histories.all.to_jsonl();
     let mut fingerprint = jsonl.clone();
+    fingerprint.push_str(&world.registers.to_lines());
     for line in nemesis.log.iter().chain(digests.iter()) {
         fingerprint.push_str(line);
         fingerprint.push('\n');
@@ -185,6 +192,7 @@ pub fn run(plan: &Plan) -> RunReport {
         plan: plan.clone(),
         faults: nemesis.summary(),
         stats: world.stats.clone(),
+        registers: world.registers.summary(),
         problems,
         history: jsonl,
         nemesis_log: nemesis.log.clone(),

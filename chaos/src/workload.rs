@@ -3,6 +3,9 @@
 //! transactions; keys locked in random orders and read before being written provoke deadlocks
 //! (two readers upgrading) on purpose. Half the transactions send their writes with END (locked
 //! by the prepares); half the transfers read their accounts for update (exclusive locks).
+//! During the faults, a share of the sequential clients' operations are one-statement WRITEs
+//! and READs of a few registers ([`register_op`], checked by `check::register`): the path of
+//! `kvsh`'s and `kvbench put`'s single writes, which the list-append transactions never take.
 //!
 //! Recording rules (TESTING.md §1.2): the invoke is recorded before BEGIN; `ok` only after
 //! COMMITTED, with the lists read; `fail` only when the transaction certainly did not commit
@@ -35,6 +38,11 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const ACCOUNTS: usize = 8;
 /// Each account's opening balance.
 pub const OPENING_BALANCE: i64 = 100;
+/// Registers written and read by one-statement operations.
+pub const REGISTERS: usize = 2;
+/// The share of a sequential list-append client's operations, during the faults, that are
+/// register operations.
+pub const REGISTER_SHARE: f64 = 0.3;
 
 /// How a transaction ended, for the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +58,12 @@ pub enum Ended {
 /// The name of bank account `i` (first characters spread over shards).
 pub fn account(i: usize) -> String {
     format!("{}acct{i}", ALNUM[(i * 19 + 5) % ALNUM.len()] as char)
+}
+
+/// The name of register `i` (first characters spread over shards; no list-append key has
+/// letters after its first character).
+pub fn register(i: usize) -> String {
+    format!("{}reg{i}", ALNUM[(i * 23 + 11) % ALNUM.len()] as char)
 }
 
 fn encode_list(list: &[i64]) -> String {
@@ -193,6 +207,63 @@ pub async fn append_txn(
     }
 }
 
+/// One-statement operations on a random register, recorded in the register history: half the
+/// time a WRITE of a value no other write uses followed by a READ of it, else a READ alone (both
+/// sequential: through the leader). A write followed at once by reads makes closely spaced
+/// writes and reads of each register, where a write applied twice (a late copy of a resent
+/// WRITE after a newer write) shows as a stale read (canary `single-id-per-delivery`).
+///
+/// Counted in the register history's summary, not in the transaction counts. Recording: a
+/// write is `ok` once acknowledged, `fail` when the client was told it certainly did not
+/// apply (ABORTED, refused as invalid, or not sent: [`Error::Unavailable`]'s contract), `info`
+/// when its outcome is unknown; a read is `ok` with its value, else `fail`.
+pub async fn register_op(
+    world: &Shared,
+    client: &Client,
+    rng: &mut SmallRng,
+    process: u64,
+) -> Ended {
+    let key = register(rng.random_range(0..REGISTERS));
+    if rng.random_bool(0.5) {
+        let written = register_write(world, client, &key, process).await;
+        if written == Ended::Unknown {
+            return written;
+        }
+    }
+    register_read(world, client, &key, process).await
+}
+
+async fn register_write(world: &Shared, client: &Client, key: &str, process: u64) -> Ended {
+    let value = world.borrow_mut().register_value();
+    let index = world.borrow_mut().registers.invoke_write(process, key, &value, now_ns());
+    let result = client.put(key, &value).await;
+    let mut w = world.borrow_mut();
+    match result {
+        Ok(()) => {
+            w.registers.ok(index, None, now_ns());
+            Ended::Committed
+        }
+        Err(Error::Unknown(_)) => {
+            w.registers.info(index, now_ns());
+            Ended::Unknown
+        }
+        Err(_) => {
+            w.registers.fail(index, now_ns());
+            Ended::Failed
+        }
+    }
+}
+
+async fn register_read(world: &Shared, client: &Client, key: &str, process: u64) -> Ended {
+    let index = world.borrow_mut().registers.invoke_read(process, key, now_ns());
+    let result = client.get(key).await;
+    if world.borrow_mut().register_read_done(index, result) {
+        Ended::Committed
+    } else {
+        Ended::Failed
+    }
+}
+
 /// Funds the bank accounts (once, before any transfer).
 pub async fn fund_accounts(world: &Shared, client: &Client) {
     for _ in 0..200 {
@@ -316,6 +387,13 @@ pub async fn worker(
     if causal {
         client.set_consistency(client::Consistency::Causal);
     }
+    // Every other sequential list-append client sends its requests to any node, as a client
+    // through the `.proto` without a shard map does: its one-statement operations and
+    // transactions are then forwarded between nodes (where calls may be resent, or delivered
+    // twice under `--duplicate-calls`) instead of arriving at their leader.
+    if !banker && !causal && id % 2 == 1 {
+        client.set_routing(client::Routing::AnyNode);
+    }
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut process = world.borrow_mut().new_process();
     if banker && id == 0 {
@@ -339,6 +417,8 @@ pub async fn worker(
             } else {
                 audit(&world, &client).await
             }
+        } else if !banker && !causal && phase == Phase::Safety && rng.random_bool(REGISTER_SHARE) {
+            register_op(&world, &client, &mut rng, process).await
         } else {
             append_txn(&world, &client, &mut rng, process, causal).await
         };

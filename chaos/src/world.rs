@@ -11,6 +11,8 @@ use std::rc::Rc;
 
 use check::history::MicroOp;
 use check::history::Recorder;
+use check::register::RegisterHistory;
+use client::Error;
 use proto::kv::TxnHandle;
 use rand::Rng;
 use rand::rngs::SmallRng;
@@ -125,6 +127,9 @@ pub struct World {
     pub phase: Phase,
     /// The list-append histories.
     pub histories: Histories,
+    /// The one-statement writes and reads of the registers (`workload::register_op`).
+    pub registers: RegisterHistory,
+    next_register_value: u64,
     next_process: u64,
     active: Vec<ActiveKey>,
     next_key: u64,
@@ -168,6 +173,8 @@ impl World {
         let mut world = World {
             phase: Phase::Safety,
             histories: Histories { all: Recorder::new(), locking: Recorder::new() },
+            registers: RegisterHistory::new(),
+            next_register_value: 0,
             next_process: 0,
             active: Vec::new(),
             next_key: 0,
@@ -190,6 +197,31 @@ impl World {
     pub fn new_process(&mut self) -> u64 {
         self.next_process += 1;
         self.next_process
+    }
+
+    /// A value no register write used before.
+    pub fn register_value(&mut self) -> String {
+        self.next_register_value += 1;
+        format!("v{}", self.next_register_value)
+    }
+
+    /// Completes register read `index` with its result; true if it returned (a value or none).
+    pub fn register_read_done(
+        &mut self,
+        index: usize,
+        read: Result<Option<Vec<u8>>, Error>,
+    ) -> bool {
+        match read {
+            Ok(value) => {
+                let value = value.map(|v| String::from_utf8_lossy(&v).into_owned());
+                self.registers.ok(index, value.as_deref(), now_ns());
+                true
+            }
+            Err(_) => {
+                self.registers.fail(index, now_ns());
+                false
+            }
+        }
     }
 
     fn fresh_key(&mut self, retire_at: i64) {

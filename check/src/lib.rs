@@ -16,6 +16,7 @@
 //! - [`history`]: the format, parsing, validation, and the [`history::Recorder`].
 //! - [`check`]: the entry point; [`Model`] picks which anomalies count.
 //! - [`completeness::check_final_reads`]: final-read completeness after healing.
+//! - [`register`]: one-statement writes and reads of single-key registers.
 //!
 //! ```
 //! use check::history::{MicroOp, Recorder};
@@ -39,6 +40,7 @@ pub(crate) mod graph;
 pub mod history;
 pub(crate) mod history_index;
 pub mod model;
+pub mod register;
 pub mod report;
 
 pub use anomaly::{Anomaly, AnomalyKind, TxnRef};

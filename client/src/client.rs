@@ -80,6 +80,18 @@ impl Consistency {
     }
 }
 
+/// Where a session sends a request about a key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Routing {
+    /// To the leader of the key's shard first, as far as the shard map knows it (one hop).
+    #[default]
+    Leaders,
+    /// To the nodes in turn, whatever the key: the node that receives a request forwards its
+    /// work to the shard leaders, as for a client through the `.proto` that keeps no shard map.
+    /// Costs a hop between nodes per statement; the simulation uses it to exercise forwarding.
+    AnyNode,
+}
+
 /// The outcome of [`Client::txn_status`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TxnOutcome {
@@ -149,6 +161,7 @@ pub(crate) struct Inner {
     token: AtomicU64,
     next: AtomicUsize,
     pub(crate) consistency: Mutex<Consistency>,
+    routing: Mutex<Routing>,
     pub(crate) timeout: Duration,
     /// The state of the retry-jitter generator (splitmix64; seeded, so the simulation replays).
     jitter: AtomicU64,
@@ -214,6 +227,7 @@ impl Client {
                 token: AtomicU64::new(0),
                 next: AtomicUsize::new(0),
                 consistency: Mutex::new(Consistency::Default),
+                routing: Mutex::new(Routing::Leaders),
                 timeout,
                 jitter: AtomicU64::new(seed),
             }),
@@ -237,6 +251,7 @@ impl Client {
                 token: AtomicU64::new(0),
                 next: AtomicUsize::new(next),
                 consistency: Mutex::new(Consistency::Default),
+                routing: Mutex::new(Routing::Leaders),
                 timeout: self.inner.timeout,
                 jitter: AtomicU64::new(splitmix(jitter)),
             }),
@@ -261,6 +276,16 @@ impl Client {
     /// Sets the session's consistency.
     pub fn set_consistency(&self, consistency: Consistency) {
         *self.inner.consistency.lock().expect("consistency lock") = consistency;
+    }
+
+    /// The session's routing.
+    pub fn routing(&self) -> Routing {
+        *self.inner.routing.lock().expect("routing lock")
+    }
+
+    /// Sets the session's routing.
+    pub fn set_routing(&self, routing: Routing) {
+        *self.inner.routing.lock().expect("routing lock") = routing;
     }
 
     /// The session stream to `addr`, which carries every statement (`Kv/Session`).
@@ -354,8 +379,9 @@ impl Client {
         }
     }
 
-    /// Nodes to try for a request about `key`: its shard's leader first, then the others. A
-    /// causal read goes to the nearest node instead (any replica serves it).
+    /// Nodes to try for a request about `key`: its shard's leader first, then the others (all
+    /// in turn under [`Routing::AnyNode`]). A causal read goes to the nearest node instead (any
+    /// replica serves it).
     fn route(&self, key: &[u8], leader_first: bool) -> Vec<String> {
         if !leader_first {
             return self.nearest();
@@ -364,6 +390,9 @@ impl Client {
         let next = self.inner.next.fetch_add(1, Ordering::Relaxed);
         let count = addrs.len();
         addrs.rotate_left(next % count);
+        if self.routing() == Routing::AnyNode {
+            return addrs;
+        }
         if let Some(leader) = self.inner.pool.map.lock().expect("map lock").leader_addr(key) {
             addrs.retain(|a| *a != leader);
             addrs.insert(0, leader);

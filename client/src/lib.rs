@@ -33,6 +33,7 @@ pub mod transaction;
 
 pub use client::Client;
 pub use client::Consistency;
+pub use client::Routing;
 pub use client::TxnOutcome;
 pub use error::Error;
 pub use mutation::Mutation;

@@ -28,17 +28,21 @@ pub enum Canary {
     /// have locks to take elsewhere (two-phase locking broken: a lock released before another
     /// is taken).
     ReleaseSharedBeforeEndLocks = 6,
+    /// A one-statement operation is a new transaction at each delivery (its id is no longer
+    /// the sender's, minted once per operation): a resent or duplicated WRITE commits twice.
+    SingleIdPerDelivery = 7,
 }
 
 impl Canary {
     /// Every canary, with its command-line name.
-    pub const ALL: [(Canary, &'static str); 6] = [
+    pub const ALL: [(Canary, &'static str); 7] = [
         (Canary::AckBeforeFsync, "ack-before-fsync"),
         (Canary::ReleaseLocksAtPrepare, "release-locks-at-prepare"),
         (Canary::FollowerSequentialRead, "follower-sequential-read"),
         (Canary::SkipSafeTimeWait, "skip-safe-time-wait"),
         (Canary::YesVoterAbortsAlone, "yes-voter-aborts-alone"),
         (Canary::ReleaseSharedBeforeEndLocks, "release-shared-before-end-locks"),
+        (Canary::SingleIdPerDelivery, "single-id-per-delivery"),
     ];
 
     /// The canary with this name.

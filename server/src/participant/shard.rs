@@ -1254,7 +1254,11 @@ impl Shard {
     /// A READ, WRITE, DELETE or SCAN outside a transaction, coordinated right here. It runs in
     /// a task of its own, to completion even if its caller gives up waiting: otherwise a lock
     /// granted after the caller left would be held by a transaction nobody ends.
-    pub async fn handle_single(self: &Arc<Shard>, txn: TxnId, op: SingleOp) -> PeerReply {
+    pub async fn handle_single(self: &Arc<Shard>, mut txn: TxnId, op: SingleOp) -> PeerReply {
+        if canary::is(Canary::SingleIdPerDelivery) {
+            // Canary: each delivery is a transaction of its own.
+            txn.start_ts = self.ctx.clock.now();
+        }
         let shard = self.clone();
         let task = tokio::spawn(async move { shard.single(txn, op).await });
         task.await.unwrap_or_else(|error| {

@@ -1,0 +1,446 @@
+//! Single-key registers written and read by one-statement operations (`WRITE k v` and `READ k`
+//! outside a transaction), each write with a value no other write uses, checked for the
+//! anomalies a linearizable register forbids that can be found without a search:
+//!
+//! - **garbage read**: a read returns a value that no write wrote;
+//! - **read of a failed write**: a read returns the value of a write whose client was told it
+//!   certainly did not apply (ABORTED, or refused before it was sent);
+//! - **future read**: a read returns the value of a write invoked after the read completed;
+//! - **stale read**: a read returns a value that was certainly overwritten before the read
+//!   began: some acknowledged write began after that value's write was acknowledged (or, for
+//!   the initial "no value", any acknowledged write) and completed before the read began;
+//! - **non-monotonic reads**: a read that began after another completed returns a value that
+//!   was certainly overwritten by the value the earlier read returned (its write began after
+//!   this value's write was acknowledged).
+//!
+//! These are necessary conditions of linearizability (Herlihy & Wing 1990), each sound: the
+//! real-time order they rely on ("completed before began") holds in every linearization. An
+//! `info` write (outcome unknown) may take effect at any time after it began, so it only ever
+//! shows up as the value a read returned, never as "certainly before" anything. A full check
+//! (Knossos, or Gibbons & Korach's algorithm for unique values) would also find subtler orders
+//! across three or more writes; these five cover what a resent or duplicated one-statement
+//! write, a stale leader or a lost acknowledged write would do to a register.
+//!
+//! Times are the recorder's (simulated nanoseconds in the chaos harness); two events at the
+//! same instant are not ordered.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What an operation does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegisterOp {
+    /// Writes `value`, which no other write of the history uses.
+    Write {
+        /// The value written.
+        value: String,
+    },
+    /// Reads the register; once completed, the value it returned (`None`: no value).
+    Read {
+        /// The value returned.
+        value: Option<String>,
+    },
+}
+
+/// How an operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    /// Not completed yet (the client is still waiting; for a write, as unknown as `Info`).
+    Pending,
+    /// Completed: the write applied, or the read returned its value.
+    Ok,
+    /// Certainly had no effect.
+    Fail,
+    /// The outcome of a write is unknown.
+    Info,
+}
+
+/// One operation on one register.
+#[derive(Clone, Debug)]
+pub struct RegisterEvent {
+    /// The client process.
+    pub process: u64,
+    /// The register.
+    pub key: String,
+    /// The operation.
+    pub op: RegisterOp,
+    /// When it began.
+    pub invoked: u64,
+    /// When it completed (`None` while pending).
+    pub completed: Option<u64>,
+    /// How it ended.
+    pub outcome: RegisterOutcome,
+}
+
+impl RegisterEvent {
+    /// When an acknowledged (`Ok`) operation completed.
+    fn acknowledged_at(&self) -> Option<u64> {
+        (self.outcome == RegisterOutcome::Ok).then_some(self.completed).flatten()
+    }
+}
+
+/// The operations of a run, in the order they began.
+#[derive(Clone, Debug, Default)]
+pub struct RegisterHistory {
+    events: Vec<RegisterEvent>,
+}
+
+/// An anomaly found in a register history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisterAnomaly {
+    /// Which kind ("stale read", ...).
+    pub kind: &'static str,
+    /// The evidence, for people.
+    pub detail: String,
+}
+
+impl fmt::Display for RegisterAnomaly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.detail)
+    }
+}
+
+impl RegisterHistory {
+    /// An empty history.
+    pub fn new() -> RegisterHistory {
+        RegisterHistory::default()
+    }
+
+    /// Records a write of `value` to `key` beginning at `time`; returns its index.
+    pub fn invoke_write(&mut self, process: u64, key: &str, value: &str, time: u64) -> usize {
+        self.invoke(process, key, RegisterOp::Write { value: value.to_string() }, time)
+    }
+
+    /// Records a read of `key` beginning at `time`; returns its index.
+    pub fn invoke_read(&mut self, process: u64, key: &str, time: u64) -> usize {
+        self.invoke(process, key, RegisterOp::Read { value: None }, time)
+    }
+
+    fn invoke(&mut self, process: u64, key: &str, op: RegisterOp, time: u64) -> usize {
+        self.events.push(RegisterEvent {
+            process,
+            key: key.to_string(),
+            op,
+            invoked: time,
+            completed: None,
+            outcome: RegisterOutcome::Pending,
+        });
+        self.events.len() - 1
+    }
+
+    /// Completes operation `index` at `time`: a read with the value it returned, a write with
+    /// `value` `None`.
+    pub fn ok(&mut self, index: usize, value: Option<&str>, time: u64) {
+        let event = self.complete(index, RegisterOutcome::Ok, time);
+        if let RegisterOp::Read { value: read } = &mut event.op {
+            *read = value.map(str::to_string);
+        } else {
+            assert!(value.is_none(), "a write completes without a value");
+        }
+    }
+
+    /// Completes operation `index` at `time` as certainly without effect.
+    pub fn fail(&mut self, index: usize, time: u64) {
+        self.complete(index, RegisterOutcome::Fail, time);
+    }
+
+    /// Completes write `index` at `time` with an unknown outcome.
+    pub fn info(&mut self, index: usize, time: u64) {
+        let event = self.complete(index, RegisterOutcome::Info, time);
+        assert!(matches!(event.op, RegisterOp::Write { .. }), "only a write's outcome is unknown");
+    }
+
+    fn complete(
+        &mut self,
+        index: usize,
+        outcome: RegisterOutcome,
+        time: u64,
+    ) -> &mut RegisterEvent {
+        let event = &mut self.events[index];
+        assert_eq!(event.outcome, RegisterOutcome::Pending, "operation {index} completed twice");
+        assert!(time >= event.invoked, "operation {index} completed before it began");
+        event.outcome = outcome;
+        event.completed = Some(time);
+        event
+    }
+
+    /// The operations, in the order they began.
+    pub fn events(&self) -> &[RegisterEvent] {
+        &self.events
+    }
+
+    /// Counts, for people: `writes W (fail F, info I), reads R (fail F)`.
+    pub fn summary(&self) -> String {
+        let count = |write: bool, outcome: Option<RegisterOutcome>| {
+            let events = self.events.iter();
+            events
+                .filter(|e| matches!(e.op, RegisterOp::Write { .. }) == write)
+                .filter(|e| outcome.is_none_or(|o| e.outcome == o))
+                .count()
+        };
+        let (fail, info) = (Some(RegisterOutcome::Fail), Some(RegisterOutcome::Info));
+        format!(
+            "writes {} (fail {}, info {}), reads {} (fail {})",
+            count(true, None),
+            count(true, fail),
+            count(true, info),
+            count(false, None),
+            count(false, fail)
+        )
+    }
+
+    /// One line per operation (for a run's fingerprint and for people).
+    pub fn to_lines(&self) -> String {
+        let mut out = String::new();
+        for e in &self.events {
+            let op = match &e.op {
+                RegisterOp::Write { value } => format!("write {value}"),
+                RegisterOp::Read { value } => format!("read {}", value.as_deref().unwrap_or("-")),
+            };
+            out.push_str(&format!(
+                "p{} {} {op} {}..{} {:?}\n",
+                e.process,
+                e.key,
+                e.invoked,
+                e.completed.map_or("-".to_string(), |t| t.to_string()),
+                e.outcome
+            ));
+        }
+        out
+    }
+
+    /// Every anomaly of the module's list, per register.
+    pub fn check(&self) -> Vec<RegisterAnomaly> {
+        let mut by_key: BTreeMap<&str, Vec<&RegisterEvent>> = BTreeMap::new();
+        for event in &self.events {
+            by_key.entry(event.key.as_str()).or_default().push(event);
+        }
+        let mut anomalies = Vec::new();
+        for (key, events) in by_key {
+            check_register(key, &events, &mut anomalies);
+        }
+        anomalies
+    }
+}
+
+/// A read that returned, with the write of its value (`None`: the initial no-value).
+struct Observation<'h> {
+    read: &'h RegisterEvent,
+    write: Option<&'h RegisterEvent>,
+}
+
+/// Whether `later` certainly took effect after the write `earlier` (`None`: the initial
+/// value): `later` began after `earlier` was acknowledged.
+fn certainly_after(earlier: Option<&RegisterEvent>, later: &RegisterEvent) -> bool {
+    match earlier {
+        None => true,
+        Some(earlier) => earlier.acknowledged_at().is_some_and(|at| at < later.invoked),
+    }
+}
+
+fn describe(write: Option<&RegisterEvent>) -> String {
+    match write {
+        None => "the initial no-value".to_string(),
+        Some(w) => match &w.op {
+            RegisterOp::Write { value } => format!(
+                "{value} (written by p{} {}..{}, {:?})",
+                w.process,
+                w.invoked,
+                w.completed.map_or("-".to_string(), |t| t.to_string()),
+                w.outcome
+            ),
+            RegisterOp::Read { .. } => unreachable!("a write"),
+        },
+    }
+}
+
+fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<RegisterAnomaly>) {
+    let mut anomaly = |kind: &'static str, detail: String| {
+        anomalies.push(RegisterAnomaly { kind, detail: format!("register {key}: {detail}") });
+    };
+    let mut writes: BTreeMap<&str, &RegisterEvent> = BTreeMap::new();
+    for event in events {
+        if let RegisterOp::Write { value } = &event.op
+            && writes.insert(value.as_str(), event).is_some()
+        {
+            anomaly("duplicate write", format!("{value} is written twice (a harness bug)"));
+        }
+    }
+    let mut observations = Vec::new();
+    for read in events {
+        let (RegisterOp::Read { value }, RegisterOutcome::Ok) = (&read.op, read.outcome) else {
+            continue;
+        };
+        let completed = read.completed.expect("an ok read has completed");
+        let write = match value {
+            None => None,
+            Some(value) => match writes.get(value.as_str()) {
+                Some(write) => Some(*write),
+                None => {
+                    anomaly(
+                        "garbage read",
+                        format!("a read at {completed} returned {value}, which no write wrote"),
+                    );
+                    continue;
+                }
+            },
+        };
+        if let Some(w) = write {
+            if w.outcome == RegisterOutcome::Fail {
+                anomaly(
+                    "read of a failed write",
+                    format!("a read at {}..{completed} returned {}", read.invoked, describe(write)),
+                );
+            }
+            if w.invoked > completed {
+                anomaly(
+                    "future read",
+                    format!("a read at {}..{completed} returned {}", read.invoked, describe(write)),
+                );
+            }
+        }
+        // Stale: an acknowledged write, certainly after this value's, done before the read.
+        let overwrite = events.iter().find(|other| {
+            matches!(other.op, RegisterOp::Write { .. })
+                && write.is_none_or(|w| !std::ptr::eq(w, **other))
+                && other.acknowledged_at().is_some_and(|at| at < read.invoked)
+                && certainly_after(write, other)
+        });
+        if let Some(other) = overwrite {
+            anomaly(
+                "stale read",
+                format!(
+                    "a read at {}..{completed} returned {}, overwritten by {} before the read began",
+                    read.invoked,
+                    describe(write),
+                    describe(Some(other))
+                ),
+            );
+        }
+        observations.push(Observation { read, write });
+    }
+    // Non-monotonic: a later read returns a value certainly older than an earlier read's.
+    for earlier in &observations {
+        let done = earlier.read.completed.expect("an ok read has completed");
+        let Some(newer) = earlier.write else { continue };
+        for later in observations.iter().filter(|o| o.read.invoked > done) {
+            let older = later.write;
+            if older.is_some_and(|w| std::ptr::eq(w, newer)) {
+                continue;
+            }
+            if certainly_after(older, newer) {
+                anomaly(
+                    "non-monotonic reads",
+                    format!(
+                        "a read at {}..{done} returned {}, and a read at {}..{} after it returned {}, which that write certainly overwrote",
+                        earlier.read.invoked,
+                        describe(Some(newer)),
+                        later.read.invoked,
+                        later.read.completed.expect("ok"),
+                        describe(older)
+                    ),
+                );
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(history: &RegisterHistory) -> Vec<&'static str> {
+        history.check().into_iter().map(|a| a.kind).collect()
+    }
+
+    /// w1 acknowledged at 10, w2 from 20 to 30.
+    fn two_writes(second: RegisterOutcome) -> RegisterHistory {
+        let mut h = RegisterHistory::new();
+        let w1 = h.invoke_write(1, "x", "a", 0);
+        h.ok(w1, None, 10);
+        let w2 = h.invoke_write(2, "x", "b", 20);
+        match second {
+            RegisterOutcome::Ok => h.ok(w2, None, 30),
+            RegisterOutcome::Fail => h.fail(w2, 30),
+            RegisterOutcome::Info => h.info(w2, 30),
+            RegisterOutcome::Pending => {}
+        }
+        h
+    }
+
+    fn read(h: &mut RegisterHistory, value: Option<&str>, from: u64, to: u64) {
+        let r = h.invoke_read(3, "x", from);
+        h.ok(r, value, to);
+    }
+
+    #[test]
+    fn a_linearizable_history_passes() {
+        let mut h = two_writes(RegisterOutcome::Ok);
+        read(&mut h, None, 0, 5); // before w1 completed: may miss it
+        read(&mut h, Some("a"), 11, 15);
+        read(&mut h, Some("a"), 22, 25); // concurrent with w2
+        read(&mut h, Some("b"), 26, 28);
+        read(&mut h, Some("b"), 40, 45);
+        assert_eq!(kinds(&h), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_value_overwritten_before_the_read_began_is_stale() {
+        let mut h = two_writes(RegisterOutcome::Ok);
+        read(&mut h, Some("a"), 40, 45);
+        assert_eq!(kinds(&h), vec!["stale read"]);
+        let mut h = two_writes(RegisterOutcome::Ok);
+        read(&mut h, None, 40, 45);
+        assert_eq!(kinds(&h), vec!["stale read"]);
+    }
+
+    #[test]
+    fn an_unknown_write_may_take_effect_late_but_a_failed_one_never() {
+        // w2's outcome unknown: reading "a" after it is fine (w2 may not have applied), and
+        // reading "b" is fine (it may have).
+        let mut h = two_writes(RegisterOutcome::Info);
+        read(&mut h, Some("a"), 40, 45);
+        read(&mut h, Some("b"), 50, 55);
+        assert_eq!(kinds(&h), Vec::<&str>::new());
+        // A failed write must never be seen.
+        let mut h = two_writes(RegisterOutcome::Fail);
+        read(&mut h, Some("b"), 50, 55);
+        assert_eq!(kinds(&h), vec!["read of a failed write"]);
+    }
+
+    #[test]
+    fn reads_must_not_go_back_in_time() {
+        // w2 is unknown, so neither read alone is stale; but once a read saw b (which began
+        // after a was acknowledged), a later read must not see a.
+        let mut h = two_writes(RegisterOutcome::Info);
+        read(&mut h, Some("b"), 50, 55);
+        read(&mut h, Some("a"), 60, 65);
+        assert_eq!(kinds(&h), vec!["non-monotonic reads"]);
+        // Overlapping reads are not ordered.
+        let mut h = two_writes(RegisterOutcome::Info);
+        read(&mut h, Some("b"), 50, 62);
+        read(&mut h, Some("a"), 60, 65);
+        assert_eq!(kinds(&h), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn garbage_and_future_reads_are_found() {
+        let mut h = two_writes(RegisterOutcome::Ok);
+        read(&mut h, Some("zz"), 50, 55);
+        assert_eq!(kinds(&h), vec!["garbage read"]);
+        let mut h = RegisterHistory::new();
+        read(&mut h, Some("a"), 0, 5);
+        let w = h.invoke_write(1, "x", "a", 10);
+        h.ok(w, None, 20);
+        assert_eq!(kinds(&h), vec!["future read"]);
+    }
+
+    #[test]
+    fn registers_are_checked_apart() {
+        let mut h = two_writes(RegisterOutcome::Ok);
+        let r = h.invoke_read(3, "y", 40);
+        h.ok(r, None, 45); // y was never written
+        assert_eq!(kinds(&h), Vec::<&str>::new());
+    }
+}
