@@ -3,6 +3,8 @@
 //! transactions; keys locked in random orders and read before being written provoke deadlocks
 //! (two readers upgrading) on purpose. Half the transactions send their writes with END (locked
 //! by the prepares); half the transfers read their accounts for update (exclusive locks).
+//! A quarter of the list-append reads are SCANs of a range around the key ([`scan_range`]): a
+//! range lock, and a read of the key's row or of its absence, under the same checks.
 //! During the faults, a share of the sequential clients' operations are one-statement WRITEs
 //! and READs of a few registers ([`register_op`], checked by `check::register`): the path of
 //! `kvsh`'s and `kvbench put`'s single writes, which the list-append transactions never take.
@@ -38,6 +40,9 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const ACCOUNTS: usize = 8;
 /// Each account's opening balance.
 pub const OPENING_BALANCE: i64 = 100;
+/// The share of list-append reads done by a SCAN of a range around the key (the key's row, or
+/// its absence, is the read; [`scan_range`]).
+pub const SCAN_SHARE: f64 = 0.25;
 /// Registers written and read by one-statement operations.
 pub const REGISTERS: usize = 2;
 /// The share of a sequential list-append client's operations, during the faults, that are
@@ -64,6 +69,19 @@ pub fn account(i: usize) -> String {
 /// letters after its first character).
 pub fn register(i: usize) -> String {
     format!("{}reg{i}", ALNUM[(i * 23 + 11) % ALNUM.len()] as char)
+}
+
+/// The range a read of `key` scans instead, when it does: every key whose first character is
+/// `key`'s or one of the next two bytes, so the scan takes a range lock over other keys (list
+/// keys, bank accounts, registers), finds some absent, and sometimes crosses a shard boundary.
+pub fn scan_range(key: &str) -> (Vec<u8>, Vec<u8>) {
+    let first = key.as_bytes()[0];
+    (vec![first], vec![first + 3])
+}
+
+/// The list of `key` among a scan's rows (empty when the scan found no such row).
+fn row_of(rows: Vec<(Vec<u8>, Vec<u8>)>, key: &str) -> Result<Vec<i64>, String> {
+    decode_list(rows.into_iter().find(|(k, _)| k == key.as_bytes()).map(|(_, v)| v))
 }
 
 fn encode_list(list: &[i64]) -> String {
@@ -101,7 +119,13 @@ pub async fn append_txn(
     // A lone read runs as a one-statement read half of the time (always, in a causal session).
     if ops.len() == 1 && read_only && (causal || rng.random_bool(0.5)) {
         let key = ops[0].key().as_str().to_string();
-        let result = client.get(&key).await.map_err(|e| e.to_string()).and_then(decode_list);
+        let result = if rng.random_bool(SCAN_SHARE) {
+            let (from, to) = scan_range(&key);
+            let rows = client.scan(&from, &to, None).await;
+            rows.map_err(|e| e.to_string()).and_then(|rows| row_of(rows, &key))
+        } else {
+            client.get(&key).await.map_err(|e| e.to_string()).and_then(decode_list)
+        };
         let mut w = world.borrow_mut();
         return match result {
             Ok(list) => {
@@ -147,6 +171,11 @@ pub async fn append_txn(
         let key = op.key().as_str().to_string();
         let current = match known.get(&key) {
             Some(list) => Ok(list.clone()),
+            None if rng.random_bool(SCAN_SHARE) => {
+                let (from, to) = scan_range(&key);
+                let rows = txn.scan(&from, &to, None).await;
+                rows.map_err(|e| e.to_string()).and_then(|rows| row_of(rows, &key))
+            }
             None => txn.get(&key).await.map_err(|e| e.to_string()).and_then(decode_list),
         };
         let mut list = match current {

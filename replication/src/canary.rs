@@ -31,11 +31,14 @@ pub enum Canary {
     /// A one-statement operation is a new transaction at each delivery (its id is no longer
     /// the sender's, minted once per operation): a resent or duplicated WRITE commits twice.
     SingleIdPerDelivery = 7,
+    /// A transaction's SCAN reads its range before its range lock is granted (a writer holding
+    /// a key in the range may commit in between: the scan's rows are stale under its lock).
+    ScanReadsBeforeItsLock = 8,
 }
 
 impl Canary {
     /// Every canary, with its command-line name.
-    pub const ALL: [(Canary, &'static str); 7] = [
+    pub const ALL: [(Canary, &'static str); 8] = [
         (Canary::AckBeforeFsync, "ack-before-fsync"),
         (Canary::ReleaseLocksAtPrepare, "release-locks-at-prepare"),
         (Canary::FollowerSequentialRead, "follower-sequential-read"),
@@ -43,6 +46,7 @@ impl Canary {
         (Canary::YesVoterAbortsAlone, "yes-voter-aborts-alone"),
         (Canary::ReleaseSharedBeforeEndLocks, "release-shared-before-end-locks"),
         (Canary::SingleIdPerDelivery, "single-id-per-delivery"),
+        (Canary::ScanReadsBeforeItsLock, "scan-reads-before-its-lock"),
     ];
 
     /// The canary with this name.

@@ -725,15 +725,26 @@ impl Shard {
     pub async fn handle_lock(self: &Arc<Shard>, request: LockRequest) -> PeerReply {
         let LockRequest { txn, lock_term, op, .. } = request;
         let (span, mode) = op.lock();
+        let early = match (&op, canary::is(Canary::ScanReadsBeforeItsLock)) {
+            // Canary: the range is read before its lock is granted (so while a writer may
+            // still hold a key in it), and that read is answered.
+            (LockOp::Scan { from, to, limit }, true) => {
+                Some(self.read_range(from, to.as_deref(), *limit))
+            }
+            _ => None,
+        };
         let give_up = self.statement_give_up();
         let term = match self.acquire(txn, span, mode, lock_term, give_up).await {
             Ok(term) => term,
             Err(reply) => return reply,
         };
-        let read = match &op {
-            LockOp::Read { key, .. } => self.read_one(key).await,
-            LockOp::Write { .. } => Ok(ReadResult::default()),
-            LockOp::Scan { from, to, limit } => self.read_range(from, to.as_deref(), *limit),
+        let read = match (early, &op) {
+            (Some(read), _) => read,
+            (None, LockOp::Read { key, .. }) => self.read_one(key).await,
+            (None, LockOp::Write { .. }) => Ok(ReadResult::default()),
+            (None, LockOp::Scan { from, to, limit }) => {
+                self.read_range(from, to.as_deref(), *limit)
+            }
         };
         match read {
             Ok(read) => PeerReply::Locked { term, read },
