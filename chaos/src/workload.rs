@@ -237,8 +237,8 @@ pub async fn append_txn(
 }
 
 /// One-statement operations on a random register, recorded in the register history: half the
-/// time a WRITE of a value no other write uses followed by a READ of it, else a READ alone (both
-/// sequential: through the leader). A write followed at once by reads makes closely spaced
+/// time a write of a value no other write uses ([`register_write`]) followed by a READ of the
+/// register, else a READ alone (sequential: through the leader). A write followed at once by reads makes closely spaced
 /// writes and reads of each register, where a write applied twice (a late copy of a resent
 /// WRITE after a newer write) shows as a stale read (canary `single-id-per-delivery`).
 ///
@@ -254,7 +254,7 @@ pub async fn register_op(
 ) -> Ended {
     let key = register(rng.random_range(0..REGISTERS));
     if rng.random_bool(0.5) {
-        let written = register_write(world, client, &key, process).await;
+        let written = register_write(world, client, rng, &key, process).await;
         if written == Ended::Unknown {
             return written;
         }
@@ -262,25 +262,48 @@ pub async fn register_op(
     register_read(world, client, &key, process).await
 }
 
-async fn register_write(world: &Shared, client: &Client, key: &str, process: u64) -> Ended {
+/// Writes a fresh value to `key`: two times in three a one-statement WRITE (`Client::put`),
+/// else a Commit without a handle (`Client::commit_writes`, the path of `kvbench txn2`) of the
+/// value to `key` alone or, half the time, to every register at once (a transaction across
+/// shards).
+async fn register_write(
+    world: &Shared,
+    client: &Client,
+    rng: &mut SmallRng,
+    key: &str,
+    process: u64,
+) -> Ended {
     let value = world.borrow_mut().register_value();
-    let index = world.borrow_mut().registers.invoke_write(process, key, &value, now_ns());
-    let result = client.put(key, &value).await;
+    let as_commit = rng.random_bool(1.0 / 3.0);
+    let keys = if as_commit && rng.random_bool(0.5) {
+        (0..REGISTERS).map(register).collect()
+    } else {
+        vec![key.to_string()]
+    };
+    let indexes: Vec<usize> = keys
+        .iter()
+        .map(|key| world.borrow_mut().registers.invoke_write(process, key, &value, now_ns()))
+        .collect();
+    let result = if as_commit {
+        let writes = keys.iter().map(|key| Mutation::put(key, &value)).collect();
+        client.commit_writes(writes).await.map(|_| ())
+    } else {
+        client.put(key, &value).await
+    };
     let mut w = world.borrow_mut();
-    match result {
-        Ok(()) => {
-            w.registers.ok(index, None, now_ns());
-            Ended::Committed
-        }
-        Err(Error::Unknown(_)) => {
-            w.registers.info(index, now_ns());
-            Ended::Unknown
-        }
-        Err(_) => {
-            w.registers.fail(index, now_ns());
-            Ended::Failed
+    let ended = match result {
+        Ok(()) => Ended::Committed,
+        Err(Error::Unknown(_)) => Ended::Unknown,
+        Err(_) => Ended::Failed,
+    };
+    for index in indexes {
+        match ended {
+            Ended::Committed => w.registers.ok(index, None, now_ns()),
+            Ended::Unknown => w.registers.info(index, now_ns()),
+            Ended::Failed => w.registers.fail(index, now_ns()),
         }
     }
+    ended
 }
 
 async fn register_read(world: &Shared, client: &Client, key: &str, process: u64) -> Ended {

@@ -55,6 +55,11 @@ pub enum WaitEnd {
         /// For people.
         detail: String,
     },
+    /// Another delivery of the same request took the wait over (a resend, or a copy whose
+    /// handler ran late). Not an abort: the other delivery goes on and may commit, so the
+    /// answer to this one must leave the outcome open (its caller retries, and its retry
+    /// takes the wait over in turn or finds the outcome).
+    Superseded,
 }
 
 /// A lock request that is waiting.
@@ -172,14 +177,15 @@ impl LeaderState {
         debug_assert!(self.waiters.values().all(|w| w.txn != txn), "{txn} still has a waiter");
     }
 
-    /// Cancels one waiting request (timeout, deadlock victim), waking its waiter with the
-    /// reason. False if that request is no longer waiting.
-    pub fn cancel(&mut self, request: RequestId, reason: AbortReason, detail: String) -> bool {
+    /// Cancels one waiting request (timeout, superseded), waking its waiter with `end`. False
+    /// if that request is no longer waiting.
+    pub fn cancel(&mut self, request: RequestId, end: WaitEnd) -> bool {
+        assert!(!matches!(end, WaitEnd::Granted), "a cancelled wait is not granted");
         match self.locks.cancel(request) {
             None => false,
             Some((_, grants)) => {
                 if let Some(waiter) = self.waiters.remove(&request) {
-                    let _ = waiter.wake.send(WaitEnd::Aborted { reason, detail });
+                    let _ = waiter.wake.send(end);
                 }
                 self.wake(grants);
                 true

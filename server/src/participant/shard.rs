@@ -603,14 +603,14 @@ impl Shard {
                 ));
             }
             // A coordinator sends one statement of a transaction to a shard at a time, so a
-            // second request while one waits is a retry of a call whose connection broke:
-            // the new request supersedes the stale wait (whose caller is gone).
+            // second request while one waits is another delivery of the same call: a retry of
+            // a call whose connection broke, or a first delivery whose handler ran late. The
+            // new request takes the wait over; the other answers that the outcome is open
+            // (`WaitEnd::Superseded`), never ABORTED: this request goes on and may commit
+            // (chaos seed 13 with `--duplicate-calls 3 --duplicate-late-ms 200`: a one-statement
+            // WRITE answered ABORTED while its late copy committed it).
             if let Some(stale) = state.locks.waiting(txn) {
-                state.cancel(
-                    stale,
-                    AbortReason::Unavailable,
-                    "superseded by a retried request".into(),
-                );
+                state.cancel(stale, WaitEnd::Superseded);
             }
             match state.locks.acquire(txn, span, mode) {
                 Acquired::Granted => Ok((state.term, None)),
@@ -631,6 +631,12 @@ impl Shard {
             match end {
                 WaitEnd::Granted => {}
                 WaitEnd::Aborted { reason, detail } => return Err(aborted(reason, detail)),
+                WaitEnd::Superseded => {
+                    return Err(PeerReply::Unavailable(format!(
+                        "another delivery of {txn}'s request took its lock wait at {} over",
+                        self.id
+                    )));
+                }
             }
         }
         Ok(term)
@@ -664,7 +670,10 @@ impl Shard {
                     let cancelled = {
                         let mut guard = self.state();
                         match guard.as_mut().filter(|s| s.term == term) {
-                            Some(state) => state.cancel(request, AbortReason::LockTimeout, detail),
+                            Some(state) => {
+                                let end = WaitEnd::Aborted { reason: AbortReason::LockTimeout, detail };
+                                state.cancel(request, end)
+                            }
                             None => false,
                         }
                     };
@@ -1272,9 +1281,18 @@ impl Shard {
         }
         let shard = self.clone();
         let task = tokio::spawn(async move { shard.single(txn, op).await });
-        task.await.unwrap_or_else(|error| {
+        let reply = task.await.unwrap_or_else(|error| {
             PeerReply::Unavailable(format!("the operation failed: {error}"))
-        })
+        });
+        if let PeerReply::Aborted { .. } = reply
+            && let Some(state) = self.state().as_mut()
+        {
+            // Answered ABORTED: another delivery of the same operation (a copy whose handler
+            // runs late) must not commit it now. A committed one is not remembered: its
+            // resend must hear COMMITTED from the record (`LeaderState::ended`).
+            state.ended(txn);
+        }
+        reply
     }
 
     async fn single(self: &Arc<Shard>, txn: TxnId, op: SingleOp) -> PeerReply {
