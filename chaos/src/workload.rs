@@ -238,7 +238,9 @@ pub async fn append_txn(
 
 /// One-statement operations on a random register, recorded in the register history: half the
 /// time a write of a value no other write uses ([`register_write`]) followed by a READ of the
-/// register, else a READ alone (sequential: through the leader). A write followed at once by reads makes closely spaced
+/// register, else a READ alone (sequential: through the leader). The worker sends half of them
+/// through a session that routes to any node, so that the node receiving a one-statement
+/// operation forwards it to the leader by a call that can be resent or delivered twice. A write followed at once by reads makes closely spaced
 /// writes and reads of each register, where a write applied twice (a late copy of a resent
 /// WRITE after a newer write) shows as a stale read (canary `single-id-per-delivery`).
 ///
@@ -446,6 +448,10 @@ pub async fn worker(
     if !banker && !causal && id % 2 == 1 {
         client.set_routing(client::Routing::AnyNode);
     }
+    // Half the register operations go through any node whatever the client's routing, so that
+    // one-statement writes are forwarded often (`register_op`).
+    let forwarding = client.session();
+    forwarding.set_routing(client::Routing::AnyNode);
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut process = world.borrow_mut().new_process();
     if banker && id == 0 {
@@ -470,7 +476,8 @@ pub async fn worker(
                 audit(&world, &client).await
             }
         } else if !banker && !causal && phase == Phase::Safety && rng.random_bool(REGISTER_SHARE) {
-            register_op(&world, &client, &mut rng, process).await
+            let via = if rng.random_bool(0.5) { &forwarding } else { &client };
+            register_op(&world, via, &mut rng, process).await
         } else {
             append_txn(&world, &client, &mut rng, process, causal).await
         };
