@@ -8,6 +8,10 @@
 //! or its locks released) is refused: it would take locks, or prepare the transaction again,
 //! with nothing left to end them soon (`LeaderState::ended`).
 //!
+//! And a one-statement WRITE delivered again while its first delivery waits for the lock: the
+//! second takes the wait over, and the first answers that the outcome is open (UNAVAILABLE),
+//! never ABORTED, since the second goes on and commits (`WaitEnd::Superseded`).
+//!
 //! The tests play the coordinator over the Peer API.
 
 use std::cell::Cell;
@@ -24,6 +28,7 @@ use server::peer::message::LockRequest;
 use server::peer::message::PeerReply;
 use server::peer::message::PeerRequest;
 use server::peer::message::PrepareRequest;
+use server::peer::message::SingleOp;
 use txn::command::Decision;
 use txn::command::Write;
 use txn::lock::LockMode;
@@ -144,6 +149,43 @@ fn deliveries_after_the_transaction_ended_take_nothing() {
         let inspection = inspect(&leader, SHARD).await?;
         assert_eq!(inspection.prepared, 0, "nothing prepared again");
         assert_eq!(inspection.lock_holders, 0, "no lock taken again");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_lock_wait_taken_over_by_another_delivery_leaves_the_outcome_open() {
+    with_leader(14, |leader| async move {
+        // Another transaction holds the key, so the WRITE's deliveries wait.
+        let holder = new_txn(&leader, 1).await?;
+        let key = b"0single".to_vec();
+        let op = LockOp::Read { key: key.clone(), for_update: true };
+        let hold = LockRequest { shard: SHARD, txn: holder, lock_term: None, op };
+        let locked = call(&leader, PeerRequest::Lock(hold)).await?.body;
+        assert!(matches!(locked, PeerReply::Locked { .. }), "the holder's READ answered {locked:?}");
+
+        let txn = new_txn(&leader, 2).await?;
+        let value = Some(b"v".to_vec());
+        let write = PeerRequest::Single { shard: SHARD, txn, op: SingleOp::Write { key, value } };
+        let deliver = |leader: String, request: PeerRequest| {
+            tokio::spawn(async move { call(&leader, request).await.map(|reply| reply.body) })
+        };
+        let first = deliver(leader.clone(), write.clone());
+        while inspect(&leader, SHARD).await?.lock_holders < 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let second = deliver(leader.clone(), write.clone());
+        let first = first.await.map_err(|e| e.to_string())??;
+        assert!(
+            matches!(first, PeerReply::Unavailable(_)),
+            "the delivery whose wait was taken over answered {first:?}, not an open outcome"
+        );
+        call(&leader, PeerRequest::Release { shard: SHARD, txn: holder }).await?;
+        let second = second.await.map_err(|e| e.to_string())??;
+        assert!(matches!(second, PeerReply::Committed { .. }), "the second answered {second:?}");
+        // The caller's retry after the open answer learns the outcome.
+        let retry = call(&leader, write).await?.body;
+        assert!(matches!(retry, PeerReply::Committed { .. }), "the retry answered {retry:?}");
         Ok(())
     });
 }
