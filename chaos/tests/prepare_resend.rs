@@ -162,7 +162,10 @@ fn a_lock_wait_taken_over_by_another_delivery_leaves_the_outcome_open() {
         let op = LockOp::Read { key: key.clone(), for_update: true };
         let hold = LockRequest { shard: SHARD, txn: holder, lock_term: None, op };
         let locked = call(&leader, PeerRequest::Lock(hold)).await?.body;
-        assert!(matches!(locked, PeerReply::Locked { .. }), "the holder's READ answered {locked:?}");
+        assert!(
+            matches!(locked, PeerReply::Locked { .. }),
+            "the holder's READ answered {locked:?}"
+        );
 
         let txn = new_txn(&leader, 2).await?;
         let value = Some(b"v".to_vec());
