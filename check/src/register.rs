@@ -374,61 +374,63 @@ mod tests {
         h.ok(r, value, to);
     }
 
+    /// The anomalies of `two_writes(second)` followed by `reads` (value, began, ended).
+    fn after_two_writes(
+        second: RegisterOutcome,
+        reads: &[(Option<&str>, u64, u64)],
+    ) -> Vec<&'static str> {
+        let mut h = two_writes(second);
+        for (value, from, to) in reads {
+            read(&mut h, *value, *from, *to);
+        }
+        kinds(&h)
+    }
+
     #[test]
     fn a_linearizable_history_passes() {
-        let mut h = two_writes(RegisterOutcome::Ok);
-        read(&mut h, None, 0, 5); // before w1 completed: may miss it
-        read(&mut h, Some("a"), 11, 15);
-        read(&mut h, Some("a"), 22, 25); // concurrent with w2
-        read(&mut h, Some("b"), 26, 28);
-        read(&mut h, Some("b"), 40, 45);
-        assert_eq!(kinds(&h), Vec::<&str>::new());
+        let reads = [
+            (None, 0, 5), // before w1 completed: may miss it
+            (Some("a"), 11, 15),
+            (Some("a"), 22, 25), // concurrent with w2
+            (Some("b"), 26, 28),
+            (Some("b"), 40, 45),
+        ];
+        assert_eq!(after_two_writes(RegisterOutcome::Ok, &reads), Vec::<&str>::new());
     }
 
     #[test]
     fn a_value_overwritten_before_the_read_began_is_stale() {
-        let mut h = two_writes(RegisterOutcome::Ok);
-        read(&mut h, Some("a"), 40, 45);
-        assert_eq!(kinds(&h), vec!["stale read"]);
-        let mut h = two_writes(RegisterOutcome::Ok);
-        read(&mut h, None, 40, 45);
-        assert_eq!(kinds(&h), vec!["stale read"]);
+        let stale = vec!["stale read"];
+        assert_eq!(after_two_writes(RegisterOutcome::Ok, &[(Some("a"), 40, 45)]), stale);
+        assert_eq!(after_two_writes(RegisterOutcome::Ok, &[(None, 40, 45)]), stale);
     }
 
     #[test]
     fn an_unknown_write_may_take_effect_late_but_a_failed_one_never() {
         // w2's outcome unknown: reading "a" after it is fine (w2 may not have applied), and
         // reading "b" is fine (it may have).
-        let mut h = two_writes(RegisterOutcome::Info);
-        read(&mut h, Some("a"), 40, 45);
-        read(&mut h, Some("b"), 50, 55);
-        assert_eq!(kinds(&h), Vec::<&str>::new());
+        let reads = [(Some("a"), 40, 45), (Some("b"), 50, 55)];
+        assert_eq!(after_two_writes(RegisterOutcome::Info, &reads), Vec::<&str>::new());
         // A failed write must never be seen.
-        let mut h = two_writes(RegisterOutcome::Fail);
-        read(&mut h, Some("b"), 50, 55);
-        assert_eq!(kinds(&h), vec!["read of a failed write"]);
+        let kinds = after_two_writes(RegisterOutcome::Fail, &[(Some("b"), 50, 55)]);
+        assert_eq!(kinds, vec!["read of a failed write"]);
     }
 
     #[test]
     fn reads_must_not_go_back_in_time() {
         // w2 is unknown, so neither read alone is stale; but once a read saw b (which began
         // after a was acknowledged), a later read must not see a.
-        let mut h = two_writes(RegisterOutcome::Info);
-        read(&mut h, Some("b"), 50, 55);
-        read(&mut h, Some("a"), 60, 65);
-        assert_eq!(kinds(&h), vec!["non-monotonic reads"]);
+        let reads = [(Some("b"), 50, 55), (Some("a"), 60, 65)];
+        assert_eq!(after_two_writes(RegisterOutcome::Info, &reads), vec!["non-monotonic reads"]);
         // Overlapping reads are not ordered.
-        let mut h = two_writes(RegisterOutcome::Info);
-        read(&mut h, Some("b"), 50, 62);
-        read(&mut h, Some("a"), 60, 65);
-        assert_eq!(kinds(&h), Vec::<&str>::new());
+        let reads = [(Some("b"), 50, 62), (Some("a"), 60, 65)];
+        assert_eq!(after_two_writes(RegisterOutcome::Info, &reads), Vec::<&str>::new());
     }
 
     #[test]
     fn garbage_and_future_reads_are_found() {
-        let mut h = two_writes(RegisterOutcome::Ok);
-        read(&mut h, Some("zz"), 50, 55);
-        assert_eq!(kinds(&h), vec!["garbage read"]);
+        let garbage = after_two_writes(RegisterOutcome::Ok, &[(Some("zz"), 50, 55)]);
+        assert_eq!(garbage, vec!["garbage read"]);
         let mut h = RegisterHistory::new();
         read(&mut h, Some("a"), 0, 5);
         let w = h.invoke_write(1, "x", "a", 10);
