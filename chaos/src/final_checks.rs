@@ -97,7 +97,8 @@ pub async fn checker(world: Shared, topology: Topology, seed: u64) -> turmoil::R
     for key in (0..REGISTERS).map(register) {
         let mut done = false;
         for _ in 0..FINAL_READ_ATTEMPTS {
-            let index = world.borrow_mut().registers.invoke_read(FINAL_PROCESS, &key, now_ns());
+            let index =
+                world.borrow_mut().registers.invoke_read(FINAL_PROCESS, &key, false, now_ns());
             let read = client.get(&key).await;
             done = world.borrow_mut().register_read_done(index, read);
             if done {

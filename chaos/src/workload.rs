@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use check::history::MicroOp;
 use client::Client;
+use client::Consistency;
 use client::Error;
 use client::Mutation;
 use rand::Rng;
@@ -292,24 +293,25 @@ async fn register_write(
     } else {
         client.put(key, &value).await
     };
-    let mut w = world.borrow_mut();
     let ended = match result {
         Ok(()) => Ended::Committed,
         Err(Error::Unknown(_)) => Ended::Unknown,
         Err(_) => Ended::Failed,
     };
+    let history = &mut world.borrow_mut().registers;
     for index in indexes {
         match ended {
-            Ended::Committed => w.registers.ok(index, None, now_ns()),
-            Ended::Unknown => w.registers.info(index, now_ns()),
-            Ended::Failed => w.registers.fail(index, now_ns()),
+            Ended::Committed => history.ok(index, None, now_ns()),
+            Ended::Unknown => history.info(index, now_ns()),
+            Ended::Failed => history.fail(index, now_ns()),
         }
     }
     ended
 }
 
 async fn register_read(world: &Shared, client: &Client, key: &str, process: u64) -> Ended {
-    let index = world.borrow_mut().registers.invoke_read(process, key, now_ns());
+    let causal = client.consistency() == Consistency::Causal;
+    let index = world.borrow_mut().registers.invoke_read(process, key, causal, now_ns());
     let result = client.get(key).await;
     if world.borrow_mut().register_read_done(index, result) {
         Ended::Committed
@@ -439,7 +441,7 @@ pub async fn worker(
     let client =
         Client::connect_options(&addrs, Arc::new(SimConnector), seed, CLIENT_TIMEOUT).await?;
     if causal {
-        client.set_consistency(client::Consistency::Causal);
+        client.set_consistency(Consistency::Causal);
     }
     // Every other sequential list-append client sends its requests to any node, as a client
     // through the `.proto` without a shard map does: its one-statement operations and
@@ -475,8 +477,9 @@ pub async fn worker(
             } else {
                 audit(&world, &client).await
             }
-        } else if !banker && !causal && phase == Phase::Safety && rng.random_bool(REGISTER_SHARE) {
-            let via = if rng.random_bool(0.5) { &forwarding } else { &client };
+        } else if !banker && phase == Phase::Safety && rng.random_bool(REGISTER_SHARE) {
+            // A causal session keeps its own (its token, and its causal reads).
+            let via = if !causal && rng.random_bool(0.5) { &forwarding } else { &client };
             register_op(&world, via, &mut rng, process).await
         } else {
             append_txn(&world, &client, &mut rng, process, causal).await

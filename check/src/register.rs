@@ -21,6 +21,14 @@
 //! across three or more writes; these five cover what a resent or duplicated one-statement
 //! write, a stale leader or a lost acknowledged write would do to a register.
 //!
+//! A read of a causal session (a snapshot from any replica at or above the session's token; its
+//! writes still go through leaders) may be stale, so stale and non-monotonic reads across
+//! processes do not apply to it. It is checked for the first three, and within its process for
+//! **read-your-writes** (no value certainly older than one the process wrote) and **monotonic
+//! reads** (none certainly older than one the process read before): "certainly older" is the
+//! same real-time order of acknowledged writes, which the versions follow, since writes are
+//! linearizable in both modes.
+//!
 //! Times are the recorder's (simulated nanoseconds in the chaos harness); two events at the
 //! same instant are not ordered.
 
@@ -70,6 +78,9 @@ pub struct RegisterEvent {
     pub completed: Option<u64>,
     /// How it ended.
     pub outcome: RegisterOutcome,
+    /// A read of a causal session (a snapshot from any replica), checked for its session's
+    /// guarantees only; every other operation is linearizable.
+    pub causal: bool,
 }
 
 impl RegisterEvent {
@@ -111,9 +122,12 @@ impl RegisterHistory {
         self.invoke(process, key, RegisterOp::Write { value: value.to_string() }, time)
     }
 
-    /// Records a read of `key` beginning at `time`; returns its index.
-    pub fn invoke_read(&mut self, process: u64, key: &str, time: u64) -> usize {
-        self.invoke(process, key, RegisterOp::Read { value: None }, time)
+    /// Records a read of `key` beginning at `time`, linearizable or of a causal session
+    /// (`causal`); returns its index.
+    pub fn invoke_read(&mut self, process: u64, key: &str, causal: bool, time: u64) -> usize {
+        let index = self.invoke(process, key, RegisterOp::Read { value: None }, time);
+        self.events[index].causal = causal;
+        index
     }
 
     fn invoke(&mut self, process: u64, key: &str, op: RegisterOp, time: u64) -> usize {
@@ -124,6 +138,7 @@ impl RegisterHistory {
             invoked: time,
             completed: None,
             outcome: RegisterOutcome::Pending,
+            causal: false,
         });
         self.events.len() - 1
     }
@@ -169,7 +184,7 @@ impl RegisterHistory {
         &self.events
     }
 
-    /// Counts, for people: `writes W (fail F, info I), reads R (fail F)`.
+    /// Counts, for people: `writes W (fail F, info I), reads R (fail F, causal C)`.
     pub fn summary(&self) -> String {
         let count = |write: bool, outcome: Option<RegisterOutcome>| {
             let events = self.events.iter();
@@ -180,12 +195,13 @@ impl RegisterHistory {
         };
         let (fail, info) = (Some(RegisterOutcome::Fail), Some(RegisterOutcome::Info));
         format!(
-            "writes {} (fail {}, info {}), reads {} (fail {})",
+            "writes {} (fail {}, info {}), reads {} (fail {}, causal {})",
             count(true, None),
             count(true, fail),
             count(true, info),
             count(false, None),
-            count(false, fail)
+            count(false, fail),
+            self.events.iter().filter(|e| e.causal).count()
         )
     }
 
@@ -195,7 +211,11 @@ impl RegisterHistory {
         for e in &self.events {
             let op = match &e.op {
                 RegisterOp::Write { value } => format!("write {value}"),
-                RegisterOp::Read { value } => format!("read {}", value.as_deref().unwrap_or("-")),
+                RegisterOp::Read { value } => format!(
+                    "{}read {}",
+                    if e.causal { "causal " } else { "" },
+                    value.as_deref().unwrap_or("-")
+                ),
             };
             out.push_str(&format!(
                 "p{} {} {op} {}..{} {:?}\n",
@@ -299,6 +319,10 @@ fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<Regi
                 );
             }
         }
+        observations.push(Observation { read, write });
+        if read.causal {
+            continue;
+        }
         // Stale: an acknowledged write, certainly after this value's, done before the read.
         let overwrite = events.iter().find(|other| {
             matches!(other.op, RegisterOp::Write { .. })
@@ -317,13 +341,15 @@ fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<Regi
                 ),
             );
         }
-        observations.push(Observation { read, write });
     }
+    check_sessions(events, &observations, &mut anomaly);
     // Non-monotonic: a later read returns a value certainly older than an earlier read's.
-    for earlier in &observations {
+    let linearizable: Vec<&Observation<'_>> =
+        observations.iter().filter(|o| !o.read.causal).collect();
+    for earlier in &linearizable {
         let done = earlier.read.completed.expect("an ok read has completed");
         let Some(newer) = earlier.write else { continue };
-        for later in observations.iter().filter(|o| o.read.invoked > done) {
+        for later in linearizable.iter().filter(|o| o.read.invoked > done) {
             let older = later.write;
             if older.is_some_and(|w| std::ptr::eq(w, newer)) {
                 continue;
@@ -343,6 +369,49 @@ fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<Regi
                 break;
             }
         }
+    }
+}
+
+/// Within each process, for its causal reads: no read returns a value certainly older than one
+/// the process wrote (acknowledged) or read before it.
+fn check_sessions(
+    events: &[&RegisterEvent],
+    observations: &[Observation<'_>],
+    anomaly: &mut impl FnMut(&'static str, String),
+) {
+    for later in observations.iter().filter(|o| o.read.causal) {
+        let older = later.write;
+        let same = |w: &RegisterEvent| older.is_some_and(|o| std::ptr::eq(o, w));
+        let before = |e: &RegisterEvent| {
+            e.process == later.read.process && e.completed.is_some_and(|t| t <= later.read.invoked)
+        };
+        let written = events.iter().find(|w| {
+            matches!(w.op, RegisterOp::Write { .. })
+                && w.outcome == RegisterOutcome::Ok
+                && before(w)
+                && !same(w)
+                && certainly_after(older, w)
+        });
+        let seen = observations.iter().find_map(|o| {
+            let newer = o.write.filter(|w| before(o.read) && !same(w))?;
+            certainly_after(older, newer).then_some(newer)
+        });
+        let (kind, newer) = match (written, seen) {
+            (Some(w), _) => ("read-your-writes", *w),
+            (None, Some(w)) => ("monotonic reads", w),
+            (None, None) => continue,
+        };
+        anomaly(
+            kind,
+            format!(
+                "p{} read {} at {}..{}, after it had seen {}",
+                later.read.process,
+                describe(older),
+                later.read.invoked,
+                later.read.completed.expect("ok"),
+                describe(Some(newer))
+            ),
+        );
     }
 }
 
@@ -370,7 +439,7 @@ mod tests {
     }
 
     fn read(h: &mut RegisterHistory, value: Option<&str>, from: u64, to: u64) {
-        let r = h.invoke_read(3, "x", from);
+        let r = h.invoke_read(3, "x", false, from);
         h.ok(r, value, to);
     }
 
@@ -439,9 +508,32 @@ mod tests {
     }
 
     #[test]
+    fn a_causal_session_sees_its_own_writes_and_never_goes_back() {
+        let causal_reads = |second: RegisterOutcome, reads: &[(u64, &str, u64)]| {
+            let mut h = two_writes(second);
+            for (process, value, from) in reads {
+                let r = h.invoke_read(*process, "x", true, *from);
+                h.ok(r, Some(value), from + 5);
+            }
+            kinds(&h)
+        };
+        // A causal read may return a value certainly overwritten (a stale snapshot)...
+        assert_eq!(causal_reads(RegisterOutcome::Ok, &[(3, "a", 40)]), Vec::<&str>::new());
+        // ...but not to the process that wrote the newer value (p2 wrote b after a)...
+        let kinds = causal_reads(RegisterOutcome::Ok, &[(2, "a", 40)]);
+        assert_eq!(kinds, vec!["read-your-writes"]);
+        // ...nor to one that read it before.
+        let kinds = causal_reads(RegisterOutcome::Info, &[(3, "b", 40), (3, "a", 50)]);
+        assert_eq!(kinds, vec!["monotonic reads"]);
+        // Another process's earlier read does not count.
+        let kinds = causal_reads(RegisterOutcome::Info, &[(3, "b", 40), (4, "a", 50)]);
+        assert_eq!(kinds, Vec::<&str>::new());
+    }
+
+    #[test]
     fn registers_are_checked_apart() {
         let mut h = two_writes(RegisterOutcome::Ok);
-        let r = h.invoke_read(3, "y", 40);
+        let r = h.invoke_read(3, "y", false, 40);
         h.ok(r, None, 45); // y was never written
         assert_eq!(kinds(&h), Vec::<&str>::new());
     }

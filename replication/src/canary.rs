@@ -34,11 +34,14 @@ pub enum Canary {
     /// A transaction's SCAN reads its range before its range lock is granted (a writer holding
     /// a key in the range may commit in between: the scan's rows are stale under its lock).
     ScanReadsBeforeItsLock = 8,
+    /// A one-statement WRITE answers the session's old causal token instead of its commit
+    /// timestamp: the session's next causal read may miss its own write.
+    WriteForgetsItsToken = 9,
 }
 
 impl Canary {
     /// Every canary, with its command-line name.
-    pub const ALL: [(Canary, &'static str); 8] = [
+    pub const ALL: [(Canary, &'static str); 9] = [
         (Canary::AckBeforeFsync, "ack-before-fsync"),
         (Canary::ReleaseLocksAtPrepare, "release-locks-at-prepare"),
         (Canary::FollowerSequentialRead, "follower-sequential-read"),
@@ -47,6 +50,7 @@ impl Canary {
         (Canary::ReleaseSharedBeforeEndLocks, "release-shared-before-end-locks"),
         (Canary::SingleIdPerDelivery, "single-id-per-delivery"),
         (Canary::ScanReadsBeforeItsLock, "scan-reads-before-its-lock"),
+        (Canary::WriteForgetsItsToken, "write-forgets-its-token"),
     ];
 
     /// The canary with this name.

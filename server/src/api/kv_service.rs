@@ -35,6 +35,8 @@ use proto::kv::WriteResponse;
 use proto::kv::kv_server::Kv;
 use proto::mux;
 use proto::mux::Replies;
+use replication::canary;
+use replication::canary::Canary;
 use tonic::Request;
 use tonic::Response;
 use tonic::Status;
@@ -240,8 +242,10 @@ impl Kv for KvService {
                     .single_write(request.key.to_vec(), value)
                     .await
                     .map_err(to_status)?;
+                // Canary: the session's token stays where it was.
+                let forget = canary::is(Canary::WriteForgetsItsToken);
                 Ok(Response::new(WriteResponse {
-                    causal_token: commit_ts.0,
+                    causal_token: if forget { request.causal_token } else { commit_ts.0 },
                     home_shard: Some(shard.0),
                     leader: self.leader_hint(&request.key),
                 }))
