@@ -5,9 +5,12 @@
 //! by the prepares); half the transfers read their accounts for update (exclusive locks).
 //! A quarter of the list-append reads are SCANs of a range around the key ([`scan_range`]): a
 //! range lock, and a read of the key's row or of its absence, under the same checks.
-//! During the faults, a share of the sequential clients' operations are one-statement WRITEs
-//! and READs of a few registers ([`register_op`], checked by `check::register`): the path of
-//! `kvsh`'s and `kvbench put`'s single writes, which the list-append transactions never take.
+//! During the faults, a share of the list-append clients' operations are writes and READs of two
+//! registers outside interactive transactions ([`register_op`], checked by `check::register`):
+//! the paths of `kvsh`'s and `kvbench put`'s one-statement WRITEs and of `kvbench txn2`'s
+//! Commits without a handle, which the list-append transactions never take; causal clients'
+//! reads of them are causal snapshots. Every other sequential client, and half the register
+//! operations, route to any node (`client::Routing::AnyNode`), so that nodes forward them.
 //!
 //! Recording rules (TESTING.md §1.2): the invoke is recorded before BEGIN; `ok` only after
 //! COMMITTED, with the lists read; `fail` only when the transaction certainly did not commit

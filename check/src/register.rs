@@ -1,5 +1,6 @@
-//! Single-key registers written and read by one-statement operations (`WRITE k v` and `READ k`
-//! outside a transaction), each write with a value no other write uses, checked for the
+//! Single-key registers written and read outside interactive transactions (`WRITE k v` and
+//! `READ k` as one-statement operations, or writes in a Commit without a handle), each write
+//! with a value no other write uses, checked for the
 //! anomalies a linearizable register forbids that can be found without a search:
 //!
 //! - **garbage read**: a read returns a value that no write wrote;
