@@ -10,7 +10,9 @@
 //!
 //! And a one-statement WRITE delivered again while its first delivery waits for the lock: the
 //! second takes the wait over, and the first answers that the outcome is open (UNAVAILABLE),
-//! never ABORTED, since the second goes on and commits (`WaitEnd::Superseded`).
+//! never ABORTED, since the second goes on and commits (`WaitEnd::Superseded`). Delivered again
+//! after it committed and its transaction was finished there, it answers COMMITTED from the
+//! record (`Shard::outcome_of_single`).
 //!
 //! The tests play the coordinator over the Peer API.
 
@@ -189,6 +191,31 @@ fn a_lock_wait_taken_over_by_another_delivery_leaves_the_outcome_open() {
         // The caller's retry after the open answer learns the outcome.
         let retry = call(&leader, write).await?.body;
         assert!(matches!(retry, PeerReply::Committed { .. }), "the retry answered {retry:?}");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_write_delivered_again_after_it_committed_and_was_finished_answers_committed() {
+    with_leader(15, |leader| async move {
+        let txn = new_txn(&leader, 1).await?;
+        let op = SingleOp::Write { key: b"0again".to_vec(), value: Some(b"v".to_vec()) };
+        let write = PeerRequest::Single { shard: SHARD, txn, op };
+        let first = call(&leader, write.clone()).await?.body;
+        let PeerReply::Committed { commit_ts } = first else {
+            panic!("the first delivery answered {first:?}");
+        };
+        // The resolver finishes a transaction it found in doubt there: phase 2 of the commit,
+        // after which the leader remembers it as ended.
+        let decision = Decision::Committed { commit_ts };
+        let finalize = PeerRequest::Finalize { shard: SHARD, txn, decision, prepared: true };
+        let done = call(&leader, finalize).await?.body;
+        assert!(matches!(done, PeerReply::Done), "phase 2 answered {done:?}");
+        let again = call(&leader, write).await?.body;
+        assert!(
+            matches!(again, PeerReply::Committed { commit_ts: ts } if ts == commit_ts),
+            "the delivery after the commit answered {again:?}, not COMMITTED at {commit_ts}"
+        );
         Ok(())
     });
 }

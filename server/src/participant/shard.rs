@@ -56,6 +56,7 @@ use txn::lock::Acquired;
 use txn::lock::LockMode;
 use txn::lock::LockSpan;
 use txn::lock::RequestId;
+use txn::state::Record;
 use txn::types::NodeId;
 use txn::types::ShardId;
 use txn::types::Timestamp;
@@ -1313,6 +1314,11 @@ impl Shard {
                 (LockSpan::Range { from: from.clone(), to: to.clone() }, LockMode::Shared)
             }
         };
+        if matches!(op, SingleOp::Write { .. })
+            && self.state().as_ref().is_some_and(|state| state.ending(&txn))
+        {
+            return self.outcome_of_single(txn);
+        }
         let give_up = self.statement_give_up();
         let term = match self.acquire(txn, span.clone(), mode, None, give_up).await {
             Ok(term) => term,
@@ -1349,6 +1355,28 @@ impl Shard {
                     reply => reply,
                 }
             }
+        }
+    }
+
+    /// The answer to a delivery of a one-statement WRITE whose transaction is already ending
+    /// here (another delivery committed it and the resolver finished it, or it was answered
+    /// ABORTED, or it is being aborted): the record's decision if there is one, else an open
+    /// outcome, never a bare ABORTED (chaos seed 4 at 120 s, 2026-12-04: a WRITE committed,
+    /// its answer was lost, the resolver finished its record and remembered it as ended, and
+    /// the caller's resend was answered ABORTED). The caller retries an open outcome until the
+    /// record decides or its deadline passes (then its client hears "unknown").
+    fn outcome_of_single(&self, txn: TxnId) -> PeerReply {
+        match self.reader.record(&txn) {
+            Ok(Some(Record { decision: Decision::Committed { commit_ts }, .. })) => {
+                PeerReply::Committed { commit_ts }
+            }
+            Ok(Some(Record { decision: Decision::Aborted { reason }, .. })) => {
+                aborted(reason, format!("{txn} was resolved as aborted"))
+            }
+            Ok(None) | Err(_) => PeerReply::Unavailable(format!(
+                "{txn} is ending at {} and has no record yet: its outcome is open",
+                self.id
+            )),
         }
     }
 
