@@ -26,14 +26,15 @@ use crate::sim::cluster::node_addr;
 use crate::sim::net::SimConnector;
 use crate::workload::ACCOUNTS;
 use crate::workload::CLIENT_TIMEOUT;
+use crate::workload::Ended;
 use crate::workload::OPENING_BALANCE;
 use crate::workload::REGISTERS;
 use crate::workload::account;
 use crate::workload::register;
+use crate::workload::register_read;
 use crate::world::Findings;
 use crate::world::Phase;
 use crate::world::Shared;
-use crate::world::now_ns;
 
 /// How often leaders are polled during the run.
 pub const LEADER_POLL: Duration = Duration::from_millis(300);
@@ -97,10 +98,7 @@ pub async fn checker(world: Shared, topology: Topology, seed: u64) -> turmoil::R
     for key in (0..REGISTERS).map(register) {
         let mut done = false;
         for _ in 0..FINAL_READ_ATTEMPTS {
-            let index =
-                world.borrow_mut().registers.invoke_read(FINAL_PROCESS, &key, false, now_ns());
-            let read = client.get(&key).await;
-            done = world.borrow_mut().register_read_done(index, read);
+            done = register_read(&world, &client, &key, FINAL_PROCESS).await == Ended::Committed;
             if done {
                 break;
             }

@@ -244,9 +244,10 @@ pub async fn append_txn(
 /// time a write of a value no other write uses ([`register_write`]) followed by a READ of the
 /// register, else a READ alone (sequential: through the leader). The worker sends half of them
 /// through a session that routes to any node, so that the node receiving a one-statement
-/// operation forwards it to the leader by a call that can be resent or delivered twice. A write followed at once by reads makes closely spaced
-/// writes and reads of each register, where a write applied twice (a late copy of a resent
-/// WRITE after a newer write) shows as a stale read (canary `single-id-per-delivery`).
+/// operation forwards it to the leader by a call that can be resent or delivered twice. A
+/// write followed at once by reads makes closely spaced writes and reads of each register,
+/// where a write applied twice (a late copy of a resent WRITE after a newer write) shows as a
+/// stale read (canary `single-id-per-delivery`).
 ///
 /// Counted in the register history's summary, not in the transaction counts. Recording: a
 /// write is `ok` once acknowledged, `fail` when the client was told it certainly did not
@@ -312,14 +313,23 @@ async fn register_write(
     ended
 }
 
-async fn register_read(world: &Shared, client: &Client, key: &str, process: u64) -> Ended {
+/// Reads `key` as `process` and records the read (a causal one if the session is causal):
+/// `Committed` if it returned (a value or none), else `Failed`.
+pub async fn register_read(world: &Shared, client: &Client, key: &str, process: u64) -> Ended {
     let causal = client.consistency() == Consistency::Causal;
     let index = world.borrow_mut().registers.invoke_read(process, key, causal, now_ns());
     let result = client.get(key).await;
-    if world.borrow_mut().register_read_done(index, result) {
-        Ended::Committed
-    } else {
-        Ended::Failed
+    let registers = &mut world.borrow_mut().registers;
+    match result {
+        Ok(value) => {
+            let value = value.map(|v| String::from_utf8_lossy(&v).into_owned());
+            registers.ok(index, value.as_deref(), now_ns());
+            Ended::Committed
+        }
+        Err(_) => {
+            registers.fail(index, now_ns());
+            Ended::Failed
+        }
     }
 }
 

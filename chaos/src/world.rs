@@ -12,7 +12,6 @@ use std::rc::Rc;
 use check::history::MicroOp;
 use check::history::Recorder;
 use check::register::RegisterHistory;
-use client::Error;
 use proto::kv::TxnHandle;
 use rand::Rng;
 use rand::rngs::SmallRng;
@@ -203,25 +202,6 @@ impl World {
     pub fn register_value(&mut self) -> String {
         self.next_register_value += 1;
         format!("v{}", self.next_register_value)
-    }
-
-    /// Completes register read `index` with its result; true if it returned (a value or none).
-    pub fn register_read_done(
-        &mut self,
-        index: usize,
-        read: Result<Option<Vec<u8>>, Error>,
-    ) -> bool {
-        match read {
-            Ok(value) => {
-                let value = value.map(|v| String::from_utf8_lossy(&v).into_owned());
-                self.registers.ok(index, value.as_deref(), now_ns());
-                true
-            }
-            Err(_) => {
-                self.registers.fail(index, now_ns());
-                false
-            }
-        }
     }
 
     fn fresh_key(&mut self, retire_at: i64) {
