@@ -37,11 +37,14 @@ pub enum Canary {
     /// A one-statement WRITE answers the session's old causal token instead of its commit
     /// timestamp: the session's next causal read may miss its own write.
     WriteForgetsItsToken = 9,
+    /// A READ whose key's newest version is a delete answers the version before it, as if a
+    /// delete were no version of its own (the tombstone skipped).
+    ReadSkipsTombstones = 10,
 }
 
 impl Canary {
     /// Every canary, with its command-line name.
-    pub const ALL: [(Canary, &'static str); 9] = [
+    pub const ALL: [(Canary, &'static str); 10] = [
         (Canary::AckBeforeFsync, "ack-before-fsync"),
         (Canary::ReleaseLocksAtPrepare, "release-locks-at-prepare"),
         (Canary::FollowerSequentialRead, "follower-sequential-read"),
@@ -51,6 +54,7 @@ impl Canary {
         (Canary::SingleIdPerDelivery, "single-id-per-delivery"),
         (Canary::ScanReadsBeforeItsLock, "scan-reads-before-its-lock"),
         (Canary::WriteForgetsItsToken, "write-forgets-its-token"),
+        (Canary::ReadSkipsTombstones, "read-skips-tombstones"),
     ];
 
     /// The canary with this name.

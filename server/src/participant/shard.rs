@@ -61,6 +61,7 @@ use txn::types::NodeId;
 use txn::types::ShardId;
 use txn::types::Timestamp;
 use txn::types::TxnId;
+use txn::types::Value;
 
 use crate::config::Timing;
 use crate::context::Counters;
@@ -445,19 +446,34 @@ impl Shard {
         }
     }
 
+    /// The newest version of `key` at or below `ts` (`None` as its value: deleted), for a READ.
+    fn read_version(
+        &self,
+        key: &[u8],
+        ts: Timestamp,
+    ) -> std::io::Result<Option<(Timestamp, Option<Value>)>> {
+        let version = self.reader.read_version(key, ts)?;
+        if canary::is(Canary::ReadSkipsTombstones)
+            && let Some((at, None)) = version
+            && at > Timestamp::ZERO
+        {
+            // Canary: the delete is skipped, and the READ answers the version before it.
+            return self.reader.read_version(key, Timestamp(at.0 - 1));
+        }
+        Ok(version)
+    }
+
     /// Reads as of `ts`. The session's token rises to the newest version observed, not to the
     /// snapshot: causality only binds what was seen (everything in its causal past has a
     /// smaller timestamp), and a token no higher than needed keeps other replicas able to serve
     /// the session, on the minority side of a partition too.
     fn read_snapshot(&self, ts: Timestamp, op: &SnapshotOp) -> PeerReply {
         let rows = match op {
-            SnapshotOp::Read { key } => {
-                self.reader.read_version(key, ts).map(|version| match version {
-                    Some((version_ts, Some(value))) => (vec![(key.clone(), value)], version_ts),
-                    Some((version_ts, None)) => (Vec::new(), version_ts),
-                    None => (Vec::new(), Timestamp::ZERO),
-                })
-            }
+            SnapshotOp::Read { key } => self.read_version(key, ts).map(|version| match version {
+                Some((version_ts, Some(value))) => (vec![(key.clone(), value)], version_ts),
+                Some((version_ts, None)) => (Vec::new(), version_ts),
+                None => (Vec::new(), Timestamp::ZERO),
+            }),
             SnapshotOp::Scan { from, to, limit } => {
                 self.reader.scan_versions(from, to.as_deref(), *limit, ts).map(|rows| {
                     let version_ts = rows.iter().map(|(_, ts, _)| *ts).max().unwrap_or_default();
@@ -695,7 +711,7 @@ impl Shard {
     /// a later timestamp, so commit order and timestamp order agree even when this node's
     /// physical clock is behind (a restart, a skew) the clock that committed the version.
     async fn read_one(&self, key: &[u8]) -> Result<ReadResult, PeerReply> {
-        let read = match self.reader.read_version(key, Timestamp::MAX) {
+        let read = match self.read_version(key, Timestamp::MAX) {
             Ok(Some((ts, Some(value)))) => ReadResult {
                 rows: vec![(key.to_vec(), value)],
                 version_ts: ts,
@@ -1314,14 +1330,11 @@ impl Shard {
                 (LockSpan::Range { from: from.clone(), to: to.clone() }, LockMode::Shared)
             }
         };
-        if matches!(op, SingleOp::Write { .. })
-            && self.state().as_ref().is_some_and(|state| state.ending(&txn))
-        {
-            return self.outcome_of_single(txn);
-        }
+        let is_write = matches!(op, SingleOp::Write { .. });
         let give_up = self.statement_give_up();
         let term = match self.acquire(txn, span.clone(), mode, None, give_up).await {
             Ok(term) => term,
+            Err(reply) if is_write => return self.refused_single_write(txn, reply),
             Err(reply) => return reply,
         };
         match op {
@@ -1352,9 +1365,25 @@ impl Shard {
                     PeerReply::Aborted { reason: AbortReason::LeaderChanged, .. } => {
                         self.not_leader()
                     }
+                    reply @ PeerReply::Aborted { .. } => self.refused_single_write(txn, reply),
                     reply => reply,
                 }
             }
+        }
+    }
+
+    /// The answer to a one-statement WRITE refused with `reply`: if the refusal is its
+    /// transaction's ending here (`LeaderState::ending`, checked by `acquire` and by every
+    /// lock check of the prepare, at whichever step another thread's phase 2 or an ABORTED
+    /// answer to another delivery marked it), the record's outcome
+    /// ([`Shard::outcome_of_single`]); any other refusal stands.
+    fn refused_single_write(&self, txn: TxnId, reply: PeerReply) -> PeerReply {
+        let ending = self.state().as_ref().is_some_and(|state| state.ending(&txn));
+        match reply {
+            PeerReply::Aborted { reason: AbortReason::CoordinatorLost, .. } if ending => {
+                self.outcome_of_single(txn)
+            }
+            reply => reply,
         }
     }
 
