@@ -24,7 +24,7 @@ cargo run -q -p chaos --bin chaos -- --seeds 10 --secs 30 --jobs 2 --duplicate-c
 # with probability (1-p)^12 (follower-sequential-read: p about 0.37, caught in 12 of seeds 1-32).
 for canary in ack-before-fsync release-locks-at-prepare follower-sequential-read \
   skip-safe-time-wait release-shared-before-end-locks yes-voter-aborts-alone \
-  scan-reads-before-its-lock write-forgets-its-token; do
+  scan-reads-before-its-lock write-forgets-its-token read-skips-tombstones; do
   cargo run -q -p chaos --bin chaos -- --seeds 12 --secs 30 --jobs 2 --canary "$canary" | tail -n 1
 done
 # A resent one-statement WRITE applied twice shows only where calls are delivered twice.

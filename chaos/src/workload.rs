@@ -8,8 +8,8 @@
 //! During the faults, a share of the list-append clients' operations are writes and READs of two
 //! registers outside interactive transactions ([`register_op`], checked by `check::register`):
 //! the paths of `kvsh`'s and `kvbench put`'s one-statement WRITEs and of `kvbench txn2`'s
-//! Commits without a handle, which the list-append transactions never take; causal clients'
-//! reads of them are causal snapshots. Every other sequential client, and half the register
+//! Commits without a handle, which the list-append transactions never take, and DELETEs (MVCC
+//! tombstones, read as no value); causal clients' reads of them are causal snapshots. Every other sequential client, and half the register
 //! operations, route to any node (`client::Routing::AnyNode`), so that nodes forward them.
 //!
 //! Recording rules (TESTING.md §1.2): the invoke is recorded before BEGIN; `ok` only after
@@ -52,6 +52,8 @@ pub const REGISTERS: usize = 2;
 /// The share of a sequential list-append client's operations, during the faults, that are
 /// register operations.
 pub const REGISTER_SHARE: f64 = 0.3;
+/// The share of register writes that are deletes (the next reads return no value).
+pub const DELETE_SHARE: f64 = 0.2;
 
 /// How a transaction ended, for the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,10 +271,10 @@ pub async fn register_op(
     register_read(world, client, &key, process).await
 }
 
-/// Writes a fresh value to `key`: two times in three a one-statement WRITE (`Client::put`),
-/// else a Commit without a handle (`Client::commit_writes`, the path of `kvbench txn2`) of the
-/// value to `key` alone or, half the time, to every register at once (a transaction across
-/// shards).
+/// Writes a fresh value to `key`, or deletes it ([`DELETE_SHARE`] of the time): two times in
+/// three a one-statement WRITE or DELETE (`Client::put`, `Client::delete`), else a Commit
+/// without a handle (`Client::commit_writes`, the path of `kvbench txn2`) of the same to `key`
+/// alone or, half the time, to every register at once (a transaction across shards).
 async fn register_write(
     world: &Shared,
     client: &Client,
@@ -280,7 +282,8 @@ async fn register_write(
     key: &str,
     process: u64,
 ) -> Ended {
-    let value = world.borrow_mut().register_value();
+    let delete = rng.random_bool(DELETE_SHARE);
+    let value = if delete { None } else { Some(world.borrow_mut().register_value()) };
     let as_commit = rng.random_bool(1.0 / 3.0);
     let keys = if as_commit && rng.random_bool(0.5) {
         (0..REGISTERS).map(register).collect()
@@ -289,13 +292,24 @@ async fn register_write(
     };
     let indexes: Vec<usize> = keys
         .iter()
-        .map(|key| world.borrow_mut().registers.invoke_write(process, key, &value, now_ns()))
+        .map(|key| {
+            let history = &mut world.borrow_mut().registers;
+            match &value {
+                Some(value) => history.invoke_write(process, key, value, now_ns()),
+                None => history.invoke_delete(process, key, now_ns()),
+            }
+        })
         .collect();
-    let result = if as_commit {
-        let writes = keys.iter().map(|key| Mutation::put(key, &value)).collect();
-        client.commit_writes(writes).await.map(|_| ())
-    } else {
-        client.put(key, &value).await
+    let result = match (as_commit, &value) {
+        (true, _) => {
+            let mutation = |key: &String| match &value {
+                Some(value) => Mutation::put(key, value),
+                None => Mutation::delete(key),
+            };
+            client.commit_writes(keys.iter().map(mutation).collect()).await.map(|_| ())
+        }
+        (false, Some(value)) => client.put(key, value).await,
+        (false, None) => client.delete(key).await,
     };
     let ended = match result {
         Ok(()) => Ended::Committed,

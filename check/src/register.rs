@@ -22,6 +22,16 @@
 //! across three or more writes; these five cover what a resent or duplicated one-statement
 //! write, a stale leader or a lost acknowledged write would do to a register.
 //!
+//! **Deletes** write "no value", which every delete and the state before the first write share,
+//! so a read of no value is explained by any of them: by the initial no-value or by any delete
+//! that may have applied before the read returned (not one that failed). Each check above then
+//! holds for every possible explanation at once: a read of no value is stale when the initial
+//! no-value and every such delete were certainly overwritten before it began; a later read is
+//! non-monotonic when what it returned is certainly older than everything the earlier read may
+//! have returned. Sound for the same reason (the real linearization takes one of them), and
+//! weaker than a check that knew which delete a read saw: a delete that applied but was
+//! reported failed goes unseen.
+//!
 //! A read of a causal session (a snapshot from any replica at or above the session's token; its
 //! writes still go through leaders) may be stale, so stale and non-monotonic reads across
 //! processes do not apply to it. It is checked for the first three, and within its process for
@@ -44,6 +54,9 @@ pub enum RegisterOp {
         /// The value written.
         value: String,
     },
+    /// Deletes the register's value: until the next write, reads return no value, as they do
+    /// before the first write. Deletes are told apart by time alone.
+    Delete,
     /// Reads the register; once completed, the value it returned (`None`: no value).
     Read {
         /// The value returned.
@@ -123,6 +136,11 @@ impl RegisterHistory {
         self.invoke(process, key, RegisterOp::Write { value: value.to_string() }, time)
     }
 
+    /// Records a delete of `key` beginning at `time`; returns its index.
+    pub fn invoke_delete(&mut self, process: u64, key: &str, time: u64) -> usize {
+        self.invoke(process, key, RegisterOp::Delete, time)
+    }
+
     /// Records a read of `key` beginning at `time`, linearizable or of a causal session
     /// (`causal`); returns its index.
     pub fn invoke_read(&mut self, process: u64, key: &str, causal: bool, time: u64) -> usize {
@@ -144,14 +162,14 @@ impl RegisterHistory {
         self.events.len() - 1
     }
 
-    /// Completes operation `index` at `time`: a read with the value it returned, a write with
-    /// `value` `None`.
+    /// Completes operation `index` at `time`: a read with the value it returned, a write or a
+    /// delete with `value` `None`.
     pub fn ok(&mut self, index: usize, value: Option<&str>, time: u64) {
         let event = self.complete(index, RegisterOutcome::Ok, time);
         if let RegisterOp::Read { value: read } = &mut event.op {
             *read = value.map(str::to_string);
         } else {
-            assert!(value.is_none(), "a write completes without a value");
+            assert!(value.is_none(), "a write or a delete completes without a value");
         }
     }
 
@@ -160,10 +178,10 @@ impl RegisterHistory {
         self.complete(index, RegisterOutcome::Fail, time);
     }
 
-    /// Completes write `index` at `time` with an unknown outcome.
+    /// Completes write or delete `index` at `time` with an unknown outcome.
     pub fn info(&mut self, index: usize, time: u64) {
         let event = self.complete(index, RegisterOutcome::Info, time);
-        assert!(matches!(event.op, RegisterOp::Write { .. }), "only a write's outcome is unknown");
+        assert!(is_update(event), "only a write's or a delete's outcome is unknown");
     }
 
     fn complete(
@@ -185,24 +203,31 @@ impl RegisterHistory {
         &self.events
     }
 
-    /// Counts, for people: `writes W (fail F, info I), reads R (fail F, causal C)`.
+    /// Counts, for people: `writes W (fail F, info I, deletes D), reads R (fail F, causal C,
+    /// none N)`; writes count deletes, and "none" counts the reads that returned no value.
     pub fn summary(&self) -> String {
-        let count = |write: bool, outcome: Option<RegisterOutcome>| {
+        let count = |update: bool, outcome: Option<RegisterOutcome>| {
             let events = self.events.iter();
             events
-                .filter(|e| matches!(e.op, RegisterOp::Write { .. }) == write)
+                .filter(|e| is_update(e) == update)
                 .filter(|e| outcome.is_none_or(|o| e.outcome == o))
                 .count()
         };
         let (fail, info) = (Some(RegisterOutcome::Fail), Some(RegisterOutcome::Info));
+        let events = || self.events.iter();
+        let deletes = events().filter(|e| matches!(e.op, RegisterOp::Delete)).count();
+        let none = events()
+            .filter(|e| e.outcome == RegisterOutcome::Ok)
+            .filter(|e| matches!(e.op, RegisterOp::Read { value: None }))
+            .count();
         format!(
-            "writes {} (fail {}, info {}), reads {} (fail {}, causal {})",
+            "writes {} (fail {}, info {}, deletes {deletes}), reads {} (fail {}, causal {}, none {none})",
             count(true, None),
             count(true, fail),
             count(true, info),
             count(false, None),
             count(false, fail),
-            self.events.iter().filter(|e| e.causal).count()
+            events().filter(|e| e.causal).count()
         )
     }
 
@@ -212,6 +237,7 @@ impl RegisterHistory {
         for e in &self.events {
             let op = match &e.op {
                 RegisterOp::Write { value } => format!("write {value}"),
+                RegisterOp::Delete => "delete".to_string(),
                 RegisterOp::Read { value } => format!(
                     "{}read {}",
                     if e.causal { "causal " } else { "" },
@@ -244,35 +270,63 @@ impl RegisterHistory {
     }
 }
 
-/// A read that returned, with the write of its value (`None`: the initial no-value).
+/// What a register held when a read took its value: the initial no-value (`None`), or the
+/// write or delete (`Some`) that put it there.
+type Source<'h> = Option<&'h RegisterEvent>;
+
+/// A read that returned, with what may have put its value there: the write of its value, or,
+/// for "no value", the initial no-value and the deletes it may have seen (never empty).
 struct Observation<'h> {
     read: &'h RegisterEvent,
-    write: Option<&'h RegisterEvent>,
+    sources: Vec<Source<'h>>,
 }
 
-/// Whether `later` certainly took effect after the write `earlier` (`None`: the initial
-/// value): `later` began after `earlier` was acknowledged.
-fn certainly_after(earlier: Option<&RegisterEvent>, later: &RegisterEvent) -> bool {
+/// Whether `later` certainly took effect after `earlier` (`None`: the initial value): `later`
+/// began after `earlier` was acknowledged.
+fn certainly_after(earlier: Source<'_>, later: &RegisterEvent) -> bool {
     match earlier {
         None => true,
         Some(earlier) => earlier.acknowledged_at().is_some_and(|at| at < later.invoked),
     }
 }
 
-fn describe(write: Option<&RegisterEvent>) -> String {
-    match write {
-        None => "the initial no-value".to_string(),
-        Some(w) => match &w.op {
-            RegisterOp::Write { value } => format!(
-                "{value} (written by p{} {}..{}, {:?})",
-                w.process,
-                w.invoked,
-                w.completed.map_or("-".to_string(), |t| t.to_string()),
-                w.outcome
-            ),
-            RegisterOp::Read { .. } => unreachable!("a write"),
-        },
+/// [`certainly_after`] for two sources: the initial value is after nothing.
+fn source_after(earlier: Source<'_>, later: Source<'_>) -> bool {
+    later.is_some_and(|later| certainly_after(earlier, later))
+}
+
+fn same(a: Source<'_>, b: Source<'_>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => std::ptr::eq(a, b),
+        _ => false,
     }
+}
+
+fn is_update(event: &RegisterEvent) -> bool {
+    matches!(event.op, RegisterOp::Write { .. } | RegisterOp::Delete)
+}
+
+fn describe(source: Source<'_>) -> String {
+    let Some(w) = source else { return "the initial no-value".to_string() };
+    let what = match &w.op {
+        RegisterOp::Write { value } => value.clone(),
+        RegisterOp::Delete => "no value".to_string(),
+        RegisterOp::Read { .. } => unreachable!("a write or a delete"),
+    };
+    let by = if matches!(w.op, RegisterOp::Delete) { "deleted" } else { "written" };
+    format!(
+        "{what} ({by} by p{} {}..{}, {:?})",
+        w.process,
+        w.invoked,
+        w.completed.map_or("-".to_string(), |t| t.to_string()),
+        w.outcome
+    )
+}
+
+fn describe_all(sources: &[Source<'_>]) -> String {
+    let all: Vec<String> = sources.iter().map(|s| describe(*s)).collect();
+    all.join(" or ")
 }
 
 fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<RegisterAnomaly>) {
@@ -287,16 +341,35 @@ fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<Regi
             anomaly("duplicate write", format!("{value} is written twice (a harness bug)"));
         }
     }
+    let deletes: Vec<&RegisterEvent> =
+        events.iter().copied().filter(|e| matches!(e.op, RegisterOp::Delete)).collect();
+    // The acknowledged write or delete, certainly after `source`, done before `read` began.
+    let overwrite = |source: Source<'_>, read: &RegisterEvent| {
+        events.iter().copied().find(|other| {
+            is_update(other)
+                && !same(source, Some(other))
+                && other.acknowledged_at().is_some_and(|at| at < read.invoked)
+                && certainly_after(source, other)
+        })
+    };
     let mut observations = Vec::new();
     for read in events {
         let (RegisterOp::Read { value }, RegisterOutcome::Ok) = (&read.op, read.outcome) else {
             continue;
         };
         let completed = read.completed.expect("an ok read has completed");
-        let write = match value {
-            None => None,
+        let possible: Vec<Source<'_>> = match value {
+            // The initial no-value, or a delete that may have applied by the time it returned.
+            None => std::iter::once(None)
+                .chain(
+                    deletes
+                        .iter()
+                        .filter(|d| d.outcome != RegisterOutcome::Fail && d.invoked <= completed)
+                        .map(|d| Some(*d)),
+                )
+                .collect(),
             Some(value) => match writes.get(value.as_str()) {
-                Some(write) => Some(*write),
+                Some(write) => vec![Some(*write)],
                 None => {
                     anomaly(
                         "garbage read",
@@ -306,65 +379,75 @@ fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<Regi
                 }
             },
         };
-        if let Some(w) = write {
+        if let [Some(w)] = possible[..]
+            && matches!(w.op, RegisterOp::Write { .. })
+        {
             if w.outcome == RegisterOutcome::Fail {
                 anomaly(
                     "read of a failed write",
-                    format!("a read at {}..{completed} returned {}", read.invoked, describe(write)),
+                    format!(
+                        "a read at {}..{completed} returned {}",
+                        read.invoked,
+                        describe(Some(w))
+                    ),
                 );
             }
             if w.invoked > completed {
                 anomaly(
                     "future read",
-                    format!("a read at {}..{completed} returned {}", read.invoked, describe(write)),
+                    format!(
+                        "a read at {}..{completed} returned {}",
+                        read.invoked,
+                        describe(Some(w))
+                    ),
                 );
             }
         }
-        observations.push(Observation { read, write });
         if read.causal {
+            observations.push(Observation { read, sources: possible });
             continue;
         }
-        // Stale: an acknowledged write, certainly after this value's, done before the read.
-        let overwrite = events.iter().find(|other| {
-            matches!(other.op, RegisterOp::Write { .. })
-                && write.is_none_or(|w| !std::ptr::eq(w, **other))
-                && other.acknowledged_at().is_some_and(|at| at < read.invoked)
-                && certainly_after(write, other)
-        });
-        if let Some(other) = overwrite {
+        // Stale: every source it may have read was overwritten by an acknowledged write or
+        // delete, certainly after it, done before the read began.
+        let live: Vec<Source<'_>> =
+            possible.iter().copied().filter(|s| overwrite(*s, read).is_none()).collect();
+        if live.is_empty() {
+            let first = possible[possible.len() - 1];
+            let by = overwrite(first, read).expect("every source was overwritten");
             anomaly(
                 "stale read",
                 format!(
                     "a read at {}..{completed} returned {}, overwritten by {} before the read began",
                     read.invoked,
-                    describe(write),
-                    describe(Some(other))
+                    describe_all(&possible),
+                    describe(Some(by))
                 ),
             );
         }
+        let sources = if live.is_empty() { possible } else { live };
+        observations.push(Observation { read, sources });
     }
     check_sessions(events, &observations, &mut anomaly);
-    // Non-monotonic: a later read returns a value certainly older than an earlier read's.
+    // Non-monotonic: a later read returns a value certainly older than every value the
+    // earlier read may have taken its own from.
     let linearizable: Vec<&Observation<'_>> =
         observations.iter().filter(|o| !o.read.causal).collect();
     for earlier in &linearizable {
         let done = earlier.read.completed.expect("an ok read has completed");
-        let Some(newer) = earlier.write else { continue };
         for later in linearizable.iter().filter(|o| o.read.invoked > done) {
-            let older = later.write;
-            if older.is_some_and(|w| std::ptr::eq(w, newer)) {
-                continue;
-            }
-            if certainly_after(older, newer) {
+            let older = |newer: Source<'_>| {
+                later.sources.iter().all(|old| !same(*old, newer) && source_after(*old, newer))
+            };
+            if earlier.sources.iter().all(|newer| older(*newer)) {
                 anomaly(
                     "non-monotonic reads",
                     format!(
-                        "a read at {}..{done} returned {}, and a read at {}..{} after it returned {}, which that write certainly overwrote",
+                        "a read at {}..{done} returned {}, and a read at {}..{} after it returned {}, which that certainly overwrote",
                         earlier.read.invoked,
-                        describe(Some(newer)),
+                        describe_all(&earlier.sources),
                         later.read.invoked,
                         later.read.completed.expect("ok"),
-                        describe(older)
+                        describe_all(&later.sources)
                     ),
                 );
                 break;
@@ -374,43 +457,60 @@ fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<Regi
 }
 
 /// Within each process, for its causal reads: no read returns a value certainly older than one
-/// the process wrote (acknowledged) or read before it.
+/// the process wrote or deleted (acknowledged) or read before it, whichever source its value
+/// came from.
 fn check_sessions(
     events: &[&RegisterEvent],
     observations: &[Observation<'_>],
     anomaly: &mut impl FnMut(&'static str, String),
 ) {
     for later in observations.iter().filter(|o| o.read.causal) {
-        let older = later.write;
-        let same = |w: &RegisterEvent| older.is_some_and(|o| std::ptr::eq(o, w));
         let before = |e: &RegisterEvent| {
             e.process == later.read.process && e.completed.is_some_and(|t| t <= later.read.invoked)
         };
-        let written = events.iter().find(|w| {
-            matches!(w.op, RegisterOp::Write { .. })
-                && w.outcome == RegisterOutcome::Ok
-                && before(w)
-                && !same(w)
-                && certainly_after(older, w)
+        // For each source the read may have taken, a newer thing the process wrote or saw.
+        let mut written = None;
+        let mut seen = None;
+        let all_older = later.sources.iter().all(|old| {
+            let by_write = events.iter().copied().find(|w| {
+                is_update(w)
+                    && w.outcome == RegisterOutcome::Ok
+                    && before(w)
+                    && !same(*old, Some(w))
+                    && certainly_after(*old, w)
+            });
+            if let Some(w) = by_write {
+                written.get_or_insert(w);
+                return true;
+            }
+            let by_read = observations.iter().find(|o| {
+                before(o.read)
+                    && o.sources
+                        .iter()
+                        .all(|newer| !same(*old, *newer) && source_after(*old, *newer))
+            });
+            if let Some(o) = by_read {
+                seen.get_or_insert(o);
+                return true;
+            }
+            false
         });
-        let seen = observations.iter().find_map(|o| {
-            let newer = o.write.filter(|w| before(o.read) && !same(w))?;
-            certainly_after(older, newer).then_some(newer)
-        });
+        if !all_older {
+            continue;
+        }
         let (kind, newer) = match (written, seen) {
-            (Some(w), _) => ("read-your-writes", *w),
-            (None, Some(w)) => ("monotonic reads", w),
-            (None, None) => continue,
+            (Some(w), None) => ("read-your-writes", format!("written {}", describe(Some(w)))),
+            (_, Some(o)) => ("monotonic reads", format!("seen {}", describe_all(&o.sources))),
+            (None, None) => unreachable!("a read has a source"),
         };
         anomaly(
             kind,
             format!(
-                "p{} read {} at {}..{}, after it had seen {}",
+                "p{} read {} at {}..{}, after it had {newer}",
                 later.read.process,
-                describe(older),
+                describe_all(&later.sources),
                 later.read.invoked,
                 later.read.completed.expect("ok"),
-                describe(Some(newer))
             ),
         );
     }
@@ -529,6 +629,68 @@ mod tests {
         // Another process's earlier read does not count.
         let kinds = causal_reads(RegisterOutcome::Info, &[(3, "b", 40), (4, "a", 50)]);
         assert_eq!(kinds, Vec::<&str>::new());
+    }
+
+    /// A read of the tests with deletes: process, value, began, causal (each ends 5 later).
+    type Read<'a> = (u64, Option<&'a str>, u64, bool);
+    /// A case: its name, the delete's outcome, when c's write begins, the reads, the anomalies.
+    type Case<'a> = (&'a str, RegisterOutcome, u64, &'a [Read<'a>], Vec<&'a str>);
+
+    /// w1 "a" acknowledged at 10, a delete from 20 to 30 ending `delete`, then w3 "c" from
+    /// `c_from` to `c_from + 10` (acknowledged), and the reads.
+    fn with_a_delete(
+        delete: RegisterOutcome,
+        c_from: u64,
+        reads: &[Read<'_>],
+    ) -> Vec<&'static str> {
+        let mut h = RegisterHistory::new();
+        let w1 = h.invoke_write(1, "x", "a", 0);
+        h.ok(w1, None, 10);
+        let d = h.invoke_delete(2, "x", 20);
+        match delete {
+            RegisterOutcome::Ok => h.ok(d, None, 30),
+            RegisterOutcome::Fail => h.fail(d, 30),
+            RegisterOutcome::Info => h.info(d, 30),
+            RegisterOutcome::Pending => {}
+        }
+        let w3 = h.invoke_write(1, "x", "c", c_from);
+        h.ok(w3, None, c_from + 10);
+        for (process, value, from, causal) in reads {
+            let r = h.invoke_read(*process, "x", *causal, *from);
+            h.ok(r, *value, from + 5);
+        }
+        kinds(&h)
+    }
+
+    #[test]
+    fn deletes_are_checked_like_writes_of_no_value() {
+        use RegisterOutcome::{Fail, Info, Ok};
+        let none = Vec::<&str>::new();
+        #[rustfmt::skip]
+        let cases: &[Case<'_>] = &[
+            ("no value after the delete, before c", Ok, 100, &[(3, None, 40, false)], none.clone()),
+            ("a after the delete was acknowledged", Ok, 100, &[(3, Some("a"), 40, false)], vec!["stale read"]),
+            ("no value after c, the delete overwritten", Ok, 50, &[(3, None, 70, false)], vec!["stale read"]),
+            ("no value during c", Ok, 50, &[(3, None, 55, false)], none.clone()),
+            ("a failed delete is never the no-value", Fail, 100, &[(3, None, 40, false)], vec!["stale read"]),
+            ("an unknown delete may apply late", Info, 100, &[(3, None, 40, false), (3, None, 60, false)], none.clone()),
+            // Once a read saw the delete (the initial no-value was overwritten by a before it
+            // began), a later read must not see a again.
+            ("a after a read saw the delete", Info, 100, &[(3, None, 40, false), (3, Some("a"), 50, false)], vec!["non-monotonic reads"]),
+            ("a and the delete unordered", Info, 100, &[(3, Some("a"), 40, false), (3, None, 50, false)], none.clone()),
+            // A causal read may be stale, but not to the process that deleted...
+            ("causal a, another process", Ok, 100, &[(3, Some("a"), 40, true)], none.clone()),
+            ("causal a, the deleting process", Ok, 100, &[(2, Some("a"), 40, true)], vec!["read-your-writes"]),
+            // ...nor no value to the process that wrote c after the delete...
+            ("causal no value, c's writer", Ok, 50, &[(1, None, 70, true)], vec!["read-your-writes"]),
+            // ...unless c's write was concurrent with the delete.
+            ("causal no value, c concurrent", Ok, 25, &[(1, None, 70, true)], none.clone()),
+            // ...nor a to a process that read no value after a was acknowledged.
+            ("causal a after no value", Info, 100, &[(3, None, 40, false), (3, Some("a"), 50, true)], vec!["monotonic reads"]),
+        ];
+        for (name, delete, c_from, reads, expected) in cases {
+            assert_eq!(&with_a_delete(*delete, *c_from, reads), expected, "{name}");
+        }
     }
 
     #[test]
