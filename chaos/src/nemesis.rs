@@ -35,6 +35,7 @@ pub const LOSS_RATE_MAX: f64 = 0.01;
 #[derive(Clone, Debug)]
 enum Active {
     Partition,
+    Paused(NodeId),
     Crashed(Vec<NodeId>),
     DiskFailed(NodeId),
     Latency,
@@ -103,7 +104,10 @@ impl Nemesis {
         }
         self.next_at = now + self.gap();
         let kind = self.plan.faults[self.rng.random_range(0..self.plan.faults.len())];
-        let partitioned = self.active.iter().any(|(a, _)| matches!(a, Active::Partition));
+        // A pause holds links that a partition's heal would repair without delivering what
+        // they held: the two never overlap.
+        let partitioned =
+            self.active.iter().any(|(a, _)| matches!(a, Active::Partition | Active::Paused(_)));
         let down: usize = self
             .active
             .iter()
@@ -120,6 +124,7 @@ impl Nemesis {
             | FaultKind::IsolateLeader
             | FaultKind::Bridge
             | FaultKind::OneWay
+            | FaultKind::Pause
                 if partitioned => {}
             FaultKind::PartitionHalves => {
                 let mut shuffled = nodes.clone();
@@ -152,6 +157,18 @@ impl Nemesis {
                 cluster.partition_oneway(from);
                 self.note(now, format!("one-way: n{from} cannot send"));
                 self.started(kind, Active::Partition, now + length);
+            }
+            FaultKind::Pause => {
+                // A shard's leader half the time (its lease and its locks meet the burst of
+                // old messages when it wakes), else any node.
+                let node = match self.rng.random_bool(0.5) {
+                    true => self.pick_leader(leaders).map(|(_, leader)| leader),
+                    false => None,
+                };
+                let node = node.unwrap_or_else(|| nodes[self.rng.random_range(0..nodes.len())]);
+                cluster.hold(node);
+                self.note(now, format!("pause n{node} (its links held)"));
+                self.started(kind, Active::Paused(node), now + length);
             }
             FaultKind::Crash => {
                 let Some(victim) = self.pick_victim(cluster, down) else { return };
@@ -243,6 +260,10 @@ impl Nemesis {
             Active::Partition => {
                 cluster.heal();
                 self.note(now, "heal partition".into());
+            }
+            Active::Paused(node) => {
+                cluster.release(node);
+                self.note(now, format!("resume n{node}: what its links held is delivered"));
             }
             Active::Crashed(nodes) => {
                 for node in &nodes {

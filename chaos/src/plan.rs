@@ -38,6 +38,13 @@ pub enum FaultKind {
     /// with what it had synced. Not in [`FaultKind::ALL`]: drawn on its own, after the rest of
     /// the plan, so that the seeds' plans from before it stayed as they were.
     DiskFailure,
+    /// Hold every link of one node (to the other nodes and to the clients) for a while, then
+    /// deliver everything held at once: a process paused (SIGSTOP, a long garbage-collection
+    /// pause, a VM migration) that wakes to a burst of old messages while its own old messages
+    /// arrive late. Unlike a partition nothing is lost, so connections survive and stale
+    /// requests and replies reach their receivers after the world moved on. Drawn on its own,
+    /// after the rest of the plan, as [`FaultKind::DiskFailure`] is.
+    Pause,
 }
 
 impl FaultKind {
@@ -69,6 +76,7 @@ impl FaultKind {
             FaultKind::MessageLoss => "loss",
             FaultKind::TransferLeader => "transfer",
             FaultKind::DiskFailure => "disk-failure",
+            FaultKind::Pause => "pause",
         }
     }
 }
@@ -82,6 +90,8 @@ pub const LIVENESS_BOUND: Duration = Duration::from_secs(60);
 
 /// The share of runs whose nemesis also fails disks ([`FaultKind::DiskFailure`]).
 pub const DISK_FAILURE_SHARE: f64 = 0.4;
+/// The share of runs whose nemesis also pauses nodes ([`FaultKind::Pause`]).
+pub const PAUSE_SHARE: f64 = 0.5;
 
 /// One run's plan.
 #[derive(Clone, Debug)]
@@ -168,6 +178,10 @@ impl Plan {
         };
         if exposing.is_none() && rng.random_bool(DISK_FAILURE_SHARE) {
             plan.faults.push(FaultKind::DiskFailure);
+        }
+        // Drawn last, so that every earlier draw of a seed stays what it was.
+        if exposing.is_none() && rng.random_bool(PAUSE_SHARE) {
+            plan.faults.push(FaultKind::Pause);
         }
         plan
     }

@@ -343,6 +343,32 @@ impl<'a> SimCluster<'a> {
         }
     }
 
+    /// Holds every link of node `id` (to the other nodes and the clients), both ways: what is
+    /// in flight and what is sent from now on waits, lost by nothing but a crash, until
+    /// [`SimCluster::release`]. No partition may be active meanwhile (the nemesis keeps
+    /// partitions and pauses apart): turmoil's repair of a held link would strand its messages.
+    pub fn hold(&mut self, id: NodeId) {
+        assert!(self.cut.is_empty(), "a pause while a partition is active");
+        let name = host_name(id);
+        for other in self.other_hosts(&name) {
+            self.sim.hold(name.as_str(), other.as_str());
+        }
+    }
+
+    /// Ends [`SimCluster::hold`]: everything held on the node's links is delivered at once,
+    /// except on links to a node that crashed meanwhile, which stay cut until its restart.
+    pub fn release(&mut self, id: NodeId) {
+        let name = host_name(id);
+        let down: BTreeSet<String> =
+            self.nodes.iter().filter(|n| !n.running || n.stopped).map(|n| n.name.clone()).collect();
+        for other in self.other_hosts(&name) {
+            self.sim.release(name.as_str(), other.as_str());
+            if down.contains(&name) || down.contains(&other) {
+                self.sim.partition(name.as_str(), other.as_str());
+            }
+        }
+    }
+
     /// Cuts the links between two groups of nodes (both ways).
     pub fn partition(&mut self, left: &[NodeId], right: &[NodeId]) {
         for a in left {
