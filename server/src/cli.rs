@@ -123,8 +123,22 @@ pub async fn stop_signal(node: Arc<Node>) {
     }
 }
 
+/// Catches SIGXFSZ, whose default action kills the process with a core dump, so that a write
+/// past the process's file-size limit (RLIMIT_FSIZE) fails with EFBIG instead, and the node
+/// handles it as any storage failure: it logs the error, stops serving and exits with status 1
+/// (fail-stop, [`crate::node::Node::storage_failure`]). PostgreSQL ignores the signal for the same reason.
+/// The handler stays for the life of the process (tokio never removes one); the returned
+/// stream is never read.
+#[cfg(unix)]
+fn catch_file_size_signal() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::SignalKind;
+    tokio::signal::unix::signal(SignalKind::from_raw(libc::SIGXFSZ)).ok()
+}
+
 /// Binds, starts and serves one node until it is told to stop.
 pub async fn serve(config: NodeConfig) -> Result<(), String> {
+    #[cfg(unix)]
+    let _file_size_signal = catch_file_size_signal();
     let addr = resolve(&config.listen).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -15,7 +15,8 @@
 //! Invariants the harness enforces for every test:
 //! - no process outlives the cluster: `Drop` kills every node (also when the test panics);
 //! - a node never exits by itself: [`Cluster::wait_ready`] and [`Cluster::check_alive`] fail
-//!   the test with the node's log when one did;
+//!   the test with the node's log when one did, unless the test expects it and reaps it with
+//!   [`Cluster::wait_exit`] (a node whose storage failed, `node_file_size_limit`);
 //! - no node panics: `Drop` fails the test if a node's log contains `panicked at`.
 //!
 //! When the test is panicking, `Drop` prints the tail of every node's log and keeps the
@@ -64,6 +65,8 @@ struct NodeProcess {
     data: PathBuf,
     log: PathBuf,
     env: Vec<(String, String)>,
+    /// The largest file the process may write (RLIMIT_FSIZE, set through `prlimit`).
+    file_bytes_max: Option<u64>,
     child: Option<Child>,
 }
 
@@ -72,12 +75,18 @@ struct NodeProcess {
 pub struct ClusterBuilder {
     nodes: usize,
     env: BTreeMap<u64, Vec<(String, String)>>,
+    file_bytes_max: BTreeMap<u64, u64>,
     config: Option<String>,
 }
 
 impl Default for ClusterBuilder {
     fn default() -> ClusterBuilder {
-        ClusterBuilder { nodes: 3, env: BTreeMap::new(), config: None }
+        ClusterBuilder {
+            nodes: 3,
+            env: BTreeMap::new(),
+            file_bytes_max: BTreeMap::new(),
+            config: None,
+        }
     }
 }
 
@@ -92,6 +101,14 @@ impl ClusterBuilder {
     /// restarts.
     pub fn node_env(mut self, id: u64, key: &str, value: &str) -> ClusterBuilder {
         self.env.entry(id).or_default().push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Limits the size of every file node `id` writes to `bytes` (RLIMIT_FSIZE, through
+    /// util-linux's `prlimit`): a write past it fails with EFBIG, a real I/O error of a real
+    /// process. It stays set across restarts until [`Cluster::lift_file_size_limit`].
+    pub fn node_file_size_limit(mut self, id: u64, bytes: u64) -> ClusterBuilder {
+        self.file_bytes_max.insert(id, bytes);
         self
     }
 
@@ -115,6 +132,7 @@ impl ClusterBuilder {
                 data: dir.path().join(format!("node-{id}")),
                 log: dir.path().join(format!("node-{id}.log")),
                 env: self.env.get(&id).cloned().unwrap_or_default(),
+                file_bytes_max: self.file_bytes_max.get(&id).copied(),
                 child: None,
             };
             nodes.insert(id, node);
@@ -248,7 +266,15 @@ impl Cluster {
             .expect("open the node's log file");
         let _ = writeln!(log, "===== e2e: starting node {id} on {} =====", node.addr);
         let stdout = log.try_clone().expect("clone the log file handle");
-        let child = Command::new(binaries::kvd())
+        let mut command = match node.file_bytes_max {
+            Some(bytes) => {
+                let mut prlimit = Command::new("prlimit");
+                prlimit.arg(format!("--fsize={bytes}")).arg("--").arg(binaries::kvd());
+                prlimit
+            }
+            None => Command::new(binaries::kvd()),
+        };
+        let child = command
             .arg("start")
             .args(["--id", &id.to_string(), "--listen", &node.addr, "--peers", &peers])
             .arg("--data")
@@ -308,6 +334,40 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Waits until node `id` exits by itself, at most `within`, and reaps it (the harness then
+    /// treats it as stopped, to be restarted); `None` if it still runs then.
+    pub async fn wait_exit(
+        &mut self,
+        id: u64,
+        within: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let until = tokio::time::Instant::now() + within;
+        loop {
+            let node = self.node_mut(id);
+            let child = node.child.as_mut().unwrap_or_else(|| panic!("node {id} is not running"));
+            if let Ok(Some(status)) = child.try_wait() {
+                node.child = None;
+                self.append_to_log(id, &format!("node {id} exited by itself ({status})"));
+                return Some(status);
+            }
+            if tokio::time::Instant::now() >= until {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether node `id`'s process has exited by itself (without reaping it).
+    pub fn has_exited(&mut self, id: u64) -> bool {
+        let child = self.node_mut(id).child.as_mut();
+        child.is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))))
+    }
+
+    /// Lets node `id` write files of any size from its next start on.
+    pub fn lift_file_size_limit(&mut self, id: u64) {
+        self.node_mut(id).file_bytes_max = None;
     }
 
     /// Freezes node `id` with SIGSTOP: it keeps its sockets but answers nothing (a stalled
