@@ -29,6 +29,11 @@ pub const FAULT_LENGTH_MAX: Duration = Duration::from_secs(4);
 pub const SKEW_MAX_MS: i64 = 60_000;
 /// The highest message latency of a latency spike.
 pub const LATENCY_SPIKE_MAX: Duration = Duration::from_millis(300);
+/// How long a pause lasts at most: under the HTTP/2 keep-alive's timeout (a ping every 0.5 s,
+/// answered within 1 s: `client::connector`, `server::node`), so that the paused node's
+/// connections survive and what they held is delivered; a longer pause is a partition whose
+/// connections time out, and whose held segments then meet closed sockets.
+pub const PAUSE_LENGTH_MAX: Duration = Duration::from_millis(900);
 /// The highest message loss rate.
 pub const LOSS_RATE_MAX: f64 = 0.01;
 
@@ -113,7 +118,7 @@ impl Nemesis {
             .iter()
             .map(|(a, _)| match a {
                 Active::Crashed(n) => n.len(),
-                Active::DiskFailed(_) => 1,
+                Active::DiskFailed(_) | Active::Paused(_) => 1,
                 _ => 0,
             })
             .sum();
@@ -159,15 +164,21 @@ impl Nemesis {
                 self.started(kind, Active::Partition, now + length);
             }
             FaultKind::Pause => {
-                // A shard's leader half the time (its lease and its locks meet the burst of
-                // old messages when it wakes), else any node.
+                // A running node, counted as down meanwhile (a majority keeps running): a
+                // shard's leader half the time (its lease and its locks meet the burst of old
+                // messages when it wakes), else any.
+                let Some(any) = self.pick_victim(cluster, down) else { return };
+                let running = |id: NodeId| cluster.nodes.iter().any(|n| n.id == id && n.running);
                 let node = match self.rng.random_bool(0.5) {
-                    true => self.pick_leader(leaders).map(|(_, leader)| leader),
+                    true => self.pick_leader(leaders).map(|(_, l)| l).filter(|l| running(*l)),
                     false => None,
                 };
-                let node = node.unwrap_or_else(|| nodes[self.rng.random_range(0..nodes.len())]);
+                let node = node.unwrap_or(any);
+                let length = Duration::from_millis(
+                    self.rng.random_range(100..=PAUSE_LENGTH_MAX.as_millis() as u64),
+                );
                 cluster.hold(node);
-                self.note(now, format!("pause n{node} (its links held)"));
+                self.note(now, format!("pause n{node} for {length:?} (its links held)"));
                 self.started(kind, Active::Paused(node), now + length);
             }
             FaultKind::Crash => {

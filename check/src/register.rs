@@ -411,9 +411,10 @@ fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<Regi
         // delete, certainly after it, done before the read began.
         let live: Vec<Source<'_>> =
             possible.iter().copied().filter(|s| overwrite(*s, read).is_none()).collect();
+        debug_assert!(!possible.is_empty(), "a read has a possible source");
         if live.is_empty() {
-            let first = possible[possible.len() - 1];
-            let by = overwrite(first, read).expect("every source was overwritten");
+            let last = possible[possible.len() - 1];
+            let by = overwrite(last, read).expect("every source was overwritten");
             anomaly(
                 "stale read",
                 format!(

@@ -132,7 +132,13 @@ pub async fn stop_signal(node: Arc<Node>) {
 #[cfg(unix)]
 fn catch_file_size_signal() -> Option<tokio::signal::unix::Signal> {
     use tokio::signal::unix::SignalKind;
-    tokio::signal::unix::signal(SignalKind::from_raw(libc::SIGXFSZ)).ok()
+    match tokio::signal::unix::signal(SignalKind::from_raw(libc::SIGXFSZ)) {
+        Ok(signal) => Some(signal),
+        Err(error) => {
+            tracing::warn!(%error, "cannot catch SIGXFSZ: a write past the file-size limit will kill the process");
+            None
+        }
+    }
 }
 
 /// Binds, starts and serves one node until it is told to stop.

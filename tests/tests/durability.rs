@@ -13,6 +13,7 @@ use e2e::Cluster;
 use e2e::acked::AckedWrites;
 use e2e::eventually;
 use e2e::keys::SHARD_KEYS;
+use e2e::keys::SHARDS;
 use e2e::keys::spread;
 use tokio::time::Instant;
 
@@ -369,16 +370,25 @@ async fn a_node_whose_disk_refuses_a_write_stops_by_itself_and_recovers_on_resta
     let majority = cluster.client_via(&others).await;
     write_keys(&cluster, &mut record, &majority, &spread("after", 8), "after").await;
 
-    // Restarted with room, it recovers from what it had made durable and catches up.
-    let statuses = cluster.statuses().await;
-    let leader_status = |shard: u32| {
-        statuses
-            .values()
-            .filter_map(|s| s.as_ref().ok())
-            .find_map(|s| s.shards.get(&shard).filter(|r| r.role == "leader").map(|r| r.applied))
-    };
+    // Restarted with room, it recovers from what it had made durable and catches up to where
+    // every shard's leader is now.
     let targets: BTreeMap<u32, u64> =
-        (0..4).map(|shard| (shard, leader_status(shard).expect("a leader"))).collect();
+        eventually("a leader of every shard", WRITE_WITHIN, || async {
+            let statuses = cluster.statuses().await;
+            let leader_applied = |shard: u32| {
+                statuses.values().filter_map(|s| s.as_ref().ok()).find_map(|s| {
+                    s.shards.get(&shard).filter(|r| r.role == "leader").map(|r| r.applied)
+                })
+            };
+            (0..SHARDS)
+                .map(|shard| {
+                    leader_applied(shard)
+                        .map(|a| (shard, a))
+                        .ok_or(format!("no leader of s{shard}"))
+                })
+                .collect::<Result<_, String>>()
+        })
+        .await;
     cluster.lift_file_size_limit(failing);
     cluster.restart(failing);
     eventually("the restarted node to catch up on every shard", VERIFY_WITHIN, || async {

@@ -346,7 +346,9 @@ impl<'a> SimCluster<'a> {
     /// Holds every link of node `id` (to the other nodes and the clients), both ways: what is
     /// in flight and what is sent from now on waits, lost by nothing but a crash, until
     /// [`SimCluster::release`]. No partition may be active meanwhile (the nemesis keeps
-    /// partitions and pauses apart): turmoil's repair of a held link would strand its messages.
+    /// partitions and pauses apart): turmoil's repair of a held link makes it healthy but
+    /// leaves what it held waiting for the next release. A restart of the node or of a peer
+    /// repairs their link, which ends the pause on it early.
     pub fn hold(&mut self, id: NodeId) {
         assert!(self.cut.is_empty(), "a pause while a partition is active");
         let name = host_name(id);

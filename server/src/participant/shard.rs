@@ -1372,15 +1372,17 @@ impl Shard {
         }
     }
 
-    /// The answer to a one-statement WRITE refused with `reply`: if the refusal is its
-    /// transaction's ending here (`LeaderState::ending`, checked by `acquire` and by every
-    /// lock check of the prepare, at whichever step another thread's phase 2 or an ABORTED
-    /// answer to another delivery marked it), the record's outcome
-    /// ([`Shard::outcome_of_single`]); any other refusal stands.
+    /// The answer to a one-statement WRITE refused with `reply`: a COORDINATOR_LOST refusal,
+    /// whatever the check that made it, is answered from the record instead
+    /// ([`Shard::outcome_of_single`]): the transaction may be ending here because another
+    /// delivery committed it (and the resolver finished it), or another delivery may have
+    /// committed and released the locks this one found lost, and neither leaves a mark that
+    /// outlives a check made a moment later (a phase 2 that was not proposed clears its own,
+    /// a term change clears them all). The record's answer is always true: its decision, or
+    /// an open outcome while there is none. Any other refusal stands.
     fn refused_single_write(&self, txn: TxnId, reply: PeerReply) -> PeerReply {
-        let ending = self.state().as_ref().is_some_and(|state| state.ending(&txn));
         match reply {
-            PeerReply::Aborted { reason: AbortReason::CoordinatorLost, .. } if ending => {
+            PeerReply::Aborted { reason: AbortReason::CoordinatorLost, .. } => {
                 self.outcome_of_single(txn)
             }
             reply => reply,
