@@ -282,7 +282,8 @@ struct Observation<'h> {
 }
 
 /// Whether `later` certainly took effect after `earlier` (`None`: the initial value): `later`
-/// began after `earlier` was acknowledged.
+/// began after `earlier` was acknowledged. Never of an operation and itself (an operation
+/// completes no earlier than it began), so the two are always different operations.
 fn certainly_after(earlier: Source<'_>, later: &RegisterEvent) -> bool {
     match earlier {
         None => true,
@@ -295,12 +296,9 @@ fn source_after(earlier: Source<'_>, later: Source<'_>) -> bool {
     later.is_some_and(|later| certainly_after(earlier, later))
 }
 
-fn same(a: Source<'_>, b: Source<'_>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => std::ptr::eq(a, b),
-        _ => false,
-    }
+/// Whether every source in `older` certainly took effect before every source in `newer`.
+fn all_before(older: &[Source<'_>], newer: &[Source<'_>]) -> bool {
+    older.iter().all(|old| newer.iter().all(|new| source_after(*old, *new)))
 }
 
 fn is_update(event: &RegisterEvent) -> bool {
@@ -347,7 +345,6 @@ fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<Regi
     let overwrite = |source: Source<'_>, read: &RegisterEvent| {
         events.iter().copied().find(|other| {
             is_update(other)
-                && !same(source, Some(other))
                 && other.acknowledged_at().is_some_and(|at| at < read.invoked)
                 && certainly_after(source, other)
         })
@@ -436,10 +433,7 @@ fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<Regi
     for earlier in &linearizable {
         let done = earlier.read.completed.expect("an ok read has completed");
         for later in linearizable.iter().filter(|o| o.read.invoked > done) {
-            let older = |newer: Source<'_>| {
-                later.sources.iter().all(|old| !same(*old, newer) && source_after(*old, newer))
-            };
-            if earlier.sources.iter().all(|newer| older(*newer)) {
+            if all_before(&later.sources, &earlier.sources) {
                 anomaly(
                     "non-monotonic reads",
                     format!(
@@ -477,19 +471,14 @@ fn check_sessions(
                 is_update(w)
                     && w.outcome == RegisterOutcome::Ok
                     && before(w)
-                    && !same(*old, Some(w))
                     && certainly_after(*old, w)
             });
             if let Some(w) = by_write {
                 written.get_or_insert(w);
                 return true;
             }
-            let by_read = observations.iter().find(|o| {
-                before(o.read)
-                    && o.sources
-                        .iter()
-                        .all(|newer| !same(*old, *newer) && source_after(*old, *newer))
-            });
+            let by_read =
+                observations.iter().find(|o| before(o.read) && all_before(&[*old], &o.sources));
             if let Some(o) = by_read {
                 seen.get_or_insert(o);
                 return true;
