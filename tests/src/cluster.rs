@@ -320,16 +320,28 @@ impl Cluster {
     ) -> Option<std::process::ExitStatus> {
         self.signal(id, "TERM");
         self.append_to_log(id, &format!("node {id} sent SIGTERM"));
+        let exited = self.reap_within(id, within).await;
+        if exited.is_none()
+            && let Some(mut child) = self.node_mut(id).child.take()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        exited
+    }
+
+    /// Waits until node `id`'s process has exited, at most `within`, and reaps it (the harness
+    /// then treats it as stopped, to be restarted); `None` if it still runs then.
+    async fn reap_within(&mut self, id: u64, within: Duration) -> Option<std::process::ExitStatus> {
         let until = tokio::time::Instant::now() + within;
-        let node = self.node_mut(id);
-        let mut child = node.child.take().expect("a running node");
         loop {
+            let node = self.node_mut(id);
+            let child = node.child.as_mut().unwrap_or_else(|| panic!("node {id} is not running"));
             if let Ok(Some(status)) = child.try_wait() {
+                node.child = None;
                 return Some(status);
             }
             if tokio::time::Instant::now() >= until {
-                let _ = child.kill();
-                let _ = child.wait();
                 return None;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -343,20 +355,9 @@ impl Cluster {
         id: u64,
         within: Duration,
     ) -> Option<std::process::ExitStatus> {
-        let until = tokio::time::Instant::now() + within;
-        loop {
-            let node = self.node_mut(id);
-            let child = node.child.as_mut().unwrap_or_else(|| panic!("node {id} is not running"));
-            if let Ok(Some(status)) = child.try_wait() {
-                node.child = None;
-                self.append_to_log(id, &format!("node {id} exited by itself ({status})"));
-                return Some(status);
-            }
-            if tokio::time::Instant::now() >= until {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let status = self.reap_within(id, within).await?;
+        self.append_to_log(id, &format!("node {id} exited by itself ({status})"));
+        Some(status)
     }
 
     /// Whether node `id`'s process has exited by itself (without reaping it).
