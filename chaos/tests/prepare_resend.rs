@@ -12,12 +12,14 @@
 //! second takes the wait over, and the first answers that the outcome is open (UNAVAILABLE),
 //! never ABORTED, since the second goes on and commits (`WaitEnd::Superseded`). Delivered again
 //! after it committed and its transaction was finished there, it answers COMMITTED from the
-//! record (`Shard::outcome_of_single`).
+//! record (`Shard::outcome_of_single`). Answered ABORTED because its leader lost the shard, it
+//! is not committed by a copy that arrives after the same node leads again (`EndedTxns`).
 //!
 //! The tests play the coordinator over the Peer API.
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chaos::inspect::call;
@@ -25,6 +27,8 @@ use chaos::inspect::inspect;
 use chaos::sim::cluster::ClusterSpec;
 use chaos::sim::cluster::SimCluster;
 use chaos::sim::cluster::node_addr;
+use chaos::sim::net::SimConnector;
+use client::Client;
 use server::peer::message::LockOp;
 use server::peer::message::LockRequest;
 use server::peer::message::PeerReply;
@@ -42,6 +46,8 @@ use txn::types::TxnId;
 const SHARD: ShardId = ShardId(0);
 /// The transaction's home (another shard: shard 0 only votes).
 const HOME: ShardId = ShardId(1);
+/// The deadline of a client's calls.
+const DEADLINE: Duration = Duration::from_secs(10);
 
 /// Runs `coordinator` (given shard 0's leader) in a fresh simulated cluster to the end.
 fn with_leader<F, Fut>(seed: u64, coordinator: F)
@@ -218,4 +224,82 @@ fn a_write_delivered_again_after_it_committed_and_was_finished_answers_committed
         );
         Ok(())
     });
+}
+
+#[test]
+fn a_write_answered_aborted_is_not_committed_by_a_copy_after_its_leader_leads_again() {
+    let mut cluster = SimCluster::new(ClusterSpec::new(16, 3));
+    // The client's progress, which the driver follows: 1 once the WRITE waits at the leader,
+    // 2 once it was answered ABORTED, 3 at the end.
+    let phase = Rc::new(Cell::new(0));
+    let leader_id = Rc::new(Cell::new(0));
+    let (client_phase, client_leader_id) = (phase.clone(), leader_id.clone());
+    let addrs = cluster.addrs();
+    cluster.client("coordinator", async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let mut leader = None;
+        for id in 1..=3 {
+            if inspect(&node_addr(id), SHARD).await?.leading {
+                leader = Some(id);
+            }
+        }
+        let id = leader.expect("shard 0 has a leader");
+        let leader = node_addr(id);
+        client_leader_id.set(id);
+
+        // A running transaction (its coordinator answers for it, so no holder check evicts
+        // it) holds the key, so the WRITE waits, until the leader changes.
+        let client = Client::connect_options(&addrs, Arc::new(SimConnector), 1, DEADLINE)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut holder = client.begin().await.map_err(|e| e.to_string())?;
+        let key = b"0regained".to_vec();
+        holder.get_for_update(key.clone()).await.map_err(|e| e.to_string())?;
+        let txn = new_txn(&leader, 1).await?;
+        let op = SingleOp::Write { key: key.clone(), value: Some(b"v".to_vec()) };
+        let write = PeerRequest::Single { shard: SHARD, txn, op };
+        let first = {
+            let (leader, write) = (leader.clone(), write.clone());
+            tokio::spawn(async move { call(&leader, write).await.map(|reply| reply.body) })
+        };
+        while inspect(&leader, SHARD).await?.lock_holders < 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        client_phase.set(1);
+        let first = first.await.map_err(|e| e.to_string())??;
+        assert!(
+            matches!(first, PeerReply::Aborted { .. }),
+            "the WRITE answered {first:?} when its leader lost the shard"
+        );
+        client_phase.set(2);
+
+        // The same node leads again; a copy of the WRITE arrives (its handler ran late).
+        while !inspect(&leader, SHARD).await?.leading {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let copy = call(&leader, write).await?.body;
+        assert!(
+            !matches!(copy, PeerReply::Committed { .. }),
+            "a copy committed a WRITE answered ABORTED: {copy:?}"
+        );
+        let read = PeerRequest::Single {
+            shard: SHARD,
+            txn: new_txn(&leader, 3).await?,
+            op: SingleOp::Read { key },
+        };
+        let read = call(&leader, read).await?.body;
+        match read {
+            PeerReply::Read(result) => assert!(result.rows.is_empty(), "the key holds {result:?}"),
+            other => panic!("the READ answered {other:?}"),
+        }
+        client_phase.set(3);
+        Ok(())
+    });
+    cluster.run_until(|| phase.get() >= 1);
+    let (leader, other) = (leader_id.get(), leader_id.get() % 3 + 1);
+    cluster.transfer_leader(leader, SHARD, other);
+    cluster.run_until(|| phase.get() >= 2);
+    cluster.transfer_leader(other, SHARD, leader);
+    cluster.run_until(|| phase.get() >= 3);
+    assert_eq!(phase.get(), 3, "the client finished");
 }

@@ -7,7 +7,10 @@
 //! the prepared transactions in the state machine are complete, and their exclusive locks are
 //! restored into the fresh lock table. Locks of unprepared transactions from earlier terms are
 //! gone ("a leader change voids unprepared locks"): those transactions vote NO at prepare,
-//! because their lock term no longer matches.
+//! because their lock term no longer matches. One thing outlives the term: the memory of the
+//! transactions that ended at this replica ([`EndedTxns`]), which the shard keeps while the
+//! node does not lead and hands to its next term, so that a late copy of a request is refused
+//! whichever term it arrives in.
 //!
 //! Invariants:
 //! 1. Every waiter in `waiters` has a waiting request in `locks`, and vice versa (a request's
@@ -37,9 +40,10 @@ use txn::types::TxnId;
 /// around a cycle (a message per change of shard, milliseconds each), and short, because a pin
 /// outlives its victim's abort and holds back the overlapping cycles it refused until then.
 pub const PIN_LIFETIME: std::time::Duration = std::time::Duration::from_millis(300);
-/// Transactions a leader remembers as ended here (released, or their phase 2 applied), the
-/// newest this many: a late delivery of one of their lock requests or prepares is refused
-/// rather than taking locks nothing would release until a holder check (a few seconds at 64
+/// Transactions a replica remembers as ended here (released, their phase 2 applied, or a
+/// one-statement operation answered ABORTED), the newest this many: a late delivery of one of
+/// their lock requests or prepares is refused rather than taking locks nothing would release
+/// until a holder check, or committing a write its client heard aborted (a few seconds at 64
 /// clients' commit rates; resends come within milliseconds).
 pub const ENDED_REMEMBERED: usize = 4096;
 
@@ -103,11 +107,10 @@ pub struct LeaderState {
     /// Prepared transactions whose phase 2 commit this leader has proposed and not yet seen
     /// applied: they cannot prepare again meanwhile ([`LeaderState::committing`]).
     pub commits_proposed: BTreeSet<TxnId>,
-    /// The newest [`ENDED_REMEMBERED`] transactions that ended here, oldest first, and the
-    /// same as a set ([`LeaderState::ended`]).
-    pub ended_order: VecDeque<TxnId>,
-    /// See `ended_order`.
-    pub ended: BTreeSet<TxnId>,
+    /// The transactions that ended here ([`LeaderState::ended`]). Unlike the rest, the memory
+    /// outlives the term: the shard keeps it while this node does not lead, and hands it to
+    /// its next term's state ([`LeaderState::new`]).
+    pub ended: EndedTxns,
     /// Lock holders whose coordinator did not answer, since when.
     pub unanswered: BTreeMap<TxnId, Instant>,
     /// The highest timestamp this leader promised to close (no prepare or commit at or below).
@@ -127,8 +130,9 @@ pub struct LeaderState {
 }
 
 impl LeaderState {
-    /// A leader state for a new term, not ready yet.
-    pub fn new(term: u64) -> LeaderState {
+    /// A leader state for a new term, not ready yet, with the memory of the transactions that
+    /// ended at this replica before it.
+    pub fn new(term: u64, ended: EndedTxns) -> LeaderState {
         LeaderState {
             term,
             ready: false,
@@ -137,8 +141,7 @@ impl LeaderState {
             prepared: BTreeMap::new(),
             evicted: BTreeMap::new(),
             commits_proposed: BTreeSet::new(),
-            ended_order: VecDeque::new(),
-            ended: BTreeSet::new(),
+            ended,
             unanswered: BTreeMap::new(),
             closed_promised: Timestamp::ZERO,
             pins: Pins::new(PIN_LIFETIME.as_millis() as u64),
@@ -240,15 +243,7 @@ impl LeaderState {
     /// Remembers that `txn` ended here (its locks released at its end, or its phase 2
     /// applied), among the newest [`ENDED_REMEMBERED`].
     pub fn ended(&mut self, txn: TxnId) {
-        if !self.ended.insert(txn) {
-            return;
-        }
-        self.ended_order.push_back(txn);
-        if self.ended_order.len() > ENDED_REMEMBERED {
-            let oldest = self.ended_order.pop_front().expect("more than the limit");
-            self.ended.remove(&oldest);
-        }
-        debug_assert_eq!(self.ended.len(), self.ended_order.len());
+        self.ended.insert(txn);
     }
 
     /// Whether `txn` may no longer take locks or prepare here: evicted, aborting,
@@ -298,5 +293,34 @@ impl LeaderState {
         for (_, waiter) in std::mem::take(&mut self.waiters) {
             let _ = waiter.wake.send(WaitEnd::Aborted { reason, detail: detail.to_string() });
         }
+    }
+}
+
+/// The newest [`ENDED_REMEMBERED`] transactions that ended at one replica of a shard.
+#[derive(Debug, Default)]
+pub struct EndedTxns {
+    /// Oldest first.
+    order: VecDeque<TxnId>,
+    /// The same, as a set.
+    set: BTreeSet<TxnId>,
+}
+
+impl EndedTxns {
+    /// Remembers `txn`, forgetting the oldest beyond [`ENDED_REMEMBERED`].
+    pub fn insert(&mut self, txn: TxnId) {
+        if !self.set.insert(txn) {
+            return;
+        }
+        self.order.push_back(txn);
+        if self.order.len() > ENDED_REMEMBERED {
+            let oldest = self.order.pop_front().expect("more than the limit");
+            self.set.remove(&oldest);
+        }
+        debug_assert_eq!(self.set.len(), self.order.len());
+    }
+
+    /// Whether `txn` is remembered.
+    pub fn contains(&self, txn: &TxnId) -> bool {
+        self.set.contains(txn)
     }
 }

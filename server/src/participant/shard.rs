@@ -68,6 +68,7 @@ use crate::context::Counters;
 use crate::context::NodeContext;
 use crate::participant::close_demand::CloseDemand;
 use crate::participant::close_demand::close_due;
+use crate::participant::leader::EndedTxns;
 use crate::participant::leader::LeaderState;
 use crate::participant::leader::PreparedInfo;
 use crate::participant::leader::WaitEnd;
@@ -124,6 +125,9 @@ pub struct Shard {
     pub reader: ShardReader,
     ctx: Arc<NodeContext>,
     leader: Mutex<Option<LeaderState>>,
+    /// The transactions that ended here, while this node does not lead the shard (its leader
+    /// state holds them while it does). Locked only under `leader`'s lock.
+    ended_between_terms: Mutex<EndedTxns>,
     /// Its proposals while it leads (group commit).
     proposer: Arc<Proposer>,
     /// Whether causal readers want fresh closed timestamps (closes on demand).
@@ -168,6 +172,7 @@ impl Shard {
             reader,
             ctx,
             leader: Mutex::new(None),
+            ended_between_terms: Mutex::new(EndedTxns::default()),
             demand: CloseDemand::default(),
         })
     }
@@ -178,6 +183,11 @@ impl Shard {
 
     fn state(&self) -> MutexGuard<'_, Option<LeaderState>> {
         self.leader.lock().expect("leader state lock")
+    }
+
+    /// Taken only while holding [`Shard::state`]'s guard (one lock order).
+    fn ended_between_terms(&self) -> MutexGuard<'_, EndedTxns> {
+        self.ended_between_terms.lock().expect("ended transactions lock")
     }
 
     /// The leader of this shard as this replica sees it.
@@ -506,10 +516,12 @@ impl Shard {
                     && let Some(mut old) = guard.take()
                 {
                     old.fail_all(AbortReason::LeaderChanged, "the shard's leader changed");
+                    *self.ended_between_terms() = std::mem::take(&mut old.ended);
                     tracing::info!(shard = %self.id, term = old.term, "no longer leader");
                 }
                 if leading && guard.is_none() {
-                    *guard = Some(LeaderState::new(term));
+                    let ended = std::mem::take(&mut *self.ended_between_terms());
+                    *guard = Some(LeaderState::new(term, ended));
                     true
                 } else {
                     false
@@ -1301,13 +1313,17 @@ impl Shard {
         let reply = task.await.unwrap_or_else(|error| {
             PeerReply::Unavailable(format!("the operation failed: {error}"))
         });
-        if let PeerReply::Aborted { .. } = reply
-            && let Some(state) = self.state().as_mut()
-        {
+        if let PeerReply::Aborted { .. } = reply {
             // Answered ABORTED: another delivery of the same operation (a copy whose handler
-            // runs late) must not commit it now. A committed one is not remembered: its
-            // resend must hear COMMITTED from the record (`LeaderState::ended`).
-            state.ended(txn);
+            // runs late) must not commit it now, even if this node has lost its leadership
+            // meanwhile (an abort for a leader change) and wins it again before the copy
+            // arrives. A committed one is not remembered: its resend must hear COMMITTED from
+            // the record (`LeaderState::ended`).
+            let mut guard = self.state();
+            match guard.as_mut() {
+                Some(state) => state.ended(txn),
+                None => self.ended_between_terms().insert(txn),
+            }
         }
         reply
     }
