@@ -7,6 +7,8 @@
 //! - [`network`]: the Raft transport: one gRPC service per node carries every group's messages.
 //! - [`mux`]: one long-lived stream per pair of nodes, on which those messages (and the
 //!   transaction layer's) travel as numbered frames.
+//! - [`vote_gate`]: whether a replica may vote (closed on a fresh data directory until it is
+//!   safe: a node whose disk was lost must not vote with an empty log).
 
 pub mod canary;
 pub mod codec;
@@ -14,3 +16,4 @@ pub mod mux;
 pub mod network;
 pub mod store;
 pub mod types;
+pub mod vote_gate;

@@ -51,6 +51,7 @@ use crate::types::Snapshot;
 use crate::types::SnapshotMeta;
 use crate::types::TypeConfig;
 use crate::types::Vote;
+use crate::vote_gate::VoteGate;
 use openraft::BasicNode;
 
 /// Bytes of snapshot data per streamed chunk.
@@ -276,10 +277,15 @@ fn async_stream_chunks(
     futures::stream::iter(chunks)
 }
 
-/// Handles one Raft message for a local group (a `KIND_RAFT` frame of `Peer.Mux`).
-pub async fn serve_raft(raft: &Raft, payload: &[u8]) -> Vec<u8> {
+/// Handles one Raft message for a local group (a `KIND_RAFT` frame of `Peer.Mux`). A vote or
+/// pre-vote that the replica's `gate` does not allow is answered "not granted", unseen by
+/// openraft.
+pub async fn serve_raft(raft: &Raft, gate: &VoteGate, payload: &[u8]) -> Vec<u8> {
     let reply = match codec::decode::<RaftRpc>(payload) {
         Err(error) => RaftReply::Failed(format!("malformed raft message: {error}")),
+        Ok(RaftRpc::Vote(rpc) | RaftRpc::PreVote(rpc)) if !gate.allows(rpc.vote.leader_id.term) => {
+            RaftReply::Vote(VoteResponse::new(&rpc.vote, None, false))
+        }
         Ok(RaftRpc::Append(rpc)) => match raft.append_entries(rpc).await {
             Ok(response) => RaftReply::Append(response),
             Err(error) => RaftReply::Failed(error.to_string()),

@@ -27,6 +27,7 @@ use replication::store::Executor;
 use replication::store::IdentityError;
 use replication::store::Store;
 use replication::types::Raft;
+use replication::vote_gate::VoteGate;
 use tonic::transport::Channel;
 use txn::types::NodeId;
 use txn::types::ShardId;
@@ -39,6 +40,7 @@ use crate::context::NodeContext;
 use crate::coordinator::Coordinator;
 use crate::participant::PrepareKind;
 use crate::participant::Shard;
+use crate::participant::rejoin;
 use crate::peer::caller::LeaderHints;
 use crate::peer::caller::LocalHandler;
 use crate::peer::caller::Peers;
@@ -113,6 +115,12 @@ fn raft_config(config: &NodeConfig) -> Result<Arc<openraft::Config>, StartError>
         // it had applied before the crash (applies are not flushed), and serving or granting
         // locks from it would lose acknowledged writes (openraft documents this hazard).
         enable_leader_restore: Some(false),
+        // A replica whose data directory was lost comes back with an empty log under its old
+        // id. A leader that saw its old log matched would resend from there and be refused
+        // forever; with this it replicates to it afresh. Its votes are what could lose
+        // committed entries, and they stay withheld until it caught up
+        // (`replication::vote_gate`, `participant::rejoin`).
+        allow_log_reversion: Some(true),
         max_payload_entries: APPEND_ENTRIES_MAX,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(config.limits.snapshot_every_entries),
         max_in_snapshot_log_to_keep: config.limits.log_kept_behind_snapshot,
@@ -244,7 +252,12 @@ impl Node {
                     tracing::debug!(%shard, %error, "initialize");
                 }
             }
-            shards.insert(shard, Shard::new(shard, raft, log, store.reader(shard), ctx.clone()));
+            let gate = store
+                .vote_gate(shard)
+                .map_err(|e| StartError::Start(format!("{shard}: vote gate: {e}")))?;
+            let gate = Arc::new(VoteGate::new(gate));
+            let reader = store.reader(shard);
+            shards.insert(shard, Shard::new(shard, raft, log, reader, gate, ctx.clone()));
         }
         let coordinator = Coordinator::new(ctx.clone());
         let node = Arc::new(Node {
@@ -268,6 +281,10 @@ impl Node {
         coordinator.bind_replicas(Arc::new(LocalSafeTimes(Arc::downgrade(&node))));
         for shard in node.shards.values() {
             shard.start();
+            if !shard.gate.is_open() {
+                let opened = node.store.vote_gate_opener(shard.id);
+                tokio::spawn(rejoin::open_votes(shard.clone(), opened));
+            }
         }
         tokio::spawn(coordinator.sweep_loop());
         tokio::spawn(wal_compaction_loop(Arc::downgrade(&node)));
@@ -390,6 +407,7 @@ impl Node {
                 PeerReply::Waits(self.shards.values().flat_map(|s| s.waits()).collect())
             }
             PeerRequest::Inspect { shard } => on_shard!(shard, |s| s.inspect()),
+            PeerRequest::RaftState { shard } => on_shard!(shard, |s| s.raft_state()),
             PeerRequest::SnapshotRead { shard, at, op, wait_ms } => {
                 on_shard!(shard, |s| s
                     .handle_snapshot_read(at, op, Duration::from_millis(wait_ms))

@@ -21,6 +21,8 @@ pub struct ReplicaStatus {
     pub leader: Option<u64>,
     /// Its applied log index.
     pub applied: u64,
+    /// True while it grants no votes (a fresh data directory, not caught up yet).
+    pub votes_withheld: bool,
 }
 
 /// A node's status.
@@ -64,6 +66,7 @@ impl NodeStatus {
                             Some(leader.parse().map_err(|_| bad())?)
                         },
                         applied: applied.trim_end_matches(',').parse().map_err(|_| bad())?,
+                        votes_withheld: line.contains("votes withheld"),
                     };
                     status.shards.insert(id, replica);
                 }

@@ -4,6 +4,10 @@
 //! (a `--data` directory of another node, or a different `--shards`, is refused with a clear
 //! error before anything is written) and bumps the incarnation durably. The incarnation makes
 //! transaction ids unique across restarts: `(node, incarnation, counter)` is never reused.
+//!
+//! It also keeps each shard's vote gate ([`crate::vote_gate`]): closed for every shard by the
+//! first start (in the same commit as the identity, so that no crash leaves a node with an
+//! identity and open gates it never earned), opened with its floor once the replica caught up.
 
 use redb::Database;
 use redb::ReadableDatabase;
@@ -12,6 +16,11 @@ use redb::TableDefinition;
 use txn::types::NodeId;
 
 const NODE_TABLE: TableDefinition<&str, u64> = TableDefinition::new("node");
+/// Shard id -> the vote gate: [`GATE_CLOSED`], or the floor of an open gate. No row: open with
+/// floor 0 (a node whose first start predates the gates).
+const VOTE_GATE_TABLE: TableDefinition<u32, u64> = TableDefinition::new("vote_gates");
+/// A closed gate in [`VOTE_GATE_TABLE`].
+const GATE_CLOSED: u64 = u64::MAX;
 
 /// The identity of the node that owns a database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,9 +101,39 @@ pub fn claim(db: &Database, node_id: NodeId, shards: u32) -> Result<Identity, Id
         table.insert("id", node_id).map_err(redb::Error::from)?;
         table.insert("shards", u64::from(shards)).map_err(redb::Error::from)?;
         table.insert("incarnation", incarnation).map_err(redb::Error::from)?;
+        if found_id.is_none() {
+            let mut gates = tx.open_table(VOTE_GATE_TABLE).map_err(redb::Error::from)?;
+            for shard in 0..shards {
+                gates.insert(shard, GATE_CLOSED).map_err(redb::Error::from)?;
+            }
+        }
     }
     tx.commit().map_err(redb::Error::from)?;
     Ok(Identity { node_id, shards, incarnation, fresh: found_id.is_none() })
+}
+
+/// The vote gate of `shard` as last recorded: `None` while closed, else the floor.
+pub fn vote_gate(db: &Database, shard: u32) -> Result<Option<u64>, redb::Error> {
+    let rtx = db.begin_read()?;
+    let value = match rtx.open_table(VOTE_GATE_TABLE) {
+        Ok(table) => table.get(shard)?.map(|v| v.value()),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(match value {
+        Some(GATE_CLOSED) => None,
+        Some(floor) => Some(floor),
+        None => Some(0),
+    })
+}
+
+/// Records, durably, that the vote gate of `shard` is open with `floor`.
+pub fn open_vote_gate(db: &Database, shard: u32, floor: u64) -> Result<(), redb::Error> {
+    assert_ne!(floor, GATE_CLOSED, "a floor is a term");
+    let tx = db.begin_write()?;
+    tx.open_table(VOTE_GATE_TABLE)?.insert(shard, floor)?;
+    tx.commit()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -102,6 +141,19 @@ mod tests {
     use redb::backends::InMemoryBackend;
 
     use super::*;
+
+    #[test]
+    fn the_first_claim_closes_every_vote_gate_and_opening_one_is_durable() {
+        let db = Database::builder().create_with_backend(InMemoryBackend::new()).expect("db");
+        claim(&db, 1, 3).expect("first claim");
+        for shard in 0..3 {
+            assert_eq!(vote_gate(&db, shard).expect("read"), None, "closed by the first start");
+        }
+        open_vote_gate(&db, 1, 7).expect("open");
+        claim(&db, 1, 3).expect("second claim");
+        assert_eq!(vote_gate(&db, 1).expect("read"), Some(7), "open with its floor");
+        assert_eq!(vote_gate(&db, 0).expect("read"), None, "a restart opens nothing");
+    }
 
     #[test]
     fn first_claim_is_fresh_and_later_claims_bump_the_incarnation() {

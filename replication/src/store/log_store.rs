@@ -185,6 +185,17 @@ impl LogStore {
         self.inner.shard
     }
 
+    /// The id of the last entry in the log (or of the last purged one), durable or not.
+    pub fn last_log_id(&self) -> Option<LogId> {
+        self.mem().last_log
+    }
+
+    /// Whether every entry up to `index` is durable here (or purged: in a durable snapshot).
+    pub fn durable_through(&self, index: u64) -> bool {
+        let mem = self.mem();
+        mem.durable >= index || mem.last_purged.is_some_and(|purged| purged.index >= index)
+    }
+
     /// Whether the log holds the entry `log_id` now (in the tail, or in the WAL); false when
     /// unsure (purged, or unreadable).
     pub fn holds(&self, log_id: &LogId) -> bool {

@@ -127,6 +127,9 @@ impl Databases {
     }
 }
 
+/// Records, durably, that a shard's vote gate is open with the given floor.
+pub type GateOpener = Box<dyn FnOnce(u64) -> Result<(), redb::Error> + Send>;
+
 /// The node's storage and its writers.
 #[derive(Clone)]
 pub struct Store {
@@ -136,6 +139,8 @@ pub struct Store {
     state_db: Arc<Database>,
     state_writer: Writer<RedbSink>,
     identity: Identity,
+    /// The identity's database (node id, incarnation, vote gates).
+    node_db: Arc<Database>,
     wal_pressure: Arc<std::sync::Mutex<WalPressure>>,
     safe_parts: Arc<std::sync::Mutex<BTreeMap<ShardId, Arc<SafeParts>>>>,
     append_bytes_max: usize,
@@ -187,6 +192,7 @@ impl Store {
             state_db,
             state_writer,
             identity,
+            node_db: Arc::new(databases.node),
             wal_pressure,
             safe_parts: Arc::default(),
             append_bytes_max,
@@ -201,6 +207,18 @@ impl Store {
     /// Whose databases these are.
     pub fn identity(&self) -> Identity {
         self.identity
+    }
+
+    /// The vote gate of `shard` as stored ([`crate::vote_gate`]): `None` while closed, else
+    /// its floor.
+    pub fn vote_gate(&self, shard: ShardId) -> Result<Option<u64>, redb::Error> {
+        identity::vote_gate(&self.node_db, shard.0)
+    }
+
+    /// What records, durably, that the vote gate of `shard` is open with a floor.
+    pub fn vote_gate_opener(&self, shard: ShardId) -> GateOpener {
+        let db = self.node_db.clone();
+        Box::new(move |floor| identity::open_vote_gate(&db, shard.0, floor))
     }
 
     /// True once a commit of either database failed (the node must stop).

@@ -466,10 +466,14 @@ pub async fn status_text(node: &Node) -> String {
         let metrics = shard.raft.metrics().borrow_watched().clone();
         let role = format!("{:?}", metrics.state).to_lowercase();
         let applied = metrics.last_applied.map(|id| id.index).unwrap_or(0);
-        let locks = match shard.lock_summary() {
+        let mut locks = match shard.lock_summary() {
             Some((holders, prepared)) => format!(", {holders} lock holders, {prepared} prepared"),
             None => String::new(),
         };
+        if !shard.gate.is_open() {
+            // A fresh data directory: no vote until caught up (participant::rejoin).
+            locks.push_str(", votes withheld until caught up");
+        }
         let _ = writeln!(
             text,
             "  {} {:<9} term {:<3} leader {:<4} applied {}{}",

@@ -91,6 +91,7 @@ use replication::canary::Canary;
 use replication::store::LogStore;
 use replication::store::ShardReader;
 use replication::types::Raft;
+use replication::vote_gate::VoteGate;
 
 /// How often the resolver looks at old prepared transactions.
 pub const RESOLVER_PERIOD: Duration = Duration::from_millis(200);
@@ -123,6 +124,9 @@ pub struct Shard {
     pub log: LogStore,
     /// Reads of its replicated state.
     pub reader: ShardReader,
+    /// Whether this replica may vote (closed after a fresh start until it caught up:
+    /// [`crate::participant::rejoin`]).
+    pub gate: Arc<VoteGate>,
     ctx: Arc<NodeContext>,
     leader: Mutex<Option<LeaderState>>,
     /// The transactions that ended here, while this node does not lead the shard (its leader
@@ -161,6 +165,7 @@ impl Shard {
         raft: Raft,
         log: LogStore,
         reader: ShardReader,
+        gate: Arc<VoteGate>,
         ctx: Arc<NodeContext>,
     ) -> Arc<Shard> {
         let proposer = Proposer::new(raft.clone(), Timing::ms(ctx.config.timing.rpc_ms));
@@ -170,11 +175,17 @@ impl Shard {
             raft,
             log,
             reader,
+            gate,
             ctx,
             leader: Mutex::new(None),
             ended_between_terms: Mutex::new(EndedTxns::default()),
             demand: CloseDemand::default(),
         })
+    }
+
+    /// The node's context.
+    pub(crate) fn context(&self) -> &Arc<NodeContext> {
+        &self.ctx
     }
 
     fn timing(&self) -> &Timing {
@@ -1636,6 +1647,12 @@ impl Shard {
             _ => (false, 0),
         };
         PeerReply::Inspected(Inspection { applied, digest, prepared, leading, lock_holders })
+    }
+
+    /// This replica's Raft term and last log id (for a replica whose vote gate is closed).
+    pub fn raft_state(&self) -> PeerReply {
+        let term = self.raft.metrics().borrow_watched().current_term;
+        PeerReply::RaftState { term, last_log: self.log.last_log_id() }
     }
 
     /// Lock holders and prepared transactions here, for STATUS and leak checks.

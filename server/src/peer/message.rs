@@ -16,6 +16,7 @@
 //!   shard leader ──Alive (is this holder still yours?)──► holder's coordinator
 //! ```
 
+use replication::types::LogId;
 use serde::Deserialize;
 use serde::Serialize;
 use txn::command::AbortReason;
@@ -277,6 +278,12 @@ pub enum PeerRequest {
         /// The shard.
         shard: ShardId,
     },
+    /// A replica's Raft term and last log id, for a replica that starts on a fresh data
+    /// directory (`participant::rejoin`). Answered `RaftState`.
+    RaftState {
+        /// The shard.
+        shard: ShardId,
+    },
     /// To a shard's leader, from a replica serving causal reads: keep closed timestamps fresh
     /// (`participant::close_demand`). Answered `Done` by any replica.
     WantCloses {
@@ -429,4 +436,11 @@ pub enum PeerReply {
     Waits(Vec<WaitLine>),
     /// A replica's state.
     Inspected(Inspection),
+    /// Answers `RaftState`.
+    RaftState {
+        /// The replica's Raft term.
+        term: u64,
+        /// The id of the last entry of its Raft log (durable or not).
+        last_log: Option<LogId>,
+    },
 }

@@ -90,7 +90,7 @@ impl Peer for PeerService {
 async fn serve_frame(node: &Node, kind: Kind, shard: u32, payload: &[u8]) -> Result<Bytes, String> {
     match kind {
         Kind::Raft => Ok(match node.shard(ShardId(shard)) {
-            Some(group) => network::serve_raft(&group.raft, payload).await,
+            Some(group) => network::serve_raft(&group.raft, &group.gate, payload).await,
             None => network::reply_no_group(shard),
         }
         .into()),

@@ -1,0 +1,84 @@
+//! The vote gate of one replica: whether it may grant votes in an election, and from which
+//! term on.
+//!
+//! Raft's safety rests on every voter remembering its log and its vote. A node whose data
+//! directory was lost (a replaced disk) and that starts again under its old id remembers
+//! neither: with an empty log it would vote for any candidate, so a stale replica could be
+//! elected without entries that were committed on the lost disk and one other node, and it
+//! could vote twice in a term it had voted in before. (openraft's FAQ, "Can I wipe out the data
+//! of ONE node", draws the first case.) The node cannot tell a lost disk from the very first
+//! start of a new cluster, so every replica starts with its gate closed on a fresh data
+//! directory, and `server::participant::rejoin` opens it once that is safe:
+//!
+//! - it asks the other replicas for their term and last log id until a majority of the shard's
+//!   replicas *other than itself* answered (so that, with any majority that stored an entry,
+//!   they share a replica that still has it);
+//! - it waits until its own log holds an entry at or above the largest last log id they
+//!   reported (every entry committed before it started is then in its log: Raft's log matching
+//!   and leader completeness), or none of them holds anything past the initial membership (a
+//!   new cluster: nothing was ever committed);
+//! - it opens the gate with a *floor*, the largest term they reported: it never grants a vote
+//!   in a term at or below it, any term in which it may have voted before it lost its data.
+//!
+//! Both the closed gate and the floor are stored durably (`store::identity`), so a restart in
+//! the middle changes nothing. A closed gate answers every vote and pre-vote request "not
+//! granted"; appends and snapshots pass, which is how the replica catches up.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
+
+/// One replica's vote gate.
+#[derive(Debug)]
+pub struct VoteGate {
+    open: AtomicBool,
+    floor: AtomicU64,
+}
+
+impl VoteGate {
+    /// A gate as stored: `None` closed, else open with that floor.
+    pub fn new(stored: Option<u64>) -> VoteGate {
+        VoteGate {
+            open: AtomicBool::new(stored.is_some()),
+            floor: AtomicU64::new(stored.unwrap_or(0)),
+        }
+    }
+
+    /// Whether a vote (or pre-vote) for a candidate of `term` may be granted.
+    pub fn allows(&self, term: u64) -> bool {
+        // The floor is stored before the gate opens (Release/Acquire pair).
+        self.open.load(Ordering::Acquire) && term > self.floor.load(Ordering::Relaxed)
+    }
+
+    /// Whether the gate is open.
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Opens the gate with `floor` (already stored durably by the caller).
+    pub fn open(&self, floor: u64) {
+        assert!(!self.is_open(), "a vote gate opens once");
+        self.floor.store(floor, Ordering::Relaxed);
+        self.open.store(true, Ordering::Release);
+    }
+
+    /// The floor (0 while closed).
+    pub fn floor(&self) -> u64 {
+        self.floor.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_gate_grants_nothing_and_an_open_one_only_above_its_floor() {
+        let gate = VoteGate::new(None);
+        assert!(!gate.allows(1) && !gate.allows(u64::MAX));
+        gate.open(5);
+        assert!(!gate.allows(5), "not at the floor");
+        assert!(gate.allows(6));
+        assert!(VoteGate::new(Some(0)).allows(1), "a gate stored open");
+    }
+}

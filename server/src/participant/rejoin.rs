@@ -1,0 +1,116 @@
+//! Opening a replica's vote gate after a fresh start (`replication::vote_gate` says why).
+//!
+//! A replica that starts on a fresh data directory (the first start of a new cluster, or a
+//! node whose disk was replaced) grants no vote until:
+//!
+//! 1. a majority of its shard's replicas *other than itself* ([`others_needed`]) answered
+//!    `RaftState` with their term and last log id, all asked after this start;
+//! 2. its own log holds, durably, an entry at or above the largest last log id among them
+//!    (nothing to wait for if none of them holds anything past the initial membership: the
+//!    cluster is new and nothing was ever committed);
+//! 3. the gate's floor, the largest term among them, is stored durably.
+//!
+//! Then votes in terms above the floor are granted as usual. Why this is enough: an entry
+//! committed before the data was lost is on a majority; the replicas that answered share one
+//! with it, which still holds it, so the largest last log id is at or above it, and a log
+//! that reaches that id through a leader holds the entry too (log matching, leader
+//! completeness). A term this node may have voted in before is at most the term of the
+//! candidate it voted for, and of every node that voted with it; a majority of the others
+//! includes one of those (with the candidate itself, they were a majority), so the floor is at
+//! or above that term.
+//!
+//! While it waits, the leader replicates to it afresh: openraft's `allow_log_reversion` (set in
+//! `node::raft_config`) lets a leader that saw this replica's old log matched start over
+//! instead of resending from there forever.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::async_runtime::WatchReceiver;
+use replication::store::GateOpener;
+use replication::types::LogId;
+use txn::types::NodeId;
+
+use crate::participant::Shard;
+use crate::peer::message::PeerReply;
+use crate::peer::message::PeerRequest;
+
+/// How often a closed gate looks again (asks the replicas that have not answered, checks its
+/// own log).
+pub const REJOIN_POLL: Duration = Duration::from_millis(100);
+
+/// How many of the shard's `replicas` other than this node must answer: a majority of the
+/// replicas, not counting this one (its own log may be the one that was lost).
+pub fn others_needed(replicas: usize) -> usize {
+    let others = replicas.saturating_sub(1);
+    others.min(replicas.div_ceil(2))
+}
+
+/// Runs until `shard`'s vote gate is open (see the module's protocol). `record` stores the
+/// open gate durably before it opens.
+pub async fn open_votes(shard: Arc<Shard>, record: GateOpener) {
+    let ctx = shard.context().clone();
+    let me = ctx.me;
+    let replicas = ctx.topology.replicas(shard.id).to_vec();
+    let others: Vec<NodeId> = replicas.iter().copied().filter(|id| *id != me).collect();
+    let needed = others_needed(replicas.len());
+    let deadline = Duration::from_millis(ctx.config.timing.rpc_ms);
+    tracing::info!(shard = %shard.id, needed, "votes withheld until this replica has caught up");
+
+    // 1. Term and last log id of a majority of the others.
+    let mut answers: BTreeMap<NodeId, (u64, Option<LogId>)> = BTreeMap::new();
+    while answers.len() < needed {
+        let unanswered: Vec<NodeId> =
+            others.iter().copied().filter(|node| !answers.contains_key(node)).collect();
+        for node in unanswered {
+            let request = PeerRequest::RaftState { shard: shard.id };
+            if let Ok(PeerReply::RaftState { term, last_log }) =
+                ctx.peers.call(node, request, deadline).await
+            {
+                answers.insert(node, (term, last_log));
+            }
+        }
+        if answers.len() < needed {
+            tokio::time::sleep(REJOIN_POLL).await;
+        }
+    }
+    let floor = answers.values().map(|(term, _)| *term).max().unwrap_or(0);
+    let target = answers.values().filter_map(|(_, last)| *last).max();
+
+    // 2. This log holds, durably, everything up to the largest of theirs.
+    if let Some(target) = target.filter(|target| target.index > 0) {
+        tracing::info!(shard = %shard.id, %target, "catching up before voting");
+        loop {
+            let applied = shard.raft.metrics().borrow_watched().last_applied;
+            if applied.is_some_and(|applied| applied >= target)
+                && shard.log.durable_through(target.index)
+            {
+                break;
+            }
+            tokio::time::sleep(REJOIN_POLL).await;
+        }
+    }
+
+    // 3. Durably open, then open.
+    if let Err(error) = record(floor) {
+        // The gate stays closed (safe); the next start tries again.
+        tracing::error!(shard = %shard.id, %error, "cannot record the open vote gate");
+        return;
+    }
+    shard.gate.open(floor);
+    tracing::info!(shard = %shard.id, floor, "votes allowed: this replica has caught up");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_majority_of_the_replicas_without_this_one() {
+        assert_eq!(others_needed(1), 0, "a lone replica asks nobody");
+        assert_eq!(others_needed(2), 1);
+        assert_eq!(others_needed(3), 2, "both others: one of them shares any majority");
+        assert_eq!(others_needed(5), 3);
+    }
+}
