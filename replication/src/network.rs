@@ -284,7 +284,7 @@ pub async fn serve_raft(raft: &Raft, gate: &VoteGate, payload: &[u8]) -> Vec<u8>
     let reply = match codec::decode::<RaftRpc>(payload) {
         Err(error) => RaftReply::Failed(format!("malformed raft message: {error}")),
         Ok(RaftRpc::Vote(rpc) | RaftRpc::PreVote(rpc)) if !gate.allows(rpc.vote.leader_id.term) => {
-            RaftReply::Vote(VoteResponse::new(&rpc.vote, None, false))
+            RaftReply::Vote(VoteResponse::new(rpc.vote, None, false))
         }
         Ok(RaftRpc::Append(rpc)) => match raft.append_entries(rpc).await {
             Ok(response) => RaftReply::Append(response),
