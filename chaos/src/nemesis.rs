@@ -54,6 +54,8 @@ pub struct Nemesis {
     topology: Topology,
     next_at: Duration,
     active: Vec<(Active, Duration)>,
+    /// True once a node's disk was lost (at most once per run).
+    disk_lost: bool,
     /// Faults injected, by kind.
     pub injected: BTreeMap<FaultKind, usize>,
     /// One line per action, with its simulated time, for the run's trace.
@@ -70,6 +72,7 @@ impl Nemesis {
             topology,
             next_at: Duration::from_secs(3),
             active: Vec::new(),
+            disk_lost: false,
             injected: BTreeMap::new(),
             log: Vec::new(),
         }
@@ -185,6 +188,17 @@ impl Nemesis {
                 let Some(victim) = self.pick_victim(cluster, down) else { return };
                 cluster.crash(victim);
                 self.note(now, format!("crash n{victim}"));
+                let back = now + Duration::from_millis(self.rng.random_range(500..=5000));
+                self.started(kind, Active::Crashed(vec![victim]), back);
+            }
+            FaultKind::DiskLoss => {
+                if self.disk_lost {
+                    return;
+                }
+                let Some(victim) = self.pick_victim(cluster, down) else { return };
+                self.disk_lost = true;
+                cluster.lose_disk(victim);
+                self.note(now, format!("crash n{victim} and lose its data directory"));
                 let back = now + Duration::from_millis(self.rng.random_range(500..=5000));
                 self.started(kind, Active::Crashed(vec![victim]), back);
             }

@@ -45,6 +45,11 @@ pub enum FaultKind {
     /// requests and replies reach their receivers after the world moved on. Drawn on its own,
     /// after the rest of the plan, as [`FaultKind::DiskFailure`] is.
     Pause,
+    /// Crash one node and lose its whole data directory (a replaced disk), then restart it
+    /// empty under its old id: it must catch up before it votes (`replication::vote_gate`).
+    /// At most once per run (two lost disks of three lose data whatever the protocol). Drawn
+    /// on its own, after the rest of the plan.
+    DiskLoss,
 }
 
 impl FaultKind {
@@ -77,6 +82,7 @@ impl FaultKind {
             FaultKind::TransferLeader => "transfer",
             FaultKind::DiskFailure => "disk-failure",
             FaultKind::Pause => "pause",
+            FaultKind::DiskLoss => "disk-loss",
         }
     }
 }
@@ -92,6 +98,8 @@ pub const LIVENESS_BOUND: Duration = Duration::from_secs(60);
 pub const DISK_FAILURE_SHARE: f64 = 0.4;
 /// The share of runs whose nemesis also pauses nodes ([`FaultKind::Pause`]).
 pub const PAUSE_SHARE: f64 = 0.5;
+/// The share of runs whose nemesis also loses one node's disk ([`FaultKind::DiskLoss`]).
+pub const DISK_LOSS_SHARE: f64 = 0.3;
 
 /// One run's plan.
 #[derive(Clone, Debug)]
@@ -182,6 +190,9 @@ impl Plan {
         // Drawn last, so that every earlier draw of a seed stays what it was.
         if exposing.is_none() && rng.random_bool(PAUSE_SHARE) {
             plan.faults.push(FaultKind::Pause);
+        }
+        if exposing.is_none() && rng.random_bool(DISK_LOSS_SHARE) {
+            plan.faults.push(FaultKind::DiskLoss);
         }
         plan
     }

@@ -278,13 +278,20 @@ fn async_stream_chunks(
 }
 
 /// Handles one Raft message for a local group (a `KIND_RAFT` frame of `Peer.Mux`). A vote or
-/// pre-vote that the replica's `gate` does not allow is answered "not granted", unseen by
-/// openraft.
+/// pre-vote that the replica's `gate` does not allow is answered "not granted" with the
+/// replica's own vote (the candidate adopts a higher one, as from any refusal; echoing its own
+/// pre-vote back would raise its term at every round), unseen by openraft; a leadership
+/// transfer to a replica whose gate is closed is refused (it would campaign, with a log that
+/// may lack committed entries).
 pub async fn serve_raft(raft: &Raft, gate: &VoteGate, payload: &[u8]) -> Vec<u8> {
     let reply = match codec::decode::<RaftRpc>(payload) {
         Err(error) => RaftReply::Failed(format!("malformed raft message: {error}")),
         Ok(RaftRpc::Vote(rpc) | RaftRpc::PreVote(rpc)) if !gate.allows(rpc.vote.leader_id.term) => {
-            RaftReply::Vote(VoteResponse::new(rpc.vote, None, false))
+            let own = raft.metrics().borrow_watched().vote;
+            RaftReply::Vote(VoteResponse::new(own, None, false))
+        }
+        Ok(RaftRpc::TransferLeader(_)) if !gate.is_open() => {
+            RaftReply::Failed("this replica withholds its votes until it has caught up".into())
         }
         Ok(RaftRpc::Append(rpc)) => match raft.append_entries(rpc).await {
             Ok(response) => RaftReply::Append(response),

@@ -13,10 +13,11 @@
 //! - it asks the other replicas for their term and last log id until a majority of the shard's
 //!   replicas *other than itself* answered (so that, with any majority that stored an entry,
 //!   they share a replica that still has it);
-//! - it waits until its own log holds an entry at or above the largest last log id they
-//!   reported (every entry committed before it started is then in its log: Raft's log matching
-//!   and leader completeness), or none of them holds anything past the initial membership (a
-//!   new cluster: nothing was ever committed);
+//! - it waits until it has applied, durably, an entry at or above the largest last log id
+//!   they reported (every entry committed before it started is then in its log: Raft's log
+//!   matching and leader completeness), or none of them holds anything past the initial
+//!   membership (a new cluster: nothing was ever committed); meanwhile it does not campaign
+//!   either (its vote for itself is a vote);
 //! - it opens the gate with a *floor*, the largest term they reported: it never grants a vote
 //!   in a term at or below it, any term in which it may have voted before it lost its data.
 //!

@@ -31,6 +31,7 @@ use txn::types::NodeId;
 use txn::types::ShardId;
 
 use crate::sim::clock::SimClock;
+use crate::sim::disk::DATA_DIR;
 use crate::sim::disk::DiskSwitch;
 use crate::sim::disk::SimFileBackend;
 use crate::sim::disk::SimLogDir;
@@ -274,6 +275,13 @@ impl<'a> SimCluster<'a> {
         self.node_mut(leader).transfers.lock().expect("transfers lock").push((shard, to));
     }
 
+    /// Crashes node `id` and loses its data directory (a replaced disk): its next start finds
+    /// it empty ([`DiskSwitch::lose_all`]).
+    pub fn lose_disk(&mut self, id: NodeId) {
+        self.crash(id);
+        self.node_mut(id).disk.lose_all();
+    }
+
     /// Makes node `id`'s disk fail under it: its next fsync reports an I/O error, and every
     /// I/O after it fails ([`DiskSwitch`]). The node must stop by itself (fail-stop); the
     /// driver later restarts it with [`SimCluster::replace_failed_disk`].
@@ -470,6 +478,12 @@ async fn run_node_until_stopped(
     transfers: TransferRequests,
     fsync: Duration,
 ) -> turmoil::Result {
+    if disk.take_lost() {
+        match turmoil::fs::shim::std::fs::remove_dir_all(DATA_DIR) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error.into()),
+            _ => {}
+        }
+    }
     let open = |name: &str| -> turmoil::Result<redb::Database> {
         let backend = SimFileBackend::open(name, disk.clone())?;
         Ok(redb::Database::builder().create_with_backend(backend)?)

@@ -32,6 +32,8 @@ pub struct DiskSwitch {
     dead: AtomicBool,
     /// Set by the nemesis: the next fsync fails, and the disk dies with it.
     fail_sync: AtomicBool,
+    /// Set by the nemesis: the node's next start finds its data directory gone.
+    lost: AtomicBool,
 }
 
 impl DiskSwitch {
@@ -49,6 +51,17 @@ impl DiskSwitch {
     /// Makes the next fsync fail with an I/O error, and the disk dead from then on.
     pub fn fail_next_sync(&self) {
         self.fail_sync.store(true, Ordering::SeqCst);
+    }
+
+    /// Loses everything on the disk: the node's next start removes its data directory before
+    /// opening it (a replaced disk). Asked while the node is down.
+    pub fn lose_all(&self) {
+        self.lost.store(true, Ordering::SeqCst);
+    }
+
+    /// True once, at the start after a [`DiskSwitch::lose_all`].
+    pub fn take_lost(&self) -> bool {
+        self.lost.swap(false, Ordering::SeqCst)
     }
 
     /// Withdraws a [`DiskSwitch::fail_next_sync`] that no fsync has met yet.

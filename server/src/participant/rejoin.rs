@@ -5,12 +5,14 @@
 //!
 //! 1. a majority of its shard's replicas *other than itself* ([`others_needed`]) answered
 //!    `RaftState` with their term and last log id, all asked after this start;
-//! 2. its own log holds, durably, an entry at or above the largest last log id among them
+//! 2. it has applied an entry at or above the largest last log id among them, durably
 //!    (nothing to wait for if none of them holds anything past the initial membership: the
 //!    cluster is new and nothing was ever committed);
 //! 3. the gate's floor, the largest term among them, is stored durably.
 //!
-//! Then votes in terms above the floor are granted as usual. Why this is enough: an entry
+//! Meanwhile it does not campaign either (openraft's elections are switched off for the
+//! group, and a leadership transfer to it is refused), since its own vote for itself is a vote
+//! too. Then votes in terms above the floor are granted, and elections run, as usual. Why this is enough: an entry
 //! committed before the data was lost is on a majority; the replicas that answered share one
 //! with it, which still holds it, so the largest last log id is at or above it, and a log
 //! that reaches that id through a leader holds the entry too (log matching, leader
@@ -18,6 +20,12 @@
 //! candidate it voted for, and of every node that voted with it; a majority of the others
 //! includes one of those (with the candidate itself, they were a majority), so the floor is at
 //! or above that term.
+//!
+//! The argument assumes that nothing the node sent before it lost its data arrives after the
+//! others answered: true on a real network, where a restart takes far longer and the old
+//! connections die with the process; with 3 replicas it needs nothing of the kind, since every
+//! other replica must answer. The answers of replicas whose own gates are closed count (on a
+//! new cluster all of them are); two lost disks are beyond what any protocol recovers.
 //!
 //! While it waits, the leader replicates to it afresh: openraft's `allow_log_reversion` (set in
 //! `node::raft_config`) lets a leader that saw this replica's old log matched start over
@@ -78,13 +86,15 @@ pub async fn open_votes(shard: Arc<Shard>, record: GateOpener) {
     let floor = answers.values().map(|(term, _)| *term).max().unwrap_or(0);
     let target = answers.values().filter_map(|(_, last)| *last).max();
 
-    // 2. This log holds, durably, everything up to the largest of theirs.
+    // 2. This replica has applied, durably, at or past the largest of theirs. (Applied entries
+    // are committed; the committed entry that matters is at or below both indexes.)
     if let Some(target) = target.filter(|target| target.index > 0) {
         tracing::info!(shard = %shard.id, %target, "catching up before voting");
         loop {
             let applied = shard.raft.metrics().borrow_watched().last_applied;
-            if applied.is_some_and(|applied| applied >= target)
-                && shard.log.durable_through(target.index)
+            if let Some(applied) = applied
+                && applied >= target
+                && shard.log.durable_through(applied.index.min(target.index))
             {
                 break;
             }
@@ -99,6 +109,7 @@ pub async fn open_votes(shard: Arc<Shard>, record: GateOpener) {
         return;
     }
     shard.gate.open(floor);
+    shard.raft.runtime_config().elect(true);
     tracing::info!(shard = %shard.id, floor, "votes allowed: this replica has caught up");
 }
 
