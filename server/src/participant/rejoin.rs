@@ -73,7 +73,7 @@ pub async fn open_votes(shard: Arc<Shard>, record: GateOpener) {
             others.iter().copied().filter(|node| !answers.contains_key(node)).collect();
         for node in unanswered {
             let request = PeerRequest::RaftState { shard: shard.id };
-            if let Ok(PeerReply::RaftState { term, last_log }) =
+            if let Ok(PeerReply::RaftState { term, last_log, .. }) =
                 ctx.peers.call(node, request, deadline).await
             {
                 answers.insert(node, (term, last_log));

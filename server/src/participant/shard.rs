@@ -1652,7 +1652,7 @@ impl Shard {
     /// This replica's Raft term and last log id (for a replica whose vote gate is closed).
     pub fn raft_state(&self) -> PeerReply {
         let term = self.raft.metrics().borrow_watched().current_term;
-        PeerReply::RaftState { term, last_log: self.log.last_log_id() }
+        PeerReply::RaftState { term, last_log: self.log.last_log_id(), voting: self.gate.is_open() }
     }
 
     /// Lock holders and prepared transactions here, for STATUS and leak checks.
@@ -1679,9 +1679,9 @@ impl Shard {
         if preferred == self.ctx.me {
             return;
         }
-        {
-            let mut guard = self.state();
-            let Some(state) = guard.as_mut() else { return };
+        let term = {
+            let guard = self.state();
+            let Some(state) = guard.as_ref() else { return };
             if !state.ready || state.handed_over || state.ready_at.elapsed() < HANDOVER_AFTER {
                 return;
             }
@@ -1694,6 +1694,23 @@ impl Shard {
                 .flatten()
                 .is_some_and(|matched| Some(matched.index) == last);
             if !caught_up {
+                return;
+            }
+            state.term
+        };
+        // Only to a replica that votes: one on a fresh data directory refuses the transfer until
+        // it has caught up (participant::rejoin), and a refused transfer leaves the group
+        // without heartbeats until an election.
+        let request = PeerRequest::RaftState { shard: self.id };
+        let deadline = Timing::ms(self.timing().rpc_ms);
+        match self.ctx.peers.call(preferred, request, deadline).await {
+            Ok(PeerReply::RaftState { voting: true, .. }) => {}
+            _ => return,
+        }
+        {
+            let mut guard = self.state();
+            let Some(state) = guard.as_mut().filter(|s| s.term == term) else { return };
+            if state.handed_over {
                 return;
             }
             state.handed_over = true;

@@ -442,5 +442,7 @@ pub enum PeerReply {
         term: u64,
         /// The id of the last entry of its Raft log (durable or not).
         last_log: Option<LogId>,
+        /// Whether its vote gate is open (`replication::vote_gate`).
+        voting: bool,
     },
 }
