@@ -22,7 +22,8 @@ cargo run -q -p chaos --bin chaos -- --seeds 10 --secs 30 --jobs 2 --duplicate-c
   --duplicate-late-ms 200
 # Twelve seeds each: a canary that a seed exposes with probability p goes unseen in all twelve
 # with probability (1-p)^12 (follower-sequential-read: p about 0.37, caught in 12 of seeds 1-32;
-# 5 of seeds 1-12 on 2026-12-05). A given build catches the same seeds every run.
+# 5 of seeds 1-12 on 2026-12-05, 4 with the vote gates). A given build catches the same seeds
+# every run.
 for canary in ack-before-fsync release-locks-at-prepare follower-sequential-read \
   skip-safe-time-wait release-shared-before-end-locks yes-voter-aborts-alone \
   scan-reads-before-its-lock write-forgets-its-token read-skips-tombstones; do

@@ -59,20 +59,25 @@ where
     let done = Rc::new(Cell::new(false));
     let client_done = done.clone();
     cluster.client("coordinator", async move {
-        // Past the start-up elections and the preferred leader's handover (3 s).
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let mut leader = None;
-        for id in 1..=3 {
-            if inspect(&node_addr(id), SHARD).await?.leading {
-                leader = Some(node_addr(id));
-            }
-        }
-        coordinator(leader.expect("shard 0 has a leader")).await?;
+        coordinator(node_addr(settled_leader().await?)).await?;
         client_done.set(true);
         Ok(())
     });
     cluster.run_until(|| done.get());
     assert!(done.get(), "the coordinator finished");
+}
+
+/// The node that leads shard 0 once the start-up elections and the preferred leader's handover
+/// (3 s) are over.
+async fn settled_leader() -> Result<u64, String> {
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut leader = None;
+    for id in 1..=3 {
+        if inspect(&node_addr(id), SHARD).await?.leading {
+            leader = Some(id);
+        }
+    }
+    Ok(leader.expect("shard 0 has a leader"))
 }
 
 /// A transaction id with coordinator 1 that no node uses, starting at `leader`'s clock.
@@ -236,14 +241,7 @@ fn a_write_answered_aborted_is_not_committed_by_a_copy_after_its_leader_leads_ag
     let (client_phase, client_leader_id) = (phase.clone(), leader_id.clone());
     let addrs = cluster.addrs();
     cluster.client("coordinator", async move {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let mut leader = None;
-        for id in 1..=3 {
-            if inspect(&node_addr(id), SHARD).await?.leading {
-                leader = Some(id);
-            }
-        }
-        let id = leader.expect("shard 0 has a leader");
+        let id = settled_leader().await?;
         let leader = node_addr(id);
         client_leader_id.set(id);
 
