@@ -38,6 +38,7 @@ use std::time::Duration;
 use openraft::async_runtime::WatchReceiver;
 use replication::store::GateOpener;
 use replication::types::LogId;
+use tokio::time::Instant;
 use txn::types::NodeId;
 
 use crate::participant::Shard;
@@ -47,6 +48,9 @@ use crate::peer::message::PeerRequest;
 /// How often a closed gate looks again (asks the replicas that have not answered, checks its
 /// own log).
 pub const REJOIN_POLL: Duration = Duration::from_millis(100);
+
+/// How long the replica waits for answers before it says so in the log (then every minute).
+pub const WAIT_WARNING_AFTER: Duration = Duration::from_secs(10);
 
 /// How many of the shard's `replicas` other than this node must answer: a majority of the
 /// replicas, not counting this one (its own log may be the one that was lost).
@@ -68,6 +72,7 @@ pub async fn open_votes(shard: Arc<Shard>, record: GateOpener) {
 
     // 1. Term and last log id of a majority of the others.
     let mut answers: BTreeMap<NodeId, (u64, Option<LogId>)> = BTreeMap::new();
+    let mut warn_at = Instant::now() + WAIT_WARNING_AFTER;
     while answers.len() < needed {
         let unanswered: Vec<NodeId> =
             others.iter().copied().filter(|node| !answers.contains_key(node)).collect();
@@ -80,6 +85,17 @@ pub async fn open_votes(shard: Arc<Shard>, record: GateOpener) {
             }
         }
         if answers.len() < needed {
+            if Instant::now() >= warn_at {
+                // What an operator starting a new cluster one node at a time needs to know.
+                let silent: Vec<NodeId> =
+                    others.iter().copied().filter(|node| !answers.contains_key(node)).collect();
+                tracing::warn!(
+                    shard = %shard.id, ?silent, needed,
+                    "votes withheld: a replica on a fresh data directory votes only once a \
+                     majority of the other replicas has answered (start them, or reach them)"
+                );
+                warn_at = Instant::now() + WAIT_WARNING_AFTER * 6;
+            }
             tokio::time::sleep(REJOIN_POLL).await;
         }
     }
