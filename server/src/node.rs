@@ -7,8 +7,9 @@
 //! simulated disk) and where its writer runs (a thread, or a task).
 //!
 //! Start-up order: open the database and claim its identity (refusing a data directory of
-//! another node), start each shard's Raft group (initializing it on the very first start),
-//! start the participants' background loops and the coordinator's sweeper, then serve.
+//! another node), start each shard's Raft group (initializing it on the very first start, with
+//! its vote gate closed and its elections off until `participant::rejoin` opens it), start the
+//! participants' background loops and the coordinator's sweeper, then serve.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
