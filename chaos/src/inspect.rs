@@ -40,3 +40,27 @@ pub async fn call(addr: &str, request: PeerRequest) -> Result<Envelope<PeerReply
         .map_err(|e| format!("{addr}: {e}"))?;
     codec::decode(&response).map_err(|e| e.to_string())
 }
+
+/// How often [`wait_converged`] looks again, and how many times.
+pub const CONVERGE_POLL: Duration = Duration::from_millis(100);
+/// See [`CONVERGE_POLL`].
+pub const CONVERGE_ATTEMPTS: usize = 300;
+
+/// Waits (at most [`CONVERGE_ATTEMPTS`] looks) until every replica of `shard` at `addrs`
+/// answers with the same applied index and digest; false if they never do.
+pub async fn wait_converged(addrs: &[String], shard: ShardId) -> bool {
+    for _ in 0..CONVERGE_ATTEMPTS {
+        let mut states = Vec::new();
+        for addr in addrs {
+            states.push(inspect(addr, shard).await);
+        }
+        let states: Vec<_> = states.into_iter().filter_map(Result::ok).collect();
+        if states.len() == addrs.len()
+            && states.windows(2).all(|w| w[0].applied == w[1].applied && w[0].digest == w[1].digest)
+        {
+            return true;
+        }
+        tokio::time::sleep(CONVERGE_POLL).await;
+    }
+    false
+}

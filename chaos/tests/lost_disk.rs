@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chaos::inspect::inspect;
+use chaos::inspect::wait_converged;
 use chaos::sim::cluster::ClusterSpec;
 use chaos::sim::cluster::SimCluster;
 use chaos::sim::cluster::node_addr;
@@ -107,24 +107,9 @@ fn a_stale_node_and_an_emptied_one_serve_nothing_until_the_third_is_back() {
             assert_eq!(value.as_deref(), Some(key.as_bytes()), "{key} reads back");
         }
         // The emptied replica converges on every shard.
+        let all: Vec<String> = (1..=3).map(node_addr).collect();
         for shard in 0..4 {
-            let mut converged = false;
-            for _ in 0..300 {
-                let mut states = Vec::new();
-                for id in 1..=3 {
-                    states.push(inspect(&node_addr(id), ShardId(shard)).await);
-                }
-                let states: Vec<_> = states.into_iter().filter_map(Result::ok).collect();
-                if states.len() == 3
-                    && states
-                        .windows(2)
-                        .all(|w| w[0].applied == w[1].applied && w[0].digest == w[1].digest)
-                {
-                    converged = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            let converged = wait_converged(&all, ShardId(shard)).await;
             assert!(converged, "the replicas of s{shard} converged");
         }
         client_done.set(true);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chaos::inspect::inspect;
+use chaos::inspect::wait_converged;
 use chaos::sim::cluster::ClusterSpec;
 use chaos::sim::cluster::SimCluster;
 use chaos::sim::cluster::node_addr;
@@ -96,23 +97,7 @@ fn writes_continue_on_the_majority_and_the_old_leader_converges() {
         }
         // Convergence: every replica at the same applied index with the same digest.
         let all: Vec<String> = (1..=3).map(node_addr).collect();
-        let mut converged = false;
-        for _ in 0..300 {
-            let mut states = Vec::new();
-            for addr in &all {
-                states.push(inspect(addr, SHARD).await);
-            }
-            let states: Vec<_> = states.into_iter().filter_map(Result::ok).collect();
-            if states.len() == 3
-                && states
-                    .windows(2)
-                    .all(|w| w[0].applied == w[1].applied && w[0].digest == w[1].digest)
-            {
-                converged = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let converged = wait_converged(&all, SHARD).await;
         assert!(converged, "the replicas of {SHARD} converged after healing");
         // Every acknowledged write reads back, through the old leader's node too.
         let via_old = Client::connect_options(
