@@ -62,11 +62,6 @@ impl VoteGate {
         self.floor.store(floor, Ordering::Relaxed);
         self.open.store(true, Ordering::Release);
     }
-
-    /// The floor (0 while closed).
-    pub fn floor(&self) -> u64 {
-        self.floor.load(Ordering::Relaxed)
-    }
 }
 
 #[cfg(test)]

@@ -257,10 +257,6 @@ impl Node {
                 .vote_gate(shard)
                 .map_err(|e| StartError::Start(format!("{shard}: vote gate: {e}")))?;
             let gate = Arc::new(VoteGate::new(gate));
-            if !gate.is_open() {
-                // No campaign of its own either until the gate opens (participant::rejoin).
-                raft.runtime_config().elect(false);
-            }
             let reader = store.reader(shard);
             shards.insert(shard, Shard::new(shard, raft, log, reader, gate, ctx.clone()));
         }

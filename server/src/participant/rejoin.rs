@@ -12,11 +12,12 @@
 //!
 //! Meanwhile it does not campaign either (openraft's elections are switched off for the
 //! group, and a leadership transfer to it is refused), since its own vote for itself is a vote
-//! too. Then votes in terms above the floor are granted, and elections run, as usual. Why this is enough: an entry
-//! committed before the data was lost is on a majority; the replicas that answered share one
-//! with it, which still holds it, so the largest last log id is at or above it, and a log
-//! that reaches that id through a leader holds the entry too (log matching, leader
-//! completeness). A term this node may have voted in before is at most the term of the
+//! too. Then votes in terms above the floor are granted, and elections run, as usual.
+//!
+//! Why this is enough: an entry committed before the data was lost is on a majority; the
+//! replicas that answered share one with it, which still holds it, so the largest last log id
+//! is at or above it, and a log that reaches that id through a leader holds the entry too (log
+//! matching, leader completeness). A term this node may have voted in before is at most the term of the
 //! candidate it voted for, and of every node that voted with it; a majority of the others
 //! includes one of those (with the candidate itself, they were a majority), so the floor is at
 //! or above that term.
@@ -49,8 +50,10 @@ use crate::peer::message::PeerRequest;
 /// own log).
 pub const REJOIN_POLL: Duration = Duration::from_millis(100);
 
-/// How long the replica waits for answers before it says so in the log (then every minute).
+/// How long the replica waits for answers before it says so in the log...
 pub const WAIT_WARNING_AFTER: Duration = Duration::from_secs(10);
+/// ...and how often it says so again.
+pub const WAIT_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// How many of the shard's `replicas` other than this node must answer: a majority of the
 /// replicas, not counting this one (its own log may be the one that was lost).
@@ -73,10 +76,11 @@ pub async fn open_votes(shard: Arc<Shard>, record: GateOpener) {
     // 1. Term and last log id of a majority of the others.
     let mut answers: BTreeMap<NodeId, (u64, Option<LogId>)> = BTreeMap::new();
     let mut warn_at = Instant::now() + WAIT_WARNING_AFTER;
+    let unanswered = |answers: &BTreeMap<NodeId, _>| -> Vec<NodeId> {
+        others.iter().copied().filter(|node| !answers.contains_key(node)).collect()
+    };
     while answers.len() < needed {
-        let unanswered: Vec<NodeId> =
-            others.iter().copied().filter(|node| !answers.contains_key(node)).collect();
-        for node in unanswered {
+        for node in unanswered(&answers) {
             let request = PeerRequest::RaftState { shard: shard.id };
             if let Ok(PeerReply::RaftState { term, last_log, .. }) =
                 ctx.peers.call(node, request, deadline).await
@@ -87,14 +91,13 @@ pub async fn open_votes(shard: Arc<Shard>, record: GateOpener) {
         if answers.len() < needed {
             if Instant::now() >= warn_at {
                 // What an operator starting a new cluster one node at a time needs to know.
-                let silent: Vec<NodeId> =
-                    others.iter().copied().filter(|node| !answers.contains_key(node)).collect();
+                let silent = unanswered(&answers);
                 tracing::warn!(
                     shard = %shard.id, ?silent, needed,
                     "votes withheld: a replica on a fresh data directory votes only once a \
                      majority of the other replicas has answered (start them, or reach them)"
                 );
-                warn_at = Instant::now() + WAIT_WARNING_AFTER * 6;
+                warn_at = Instant::now() + WAIT_WARNING_EVERY;
             }
             tokio::time::sleep(REJOIN_POLL).await;
         }
@@ -124,8 +127,7 @@ pub async fn open_votes(shard: Arc<Shard>, record: GateOpener) {
         tracing::error!(shard = %shard.id, %error, "cannot record the open vote gate");
         return;
     }
-    shard.gate.open(floor);
-    shard.raft.runtime_config().elect(true);
+    shard.open_votes(floor);
     tracing::info!(shard = %shard.id, floor, "votes allowed: this replica has caught up");
 }
 

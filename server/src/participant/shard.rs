@@ -169,6 +169,10 @@ impl Shard {
         ctx: Arc<NodeContext>,
     ) -> Arc<Shard> {
         let proposer = Proposer::new(raft.clone(), Timing::ms(ctx.config.timing.rpc_ms));
+        if !gate.is_open() {
+            // No campaign of its own either until the gate opens ([`Shard::open_votes`]).
+            raft.runtime_config().elect(false);
+        }
         Arc::new(Shard {
             id,
             proposer,
@@ -181,6 +185,13 @@ impl Shard {
             ended_between_terms: Mutex::new(EndedTxns::default()),
             demand: CloseDemand::default(),
         })
+    }
+
+    /// Opens the vote gate with `floor` (stored durably by the caller) and lets the group
+    /// campaign again: the two go together ([`crate::participant::rejoin`]).
+    pub(crate) fn open_votes(&self, floor: u64) {
+        self.gate.open(floor);
+        self.raft.runtime_config().elect(true);
     }
 
     /// The node's context.
