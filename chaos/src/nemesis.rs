@@ -54,7 +54,7 @@ pub struct Nemesis {
     topology: Topology,
     next_at: Duration,
     active: Vec<(Active, Duration)>,
-    /// True once a node's disk was lost (at most once per run).
+    /// True once a node's disk was lost or its log rotted (at most once per run).
     disk_lost: bool,
     /// Faults injected, by kind.
     pub injected: BTreeMap<FaultKind, usize>,
@@ -87,6 +87,11 @@ impl Nemesis {
 
     fn length(&mut self) -> Duration {
         Duration::from_millis(self.rng.random_range(500..=FAULT_LENGTH_MAX.as_millis() as u64))
+    }
+
+    /// Notes what the driver did on the nemesis's behalf (a refused node's disk replaced).
+    pub fn record(&mut self, now: Duration, what: String) {
+        self.note(now, what);
     }
 
     fn note(&mut self, now: Duration, what: String) {
@@ -191,14 +196,19 @@ impl Nemesis {
                 let back = now + Duration::from_millis(self.rng.random_range(500..=5000));
                 self.started(kind, Active::Crashed(vec![victim]), back);
             }
-            FaultKind::DiskLoss => {
+            FaultKind::DiskLoss | FaultKind::Bitflip => {
                 if self.disk_lost {
                     return;
                 }
                 let Some(victim) = self.pick_victim(cluster, down) else { return };
                 self.disk_lost = true;
-                cluster.lose_disk(victim);
-                self.note(now, format!("crash n{victim} and lose its data directory"));
+                if kind == FaultKind::DiskLoss {
+                    cluster.lose_disk(victim);
+                    self.note(now, format!("crash n{victim} and lose its data directory"));
+                } else {
+                    cluster.rot_log(victim, self.rng.random());
+                    self.note(now, format!("crash n{victim} and flip a bit of its Raft log"));
+                }
                 let back = now + Duration::from_millis(self.rng.random_range(500..=5000));
                 self.started(kind, Active::Crashed(vec![victim]), back);
             }

@@ -50,6 +50,12 @@ pub enum FaultKind {
     /// At most once per run (two lost disks of three lose data whatever the protocol). Drawn
     /// on its own, after the rest of the plan.
     DiskLoss,
+    /// Crash one node and flip one bit of its Raft log (bit rot in a synced record; Jepsen's
+    /// `bitflip`, on a minority as TESTING.md's atlas principle asks). It must refuse to start
+    /// rather than forget what the record held (`replication::store::wal`); its operator then
+    /// replaces its disk, and it rejoins as after [`FaultKind::DiskLoss`], with which it shares
+    /// the once-per-run budget. Drawn on its own, after the rest of the plan.
+    Bitflip,
 }
 
 impl FaultKind {
@@ -83,6 +89,7 @@ impl FaultKind {
             FaultKind::DiskFailure => "disk-failure",
             FaultKind::Pause => "pause",
             FaultKind::DiskLoss => "disk-loss",
+            FaultKind::Bitflip => "bitflip",
         }
     }
 }
@@ -100,6 +107,8 @@ pub const DISK_FAILURE_SHARE: f64 = 0.4;
 pub const PAUSE_SHARE: f64 = 0.5;
 /// The share of runs whose nemesis also loses one node's disk ([`FaultKind::DiskLoss`]).
 pub const DISK_LOSS_SHARE: f64 = 0.3;
+/// The share of runs whose nemesis also flips a bit of one node's log ([`FaultKind::Bitflip`]).
+pub const BITFLIP_SHARE: f64 = 0.3;
 
 /// One run's plan.
 #[derive(Clone, Debug)]
@@ -193,6 +202,9 @@ impl Plan {
         }
         if exposing.is_none() && rng.random_bool(DISK_LOSS_SHARE) {
             plan.faults.push(FaultKind::DiskLoss);
+        }
+        if exposing.is_none() && rng.random_bool(BITFLIP_SHARE) {
+            plan.faults.push(FaultKind::Bitflip);
         }
         plan
     }

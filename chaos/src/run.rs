@@ -123,7 +123,13 @@ pub fn run(plan: &Plan) -> RunReport {
         }
         match cluster.sim.step() {
             Ok(true) => break,
-            Ok(false) => cluster.cut_stopped_nodes(),
+            Ok(false) => {
+                cluster.cut_stopped_nodes();
+                for id in cluster.replace_refused_disks() {
+                    let what = format!("n{id} refused to start on its damaged log: new disk");
+                    nemesis.record(cluster.sim.elapsed(), what);
+                }
+            }
             Err(error) => {
                 problems.push(format!("the simulation failed: {error}"));
                 break;

@@ -92,6 +92,13 @@ pub enum StartError {
     Start(String),
 }
 
+impl StartError {
+    /// True if the node's Raft log is damaged (its data must be replaced, not retried).
+    pub fn is_damaged_log(&self) -> bool {
+        matches!(self, StartError::Identity(IdentityError::DamagedLog(_)))
+    }
+}
+
 /// A running node.
 pub struct Node {
     ctx: Arc<NodeContext>,

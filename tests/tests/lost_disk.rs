@@ -7,6 +7,10 @@
 //! draws this case). The scenario is that one: node 2 misses writes, node 3 acknowledges them
 //! with node 1, then node 3's disk is lost and node 1 dies. Nodes 2 and 3 must not serve a
 //! state without those writes; once node 1 is back, every acknowledged write reads back.
+//!
+//! A node whose Raft log was damaged (a flipped bit in a synced record, not a crash's torn
+//! write) refuses to start, and its message prescribes the same remedy: an empty data
+//! directory (`replication::store::wal`).
 
 use std::time::Duration;
 
@@ -38,6 +42,29 @@ async fn write_keys(record: &mut AckedWrites, client: &client::Client, keys: &[S
 fn lose_disk(cluster: &Cluster, id: u64) {
     assert!(!cluster.is_running(id), "node {id} is down before its disk goes");
     std::fs::remove_dir_all(cluster.data_dir(id)).expect("remove the data directory");
+}
+
+/// How long a node may take to refuse to start.
+const REFUSE_WITHIN: Duration = Duration::from_secs(20);
+
+/// Flips one bit in the middle of the newest WAL segment of node `id` (down) that holds
+/// records; returns the segment's name.
+fn flip_a_log_bit(cluster: &Cluster, id: u64) -> String {
+    assert!(!cluster.is_running(id), "node {id} is down before its log is damaged");
+    let wal = cluster.data_dir(id).join("wal");
+    let mut segments: Vec<_> = std::fs::read_dir(&wal)
+        .expect("the WAL directory")
+        .map(|entry| entry.expect("a WAL entry").path())
+        .collect();
+    segments.sort();
+    for path in segments.iter().rev() {
+        let mut bytes = std::fs::read(path).expect("read a segment");
+        let Some(last) = bytes.iter().rposition(|&byte| byte != 0) else { continue };
+        bytes[last / 2] ^= 0x10;
+        std::fs::write(path, &bytes).expect("write the damaged segment");
+        return path.file_name().expect("a name").to_string_lossy().into_owned();
+    }
+    panic!("node {id}'s WAL holds no records");
 }
 
 /// Waits until node `id` votes again on every shard it replicates.
@@ -116,4 +143,35 @@ async fn a_node_whose_disk_was_lost_catches_up_before_it_votes() {
     cluster.wait_ready().await;
     assert_eq!(record.verify(&cluster.client().await, VERIFY_WITHIN).await, 40);
     wait_votes(&cluster, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_log_is_damaged_refuses_to_start_and_rejoins_on_an_empty_disk() {
+    let mut cluster = Cluster::start().await;
+    let mut record = AckedWrites::new();
+    let client = cluster.client().await;
+    write_keys(&mut record, &client, &spread("kept", 20), "v1").await;
+
+    cluster.kill9(3);
+    let segment = flip_a_log_bit(&cluster, 3);
+    eprintln!("flipped a bit in the middle of node 3's {segment}");
+    cluster.restart(3);
+    let status = cluster.wait_exit(3, REFUSE_WITHIN).await;
+    let status = status.expect("node 3 refuses to start on its damaged log");
+    assert!(!status.success(), "node 3 exits with an error");
+    let log = cluster.log_text(3);
+    assert!(
+        log.contains("damaged record") && log.contains("move its data directory aside"),
+        "node 3 names the damage and the remedy: {}",
+        cluster.log_tail(3, 5)
+    );
+
+    eprintln!("the operator moves node 3's data aside; it rejoins, catches up and votes");
+    let data = cluster.data_dir(3);
+    std::fs::rename(&data, data.with_extension("damaged")).expect("move the data aside");
+    cluster.restart(3);
+    wait_votes(&cluster, 3).await;
+    cluster.kill9(1);
+    let via_2_3 = cluster.client_via(&[2, 3]).await;
+    assert_eq!(record.verify(&via_2_3, VERIFY_WITHIN).await, 20);
 }

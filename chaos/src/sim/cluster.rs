@@ -35,6 +35,7 @@ use crate::sim::disk::DATA_DIR;
 use crate::sim::disk::DiskSwitch;
 use crate::sim::disk::SimFileBackend;
 use crate::sim::disk::SimLogDir;
+use crate::sim::disk::rot_a_log_bit;
 use crate::sim::net::NODE_PORT;
 use crate::sim::net::SimConnector;
 use crate::sim::net::incoming;
@@ -326,6 +327,28 @@ impl<'a> SimCluster<'a> {
         }
     }
 
+    /// Crashes node `id` and flips one bit of its Raft log, picked by `choice`, before its
+    /// next start ([`DiskSwitch::rot`]): it must refuse to start
+    /// ([`SimCluster::replace_refused_disks`] then replaces its disk).
+    pub fn rot_log(&mut self, id: NodeId, choice: u64) {
+        self.crash(id);
+        self.node_mut(id).disk.rot(choice);
+    }
+
+    /// Replaces the disk of every node that refused to start on its damaged log, as its
+    /// operator would (the message tells them to): the node starts again on an empty data
+    /// directory, under its id, and catches up before it votes. Returns them. Called after
+    /// every step.
+    pub fn replace_refused_disks(&mut self) -> Vec<NodeId> {
+        let refused: Vec<NodeId> =
+            self.nodes.iter().filter(|n| n.disk.take_refused()).map(|n| n.id).collect();
+        for &id in &refused {
+            self.lose_disk(id);
+            self.restart(id);
+        }
+        refused
+    }
+
     /// Restarts a crashed node from its disk.
     pub fn restart(&mut self, id: NodeId) {
         let node = self.node_mut(id);
@@ -501,8 +524,24 @@ async fn run_node_until_stopped(
         executor: Executor::Task { sync_delay: fsync },
         database: Some(databases),
     };
+    let rotted = match disk.take_rot() {
+        Some(choice) => rot_a_log_bit(&disk, choice)?,
+        None => None,
+    };
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", NODE_PORT)).await?;
-    let node = Node::start(config, options).await.map_err(|e| e.to_string())?;
+    let node = match Node::start(config, options).await {
+        Ok(node) => node,
+        // As `kvd start` does, it exits with the error; its operator replaces the disk.
+        Err(error) if rotted.is_some() && error.is_damaged_log() => {
+            tracing::warn!(%error, "refused to start on a damaged Raft log");
+            disk.refuse();
+            return Ok(());
+        }
+        Err(error) => return Err(error.to_string().into()),
+    };
+    if let Some(at) = rotted {
+        return Err(format!("a bit flipped in the Raft log ({at}) went unnoticed").into());
+    }
     let weak = Arc::downgrade(&node);
     tokio::spawn(async move {
         loop {

@@ -16,6 +16,7 @@
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
 
@@ -34,6 +35,11 @@ pub struct DiskSwitch {
     fail_sync: AtomicBool,
     /// Set by the nemesis: the node's next start finds its data directory gone.
     lost: AtomicBool,
+    /// Set by the nemesis: the node's next start finds one bit of its Raft log flipped, the
+    /// one this number picks ([`rot_a_log_bit`]).
+    rot: Mutex<Option<u64>>,
+    /// Set when the node refused to start on its damaged log: the driver replaces its disk.
+    refused: AtomicBool,
 }
 
 impl DiskSwitch {
@@ -64,6 +70,27 @@ impl DiskSwitch {
         self.lost.swap(false, Ordering::SeqCst)
     }
 
+    /// Flips one bit of the Raft log, picked by `choice`, before the node's next start (bit
+    /// rot in what it had synced). Asked while the node is down.
+    pub fn rot(&self, choice: u64) {
+        *self.rot.lock().expect("rot lock") = Some(choice);
+    }
+
+    /// The bit to flip at this start, once, after a [`DiskSwitch::rot`].
+    pub fn take_rot(&self) -> Option<u64> {
+        self.rot.lock().expect("rot lock").take()
+    }
+
+    /// The node refused to start on its damaged log.
+    pub fn refuse(&self) {
+        self.refused.store(true, Ordering::SeqCst);
+    }
+
+    /// True once after [`DiskSwitch::refuse`].
+    pub fn take_refused(&self) -> bool {
+        self.refused.swap(false, Ordering::SeqCst)
+    }
+
     /// Withdraws a [`DiskSwitch::fail_next_sync`] that no fsync has met yet.
     pub fn cancel_failure(&self) {
         self.fail_sync.store(false, Ordering::SeqCst);
@@ -91,6 +118,39 @@ impl DiskSwitch {
         }
         Ok(())
     }
+}
+
+/// Flips one bit of a synced record of the WAL on the disk `disk` (run inside the node's host,
+/// before it opens its data): of the newest segment with data when `choice` is odd, of any
+/// otherwise, at a byte no later than the segment's last non-zero one (so inside a record: the
+/// simulated disk keeps whole writes, and the space after the log reads as zeros). Returns
+/// where, or `None` if the log holds nothing yet.
+pub fn rot_a_log_bit(disk: &Arc<DiskSwitch>, choice: u64) -> io::Result<Option<String>> {
+    use replication::store::LogDir;
+    let dir = SimLogDir::new(disk.clone());
+    let mut names = dir.list()?;
+    names.sort();
+    let mut written = Vec::new();
+    for name in names {
+        let file = dir.open(&name)?;
+        let mut bytes = vec![0; file.size()? as usize];
+        file.read_at(0, &mut bytes)?;
+        if let Some(last) = bytes.iter().rposition(|&byte| byte != 0) {
+            written.push((name, file, bytes, last));
+        }
+    }
+    let pick = match choice % 2 {
+        1 => written.len().checked_sub(1),
+        _ => (!written.is_empty()).then(|| (choice / 2) as usize % written.len()),
+    };
+    let Some((name, file, bytes, last)) = pick.map(|index| written.swap_remove(index)) else {
+        return Ok(None);
+    };
+    let offset = (choice >> 8) as usize % (last + 1);
+    let bit = (choice >> 4) % 8;
+    file.write_at(offset as u64, &[bytes[offset] ^ (1 << bit)])?;
+    file.sync_data()?;
+    Ok(Some(format!("{name} offset {offset} bit {bit}")))
 }
 
 /// The error number of an I/O error (Linux `EIO`).

@@ -63,9 +63,28 @@ pub enum IdentityError {
     /// The database could not be read or written.
     #[error("storage: {0}")]
     Storage(#[from] redb::Error),
-    /// The Raft log could not be read (corrupt) or written.
+    /// The Raft log could not be read or written.
     #[error("Raft log: {0}")]
     Log(std::io::Error),
+    /// The Raft log is damaged (bit rot, not a crash's torn write): what this node stored
+    /// cannot be trusted. The remedy is a lost disk's: start it on an empty data directory, and
+    /// it copies everything back from the other replicas before it votes.
+    #[error(
+        "{0}. This node's data cannot be trusted: move its data directory aside and start the \
+         node on an empty one; it copies everything back from the other replicas and votes only \
+         once it has caught up"
+    )]
+    DamagedLog(std::io::Error),
+}
+
+impl IdentityError {
+    /// The error of opening the Raft log: damage is told apart from other failures.
+    pub fn of_log(error: std::io::Error) -> IdentityError {
+        match error.kind() {
+            std::io::ErrorKind::InvalidData => IdentityError::DamagedLog(error),
+            _ => IdentityError::Log(error),
+        }
+    }
 }
 
 /// Checks (or, on a fresh database, records) the identity, and bumps the incarnation durably.

@@ -469,6 +469,7 @@ mod tests {
 
     use super::*;
     use crate::store::disk::MemDir;
+    use crate::store::sized_entry;
     use crate::store::wal::records_of;
     use crate::store::writer::Executor;
 
@@ -511,25 +512,6 @@ mod tests {
         }
         assert_eq!(highest, Some(19));
         assert_eq!(written, 1, "the committed id is written once, behind entry 19");
-    }
-
-    /// An entry at `index` that writes `bytes` bytes of value.
-    fn sized_entry(index: u64, bytes: usize) -> Entry {
-        let txn = txn::types::TxnId {
-            start_ts: txn::types::Timestamp(index + 1),
-            coordinator: 1,
-            incarnation: 1,
-            seq: index,
-        };
-        let writes = vec![txn::command::Write { key: b"k".to_vec(), value: Some(vec![7; bytes]) }];
-        let command = txn::command::Command::CommitOnePhase {
-            txn,
-            writes,
-            commit_ts: txn::types::Timestamp(index + 1),
-            lock_term: 1,
-        };
-        let log_id = openraft::testing::log_id::<TypeConfig>(1, 1, index);
-        Entry { log_id, payload: openraft::EntryPayload::Normal(command) }
     }
 
     /// A read for replication stops at `APPEND_BYTES_MAX` bytes, but returns at least one

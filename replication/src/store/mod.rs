@@ -169,7 +169,7 @@ impl Store {
         let append_bytes_max = databases.append_bytes_max;
         let (wal, wal_reader, recovered) =
             Wal::open_with(databases.wal, databases.wal_segment_bytes)
-                .map_err(IdentityError::Log)?;
+                .map_err(IdentityError::of_log)?;
         let wal_pressure = wal.pressure();
         let log_writer = Writer::start(wal, executor, "log", None);
         let state_db = Arc::new(databases.state);
@@ -256,6 +256,26 @@ impl Store {
     fn safe_parts(&self, shard: ShardId) -> Arc<SafeParts> {
         self.safe_parts.lock().expect("safe parts lock").entry(shard).or_default().clone()
     }
+}
+
+/// An entry at `index` that writes `bytes` bytes of value (tests of the log).
+#[cfg(test)]
+pub(crate) fn sized_entry(index: u64, bytes: usize) -> crate::types::Entry {
+    let txn = txn::types::TxnId {
+        start_ts: txn::types::Timestamp(index + 1),
+        coordinator: 1,
+        incarnation: 1,
+        seq: index,
+    };
+    let writes = vec![txn::command::Write { key: b"k".to_vec(), value: Some(vec![7; bytes]) }];
+    let command = txn::command::Command::CommitOnePhase {
+        txn,
+        writes,
+        commit_ts: txn::types::Timestamp(index + 1),
+        lock_term: 1,
+    };
+    let log_id = openraft::testing::log_id::<crate::types::TypeConfig>(1, 1, index);
+    crate::types::Entry { log_id, payload: openraft::EntryPayload::Normal(command) }
 }
 
 #[cfg(test)]

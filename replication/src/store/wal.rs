@@ -18,10 +18,14 @@
 //! Recovery replays every segment in order, applying each record to its shard as the log store
 //! did when it wrote it (an entry after a truncation replaces the old one; a purge drops what it
 //! covers), and remembers where each live entry is, so a read below the in-memory tail is one
-//! positioned read. A record that is cut short or fails its crc ends the log: in the last segment
-//! that is a write torn by a crash (never acknowledged, since acknowledgement waits for the sync)
-//! and the segment is cut there; in any other segment it is corruption and the node refuses to
-//! start.
+//! positioned read. A record that is cut short or fails its crc ends the log. In any segment but the
+//! last it is corruption, and the node refuses to start. In the last segment it may be a write
+//! torn by a crash (never acknowledged, since acknowledgement waits for the sync), and the
+//! segment is cut there, but only if it looks torn: a disk writes whole sectors, so a torn
+//! record has a sector that reads as zeros (the segment's space is reserved as zeros), or is
+//! cut short by the end of the file. A damaged record with every sector written is bit rot in
+//! a record that was synced, perhaps acknowledged, perhaps a vote: the node refuses to start
+//! rather than forget it (etcd's WAL draws the same line).
 //!
 //! The writer publishes a [`WalPressure`] (segment count, and the shards whose unpurged entries
 //! keep the oldest segment): the node's compaction loop makes those shards snapshot and purge
@@ -71,6 +75,9 @@ pub const RECORD_BYTES_MAX: usize = 256 << 20;
 const SEGMENT_FILE_BYTES_MAX: u64 = 4 << 30;
 /// Segment file names end with this.
 const SEGMENT_SUFFIX: &str = ".wal";
+/// The unit a disk writes atomically (the smallest sector there is): a crash tears a write
+/// between sectors, never inside one.
+const SECTOR_BYTES: usize = 512;
 
 /// What a record says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -271,6 +278,41 @@ fn parse(bytes: &[u8]) -> Option<(Kind, u32, u64, &[u8], usize)> {
     Some((kind, shard, index, &bytes[HEADER_BYTES..8 + len], 8 + len))
 }
 
+/// Whether the record that does not parse at `offset` of `segment` may be a write torn by a
+/// crash: it is cut short by the end of the file, or one of the sectors it covers reads as
+/// zeros (never written). Its extent is what its length field says, or its header if that
+/// length is not one a record can have (a torn header has zeros there too).
+///
+/// A length field with one bit flipped could point past the record's end, into the zeros after
+/// the log or past the file: so first, if the length with one of its bits flipped makes the crc
+/// match, the record is whole and its length is damaged.
+fn may_be_torn(segment: &[u8], offset: usize) -> bool {
+    let rest = &segment[offset..];
+    let Some(header) = rest.get(..HEADER_BYTES) else { return true };
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    let whole_with = |len: usize| {
+        (LEN_FIXED..=RECORD_BYTES_MAX).contains(&len)
+            && rest.get(8..8 + len).is_some_and(|covered| crc32fast::hash(covered) == crc)
+    };
+    if (0..u32::BITS).any(|bit| whole_with(len ^ (1 << bit))) {
+        return false;
+    }
+    let extent = if (LEN_FIXED..=RECORD_BYTES_MAX).contains(&len) { 8 + len } else { HEADER_BYTES };
+    if extent > rest.len() {
+        return true;
+    }
+    let (mut start, end) = (offset, offset + extent);
+    while start < end {
+        let stop = ((start / SECTOR_BYTES + 1) * SECTOR_BYTES).min(end);
+        if segment[start..stop].iter().all(|&byte| byte == 0) {
+            return true;
+        }
+        start = stop;
+    }
+    false
+}
+
 /// The whole of a segment file.
 fn read_whole(file: &dyn LogFile) -> io::Result<Vec<u8>> {
     let size = file.size()?;
@@ -384,8 +426,14 @@ impl Wal {
                     )));
                 }
                 // The active segment's unused space reads as zeros; anything else is a write
-                // torn by a crash.
+                // torn by a crash, or damage.
                 if bytes[offset..].iter().any(|&byte| byte != 0) {
+                    if !may_be_torn(&bytes, offset) {
+                        return Err(corrupt(format!(
+                            "segment {id} has a damaged record at offset {offset}: every sector \
+                             of it was written, so no crash tore it"
+                        )));
+                    }
                     tracing::warn!(
                         segment = id,
                         offset,
@@ -576,6 +624,7 @@ pub(crate) fn records_of(file: &dyn LogFile) -> Vec<(Kind, u32, u64, Vec<u8>)> {
 mod tests {
     use super::*;
     use crate::store::disk::MemDir;
+    use crate::store::sized_entry;
 
     #[test]
     fn records_round_trip_and_damage_is_detected() {
@@ -619,6 +668,70 @@ mod tests {
         segment.write_at(0, &[0xff; HEADER_BYTES]).expect("damage");
         let error = Wal::open_with(dir.clone(), 4096).err().expect("refused");
         assert!(error.to_string().contains("not the last"), "{error}");
+    }
+
+    /// Segment 1 of a fresh directory holding `bytes` (a crash left it as the last segment).
+    fn dir_with_segment(bytes: &[u8]) -> Arc<MemDir> {
+        let dir = Arc::new(MemDir::default());
+        let file = dir.open(&segment_name(1)).expect("create");
+        file.write_at(0, bytes).expect("write");
+        dir
+    }
+
+    #[test]
+    fn damage_in_the_last_segment_is_refused_unless_a_crash_could_have_torn_it() {
+        // Two batches with records that span sectors, then the segment's reserved zeros.
+        let dir = Arc::new(MemDir::default());
+        {
+            let (mut wal, _, _) = Wal::open_with(dir.clone(), 8192).expect("open");
+            for (shard, sizes) in [(0, [40, 700, 90]), (1, [1300, 5, 600])] {
+                let works: Vec<Work<Wal>> = vec![Box::new(move |batch: &mut WalBatch| {
+                    for (index, bytes) in sizes.into_iter().enumerate() {
+                        let entry = codec::encode(&sized_entry(index as u64, bytes));
+                        batch.push(Kind::Entry, ShardId(shard), index as u64, &entry);
+                    }
+                    Ok(())
+                })];
+                wal.commit(true, works).expect("commit");
+            }
+        }
+        let mut segment = Vec::new();
+        let file = dir.file(&segment_name(1)).expect("segment 1");
+        segment.resize(file.size().expect("size") as usize, 0);
+        file.read_at(0, &mut segment).expect("read");
+        let mut ends = vec![0];
+        while let Some((.., len)) = parse(&segment[*ends.last().expect("an end")..]) {
+            ends.push(ends.last().expect("an end") + len);
+        }
+        let (last_start, end) = (ends[ends.len() - 2], *ends.last().expect("an end"));
+        assert_eq!(ends.len(), 1 + 6, "the 6 entries");
+        assert!(segment[end..].iter().all(|&byte| byte == 0), "reserved space reads as zeros");
+
+        // Any one flipped bit in a synced record, its length field included, is refused.
+        for at in 0..end {
+            let mut damaged = segment.clone();
+            damaged[at] ^= 1 << (at % 8);
+            let error = Wal::open_with(dir_with_segment(&damaged), 8192).err();
+            let error = error.unwrap_or_else(|| panic!("a flipped bit at {at} went unnoticed"));
+            assert!(error.to_string().contains("damaged record"), "at {at}: {error}");
+        }
+
+        // A crash that wrote some sectors of the last batch and not others cuts its records.
+        let first_unwritten = last_start.next_multiple_of(SECTOR_BYTES);
+        assert!(first_unwritten < end, "the last record spans sectors");
+        let mut torn = segment.clone();
+        torn[first_unwritten..first_unwritten + SECTOR_BYTES].fill(0);
+        let dir = dir_with_segment(&torn);
+        let (_, _, logs) = Wal::open_with(dir.clone(), 8192).expect("a tear is cut");
+        let last = logs[&ShardId(1)].last_log.map(|id| id.index);
+        assert_eq!(last, Some(1), "shard 1's last entry was torn");
+        let kept = records_of(dir.file(&segment_name(1)).expect("segment 1").as_ref());
+        assert_eq!(kept.len(), ends.len() - 2, "every record but the torn one is kept");
+        // So does one whose file ends inside the last record (no space was reserved).
+        let dir = dir_with_segment(&segment[..end - 3]);
+        Wal::open_with(dir.clone(), 8192).expect("a record cut short is cut");
+        let kept = records_of(dir.file(&segment_name(1)).expect("segment 1").as_ref());
+        assert_eq!(kept.len(), ends.len() - 2);
     }
 
     /// What the log store would hold for one shard, kept by hand.
