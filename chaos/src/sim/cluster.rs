@@ -4,7 +4,8 @@
 //!
 //! The driver (the test or the runner) owns the [`SimCluster`] and steps the simulation. It
 //! crashes and restarts nodes (flipping each node's disk kill switch first), fails disks under
-//! running nodes, partitions links, and skews clocks. Clients are turmoil client hosts that use
+//! running nodes, loses or damages a stopped node's data (and replaces the disk of a node that
+//! refused to start on it, as its operator would), partitions links, and skews clocks. Clients are turmoil client hosts that use
 //! the ordinary client library over [`SimConnector`].
 
 use std::collections::BTreeMap;
