@@ -207,7 +207,8 @@ impl Nemesis {
                     self.note(now, format!("crash n{victim} and lose its data directory"));
                 } else {
                     cluster.rot_log(victim, self.rng.random());
-                    self.note(now, format!("crash n{victim} and flip a bit of its Raft log"));
+                    let what = "flip a bit of its Raft log (at its restart, if it holds any)";
+                    self.note(now, format!("crash n{victim} and {what}"));
                 }
                 let back = now + Duration::from_millis(self.rng.random_range(500..=5000));
                 self.started(kind, Active::Crashed(vec![victim]), back);

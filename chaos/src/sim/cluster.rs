@@ -525,12 +525,15 @@ async fn run_node_until_stopped(
         executor: Executor::Task { sync_delay: fsync },
         database: Some(databases),
     };
-    let rotted = match disk.take_rot() {
-        Some(choice) => rot_a_log_bit(&disk, choice)?,
-        None => None,
-    };
+    if let Some(choice) = disk.take_rot()
+        && let Some(at) = rot_a_log_bit(&disk, choice)?
+    {
+        tracing::info!(at, "flipped a bit of the Raft log");
+    }
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", NODE_PORT)).await?;
-    let node = match Node::start(config, options).await {
+    let started = Node::start(config, options).await;
+    let rotted = disk.take_rotted();
+    let node = match started {
         Ok(node) => node,
         // As `kvd start` does, it exits with the error; its operator replaces the disk.
         Err(error) if rotted.is_some() && error.is_damaged_log() => {

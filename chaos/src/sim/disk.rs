@@ -38,6 +38,9 @@ pub struct DiskSwitch {
     /// Set by the nemesis: the node's next start finds one bit of its Raft log flipped, the
     /// one this number picks ([`rot_a_log_bit`]).
     rot: Mutex<Option<u64>>,
+    /// Where the bit was flipped, from the flip until the node refuses to start (or, wrongly,
+    /// starts): kept here, not by the start that flipped it, in case a crash cuts that short.
+    rotted: Mutex<Option<String>>,
     /// Set when the node refused to start on its damaged log: the driver replaces its disk.
     refused: AtomicBool,
 }
@@ -79,6 +82,16 @@ impl DiskSwitch {
     /// The bit to flip at this start, once, after a [`DiskSwitch::rot`].
     pub fn take_rot(&self) -> Option<u64> {
         self.rot.lock().expect("rot lock").take()
+    }
+
+    /// The bit [`rot_a_log_bit`] flipped, until a start meets it.
+    pub fn set_rotted(&self, at: String) {
+        *self.rotted.lock().expect("rot lock") = Some(at);
+    }
+
+    /// Where a bit was flipped that no start has met yet; taken by the start that meets it.
+    pub fn take_rotted(&self) -> Option<String> {
+        self.rotted.lock().expect("rot lock").take()
     }
 
     /// The node refused to start on its damaged log.
@@ -128,7 +141,8 @@ impl DiskSwitch {
 pub fn rot_a_log_bit(disk: &Arc<DiskSwitch>, choice: u64) -> io::Result<Option<String>> {
     use replication::store::LogDir;
     let dir = SimLogDir::new(disk.clone());
-    let mut names = dir.list()?;
+    let mut names: Vec<String> =
+        dir.list()?.into_iter().filter(|name| name.ends_with(".wal")).collect();
     names.sort();
     let mut written = Vec::new();
     for name in names {
@@ -150,7 +164,9 @@ pub fn rot_a_log_bit(disk: &Arc<DiskSwitch>, choice: u64) -> io::Result<Option<S
     let bit = (choice >> 4) % 8;
     file.write_at(offset as u64, &[bytes[offset] ^ (1 << bit)])?;
     file.sync_data()?;
-    Ok(Some(format!("{name} offset {offset} bit {bit}")))
+    let at = format!("{name} offset {offset} bit {bit}");
+    disk.set_rotted(at.clone());
+    Ok(Some(at))
 }
 
 /// The error number of an I/O error (Linux `EIO`).

@@ -72,17 +72,19 @@ pub enum IdentityError {
     #[error(
         "{0}. This node's data cannot be trusted: move its data directory aside and start the \
          node on an empty one; it copies everything back from the other replicas and votes only \
-         once it has caught up"
+         once it has caught up. Do that for one node at a time, while the other nodes are up: \
+         the copy comes from them"
     )]
     DamagedLog(std::io::Error),
 }
 
 impl IdentityError {
-    /// The error of opening the Raft log: damage is told apart from other failures.
+    /// The error of opening the Raft log: damage ([`crate::store::wal::Damaged`]) is told
+    /// apart from other failures.
     pub fn of_log(error: std::io::Error) -> IdentityError {
-        match error.kind() {
-            std::io::ErrorKind::InvalidData => IdentityError::DamagedLog(error),
-            _ => IdentityError::Log(error),
+        match crate::store::wal::is_damage(&error) {
+            true => IdentityError::DamagedLog(error),
+            false => IdentityError::Log(error),
         }
     }
 }

@@ -234,6 +234,23 @@ fn corrupt(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("the Raft log is corrupt: {what}"))
 }
 
+/// Damage to records that were written whole (bit rot), as told apart from torn writes: the
+/// node's data cannot be trusted. Other `InvalidData` errors of the log (a record of another
+/// format version, a replay that does not add up) are not this: they would hit every node
+/// alike, and an empty data directory is no remedy for them.
+#[derive(Debug, thiserror::Error)]
+#[error("the Raft log is damaged: {0}")]
+pub struct Damaged(String);
+
+fn damaged(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, Damaged(what))
+}
+
+/// Whether `error` is [`Damaged`].
+pub fn is_damage(error: &io::Error) -> bool {
+    error.get_ref().is_some_and(|inner| inner.is::<Damaged>())
+}
+
 /// The open segments, shared by the writer and the readers.
 type Segments = Arc<Mutex<BTreeMap<u64, Arc<dyn LogFile>>>>;
 
@@ -280,8 +297,11 @@ fn parse(bytes: &[u8]) -> Option<(Kind, u32, u64, &[u8], usize)> {
 
 /// Whether the record that does not parse at `offset` of `segment` may be a write torn by a
 /// crash: it is cut short by the end of the file, or one of the sectors it covers reads as
-/// zeros (never written). Its extent is what its length field says, or its header if that
-/// length is not one a record can have (a torn header has zeros there too).
+/// zeros (never written) from where the record enters it to the sector's end. Its extent is
+/// what its length field says, or its header if that length is not one a record can have (a
+/// torn header has zeros there too). A sector is judged to its end, past the record, because
+/// a record's own bytes may be zeros (a vote ends with `committed: false`): an unwritten sector
+/// is zeros after the record too, where a written one holds the next records.
 ///
 /// A length field with one bit flipped could point past the record's end, into the zeros after
 /// the log or past the file: so first, if the length with one of its bits flipped makes the crc
@@ -304,11 +324,11 @@ fn may_be_torn(segment: &[u8], offset: usize) -> bool {
     }
     let (mut start, end) = (offset, offset + extent);
     while start < end {
-        let stop = ((start / SECTOR_BYTES + 1) * SECTOR_BYTES).min(end);
-        if segment[start..stop].iter().all(|&byte| byte == 0) {
+        let sector_end = ((start / SECTOR_BYTES + 1) * SECTOR_BYTES).min(segment.len());
+        if segment[start..sector_end].iter().all(|&byte| byte == 0) {
             return true;
         }
-        start = stop;
+        start = sector_end;
     }
     false
 }
@@ -421,7 +441,7 @@ impl Wal {
             let last = position + 1 == ids.len();
             if offset < bytes.len() {
                 if !last {
-                    return Err(corrupt(format!(
+                    return Err(damaged(format!(
                         "segment {id} has a bad record at offset {offset} and is not the last"
                     )));
                 }
@@ -429,7 +449,7 @@ impl Wal {
                 // torn by a crash, or damage.
                 if bytes[offset..].iter().any(|&byte| byte != 0) {
                     if !may_be_torn(&bytes, offset) {
-                        return Err(corrupt(format!(
+                        return Err(damaged(format!(
                             "segment {id} has a damaged record at offset {offset}: every sector \
                              of it was written, so no crash tore it"
                         )));
@@ -583,6 +603,12 @@ impl Sink for Wal {
             work(&mut batch)?;
         }
         if !batch.buf.is_empty() {
+            let end = self.active_len + batch.buf.len() as u64;
+            if end > self.segment_bytes {
+                // Reserved too, so that a crash tearing this write leaves zeros where it did
+                // not write, as inside the reserved space (what tells a tear from damage).
+                self.active_file.allocate(end)?;
+            }
             self.active_file.write_at(self.active_len, &batch.buf)?;
             self.active_len += batch.buf.len() as u64;
             self.unsynced = true;
@@ -680,15 +706,34 @@ mod tests {
 
     #[test]
     fn damage_in_the_last_segment_is_refused_unless_a_crash_could_have_torn_it() {
-        // Two batches with records that span sectors, then the segment's reserved zeros.
+        // Entries that span sectors, a committed id that ends in a zero byte alone in its
+        // sector (`None`), more entries, then the segment's reserved zeros.
+        let record_len = |body: &[u8]| HEADER_BYTES + body.len();
+        let entry = |index: u64, bytes: usize| codec::encode(&sized_entry(index, bytes));
+        let none = codec::encode(&None::<LogId>);
+        assert_eq!(none.last(), Some(&0), "a committed id of None ends in a zero byte");
+        let mut layout = vec![(0, 0, entry(0, 40)), (0, 1, entry(1, 700)), (0, 2, entry(2, 90))];
+        layout.extend([(1, 0, entry(0, 1300)), (1, 1, entry(1, 5))]);
+        let so_far: usize = layout.iter().map(|(.., body)| record_len(body)).sum();
+        let pad = (0..2000)
+            .map(|bytes| entry(2, bytes))
+            .find(|pad| (so_far + record_len(pad) + record_len(&none)) % SECTOR_BYTES == 1)
+            .expect("a padding entry that puts the committed id's last byte alone in a sector");
+        layout.push((1, 2, pad));
+        let committed_at = layout.len();
+        layout.extend([(1, u64::MAX, none), (1, 3, entry(3, 600))]);
         let dir = Arc::new(MemDir::default());
         {
             let (mut wal, _, _) = Wal::open_with(dir.clone(), 8192).expect("open");
-            for (shard, sizes) in [(0, [40, 700, 90]), (1, [1300, 5, 600])] {
+            for (from, to) in [(0, 3), (3, layout.len())] {
+                let records = layout[from..to].to_vec();
                 let works: Vec<Work<Wal>> = vec![Box::new(move |batch: &mut WalBatch| {
-                    for (index, bytes) in sizes.into_iter().enumerate() {
-                        let entry = codec::encode(&sized_entry(index as u64, bytes));
-                        batch.push(Kind::Entry, ShardId(shard), index as u64, &entry);
+                    for (shard, index, body) in records {
+                        let (kind, index) = match index {
+                            u64::MAX => (Kind::Committed, 0),
+                            index => (Kind::Entry, index),
+                        };
+                        batch.push(kind, ShardId(shard), index, &body);
                     }
                     Ok(())
                 })];
@@ -704,16 +749,20 @@ mod tests {
             ends.push(ends.last().expect("an end") + len);
         }
         let (last_start, end) = (ends[ends.len() - 2], *ends.last().expect("an end"));
-        assert_eq!(ends.len(), 1 + 6, "the 6 entries");
+        assert_eq!(ends.len(), 1 + layout.len(), "every record parses");
+        assert_eq!(ends[committed_at + 1] % SECTOR_BYTES, 1, "the committed id's zero is alone");
         assert!(segment[end..].iter().all(|&byte| byte == 0), "reserved space reads as zeros");
 
         // Any one flipped bit in a synced record, its length field included, is refused.
         for at in 0..end {
-            let mut damaged = segment.clone();
-            damaged[at] ^= 1 << (at % 8);
-            let error = Wal::open_with(dir_with_segment(&damaged), 8192).err();
-            let error = error.unwrap_or_else(|| panic!("a flipped bit at {at} went unnoticed"));
-            assert!(error.to_string().contains("damaged record"), "at {at}: {error}");
+            for bit in 0..8 {
+                let mut damaged = segment.clone();
+                damaged[at] ^= 1 << bit;
+                let error = Wal::open_with(dir_with_segment(&damaged), 8192).err();
+                let error = error.unwrap_or_else(|| panic!("bit {bit} at {at} went unnoticed"));
+                assert!(error.to_string().contains("damaged record"), "at {at}: {error}");
+                assert!(is_damage(&error), "damage is told apart: {error}");
+            }
         }
 
         // A crash that wrote some sectors of the last batch and not others cuts its records.
@@ -724,7 +773,7 @@ mod tests {
         let dir = dir_with_segment(&torn);
         let (_, _, logs) = Wal::open_with(dir.clone(), 8192).expect("a tear is cut");
         let last = logs[&ShardId(1)].last_log.map(|id| id.index);
-        assert_eq!(last, Some(1), "shard 1's last entry was torn");
+        assert_eq!(last, Some(2), "shard 1's last entry was torn");
         let kept = records_of(dir.file(&segment_name(1)).expect("segment 1").as_ref());
         assert_eq!(kept.len(), ends.len() - 2, "every record but the torn one is kept");
         // So does one whose file ends inside the last record (no space was reserved).
