@@ -12,6 +12,17 @@ pub mod mux;
 /// The public client API, package `kv.v1`.
 pub mod kv {
     tonic::include_proto!("kv.v1");
+
+    /// How far ahead of a node's clock a causal token may be (milliseconds): a node refuses a
+    /// request whose token is further ahead (kv.proto, "Causal tokens"). Far beyond the clock
+    /// offsets between the nodes of a cluster, including the simulation's skews of up to a
+    /// minute either way.
+    pub const CAUSAL_TOKEN_AHEAD_MAX_MS: u64 = 300_000;
+
+    /// The physical part of a causal token (milliseconds since the Unix epoch).
+    pub fn causal_token_ms(token: u64) -> u64 {
+        token >> 16
+    }
 }
 
 /// The internal node-to-node API, package `peer.v1`.

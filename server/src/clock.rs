@@ -53,6 +53,11 @@ impl NodeClock {
         self.hlc.lock().expect("clock lock").observe(remote);
     }
 
+    /// The latest reading handed out or observed, without advancing.
+    pub fn latest(&self) -> Timestamp {
+        self.hlc.lock().expect("clock lock").last()
+    }
+
     /// The physical time alone (for closed timestamps and retention windows).
     pub fn physical_ms(&self) -> u64 {
         self.physical.now_ms()

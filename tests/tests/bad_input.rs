@@ -218,3 +218,37 @@ async fn a_scan_over_the_byte_limit_is_refused_and_a_limit_makes_it_fit() {
     refused("causal", causal.scan("", "", None).await);
     assert_eq!(causal.scan("Big", "", Some(3)).await.expect("causal with a LIMIT").len(), 3);
 }
+
+/// A causal token far ahead of the cluster's clocks (typed by hand, or garbage) is refused by
+/// the node, and moves no clock: adopting it would move every node's clock with it, and one near
+/// the end of time made the clock overflow (a node panicked on `timestamp overflow`). kvsh
+/// refuses it before it is adopted, since a session keeps the largest token it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_causal_token_from_the_future_is_refused_and_moves_no_clock() {
+    let mut cluster = Cluster::start().await;
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64
+    };
+    let an_hour_ahead = (now_ms() + 3_600_000) << 16;
+    for token in [u64::MAX, 1 << 63, an_hour_ahead] {
+        let session = cluster.client().await;
+        session.observe_token(token);
+        let refused = session.put("future", "v").await.expect_err("a write with the token");
+        assert!(refused.to_string().contains("ahead of this node's clock"), "{refused}");
+        let refused = session.get("future").await.expect_err("a read with the token");
+        assert!(refused.to_string().contains("ahead of this node's clock"), "{refused}");
+
+        let output = kvsh::run_c(&cluster.addrs(), &format!("SET TOKEN {token}")).await;
+        assert_one_error(&format!("SET TOKEN {token}"), &output);
+        assert!(output.stdout.contains("ahead of this machine's clock"), "{output:?}");
+    }
+    cluster.check_alive();
+    let fresh = cluster.client().await;
+    fresh.put("now", "v").await.expect("a write with no token");
+    assert_eq!(fresh.get("future").await.expect("a read"), None, "nothing was written");
+    let commit_ms = proto::kv::causal_token_ms(fresh.token());
+    assert!(commit_ms < now_ms() + 60_000, "the cluster's clock did not move: {commit_ms}");
+}

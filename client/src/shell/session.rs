@@ -139,10 +139,19 @@ impl Session {
             }
             Statement::ShowToken => ok(self.client.token().to_string()),
             Statement::SetToken(text) => match text.trim().parse::<u64>() {
-                Ok(token) => {
-                    self.client.observe_token(token);
-                    ok(OK)
-                }
+                Ok(token) => match token_ahead_s(token) {
+                    // The nodes would refuse it, and the session keeps the largest token it
+                    // was given: it could not be taken back.
+                    Some(ahead) => error(&format!(
+                        "token {token} is {ahead} s ahead of this machine's clock (nodes refuse \
+                         tokens more than {} s ahead): not a token of this cluster",
+                        proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS / 1000
+                    )),
+                    None => {
+                        self.client.observe_token(token);
+                        ok(OK)
+                    }
+                },
                 Err(_) => error(&format!(
                     "a token is a non-negative integer (SHOW TOKEN prints one), got {text:?}"
                 )),
@@ -213,4 +222,15 @@ impl Session {
             None => error("statement cancelled (a write's outcome is unknown)"),
         }
     }
+}
+
+/// How many seconds `token` is ahead of this machine's clock, if by more than the nodes accept
+/// (`proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS`). The shell runs outside the simulation: it reads
+/// the system clock.
+fn token_ahead_s(token: u64) -> Option<u64> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64);
+    let ahead = proto::kv::causal_token_ms(token).saturating_sub(now_ms);
+    (ahead > proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS).then_some(ahead / 1000)
 }

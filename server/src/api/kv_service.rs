@@ -79,10 +79,26 @@ impl KvService {
         }
     }
 
-    fn observe(&self, token: u64) -> Timestamp {
+    /// Moves the node's clock past a client's causal token, unless the token is further ahead
+    /// of the clock than any node of the cluster could have made it
+    /// ([`proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS`]): adopting it would move every node's clock
+    /// ahead with it (it travels on every message), and from a token near the end of time the
+    /// clock could not advance at all.
+    fn observe(&self, token: u64) -> Result<Timestamp, Status> {
+        let clock = self.node.clock();
+        let ours = clock.physical_ms().max(clock.latest().physical_ms());
+        let ahead = proto::kv::causal_token_ms(token).saturating_sub(ours);
+        if ahead > proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS {
+            return Err(Status::invalid_argument(format!(
+                "causal token {token} is {} s ahead of this node's clock (at most {} s): no \
+                 node of this cluster made it",
+                ahead / 1000,
+                proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS / 1000
+            )));
+        }
         let token = Timestamp(token);
-        self.node.clock().observe(token);
-        token
+        clock.observe(token);
+        Ok(token)
     }
 
     fn txn_id(&self, handle: &TxnHandle) -> Result<TxnId, Status> {
@@ -178,7 +194,7 @@ impl Kv for KvService {
         request: Request<BeginRequest>,
     ) -> Result<Response<BeginResponse>, Status> {
         let request = request.into_inner();
-        let token = self.observe(request.causal_token);
+        let token = self.observe(request.causal_token)?;
         let coordinator = self.node.coordinator();
         let txn = if request.read_only && self.causal(request.consistency) {
             coordinator.begin_snapshot(token)
@@ -191,7 +207,7 @@ impl Kv for KvService {
 
     async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
         let request = request.into_inner();
-        let token = self.observe(request.causal_token);
+        let token = self.observe(request.causal_token)?;
         if request.begin {
             return self.begin_and_read(request, token).await;
         }
@@ -221,7 +237,7 @@ impl Kv for KvService {
     ) -> Result<Response<WriteResponse>, Status> {
         let request = request.into_inner();
         // A one-statement write commits above the session's token (monotonic writes).
-        let token = self.observe(request.causal_token);
+        let token = self.observe(request.causal_token)?;
         let value = if request.delete { None } else { Some(request.value.to_vec()) };
         let coordinator = self.node.coordinator();
         match &request.txn {
@@ -255,7 +271,7 @@ impl Kv for KvService {
 
     async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
         let request = request.into_inner();
-        let token = self.observe(request.causal_token);
+        let token = self.observe(request.causal_token)?;
         let to = optional_to(&request.to);
         let limit = request.limit.map(|limit| limit as usize);
         let coordinator = self.node.coordinator();
@@ -296,7 +312,7 @@ impl Kv for KvService {
     ) -> Result<Response<CommitResponse>, Status> {
         let request = request.into_inner();
         // A commit without a handle commits above the session's token, as if Begin carried it.
-        self.observe(request.causal_token);
+        self.observe(request.causal_token)?;
         let writes: Vec<_> = request
             .writes
             .into_iter()
