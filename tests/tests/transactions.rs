@@ -459,9 +459,9 @@ async fn an_idle_transaction_is_aborted_and_its_locks_released() {
 
 /// The write-set and scan limits (`[limits] txn_write_bytes_max`, `scan_rows_max`): a WRITE
 /// that would take a transaction past its budget is refused as bad input and changes nothing
-/// (the transaction stays open and commits what it wrote before), and a SCAN returns at most
-/// `scan_rows_max` rows, without LIMIT or with a larger one, in a transaction, outside one,
-/// and across shards.
+/// (the transaction stays open and commits what it wrote before); a SCAN without LIMIT returns
+/// at most `scan_rows_max` rows, in a transaction, outside one, and across shards, and a larger
+/// LIMIT is refused (capped, it would answer fewer rows than asked while the range goes on).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_write_budget_refuses_a_write_and_scans_are_capped() {
     const WRITE_BYTES_MAX: usize = 64;
@@ -494,10 +494,18 @@ async fn the_write_budget_refuses_a_write_and_scans_are_capped() {
         client.put(format!("Grow{i}"), "v").await.expect("WRITE");
     }
     assert_eq!(client.scan("Arow", "Arox", None).await.expect("SCAN").len(), SCAN_ROWS_MAX);
-    assert_eq!(client.scan("Arow", "Arox", Some(100)).await.expect("SCAN").len(), SCAN_ROWS_MAX);
+    let over = SCAN_ROWS_MAX as u32 + 1;
+    let refused = client.scan("Arow", "Arox", Some(over)).await;
+    assert!(
+        matches!(&refused, Err(client::Error::Invalid(why)) if why.contains("scan_rows_max")),
+        "{refused:?}"
+    );
     assert_eq!(client.scan("Arow", "Grox", None).await.expect("SCAN").len(), SCAN_ROWS_MAX);
     assert_eq!(client.scan("Arow", "Arox", Some(3)).await.expect("SCAN").len(), 3);
+    let max = Some(SCAN_ROWS_MAX as u32);
+    assert_eq!(client.scan("Arow", "Arox", max).await.expect("SCAN").len(), SCAN_ROWS_MAX);
     let mut txn = client.begin().await.expect("BEGIN");
-    assert_eq!(txn.scan("Arow", "Grox", Some(100)).await.expect("SCAN").len(), SCAN_ROWS_MAX);
-    txn.commit().await.expect("END");
+    assert!(txn.scan("Arow", "Grox", Some(over)).await.is_err(), "refused in a transaction");
+    assert_eq!(txn.scan("Arow", "Grox", None).await.expect("SCAN").len(), SCAN_ROWS_MAX);
+    txn.commit().await.expect("END: the refused SCAN changed nothing");
 }

@@ -41,9 +41,9 @@ pub const STATEMENT_HELP: [HelpEntry; 13] = [
         description: "Prints the pairs with from <= key < to, in key\n\
                       order, then (N rows). to is exclusive; \"\" as to\n\
                       means the end of the key space; LIMIT caps the rows\n\
-                      (at most scan_rows_max, 10,000 by default). Over\n\
-                      32 MiB of rows is refused: add a LIMIT and go on\n\
-                      from the last key.",
+                      (no LIMIT: scan_rows_max, 10,000 by default; a\n\
+                      larger LIMIT is refused). Over 32 MiB of rows is\n\
+                      refused: add a LIMIT and go on from the last key.",
         example: "SCAN user:0 user:9 LIMIT 10",
     },
     HelpEntry {

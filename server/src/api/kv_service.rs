@@ -274,6 +274,17 @@ impl Kv for KvService {
         let token = self.observe(request.causal_token)?;
         let to = optional_to(&request.to);
         let limit = request.limit.map(|limit| limit as usize);
+        // Capped silently, a larger LIMIT would answer fewer rows than asked while the range
+        // goes on, which a client paging through it would read as its end.
+        let rows_max = self.node.context().config.limits.scan_rows_max;
+        if let Some(limit) = limit
+            && limit > rows_max
+        {
+            return Err(Status::invalid_argument(format!(
+                "LIMIT {limit} is over this node's scan_rows_max ({rows_max}): ask for at most \
+                 that many rows and go on from the last key"
+            )));
+        }
         let coordinator = self.node.coordinator();
         let causal = request.txn.is_none() && self.causal(request.consistency);
         let (rows, seen, snapshot) = match &request.txn {
