@@ -151,12 +151,10 @@ where
     out
 }
 
-/// `(1 row)`, or `(N rows)` for any other count.
+/// `(N rows)`, for every count, one included: the contract's form (DESIGN.md section 7), which
+/// scripts match.
 pub fn format_row_count(count: usize) -> String {
-    match count {
-        1 => "(1 row)".to_string(),
-        count => format!("({count} rows)"),
-    }
+    format!("({count} rows)")
 }
 
 /// The result line of an `END` that aborted: `ABORTED: <reason>`, on one line.

@@ -80,13 +80,13 @@ fn read_results() {
 #[test]
 fn scan_results() {
     assert_eq!(format_scan::<Vec<u8>, Vec<u8>>(&[]), "(0 rows)");
-    assert_eq!(format_scan(&[(b"a".to_vec(), b"1".to_vec())]), "a 1\n(1 row)");
+    assert_eq!(format_scan(&[(b"a".to_vec(), b"1".to_vec())]), "a 1\n(1 rows)");
     let rows = [(b"a".to_vec(), b"x y".to_vec()), (b"b c".to_vec(), Vec::new())];
     assert_eq!(format_scan(&rows), "a \"x y\"\n\"b c\" \"\"\n(2 rows)");
     let borrowed: [(&[u8], &[u8]); 1] = [(b"k", b"v")];
-    assert_eq!(format_scan(&borrowed), "k v\n(1 row)");
+    assert_eq!(format_scan(&borrowed), "k v\n(1 rows)");
     assert_eq!(format_row_count(0), "(0 rows)");
-    assert_eq!(format_row_count(1), "(1 row)");
+    assert_eq!(format_row_count(1), "(1 rows)", "the contract's form, one included");
     assert_eq!(format_row_count(1000), "(1000 rows)");
 }
 
