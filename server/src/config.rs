@@ -263,14 +263,27 @@ impl NodeConfig {
         if self.data.as_os_str().is_empty() {
             return Err(invalid("--data must name a directory"));
         }
+        let mut addrs = BTreeMap::new();
+        for (id, addr) in &self.peers {
+            if let Some(other) = addrs.insert(addr, id) {
+                return Err(invalid(format!(
+                    "--peers gives nodes {other} and {id} one address {addr}"
+                )));
+            }
+        }
         let limits = &self.limits;
-        if limits.key_bytes_max == 0
-            || limits.value_bytes_max == 0
-            || limits.txn_write_bytes_max == 0
-            || limits.snapshot_every_entries == 0
-            || limits.collect_pass_rows == 0
-        {
-            return Err(invalid("limits must be positive"));
+        for (name, value) in [
+            ("key_bytes_max", limits.key_bytes_max as u64),
+            ("value_bytes_max", limits.value_bytes_max as u64),
+            ("txn_write_bytes_max", limits.txn_write_bytes_max as u64),
+            ("scan_rows_max", limits.scan_rows_max as u64),
+            ("open_txns_max", limits.open_txns_max as u64),
+            ("snapshot_every_entries", limits.snapshot_every_entries),
+            ("collect_pass_rows", limits.collect_pass_rows as u64),
+        ] {
+            if value == 0 {
+                return Err(invalid(format!("limits: {name} must be positive")));
+            }
         }
         for (name, value) in [
             ("key_bytes_max", limits.key_bytes_max),
@@ -292,6 +305,7 @@ impl NodeConfig {
             ));
         }
         for (name, value) in [
+            ("heartbeat_ms", timing.heartbeat_ms),
             ("lock_wait_ms", timing.lock_wait_ms),
             ("idle_ms", timing.idle_ms),
             ("rpc_ms", timing.rpc_ms),
@@ -417,7 +431,18 @@ mod tests {
         assert!(error.to_string().contains("txn_write_bytes_max must be at most"), "{error}");
         let limits = Limits { snapshot_every_entries: 0, ..Limits::default() };
         let error = NodeConfig { limits, ..config() }.validate().expect_err("no snapshots");
-        assert_eq!(error.to_string(), "limits must be positive");
+        assert_eq!(error.to_string(), "limits: snapshot_every_entries must be positive");
+        let limits = Limits { scan_rows_max: 0, ..Limits::default() };
+        let error = NodeConfig { limits, ..config() }.validate().expect_err("empty scans");
+        assert_eq!(error.to_string(), "limits: scan_rows_max must be positive");
+        let timing = Timing { heartbeat_ms: 0, ..Timing::default() };
+        let error = NodeConfig { timing, ..config() }.validate().expect_err("no heartbeats");
+        assert_eq!(error.to_string(), "timing: heartbeat_ms must be positive");
+        let mut peers = config().peers;
+        let first = peers.values().next().cloned().expect("a peer");
+        peers.insert(9, first);
+        let error = NodeConfig { peers, ..config() }.validate().expect_err("shared address");
+        assert!(error.to_string().contains("one address"), "{error}");
     }
 
     #[test]

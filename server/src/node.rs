@@ -211,12 +211,13 @@ impl Node {
     pub async fn start(config: NodeConfig, options: StartOptions) -> Result<Arc<Node>, StartError> {
         let config = Arc::new(config);
         let topology = Arc::new(Topology::new(config.peers.clone(), config.shards));
+        let members: Vec<NodeId> = config.peers.keys().copied().collect();
         let store = match options.database {
-            Some(db) => Store::open(db, options.executor, config.id, config.shards)?,
+            Some(db) => Store::open(db, options.executor, config.id, config.shards, &members)?,
             None => {
                 std::fs::create_dir_all(&config.data)
                     .map_err(|error| StartError::DataDir { path: config.data.clone(), error })?;
-                Store::open_dir(&config.data, options.executor, config.id, config.shards)?
+                Store::open_dir(&config.data, options.executor, config.id, config.shards, &members)?
             }
         };
         let identity = store.identity();

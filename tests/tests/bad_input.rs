@@ -139,6 +139,7 @@ async fn kvd_refuses_a_bad_configuration_with_a_clear_error_and_no_panic() {
         ("an address without a port", "1=127.0.0.1"),
         ("a port out of range", "1=127.0.0.1:99999"),
         ("an id named twice", "1=127.0.0.1:1,1=127.0.0.1:2"),
+        ("two ids at one address", "1=127.0.0.1:1,2=127.0.0.1:1"),
         ("an empty list", ""),
     ];
     for (what, peers) in bad_peers {
@@ -159,6 +160,20 @@ async fn kvd_refuses_a_bad_configuration_with_a_clear_error_and_no_panic() {
     let node1_data = cluster.data_dir(1);
     let output = kvd_start(&args(2, "127.0.0.1:0", &cluster.peers_arg(), &node1_data)).await;
     assert_refused("another node's data directory", &output, 1, "belongs to node 1");
+    // Node 1 again, with a node left out of --peers, or one added: refused (the shards'
+    // replicas are placed by the ids), and the directory left intact.
+    let addr = |id: u64| format!("{id}={}", cluster.addr(id));
+    for peers in
+        [format!("{},{}", addr(1), addr(3)), format!("{},4=127.0.0.1:9", cluster.peers_arg())]
+    {
+        let output = kvd_start(&args(1, "127.0.0.1:0", &peers, &node1_data)).await;
+        assert_refused(
+            "another set of nodes",
+            &output,
+            1,
+            "belongs to a cluster of nodes [1, 2, 3]",
+        );
+    }
     cluster.restart(1);
     cluster.wait_ready().await;
     let client = cluster.client_via(&[1]).await;

@@ -16,6 +16,10 @@ use redb::TableDefinition;
 use txn::types::NodeId;
 
 const NODE_TABLE: TableDefinition<&str, u64> = TableDefinition::new("node");
+/// The keys of `NODE_TABLE` that list the cluster's node ids: `member.` and the id in 20 digits.
+const MEMBER_PREFIX: &str = "member.";
+/// Just past every member key.
+const MEMBER_END: &str = "member/";
 /// Shard id -> the vote gate: [`GATE_CLOSED`], or the floor of an open gate. No row: open with
 /// floor 0 (a node whose first start predates the gates).
 const VOTE_GATE_TABLE: TableDefinition<u32, u64> = TableDefinition::new("vote_gates");
@@ -54,6 +58,19 @@ pub enum IdentityError {
         /// Asked for.
         expected: u32,
     },
+    /// The node was started with another set of node ids than its cluster was created with
+    /// (the shards' replicas are placed by the ids).
+    #[error(
+        "the data directory belongs to a cluster of nodes {found:?}, but --peers names nodes \
+         {expected:?}: start every node with the cluster's --peers (addresses may change, the \
+         ids may not)"
+    )]
+    WrongMembers {
+        /// Recorded in the database.
+        found: Vec<NodeId>,
+        /// Asked for.
+        expected: Vec<NodeId>,
+    },
     /// The data directory was written by a version that kept the Raft log in redb.
     #[error(
         "{0} is the Raft log of an older version of kvd; this version keeps it in wal/ and \
@@ -89,18 +106,32 @@ impl IdentityError {
     }
 }
 
-/// Checks (or, on a fresh database, records) the identity, and bumps the incarnation durably.
-pub fn claim(db: &Database, node_id: NodeId, shards: u32) -> Result<Identity, IdentityError> {
-    let (found_id, found_shards, incarnation) = {
+/// Checks (or, on a fresh database, records) the identity: the node's id, the shard count and
+/// the ids of the cluster's nodes (`members`, sorted; recorded at the first start of a version
+/// that checks them). Bumps the incarnation durably.
+pub fn claim(
+    db: &Database,
+    node_id: NodeId,
+    shards: u32,
+    members: &[NodeId],
+) -> Result<Identity, IdentityError> {
+    let mut members = members.to_vec();
+    members.sort_unstable();
+    members.dedup();
+    let (found_id, found_shards, incarnation, mut found_members) = {
         let rtx = db.begin_read().map_err(redb::Error::from)?;
         match rtx.open_table(NODE_TABLE) {
             Ok(table) => {
                 let get = |name: &str| -> Result<Option<u64>, redb::Error> {
                     Ok(table.get(name)?.map(|v| v.value()))
                 };
-                (get("id")?, get("shards")?, get("incarnation")?.unwrap_or(0))
+                let mut found_members = Vec::new();
+                for row in table.range(MEMBER_PREFIX..MEMBER_END).map_err(redb::Error::from)? {
+                    found_members.push(row.map_err(redb::Error::from)?.1.value());
+                }
+                (get("id")?, get("shards")?, get("incarnation")?.unwrap_or(0), found_members)
             }
-            Err(redb::TableError::TableDoesNotExist(_)) => (None, None, 0),
+            Err(redb::TableError::TableDoesNotExist(_)) => (None, None, 0, Vec::new()),
             Err(e) => return Err(redb::Error::from(e).into()),
         }
     };
@@ -115,10 +146,20 @@ pub fn claim(db: &Database, node_id: NodeId, shards: u32) -> Result<Identity, Id
             return Err(IdentityError::WrongShards { found, expected: shards });
         }
     }
+    found_members.sort_unstable();
+    if !found_members.is_empty() && found_members != members {
+        return Err(IdentityError::WrongMembers { found: found_members, expected: members });
+    }
     let incarnation = incarnation + 1;
     let tx = db.begin_write().map_err(redb::Error::from)?;
     {
         let mut table = tx.open_table(NODE_TABLE).map_err(redb::Error::from)?;
+        if found_members.is_empty() {
+            for member in &members {
+                let key = format!("{MEMBER_PREFIX}{member:020}");
+                table.insert(key.as_str(), *member).map_err(redb::Error::from)?;
+            }
+        }
         table.insert("id", node_id).map_err(redb::Error::from)?;
         table.insert("shards", u64::from(shards)).map_err(redb::Error::from)?;
         table.insert("incarnation", incarnation).map_err(redb::Error::from)?;
@@ -166,12 +207,12 @@ mod tests {
     #[test]
     fn the_first_claim_closes_every_vote_gate_and_opening_one_is_durable() {
         let db = Database::builder().create_with_backend(InMemoryBackend::new()).expect("db");
-        claim(&db, 1, 3).expect("first claim");
+        claim(&db, 1, 3, &[1, 2, 3]).expect("first claim");
         for shard in 0..3 {
             assert_eq!(vote_gate(&db, shard).expect("read"), None, "closed by the first start");
         }
         open_vote_gate(&db, 1, 7).expect("open");
-        claim(&db, 1, 3).expect("second claim");
+        claim(&db, 1, 3, &[1, 2, 3]).expect("second claim");
         assert_eq!(vote_gate(&db, 1).expect("read"), Some(7), "open with its floor");
         assert_eq!(vote_gate(&db, 0).expect("read"), None, "a restart opens nothing");
     }
@@ -179,10 +220,10 @@ mod tests {
     #[test]
     fn first_claim_is_fresh_and_later_claims_bump_the_incarnation() {
         let db = Database::builder().create_with_backend(InMemoryBackend::new()).expect("db");
-        let first = claim(&db, 2, 4).expect("claim");
+        let first = claim(&db, 2, 4, &[1, 2, 3]).expect("claim");
         assert!(first.fresh);
         assert_eq!(first.incarnation, 1);
-        let second = claim(&db, 2, 4).expect("claim");
+        let second = claim(&db, 2, 4, &[1, 2, 3]).expect("claim");
         assert!(!second.fresh);
         assert_eq!(second.incarnation, 2);
     }
@@ -190,11 +231,33 @@ mod tests {
     #[test]
     fn another_node_or_shard_count_is_refused_without_changes() {
         let db = Database::builder().create_with_backend(InMemoryBackend::new()).expect("db");
-        claim(&db, 2, 4).expect("claim");
-        let err = claim(&db, 3, 4).expect_err("wrong node");
+        claim(&db, 2, 4, &[1, 2, 3]).expect("claim");
+        let err = claim(&db, 3, 4, &[1, 2, 3]).expect_err("wrong node");
         assert_eq!(err.to_string(), "the data directory belongs to node 2, not node 3");
-        let err = claim(&db, 2, 8).expect_err("wrong shards");
+        let err = claim(&db, 2, 8, &[1, 2, 3]).expect_err("wrong shards");
         assert_eq!(err.to_string(), "the data directory was created with --shards 4, not 8");
-        assert_eq!(claim(&db, 2, 4).expect("claim").incarnation, 2, "refusals changed nothing");
+        let err = claim(&db, 2, 4, &[1, 2]).expect_err("a node left out");
+        assert!(err.to_string().contains("cluster of nodes [1, 2, 3], but --peers names"), "{err}");
+        claim(&db, 2, 4, &[1, 2, 3, 4]).expect_err("a node added");
+        let again = claim(&db, 2, 4, &[3, 2, 1]).expect("the same ids in any order");
+        assert_eq!(again.incarnation, 2, "refusals changed nothing");
+    }
+
+    /// A data directory of a version that did not record the members takes them at its next
+    /// start, and is checked from then on.
+    #[test]
+    fn members_are_recorded_when_missing() {
+        let db = Database::builder().create_with_backend(InMemoryBackend::new()).expect("db");
+        claim(&db, 2, 4, &[1, 2, 3]).expect("claim");
+        let tx = db.begin_write().expect("write");
+        {
+            let mut table = tx.open_table(NODE_TABLE).expect("table");
+            for member in [1u64, 2, 3] {
+                table.remove(format!("{MEMBER_PREFIX}{member:020}").as_str()).expect("remove");
+            }
+        }
+        tx.commit().expect("commit");
+        claim(&db, 2, 4, &[1, 2, 5]).expect("no members recorded: taken");
+        claim(&db, 2, 4, &[1, 2, 3]).expect_err("recorded now");
     }
 }

@@ -153,8 +153,9 @@ impl Store {
         executor: Executor,
         node_id: NodeId,
         shards: u32,
+        members: &[NodeId],
     ) -> Result<Store, IdentityError> {
-        Store::open(Databases::open_dir(dir)?, executor, node_id, shards)
+        Store::open(Databases::open_dir(dir)?, executor, node_id, shards, members)
     }
 
     /// Takes opened storage (the simulation opens it over its simulated disk), checks the
@@ -164,8 +165,9 @@ impl Store {
         executor: Executor,
         node_id: NodeId,
         shards: u32,
+        members: &[NodeId],
     ) -> Result<Store, IdentityError> {
-        let identity = identity::claim(&databases.node, node_id, shards)?;
+        let identity = identity::claim(&databases.node, node_id, shards, members)?;
         let append_bytes_max = databases.append_bytes_max;
         let (wal, wal_reader, recovered) =
             Wal::open_with(databases.wal, databases.wal_segment_bytes)
@@ -305,7 +307,7 @@ mod tests {
         let executor = Executor::Task { sync_delay: std::time::Duration::ZERO };
         let vote = crate::types::Vote::new(3, 2);
         {
-            let store = Store::open_dir(dir.path(), executor, 1, 2).expect("open");
+            let store = Store::open_dir(dir.path(), executor, 1, 2, &[1]).expect("open");
             let (mut log, _) = store.open_shard(ShardId(1)).await.expect("shard");
             log.save_vote(&vote).await.expect("vote");
             let entries: Vec<crate::types::Entry> = (0..3)
@@ -316,13 +318,13 @@ mod tests {
                 .expect("append");
         }
         // The writer tasks let go of the databases once they see their queues closed.
-        let mut reopened = Store::open_dir(dir.path(), executor, 1, 2);
+        let mut reopened = Store::open_dir(dir.path(), executor, 1, 2, &[1]);
         for _ in 0..100 {
             if !matches!(reopened, Err(IdentityError::Storage(redb::Error::DatabaseAlreadyOpen))) {
                 break;
             }
             tokio::task::yield_now().await;
-            reopened = Store::open_dir(dir.path(), executor, 1, 2);
+            reopened = Store::open_dir(dir.path(), executor, 1, 2, &[1]);
         }
         let store = reopened.expect("reopen");
         assert_eq!(store.identity().incarnation, 2);

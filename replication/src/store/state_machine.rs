@@ -455,7 +455,7 @@ mod tests {
 
     fn open(dir: &std::path::Path) -> Store {
         let executor = Executor::Task { sync_delay: std::time::Duration::ZERO };
-        Store::open_dir(dir, executor, 1, 1).expect("open")
+        Store::open_dir(dir, executor, 1, 1, &[1]).expect("open")
     }
 
     #[tokio::test(flavor = "current_thread")]
