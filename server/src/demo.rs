@@ -67,6 +67,14 @@ pub fn run(args: DemoArgs) -> ExitCode {
         eprintln!("kvd demo: error: --nodes must be between 1 and {DEMO_NODES_MAX}");
         return ExitCode::from(2);
     }
+    // Checked here too, before anything is created, so that it exits as `kvd start` does.
+    if args.shards == 0 || args.shards > crate::topology::SHARDS_MAX {
+        eprintln!(
+            "kvd demo: error: --shards must be between 1 and {}",
+            crate::topology::SHARDS_MAX
+        );
+        return ExitCode::from(2);
+    }
     let (data, _temporary) = match &args.data {
         Some(dir) => (dir.clone(), None),
         None => match tempfile::Builder::new().prefix("kvd-demo-").tempdir() {

@@ -75,6 +75,16 @@ async fn kvsh_answers_bad_statements_with_error_and_a_nonzero_exit_and_changes_n
     assert_one_error("value over 1 MiB, -f", &kvsh::run_file(&addrs, &file).await);
     assert_one_error("value over 1 MiB, stdin", &kvsh::run_stdin(&addrs, big.as_bytes()).await);
 
+    // A file that cannot be read, or a directory, is refused before anything runs (status 2).
+    for (what, path) in [
+        ("a missing file", cluster.dir().join("missing.kv")),
+        ("a directory", cluster.dir().to_path_buf()),
+    ] {
+        let output = kvsh::run_file(&addrs, &path).await;
+        assert_eq!(output.status.code(), Some(2), "-f {what}: {output:?}");
+        assert!(output.stderr.contains("kvsh: cannot read"), "-f {what}: {output:?}");
+    }
+
     let after = everything(&client).await;
     assert_eq!(after, before, "the bad statements changed nothing");
 

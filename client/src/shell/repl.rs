@@ -77,6 +77,11 @@ pub fn run_blocking(options: ShellOptions) -> i32 {
     match options.input {
         Input::Command(text) => shell.run_command(&text),
         Input::File(path) => match std::fs::File::open(&path) {
+            // A directory opens; reading it fails. Refused as a file that cannot be read is.
+            Ok(_) if path.is_dir() => {
+                eprintln!("kvsh: cannot read {}: it is a directory", path.display());
+                return 2;
+            }
             Ok(file) => shell.run_lines(std::io::BufReader::new(file)),
             Err(error) => {
                 eprintln!("kvsh: cannot read {}: {error}", path.display());
