@@ -301,9 +301,20 @@ impl RaftLogReader<TypeConfig> for LogStore {
     /// At most [`APPEND_BYTES_MAX`] bytes of entries (or the first entry alone): what
     /// replication sends in one AppendEntries. openraft asks for up to `max_payload_entries`
     /// entries, whatever their size.
+    ///
+    /// Nothing if the entry at `start` is gone (purged while a replication stream still meant to
+    /// send from before the purge, as after a follower's log went back: a replaced disk). The
+    /// entries after it would go out behind a `prev_log_id` they do not follow, a gap in the
+    /// follower's log (openraft asserts against it in debug builds); an empty answer makes
+    /// openraft send a heartbeat and look again, and it then sends a snapshot.
     async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> io::Result<Vec<Entry>> {
         let end = self.mem().prefix_end(start, end, self.inner.append_bytes_max);
-        self.try_get_log_entries(start..end).await
+        let entries = self.try_get_log_entries(start..end).await?;
+        if entries.first().is_some_and(|first| first.log_id.index != start) {
+            tracing::debug!(start, "entries purged under a replication read; nothing sent");
+            return Ok(Vec::new());
+        }
+        Ok(entries)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
