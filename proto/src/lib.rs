@@ -19,9 +19,16 @@ pub mod kv {
     /// minute either way.
     pub const CAUSAL_TOKEN_AHEAD_MAX_MS: u64 = 300_000;
 
-    /// The physical part of a causal token (milliseconds since the Unix epoch).
-    pub fn causal_token_ms(token: u64) -> u64 {
-        token >> 16
+    /// The bits of a causal token below its physical part (its logical counter); the server
+    /// asserts that they are its timestamps' (`txn::types::Timestamp::LOGICAL_BITS`).
+    pub const CAUSAL_TOKEN_LOGICAL_BITS: u32 = 16;
+
+    /// How far `token` is ahead of `now_ms` (milliseconds since the Unix epoch) if that is more
+    /// than [`CAUSAL_TOKEN_AHEAD_MAX_MS`]: a token to refuse. The one rule for the node, which
+    /// measures against its clock, and for a shell, which measures against its machine's.
+    pub fn causal_token_too_far_ahead(token: u64, now_ms: u64) -> Option<u64> {
+        let ahead = (token >> CAUSAL_TOKEN_LOGICAL_BITS).saturating_sub(now_ms);
+        (ahead > CAUSAL_TOKEN_AHEAD_MAX_MS).then_some(ahead)
     }
 }
 

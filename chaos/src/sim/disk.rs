@@ -140,9 +140,10 @@ impl DiskSwitch {
 /// where, or `None` if the log holds nothing yet.
 pub fn rot_a_log_bit(disk: &Arc<DiskSwitch>, choice: u64) -> io::Result<Option<String>> {
     use replication::store::LogDir;
+    use replication::store::wal::SEGMENT_SUFFIX;
     let dir = SimLogDir::new(disk.clone());
     let mut names: Vec<String> =
-        dir.list()?.into_iter().filter(|name| name.ends_with(".wal")).collect();
+        dir.list()?.into_iter().filter(|name| name.ends_with(SEGMENT_SUFFIX)).collect();
     names.sort();
     let mut written = Vec::new();
     for name in names {

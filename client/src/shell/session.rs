@@ -231,6 +231,5 @@ fn token_ahead_s(token: u64) -> Option<u64> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_millis() as u64);
-    let ahead = proto::kv::causal_token_ms(token).saturating_sub(now_ms);
-    (ahead > proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS).then_some(ahead / 1000)
+    proto::kv::causal_token_too_far_ahead(token, now_ms).map(|ahead| ahead / 1000)
 }

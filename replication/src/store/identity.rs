@@ -118,13 +118,14 @@ pub fn claim(
     let mut members = members.to_vec();
     members.sort_unstable();
     members.dedup();
-    let (found_id, found_shards, incarnation, mut found_members) = {
+    let (found_id, found_shards, incarnation, found_members) = {
         let rtx = db.begin_read().map_err(redb::Error::from)?;
         match rtx.open_table(NODE_TABLE) {
             Ok(table) => {
                 let get = |name: &str| -> Result<Option<u64>, redb::Error> {
                     Ok(table.get(name)?.map(|v| v.value()))
                 };
+                // In key order, which is the ids' order (20 digits each).
                 let mut found_members = Vec::new();
                 for row in table.range(MEMBER_PREFIX..MEMBER_END).map_err(redb::Error::from)? {
                     found_members.push(row.map_err(redb::Error::from)?.1.value());
@@ -146,7 +147,6 @@ pub fn claim(
             return Err(IdentityError::WrongShards { found, expected: shards });
         }
     }
-    found_members.sort_unstable();
     if !found_members.is_empty() && found_members != members {
         return Err(IdentityError::WrongMembers { found: found_members, expected: members });
     }

@@ -74,7 +74,7 @@ pub const RECORD_BYTES_MAX: usize = 256 << 20;
 /// crosses its size, and a batch holds records of at most `RECORD_BYTES_MAX`).
 const SEGMENT_FILE_BYTES_MAX: u64 = 4 << 30;
 /// Segment file names end with this.
-const SEGMENT_SUFFIX: &str = ".wal";
+pub const SEGMENT_SUFFIX: &str = ".wal";
 /// The unit a disk writes atomically (the smallest sector there is): a crash tears a write
 /// between sectors, never inside one.
 const SECTOR_BYTES: usize = 512;
@@ -276,12 +276,17 @@ impl WalReader {
     }
 }
 
+/// Whether `len` is a length field a record can have.
+fn is_record_len(len: usize) -> bool {
+    (LEN_FIXED..=RECORD_BYTES_MAX).contains(&len)
+}
+
 /// Parses the record at the start of `bytes`: kind, shard, index, body and its whole length;
 /// `None` if it is cut short, fails its crc, or is not a record.
 fn parse(bytes: &[u8]) -> Option<(Kind, u32, u64, &[u8], usize)> {
     let header = bytes.get(..HEADER_BYTES)?;
     let len = u32::from_le_bytes(header[0..4].try_into().ok()?) as usize;
-    if !(LEN_FIXED..=RECORD_BYTES_MAX).contains(&len) {
+    if !is_record_len(len) {
         return None;
     }
     let covered = bytes.get(8..8 + len)?;
@@ -312,13 +317,13 @@ fn may_be_torn(segment: &[u8], offset: usize) -> bool {
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     let whole_with = |len: usize| {
-        (LEN_FIXED..=RECORD_BYTES_MAX).contains(&len)
+        is_record_len(len)
             && rest.get(8..8 + len).is_some_and(|covered| crc32fast::hash(covered) == crc)
     };
     if (0..u32::BITS).any(|bit| whole_with(len ^ (1 << bit))) {
         return false;
     }
-    let extent = if (LEN_FIXED..=RECORD_BYTES_MAX).contains(&len) { 8 + len } else { HEADER_BYTES };
+    let extent = if is_record_len(len) { 8 + len } else { HEADER_BYTES };
     if extent > rest.len() {
         return true;
     }

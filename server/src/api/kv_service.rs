@@ -85,10 +85,10 @@ impl KvService {
     /// ahead with it (it travels on every message), and from a token near the end of time the
     /// clock could not advance at all.
     fn observe(&self, token: u64) -> Result<Timestamp, Status> {
+        const _: () = assert!(proto::kv::CAUSAL_TOKEN_LOGICAL_BITS == Timestamp::LOGICAL_BITS);
         let clock = self.node.clock();
         let ours = clock.physical_ms().max(clock.latest().physical_ms());
-        let ahead = proto::kv::causal_token_ms(token).saturating_sub(ours);
-        if ahead > proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS {
+        if let Some(ahead) = proto::kv::causal_token_too_far_ahead(token, ours) {
             return Err(Status::invalid_argument(format!(
                 "causal token {token} is {} s ahead of this node's clock (at most {} s): no \
                  node of this cluster made it",
