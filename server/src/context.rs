@@ -34,6 +34,8 @@ pub struct Counters {
     pub committed: AtomicU64,
     /// Transactions aborted by this node as coordinator.
     pub aborted: AtomicU64,
+    /// One-statement transactions run again by this node after a deadlock chose them.
+    pub runs_again: AtomicU64,
 }
 
 impl Counters {

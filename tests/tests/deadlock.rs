@@ -213,3 +213,91 @@ async fn a_three_cycle_is_broken_when_each_transaction_is_coordinated_by_the_lea
 async fn an_upgrade_deadlock_is_broken_when_both_are_coordinated_by_the_leader_they_wait_on() {
     upgrade(Placement::WaitedOnLeader).await;
 }
+
+/// Waits until some node's STATUS text passes `check`.
+async fn until_status(cluster: &Cluster, what: &str, check: impl Fn(&str) -> bool) {
+    e2e::eventually(what, Duration::from_secs(5), || async {
+        let statuses = cluster.statuses().await;
+        let seen = statuses.values().flatten().any(|status| check(&status.text));
+        if seen { Ok(()) } else { Err(format!("no node's STATUS shows {what}")) }
+    })
+    .await
+}
+
+/// The sum over the nodes of `N one-statement victims run again`.
+async fn runs_again(cluster: &Cluster) -> u64 {
+    let statuses = cluster.statuses().await;
+    statuses
+        .values()
+        .flatten()
+        .filter_map(|status| {
+            let line = status.text.lines().find(|line| line.starts_with("deadlocks:"))?;
+            let (_, tail) = line.rsplit_once("; ")?;
+            tail.strip_suffix(" one-statement victims run again")?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// A SCAN outside BEGIN that spans shards is a read-only transaction of its own, so it can
+/// close a deadlock, and as the youngest on the cycle it is the victim. Its coordinator runs it
+/// again: the caller gets the rows, not `ABORTED: DEADLOCK` for a statement it sent alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_statement_scan_chosen_as_a_deadlock_victim_runs_again_and_answers() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let mut writer = client.begin().await.expect("BEGIN");
+    writer.put(SHARD_KEYS[1], "w").await.expect("WRITE in s1");
+    tokio::time::sleep(CLOCK_RESOLUTION_GAP).await;
+    assert_eq!(runs_again(&cluster).await, 0);
+
+    // The scan locks its s0 part ([Alice, F)), then waits at s1 behind the writer.
+    let scanner = client.session();
+    let scan = tokio::spawn(async move { scanner.scan(SHARD_KEYS[0], "H", None).await });
+    until_status(&cluster, "a lock wait", |text| !text.contains("lock waits: 0")).await;
+    // The older writer asks for a key of the scan's s0 part: the cycle closes, the scan is the
+    // victim, and the writer gets its lock.
+    writer.put("Bob", "w").await.expect("the older writer goes on");
+    writer.commit().await.expect("END");
+
+    let rows = scan.await.expect("task").expect("the scan runs again and answers");
+    let rows: Vec<(String, String)> = rows
+        .into_iter()
+        .map(|(k, v)| (String::from_utf8(k).expect("utf8"), String::from_utf8(v).expect("utf8")))
+        .collect();
+    let expected = [("Bob", "w"), ("Gina", "w")].map(|(k, v)| (k.to_string(), v.to_string()));
+    assert_eq!(rows, expected, "the second run reads after the writer's commit");
+    assert_eq!(runs_again(&cluster).await, 1, "the victim ran again once");
+}
+
+/// The same for a commit without a handle (`kvbench txn2`'s path): its prepares hold a lock at
+/// one shard and wait at another, the older transaction waiting for the first closes the cycle,
+/// and the commit runs again after it instead of answering DEADLOCK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_without_a_handle_chosen_as_a_deadlock_victim_runs_again_and_commits() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let mut writer = client.begin().await.expect("BEGIN");
+    writer.put(SHARD_KEYS[1], "older").await.expect("WRITE in s1");
+    tokio::time::sleep(CLOCK_RESOLUTION_GAP).await;
+
+    // Home is s0 (the first write); s2 prepares (and holds its key), s1 waits for the writer.
+    let committer = client.session();
+    let commit = tokio::spawn(async move {
+        let writes = [0, 1, 2].map(|s| client::Mutation::put(SHARD_KEYS[s], "younger"));
+        committer.commit_writes(writes.to_vec()).await
+    });
+    until_status(&cluster, "a prepared transaction at s2", |text| {
+        text.lines().any(|line| line.starts_with("  s2 leader") && line.ends_with(" 1 prepared"))
+    })
+    .await;
+    until_status(&cluster, "a lock wait", |text| !text.contains("lock waits: 0")).await;
+    writer.put(SHARD_KEYS[2], "older").await.expect("the older writer goes on");
+    writer.commit().await.expect("END");
+
+    commit.await.expect("task").expect("the commit runs again and commits");
+    for key in &SHARD_KEYS[..3] {
+        let read = text(client.get(key).await.expect("READ"));
+        assert_eq!(read.as_deref(), Some("younger"), "{key}: the second run committed last");
+    }
+    assert_eq!(runs_again(&cluster).await, 1, "the victim ran again once");
+}

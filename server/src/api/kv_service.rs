@@ -546,12 +546,14 @@ pub async fn status_text(node: &Node) -> String {
     let _ = writeln!(text, "storage: state {state}");
     let _ = write!(
         text,
-        "deadlocks: {} probes sent, {} cycles found, {} victims; {} evictions, {} resolved",
+        "deadlocks: {} probes sent, {} cycles found, {} victims; {} evictions, {} resolved; \
+         {} one-statement victims run again",
         Counters::get(&counters.probes_sent),
         Counters::get(&counters.deadlocks_found),
         Counters::get(&counters.victims),
         Counters::get(&counters.evictions),
-        Counters::get(&counters.resolved)
+        Counters::get(&counters.resolved),
+        Counters::get(&counters.runs_again)
     );
     text
 }

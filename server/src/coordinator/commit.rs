@@ -119,7 +119,9 @@ impl Coordinator {
     /// A transaction of its own made of `writes` alone (a Commit without a handle): begun,
     /// committed and forgotten in one call, so one client round trip instead of two (BEGIN,
     /// END). Bad writes are refused with nothing changed. Nobody holds its id, so a lost
-    /// answer leaves its outcome unknown to the client, as a one-statement WRITE's.
+    /// answer leaves its outcome unknown to the client, as a one-statement WRITE's. A deadlock
+    /// victim runs again (as a new transaction) within the first run's lock budget
+    /// ([`Coordinator::run_again`]).
     pub async fn commit_writes(
         &self,
         writes: Vec<(Key, Option<Value>)>,
@@ -129,6 +131,28 @@ impl Coordinator {
                 "a commit without a transaction handle needs at least one write".into(),
             ));
         }
+        // Every run's locks wait within the first run's budget, as one END's would.
+        let locks_until = Instant::now() + Timing::ms(self.timing().lock_wait_ms);
+        let mut runs = 1;
+        loop {
+            let outcome = self.commit_writes_once(writes.clone(), locks_until).await;
+            match outcome {
+                Ok(Outcome::Aborted { reason, .. })
+                    if self.run_again(reason, runs, locks_until) =>
+                {
+                    runs += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// One run of [`Coordinator::commit_writes`], as a transaction of its own.
+    async fn commit_writes_once(
+        &self,
+        writes: Vec<(Key, Option<Value>)>,
+        locks_until: Instant,
+    ) -> Result<Outcome, StatementError> {
         let txn = match self.begin(false) {
             Ok(txn) => txn,
             // Nothing happened: a definite, retryable answer (not an unknown outcome).
@@ -137,6 +161,7 @@ impl Coordinator {
             }
             Err(error) => return Err(error),
         };
+        self.entry(&txn)?.state.lock().await.locks_until = Some(locks_until);
         let outcome = self.commit_with(txn, writes).await;
         if outcome.is_err() {
             let _ = self.abort(txn).await;
@@ -171,7 +196,9 @@ impl Coordinator {
         let readers = state.participants(false);
         // Every lock END takes (writes sent with it) waits within one budget, so that the
         // prepares' waits and then home's cannot add up past the client's request deadline.
-        let locks_until = Instant::now() + Timing::ms(self.timing().lock_wait_ms);
+        let locks_until = state
+            .locks_until
+            .unwrap_or_else(|| Instant::now() + Timing::ms(self.timing().lock_wait_ms));
         if state.acquire_first()
             && !canary::is(Canary::ReleaseSharedBeforeEndLocks)
             && let Err((reason, detail)) = self.acquire_all(txn, state, locks_until).await

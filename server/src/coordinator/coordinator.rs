@@ -52,6 +52,9 @@ pub const ENDED_MEMORY: Duration = Duration::from_secs(120);
 pub const ENDED_REMEMBERED_MAX: usize = 100_000;
 /// Forwarded probes remembered for deduplication before the expired ones are dropped.
 pub const PROBES_REMEMBERED_MAX: usize = 1024;
+/// Runs, in all, of a one-statement transaction that keeps being chosen as a deadlock victim
+/// ([`Coordinator::run_again`]).
+pub const ONE_STATEMENT_RUNS_MAX: usize = 3;
 
 /// Why a statement failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -588,7 +591,9 @@ impl Coordinator {
     }
 
     /// SCAN outside a transaction: one shard directly; several as a read-only transaction, so
-    /// the rows come from one consistent state.
+    /// the rows come from one consistent state. That transaction runs again when it is a
+    /// deadlock victim ([`Coordinator::run_again`]), while less than half of `lock_wait_ms` has
+    /// passed: its last run's own waits then still end inside the client's deadline.
     pub async fn single_scan(
         &self,
         from: Key,
@@ -612,15 +617,56 @@ impl Coordinator {
                 other => Err(StatementError::Unavailable(format!("unexpected reply {other:?}"))),
             };
         }
+        let again_until = Instant::now() + Timing::ms(self.timing().lock_wait_ms) / 2;
+        let mut runs = 1;
+        loop {
+            match self.scan_once(&from, to.as_ref(), limit).await {
+                Err(StatementError::Aborted { reason, .. })
+                    if self.run_again(reason, runs, again_until) =>
+                {
+                    runs += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// One run of a SCAN over several shards, as a read-only transaction of its own.
+    async fn scan_once(
+        &self,
+        from: &Key,
+        to: Option<&Key>,
+        limit: usize,
+    ) -> Result<(Vec<(Key, Value)>, Timestamp), StatementError> {
         let txn = self.begin(true)?;
-        let scanned = self.scan(txn, from, to, Some(limit)).await;
+        let scanned = self.scan(txn, from.clone(), to.cloned(), Some(limit)).await;
         let outcome = self.commit(txn).await;
+        // Nobody holds its id: nothing will ask about it again.
+        self.forget(txn);
         match (scanned, outcome) {
             (Ok((rows, seen)), Outcome::Committed { .. }) => Ok((rows, seen)),
             (Err(error), _) => Err(error),
             (Ok(_), Outcome::Aborted { reason, detail }) => Err(abort_error(reason, detail)),
             (Ok(_), Outcome::Unknown(why)) => Err(StatementError::Unavailable(why)),
         }
+    }
+
+    /// Whether a one-statement transaction (a statement outside BEGIN that spans shards, or a
+    /// Commit without a handle) that aborted for `reason` after `runs` runs runs again, as a
+    /// new transaction. Only a deadlock victim does, as CockroachDB retries implicit
+    /// transactions: nothing of it applied, nobody holds its id to run it again, and the client
+    /// asked for one statement, which no deadlock of its own can explain. Its new run is
+    /// younger than the winner of the cycle, and queues behind the locks the winner now gets.
+    /// A lock timeout does not run again: waiting as long once more would hide a lock held
+    /// too long. At most [`ONE_STATEMENT_RUNS_MAX`] runs, and none starts after `until`.
+    pub(crate) fn run_again(&self, reason: AbortReason, runs: usize, until: Instant) -> bool {
+        let again = reason == AbortReason::Deadlock
+            && runs < ONE_STATEMENT_RUNS_MAX
+            && Instant::now() < until;
+        if again {
+            Counters::bump(&self.ctx.counters.runs_again);
+        }
+        again
     }
 
     // ---- deadlock probes and liveness --------------------------------------------------------

@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 
+use tokio::time::Instant;
 use txn::command::AbortReason;
 use txn::command::Write;
 use txn::lock::LockMode;
@@ -134,6 +135,9 @@ pub struct TxnState {
     /// For a causal read-only transaction, the snapshot all its reads are served at (from any
     /// replica, without locks).
     pub snapshot: Option<Timestamp>,
+    /// When END's lock waits give up, if set before END (a one-statement commit run again
+    /// after a deadlock keeps its first run's budget); otherwise `lock_wait_ms` from END.
+    pub locks_until: Option<Instant>,
 }
 
 impl TxnState {
@@ -147,6 +151,7 @@ impl TxnState {
             write_bytes: 0,
             seen_ts: Timestamp::ZERO,
             snapshot: None,
+            locks_until: None,
         }
     }
 
