@@ -226,6 +226,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     };
     let key_space = args.key_space();
     let value = vec![b'x'; args.value_size];
+    let run = rand::random::<u32>();
 
     let loader = Client::connect(&addrs).await.context("connecting")?;
     match args.workload {
@@ -236,7 +237,8 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
                 .context("preloading keys")?;
         }
         Workload::Bank => {
-            workload::preload(&loader, key_space, PRELOAD_PARALLEL, keys::account, |_| {
+            let account = move |i| keys::account(run, i);
+            workload::preload(&loader, key_space, PRELOAD_PARALLEL, account, |_| {
                 workload::INITIAL_BALANCE.to_string().into_bytes()
             })
             .await
@@ -274,6 +276,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     let shared = Arc::new(Shared {
         workload: args.workload,
         keys: key_space,
+        run,
         value,
         writes: args.writes,
         begin_near: args.begin == BeginArg::Near,
@@ -324,7 +327,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     let bank = match args.workload {
         Workload::Bank => {
             let expected = workload::INITIAL_BALANCE * key_space as i64;
-            Some(match workload::bank_total(&loader, key_space).await {
+            Some(match workload::bank_total(&loader, run, key_space).await {
                 Ok(total) => BankCheck { total: Some(total), expected, error: None },
                 Err(error) => BankCheck { total: None, expected, error: Some(error.to_string()) },
             })

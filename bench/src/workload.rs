@@ -116,6 +116,8 @@ pub struct Shared {
     pub workload: Workload,
     /// Keys (or accounts) are drawn from `0..keys`.
     pub keys: u64,
+    /// This run's id: `bank` names its accounts with it ([`keys::account`]).
+    pub run: u32,
     /// The value written.
     pub value: Vec<u8>,
     /// How transactions send their writes.
@@ -206,7 +208,7 @@ impl Body {
             }
             Workload::Bank => {
                 let (a, b) = keys::pick_distinct(rng, shared.keys);
-                Body::Transfer(keys::account(a), keys::account(b))
+                Body::Transfer(keys::account(shared.run, a), keys::account(shared.run, b))
             }
             _ => {
                 let (a, b) = keys::pick_distinct(rng, shared.keys);
@@ -341,7 +343,7 @@ pub async fn preload(
     client: &Client,
     count: u64,
     parallel: u64,
-    name: fn(u64) -> String,
+    name: impl Fn(u64) -> String,
     value: impl Fn(u64) -> Vec<u8>,
 ) -> Result<(), Error> {
     let mut tasks = tokio::task::JoinSet::new();
@@ -370,8 +372,8 @@ pub async fn preload(
 }
 
 /// `bank`: the sum of all balances, read in one transaction (retried on aborts).
-pub async fn bank_total(client: &Client, accounts: u64) -> Result<i64, Error> {
-    let names: Vec<String> = (0..accounts).map(keys::account).collect();
+pub async fn bank_total(client: &Client, run: u32, accounts: u64) -> Result<i64, Error> {
+    let names: Vec<String> = (0..accounts).map(|i| keys::account(run, i)).collect();
     client
         .transaction(|txn| {
             let names = names.clone();
@@ -548,6 +550,7 @@ mod tests {
         Shared {
             workload,
             keys,
+            run: 7,
             value: vec![b'x'; 8],
             writes: WritesArg::WithEnd,
             begin_near: true,
