@@ -235,8 +235,8 @@ impl RaftNetworkV2<TypeConfig> for ShardPeer {
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let mut client = self.client()?;
         let shard = self.shard.0;
-        let header = codec::encode(&(vote, snapshot.meta));
         let data = snapshot.snapshot;
+        let header = codec::encode(&SnapshotHeader::new(vote, snapshot.meta, &data));
         let chunks = async_stream_chunks(shard, header, data);
         let deadline = option.hard_ttl();
         let send = tokio::time::timeout(deadline, client.snapshot(chunks));
@@ -313,16 +313,65 @@ pub async fn serve_raft(raft: &Raft, gate: &VoteGate, payload: &[u8]) -> Vec<u8>
     codec::encode(&reply)
 }
 
+/// The first chunk's header of a streamed snapshot: whose it is, and what the whole data must
+/// be. A stream can end early and still look finished to the receiver: tonic turns a sender's
+/// cancelled request stream into a clean end of stream (a leader that stops replicating to
+/// this follower mid-snapshot, when its leadership passes on). Installed, such a prefix fails
+/// to decode inside openraft's state machine task, and a storage error there stops the
+/// shard's Raft group for good. So the receiver checks the length and the checksum of what it
+/// got against these before anything is installed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotHeader {
+    /// The sender's vote.
+    pub vote: Vote,
+    /// The snapshot's meta.
+    pub meta: SnapshotMeta,
+    /// The data's length in bytes.
+    pub bytes: u64,
+    /// CRC-32 of the data.
+    pub crc: u32,
+}
+
+impl SnapshotHeader {
+    /// The header of `data`.
+    pub fn new(vote: Vote, meta: SnapshotMeta, data: &[u8]) -> SnapshotHeader {
+        SnapshotHeader { vote, meta, bytes: data.len() as u64, crc: crc32fast::hash(data) }
+    }
+
+    /// Whether `data` is the whole snapshot this header announced.
+    pub fn check(&self, data: &[u8]) -> Result<(), String> {
+        if data.len() as u64 != self.bytes {
+            return Err(format!(
+                "incomplete snapshot {}: {} of {} bytes arrived (the sender stopped?)",
+                self.meta,
+                data.len(),
+                self.bytes
+            ));
+        }
+        if crc32fast::hash(data) != self.crc {
+            return Err(format!("snapshot {} does not match its checksum", self.meta));
+        }
+        Ok(())
+    }
+}
+
 /// Installs a streamed snapshot in a local group (the server side of `Peer.Snapshot`), given
-/// the first chunk's header and all data concatenated.
+/// the first chunk's header and all data concatenated. Data that is not the whole snapshot its
+/// header announced is refused, not installed.
 pub async fn serve_snapshot(raft: &Raft, log: &LogStore, header: &[u8], data: Vec<u8>) -> Vec<u8> {
-    let reply = match codec::decode::<(Vote, SnapshotMeta)>(header) {
-        Err(error) => RaftReply::Failed(format!("malformed snapshot header: {error}")),
-        Ok((vote, meta)) if already_holds(raft, log, &vote, &meta) => {
+    let header = codec::decode::<SnapshotHeader>(header)
+        .map_err(|error| format!("malformed snapshot header: {error}"))
+        .and_then(|header| header.check(&data).map(|()| header));
+    let reply = match header {
+        Err(why) => {
+            tracing::warn!(shard = %log.shard(), "{why}: not installed");
+            RaftReply::Failed(why)
+        }
+        Ok(SnapshotHeader { vote, meta, .. }) if already_holds(raft, log, &vote, &meta) => {
             tracing::info!(shard = %log.shard(), snapshot = %meta, "the log holds the snapshot's last entry: not installed");
             RaftReply::Snapshot(SnapshotResponse::new(vote))
         }
-        Ok((vote, meta)) => {
+        Ok(SnapshotHeader { vote, meta, .. }) => {
             match raft.install_full_snapshot(vote, Snapshot { meta, snapshot: data }).await {
                 Ok(response) => RaftReply::Snapshot(response),
                 Err(error) => RaftReply::Failed(error.to_string()),
@@ -356,4 +405,37 @@ fn already_holds(raft: &Raft, log: &LogStore, vote: &Vote, meta: &SnapshotMeta) 
 /// The encoded reply to a message for a group this node does not run (yet).
 pub fn reply_no_group(shard: u32) -> Vec<u8> {
     codec::encode(&RaftReply::Failed(format!("shard {shard} is not running on this node")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header_of(data: &[u8]) -> SnapshotHeader {
+        SnapshotHeader::new(Vote::new(3, 1), SnapshotMeta::default(), data)
+    }
+
+    #[test]
+    fn a_whole_snapshot_passes_its_header_check_after_the_round_trip() {
+        let data: Vec<u8> = (0..3 * SNAPSHOT_CHUNK_BYTES as u32 / 2).map(|i| i as u8).collect();
+        let header = header_of(&data);
+        let decoded: SnapshotHeader = codec::decode(&codec::encode(&header)).expect("decodes");
+        assert_eq!(decoded, header);
+        assert_eq!(decoded.check(&data), Ok(()));
+        assert_eq!(header_of(&[]).check(&[]), Ok(()), "an empty state");
+    }
+
+    #[test]
+    fn a_snapshot_cut_short_or_changed_is_refused() {
+        let data: Vec<u8> = (0..3 * SNAPSHOT_CHUNK_BYTES as u32 / 2).map(|i| i as u8).collect();
+        let header = header_of(&data);
+        // A stream cancelled after its first chunk ends cleanly at the receiver.
+        let cut = header.check(&data[..SNAPSHOT_CHUNK_BYTES]).expect_err("a prefix");
+        assert!(cut.contains("incomplete snapshot"), "{cut}");
+        assert!(header.check(&[]).is_err(), "nothing but the header");
+        let mut changed = data.clone();
+        changed[SNAPSHOT_CHUNK_BYTES + 7] ^= 0x10;
+        let changed = header.check(&changed).expect_err("a flipped bit");
+        assert!(changed.contains("checksum"), "{changed}");
+    }
 }

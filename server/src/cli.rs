@@ -171,13 +171,13 @@ pub async fn serve(config: NodeConfig) -> Result<(), String> {
         .router()
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), stop)
         .await;
+    let failure = node.failure();
     node.shutdown().await;
-    let failed = node.store().has_failed();
     served.map_err(|e| format!("serving failed: {e}"))?;
-    if failed {
-        return Err("storage failed".into());
+    match failure {
+        Some(why) => Err(why),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn init_logging() {

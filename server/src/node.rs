@@ -20,6 +20,7 @@ use client::connector::Connector;
 use client::connector::MESSAGE_BYTES_MAX;
 use openraft::BasicNode;
 use openraft::SnapshotPolicy;
+use openraft::async_runtime::WatchReceiver;
 use proto::peer::peer_client::PeerClient;
 use replication::mux::PeerMux;
 use replication::network::PeerConnector;
@@ -457,14 +458,33 @@ impl Node {
     }
 
     /// Resolves once the node's storage has failed (a failed commit stops its writer for
-    /// good, fail-stop: retrying an fsync after an error is unsafe). The node must then stop
-    /// serving and exit; what it acknowledged is durable, and a restart recovers from the
-    /// disk. Checked every [`STORAGE_CHECK_PERIOD`].
+    /// good, fail-stop: retrying an fsync after an error is unsafe), or once one of its Raft
+    /// groups has stopped on a fatal error (openraft stops a group whose storage call fails,
+    /// and a node that went on serving with it stopped would keep that shard's replica behind
+    /// for good, serving stale causal reads from it). The node must then stop serving and
+    /// exit; what it acknowledged is durable, and a restart recovers from the disk. Checked
+    /// every [`STORAGE_CHECK_PERIOD`].
     pub async fn storage_failure(&self) {
-        while !self.store.has_failed() {
+        loop {
+            if let Some(why) = self.failure() {
+                tracing::error!("{why}; stopping");
+                return;
+            }
             tokio::time::sleep(STORAGE_CHECK_PERIOD).await;
         }
-        tracing::error!("storage failed; stopping");
+    }
+
+    /// Why [`Node::storage_failure`] resolves, if it has cause to. Ask before
+    /// [`Node::shutdown`], which stops every group.
+    pub fn failure(&self) -> Option<String> {
+        if self.store.has_failed() {
+            return Some("storage failed".into());
+        }
+        self.shards.values().find_map(|shard| {
+            let metrics = shard.raft.metrics().borrow_watched().clone();
+            let fatal = metrics.running_state.err()?;
+            Some(format!("the Raft group of {} stopped: {fatal}", shard.id))
+        })
     }
 
     /// Stops the Raft groups (the database is closed when the node is dropped).

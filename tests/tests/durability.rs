@@ -407,3 +407,70 @@ async fn a_node_whose_disk_refuses_a_write_stops_by_itself_and_recovers_on_resta
     let checked = record.verify(&client, VERIFY_WITHIN).await;
     eprintln!("{checked} keys read back; {} writes uncertain", record.failures.len());
 }
+
+/// How long a node whose Raft group stopped may take to stop itself.
+const GROUP_FAIL_STOP_WITHIN: Duration = Duration::from_secs(10);
+
+/// A snapshot stream that ends early is refused: tonic ends a sender's cancelled request
+/// stream cleanly at the receiver (a leader cancels one when its leadership passes on), and
+/// that prefix, installed, stopped the shard's Raft group while the node served on, its
+/// replica of the shard dead. The header's length and checksum now refuse it, and the replica
+/// stays a follower. Then a Raft group that stops on a fatal error anyway (data that passes
+/// the checks but is not a snapshot, as a sender's bug would make) stops its node with a
+/// failure status naming the group (`Node::storage_failure`), instead of serving on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_cut_short_is_refused_and_a_raft_group_that_stops_stops_its_node() {
+    use openraft::Membership;
+    use proto::peer::SnapshotChunk;
+    use proto::peer::peer_client::PeerClient;
+    use replication::codec;
+    use replication::network::RaftReply;
+    use replication::network::SnapshotHeader;
+    use replication::types::SnapshotMeta;
+    use replication::types::StoredMembership;
+    use replication::types::TypeConfig;
+    use replication::types::Vote;
+
+    let mut cluster = Cluster::start().await;
+    let leader = cluster.leader_of(0).await;
+    let target = cluster.ids().into_iter().find(|id| *id != leader).expect("a follower");
+    let statuses = cluster.statuses().await;
+    let term = statuses[&leader].as_ref().expect("the leader's STATUS").shards[&0].term;
+    // From s0's leader, in its term, ending far beyond anything the follower holds.
+    let vote = Vote::new_committed(term, leader);
+    let last = openraft::testing::log_id::<TypeConfig>(term, leader, 1 << 40);
+    let members = Membership::new_with_defaults(vec![cluster.ids().into_iter().collect()], []);
+    let meta = SnapshotMeta {
+        last_log_id: Some(last),
+        last_membership: StoredMembership::new(Some(last), members),
+    };
+    let data = vec![7u8; 4096];
+    let header: Vec<u8> = codec::encode(&SnapshotHeader::new(vote, meta, &data));
+    let mut peer =
+        PeerClient::connect(format!("http://{}", cluster.addr(target))).await.expect("connect");
+    let chunk = |data: &[u8]| SnapshotChunk {
+        shard: 0,
+        header: header.clone().into(),
+        data: data.to_vec().into(),
+    };
+
+    let reply = peer.snapshot(futures::stream::iter([chunk(&data[..1024])])).await;
+    let payload = reply.expect("answered").into_inner().payload;
+    match codec::decode::<RaftReply>(&payload) {
+        Ok(RaftReply::Failed(why)) => assert!(why.contains("incomplete snapshot"), "{why}"),
+        other => panic!("a snapshot cut short was answered {other:?}"),
+    }
+    let statuses = cluster.statuses().await;
+    let replica = &statuses[&target].as_ref().expect("the follower's STATUS").shards[&0];
+    assert_eq!(replica.role, "follower", "node {target}'s replica of s0 after the refusal");
+
+    // Whole, checked, and not a snapshot: installing it fails, and the group stops.
+    let _ = peer.snapshot(futures::stream::iter([chunk(&data)])).await;
+    let status = cluster
+        .wait_exit(target, GROUP_FAIL_STOP_WITHIN)
+        .await
+        .unwrap_or_else(|| panic!("node {target} serves on with its group of s0 stopped"));
+    assert!(!status.success(), "node {target} exited with {status}");
+    let log = std::fs::read_to_string(cluster.log_path(target)).expect("the node's log");
+    assert!(log.contains("the Raft group of s0 stopped"), "node {target}'s log does not say why");
+}
