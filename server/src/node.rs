@@ -80,8 +80,8 @@ pub enum StartError {
     /// The data directory cannot be used.
     #[error("{0}")]
     Identity(#[from] IdentityError),
-    /// The data directory could not be created.
-    #[error("cannot create the data directory {path}: {error}")]
+    /// The data directory could not be created, or is not a directory.
+    #[error("cannot use the data directory {path}: {error}")]
     DataDir {
         /// The directory.
         path: std::path::PathBuf,
@@ -216,8 +216,12 @@ impl Node {
         let store = match options.database {
             Some(db) => Store::open(db, options.executor, config.id, config.shards, &members)?,
             None => {
-                std::fs::create_dir_all(&config.data)
-                    .map_err(|error| StartError::DataDir { path: config.data.clone(), error })?;
+                let data_dir = |error| StartError::DataDir { path: config.data.clone(), error };
+                if config.data.exists() && !config.data.is_dir() {
+                    let kind = std::io::ErrorKind::NotADirectory;
+                    return Err(data_dir(std::io::Error::new(kind, "it is not a directory")));
+                }
+                std::fs::create_dir_all(&config.data).map_err(data_dir)?;
                 Store::open_dir(&config.data, options.executor, config.id, config.shards, &members)?
             }
         };

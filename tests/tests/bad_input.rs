@@ -164,6 +164,10 @@ async fn kvd_refuses_a_bad_configuration_with_a_clear_error_and_no_panic() {
     let output = kvd_start(&args(0, listen, good_peers, &scratch)).await;
     assert_refused("id 0", &output, 2, "--id");
     assert!(!scratch.exists(), "a refused configuration creates no data directory");
+    let file = cluster.dir().join("a-file");
+    std::fs::write(&file, "not a node's data").expect("a file");
+    let output = kvd_start(&args(1, "127.0.0.1:0", good_peers, &file)).await;
+    assert_refused("a file as --data", &output, 1, "is not a directory");
 
     // Node 1's data directory, offered to node 2: refused, and left intact for node 1.
     cluster.kill9(1);
