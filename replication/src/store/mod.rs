@@ -53,6 +53,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use redb::Database;
 use txn::types::NodeId;
@@ -143,6 +144,8 @@ pub struct Store {
     node_db: Arc<Database>,
     wal_pressure: Arc<std::sync::Mutex<WalPressure>>,
     safe_parts: Arc<std::sync::Mutex<BTreeMap<ShardId, Arc<SafeParts>>>>,
+    /// Per shard: how many snapshots its state machine has exported (to send to a follower).
+    exports: Arc<std::sync::Mutex<BTreeMap<ShardId, Arc<AtomicU64>>>>,
     append_bytes_max: usize,
 }
 
@@ -197,6 +200,7 @@ impl Store {
             node_db: Arc::new(databases.node),
             wal_pressure,
             safe_parts: Arc::default(),
+            exports: Arc::default(),
             append_bytes_max,
         })
     }
@@ -238,8 +242,9 @@ impl Store {
     /// The log store and state machine of one shard, for its Raft instance.
     pub async fn open_shard(&self, shard: ShardId) -> io::Result<(LogStore, StateMachine)> {
         let db = self.state_db.clone();
+        let writer = self.state_writer.clone();
         let state_machine =
-            StateMachine::open(shard, db, self.state_writer.clone(), self.safe_parts(shard))
+            StateMachine::open(shard, db, writer, self.safe_parts(shard), self.exports(shard))
                 .await?;
         let recovered = self.recovered.lock().expect("recovered logs lock").remove(&shard);
         let recovered =
@@ -251,12 +256,17 @@ impl Store {
 
     /// Read-only access to one shard's state.
     pub fn reader(&self, shard: ShardId) -> ShardReader {
-        ShardReader::new(self.state_db.clone(), shard, self.safe_parts(shard))
+        ShardReader::new(self.state_db.clone(), shard, self.safe_parts(shard), self.exports(shard))
     }
 
     /// The one cache of `shard`'s safe-time parts, shared by its state machine and readers.
     fn safe_parts(&self, shard: ShardId) -> Arc<SafeParts> {
         self.safe_parts.lock().expect("safe parts lock").entry(shard).or_default().clone()
+    }
+
+    /// The count of `shard`'s snapshot exports, shared by its state machine and readers.
+    fn exports(&self, shard: ShardId) -> Arc<AtomicU64> {
+        self.exports.lock().expect("exports lock").entry(shard).or_default().clone()
     }
 }
 

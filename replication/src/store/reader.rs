@@ -6,6 +6,8 @@
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 
 use redb::Database;
 use redb::ReadableDatabase;
@@ -36,6 +38,7 @@ pub struct ShardReader {
     state: ShardState,
     meta_table: String,
     safe_parts: Arc<SafeParts>,
+    exports: Arc<AtomicU64>,
 }
 
 impl ShardReader {
@@ -43,9 +46,16 @@ impl ShardReader {
         db: Arc<Database>,
         shard: ShardId,
         safe_parts: Arc<SafeParts>,
+        exports: Arc<AtomicU64>,
     ) -> ShardReader {
         let meta_table = format!("raft.{}", shard.0);
-        ShardReader { db, state: ShardState::new(shard), meta_table, safe_parts }
+        ShardReader { db, state: ShardState::new(shard), meta_table, safe_parts, exports }
+    }
+
+    /// How many snapshots of the shard this node has exported to send to followers since it
+    /// started.
+    pub fn snapshots_exported(&self) -> u64 {
+        self.exports.load(Ordering::Relaxed)
     }
 
     /// The shard.

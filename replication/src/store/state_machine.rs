@@ -40,6 +40,8 @@
 use std::io;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 
 use futures::Stream;
 use futures::StreamExt;
@@ -91,6 +93,8 @@ struct SmShared {
     mem: Mutex<SmMem>,
     /// Bumped after every commit that changes the shard's tables.
     safe_parts: Arc<SafeParts>,
+    /// Snapshots exported (`get_current_snapshot`), read by [`super::ShardReader`].
+    exports: Arc<AtomicU64>,
 }
 
 struct SmMem {
@@ -203,6 +207,7 @@ impl StateMachine {
         db: Arc<Database>,
         writer: Writer<RedbSink>,
         safe_parts: Arc<SafeParts>,
+        exports: Arc<AtomicU64>,
     ) -> io::Result<StateMachine> {
         let state = ShardState::new(shard);
         let creator = state.clone();
@@ -224,6 +229,7 @@ impl StateMachine {
                 closed: Timestamp::ZERO,
             }),
             safe_parts,
+            exports,
         };
         shared.safe_parts.bump();
         let rtx = shared.db.begin_read().map_err(io_error)?;
@@ -397,9 +403,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if applied.is_none() {
             return Ok(None);
         }
-        let exported = self.inner.state.export(&rtx).map_err(io_error)?;
+        // Reading and encoding a whole shard takes long for a large one: not on a runtime
+        // worker, whose other tasks (every shard's heartbeats) would wait meanwhile.
+        let state = self.inner.state.clone();
+        let export = move || state.export(&rtx).map(|exported| codec::encode(&exported));
+        let data = self.inner.writer.executor().run_blocking("snapshot-export", export).await;
+        let data = data.map_err(io_error)?;
+        self.inner.exports.fetch_add(1, Ordering::Relaxed);
         let meta = SnapshotMeta { last_log_id: applied, last_membership: membership };
-        Ok(Some(Snapshot { meta, snapshot: codec::encode(&exported) }))
+        Ok(Some(Snapshot { meta, snapshot: data }))
     }
 }
 

@@ -52,6 +52,31 @@ pub enum Executor {
     },
 }
 
+impl Executor {
+    /// Runs `work`, which blocks for long (it reads a whole shard, say), where it holds up no
+    /// worker of the async runtime: on a thread of its own in production, inline in the
+    /// simulation (whose disk never blocks, and whose runs must stay deterministic).
+    pub async fn run_blocking<T: Send + 'static>(
+        self,
+        name: &str,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        match self {
+            Executor::Thread => {
+                let (done, result) = tokio::sync::oneshot::channel();
+                std::thread::Builder::new()
+                    .name(name.to_string())
+                    .spawn(move || {
+                        let _ = done.send(work());
+                    })
+                    .expect("spawn a thread");
+                result.await.unwrap_or_else(|_| panic!("the {name} thread panicked"))
+            }
+            Executor::Task { .. } => work(),
+        }
+    }
+}
+
 /// Called with the commit's result once the job's batch committed (or failed).
 pub type Completion = Box<dyn FnOnce(io::Result<()>) + Send>;
 /// The job's changes, made inside the batch.
@@ -148,11 +173,17 @@ pub struct Writer<S: Sink> {
     jobs: mpsc::UnboundedSender<Job<S>>,
     failed: Arc<AtomicBool>,
     stats: Arc<WriterStats>,
+    executor: Executor,
 }
 
 impl<S: Sink> Clone for Writer<S> {
     fn clone(&self) -> Self {
-        Writer { jobs: self.jobs.clone(), failed: self.failed.clone(), stats: self.stats.clone() }
+        Writer {
+            jobs: self.jobs.clone(),
+            failed: self.failed.clone(),
+            stats: self.stats.clone(),
+            executor: self.executor,
+        }
     }
 }
 
@@ -209,7 +240,13 @@ impl<S: Sink> Writer<S> {
                 });
             }
         }
-        Writer { jobs, failed, stats }
+        Writer { jobs, failed, stats, executor }
+    }
+
+    /// Where the writer runs; other blocking work of the same store runs likewise
+    /// ([`Executor::run_blocking`]).
+    pub fn executor(&self) -> Executor {
+        self.executor
     }
 
     /// What the writer has done so far.

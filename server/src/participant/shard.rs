@@ -1657,7 +1657,15 @@ impl Shard {
             Some(state) if state.ready => (true, state.locks.txns().len()),
             _ => (false, 0),
         };
-        PeerReply::Inspected(Inspection { applied, digest, prepared, leading, lock_holders })
+        let snapshots_exported = self.reader.snapshots_exported();
+        PeerReply::Inspected(Inspection {
+            applied,
+            digest,
+            prepared,
+            leading,
+            lock_holders,
+            snapshots_exported,
+        })
     }
 
     /// This replica's Raft term and last log id (for a replica whose vote gate is closed).

@@ -310,6 +310,8 @@ pub struct Inspection {
     pub leading: bool,
     /// Transactions holding or waiting for locks (leader only).
     pub lock_holders: usize,
+    /// Snapshots of the shard this node has exported to send to followers since it started.
+    pub snapshots_exported: u64,
 }
 
 /// Which snapshot a snapshot read reads.
