@@ -180,11 +180,15 @@ where
 }
 
 /// Every `WAL_CHECK_EVERY`: if the WAL holds more than `WAL_SEGMENTS_KEPT` segments, the local
-/// replicas of the shards that keep its oldest one snapshot and purge, so that it can go.
+/// replicas of the shards that keep its oldest one snapshot and purge, so that it can go; and
+/// a state database that committed only volatilely since the last round is made durable
+/// (`Store::checkpoint_state_if_idle`).
 async fn wal_compaction_loop(node: Weak<Node>) {
     loop {
         tokio::time::sleep(WAL_CHECK_EVERY).await;
         let Some(node) = node.upgrade() else { return };
+        // A failure stops the writer, and the node with it (`Node::storage_failure`).
+        let _ = node.store.checkpoint_state_if_idle().await;
         let pressure = node.store.wal_pressure();
         if pressure.segments <= WAL_SEGMENTS_KEPT {
             continue;
