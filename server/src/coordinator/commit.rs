@@ -121,7 +121,7 @@ impl Coordinator {
     /// END). Bad writes are refused with nothing changed. Nobody holds its id, so a lost
     /// answer leaves its outcome unknown to the client, as a one-statement WRITE's. A deadlock
     /// victim runs again (as a new transaction) within the first run's lock budget
-    /// ([`Coordinator::run_again`]).
+    /// (`Coordinator::run_again`).
     pub async fn commit_writes(
         &self,
         writes: Vec<(Key, Option<Value>)>,
@@ -133,18 +133,12 @@ impl Coordinator {
         }
         // Every run's locks wait within the first run's budget, as one END's would.
         let locks_until = Instant::now() + Timing::ms(self.timing().lock_wait_ms);
-        let mut runs = 1;
-        loop {
-            let outcome = self.commit_writes_once(writes.clone(), locks_until).await;
-            match outcome {
-                Ok(Outcome::Aborted { reason, .. })
-                    if self.run_again(reason, runs, locks_until) =>
-                {
-                    runs += 1;
-                }
-                outcome => return outcome,
-            }
-        }
+        let run = || self.commit_writes_once(writes.clone(), locks_until);
+        self.one_statement(locks_until, run, |outcome| match outcome {
+            Ok(Outcome::Aborted { reason, .. }) => Some(*reason),
+            _ => None,
+        })
+        .await
     }
 
     /// One run of [`Coordinator::commit_writes`], as a transaction of its own.

@@ -53,7 +53,7 @@ pub const ENDED_REMEMBERED_MAX: usize = 100_000;
 /// Forwarded probes remembered for deduplication before the expired ones are dropped.
 pub const PROBES_REMEMBERED_MAX: usize = 1024;
 /// Runs, in all, of a one-statement transaction that keeps being chosen as a deadlock victim
-/// ([`Coordinator::run_again`]).
+/// (`Coordinator::run_again`).
 pub const ONE_STATEMENT_RUNS_MAX: usize = 3;
 
 /// Why a statement failed.
@@ -592,7 +592,7 @@ impl Coordinator {
 
     /// SCAN outside a transaction: one shard directly; several as a read-only transaction, so
     /// the rows come from one consistent state. That transaction runs again when it is a
-    /// deadlock victim ([`Coordinator::run_again`]), while less than half of `lock_wait_ms` has
+    /// deadlock victim (`Coordinator::run_again`), while less than half of `lock_wait_ms` has
     /// passed: its last run's own waits then still end inside the client's deadline.
     pub async fn single_scan(
         &self,
@@ -618,17 +618,12 @@ impl Coordinator {
             };
         }
         let again_until = Instant::now() + Timing::ms(self.timing().lock_wait_ms) / 2;
-        let mut runs = 1;
-        loop {
-            match self.scan_once(&from, to.as_ref(), limit).await {
-                Err(StatementError::Aborted { reason, .. })
-                    if self.run_again(reason, runs, again_until) =>
-                {
-                    runs += 1;
-                }
-                result => return result,
-            }
-        }
+        let run = || self.scan_once(&from, to.as_ref(), limit);
+        self.one_statement(again_until, run, |result| match result {
+            Err(StatementError::Aborted { reason, .. }) => Some(*reason),
+            _ => None,
+        })
+        .await
     }
 
     /// One run of a SCAN over several shards, as a read-only transaction of its own.
@@ -659,7 +654,7 @@ impl Coordinator {
     /// younger than the winner of the cycle, and queues behind the locks the winner now gets.
     /// A lock timeout does not run again: waiting as long once more would hide a lock held
     /// too long. At most [`ONE_STATEMENT_RUNS_MAX`] runs, and none starts after `until`.
-    pub(crate) fn run_again(&self, reason: AbortReason, runs: usize, until: Instant) -> bool {
+    fn run_again(&self, reason: AbortReason, runs: usize, until: Instant) -> bool {
         let again = reason == AbortReason::Deadlock
             && runs < ONE_STATEMENT_RUNS_MAX
             && Instant::now() < until;
@@ -667,6 +662,28 @@ impl Coordinator {
             Counters::bump(&self.ctx.counters.runs_again);
         }
         again
+    }
+
+    /// Runs a one-statement transaction (`run`), and runs it anew while
+    /// [`Coordinator::run_again`] says so of the abort reason that `aborted` finds in its
+    /// result; `until` as there.
+    pub(crate) async fn one_statement<T, Fut>(
+        &self,
+        until: Instant,
+        mut run: impl FnMut() -> Fut,
+        aborted: impl Fn(&T) -> Option<AbortReason>,
+    ) -> T
+    where
+        Fut: std::future::Future<Output = T>,
+    {
+        let mut runs = 1;
+        loop {
+            let result = run().await;
+            match aborted(&result) {
+                Some(reason) if self.run_again(reason, runs, until) => runs += 1,
+                _ => return result,
+            }
+        }
     }
 
     // ---- deadlock probes and liveness --------------------------------------------------------
