@@ -49,6 +49,11 @@ pub const REGRESSION_SEEDS: &[(u64, u64, &str)] = &[
         "write skew: a read-only vote's shared lock, lost to a leadership transfer before home took its lock",
     ),
     (
+        98,
+        3,
+        "a replica never caught up: a replication stream re-read purged entries as heartbeats in a loop (after a replaced disk's log went back)",
+    ),
+    (
         342,
         3,
         "lost acknowledged appends: a commit retry that was not proposed released the locks of an earlier attempt that then applied",

@@ -131,12 +131,13 @@ pub enum RaftReply {
 pub struct ShardNetworkFactory {
     shard: ShardId,
     connector: Arc<dyn PeerConnector>,
+    log: LogStore,
 }
 
 impl ShardNetworkFactory {
-    /// The factory for `shard`'s group.
-    pub fn new(shard: ShardId, connector: Arc<dyn PeerConnector>) -> ShardNetworkFactory {
-        ShardNetworkFactory { shard, connector }
+    /// The factory for `shard`'s group, whose log is `log`.
+    pub fn new(shard: ShardId, connector: Arc<dyn PeerConnector>, log: LogStore) -> Self {
+        ShardNetworkFactory { shard, connector, log }
     }
 }
 
@@ -144,7 +145,8 @@ impl RaftNetworkFactory<TypeConfig> for ShardNetworkFactory {
     type Network = ShardPeer;
 
     async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> ShardPeer {
-        ShardPeer { shard: self.shard, target, connector: self.connector.clone() }
+        let (shard, connector, log) = (self.shard, self.connector.clone(), self.log.clone());
+        ShardPeer { shard, target, connector, log }
     }
 }
 
@@ -153,6 +155,8 @@ pub struct ShardPeer {
     shard: ShardId,
     target: NodeId,
     connector: Arc<dyn PeerConnector>,
+    /// The shard's log here, for [`LogStore::take_purged_read`].
+    log: LogStore,
 }
 
 fn unreachable<E: std::fmt::Display>(error: E) -> Unreachable<TypeConfig> {
@@ -210,6 +214,12 @@ impl RaftNetworkV2<TypeConfig> for ShardPeer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let after = rpc.prev_log_id.as_ref().map_or(0, |prev| prev.index + 1);
+        if rpc.entries.is_empty() && self.log.take_purged_read(after) {
+            let why =
+                format!("the entries from {after} on are purged: the follower needs a snapshot");
+            return Err(NetworkError::from_string(why).into());
+        }
         match self.call(RaftRpc::Append(rpc), option.hard_ttl()).await? {
             RaftReply::Append(response) => Ok(response),
             other => Err(unexpected(other)),

@@ -253,7 +253,7 @@ impl Node {
                 .open_shard(shard)
                 .await
                 .map_err(|e| StartError::Start(format!("{shard}: {e}")))?;
-            let network = ShardNetworkFactory::new(shard, raft_connector.clone());
+            let network = ShardNetworkFactory::new(shard, raft_connector.clone(), log.clone());
             let raft =
                 Raft::new(config.id, raft_config.clone(), network, log.clone(), state_machine)
                     .await

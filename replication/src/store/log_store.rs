@@ -25,6 +25,8 @@ use std::ops::Bound;
 use std::ops::RangeBounds;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 
 use openraft::LogState;
 use openraft::RaftLogReader;
@@ -72,6 +74,9 @@ struct ShardLog {
     mem: Mutex<LogMem>,
     /// The byte budget of a replication read ([`APPEND_BYTES_MAX`] but in the simulation).
     append_bytes_max: usize,
+    /// The start of the last replication read that found its first entry purged (0: none
+    /// since the last [`LogStore::take_purged_read`]).
+    purged_read: AtomicU64,
 }
 
 /// An entry of the in-memory tail, with its encoded size.
@@ -177,7 +182,9 @@ impl LogStore {
             ..LogMem::default()
         };
         let mem = Mutex::new(mem);
-        LogStore { inner: Arc::new(ShardLog { shard, writer, reader, mem, append_bytes_max }) }
+        let purged_read = AtomicU64::new(0);
+        let log = ShardLog { shard, writer, reader, mem, append_bytes_max, purged_read };
+        LogStore { inner: Arc::new(log) }
     }
 
     /// The shard.
@@ -214,6 +221,19 @@ impl LogStore {
         };
         // Read outside the lock; an entry truncated meanwhile was in the log when asked.
         self.inner.reader.read(location).is_ok_and(|entry| entry.log_id == *log_id)
+    }
+
+    /// True, once, if the last replication read that found its first entry purged started at
+    /// `index`: the heartbeat openraft sends after such an empty read (`prev_log_id` just
+    /// before `index`) should fail instead (`network::ShardPeer::append_entries`), so that
+    /// openraft looks again at the follower's progress and sends a snapshot.
+    pub fn take_purged_read(&self, index: u64) -> bool {
+        index != 0
+            && self
+                .inner
+                .purged_read
+                .compare_exchange(index, 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     fn mem(&self) -> std::sync::MutexGuard<'_, LogMem> {
@@ -305,13 +325,18 @@ impl RaftLogReader<TypeConfig> for LogStore {
     /// Nothing if the entry at `start` is gone (purged while a replication stream still meant to
     /// send from before the purge, as after a follower's log went back: a replaced disk). The
     /// entries after it would go out behind a `prev_log_id` they do not follow, a gap in the
-    /// follower's log (openraft asserts against it in debug builds); an empty answer makes
-    /// openraft send a heartbeat and look again, and it then sends a snapshot.
+    /// follower's log (openraft asserts against it in debug builds). openraft takes the empty
+    /// answer as a heartbeat and reads the same range again; the stream would loop so for as
+    /// long as it lives (chaos seed 98 with the backoff of 2026-12-05: a replica 700 entries
+    /// behind for the whole settle phase). So the read is remembered, the heartbeat that
+    /// follows fails ([`LogStore::take_purged_read`]), and openraft, looking at the follower's
+    /// progress anew after the error, finds what it lacks purged and sends a snapshot.
     async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> io::Result<Vec<Entry>> {
         let end = self.mem().prefix_end(start, end, self.inner.append_bytes_max);
         let entries = self.try_get_log_entries(start..end).await?;
-        if entries.first().is_some_and(|first| first.log_id.index != start) {
+        if entries.first().is_none_or(|first| first.log_id.index != start) {
             tracing::debug!(start, "entries purged under a replication read; nothing sent");
+            self.inner.purged_read.store(start, Ordering::Relaxed);
             return Ok(Vec::new());
         }
         Ok(entries)
@@ -566,5 +591,29 @@ mod tests {
         // Below the budget, the whole range.
         let all = indexes(log.limited_get_log_entries(3, 5).await.expect("read"));
         assert_eq!(all, vec![3, 4]);
+    }
+
+    /// A replication read whose first entry was purged answers nothing, and remembers where it
+    /// started, once: the heartbeat that follows it (behind the entry before) is the one to
+    /// fail, so that openraft sends a snapshot instead of reading the same range forever.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_read_of_purged_entries_answers_nothing_and_is_remembered_once() {
+        let dir = Arc::new(MemDir::default());
+        let (wal, reader, mut logs) = Wal::open_with(dir, 1 << 20).expect("open");
+        let writer = Writer::start(wal, Executor::Task { sync_delay: Duration::ZERO }, "log", None);
+        let recovered = logs.remove(&ShardId(0)).unwrap_or_default();
+        let mut log = LogStore::open(ShardId(0), recovered, writer, reader, APPEND_BYTES_MAX);
+        let entry = |index| openraft::testing::blank_ent::<TypeConfig>(1, 1, index);
+        log.append((0..20).map(entry), IOFlushed::noop()).await.expect("append");
+        log.purge(openraft::testing::log_id::<TypeConfig>(1, 1, 9)).await.expect("purge");
+        assert!(!log.take_purged_read(5), "nothing read yet");
+        let read = log.limited_get_log_entries(5, 15).await.expect("read");
+        assert!(read.is_empty(), "entries 10.. went out behind a purged 4: {}", read.len());
+        assert!(!log.take_purged_read(6), "another start");
+        assert!(log.take_purged_read(5), "the read from 5");
+        assert!(!log.take_purged_read(5), "only once");
+        let read = log.limited_get_log_entries(10, 15).await.expect("read");
+        assert_eq!(read.len(), 5, "from the first kept entry on");
+        assert!(!log.take_purged_read(10), "a whole read is not remembered");
     }
 }
