@@ -220,7 +220,7 @@ impl LogStore {
             }
         };
         // Read outside the lock; an entry truncated meanwhile was in the log when asked.
-        self.inner.reader.read(location).is_ok_and(|entry| entry.log_id == *log_id)
+        matches!(self.inner.reader.read(location), Ok(Some(entry)) if entry.log_id == *log_id)
     }
 
     /// True, once, if the last replication read that found its first entry purged started at
@@ -259,7 +259,11 @@ impl LogStore {
             .await
     }
 
-    /// The entries of `[start, end)` that the WAL has, from the first one on, stopping at a gap.
+    /// The entries of `[start, end)` that the WAL has, from the first one on, stopping at a gap
+    /// or at an entry purged since its location was taken (its segment deleted by the writer
+    /// meanwhile: segments go oldest first, so what was read before it is a whole prefix).
+    /// Failing there instead would be a storage error, which stops the shard's Raft group and
+    /// the node with it (found in review, 2026-12-05).
     fn read_durable(&self, start: u64, end: u64) -> io::Result<Vec<Entry>> {
         if start >= end {
             return Ok(Vec::new());
@@ -272,7 +276,10 @@ impl LogStore {
             if index != expected {
                 break;
             }
-            out.push(self.inner.reader.read(at)?);
+            match self.inner.reader.read(at)? {
+                Some(entry) => out.push(entry),
+                None => break,
+            }
         }
         Ok(out)
     }
@@ -615,5 +622,27 @@ mod tests {
         let read = log.limited_get_log_entries(10, 15).await.expect("read");
         assert_eq!(read.len(), 5, "from the first kept entry on");
         assert!(!log.take_purged_read(10), "a whole read is not remembered");
+    }
+
+    /// A read that took an entry's location before a purge deleted its segment finds it gone:
+    /// `None`, not an I/O error (which would stop the group, and the node).
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_entry_whose_segment_a_purge_deleted_reads_as_purged() {
+        let dir = Arc::new(MemDir::default());
+        let (wal, reader, mut logs) = Wal::open_with(dir, 2048).expect("open");
+        let writer = Writer::start(wal, Executor::Task { sync_delay: Duration::ZERO }, "log", None);
+        let recovered = logs.remove(&ShardId(0)).unwrap_or_default();
+        let mut log = LogStore::open(ShardId(0), recovered, writer.clone(), reader, 2048);
+        // A batch stays in one segment: several batches, to fill several segments.
+        for batch in 0..5 {
+            let entries = (batch * 8..batch * 8 + 8).map(|i| sized_entry(i, 200));
+            log.append(entries, IOFlushed::noop()).await.expect("append");
+            writer.run(true, |_| Ok(())).await.expect("durable");
+        }
+        let first = *log.mem().locations.get(&0).expect("entry 0's location");
+        assert_eq!(log.inner.reader.read(first).expect("read").map(|e| e.log_id.index), Some(0));
+        log.purge(openraft::testing::log_id::<TypeConfig>(1, 1, 35)).await.expect("purge");
+        writer.run(true, |_| Ok(())).await.expect("durable");
+        assert!(log.inner.reader.read(first).expect("no I/O error").is_none(), "entry 0 read back");
     }
 }

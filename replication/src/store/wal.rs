@@ -261,16 +261,16 @@ pub struct WalReader {
 }
 
 impl WalReader {
-    /// The entry at `at`.
-    pub fn read(&self, at: Location) -> io::Result<Entry> {
+    /// The entry at `at`; `None` if its segment is gone: the entry was purged since its
+    /// location was taken (a reader takes locations under the log's lock and reads after
+    /// releasing it, while the writer thread may delete purged segments).
+    pub fn read(&self, at: Location) -> io::Result<Option<Entry>> {
         let file = self.segments.lock().expect("segments lock").get(&at.segment).cloned();
-        let file = file.ok_or_else(|| {
-            io::Error::other(format!("WAL segment {} is gone (entry purged)", at.segment))
-        })?;
+        let Some(file) = file else { return Ok(None) };
         let mut record = vec![0; at.len as usize];
         file.read_at(at.offset, &mut record)?;
         match parse(&record) {
-            Some((Kind::Entry, _, _, body, _)) => codec::decode(body),
+            Some((Kind::Entry, _, _, body, _)) => codec::decode(body).map(Some),
             _ => Err(corrupt(format!("no entry at segment {} offset {}", at.segment, at.offset))),
         }
     }
@@ -895,7 +895,7 @@ mod tests {
                         .entries
                         .iter()
                         .map(|(&index, &at)| {
-                            let entry = reader.read(at).expect("read back");
+                            let entry = reader.read(at).expect("read back").expect("kept");
                             assert_eq!(entry.log_id().index, index);
                             (index, entry.log_id().leader_id.term)
                         })
@@ -993,7 +993,7 @@ mod tests {
                 .entries
                 .iter()
                 .map(|(&index, &at)| {
-                    (index, reader.read(at).expect("read").log_id().leader_id.term)
+                    (index, reader.read(at).expect("read").expect("kept").log_id().leader_id.term)
                 })
                 .collect();
             assert_eq!(entries, (121..140).map(|index| (index, 3)).collect::<Vec<_>>());

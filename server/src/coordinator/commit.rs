@@ -155,7 +155,9 @@ impl Coordinator {
             }
             Err(error) => return Err(error),
         };
-        self.entry(&txn)?.state.lock().await.locks_until = Some(locks_until);
+        if let Ok(entry) = self.entry(&txn) {
+            entry.state.lock().await.locks_until = Some(locks_until);
+        }
         let outcome = self.commit_with(txn, writes).await;
         if outcome.is_err() {
             let _ = self.abort(txn).await;

@@ -593,7 +593,9 @@ impl Coordinator {
     /// SCAN outside a transaction: one shard directly; several as a read-only transaction, so
     /// the rows come from one consistent state. That transaction runs again when it is a
     /// deadlock victim (`Coordinator::run_again`), while less than half of `lock_wait_ms` has
-    /// passed: its last run's own waits then still end inside the client's deadline.
+    /// passed. (Each shard's lock wait has `lock_wait_ms` of its own, so a run over several
+    /// contended shards can outlast the client's deadline, with or without reruns; the client
+    /// then hears "unavailable", nothing applied.)
     pub async fn single_scan(
         &self,
         from: Key,
