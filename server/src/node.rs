@@ -486,7 +486,11 @@ impl Node {
     /// [`Node::shutdown`], which stops every group.
     pub fn failure(&self) -> Option<String> {
         if self.store.has_failed() {
-            return Some("storage failed".into());
+            let why = self.store.failure().unwrap_or_else(|| "a commit failed".into());
+            return Some(format!(
+                "storage failed ({why}); fix the disk (free space if it is full) and start the \
+                 node again: it recovers what it had synced"
+            ));
         }
         self.shards.values().find_map(|shard| {
             let metrics = shard.raft.metrics().borrow_watched().clone();

@@ -362,6 +362,10 @@ async fn a_node_whose_disk_refuses_a_write_stops_by_itself_and_recovers_on_resta
     assert!(!status.success(), "node {failing} exited with {status} on a failed write");
     let log = std::fs::read_to_string(cluster.log_path(failing)).expect("the node's log");
     assert!(log.contains("storage failed"), "node {failing}'s log does not say why it stopped");
+    assert!(
+        log.contains("free space if it is full) and start the node again"),
+        "node {failing}'s exit message does not say what to do"
+    );
     assert!(log.contains("File too large"), "node {failing}'s log does not name the I/O error");
     eprintln!("node {failing} stopped ({status}) after {writes} writes of 1 MiB");
 

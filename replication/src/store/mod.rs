@@ -256,6 +256,12 @@ impl Store {
         self.log_writer.has_failed() || self.state_writer.has_failed()
     }
 
+    /// Which store failed and its error, once [`Store::has_failed`].
+    pub fn failure(&self) -> Option<String> {
+        let log = self.log_writer.failure().map(|why| format!("the Raft log: {why}"));
+        log.or_else(|| self.state_writer.failure().map(|why| format!("the state database: {why}")))
+    }
+
     /// What the writers have done: one line each, log first.
     pub fn summary(&self) -> [String; 2] {
         let segments = self.wal_pressure().segments;

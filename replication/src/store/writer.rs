@@ -172,6 +172,8 @@ impl WriterStats {
 pub struct Writer<S: Sink> {
     jobs: mpsc::UnboundedSender<Job<S>>,
     failed: Arc<AtomicBool>,
+    /// Why, once `failed`.
+    failure: Arc<Mutex<Option<String>>>,
     stats: Arc<WriterStats>,
     executor: Executor,
 }
@@ -181,6 +183,7 @@ impl<S: Sink> Clone for Writer<S> {
         Writer {
             jobs: self.jobs.clone(),
             failed: self.failed.clone(),
+            failure: self.failure.clone(),
             stats: self.stats.clone(),
             executor: self.executor,
         }
@@ -198,10 +201,12 @@ impl<S: Sink> Writer<S> {
     ) -> Writer<S> {
         let (jobs, mut queue) = mpsc::unbounded_channel::<Job<S>>();
         let failed = Arc::new(AtomicBool::new(false));
+        let failure = Arc::new(Mutex::new(None));
         let stats = Arc::new(WriterStats::default());
         let mut batcher = Batcher {
             sink,
             failed: failed.clone(),
+            failure: failure.clone(),
             stats: stats.clone(),
             checkpoint_every,
             commits: 0,
@@ -240,7 +245,7 @@ impl<S: Sink> Writer<S> {
                 });
             }
         }
-        Writer { jobs, failed, stats, executor }
+        Writer { jobs, failed, failure, stats, executor }
     }
 
     /// Where the writer runs; other blocking work of the same store runs likewise
@@ -257,6 +262,11 @@ impl<S: Sink> Writer<S> {
     /// True once a commit failed (the node must stop).
     pub fn has_failed(&self) -> bool {
         self.failed.load(Ordering::SeqCst)
+    }
+
+    /// The error of the commit that failed, once one has.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().expect("failure lock").clone()
     }
 
     /// Queues a job; fails at once if the writer has stopped.
@@ -312,6 +322,7 @@ fn drain<S: Sink>(first: Job<S>, queue: &mut mpsc::UnboundedReceiver<Job<S>>) ->
 struct Batcher<S: Sink> {
     sink: S,
     failed: Arc<AtomicBool>,
+    failure: Arc<Mutex<Option<String>>>,
     stats: Arc<WriterStats>,
     checkpoint_every: Option<u64>,
     commits: u64,
@@ -349,6 +360,7 @@ impl<S: Sink> Batcher<S> {
             }
             Err(error) => {
                 tracing::error!(%error, "storage commit failed; the node must stop");
+                *self.failure.lock().expect("failure lock") = Some(error.to_string());
                 self.failed.store(true, Ordering::SeqCst);
                 for done in completions {
                     done(Err(io::Error::other(format!("storage commit failed: {error}"))));
@@ -404,6 +416,7 @@ mod tests {
         let error = writer.run(true, write(2)).await.expect_err("the second commit fails");
         assert!(error.to_string().contains("Input/output error"), "{error}");
         assert!(writer.has_failed());
+        assert_eq!(writer.failure().as_deref(), Some("fsync: Input/output error"), "why");
         // Fail-stop: no later job is tried, durable or not (retrying after a failed fsync
         // could acknowledge writes the kernel already dropped).
         assert!(writer.run(true, write(3)).await.is_err());
