@@ -134,10 +134,8 @@ fn a_stale_node_and_an_emptied_one_serve_nothing_until_the_third_is_back() {
             }
             _ => {}
         }
-        match cluster.sim.step() {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(error) => panic!("simulation failed: {error}"),
+        if cluster.step() {
+            break;
         }
     }
     assert!(done.get(), "the client finished");
@@ -226,10 +224,8 @@ fn a_leader_backs_off_sending_snapshots_to_a_follower_that_is_down_and_catches_i
             }
             Ask::Nothing => {}
         }
-        match cluster.sim.step() {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(error) => panic!("simulation failed: {error}"),
+        if cluster.step() {
+            break;
         }
     }
 }

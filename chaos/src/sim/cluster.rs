@@ -450,12 +450,15 @@ impl<'a> SimCluster<'a> {
     /// Steps the simulation until `done()` says so or every client host finished; a test's
     /// driver (panics if the simulation fails).
     pub fn run_until(&mut self, done: impl Fn() -> bool) {
-        while !done() {
-            match self.sim.step() {
-                Ok(true) => break,
-                Ok(false) => {}
-                Err(error) => panic!("simulation failed: {error}"),
-            }
+        while !done() && !self.step() {}
+    }
+
+    /// One step of the simulation, for a test's driver that acts between steps: true once
+    /// every client host finished (panics if the simulation fails).
+    pub fn step(&mut self) -> bool {
+        match self.sim.step() {
+            Ok(finished) => finished,
+            Err(error) => panic!("simulation failed: {error}"),
         }
     }
 
