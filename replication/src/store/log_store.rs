@@ -516,6 +516,17 @@ mod tests {
     use crate::store::wal::records_of;
     use crate::store::writer::Executor;
 
+    /// Shard 0's log over an in-memory WAL of `segment_bytes` segments, whose writer commits
+    /// at once; replication reads get `append_bytes_max`.
+    fn memory_log(segment_bytes: u64, append_bytes_max: usize) -> (LogStore, Writer<Wal>) {
+        let dir = Arc::new(MemDir::default());
+        let (wal, reader, mut logs) = Wal::open_with(dir, segment_bytes).expect("open");
+        let writer = Writer::start(wal, Executor::Task { sync_delay: Duration::ZERO }, "log", None);
+        let recovered = logs.remove(&ShardId(0)).unwrap_or_default();
+        let log = LogStore::open(ShardId(0), recovered, writer.clone(), reader, append_bytes_max);
+        (log, writer)
+    }
+
     /// openraft saves a committed id once its entries are submitted, not flushed. Here the
     /// writer has taken entries 0..9 into a batch (and waits out its simulated fsync) when
     /// entries 10..19 arrive with committed id 19: both join that batch, and the committed id
@@ -562,12 +573,7 @@ mod tests {
     /// most `LOG_TAIL_CACHED_BYTES` of durable entries.
     #[tokio::test(flavor = "current_thread")]
     async fn replication_reads_and_the_tail_are_bounded_in_bytes() {
-        let dir = Arc::new(MemDir::default());
-        let (wal, reader, mut logs) = Wal::open_with(dir, 256 << 20).expect("open");
-        let writer = Writer::start(wal, Executor::Task { sync_delay: Duration::ZERO }, "log", None);
-        let recovered = logs.remove(&ShardId(0)).unwrap_or_default();
-        let mut log =
-            LogStore::open(ShardId(0), recovered, writer.clone(), reader, APPEND_BYTES_MAX);
+        let (mut log, writer) = memory_log(256 << 20, APPEND_BYTES_MAX);
         let third = APPEND_BYTES_MAX / 3 + 1;
         let entries = LOG_TAIL_CACHED_BYTES / third + 4;
         log.append((0..entries as u64).map(|i| sized_entry(i, third)), IOFlushed::noop())
@@ -605,11 +611,7 @@ mod tests {
     /// fail, so that openraft sends a snapshot instead of reading the same range forever.
     #[tokio::test(flavor = "current_thread")]
     async fn a_read_of_purged_entries_answers_nothing_and_is_remembered_once() {
-        let dir = Arc::new(MemDir::default());
-        let (wal, reader, mut logs) = Wal::open_with(dir, 1 << 20).expect("open");
-        let writer = Writer::start(wal, Executor::Task { sync_delay: Duration::ZERO }, "log", None);
-        let recovered = logs.remove(&ShardId(0)).unwrap_or_default();
-        let mut log = LogStore::open(ShardId(0), recovered, writer, reader, APPEND_BYTES_MAX);
+        let (mut log, _) = memory_log(1 << 20, APPEND_BYTES_MAX);
         let entry = |index| openraft::testing::blank_ent::<TypeConfig>(1, 1, index);
         log.append((0..20).map(entry), IOFlushed::noop()).await.expect("append");
         log.purge(openraft::testing::log_id::<TypeConfig>(1, 1, 9)).await.expect("purge");
@@ -628,11 +630,7 @@ mod tests {
     /// `None`, not an I/O error (which would stop the group, and the node).
     #[tokio::test(flavor = "current_thread")]
     async fn an_entry_whose_segment_a_purge_deleted_reads_as_purged() {
-        let dir = Arc::new(MemDir::default());
-        let (wal, reader, mut logs) = Wal::open_with(dir, 2048).expect("open");
-        let writer = Writer::start(wal, Executor::Task { sync_delay: Duration::ZERO }, "log", None);
-        let recovered = logs.remove(&ShardId(0)).unwrap_or_default();
-        let mut log = LogStore::open(ShardId(0), recovered, writer.clone(), reader, 2048);
+        let (mut log, writer) = memory_log(2048, 2048);
         // A batch stays in one segment: several batches, to fill several segments.
         for batch in 0..5 {
             let entries = (batch * 8..batch * 8 + 8).map(|i| sized_entry(i, 200));
