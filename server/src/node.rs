@@ -485,16 +485,15 @@ impl Node {
     /// Why [`Node::storage_failure`] resolves, if it has cause to. Ask before
     /// [`Node::shutdown`], which stops every group.
     pub fn failure(&self) -> Option<String> {
-        if self.store.has_failed() {
-            let why = self.store.failure().unwrap_or_else(|| "a commit failed".into());
+        if let Some(why) = self.store.failure() {
             return Some(format!(
                 "storage failed ({why}); fix the disk (free space if it is full) and start the \
                  node again: it recovers what it had synced"
             ));
         }
         self.shards.values().find_map(|shard| {
-            let metrics = shard.raft.metrics().borrow_watched().clone();
-            let fatal = metrics.running_state.err()?;
+            let metrics = shard.raft.metrics();
+            let fatal = metrics.borrow_watched().running_state.as_ref().err()?.to_string();
             Some(format!("the Raft group of {} stopped: {fatal}", shard.id))
         })
     }

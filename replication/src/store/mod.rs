@@ -256,7 +256,8 @@ impl Store {
         self.log_writer.has_failed() || self.state_writer.has_failed()
     }
 
-    /// Which store failed and its error, once [`Store::has_failed`].
+    /// Which store failed and its error: `Some` exactly when [`Store::has_failed`] (a writer
+    /// keeps its error before it marks itself failed).
     pub fn failure(&self) -> Option<String> {
         let log = self.log_writer.failure().map(|why| format!("the Raft log: {why}"));
         log.or_else(|| self.state_writer.failure().map(|why| format!("the state database: {why}")))
