@@ -245,6 +245,11 @@ impl Cluster {
         self.node(id).child.is_some()
     }
 
+    /// Node `id`'s process id, while it runs.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.node(id).child.as_ref().map(Child::id)
+    }
+
     /// The nodes whose processes run.
     pub fn running(&self) -> Vec<u64> {
         self.nodes.values().filter(|n| n.child.is_some()).map(|n| n.id).collect()

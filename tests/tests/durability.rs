@@ -93,6 +93,24 @@ async fn every_acknowledged_write_survives_a_leader_kill_and_a_whole_cluster_kil
     eprintln!("{} writes failed with an uncertain outcome: {failures:?}", failures.len());
 }
 
+/// A node turns transparent huge pages off for itself (`kvd`'s `no_transparent_huge_pages`):
+/// with them, a state commit took 5-40 ms now and then instead of 0.3 ms, zeroing 2 MiB
+/// pages, and doubled `put`'s p99 (docs/benchmarks.md, 2026-12-05).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_run_without_transparent_huge_pages() {
+    let cluster = Cluster::start().await;
+    for id in cluster.ids() {
+        let pid = cluster.pid(id).expect("the node runs");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("its status");
+        // Kernels before 5.0 do not show the flag; there is nothing to check on them.
+        let Some(line) = status.lines().find(|line| line.starts_with("THP_enabled:")) else {
+            eprintln!("this kernel does not show THP_enabled; not checked");
+            return;
+        };
+        assert_eq!(line.split_whitespace().nth(1), Some("0"), "node {id}: {line}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_leaders_shards_get_a_new_leader_within_seconds() {
     let mut cluster = Cluster::start().await;
