@@ -466,7 +466,8 @@ impl Node {
     }
 
     /// Resolves once the node's storage has failed (a failed commit stops its writer for
-    /// good, fail-stop: retrying an fsync after an error is unsafe), or once one of its Raft
+    /// good, fail-stop: retrying an fsync after an error is unsafe), once its data directory
+    /// is no longer the one it opened (`replication::store::presence`), or once one of its Raft
     /// groups has stopped on a fatal error (openraft stops a group whose storage call fails,
     /// and a node that went on serving with it stopped would keep that shard's replica behind
     /// for good, serving stale causal reads from it). The node must then stop serving and
@@ -489,6 +490,15 @@ impl Node {
             return Some(format!(
                 "storage failed ({why}); fix the disk (free space if it is full) and start the \
                  node again: it recovers what it had synced"
+            ));
+        }
+        if let Some(why) = self.store.directory_lost() {
+            return Some(format!(
+                "the data directory {} was deleted, moved or replaced while the node ran ({why}); \
+                 nothing written from now on would be there at the next start, so the node \
+                 stops. Start it again on the directory it should use: on an empty one it \
+                 copies everything back from the other replicas before it votes",
+                self.ctx.config.data.display()
             ));
         }
         self.shards.values().find_map(|shard| {

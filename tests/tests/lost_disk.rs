@@ -11,6 +11,9 @@
 //! A node whose Raft log was damaged (a flipped bit in a synced record, not a crash's torn
 //! write) refuses to start, and its message prescribes the same remedy: an empty data
 //! directory (`replication::store::wal`).
+//!
+//! A node whose data directory is deleted while it runs stops by itself
+//! (`replication::store::presence`), and rejoins on the emptied directory the same way.
 
 use std::time::Duration;
 
@@ -156,22 +159,60 @@ async fn a_node_whose_log_is_damaged_refuses_to_start_and_rejoins_on_an_empty_di
     let segment = flip_a_log_bit(&cluster, 3);
     eprintln!("flipped a bit in the middle of node 3's {segment}");
     cluster.restart(3);
-    let status = cluster.wait_exit(3, REFUSE_WITHIN).await;
-    let status = status.expect("node 3 refuses to start on its damaged log");
-    assert!(!status.success(), "node 3 exits with an error");
-    let log = cluster.log_text(3);
-    assert!(
-        log.contains("damaged record") && log.contains("move its data directory aside"),
-        "node 3 names the damage and the remedy: {}",
-        cluster.log_tail(3, 5)
-    );
+    // The damage and the remedy.
+    let said = ["damaged record", "move its data directory aside"];
+    exits_saying(&mut cluster, 3, REFUSE_WITHIN, &said).await;
 
     eprintln!("the operator moves node 3's data aside; it rejoins, catches up and votes");
     let data = cluster.data_dir(3);
     std::fs::rename(&data, data.with_extension("damaged")).expect("move the data aside");
+    node_3_rejoins_with_every_write(&mut cluster, &record, 20).await;
+}
+
+/// Waits until node `id` exits by itself, with an error, its log saying each of `said`.
+async fn exits_saying(cluster: &mut Cluster, id: u64, within: Duration, said: &[&str]) {
+    let status = cluster.wait_exit(id, within).await;
+    let status = status.unwrap_or_else(|| panic!("node {id} exits by itself within {within:?}"));
+    assert!(!status.success(), "node {id} exits with an error");
+    let log = cluster.log_text(id);
+    assert!(
+        said.iter().all(|words| log.contains(words)),
+        "node {id} says {said:?}: {}",
+        cluster.log_tail(id, 5)
+    );
+}
+
+/// Restarts node 3 on what its data directory holds now; once it votes again, every
+/// acknowledged write of `record` (`count` of them) reads back with node 1 down.
+async fn node_3_rejoins_with_every_write(
+    cluster: &mut Cluster,
+    record: &AckedWrites,
+    count: usize,
+) {
     cluster.restart(3);
-    wait_votes(&cluster, 3).await;
+    wait_votes(cluster, 3).await;
     cluster.kill9(1);
     let via_2_3 = cluster.client_via(&[2, 3]).await;
-    assert_eq!(record.verify(&via_2_3, VERIFY_WITHIN).await, 20);
+    assert_eq!(record.verify(&via_2_3, VERIFY_WITHIN).await, count);
+}
+
+/// How long a node may take to notice its data directory gone (checked every 0.5 s).
+const NOTICE_WITHIN: Duration = Duration::from_secs(10);
+
+/// A data directory deleted under a running node stops it, as PostgreSQL stops when its lock
+/// file goes: it would otherwise go on acknowledging writes into files that no longer have a
+/// name, all gone at its next start. The others go on; restarted, it catches up under its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_data_directory_is_deleted_under_it_stops_and_rejoins_on_an_empty_one() {
+    let mut cluster = Cluster::start().await;
+    let mut record = AckedWrites::new();
+    let client = cluster.client().await;
+    write_keys(&mut record, &client, &spread("before", 20), "v1").await;
+
+    std::fs::remove_dir_all(cluster.data_dir(3)).expect("delete node 3's data directory");
+    let said = ["was deleted, moved or replaced while the node ran", "node.redb is gone"];
+    exits_saying(&mut cluster, 3, NOTICE_WITHIN, &said).await;
+    write_keys(&mut record, &client, &spread("after", 20), "v2").await;
+
+    node_3_rejoins_with_every_write(&mut cluster, &record, 40).await;
 }

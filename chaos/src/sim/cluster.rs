@@ -484,7 +484,9 @@ fn ordered(a: &str, b: &str) -> (String, String) {
 /// fails. As `kvd start` does, a node stops serving when its storage fails, and a node whose
 /// disk fails while it opens or starts exits with the error (server::cli::serve); the host then
 /// ends with Ok (a process that exits is no simulation failure), and the driver restarts it
-/// ([`SimCluster::replace_failed_disk`]).
+/// ([`SimCluster::replace_failed_disk`]). A node that stops by itself with its disk healthy
+/// (one of its Raft groups stopped: `Node::failure`) ends the host with an error, which fails
+/// the seed.
 async fn run_node(
     config: NodeConfig,
     disk: Arc<DiskSwitch>,
@@ -521,6 +523,7 @@ async fn run_node_until_stopped(
         wal: Arc::new(SimLogDir::new(disk.clone())),
         wal_segment_bytes: SIM_WAL_SEGMENT_BYTES,
         append_bytes_max: SIM_APPEND_BYTES_MAX,
+        presence: None,
     };
     let options = StartOptions {
         connector: Arc::new(SimConnector),
@@ -570,6 +573,16 @@ async fn run_node_until_stopped(
         }
     };
     node.router().serve_with_incoming_shutdown(incoming(listener), stop).await?;
+    // Why it stopped by itself, asked before shutdown stops every group (as `kvd` does).
+    let failure = node.failure();
     node.shutdown().await;
-    Ok(())
+    // A node stops by itself on a failed disk (the driver restarts it). On a healthy one the
+    // stop is a bug (a Raft group stopped on an error of our code), and the seed fails with
+    // its reason instead of running on with one node silently down.
+    match failure {
+        Some(why) if !disk.is_dead() => {
+            Err(format!("node stopped by itself on a healthy disk: {why}").into())
+        }
+        _ => Ok(()),
+    }
 }

@@ -44,6 +44,7 @@
 pub mod disk;
 pub mod identity;
 pub mod log_store;
+pub mod presence;
 pub mod reader;
 pub mod safe_parts;
 pub mod state_machine;
@@ -108,6 +109,9 @@ pub struct Databases {
     /// The byte budget of one AppendEntries ([`log_store::APPEND_BYTES_MAX`]; the simulation
     /// uses a small one, so that its catching-up followers get their entries in many messages).
     pub append_bytes_max: usize,
+    /// The data directory's identity file as opened, checked while the node runs (`None` in
+    /// the simulation, whose disk nobody deletes).
+    pub presence: Option<presence::DirPresence>,
 }
 
 impl Databases {
@@ -126,6 +130,10 @@ impl Databases {
             wal: Arc::new(FsDir::create(dir.join(WAL_DIR)).map_err(IdentityError::Log)?),
             wal_segment_bytes: wal::SEGMENT_BYTES,
             append_bytes_max: log_store::APPEND_BYTES_MAX,
+            presence: Some(
+                presence::DirPresence::of(&dir.join(NODE_FILE))
+                    .map_err(|error| IdentityError::Storage(redb::Error::Io(error)))?,
+            ),
         })
     }
 }
@@ -151,6 +159,7 @@ pub struct Store {
     /// The state writer's (durable, volatile) commit counts at the last idle check.
     state_seen: Arc<std::sync::Mutex<(u64, u64)>>,
     append_bytes_max: usize,
+    presence: Option<presence::DirPresence>,
 }
 
 impl Store {
@@ -176,6 +185,7 @@ impl Store {
     ) -> Result<Store, IdentityError> {
         let identity = identity::claim(&databases.node, node_id, shards, members)?;
         let append_bytes_max = databases.append_bytes_max;
+        let presence = databases.presence.clone();
         let (wal, wal_reader, recovered) =
             Wal::open_with(databases.wal, databases.wal_segment_bytes)
                 .map_err(IdentityError::of_log)?;
@@ -207,6 +217,7 @@ impl Store {
             exports: Arc::default(),
             state_seen: Arc::default(),
             append_bytes_max,
+            presence,
         })
     }
 
@@ -261,6 +272,12 @@ impl Store {
     pub fn failure(&self) -> Option<String> {
         let log = self.log_writer.failure().map(|why| format!("the Raft log: {why}"));
         log.or_else(|| self.state_writer.failure().map(|why| format!("the state database: {why}")))
+    }
+
+    /// Why the data directory is no longer the one opened (deleted, moved or replaced under
+    /// the running node: [`presence`]), if it is not.
+    pub fn directory_lost(&self) -> Option<String> {
+        self.presence.as_ref()?.lost()
     }
 
     /// What the writers have done: one line each, log first.
