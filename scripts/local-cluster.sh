@@ -1,7 +1,8 @@
 # Sourced by scripts/bench.sh and scripts/cpu-per-op.sh: a fresh 3-node cluster of release
 # nodes on loopback ports 7101-7103, data in a temp dir, stopped and removed on exit.
 # Sets $connect (the client's --connect list), $dir and $pids; needs target/release/kvsh.
-# usage: start_cluster [KVD_BINARY]   (default target/release/kvd; extra env: KVD_ENV)
+# usage: start_cluster [KVD_BINARY]   (default target/release/kvd; extra env: KVD_ENV; extra
+#   `kvd start` flags: KVD_ARGS, e.g. KVD_ARGS="--shards 2")
 peers=1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103
 connect=127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103
 
@@ -12,7 +13,7 @@ start_cluster() {
   trap 'kill $(jobs -p) 2>/dev/null; wait; rm -rf "$dir"' EXIT
   for i in 1 2 3; do
     env ${KVD_ENV:-} RUST_LOG=warn "$kvd" start --id "$i" --listen "127.0.0.1:710$i" \
-      --peers "$peers" --data "$dir/$i" >"$dir/$i.log" 2>&1 &
+      --peers "$peers" --data "$dir/$i" ${KVD_ARGS:-} >"$dir/$i.log" 2>&1 &
     pids+=($!)
   done
   # Wait until every shard has a leader (a one-statement write to each shard succeeds).
