@@ -12,8 +12,10 @@
 //! second takes the wait over, and the first answers that the outcome is open (UNAVAILABLE),
 //! never ABORTED, since the second goes on and commits (`WaitEnd::Superseded`). Delivered again
 //! after it committed and its transaction was finished there, it answers COMMITTED from the
-//! record (`Shard::outcome_of_single`). Answered ABORTED because its leader lost the shard, it
-//! is not committed by a copy that arrives after the same node leads again (`EndedTxns`).
+//! record (`Shard::outcome_of_single`), and so it does when the copy waits behind a later holder
+//! of the key and its wait fails (`Shard::refused_single_write`). Answered ABORTED because its
+//! leader lost the shard, it is not committed by a copy that arrives after the same node leads
+//! again (`EndedTxns`).
 //!
 //! The tests play the coordinator over the Peer API.
 
@@ -300,4 +302,62 @@ fn a_write_answered_aborted_is_not_committed_by_a_copy_after_its_leader_leads_ag
     cluster.transfer_leader(other, SHARD, leader);
     cluster.run_until(|| phase.get() >= 3);
     assert_eq!(phase.get(), 3, "the client finished");
+}
+
+/// A one-statement WRITE that committed, whose answer was lost, is delivered again while a
+/// later transaction holds the key: the copy waits, and its wait fails (here the leader loses
+/// the shard; a lock wait timeout or a deadlock does the same). It must answer COMMITTED from
+/// the record, not the wait's ABORTED: the client would take that as "nothing happened" and
+/// write again, after the holder, a write the holder may have read (a review found it,
+/// 2026-12-05; `Shard::refused_single_write`).
+#[test]
+fn a_write_delivered_again_after_it_committed_answers_committed_when_its_wait_fails() {
+    let mut cluster = SimCluster::new(ClusterSpec::new(17, 3));
+    // The client's progress, which the driver follows: 1 once the copy waits, 2 at the end.
+    let phase = Rc::new(Cell::new(0));
+    let leader_id = Rc::new(Cell::new(0));
+    let (client_phase, client_leader_id) = (phase.clone(), leader_id.clone());
+    let addrs = cluster.addrs();
+    cluster.client("coordinator", async move {
+        let id = settled_leader().await?;
+        let leader = node_addr(id);
+        client_leader_id.set(id);
+        let key = b"0committed".to_vec();
+        let txn = new_txn(&leader, 1).await?;
+        let op = SingleOp::Write { key: key.clone(), value: Some(b"v".to_vec()) };
+        let write = PeerRequest::Single { shard: SHARD, txn, op };
+        let first = call(&leader, write.clone()).await?.body;
+        let PeerReply::Committed { commit_ts } = first else {
+            panic!("the first delivery answered {first:?}");
+        };
+
+        // A running transaction (its coordinator answers for it, so no holder check evicts
+        // it) takes the key; the copy of the WRITE waits behind it.
+        let client = Client::connect_options(&addrs, Arc::new(SimConnector), 1, DEADLINE)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut holder = client.begin().await.map_err(|e| e.to_string())?;
+        holder.get_for_update(key.clone()).await.map_err(|e| e.to_string())?;
+        let copy = {
+            let (leader, write) = (leader.clone(), write.clone());
+            tokio::spawn(async move { call(&leader, write).await.map(|reply| reply.body) })
+        };
+        while inspect(&leader, SHARD).await?.lock_holders < 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        client_phase.set(1);
+        let copy = copy.await.map_err(|e| e.to_string())??;
+        assert!(
+            matches!(copy, PeerReply::Committed { commit_ts: ts } if ts == commit_ts),
+            "a copy of a committed WRITE whose wait failed answered {copy:?}, not COMMITTED at \
+             {commit_ts}"
+        );
+        client_phase.set(2);
+        Ok(())
+    });
+    cluster.run_until(|| phase.get() >= 1);
+    let (leader, other) = (leader_id.get(), leader_id.get() % 3 + 1);
+    cluster.transfer_leader(leader, SHARD, other);
+    cluster.run_until(|| phase.get() >= 2);
+    assert_eq!(phase.get(), 2, "the client finished");
 }

@@ -1417,12 +1417,29 @@ impl Shard {
     /// committed and released the locks this one found lost, and neither leaves a mark that
     /// outlives a check made a moment later (a phase 2 that was not proposed clears its own,
     /// a term change clears them all). The record's answer is always true: its decision, or
-    /// an open outcome while there is none. Any other refusal stands.
+    /// an open outcome while there is none.
+    ///
+    /// Any other refusal (a lock wait that failed: LEADER_CHANGED, LOCK_TIMEOUT, DEADLOCK)
+    /// stands unless the record says COMMITTED: this may be a copy of a delivery that
+    /// committed and released the key (its answer lost), which then waited behind a later
+    /// holder. Its ABORTED would tell the client that nothing happened, and the client would
+    /// write again, after a holder that may have read the first write (a review found it,
+    /// 2026-12-05; chaos `prepare_resend.rs`, sixth case). Without a record the refusal is
+    /// true: a delivery waits only when another transaction holds the key, so no delivery of
+    /// this one holds it with a proposal in flight at this leader, and an entry of an earlier
+    /// term was applied (or dropped) before this leader became ready.
     fn refused_single_write(&self, txn: TxnId, reply: PeerReply) -> PeerReply {
         match reply {
             PeerReply::Aborted { reason: AbortReason::CoordinatorLost, .. } => {
                 self.outcome_of_single(txn)
             }
+            refused @ PeerReply::Aborted { .. } => match self.reader.record(&txn) {
+                Ok(Some(Record { decision: Decision::Committed { commit_ts }, .. })) => {
+                    PeerReply::Committed { commit_ts }
+                }
+                Ok(_) => refused,
+                Err(error) => PeerReply::Unavailable(error.to_string()),
+            },
             reply => reply,
         }
     }
