@@ -281,3 +281,51 @@ async fn a_causal_token_from_the_future_is_refused_and_moves_no_clock() {
     let commit_ms = fresh.token() >> proto::kv::CAUSAL_TOKEN_LOGICAL_BITS;
     assert!(commit_ms < now_ms() + 60_000, "the cluster's clock did not move: {commit_ms}");
 }
+
+/// Unary one-statement calls that their client cancels (a deadline shorter than the lock wait
+/// they meet) leave nothing registered at their coordinator once the operations end. Before
+/// 2026-12-05 each stayed registered as a running transaction for good, counted against
+/// `open_txns_max`, until the node refused every BEGIN (`Coordinator::single`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_one_statement_calls_leave_no_transaction_registered() {
+    const CANCELLED: usize = 10;
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let addr = cluster.addr(1);
+    let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect to node 1");
+    // A transaction holds the key, so every WRITE waits for its lock.
+    let mut holder = client.begin().await.expect("BEGIN");
+    holder.get_for_update("Held").await.expect("READ FOR UPDATE");
+    for i in 0..CANCELLED {
+        let request = proto::kv::WriteRequest {
+            key: "Held".into(),
+            value: format!("w{i}").into(),
+            ..Default::default()
+        };
+        let call = tokio::time::timeout(Duration::from_millis(100), kv.write(request)).await;
+        assert!(call.is_err(), "the WRITE waited for the lock: {call:?}");
+    }
+    holder.abort().await.expect("ABORT");
+    let running = || {
+        let mut kv = kv.clone();
+        async move {
+            let text = kv
+                .status(proto::kv::StatusRequest {})
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner()
+                .text;
+            let line = text
+                .lines()
+                .find(|line| line.starts_with("transactions:"))
+                .ok_or_else(|| format!("no transactions line in {text}"))?;
+            match line.starts_with("transactions: 0 running here") {
+                true => Ok(()),
+                false => Err(line.to_string()),
+            }
+        }
+    };
+    e2e::eventually("no transaction registered at node 1", Duration::from_secs(20), running).await;
+}

@@ -518,11 +518,14 @@ impl Coordinator {
         let entry = self.entry(&txn).ok()?;
         let mut state = entry.state.lock().await;
         if state.status == Status::Active {
+            // Retryable: the client asks because it lost its answer (its END may never have
+            // arrived), and the transaction committed nothing, so it may well run again. USER,
+            // which it was until 2026-12-05, told the client library not to retry it.
             self.abort_active(
                 txn,
                 &mut state,
-                AbortReason::User,
-                "its client asked for its status".into(),
+                AbortReason::CoordinatorLost,
+                "its client asked for its status without ending it".into(),
             );
         }
         match &state.status {
@@ -543,8 +546,22 @@ impl Coordinator {
         let deadline = self.lock_deadline();
         let txn = self.ctx.mint_txn();
         let request = PeerRequest::Single { shard, txn, op };
-        let reply = self.ctx.peers.call_shard(shard, request, deadline).await;
-        self.ctx.registry.end(txn);
+        // In a task of its own, so that the operation stays registered exactly while its call
+        // runs, even if the caller gives up: a unary call's handler is dropped when its client
+        // cancels, and the id would then stay registered as running for good, counted against
+        // `open_txns_max` (a review found it, 2026-12-05; e2e `bad_input.rs`).
+        let ctx = self.ctx.clone();
+        let call = tokio::spawn(async move {
+            let reply = ctx.peers.call_shard(shard, request, deadline).await;
+            ctx.registry.end(txn);
+            reply
+        });
+        let reply = match call.await {
+            Ok(reply) => reply,
+            Err(error) => {
+                return Err(StatementError::Unavailable(format!("the call failed: {error}")));
+            }
+        };
         match reply {
             Ok((_, PeerReply::Aborted { reason, detail })) => Err(abort_error(reason, detail)),
             Ok((_, PeerReply::Invalid(why))) => Err(StatementError::Invalid(why)),
