@@ -16,9 +16,10 @@
 //! Writes sent with END have no locks yet: the prepares (and the commit at home) take them
 //! first. Until the last of them is taken no participant releases a shared lock (two-phase
 //! locking): votes keep them (`release_shared` false) and `release_kept` frees them after the
-//! commit. Keeping is not protecting, though: a shared lock lives only in its leader's memory,
-//! so a vote's check must come after the last lock is taken. When a participant other than
-//! home has reads to check and another has locks to take ([`TxnState::acquire_first`]), END
+//! commit. Keeping is not protecting, though: the lock of a key read and not written (shared,
+//! or for update) lives only in its leader's memory, so a vote's check must come after the
+//! last lock is taken. When a participant other than home has such reads to check and
+//! another has locks to take ([`TxnState::acquire_first`]), END
 //! first takes every pending lock (`Acquire`, in parallel), then runs the protocol above.
 //!
 //! Committing at home in the entry that records the decision saves home's Prepare and Commit

@@ -98,12 +98,15 @@ impl Part {
         self.writes.insert(key, value);
     }
 
-    /// Whether it holds a shared lock that its prepare will not turn exclusive (a key read
-    /// and not written, or a range): such a lock lives only in the leader's memory, even
-    /// after the prepare, and a leader change loses it.
-    pub fn holds_volatile_shared(&self) -> bool {
-        self.locks.iter().any(|(span, mode)| match span {
-            LockSpan::Key(key) => *mode == LockMode::Shared && !self.writes.contains_key(key),
+    /// Whether it holds a lock that its prepare will not replicate: a key read and not
+    /// written (shared, or exclusive by READ FOR UPDATE), or a range. A prepare replicates
+    /// the written keys only, and a new leader restores their locks only, so such a lock
+    /// lives in the leader's memory alone, even after the prepare, and a leader change loses
+    /// it. (Until 2026-12-05 only shared locks counted; a review found that READ FOR UPDATE of
+    /// a key the transaction then did not write is lost the same way.)
+    pub fn holds_volatile_lock(&self) -> bool {
+        self.locks.iter().any(|(span, _)| match span {
+            LockSpan::Key(key) => !self.writes.contains_key(key),
             LockSpan::Range { .. } => true,
         })
     }
@@ -168,8 +171,9 @@ impl TxnState {
 
     /// Whether END must take the pending locks (writes sent with END) in a round of its own
     /// before any participant votes. A vote checks that its participant still holds the
-    /// transaction's shared locks, in their term; but a shared lock that the prepare does not
-    /// turn exclusive is not replicated, and a leader change after the vote loses it. Should
+    /// transaction's locks, in their term; but a lock on a key read and not written (shared,
+    /// or for update) or on a range is not replicated, and a leader change after the vote
+    /// loses it ([`Part::holds_volatile_lock`]). Should
     /// another participant take a lock after that vote, the transaction's lock point (where
     /// it serializes) comes after a moment its read was no longer protected: another
     /// transaction can write the key in between, a write skew (chaos seed 104, 2026-12-04).
@@ -180,7 +184,7 @@ impl TxnState {
     pub fn acquire_first(&self) -> bool {
         self.parts.iter().any(|(shard, part)| {
             Some(*shard) != self.home
-                && part.holds_volatile_shared()
+                && part.holds_volatile_lock()
                 && self.parts.iter().any(|(other, o)| other != shard && !o.acquire.is_empty())
         })
     }
@@ -258,6 +262,11 @@ mod tests {
         };
         // A read elsewhere, a write sent with END at home: home's lock comes after the vote.
         assert!(staged(&[(other, "r")], &[(home, "h")]).acquire_first());
+        // So does a READ FOR UPDATE elsewhere of a key not written: its exclusive lock is not
+        // replicated either.
+        let mut state = staged(&[], &[(home, "h")]);
+        assert!(state.granted(other, 1, LockSpan::Key(key("u")), LockMode::Exclusive));
+        assert!(state.acquire_first());
         // A range counts as a read that the prepare does not turn into a write lock.
         let mut state = staged(&[], &[(home, "h")]);
         let range = LockSpan::Range { from: key("a"), to: Some(key("b")) };
