@@ -628,12 +628,15 @@ impl Shard {
     }
 
     /// Acquires a lock for `txn`, waiting if needed until `give_up`. Returns the term of the
-    /// grant.
+    /// grant. With `held`, the request is an upgrade of a lock the transaction's statement
+    /// took (a key read, then written with END): it is refused unless that lock is still held
+    /// when the request is made ([`Shard::acquire_for_prepare`]).
     async fn acquire(
         self: &Arc<Shard>,
         txn: TxnId,
         span: LockSpan,
         mode: LockMode,
+        held: Option<LockMode>,
         lock_term: Option<u64>,
         give_up: Instant,
     ) -> Result<u64, PeerReply> {
@@ -662,6 +665,14 @@ impl Shard {
             // WRITE answered ABORTED while its late copy committed it).
             if let Some(stale) = state.locks.waiting(txn) {
                 state.cancel(stale, WaitEnd::Superseded);
+            }
+            if let (Some(held), LockSpan::Key(key)) = (held, &span)
+                && !state.locks.holds(txn, key, held)
+            {
+                return Err(aborted(
+                    AbortReason::CoordinatorLost,
+                    format!("a lock of the transaction at {} was lost", self.id),
+                ));
             }
             match state.locks.acquire(txn, span, mode) {
                 Acquired::Granted => Ok((state.term, None)),
@@ -794,7 +805,7 @@ impl Shard {
             _ => None,
         };
         let give_up = self.statement_give_up();
-        let term = match self.acquire(txn, span, mode, lock_term, give_up).await {
+        let term = match self.acquire(txn, span, mode, None, lock_term, give_up).await {
             Ok(term) => term,
             Err(reply) => return reply,
         };
@@ -817,6 +828,16 @@ impl Shard {
     /// Takes the exclusive locks a prepare asks for (writes sent with END), one after the
     /// other, each waiting as a statement's lock would, all within the request's `wait_ms`.
     /// Returns the term of all the transaction's locks here.
+    ///
+    /// A key that a statement locked (read, then written with END) is upgraded, never taken
+    /// afresh: the check that the statements' locks are still held ([`Shard::check_held`])
+    /// takes an exclusive lock for the shared one it covers, so an exclusive lock granted
+    /// after the shared one was lost (a concurrent delivery whose proposal was not proposed
+    /// dropped the transaction's locks between the caller's check and this request, and
+    /// another transaction wrote the key meanwhile) would pass for the read's protection: a
+    /// lost update (a review found it, 2026-12-05; it needs threads, so the simulation cannot
+    /// produce it). Refused unless still held when requested; a drop after that cancels the
+    /// waiting request.
     async fn acquire_for_prepare(
         self: &Arc<Shard>,
         request: &PrepareRequest,
@@ -825,7 +846,8 @@ impl Shard {
         let give_up = Instant::now() + Timing::ms(request.wait_ms);
         for key in &request.acquire {
             let span = LockSpan::Key(key.clone());
-            let granted = self.acquire(request.txn, span, LockMode::Exclusive, term, give_up);
+            let held = request.locks.iter().find(|(s, _)| *s == span).map(|(_, mode)| *mode);
+            let granted = self.acquire(request.txn, span, LockMode::Exclusive, held, term, give_up);
             term = Some(granted.await?);
         }
         term.ok_or_else(|| {
@@ -1370,7 +1392,7 @@ impl Shard {
         };
         let is_write = matches!(op, SingleOp::Write { .. });
         let give_up = self.statement_give_up();
-        let term = match self.acquire(txn, span.clone(), mode, None, give_up).await {
+        let term = match self.acquire(txn, span.clone(), mode, None, None, give_up).await {
             Ok(term) => term,
             Err(reply) if is_write => return self.refused_single_write(txn, reply),
             Err(reply) => return reply,
