@@ -268,3 +268,34 @@ async fn collection_in_small_passes_keeps_every_live_value_and_every_delete() {
         assert_eq!(text(causal.get(key).await.expect("causal read")), want, "{key}, causal");
     }
 }
+
+/// A causal SCAN that finds a key deleted read the delete: the session's token rises to it,
+/// as a READ's does, so no later read of the session, at any replica, can answer the value
+/// from before the delete (before 2026-12-05 a scan raised the token to the rows it
+/// returned only; a review found it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_causal_scan_that_finds_a_key_deleted_raises_the_token_to_the_delete() {
+    let cluster = Cluster::start().await;
+    let writer = cluster.client().await;
+    let key = SHARD_KEYS[0];
+    writer.put(key, "1").await.expect("write");
+    // The reader has seen the write: its snapshots are at or above it.
+    let reader = causal_client(&cluster, 1).await;
+    reader.observe_token(writer.token());
+    writer.delete(key).await.expect("delete");
+    let deleted_at = writer.token();
+    let rows = loop {
+        // A replica whose safe time has not passed the delete serves the key as written.
+        let rows = reader.scan(key, format!("{key}\0"), None).await.expect("causal scan");
+        if rows.iter().all(|(k, _)| k.as_slice() != key.as_bytes()) {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(rows.is_empty(), "the range holds that key only: {rows:?}");
+    assert!(
+        reader.token() >= deleted_at,
+        "the scan read the delete at {deleted_at} but the session's token is {}",
+        reader.token()
+    );
+}

@@ -104,6 +104,40 @@ impl ShardReader {
         self.state.scan_versions(&self.rtx()?, from, to, limit, ts).map_err(io_error)
     }
 
+    /// A snapshot read of `key` as of `ts` ([`ShardReader::read_version`]), with the collected
+    /// watermark of the same state. Versions at or below the watermark may be gone, so a read
+    /// at or below it must be refused, and checked against the state it read: a collection
+    /// pass may commit between two read transactions (a review found the check and the read
+    /// apart, 2026-12-05).
+    pub fn read_version_at_snapshot(
+        &self,
+        key: &[u8],
+        ts: Timestamp,
+    ) -> io::Result<(Option<(Timestamp, Option<Value>)>, Timestamp)> {
+        let rtx = self.rtx()?;
+        let (_, collected) = self.state.watermarks(&rtx).map_err(io_error)?;
+        let version = self.state.read_version(&rtx, key, ts).map_err(io_error)?;
+        Ok((version, collected))
+    }
+
+    /// A snapshot scan as of `ts` ([`ShardState::scan_versions_seen`]: the rows, and the
+    /// newest version read, deletes included), with the collected watermark of the same state
+    /// (see [`ShardReader::read_version_at_snapshot`]).
+    #[allow(clippy::type_complexity)]
+    pub fn scan_at_snapshot(
+        &self,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+        ts: Timestamp,
+    ) -> io::Result<(Vec<(Key, Timestamp, Value)>, Timestamp, Timestamp)> {
+        let rtx = self.rtx()?;
+        let (_, collected) = self.state.watermarks(&rtx).map_err(io_error)?;
+        let (rows, newest) =
+            self.state.scan_versions_seen(&rtx, from, to, limit, ts).map_err(io_error)?;
+        Ok((rows, newest, collected))
+    }
+
     /// The position of the version `n` rows after `from` (see
     /// [`ShardState::version_after`]).
     pub fn version_after(

@@ -499,22 +499,48 @@ impl Shard {
     /// snapshot: causality only binds what was seen (everything in its causal past has a
     /// smaller timestamp), and a token no higher than needed keeps other replicas able to serve
     /// the session, on the minority side of a partition too.
+    ///
+    /// The read and the check against the collected watermark use one state, so a collection
+    /// pass that commits meanwhile cannot make a removed version read as absent. A key read
+    /// as deleted raises the token to its delete; one read as absent, to the watermark (a
+    /// delete or versions collected below it were there to see).
     fn read_snapshot(&self, ts: Timestamp, op: &SnapshotOp) -> PeerReply {
-        let rows = match op {
-            SnapshotOp::Read { key } => self.read_version(key, ts).map(|version| match version {
-                Some((version_ts, Some(value))) => (vec![(key.clone(), value)], version_ts),
-                Some((version_ts, None)) => (Vec::new(), version_ts),
-                None => (Vec::new(), Timestamp::ZERO),
-            }),
-            SnapshotOp::Scan { from, to, limit } => {
-                self.reader.scan_versions(from, to.as_deref(), *limit, ts).map(|rows| {
-                    let version_ts = rows.iter().map(|(_, ts, _)| *ts).max().unwrap_or_default();
-                    (rows.into_iter().map(|(k, _, v)| (k, v)).collect(), version_ts)
+        let read = match op {
+            SnapshotOp::Read { key } => {
+                self.reader.read_version_at_snapshot(key, ts).and_then(|(version, collected)| {
+                    let version = match version {
+                        // Canary: the delete is skipped ([`Shard::read_version`]).
+                        Some((at, None))
+                            if canary::is(Canary::ReadSkipsTombstones) && at > Timestamp::ZERO =>
+                        {
+                            self.reader.read_version(key, Timestamp(at.0 - 1))?
+                        }
+                        version => version,
+                    };
+                    Ok(match version {
+                        Some((version_ts, Some(value))) => {
+                            (vec![(key.clone(), value)], version_ts, collected)
+                        }
+                        Some((version_ts, None)) => (Vec::new(), version_ts, collected),
+                        None => (Vec::new(), collected, collected),
+                    })
                 })
             }
+            SnapshotOp::Scan { from, to, limit } => self
+                .reader
+                .scan_at_snapshot(from, to.as_deref(), *limit, ts)
+                .map(|(rows, newest, collected)| {
+                    let rows = rows.into_iter().map(|(k, _, v)| (k, v)).collect();
+                    (rows, newest.max(collected), collected)
+                }),
         };
-        match rows {
-            Ok((rows, version_ts)) => {
+        match read {
+            Ok((_, _, collected)) if ts <= collected => PeerReply::TooOld(format!(
+                "snapshot {ts} of {} is older than the retention window (versions up to \
+                 {collected} are collected)",
+                self.id
+            )),
+            Ok((rows, version_ts, _)) => {
                 self.ctx.clock.observe(ts);
                 PeerReply::Read(ReadResult { rows, version_ts, snapshot_ts: ts })
             }
