@@ -61,6 +61,12 @@ use crate::types::display_key;
 /// Storage errors from redb: the node cannot go on (not a property of the command).
 pub type StoreError = redb::Error;
 
+/// A version as a read finds it: its commit timestamp and its value (`None`: a delete).
+pub type Version = (Timestamp, Option<Value>);
+
+/// A row as a scan reads it: key, commit timestamp, value.
+pub type VersionedRow = (Key, Timestamp, Value);
+
 /// The record of a transaction homed on this shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
@@ -539,7 +545,7 @@ impl ShardState {
         to: Option<&[u8]>,
         limit: usize,
         ts: Timestamp,
-    ) -> Result<(Vec<(Key, Timestamp, Value)>, Timestamp), StoreError> {
+    ) -> Result<(Vec<VersionedRow>, Timestamp), StoreError> {
         let data = rtx.open_table(self.data_def())?;
         let mut newest = Timestamp::ZERO;
         let mut rows = Vec::new();

@@ -16,6 +16,8 @@ use txn::command::PreparedTxn;
 use txn::command::VersionPos;
 use txn::state::Record;
 use txn::state::ShardState;
+use txn::state::Version;
+use txn::state::VersionedRow;
 use txn::types::Key;
 use txn::types::ShardId;
 use txn::types::Timestamp;
@@ -113,7 +115,7 @@ impl ShardReader {
         &self,
         key: &[u8],
         ts: Timestamp,
-    ) -> io::Result<(Option<(Timestamp, Option<Value>)>, Timestamp)> {
+    ) -> io::Result<(Option<Version>, Timestamp)> {
         let rtx = self.rtx()?;
         let (_, collected) = self.state.watermarks(&rtx).map_err(io_error)?;
         let version = self.state.read_version(&rtx, key, ts).map_err(io_error)?;
@@ -123,14 +125,13 @@ impl ShardReader {
     /// A snapshot scan as of `ts` ([`ShardState::scan_versions_seen`]: the rows, and the
     /// newest version read, deletes included), with the collected watermark of the same state
     /// (see [`ShardReader::read_version_at_snapshot`]).
-    #[allow(clippy::type_complexity)]
     pub fn scan_at_snapshot(
         &self,
         from: &[u8],
         to: Option<&[u8]>,
         limit: usize,
         ts: Timestamp,
-    ) -> io::Result<(Vec<(Key, Timestamp, Value)>, Timestamp, Timestamp)> {
+    ) -> io::Result<(Vec<VersionedRow>, Timestamp, Timestamp)> {
         let rtx = self.rtx()?;
         let (_, collected) = self.state.watermarks(&rtx).map_err(io_error)?;
         let (rows, newest) =
