@@ -51,6 +51,19 @@ async fn put_until_ok(client: &Client, key: &str) {
     panic!("put {key} never succeeded");
 }
 
+/// Asserts that `key` reads back as its own value, retrying while no leader answers.
+async fn assert_reads_back(client: &Client, key: &str) {
+    let mut value = None;
+    for _ in 0..300 {
+        if let Ok(found) = client.get(key).await {
+            value = found;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(value.as_deref(), Some(key.as_bytes()), "{key} reads back");
+}
+
 async fn wait_for(step: &Cell<Step>, want: Step) {
     while step.get() != want {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -96,15 +109,7 @@ fn a_stale_node_and_an_emptied_one_serve_nothing_until_the_third_is_back() {
         client_step.set(Step::RestartNode1);
         wait_for(&client_step, Step::AllUp).await;
         for key in keys("before").iter().chain(&missed) {
-            let mut value = None;
-            for _ in 0..300 {
-                if let Ok(found) = client.get(key).await {
-                    value = found;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            assert_eq!(value.as_deref(), Some(key.as_bytes()), "{key} reads back");
+            assert_reads_back(&client, key).await;
         }
         // The emptied replica converges on every shard.
         let all: Vec<String> = (1..=3).map(node_addr).collect();
@@ -323,15 +328,7 @@ fn an_emptied_replica_does_not_campaign_before_it_caught_up() {
         }
         ask(Turn::HealAndRestartNode1).await;
         for key in &missed {
-            let mut value = None;
-            for _ in 0..300 {
-                if let Ok(found) = client.get(key).await {
-                    value = found;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            assert_eq!(value.as_deref(), Some(key.as_bytes()), "{key} reads back");
+            assert_reads_back(&client, key).await;
         }
         let all: Vec<String> = (1..=3).map(node_addr).collect();
         assert!(wait_converged(&all, s0).await, "the replicas of s0 converged");

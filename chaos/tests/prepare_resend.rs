@@ -82,6 +82,36 @@ async fn settled_leader() -> Result<u64, String> {
     Ok(leader.expect("shard 0 has a leader"))
 }
 
+/// A running transaction holding `key` exclusively (READ FOR UPDATE). Its coordinator
+/// answers for it, so no holder check evicts it; it holds the key while the result lives.
+async fn running_holder(
+    addrs: &[String],
+    key: &[u8],
+) -> Result<(Client, client::Transaction), String> {
+    let client = Client::connect_options(addrs, Arc::new(SimConnector), 1, DEADLINE)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut holder = client.begin().await.map_err(|e| e.to_string())?;
+    holder.get_for_update(key).await.map_err(|e| e.to_string())?;
+    Ok((client, holder))
+}
+
+/// Sends `request` to `leader` in a task of its own; returns once it waits behind the one
+/// lock holder there.
+async fn deliver_queued(
+    leader: &str,
+    request: PeerRequest,
+) -> Result<tokio::task::JoinHandle<Result<PeerReply, String>>, String> {
+    let reply = {
+        let leader = leader.to_string();
+        tokio::spawn(async move { call(&leader, request).await.map(|reply| reply.body) })
+    };
+    while inspect(leader, SHARD).await?.lock_holders < 2 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(reply)
+}
+
 /// A transaction id with coordinator 1 that no node uses, starting at `leader`'s clock.
 async fn new_txn(leader: &str, seq: u64) -> Result<TxnId, String> {
     let now = call(leader, PeerRequest::Inspect { shard: SHARD }).await?.clock;
@@ -247,24 +277,13 @@ fn a_write_answered_aborted_is_not_committed_by_a_copy_after_its_leader_leads_ag
         let leader = node_addr(id);
         client_leader_id.set(id);
 
-        // A running transaction (its coordinator answers for it, so no holder check evicts
-        // it) holds the key, so the WRITE waits, until the leader changes.
-        let client = Client::connect_options(&addrs, Arc::new(SimConnector), 1, DEADLINE)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut holder = client.begin().await.map_err(|e| e.to_string())?;
+        // A running transaction holds the key, so the WRITE waits, until the leader changes.
         let key = b"0regained".to_vec();
-        holder.get_for_update(key.clone()).await.map_err(|e| e.to_string())?;
+        let _holder = running_holder(&addrs, &key).await?;
         let txn = new_txn(&leader, 1).await?;
         let op = SingleOp::Write { key: key.clone(), value: Some(b"v".to_vec()) };
         let write = PeerRequest::Single { shard: SHARD, txn, op };
-        let first = {
-            let (leader, write) = (leader.clone(), write.clone());
-            tokio::spawn(async move { call(&leader, write).await.map(|reply| reply.body) })
-        };
-        while inspect(&leader, SHARD).await?.lock_holders < 2 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let first = deliver_queued(&leader, write.clone()).await?;
         client_phase.set(1);
         let first = first.await.map_err(|e| e.to_string())??;
         assert!(
@@ -331,20 +350,9 @@ fn a_write_delivered_again_after_it_committed_answers_committed_when_its_wait_fa
             panic!("the first delivery answered {first:?}");
         };
 
-        // A running transaction (its coordinator answers for it, so no holder check evicts
-        // it) takes the key; the copy of the WRITE waits behind it.
-        let client = Client::connect_options(&addrs, Arc::new(SimConnector), 1, DEADLINE)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut holder = client.begin().await.map_err(|e| e.to_string())?;
-        holder.get_for_update(key.clone()).await.map_err(|e| e.to_string())?;
-        let copy = {
-            let (leader, write) = (leader.clone(), write.clone());
-            tokio::spawn(async move { call(&leader, write).await.map(|reply| reply.body) })
-        };
-        while inspect(&leader, SHARD).await?.lock_holders < 2 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        // A running transaction takes the key; the copy of the WRITE waits behind it.
+        let _holder = running_holder(&addrs, &key).await?;
+        let copy = deliver_queued(&leader, write).await?;
         client_phase.set(1);
         let copy = copy.await.map_err(|e| e.to_string())??;
         assert!(
