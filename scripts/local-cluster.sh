@@ -3,6 +3,8 @@
 # Sets $connect (the client's --connect list), $dir and $pids; needs target/release/kvsh.
 # usage: start_cluster [KVD_BINARY]   (default target/release/kvd; extra env: KVD_ENV; extra
 #   `kvd start` flags: KVD_ARGS, e.g. KVD_ARGS="--shards 2")
+# The three nodes share this machine's cores, so each runs cores/3 runtime workers (at least
+# one; tokio's TOKIO_WORKER_THREADS, docs/configuration.md "Threads"); KVD_WORKERS overrides.
 peers=1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103
 connect=127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103
 
@@ -11,8 +13,10 @@ start_cluster() {
   dir=$(mktemp -d)
   pids=()
   trap 'kill $(jobs -p) 2>/dev/null; wait; rm -rf "$dir"' EXIT
+  local workers=${KVD_WORKERS:-$(( $(nproc) / 3 ))}
+  (( workers >= 1 )) || workers=1
   for i in 1 2 3; do
-    env ${KVD_ENV:-} RUST_LOG=warn "$kvd" start --id "$i" --listen "127.0.0.1:710$i" \
+    env TOKIO_WORKER_THREADS="$workers" ${KVD_ENV:-} RUST_LOG=warn "$kvd" start --id "$i" --listen "127.0.0.1:710$i" \
       --peers "$peers" --data "$dir/$i" ${KVD_ARGS:-} >"$dir/$i.log" 2>&1 &
     pids+=($!)
   done

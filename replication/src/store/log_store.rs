@@ -446,8 +446,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     mem.locations.insert(*index, at);
                 }
                 // openraft saves a committed id once its entries are submitted, not flushed: write
-                // it only behind entries laid out already (in this batch or an earlier one), so
-                // it is never durable ahead of them; otherwise a later append writes it.
+                // it only behind entries laid out already (in this batch or an earlier one) or
+                // purged in memory (a snapshot covers them); otherwise a later append writes it.
+                // So it can be durable ahead of its entries only when such a purge is not yet
+                // durable either; after a crash, `LogStore::open` drops a committed id past the
+                // log's end, and openraft purges up to the applied id at startup.
                 let highest = mem.locations.last_key_value().map(|(&index, _)| index);
                 let covered = highest.max(mem.last_purged.map(|purged| purged.index));
                 let behind = mem.committed.is_none_or(|c| covered.is_some_and(|i| c.index <= i));

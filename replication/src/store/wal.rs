@@ -70,8 +70,9 @@ const HEADER_BYTES: usize = 4 + 4 + 1 + 4 + 8;
 const LEN_FIXED: usize = HEADER_BYTES - 8;
 /// A record longer than this is corruption (an entry holds one command, far smaller).
 pub const RECORD_BYTES_MAX: usize = 256 << 20;
-/// A segment file longer than this is not one (a segment ends after the first batch that
-/// crosses its size, and a batch holds records of at most `RECORD_BYTES_MAX`).
+/// A segment file longer than this is not one: a segment ends after the first batch that
+/// crosses its size, and a batch stays far below this under the node's limits (its entries
+/// carry at most one proposer batch or one command each, bounded by the transaction limits).
 const SEGMENT_FILE_BYTES_MAX: u64 = 4 << 30;
 /// Segment file names end with this.
 pub const SEGMENT_SUFFIX: &str = ".wal";
