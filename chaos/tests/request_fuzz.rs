@@ -157,6 +157,12 @@ impl Fuzz {
         *self.codes.entry(result.to_string()).or_default() += 1;
     }
 
+    /// A `call` answered with an error status: one the contract lists, counted as `label`.
+    fn refused(&mut self, call: &str, label: &str, status: &tonic::Status) {
+        check_code(call, status);
+        self.count(&format!("{label} {:?}", status.code()));
+    }
+
     fn key(&mut self) -> Vec<u8> {
         match self.rng.random_range(0..100) {
             0..=3 => Vec::new(),
@@ -247,8 +253,7 @@ impl Fuzz {
                 });
             }
             Err(status) => {
-                check_code("Begin", &status);
-                self.count(&format!("begin {:?}", status.code()));
+                self.refused("Begin", "begin", &status);
             }
         }
     }
@@ -309,8 +314,7 @@ impl Fuzz {
                 }
             }
             Err(status) => {
-                check_code("Read", &status);
-                self.count(&format!("read {:?}", status.code()));
+                self.refused("Read", "read", &status);
                 self.after_statement_error(open, node, &status);
             }
         }
@@ -361,8 +365,7 @@ impl Fuzz {
                 }
             }
             Err(status) => {
-                check_code("Write", &status);
-                self.count(&format!("write {:?}", status.code()));
+                self.refused("Write", "write", &status);
                 if txn.is_none()
                     && matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
                 {
@@ -420,8 +423,7 @@ impl Fuzz {
                 }
             }
             Err(status) => {
-                check_code("Scan", &status);
-                self.count(&format!("scan {:?}", status.code()));
+                self.refused("Scan", "scan", &status);
             }
         }
     }
@@ -482,8 +484,7 @@ impl Fuzz {
                 }
             }
             Err(status) => {
-                check_code("Commit", &status);
-                self.count(&format!("commit {:?}", status.code()));
+                self.refused("Commit", "commit", &status);
                 let unknown = matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded);
                 match open {
                     Some(i) if unknown => {
@@ -528,8 +529,7 @@ impl Fuzz {
                 }
             }
             Err(status) => {
-                check_code("Abort", &status);
-                self.count(&format!("abort {:?}", status.code()));
+                self.refused("Abort", "abort", &status);
                 if let Some(i) = open
                     && node == self.open[i].node
                     && status.code() == Code::NotFound
@@ -602,8 +602,7 @@ impl Fuzz {
                 self.count("status ok");
             }
             Err(status) => {
-                check_code("TxnStatus", &status);
-                self.count(&format!("status {:?}", status.code()));
+                self.refused("TxnStatus", "status", &status);
             }
         }
     }

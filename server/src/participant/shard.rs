@@ -57,11 +57,11 @@ use txn::lock::LockMode;
 use txn::lock::LockSpan;
 use txn::lock::RequestId;
 use txn::state::Record;
+use txn::state::Version;
 use txn::types::NodeId;
 use txn::types::ShardId;
 use txn::types::Timestamp;
 use txn::types::TxnId;
-use txn::types::Value;
 
 use crate::config::Timing;
 use crate::context::Counters;
@@ -450,10 +450,7 @@ impl Shard {
                 SnapshotAt::AtLeast(token) => token.max(safe),
             };
             if ts <= collected {
-                return PeerReply::TooOld(format!(
-                    "snapshot {ts} of {} is older than the retention window (versions up to {collected} are collected)",
-                    self.id
-                ));
+                return self.too_old(ts, collected);
             }
             if ts <= safe || canary::is(Canary::SkipSafeTimeWait) {
                 return self.read_snapshot(ts, &op);
@@ -479,20 +476,33 @@ impl Shard {
     }
 
     /// The newest version of `key` at or below `ts` (`None` as its value: deleted), for a READ.
-    fn read_version(
+    fn read_version(&self, key: &[u8], ts: Timestamp) -> std::io::Result<Option<Version>> {
+        let version = self.reader.read_version(key, ts)?;
+        self.canary_skip_tombstone(key, version)
+    }
+
+    /// `version` as a READ answers it: itself, but for the canary `ReadSkipsTombstones`, under
+    /// which a delete is skipped and the READ answers the version before it.
+    fn canary_skip_tombstone(
         &self,
         key: &[u8],
-        ts: Timestamp,
-    ) -> std::io::Result<Option<(Timestamp, Option<Value>)>> {
-        let version = self.reader.read_version(key, ts)?;
-        if canary::is(Canary::ReadSkipsTombstones)
-            && let Some((at, None)) = version
-            && at > Timestamp::ZERO
-        {
-            // Canary: the delete is skipped, and the READ answers the version before it.
-            return self.reader.read_version(key, Timestamp(at.0 - 1));
+        version: Option<Version>,
+    ) -> std::io::Result<Option<Version>> {
+        match version {
+            Some((at, None)) if canary::is(Canary::ReadSkipsTombstones) && at > Timestamp::ZERO => {
+                self.reader.read_version(key, Timestamp(at.0 - 1))
+            }
+            version => Ok(version),
         }
-        Ok(version)
+    }
+
+    /// The refusal of a snapshot at or below the collected watermark `collected`.
+    fn too_old(&self, ts: Timestamp, collected: Timestamp) -> PeerReply {
+        PeerReply::TooOld(format!(
+            "snapshot {ts} of {} is older than the retention window (versions up to \
+             {collected} are collected)",
+            self.id
+        ))
     }
 
     /// Reads as of `ts`. The session's token rises to the newest version observed, not to the
@@ -508,16 +518,7 @@ impl Shard {
         let read = match op {
             SnapshotOp::Read { key } => {
                 self.reader.read_version_at_snapshot(key, ts).and_then(|(version, collected)| {
-                    let version = match version {
-                        // Canary: the delete is skipped ([`Shard::read_version`]).
-                        Some((at, None))
-                            if canary::is(Canary::ReadSkipsTombstones) && at > Timestamp::ZERO =>
-                        {
-                            self.reader.read_version(key, Timestamp(at.0 - 1))?
-                        }
-                        version => version,
-                    };
-                    Ok(match version {
+                    Ok(match self.canary_skip_tombstone(key, version)? {
                         Some((version_ts, Some(value))) => {
                             (vec![(key.clone(), value)], version_ts, collected)
                         }
@@ -535,11 +536,7 @@ impl Shard {
                 }),
         };
         match read {
-            Ok((_, _, collected)) if ts <= collected => PeerReply::TooOld(format!(
-                "snapshot {ts} of {} is older than the retention window (versions up to \
-                 {collected} are collected)",
-                self.id
-            )),
+            Ok((_, _, collected)) if ts <= collected => self.too_old(ts, collected),
             Ok((rows, version_ts, _)) => {
                 self.ctx.clock.observe(ts);
                 PeerReply::Read(ReadResult { rows, version_ts, snapshot_ts: ts })
