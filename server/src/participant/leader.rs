@@ -105,8 +105,9 @@ pub struct LeaderState {
     /// Transactions whose locks were evicted (their coordinator was gone), and when.
     pub evicted: BTreeMap<TxnId, Instant>,
     /// Prepared transactions whose phase 2 commit this leader has proposed and not yet seen
-    /// applied: they cannot prepare again meanwhile ([`LeaderState::committing`]).
-    pub commits_proposed: BTreeSet<TxnId>,
+    /// applied, with the number of such proposals whose outcome is not known: they cannot
+    /// prepare again meanwhile ([`LeaderState::committing`]).
+    pub commits_proposed: BTreeMap<TxnId, u32>,
     /// The transactions that ended here ([`LeaderState::ended`]). Unlike the rest, the memory
     /// outlives the term: the shard keeps it while this node does not lead, and hands it to
     /// its next term's state ([`LeaderState::new`]).
@@ -140,7 +141,7 @@ impl LeaderState {
             waiters: BTreeMap::new(),
             prepared: BTreeMap::new(),
             evicted: BTreeMap::new(),
-            commits_proposed: BTreeSet::new(),
+            commits_proposed: BTreeMap::new(),
             ended,
             unanswered: BTreeMap::new(),
             closed_promised: Timestamp::ZERO,
@@ -231,13 +232,24 @@ impl LeaderState {
     /// locks here takes its locks afresh and prepares as a transaction this leader knows,
     /// which its resolver ends (`txn::state` then applies the repeated commit as a no-op).
     pub fn committing(&mut self, txn: TxnId) {
-        self.commits_proposed.insert(txn);
+        *self.commits_proposed.entry(txn).or_default() += 1;
     }
 
-    /// The commit marked by [`LeaderState::committing`] applied (or its fate is in other
-    /// hands): the mark goes.
+    /// The commit marked by [`LeaderState::committing`] applied: every mark of it goes.
     pub fn committed(&mut self, txn: TxnId) {
         self.commits_proposed.remove(&txn);
+    }
+
+    /// One proposal of the commit marked by [`LeaderState::committing`] was refused before it
+    /// was appended (it will never apply): its mark goes, and the marks of other deliveries
+    /// whose proposals may still apply stay.
+    pub fn commit_not_proposed(&mut self, txn: TxnId) {
+        if let Some(count) = self.commits_proposed.get_mut(&txn) {
+            *count -= 1;
+            if *count == 0 {
+                self.commits_proposed.remove(&txn);
+            }
+        }
     }
 
     /// Remembers that `txn` ended here (its locks released at its end, or its phase 2
@@ -250,7 +262,7 @@ impl LeaderState {
     /// committing, or remembered as ended.
     pub fn ending(&self, txn: &TxnId) -> bool {
         self.evicted.contains_key(txn)
-            || self.commits_proposed.contains(txn)
+            || self.commits_proposed.contains_key(txn)
             || self.ended.contains(txn)
     }
 
@@ -322,5 +334,34 @@ impl EndedTxns {
     /// Whether `txn` is remembered.
     pub fn contains(&self, txn: &TxnId) -> bool {
         self.set.contains(txn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn txn(seq: u64) -> TxnId {
+        TxnId { start_ts: Timestamp(seq), coordinator: 1, incarnation: 1, seq }
+    }
+
+    #[test]
+    fn a_commit_stays_marked_while_any_of_its_proposals_may_apply() {
+        let mut state = LeaderState::new(1, EndedTxns::default());
+        let (a, b) = (txn(1), txn(2));
+        state.committing(a);
+        state.committing(a);
+        state.committing(b);
+        // One delivery's commit was refused before the log: the other's may still apply.
+        state.commit_not_proposed(a);
+        assert!(state.ending(&a), "another proposal of its commit is in flight");
+        state.commit_not_proposed(a);
+        assert!(!state.ending(&a), "no proposal of its commit is left");
+        // An applied commit ends every mark at once.
+        state.committing(b);
+        state.committed(b);
+        assert!(!state.ending(&b));
+        state.commit_not_proposed(b);
+        assert!(!state.ending(&b), "a late refusal changes nothing");
     }
 }

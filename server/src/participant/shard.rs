@@ -1235,9 +1235,11 @@ impl Shard {
                 }
                 PeerReply::Done
             }
+            // This proposal will never apply; another delivery's commit may still (its mark
+            // stays: `LeaderState::commit_not_proposed`).
             Err(ProposeError::NotProposed(leader)) => {
-                if let Some(state) = guard.as_mut() {
-                    state.committed(txn);
+                if let (Some(state), Decision::Committed { .. }) = (guard.as_mut(), decision) {
+                    state.commit_not_proposed(txn);
                 }
                 PeerReply::NotLeader { leader }
             }
@@ -1901,16 +1903,25 @@ impl Shard {
         {
             return;
         }
-        let reply = self
-            .ctx
-            .peers
-            .call_shard(
-                home,
-                PeerRequest::Status { shard: home, txn, resolve: true, prepared_here: true },
-                deadline,
-            )
-            .await;
-        let Ok((_, PeerReply::Decided(decision))) = reply else { return };
+        // Home's own commit in one entry (a one-phase commit, or a commit at home) whose
+        // outcome it did not hear is not prepared in the sense of `prepared_here`: if it
+        // applied, its record may be a finished one that a collection pass has removed since
+        // (a one-phase commit's is finished at once). So home asks as anyone would: a missing
+        // record below the collected watermark is `TooOld`, checked again where the ABORTED
+        // decision applies (`Command::DecideOnePhase`), and no ABORTED is recorded for a
+        // commit whose COMMITTED record was collected. `TooOld` also means that no copy of the
+        // commit can apply any more (every such apply checks the watermark first): what it
+        // wrote, if anything, is in place, and its locks protect nothing.
+        let own = home == self.id;
+        let request = PeerRequest::Status { shard: home, txn, resolve: true, prepared_here: !own };
+        let reply = self.ctx.peers.call_shard(home, request, deadline).await;
+        let decision = match reply {
+            Ok((_, PeerReply::Decided(decision))) => decision,
+            Ok((_, PeerReply::TooOld(_))) if own => {
+                Decision::Aborted { reason: AbortReason::CoordinatorLost }
+            }
+            _ => return,
+        };
         Counters::bump(&self.ctx.counters.resolved);
         tracing::info!(shard = %self.id, %txn, ?decision, "resolved a prepared transaction through its record");
         let _ = self.handle_finalize(txn, decision, true).await;
