@@ -3,8 +3,9 @@
 //! Appends, truncations, purges and votes go to the node's log [`Writer`] as records of the
 //! [`Wal`], so one fsync covers the appends of every shard of the node; openraft's `IOFlushed`
 //! callback fires only after that fsync. The committed log id openraft saves is kept in memory
-//! and written by the next append's job, in the same batch: it only saves re-learning the commit
-//! point after a restart (a stale one is safe). openraft also needs appended entries to be
+//! and written into the WAL by a later append's job, the first whose batch lays out (or follows
+//! the purge of) the entry it names: it only saves re-learning the commit point after a restart
+//! (a stale one is safe). openraft also needs appended entries to be
 //! readable at once (replication reads them before they are durable), so every appended entry
 //! also goes into an in-memory tail, which readers consult before the WAL.
 //!

@@ -2,7 +2,8 @@
 //! TiKV's raft-engine are, instead of a B-tree.
 //!
 //! ```text
-//!   DATA/wal/00000000000000000001.wal     segments, written in order, each up to SEGMENT_BYTES
+//!   DATA/wal/00000000000000000001.wal     segments, written in order, each closed once it
+//!                                         reaches SEGMENT_BYTES (its last batch may pass it)
 //!   DATA/wal/00000000000000000002.wal     the active segment: batches are appended to its end
 //!
 //!   record = len u32 | crc32 u32 | kind u8 | shard u32 | index u64 | body     (little-endian)
