@@ -9,6 +9,7 @@ use e2e::Cluster;
 use e2e::KvshOutput;
 use e2e::binaries;
 use e2e::kvsh;
+use e2e::text;
 use tokio::process::Command;
 
 /// The key limit (bytes) of the default configuration.
@@ -280,6 +281,74 @@ async fn a_causal_token_from_the_future_is_refused_and_moves_no_clock() {
     assert_eq!(fresh.get("future").await.expect("a read"), None, "nothing was written");
     let commit_ms = fresh.token() >> proto::kv::CAUSAL_TOKEN_LOGICAL_BITS;
     assert!(commit_ms < now_ms() + 60_000, "the cluster's clock did not move: {commit_ms}");
+}
+
+/// Causal tokens are measured against each node's physical clock, not its hybrid clock: the
+/// hybrid clock adopts every token it accepts, so before 2026-12-05 a ladder of tokens, each
+/// just within the limit of the last, moved the whole cluster's clocks ahead without bound
+/// (found by a review: 288 requests would have moved them a day ahead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ladder_of_causal_tokens_cannot_move_the_clocks_past_the_limit() {
+    let cluster = Cluster::start().await;
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64
+    };
+    let step = proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS * 4 / 5;
+    let first = (now_ms() + step) << proto::kv::CAUSAL_TOKEN_LOGICAL_BITS;
+    let session = cluster.client().await;
+    session.observe_token(first);
+    session.put("ladder", "1").await.expect("a token within the limit is accepted");
+    let second = (now_ms() + 2 * step) << proto::kv::CAUSAL_TOKEN_LOGICAL_BITS;
+    let session = cluster.client().await;
+    session.observe_token(second);
+    let refused = session.put("ladder", "2").await.expect_err("a token past the limit");
+    assert!(refused.to_string().contains("ahead of this node's clock"), "{refused}");
+    let fresh = cluster.client().await;
+    fresh.put("ladder", "3").await.expect("a write with no token");
+    let commit_ms = fresh.token() >> proto::kv::CAUSAL_TOKEN_LOGICAL_BITS;
+    let limit = now_ms() + proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS;
+    assert!(commit_ms < limit, "the clocks moved past the limit: {commit_ms} >= {limit}");
+}
+
+/// A statement of a transaction whose call its client cancels (here: a deadline shorter than
+/// the lock wait it meets) leaves the transaction aborted, as kv.proto says of a statement left
+/// without an answer: a later END answers ABORTED, and the transaction's other lock goes at
+/// once. Before 2026-12-05 the transaction stayed active, and END committed its first write
+/// without the cancelled one (found by a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_statement_leaves_its_transaction_aborted() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
+        .await
+        .expect("connect to node 1");
+    let mut holder = client.begin().await.expect("BEGIN");
+    holder.get_for_update("Held").await.expect("READ FOR UPDATE");
+
+    let begun = kv.begin(proto::kv::BeginRequest::default()).await.expect("BEGIN").into_inner();
+    let write = |key: &str, value: &str| proto::kv::WriteRequest {
+        txn: begun.txn,
+        key: key.to_string().into(),
+        value: value.to_string().into(),
+        ..Default::default()
+    };
+    kv.write(write("Cancelled1", "first")).await.expect("the first WRITE");
+    let call = tokio::time::timeout(Duration::from_millis(300), kv.write(write("Held", "second")));
+    assert!(call.await.is_err(), "the second WRITE waited for the lock and was cancelled");
+
+    let commit = proto::kv::CommitRequest { txn: begun.txn, ..Default::default() };
+    let outcome = kv.commit(commit).await.expect("END").into_inner();
+    assert_eq!(outcome.outcome, proto::kv::Outcome::Aborted as i32, "{outcome:?}");
+    let abort = outcome.abort.expect("why");
+    assert!(abort.message.contains("cancelled"), "{abort:?}");
+    // Its lock on the first key went with it: another writer gets it at once.
+    client.put("Cancelled1", "other").await.expect("a write of the first key");
+    holder.abort().await.expect("ABORT");
+    assert_eq!(text(client.get("Cancelled1").await.expect("READ")).as_deref(), Some("other"));
+    assert_eq!(text(client.get("Held").await.expect("READ")), None, "nothing of it applied");
 }
 
 /// Unary one-statement calls that their client cancels (a deadline shorter than the lock wait

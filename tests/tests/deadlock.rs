@@ -301,3 +301,72 @@ async fn a_commit_without_a_handle_chosen_as_a_deadlock_victim_runs_again_and_co
     }
     assert_eq!(runs_again(&cluster).await, 1, "the victim ran again once");
 }
+
+/// A one-key statement outside BEGIN holds no lock while it waits for its one, but lock queues
+/// are FIFO: a transaction queued behind it waits for it, so it can be on a cycle. Here H (the
+/// oldest) holds a shared lock on a; W, a one-statement WRITE of a sent to a node that does not
+/// lead a's shard, waits for H; T (the youngest) holds b and asks to read a, which queues
+/// behind W; H then asks for b: T -> W -> H -> T. Before 2026-12-05, W's coordinator answered
+/// probes for it with "not waiting" (a one-statement operation was not marked waiting there),
+/// so nobody found the cycle and it lasted until W's lock wait timed out, 10 s later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_through_a_waiting_one_statement_write_is_broken_within_a_second() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let (a, b) = (SHARD_KEYS[0], SHARD_KEYS[1]);
+    let leaders = cluster.leaders().await.expect("agreed leaders");
+    let elsewhere = cluster.ids().into_iter().find(|id| *id != leaders[&0]).expect("a node");
+
+    let mut h = client.begin().await.expect("BEGIN H");
+    h.get(a).await.expect("H reads a");
+    tokio::time::sleep(CLOCK_RESOLUTION_GAP).await;
+    let mut kv =
+        proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(elsewhere)))
+            .await
+            .expect("connect to a node that does not lead a's shard");
+    let write = tokio::spawn(async move {
+        let request =
+            proto::kv::WriteRequest { key: a.into(), value: "W".into(), ..Default::default() };
+        kv.write(request).await
+    });
+    until_status(&cluster, "W's lock wait", |text| !text.contains("lock waits: 0")).await;
+    tokio::time::sleep(CLOCK_RESOLUTION_GAP).await;
+
+    let t_session = client.session();
+    let mut t = t_session.begin().await.expect("BEGIN T");
+    t.put(b, "T").await.expect("T writes b");
+    let t_read = tokio::spawn(async move {
+        let read = t.get(a).await;
+        (t, read)
+    });
+    until_status(&cluster, "T's lock wait behind W", |text| {
+        text.lines().any(|line| {
+            let waits = line.strip_prefix("lock waits: ").and_then(|n| n.parse::<u32>().ok());
+            waits.is_some_and(|waits| waits >= 2)
+        })
+    })
+    .await;
+
+    let closed_at = Instant::now();
+    let h_write = tokio::spawn(async move {
+        let written = h.put(b, "H").await;
+        (h, written)
+    });
+    let (t, read) = tokio::time::timeout(BREAK_WITHIN * 3, t_read)
+        .await
+        .expect("the cycle was found: T's READ answered")
+        .expect("task");
+    let broken_after = closed_at.elapsed();
+    let error = read.expect_err("T, the youngest, is the victim");
+    assert!(error.to_string().contains("DEADLOCK"), "{error}");
+    assert!(broken_after <= BREAK_WITHIN, "the cycle was broken after {broken_after:?}");
+    let _ = t.abort().await;
+
+    let (h, written) = h_write.await.expect("task");
+    written.expect("H gets b once T is gone");
+    h.commit().await.expect("H commits");
+    write.await.expect("task").expect("W commits after H");
+    let read = text(client.get(a).await.expect("READ a"));
+    assert_eq!(read.as_deref(), Some("W"));
+    assert_eq!(text(client.get(b).await.expect("READ b")).as_deref(), Some("H"));
+}

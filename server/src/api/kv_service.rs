@@ -80,15 +80,16 @@ impl KvService {
     }
 
     /// Moves the node's clock past a client's causal token, unless the token is further ahead
-    /// of the clock than any node of the cluster could have made it
+    /// of the node's physical clock than any node of the cluster could have made it
     /// ([`proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS`]): adopting it would move every node's clock
     /// ahead with it (it travels on every message), and from a token near the end of time the
-    /// clock could not advance at all.
+    /// clock could not advance at all. Measured against the physical clock alone, not the
+    /// hybrid one: that one has adopted earlier tokens, so a ladder of tokens, each accepted
+    /// and each a little further ahead than the last, would move it without limit.
     fn observe(&self, token: u64) -> Result<Timestamp, Status> {
         const _: () = assert!(proto::kv::CAUSAL_TOKEN_LOGICAL_BITS == Timestamp::LOGICAL_BITS);
         let clock = self.node.clock();
-        let ours = clock.physical_ms().max(clock.latest().physical_ms());
-        if let Some(ahead) = proto::kv::causal_token_too_far_ahead(token, ours) {
+        if let Some(ahead) = proto::kv::causal_token_too_far_ahead(token, clock.physical_ms()) {
             return Err(Status::invalid_argument(format!(
                 "causal token {token} is {} s ahead of this node's clock (at most {} s): no \
                  node of this cluster made it",
@@ -132,7 +133,11 @@ impl KvService {
         }
         let coordinator = self.node.coordinator();
         let txn = coordinator.begin(false).map_err(to_status)?;
-        match coordinator.read(txn, request.key.to_vec(), request.for_update).await {
+        // Cancelled before its answer, the transaction goes: its client never learned its id.
+        let unanswered = coordinator.unanswered(txn, true);
+        let read = coordinator.read(txn, request.key.to_vec(), request.for_update).await;
+        unanswered.answered();
+        match read {
             Ok((value, seen)) => {
                 let leader = self.leader_hint(&request.key);
                 Ok(read_response(value, token.max(seen), Timestamp::ZERO, Some(txn), leader))
@@ -214,10 +219,13 @@ impl Kv for KvService {
         let coordinator = self.node.coordinator();
         let causal = request.txn.is_none() && self.causal(request.consistency);
         let (value, seen, snapshot) = match &request.txn {
-            Some(handle) => coordinator
-                .read(self.txn_id(handle)?, request.key.to_vec(), request.for_update)
-                .await
-                .map(|(value, seen)| (value, seen, Timestamp::ZERO)),
+            Some(handle) => {
+                let txn = self.txn_id(handle)?;
+                let unanswered = coordinator.unanswered(txn, false);
+                let read = coordinator.read(txn, request.key.to_vec(), request.for_update).await;
+                unanswered.answered();
+                read.map(|(value, seen)| (value, seen, Timestamp::ZERO))
+            }
             None if causal => coordinator.causal_read(request.key.to_vec(), token).await,
             None => coordinator
                 .single_read(request.key.to_vec())
@@ -242,10 +250,11 @@ impl Kv for KvService {
         let coordinator = self.node.coordinator();
         match &request.txn {
             Some(handle) => {
-                let home = coordinator
-                    .write(self.txn_id(handle)?, request.key.to_vec(), value)
-                    .await
-                    .map_err(to_status)?;
+                let txn = self.txn_id(handle)?;
+                let unanswered = coordinator.unanswered(txn, false);
+                let written = coordinator.write(txn, request.key.to_vec(), value).await;
+                unanswered.answered();
+                let home = written.map_err(to_status)?;
                 Ok(Response::new(WriteResponse {
                     causal_token: token.0,
                     home_shard: Some(home.0),
@@ -288,17 +297,30 @@ impl Kv for KvService {
         let coordinator = self.node.coordinator();
         let causal = request.txn.is_none() && self.causal(request.consistency);
         let (rows, seen, snapshot) = match &request.txn {
-            Some(handle) => coordinator
-                .scan(self.txn_id(handle)?, request.from.to_vec(), to, limit)
-                .await
-                .map(|(rows, seen)| (rows, seen, Timestamp::ZERO)),
+            Some(handle) => {
+                let txn = self.txn_id(handle)?;
+                let unanswered = coordinator.unanswered(txn, false);
+                let scanned = coordinator.scan(txn, request.from.to_vec(), to, limit).await;
+                unanswered.answered();
+                scanned.map(|(rows, seen)| (rows, seen, Timestamp::ZERO))
+            }
             None if causal => {
                 coordinator.causal_scan(request.from.to_vec(), to, limit, token).await
             }
-            None => coordinator
-                .single_scan(request.from.to_vec(), to, limit)
-                .await
-                .map(|(rows, seen)| (rows, seen, Timestamp::ZERO)),
+            // In a task of its own: over several shards it runs as a transaction of this
+            // node's, which must end even if the client goes away meanwhile (dropped, it stayed
+            // registered and kept its range locks until the idle timeout; found by a review,
+            // 2026-12-05).
+            None => {
+                let coordinator = coordinator.clone();
+                let from = request.from.to_vec();
+                tokio::spawn(async move { coordinator.single_scan(from, to, limit).await })
+                    .await
+                    .unwrap_or_else(|error| {
+                        Err(StatementError::Unavailable(format!("the scan failed: {error}")))
+                    })
+                    .map(|(rows, seen)| (rows, seen, Timestamp::ZERO))
+            }
         }
         .map_err(to_status)?;
         let rows = rows

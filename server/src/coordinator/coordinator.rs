@@ -119,6 +119,61 @@ impl TxnEntry {
     }
 }
 
+/// A statement of one of this node's transactions, in flight for a client. If it is dropped
+/// before [`Unanswered::answered`] (its client cancelled the call, or the transport's deadline
+/// for it passed), the transaction is aborted: its client cannot know what the statement did
+/// (kv.proto: a statement left without an answer leaves its transaction aborted). Before
+/// 2026-12-05 such a transaction stayed active: a WRITE cancelled in its lock wait was missing
+/// from a later END that answered COMMITTED, and a lock it was still waiting for could be
+/// granted with nobody to use it (found by a review).
+pub struct Unanswered {
+    coordinator: Arc<Coordinator>,
+    txn: TxnId,
+    /// Also forget the transaction: its client never learned its id.
+    forget: bool,
+    armed: bool,
+}
+
+impl Unanswered {
+    /// The statement is answered: nothing to do.
+    pub fn answered(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (coordinator, txn, forget) = (self.coordinator.clone(), self.txn, self.forget);
+        let detail = "a statement of the transaction was cancelled before its answer";
+        let aborted = |state: &mut TxnState| {
+            coordinator.abort_active(txn, state, AbortReason::Unavailable, detail.into());
+        };
+        // The statement's own hold of the state has gone with it: usually abort right here, so
+        // that no later statement of the client finds the transaction still active.
+        let Ok(entry) = coordinator.entry(&txn) else { return };
+        if let Ok(mut state) = entry.state.try_lock() {
+            aborted(&mut state);
+        } else {
+            let coordinator = coordinator.clone();
+            tokio::spawn(async move {
+                let mut state = entry.state.lock().await;
+                coordinator.abort_active(txn, &mut state, AbortReason::Unavailable, detail.into());
+                drop(state);
+                if forget {
+                    coordinator.forget(txn);
+                }
+            });
+            return;
+        }
+        if forget {
+            coordinator.forget(txn);
+        }
+    }
+}
+
 /// The coordinator of this node's transactions.
 pub struct Coordinator {
     pub(crate) ctx: Arc<NodeContext>,
@@ -151,6 +206,12 @@ impl Coordinator {
 
     pub(crate) fn rpc_deadline(&self) -> Duration {
         Timing::ms(self.timing().rpc_ms)
+    }
+
+    /// Arms an [`Unanswered`] for a statement of `txn` about to run for a client (`forget`:
+    /// the client does not know the transaction's id yet).
+    pub fn unanswered(self: &Arc<Self>, txn: TxnId, forget: bool) -> Unanswered {
+        Unanswered { coordinator: self.clone(), txn, forget, armed: true }
     }
 
     /// Starts a transaction; `snapshot` makes it a causal read-only transaction reading that
@@ -302,6 +363,10 @@ impl Coordinator {
         let (span, mode) = op.lock();
         let lock_term = state.parts.get(&shard).and_then(|part| part.term);
         let request = PeerRequest::Lock(LockRequest { shard, txn, lock_term, op });
+        // A participant from the moment the request may reach it: an abort releases there even
+        // if this statement never hears back (it failed, or it was dropped: `Unanswered`).
+        let fresh = !state.parts.contains_key(&shard);
+        state.parts.entry(shard).or_default();
         // While the lock request is out, a deadlock probe reaching this coordinator must know
         // that the transaction may be waiting at `shard` (the shard drops the probe if not).
         self.ctx.registry.set_waiting(txn, shard, true);
@@ -319,7 +384,13 @@ impl Coordinator {
                 )
             }
             Ok((_, PeerReply::Aborted { reason, detail })) => (reason, detail),
-            Ok((_, PeerReply::Invalid(why))) => return Err(StatementError::Invalid(why)),
+            Ok((_, PeerReply::Invalid(why))) => {
+                // Refused before it took anything; the transaction goes on without it.
+                if fresh {
+                    state.parts.remove(&shard);
+                }
+                return Err(StatementError::Invalid(why));
+            }
             Ok((_, other)) => {
                 (AbortReason::Unavailable, format!("unexpected reply from {shard}: {other:?}"))
             }
@@ -328,8 +399,6 @@ impl Coordinator {
             }
             Err(error) => (AbortReason::Unavailable, error.to_string()),
         };
-        // A lock granted at a shard not yet in `parts` must be released too.
-        state.parts.entry(shard).or_default();
         self.abort_active(txn, state, reason, detail.clone());
         Err(abort_error(reason, detail))
     }
@@ -539,10 +608,27 @@ impl Coordinator {
 
     // ---- one-statement operations -----------------------------------------------------------
 
-    /// A one-statement operation on one shard, executed by its leader.
-    /// The operation is a transaction of this node's, live while the call runs (lock holders'
-    /// coordinators are asked whether they still run), with one id for every delivery.
+    /// A one-statement operation on one shard, executed by its leader, run again as a new
+    /// transaction when it was a deadlock victim ([`Coordinator::run_again`]). It holds no lock
+    /// while it waits for its one, but the queue is FIFO: a transaction queued behind it waits
+    /// for it, so it can close a cycle, and be the cycle's youngest (a review found both,
+    /// 2026-12-05).
     async fn single(&self, shard: ShardId, op: SingleOp) -> Result<PeerReply, StatementError> {
+        let again_until = Instant::now() + Timing::ms(self.timing().lock_wait_ms) / 2;
+        let run = || self.single_once(shard, op.clone());
+        self.one_statement(again_until, run, |result| match result {
+            Err(StatementError::Aborted { reason, .. }) => Some(*reason),
+            _ => None,
+        })
+        .await
+    }
+
+    /// One run of [`Coordinator::single`]. The operation is a transaction of this node's, live
+    /// while the call runs (lock holders' coordinators are asked whether they still run), with
+    /// one id for every delivery, and marked waiting at its shard meanwhile: a deadlock probe
+    /// that reaches it here goes on to its shard (unmarked, it answered "not waiting", and a
+    /// cycle through it lasted until the lock timeout).
+    async fn single_once(&self, shard: ShardId, op: SingleOp) -> Result<PeerReply, StatementError> {
         let deadline = self.lock_deadline();
         let txn = self.ctx.mint_txn();
         let request = PeerRequest::Single { shard, txn, op };
@@ -552,6 +638,7 @@ impl Coordinator {
         // `open_txns_max` (a review found it, 2026-12-05; e2e `bad_input.rs`).
         let ctx = self.ctx.clone();
         let call = tokio::spawn(async move {
+            ctx.registry.set_waiting(txn, shard, true);
             let reply = ctx.peers.call_shard(shard, request, deadline).await;
             ctx.registry.end(txn);
             reply
