@@ -398,3 +398,95 @@ async fn cancelled_one_statement_calls_leave_no_transaction_registered() {
     };
     e2e::eventually("no transaction registered at node 1", Duration::from_secs(20), running).await;
 }
+
+/// In a script, the statements after a BEGIN that failed belong to the transaction it did not
+/// start: they answer `ERROR: transaction aborted, end it with ABORT` up to END (which repeats
+/// the failure) instead of running one by one as one-statement transactions, which applied half
+/// of the script's transaction before 2026-12-05 (found by a review). And a script file that
+/// starts with a UTF-8 byte order mark runs (its first statement read as unknown before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_begin_fails_its_block_and_a_byte_order_mark_is_ignored() {
+    let cluster = Cluster::builder().config("[limits]\nopen_txns_max = 1\n").start().await;
+    let addrs = cluster.addrs();
+    let client = cluster.client().await;
+    // One running transaction at each node: every BEGIN is refused.
+    let mut running = Vec::new();
+    while let Ok(txn) = client.begin().await {
+        running.push(txn);
+        assert!(running.len() <= 3, "one running transaction per node");
+    }
+    let output =
+        kvsh::run_c(&addrs, "BEGIN; WRITE Block1 x; DELETE Block2; END; WRITE After y").await;
+    assert!(!output.success(), "{output:?}");
+    let lines = output.lines();
+    assert_eq!(lines.len(), 5, "{output:?}");
+    assert!(lines[0].starts_with("ERROR: ") && lines[0].contains("coordinates"), "{output:?}");
+    assert_eq!(lines[1], "ERROR: transaction aborted, end it with ABORT", "{output:?}");
+    assert_eq!(lines[2], "ERROR: transaction aborted, end it with ABORT", "{output:?}");
+    assert_eq!(lines[3], lines[0], "END repeats why the block failed: {output:?}");
+    assert_eq!(lines[4], "OK", "after END statements run again: {output:?}");
+    assert_eq!(text(client.get("Block1").await.expect("READ")), None, "nothing of the block ran");
+    assert_eq!(text(client.get("After").await.expect("READ")).as_deref(), Some("y"));
+    for txn in running {
+        txn.abort().await.expect("ABORT");
+    }
+
+    let output = kvsh::run_stdin(&addrs, b"\xEF\xBB\xBFBEGIN\nWRITE Bom 1\nEND\n").await;
+    assert!(output.success(), "{output:?}");
+    assert_eq!(output.lines(), ["OK", "OK", "COMMITTED"], "{output:?}");
+    assert_eq!(text(client.get("Bom").await.expect("READ")).as_deref(), Some("1"));
+}
+
+/// Ctrl-C during a statement of a script's transaction aborts the transaction, and the rest of
+/// the block up to END fails with it: before 2026-12-05 the statements after the cancelled one
+/// ran as one-statement transactions of their own (found by a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_in_a_transaction_fails_the_rest_of_its_block() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let mut holder = client.begin().await.expect("BEGIN");
+    holder.get_for_update("Held").await.expect("READ FOR UPDATE");
+    let child = Command::new(binaries::kvsh())
+        .arg("--connect")
+        .arg(cluster.addrs().join(","))
+        .arg("-c")
+        .arg("BEGIN; WRITE Held x; WRITE NotAlone y; END; WRITE After z")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start kvsh");
+    let pid = child.id().expect("kvsh's pid");
+    e2e::eventually("kvsh's WRITE waiting for its lock", Duration::from_secs(10), || async {
+        let statuses = cluster.statuses().await;
+        let waiting = statuses.values().flatten().any(|s| !s.text.contains("lock waits: 0"));
+        if waiting { Ok(()) } else { Err("no lock wait yet".to_string()) }
+    })
+    .await;
+    let interrupted = Command::new("kill").arg("-INT").arg(pid.to_string()).status().await;
+    assert!(interrupted.expect("kill -INT").success());
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("kvsh finished")
+        .expect("kvsh's output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "OK",
+            "ERROR: statement cancelled; the transaction was aborted",
+            "ERROR: transaction aborted, end it with ABORT",
+            "ABORTED: USER statement cancelled",
+            "OK",
+        ],
+        "{output:?}"
+    );
+    assert!(!output.status.success(), "{output:?}");
+    holder.abort().await.expect("ABORT");
+    assert_eq!(text(client.get("NotAlone").await.expect("READ")), None, "the block's write");
+    assert_eq!(text(client.get("Held").await.expect("READ")), None, "the cancelled write");
+    assert_eq!(text(client.get("After").await.expect("READ")).as_deref(), Some("z"));
+}

@@ -12,6 +12,7 @@
 
 use std::io::BufRead;
 use std::io::IsTerminal;
+use std::io::Read;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -21,6 +22,7 @@ use rustyline::error::ReadlineError;
 use crate::client::Client;
 use crate::client::Consistency;
 use crate::shell::format::format_parse_error;
+use crate::shell::parser::MAX_LINE_BYTES;
 use crate::shell::parser::parse_line;
 use crate::shell::parser::parse_line_bytes;
 use crate::shell::session::Session;
@@ -102,6 +104,29 @@ struct Shell {
     nodes: String,
 }
 
+/// The UTF-8 encoding of U+FEFF, which some editors write at the start of a file.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Reads and drops the rest of the current line (through its newline, or to the end of input).
+fn skip_line(input: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buffer = input.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        match buffer.iter().position(|&byte| byte == b'\n') {
+            Some(at) => {
+                input.consume(at + 1);
+                return Ok(());
+            }
+            None => {
+                let all = buffer.len();
+                input.consume(all);
+            }
+        }
+    }
+}
+
 impl Shell {
     fn print(&mut self, output: StatementOutput) {
         self.failed |= output.failed;
@@ -143,9 +168,14 @@ impl Shell {
 
     fn run_lines(&mut self, mut input: impl BufRead) {
         let mut line = Vec::new();
+        let mut first = true;
         loop {
             line.clear();
-            match input.read_until(b'\n', &mut line) {
+            // At most one byte past the limit is kept (the parser then refuses the line, as it
+            // would a shorter one over it); the rest of an overlong line is skipped, so that a
+            // file without newlines cannot fill the shell's memory.
+            let limit = MAX_LINE_BYTES as u64 + 1;
+            match (&mut input).take(limit).read_until(b'\n', &mut line) {
                 Ok(0) => return,
                 Ok(_) => {}
                 Err(error) => {
@@ -153,6 +183,17 @@ impl Shell {
                     self.failed = true;
                     return;
                 }
+            }
+            if line.len() as u64 == limit && line.last() != Some(&b'\n') {
+                if let Err(error) = skip_line(&mut input) {
+                    eprintln!("kvsh: cannot read input: {error}");
+                    self.failed = true;
+                    return;
+                }
+            }
+            // A UTF-8 byte order mark (some editors start files with one) is not a statement.
+            if std::mem::take(&mut first) && line.starts_with(UTF8_BOM) {
+                line.drain(..UTF8_BOM.len());
             }
             match parse_line_bytes(&line) {
                 Err(error) => self.parse_failed(format_parse_error(&error)),

@@ -10,6 +10,14 @@
 //!                          "ERROR: transaction aborted, end it with ABORT"
 //! ```
 //!
+//! A BEGIN that fails, and a statement of an open transaction cancelled with Ctrl-C (the
+//! transaction is then aborted, since the statement may still take effect), leave the session
+//! in the same aborted state, with no transaction: the statements after them, up to END or
+//! ABORT, were meant for that transaction, and must not run on their own as one-statement
+//! transactions (a review found a script's `BEGIN; WRITE a 1; WRITE b 2; END` applying
+//! `WRITE b 2` alone after Ctrl-C during `WRITE a 1`, or both after a refused BEGIN). There END
+//! prints the abort again and ABORT prints OK.
+//!
 //! A statement that fails to parse never reaches here (the line changes nothing). Statements
 //! outside BEGIN run as one-statement transactions. Every statement produces its result lines
 //! (DESIGN.md §7) and says whether it failed, for the exit status of `-c`/`-f`.
@@ -52,6 +60,9 @@ pub const TXN_ABORTED_MESSAGE: &str = "transaction aborted, end it with ABORT";
 pub struct Session {
     client: Client,
     txn: Option<Transaction>,
+    /// A transaction block that failed without a transaction to show it (a failed BEGIN, a
+    /// cancelled statement): what END prints. Never set while `txn` is.
+    failed_block: Option<StatementOutput>,
 }
 
 /// The result line of an error from the library.
@@ -69,7 +80,7 @@ fn render(failure: &Error) -> StatementOutput {
 impl Session {
     /// A session over `client`.
     pub fn new(client: Client) -> Session {
-        Session { client, txn: None }
+        Session { client, txn: None, failed_block: None }
     }
 
     /// The client.
@@ -79,11 +90,22 @@ impl Session {
 
     /// True while a transaction is open (the prompt shows it).
     pub fn in_transaction(&self) -> bool {
-        self.txn.is_some()
+        self.txn.is_some() || self.failed_block.is_some()
     }
 
     /// Executes one statement.
     pub async fn execute(&mut self, statement: Statement) -> StatementOutput {
+        if self.failed_block.is_some() {
+            return match statement {
+                Statement::End => self.failed_block.take().expect("a failed block"),
+                Statement::Abort => {
+                    self.failed_block = None;
+                    ok(OK)
+                }
+                Statement::Help => ok(help_text()),
+                _ => error(TXN_ABORTED_MESSAGE),
+            };
+        }
         if let Some(txn) = &self.txn
             && txn.abort_error().is_some()
             && !matches!(statement, Statement::End | Statement::Abort | Statement::Help)
@@ -184,7 +206,11 @@ impl Session {
                 self.txn = Some(txn);
                 ok(OK)
             }
-            Err(failure) => render(&failure),
+            Err(failure) => {
+                let output = render(&failure);
+                self.failed_block = Some(output.clone());
+                output
+            }
         }
     }
 
@@ -203,6 +229,9 @@ impl Session {
 
     /// Ends the session: aborts an open transaction and says so (None if none was open).
     pub async fn close(&mut self) -> Option<StatementOutput> {
+        if self.failed_block.take().is_some() {
+            return Some(error("input ended inside a transaction block that had failed"));
+        }
         let txn = self.txn.take()?;
         let _ = txn.abort().await;
         Some(StatementOutput {
@@ -217,6 +246,10 @@ impl Session {
         match self.txn.take() {
             Some(txn) => {
                 let _ = txn.abort().await;
+                self.failed_block = Some(StatementOutput {
+                    text: format_aborted("USER statement cancelled"),
+                    failed: true,
+                });
                 error("statement cancelled; the transaction was aborted")
             }
             None => error("statement cancelled (a write's outcome is unknown)"),
