@@ -184,12 +184,13 @@ impl Shell {
                     return;
                 }
             }
-            if line.len() as u64 == limit && line.last() != Some(&b'\n') {
-                if let Err(error) = skip_line(&mut input) {
-                    eprintln!("kvsh: cannot read input: {error}");
-                    self.failed = true;
-                    return;
-                }
+            if line.len() as u64 == limit
+                && line.last() != Some(&b'\n')
+                && let Err(error) = skip_line(&mut input)
+            {
+                eprintln!("kvsh: cannot read input: {error}");
+                self.failed = true;
+                return;
             }
             // A UTF-8 byte order mark (some editors start files with one) is not a statement.
             if std::mem::take(&mut first) && line.starts_with(UTF8_BOM) {
