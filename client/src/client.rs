@@ -57,6 +57,9 @@ pub const RETRY_PAUSE_MIN: Duration = Duration::from_millis(5);
 pub const RETRY_PAUSE_MAX: Duration = Duration::from_millis(500);
 /// Rounds over all nodes for a request that found no node reachable (within its deadline).
 pub const UNREACHABLE_ROUNDS_MAX: usize = 20;
+/// [`Client::txn_status`] gives up after this many request deadlines in all (an END whose
+/// outcome it could not learn then answers "unknown"; asking again later may learn it).
+pub const TXN_STATUS_TIMEOUTS: u32 = 2;
 
 /// Per-session consistency.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -740,9 +743,27 @@ impl Client {
             addrs.retain(|a| *a != addr);
             addrs.insert(0, addr);
         }
+        // One deadline for the whole search, as for any other request (each call has its own
+        // too): without it, rounds over unreachable nodes added up to minutes.
+        let whole = self.inner.timeout * TXN_STATUS_TIMEOUTS;
+        let search = self.txn_status_rounds(handle, home_shard, &addrs);
+        match tokio::time::timeout(whole, search).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Unavailable(format!(
+                "the transaction's outcome could not be learned within {whole:?}"
+            ))),
+        }
+    }
+
+    async fn txn_status_rounds(
+        &self,
+        handle: &TxnHandle,
+        home_shard: Option<u32>,
+        addrs: &[String],
+    ) -> Result<TxnOutcome, Error> {
         let mut last = Error::Unavailable("no node reachable".into());
         for round in 0..UNREACHABLE_ROUNDS_MAX {
-            for addr in &addrs {
+            for addr in addrs {
                 let request = TxnStatusRequest { txn: Some(*handle), home_shard };
                 let kv = self.kv(addr);
                 match tokio::time::timeout(self.inner.timeout, kv.txn_status(request)).await {

@@ -184,6 +184,7 @@ impl Coordinator {
             Outcome::Unknown(_) => {}
         }
         state.status = Status::Ended(outcome.clone());
+        state.drop_writes();
         self.ctx.registry.end(txn);
         outcome
     }

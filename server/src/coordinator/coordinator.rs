@@ -330,6 +330,7 @@ impl Coordinator {
         self.ctx.registry.end(txn);
         Counters::bump(&self.ctx.counters.aborted);
         self.release_all(txn, state);
+        state.drop_writes();
     }
 
     /// Releases every lock of an unprepared transaction, in the background.
