@@ -38,7 +38,9 @@
 
 use std::collections::BTreeMap;
 
+use futures::StreamExt;
 use futures::future::join_all;
+use futures::stream::FuturesUnordered;
 use replication::canary;
 use replication::canary::Canary;
 use tokio::time::Instant;
@@ -278,8 +280,12 @@ impl Coordinator {
         let calls = requests.into_iter().map(|(shard, request)| async move {
             (shard, self.call_prepare(txn, shard, true, request, locks_until).await)
         });
+        // As for votes (`prepare_all`): the first refusal ends the wait for the others.
+        let mut calls: FuturesUnordered<_> = calls.collect();
         let mut refusal = None;
-        for (shard, reply) in join_all(calls).await {
+        while refusal.is_none()
+            && let Some((shard, reply)) = calls.next().await
+        {
             let why = match reply {
                 Ok((_, PeerReply::Locked { term, .. })) => {
                     let part = state.parts.get_mut(&shard).expect("a participant asked to lock");
@@ -331,22 +337,21 @@ impl Coordinator {
                 (*shard, vote)
             }
         });
+        // The first NO ends the wait for the other votes: the caller aborts at once, and its
+        // abort reaches the prepares still waiting for locks (they are refused from then on).
+        // Waiting for them kept a deadlock victim's locks elsewhere until its other waits
+        // ended, up to `lock_wait_ms` (found by a review, 2026-12-05).
+        let mut calls: FuturesUnordered<_> = calls.collect();
         let mut votes = BTreeMap::new();
-        let mut refusal = None;
-        for (shard, vote) in join_all(calls).await {
+        while let Some((shard, vote)) = calls.next().await {
             match vote {
                 Vote::Yes(ts) => {
                     votes.insert(shard, ts);
                 }
-                Vote::No(reason, detail) => {
-                    refusal.get_or_insert((reason, detail));
-                }
+                Vote::No(reason, detail) => return Err((reason, detail)),
             }
         }
-        match refusal {
-            Some(why) => Err(why),
-            None => Ok(votes),
-        }
+        Ok(votes)
     }
 
     /// The prepare (or commit at home) of the transaction's part at `shard`; its locks may
