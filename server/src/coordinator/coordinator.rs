@@ -865,9 +865,11 @@ impl Coordinator {
         let mut forget = Vec::new();
         let mut ended = Vec::new();
         for entry in entries {
-            let quiet = now.duration_since(*entry.last_active.lock().expect("activity lock"));
             // A statement in progress is not idleness: skip transactions whose lock is held.
             let Ok(mut state) = entry.state.try_lock() else { continue };
+            // Read under the lock: a statement that ended just before it was taken has touched
+            // the entry (read before, it looked idle and was aborted although it had just run).
+            let quiet = now.duration_since(*entry.last_active.lock().expect("activity lock"));
             match &state.status {
                 Status::Active if quiet >= idle => {
                     let detail = format!("idle for more than {} ms", self.timing().idle_ms);
