@@ -35,6 +35,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::channel::mpsc;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::Semaphore;
 use tokio::sync::oneshot;
 use tokio::sync::watch;
 use tonic::Status;
@@ -230,7 +232,7 @@ pub type Replies<Resp> = Pin<Box<dyn futures::Stream<Item = Result<Resp, Status>
 /// receiver is shutting down): it then reads no more requests, answers those in flight for at
 /// most [`STOP_GRACE`], and ends the stream; calls still in flight then fail as broken.
 pub fn serve<Req, Resp, H, F>(
-    mut inbound: Streaming<Req>,
+    inbound: Streaming<Req>,
     handler: H,
     stopping: watch::Receiver<bool>,
 ) -> Replies<Resp>
@@ -240,10 +242,44 @@ where
     H: Fn(Req) -> F + Send + Sync + 'static,
     F: Future<Output = Resp> + Send + 'static,
 {
-    let (sender, replies) = mpsc::unbounded();
+    serve_bounded(inbound, handler, stopping, None)
+}
+
+/// [`serve`], with at most `in_flight_max` requests handled or answered and not yet sent at a
+/// time: past it, the stream reads no more requests until a reply goes out, so a sender that
+/// pipelines requests and reads no replies is held back by the transport's flow control instead
+/// of queueing replies in this node's memory without limit (a review found that, 2026-12-05).
+/// For the clients' streams only: a node's stream to another carries Raft's messages, which
+/// must never wait behind lock waits.
+pub fn serve_bounded<Req, Resp, H, F>(
+    mut inbound: Streaming<Req>,
+    handler: H,
+    stopping: watch::Receiver<bool>,
+    in_flight_max: Option<usize>,
+) -> Replies<Resp>
+where
+    Req: Numbered,
+    Resp: Numbered,
+    H: Fn(Req) -> F + Send + Sync + 'static,
+    F: Future<Output = Resp> + Send + 'static,
+{
+    let (sender, replies) =
+        mpsc::unbounded::<(Result<Resp, Status>, Option<OwnedSemaphorePermit>)>();
+    let slots = in_flight_max.map(|max| Arc::new(Semaphore::new(max)));
     let mut reader_stop = stopping.clone();
     tokio::spawn(async move {
         loop {
+            let slot = match &slots {
+                None => None,
+                Some(slots) => tokio::select! {
+                    biased;
+                    _ = reader_stop.wait_for(|stop| *stop) => break,
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => Some(slot),
+                        Err(_) => break,
+                    },
+                },
+            };
             let request = tokio::select! {
                 biased;
                 _ = reader_stop.wait_for(|stop| *stop) => break,
@@ -258,11 +294,13 @@ where
             tokio::spawn(async move {
                 let mut reply = reply.await;
                 reply.set_id(id);
-                let _ = sender.unbounded_send(Ok(reply));
+                let _ = sender.unbounded_send((Ok(reply), slot));
             });
         }
     });
     let mut stopping = stopping;
+    // A reply's slot is free once the transport takes the reply to send it.
+    let replies = replies.map(|(reply, _slot)| reply);
     Box::pin(replies.take_until(async move {
         let _ = stopping.wait_for(|stop| *stop).await;
         tokio::time::sleep(STOP_GRACE).await;

@@ -490,3 +490,64 @@ async fn ctrl_c_in_a_transaction_fails_the_rest_of_its_block() {
     assert_eq!(text(client.get("Held").await.expect("READ")), None, "the cancelled write");
     assert_eq!(text(client.get("After").await.expect("READ")).as_deref(), Some("z"));
 }
+
+/// A node handles at most `SESSION_REQUESTS_IN_FLIGHT_MAX` (1,024) requests of one `Session`
+/// stream at a time, so a client that pipelines requests cannot make it hold an unbounded
+/// number of lock waits and queued replies (found by a review, 2026-12-05): 1,100 READs of a
+/// locked key sent at once wait 1,024 at a time, and all are answered once the lock goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_stream_has_at_most_1024_requests_in_flight() {
+    use futures::StreamExt;
+    use proto::kv::SessionRequest;
+    use proto::kv::session_request::Request as Call;
+    const SENT: u64 = 1_100;
+    const IN_FLIGHT_MAX: usize = 1_024;
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let mut holder = client.begin().await.expect("BEGIN");
+    holder.get_for_update("Held").await.expect("READ FOR UPDATE");
+
+    let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
+        .await
+        .expect("connect to node 1");
+    let requests = (1..=SENT).map(|id| SessionRequest {
+        id,
+        request: Some(Call::Read(proto::kv::ReadRequest {
+            key: "Held".into(),
+            ..Default::default()
+        })),
+    });
+    let mut responses =
+        kv.session(futures::stream::iter(requests)).await.expect("a session").into_inner();
+    let waits = || async {
+        let statuses = cluster.statuses().await;
+        statuses
+            .values()
+            .flatten()
+            .filter_map(|status| {
+                let line = status.text.lines().find(|line| line.starts_with("lock waits: "))?;
+                line.trim_start_matches("lock waits: ").parse::<usize>().ok()
+            })
+            .sum::<usize>()
+    };
+    e2e::eventually("the stream's reads waiting", Duration::from_secs(8), || async {
+        let waiting = waits().await;
+        if waiting >= IN_FLIGHT_MAX { Ok(()) } else { Err(format!("{waiting} waiting")) }
+    })
+    .await;
+    assert_eq!(waits().await, IN_FLIGHT_MAX, "no more than the limit at once");
+    holder.abort().await.expect("ABORT");
+    let mut answered = 0;
+    while answered < SENT {
+        let response = tokio::time::timeout(Duration::from_secs(10), responses.next())
+            .await
+            .expect("every read is answered")
+            .expect("the stream goes on")
+            .expect("a response");
+        assert!(
+            matches!(response.response, Some(proto::kv::session_response::Response::Read(_))),
+            "{response:?}"
+        );
+        answered += 1;
+    }
+}

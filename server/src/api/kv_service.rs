@@ -55,6 +55,13 @@ use crate::coordinator::Outcome;
 use crate::coordinator::StatementError;
 use crate::node::Node;
 
+/// Requests of one client `Session` stream handled (or answered and not yet sent) at a time at
+/// most; past it the node reads the stream's next request only once a response has gone out
+/// (kv.proto, `Session`). Far above what a client waits for at once (a statement per
+/// transaction it runs), it bounds what a client that sends and never reads can make the node
+/// hold.
+pub const SESSION_REQUESTS_IN_FLIGHT_MAX: usize = 1024;
+
 /// The public API of a node.
 pub struct KvService {
     node: Arc<Node>,
@@ -469,7 +476,9 @@ impl Kv for KvService {
     ) -> Result<Response<Self::SessionStream>, Status> {
         let node = self.node.clone();
         let handler = move |request: SessionRequest| session::handle(node.clone(), request);
-        Ok(Response::new(mux::serve(request.into_inner(), handler, self.node.stopping())))
+        let stopping = self.node.stopping();
+        let in_flight = Some(SESSION_REQUESTS_IN_FLIGHT_MAX);
+        Ok(Response::new(mux::serve_bounded(request.into_inner(), handler, stopping, in_flight)))
     }
 }
 
