@@ -100,18 +100,21 @@ async fn kvsh_answers_bad_statements_with_error_and_a_nonzero_exit_and_changes_n
     assert_eq!(stored.map(|v| v.len()), Some(VALUE_BYTES_MAX));
 }
 
-/// Runs `kvd start` with `args`; it must exit by itself (bad configuration) within 10 s.
-async fn kvd_start(args: &[String]) -> Output {
-    let child = Command::new(binaries::kvd())
-        .arg("start")
-        .args(args)
+/// Starts `command` with no input, its output captured, killed if the test drops it.
+fn spawn_piped(command: &mut Command) -> tokio::process::Child {
+    command
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("start kvd");
+        .expect("start the binary")
+}
+
+/// Runs `kvd start` with `args`; it must exit by itself (bad configuration) within 10 s.
+async fn kvd_start(args: &[String]) -> Output {
+    let child = spawn_piped(Command::new(binaries::kvd()).arg("start").args(args));
     tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
         .await
         .unwrap_or_else(|_| panic!("kvd {args:?} kept running: it accepted a bad configuration"))
@@ -446,18 +449,10 @@ async fn ctrl_c_in_a_transaction_fails_the_rest_of_its_block() {
     let client = cluster.client().await;
     let mut holder = client.begin().await.expect("BEGIN");
     holder.get_for_update("Held").await.expect("READ FOR UPDATE");
-    let child = Command::new(binaries::kvsh())
-        .arg("--connect")
-        .arg(cluster.addrs().join(","))
-        .arg("-c")
-        .arg("BEGIN; WRITE Held x; WRITE NotAlone y; END; WRITE After z")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start kvsh");
+    let script = "BEGIN; WRITE Held x; WRITE NotAlone y; END; WRITE After z";
+    let connect = cluster.addrs().join(",");
+    let child =
+        spawn_piped(Command::new(binaries::kvsh()).args(["--connect", &connect, "-c", script]));
     let pid = child.id().expect("kvsh's pid");
     e2e::eventually("kvsh's WRITE waiting for its lock", Duration::from_secs(10), || async {
         let statuses = cluster.statuses().await;
