@@ -562,7 +562,18 @@ impl Coordinator {
     /// ABORT: ends the transaction without effect. Idempotent.
     pub async fn abort(&self, txn: TxnId) -> Result<(), StatementError> {
         let entry = self.entry(&txn)?;
-        let mut state = entry.state.lock().await;
+        let mut state = match entry.state.try_lock() {
+            Ok(state) => state,
+            Err(_) => {
+                // A statement of it is in flight, most likely waiting for a lock (a shell's
+                // Ctrl-C aborts while its statement waits): end its waits, so that it answers
+                // now and the abort runs, instead of both waiting for the lock wait's timeout.
+                if let Some(shards) = self.ctx.registry.waits_of(&txn) {
+                    self.release_at(txn, shards);
+                }
+                entry.state.lock().await
+            }
+        };
         entry.touch();
         match &state.status {
             Status::Active => {
