@@ -710,9 +710,12 @@ impl Shard {
             }
         })??;
         if let Some((request, woken)) = wait {
-            self.ctx.registry.set_waiting(txn, self.id, true);
+            // Not marked waiting in the registry here: the transaction's coordinator marks its
+            // own waits around its calls (`Coordinator::lock`, `call_prepare`, `single_once`).
+            // Marked here too, a stale delivery's unmark on the coordinator's node could clear
+            // the mark of the request that superseded it, and probes would stop there (found
+            // by a review, 2026-12-05).
             let end = self.wait_for_grant(term, request, woken, give_up).await;
-            self.ctx.registry.set_waiting(txn, self.id, false);
             match end {
                 WaitEnd::Granted => {}
                 WaitEnd::Aborted { reason, detail } => return Err(aborted(reason, detail)),
