@@ -98,6 +98,11 @@ pub struct Limits {
     /// The most transactions running at once on one coordinator (ended ones, remembered for
     /// a retried END, do not count).
     pub open_txns_max: usize,
+    /// The most requests of one client `Session` stream handled (or answered and not yet sent)
+    /// at once; past it the node reads the stream's next request only once a response has gone
+    /// out. Above `open_txns_max` by default: a client library shares one stream per node among
+    /// all its sessions, and each running transaction may have a statement waiting.
+    pub session_requests_max: usize,
     /// A shard's state machine is snapshotted every this many Raft log entries, and the log
     /// before the snapshot purged (its WAL segments deleted).
     pub snapshot_every_entries: u64,
@@ -116,6 +121,7 @@ impl Default for Limits {
             txn_write_bytes_max: 32 << 20,
             scan_rows_max: 10_000,
             open_txns_max: 10_000,
+            session_requests_max: 16_384,
             snapshot_every_entries: 20_000,
             log_kept_behind_snapshot: 2_000,
             collect_pass_rows: 1_000,
@@ -278,6 +284,7 @@ impl NodeConfig {
             ("txn_write_bytes_max", limits.txn_write_bytes_max as u64),
             ("scan_rows_max", limits.scan_rows_max as u64),
             ("open_txns_max", limits.open_txns_max as u64),
+            ("session_requests_max", limits.session_requests_max as u64),
             ("snapshot_every_entries", limits.snapshot_every_entries),
             ("collect_pass_rows", limits.collect_pass_rows as u64),
         ] {

@@ -55,13 +55,6 @@ use crate::coordinator::Outcome;
 use crate::coordinator::StatementError;
 use crate::node::Node;
 
-/// Requests of one client `Session` stream handled (or answered and not yet sent) at a time at
-/// most; past it the node reads the stream's next request only once a response has gone out
-/// (kv.proto, `Session`). Far above what a client waits for at once (a statement per
-/// transaction it runs), it bounds what a client that sends and never reads can make the node
-/// hold.
-pub const SESSION_REQUESTS_IN_FLIGHT_MAX: usize = 1024;
-
 /// The public API of a node.
 pub struct KvService {
     node: Arc<Node>,
@@ -477,7 +470,8 @@ impl Kv for KvService {
         let node = self.node.clone();
         let handler = move |request: SessionRequest| session::handle(node.clone(), request);
         let stopping = self.node.stopping();
-        let in_flight = Some(SESSION_REQUESTS_IN_FLIGHT_MAX);
+        // Bounds what a client that sends and never reads can make the node hold (kv.proto).
+        let in_flight = Some(self.node.context().config.limits.session_requests_max);
         Ok(Response::new(mux::serve_bounded(request.into_inner(), handler, stopping, in_flight)))
     }
 }
