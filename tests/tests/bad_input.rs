@@ -318,9 +318,12 @@ async fn a_ladder_of_causal_tokens_cannot_move_the_clocks_past_the_limit() {
 
 /// A statement of a transaction whose call its client cancels (here: a deadline shorter than
 /// the lock wait it meets) leaves the transaction aborted, as kv.proto says of a statement left
-/// without an answer: a later END answers ABORTED, and the transaction's other lock goes at
-/// once. Before 2026-12-05 the transaction stayed active, and END committed its first write
-/// without the cancelled one (found by a review).
+/// without an answer: an END answers ABORTED, and the transaction's other lock goes at once.
+/// Before 2026-12-05 the transaction stayed active, and END committed its first write without
+/// the cancelled one (found by a review). The END is sent while the statement still waits, so
+/// it waits for the transaction and is handed it when the transport drops the statement: it
+/// must find the transaction aborted then too (`TxnEntry::cancelled`; a first version of the
+/// fix aborted it only after that END had gone ahead).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_statement_leaves_its_transaction_aborted() {
     let cluster = Cluster::start().await;
@@ -328,8 +331,10 @@ async fn a_cancelled_statement_leaves_its_transaction_aborted() {
     let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
         .await
         .expect("connect to node 1");
+    // Both keys in one shard (s1), so that the transaction's part there has a write either way.
+    let (first_key, held) = ("Hcancelled", "Held");
     let mut holder = client.begin().await.expect("BEGIN");
-    holder.get_for_update("Held").await.expect("READ FOR UPDATE");
+    holder.get_for_update(held).await.expect("READ FOR UPDATE");
 
     let begun = kv.begin(proto::kv::BeginRequest::default()).await.expect("BEGIN").into_inner();
     let write = |key: &str, value: &str| proto::kv::WriteRequest {
@@ -338,20 +343,25 @@ async fn a_cancelled_statement_leaves_its_transaction_aborted() {
         value: value.to_string().into(),
         ..Default::default()
     };
-    kv.write(write("Cancelled1", "first")).await.expect("the first WRITE");
-    let call = tokio::time::timeout(Duration::from_millis(300), kv.write(write("Held", "second")));
-    assert!(call.await.is_err(), "the second WRITE waited for the lock and was cancelled");
-
-    let commit = proto::kv::CommitRequest { txn: begun.txn, ..Default::default() };
-    let outcome = kv.commit(commit).await.expect("END").into_inner();
+    kv.write(write(first_key, "first")).await.expect("the first WRITE");
+    let mut end_kv = kv.clone();
+    let second = tokio::time::timeout(Duration::from_millis(300), kv.write(write(held, "second")));
+    let end = async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let commit = proto::kv::CommitRequest { txn: begun.txn, ..Default::default() };
+        end_kv.commit(commit).await
+    };
+    let (second, outcome) = tokio::join!(second, end);
+    assert!(second.is_err(), "the second WRITE waited for the lock and was cancelled");
+    let outcome = outcome.expect("END").into_inner();
     assert_eq!(outcome.outcome, proto::kv::Outcome::Aborted as i32, "{outcome:?}");
     let abort = outcome.abort.expect("why");
     assert!(abort.message.contains("cancelled"), "{abort:?}");
     // Its lock on the first key went with it: another writer gets it at once.
-    client.put("Cancelled1", "other").await.expect("a write of the first key");
+    client.put(first_key, "other").await.expect("a write of the first key");
     holder.abort().await.expect("ABORT");
-    assert_eq!(text(client.get("Cancelled1").await.expect("READ")).as_deref(), Some("other"));
-    assert_eq!(text(client.get("Held").await.expect("READ")), None, "nothing of it applied");
+    assert_eq!(text(client.get(first_key).await.expect("READ")).as_deref(), Some("other"));
+    assert_eq!(text(client.get(held).await.expect("READ")), None, "nothing of it applied");
 }
 
 /// Unary one-statement calls that their client cancels (a deadline shorter than the lock wait

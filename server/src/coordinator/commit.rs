@@ -102,7 +102,7 @@ impl Coordinator {
         writes: Vec<(Key, Option<Value>)>,
     ) -> Result<Outcome, StatementError> {
         let entry = self.entry(&txn)?;
-        let mut state = entry.state.lock().await;
+        let mut state = self.state_of(&entry).await;
         if state.status == Status::Active && !writes.is_empty() {
             let bytes = writes
                 .iter()

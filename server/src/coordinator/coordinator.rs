@@ -111,6 +111,9 @@ pub struct TxnEntry {
     pub state: tokio::sync::Mutex<TxnState>,
     /// The last time a statement started or ended.
     pub last_active: Mutex<Instant>,
+    /// A statement of it was cancelled before its answer ([`Unanswered`]): whoever takes the
+    /// state next aborts it first ([`Coordinator::state_of`]).
+    pub cancelled: std::sync::atomic::AtomicBool,
 }
 
 impl TxnEntry {
@@ -118,6 +121,9 @@ impl TxnEntry {
         *self.last_active.lock().expect("activity lock") = Instant::now();
     }
 }
+
+/// Why a transaction with a cancelled statement was aborted.
+const CANCELLED: &str = "a statement of the transaction was cancelled before its answer";
 
 /// A statement of one of this node's transactions, in flight for a client. If it is dropped
 /// before [`Unanswered::answered`] (its client cancelled the call, or the transport's deadline
@@ -147,30 +153,28 @@ impl Drop for Unanswered {
             return;
         }
         let (coordinator, txn, forget) = (self.coordinator.clone(), self.txn, self.forget);
-        let detail = "a statement of the transaction was cancelled before its answer";
-        let aborted = |state: &mut TxnState| {
-            coordinator.abort_active(txn, state, AbortReason::Unavailable, detail.into());
-        };
-        // The statement's own hold of the state has gone with it: usually abort right here, so
-        // that no later statement of the client finds the transaction still active.
         let Ok(entry) = coordinator.entry(&txn) else { return };
+        // Marked before anything else can take the state: the statement's hold of it went with
+        // the statement, and a request that was waiting for it (the client's END, sent as soon
+        // as it gave up on the statement, can arrive before the transport drops the statement)
+        // may be handed it next, and must find the transaction aborted. Found by e2e
+        // `bad_input::a_cancelled_statement_leaves_its_transaction_aborted`, whose END once
+        // went ahead and prepared.
+        entry.cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Ok(mut state) = entry.state.try_lock() {
-            aborted(&mut state);
-        } else {
-            let coordinator = coordinator.clone();
-            tokio::spawn(async move {
-                let mut state = entry.state.lock().await;
-                coordinator.abort_active(txn, &mut state, AbortReason::Unavailable, detail.into());
-                drop(state);
-                if forget {
-                    coordinator.forget(txn);
-                }
-            });
+            coordinator.settle_cancelled(&entry, &mut state);
+            drop(state);
+            if forget {
+                coordinator.forget(txn);
+            }
             return;
         }
-        if forget {
-            coordinator.forget(txn);
-        }
+        tokio::spawn(async move {
+            drop(coordinator.state_of(&entry).await);
+            if forget {
+                coordinator.forget(txn);
+            }
+        });
     }
 }
 
@@ -208,6 +212,24 @@ impl Coordinator {
         Timing::ms(self.timing().rpc_ms)
     }
 
+    /// Takes a transaction's state (statements run one at a time), first aborting the
+    /// transaction if one of its statements was cancelled ([`Unanswered`]).
+    pub(crate) async fn state_of<'e>(
+        &self,
+        entry: &'e TxnEntry,
+    ) -> tokio::sync::MutexGuard<'e, TxnState> {
+        let mut state = entry.state.lock().await;
+        self.settle_cancelled(entry, &mut state);
+        state
+    }
+
+    /// Aborts an active transaction one of whose statements was cancelled.
+    fn settle_cancelled(&self, entry: &TxnEntry, state: &mut TxnState) {
+        if entry.cancelled.load(std::sync::atomic::Ordering::SeqCst) {
+            self.abort_active(entry.id, state, AbortReason::Unavailable, CANCELLED.into());
+        }
+    }
+
     /// Arms an [`Unanswered`] for a statement of `txn` about to run for a client (`forget`:
     /// the client does not know the transaction's id yet).
     pub fn unanswered(self: &Arc<Self>, txn: TxnId, forget: bool) -> Unanswered {
@@ -243,6 +265,7 @@ impl Coordinator {
             id,
             state: tokio::sync::Mutex::new(TxnState { snapshot, ..TxnState::new(read_only) }),
             last_active: Mutex::new(Instant::now()),
+            cancelled: std::sync::atomic::AtomicBool::new(false),
         });
         self.txns.lock().expect("txns lock").insert(id.seq, entry);
         Ok(id)
@@ -415,7 +438,7 @@ impl Coordinator {
     ) -> Result<(Option<Value>, Timestamp), StatementError> {
         self.check_key(&key)?;
         let entry = self.entry(&txn)?;
-        let mut state = entry.state.lock().await;
+        let mut state = self.state_of(&entry).await;
         entry.touch();
         Self::check_active(&state)?;
         if for_update && state.read_only {
@@ -484,7 +507,7 @@ impl Coordinator {
     ) -> Result<ShardId, StatementError> {
         let bytes = self.check_write(&key, &value)?;
         let entry = self.entry(&txn)?;
-        let mut state = entry.state.lock().await;
+        let mut state = self.state_of(&entry).await;
         entry.touch();
         Self::check_active(&state)?;
         self.check_write_budget(&state, bytes)?;
@@ -511,7 +534,7 @@ impl Coordinator {
             .unwrap_or(self.ctx.config.limits.scan_rows_max)
             .min(self.ctx.config.limits.scan_rows_max);
         let entry = self.entry(&txn)?;
-        let mut state = entry.state.lock().await;
+        let mut state = self.state_of(&entry).await;
         entry.touch();
         Self::check_active(&state)?;
         let mut rows: Vec<(Key, Value)> = Vec::new();
@@ -563,7 +586,10 @@ impl Coordinator {
     pub async fn abort(&self, txn: TxnId) -> Result<(), StatementError> {
         let entry = self.entry(&txn)?;
         let mut state = match entry.state.try_lock() {
-            Ok(state) => state,
+            Ok(mut state) => {
+                self.settle_cancelled(&entry, &mut state);
+                state
+            }
             Err(_) => {
                 // A statement of it is in flight, most likely waiting for a lock (a shell's
                 // Ctrl-C aborts while its statement waits): end its waits, so that it answers
@@ -571,7 +597,7 @@ impl Coordinator {
                 if let Some(shards) = self.ctx.registry.waits_of(&txn) {
                     self.release_at(txn, shards);
                 }
-                entry.state.lock().await
+                self.state_of(&entry).await
             }
         };
         entry.touch();
@@ -597,7 +623,7 @@ impl Coordinator {
     /// aborted (its client asked for its fate, so it has given up on it).
     pub async fn local_outcome(&self, txn: TxnId) -> Option<Outcome> {
         let entry = self.entry(&txn).ok()?;
-        let mut state = entry.state.lock().await;
+        let mut state = self.state_of(&entry).await;
         if state.status == Status::Active {
             // Retryable: the client asks because it lost its answer (its END may never have
             // arrived), and the transaction committed nothing, so it may well run again. USER,
