@@ -226,6 +226,18 @@ pub const STOP_GRACE: Duration = Duration::from_secs(1);
 /// The replies of a served stream.
 pub type Replies<Resp> = Pin<Box<dyn futures::Stream<Item = Result<Resp, Status>> + Send>>;
 
+/// What `work` gives, or `None` if `stop` becomes true first.
+async fn unless_stopped<T>(
+    stop: &mut watch::Receiver<bool>,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        biased;
+        _ = stop.wait_for(|stop| *stop) => None,
+        output = work => Some(output),
+    }
+}
+
 /// The receiving side of a stream: handles each request in a task of its own (so a slow one,
 /// such as a statement waiting for a lock, holds up no other) and streams the replies back,
 /// each with its request's id, until the caller ends the stream or `stopping` becomes true (the
@@ -271,22 +283,16 @@ where
         loop {
             let slot = match &slots {
                 None => None,
-                Some(slots) => tokio::select! {
-                    biased;
-                    _ = reader_stop.wait_for(|stop| *stop) => break,
-                    slot = slots.clone().acquire_owned() => match slot {
-                        Ok(slot) => Some(slot),
-                        Err(_) => break,
-                    },
-                },
+                Some(slots) => {
+                    match unless_stopped(&mut reader_stop, slots.clone().acquire_owned()).await {
+                        Some(Ok(slot)) => Some(slot),
+                        None | Some(Err(_)) => break,
+                    }
+                }
             };
-            let request = tokio::select! {
-                biased;
-                _ = reader_stop.wait_for(|stop| *stop) => break,
-                request = inbound.message() => match request {
-                    Ok(Some(request)) => request,
-                    Ok(None) | Err(_) => break,
-                },
+            let request = match unless_stopped(&mut reader_stop, inbound.message()).await {
+                Some(Ok(Some(request))) => request,
+                None | Some(Ok(None) | Err(_)) => break,
             };
             let id = request.id();
             let reply = handler(request);

@@ -134,10 +134,8 @@ impl KvService {
         let coordinator = self.node.coordinator();
         let txn = coordinator.begin(false).map_err(to_status)?;
         // Cancelled before its answer, the transaction goes: its client never learned its id.
-        let unanswered = coordinator.unanswered(txn, true);
-        let read = coordinator.read(txn, request.key.to_vec(), request.for_update).await;
-        unanswered.answered();
-        match read {
+        let read = coordinator.read(txn, request.key.to_vec(), request.for_update);
+        match coordinator.answering(txn, true, read).await {
             Ok((value, seen)) => {
                 let leader = self.leader_hint(&request.key);
                 Ok(read_response(value, token.max(seen), Timestamp::ZERO, Some(txn), leader))
@@ -221,9 +219,8 @@ impl Kv for KvService {
         let (value, seen, snapshot) = match &request.txn {
             Some(handle) => {
                 let txn = self.txn_id(handle)?;
-                let unanswered = coordinator.unanswered(txn, false);
-                let read = coordinator.read(txn, request.key.to_vec(), request.for_update).await;
-                unanswered.answered();
+                let read = coordinator.read(txn, request.key.to_vec(), request.for_update);
+                let read = coordinator.answering(txn, false, read).await;
                 read.map(|(value, seen)| (value, seen, Timestamp::ZERO))
             }
             None if causal => coordinator.causal_read(request.key.to_vec(), token).await,
@@ -251,10 +248,8 @@ impl Kv for KvService {
         match &request.txn {
             Some(handle) => {
                 let txn = self.txn_id(handle)?;
-                let unanswered = coordinator.unanswered(txn, false);
-                let written = coordinator.write(txn, request.key.to_vec(), value).await;
-                unanswered.answered();
-                let home = written.map_err(to_status)?;
+                let written = coordinator.write(txn, request.key.to_vec(), value);
+                let home = coordinator.answering(txn, false, written).await.map_err(to_status)?;
                 Ok(Response::new(WriteResponse {
                     causal_token: token.0,
                     home_shard: Some(home.0),
@@ -299,9 +294,8 @@ impl Kv for KvService {
         let (rows, seen, snapshot) = match &request.txn {
             Some(handle) => {
                 let txn = self.txn_id(handle)?;
-                let unanswered = coordinator.unanswered(txn, false);
-                let scanned = coordinator.scan(txn, request.from.to_vec(), to, limit).await;
-                unanswered.answered();
+                let scanned = coordinator.scan(txn, request.from.to_vec(), to, limit);
+                let scanned = coordinator.answering(txn, false, scanned).await;
                 scanned.map(|(rows, seen)| (rows, seen, Timestamp::ZERO))
             }
             None if causal => {

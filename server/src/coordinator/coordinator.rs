@@ -142,7 +142,7 @@ pub struct Unanswered {
 
 impl Unanswered {
     /// The statement is answered: nothing to do.
-    pub fn answered(mut self) {
+    fn answered(mut self) {
         self.armed = false;
     }
 }
@@ -159,16 +159,9 @@ impl Drop for Unanswered {
         // as it gave up on the statement, can arrive before the transport drops the statement)
         // may be handed it next, and must find the transaction aborted. Found by e2e
         // `bad_input::a_cancelled_statement_leaves_its_transaction_aborted`, whose END once
-        // went ahead and prepared.
+        // went ahead and prepared. The abort itself (and its releases) waits for the state in
+        // a task of its own: whoever takes the state first aborts the transaction on the way.
         entry.cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
-        if let Ok(mut state) = entry.state.try_lock() {
-            coordinator.settle_cancelled(&entry, &mut state);
-            drop(state);
-            if forget {
-                coordinator.forget(txn);
-            }
-            return;
-        }
         tokio::spawn(async move {
             drop(coordinator.state_of(&entry).await);
             if forget {
@@ -230,10 +223,19 @@ impl Coordinator {
         }
     }
 
-    /// Arms an [`Unanswered`] for a statement of `txn` about to run for a client (`forget`:
-    /// the client does not know the transaction's id yet).
-    pub fn unanswered(self: &Arc<Self>, txn: TxnId, forget: bool) -> Unanswered {
-        Unanswered { coordinator: self.clone(), txn, forget, armed: true }
+    /// Runs `statement` of `txn` for a client: dropped before it ends, it aborts the
+    /// transaction ([`Unanswered`]; with `forget`, for a client that does not know the
+    /// transaction's id yet, the transaction is forgotten too).
+    pub async fn answering<T>(
+        self: &Arc<Self>,
+        txn: TxnId,
+        forget: bool,
+        statement: impl Future<Output = T>,
+    ) -> T {
+        let unanswered = Unanswered { coordinator: self.clone(), txn, forget, armed: true };
+        let answer = statement.await;
+        unanswered.answered();
+        answer
     }
 
     /// Starts a transaction; `snapshot` makes it a causal read-only transaction reading that
@@ -585,21 +587,13 @@ impl Coordinator {
     /// ABORT: ends the transaction without effect. Idempotent.
     pub async fn abort(&self, txn: TxnId) -> Result<(), StatementError> {
         let entry = self.entry(&txn)?;
-        let mut state = match entry.state.try_lock() {
-            Ok(mut state) => {
-                self.settle_cancelled(&entry, &mut state);
-                state
-            }
-            Err(_) => {
-                // A statement of it is in flight, most likely waiting for a lock (a shell's
-                // Ctrl-C aborts while its statement waits): end its waits, so that it answers
-                // now and the abort runs, instead of both waiting for the lock wait's timeout.
-                if let Some(shards) = self.ctx.registry.waits_of(&txn) {
-                    self.release_at(txn, shards);
-                }
-                self.state_of(&entry).await
-            }
-        };
+        // A statement of it waiting for a lock holds its state (a shell's Ctrl-C aborts while
+        // its statement waits): end its waits, so that it answers now and the abort runs,
+        // instead of both waiting for the lock wait's timeout.
+        if let Some(shards) = self.ctx.registry.waits_of(&txn) {
+            self.release_at(txn, shards);
+        }
+        let mut state = self.state_of(&entry).await;
         entry.touch();
         match &state.status {
             Status::Active => {
@@ -652,8 +646,16 @@ impl Coordinator {
     /// for it, so it can close a cycle, and be the cycle's youngest (a review found both,
     /// 2026-12-05).
     async fn single(&self, shard: ShardId, op: SingleOp) -> Result<PeerReply, StatementError> {
+        self.statement_runs(|| self.single_once(shard, op.clone())).await
+    }
+
+    /// Runs a one-statement operation (`run`), and again as [`Coordinator::one_statement`]
+    /// says of a statement that aborted: no run starts once half of `lock_wait_ms` has passed.
+    async fn statement_runs<T, Fut>(&self, run: impl FnMut() -> Fut) -> Result<T, StatementError>
+    where
+        Fut: std::future::Future<Output = Result<T, StatementError>>,
+    {
         let again_until = Instant::now() + Timing::ms(self.timing().lock_wait_ms) / 2;
-        let run = || self.single_once(shard, op.clone());
         self.one_statement(again_until, run, |result| match result {
             Err(StatementError::Aborted { reason, .. }) => Some(*reason),
             _ => None,
@@ -761,13 +763,7 @@ impl Coordinator {
                 other => Err(StatementError::Unavailable(format!("unexpected reply {other:?}"))),
             };
         }
-        let again_until = Instant::now() + Timing::ms(self.timing().lock_wait_ms) / 2;
-        let run = || self.scan_once(&from, to.as_ref(), limit);
-        self.one_statement(again_until, run, |result| match result {
-            Err(StatementError::Aborted { reason, .. }) => Some(*reason),
-            _ => None,
-        })
-        .await
+        self.statement_runs(|| self.scan_once(&from, to.as_ref(), limit)).await
     }
 
     /// One run of a SCAN over several shards, as a read-only transaction of its own.

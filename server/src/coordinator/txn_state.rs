@@ -195,8 +195,6 @@ impl TxnState {
         parts.filter(|(_, part)| part.writes.is_empty() != wrote).map(|(s, _)| *s).collect()
     }
 
-    /// Records a grant at `shard` in `term`. False if the shard's term changed (its earlier
-    /// locks are gone): the transaction must abort.
     /// Drops the buffered writes of a transaction that has ended or aborted: nothing reads
     /// them any more, and an entry stays remembered for `ENDED_MEMORY` (two minutes) after its
     /// end. Kept, a client could hold up to `txn_write_bytes_max` per aborted transaction for
@@ -209,6 +207,8 @@ impl TxnState {
         }
     }
 
+    /// Records a grant at `shard` in `term`. False if the shard's term changed (its earlier
+    /// locks are gone): the transaction must abort.
     pub fn granted(&mut self, shard: ShardId, term: u64, span: LockSpan, mode: LockMode) -> bool {
         let part = self.parts.entry(shard).or_default();
         if *part.term.get_or_insert(term) != term {
