@@ -370,3 +370,37 @@ async fn a_cycle_through_a_waiting_one_statement_write_is_broken_within_a_second
     assert_eq!(read.as_deref(), Some("W"));
     assert_eq!(text(client.get(b).await.expect("READ b")).as_deref(), Some("H"));
 }
+
+/// A transaction that read a key and then scans a range over it is granted the range even when
+/// a writer of that key is queued in between: the writer waits for the reader's S lock anyway,
+/// so putting the scan behind it made a two-cycle out of two transactions that do not conflict,
+/// and the younger, the writer, was aborted as a deadlock victim (found by a review of the lock
+/// queues; `txn::lock` test `a_scan_over_a_key_read_earlier_does_not_queue_behind_a_writer_...`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_over_a_key_read_earlier_does_not_deadlock_with_a_writer_queued_for_it() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let a = SHARD_KEYS[0];
+    client.put(a, "0").await.expect("seed a");
+
+    let mut reader = client.begin().await.expect("BEGIN reader");
+    reader.get(a).await.expect("reader reads a");
+    tokio::time::sleep(CLOCK_RESOLUTION_GAP).await;
+    let writer_session = client.session();
+    let mut writer = writer_session.begin().await.expect("BEGIN writer");
+    let write = tokio::spawn(async move {
+        let written = writer.put(a, "1").await;
+        (writer, written)
+    });
+    until_status(&cluster, "the writer's lock wait", |text| !text.contains("lock waits: 0")).await;
+
+    // The whole of shard 0's part of the key space up to "F", over a.
+    let rows = reader.scan("", "F", None).await.expect("the scan is granted past the writer");
+    assert_eq!(rows, vec![(a.as_bytes().to_vec(), b"0".to_vec())]);
+    reader.commit().await.expect("reader commits");
+
+    let (writer, written) = write.await.expect("task");
+    written.expect("the writer is granted a once the reader ends, not aborted");
+    writer.commit().await.expect("writer commits");
+    assert_eq!(text(client.get(a).await.expect("READ a")).as_deref(), Some("1"));
+}

@@ -140,11 +140,8 @@ impl LockTable {
         };
         let held_free = self.held_blockers(txn, &span, mode).is_empty();
         // An upgrade ignores the queue: everything queued behind a holder waits for it anyway.
-        let queue_free = upgrade
-            || !self
-                .queue
-                .iter()
-                .any(|ahead| ahead.txn != txn && ahead.span.conflicts(ahead.mode, &span, mode));
+        let queue_free =
+            upgrade || !self.queue.iter().any(|ahead| self.holds_up(ahead, txn, &span, mode));
         if held_free && queue_free {
             self.grant(txn, span, mode);
             return Acquired::Granted;
@@ -378,17 +375,17 @@ impl LockTable {
 
     /// Walks the queue in order and grants every request that conflicts neither with a lock
     /// held by another transaction nor with an earlier, still waiting request of another
-    /// transaction. Returns the grants in order.
+    /// transaction that does not wait for it ([`LockTable::holds_up`]). Returns the grants in
+    /// order.
     fn regrant(&mut self) -> Vec<Grant> {
         let queue = std::mem::take(&mut self.queue);
         let mut still_waiting: VecDeque<Request> = VecDeque::with_capacity(queue.len());
         let mut grants = Vec::new();
         for request in queue {
             let held_free = self.held_blockers(request.txn, &request.span, request.mode).is_empty();
-            let queue_free = !still_waiting.iter().any(|ahead| {
-                ahead.txn != request.txn
-                    && ahead.span.conflicts(ahead.mode, &request.span, request.mode)
-            });
+            let queue_free = !still_waiting
+                .iter()
+                .any(|ahead| self.holds_up(ahead, request.txn, &request.span, request.mode));
             if !(held_free && queue_free) {
                 still_waiting.push_back(request);
                 continue;
@@ -444,15 +441,27 @@ impl LockTable {
             self.queue
                 .iter()
                 .take(position)
-                .filter(|ahead| {
-                    ahead.txn != request.txn
-                        && ahead.span.conflicts(ahead.mode, &request.span, request.mode)
-                })
+                .filter(|ahead| self.holds_up(ahead, request.txn, &request.span, request.mode))
                 .map(Request::as_blocker),
         );
         let mut seen = BTreeSet::new();
         found.retain(|blocker| seen.insert(blocker.txn));
         found
+    }
+
+    /// True when the waiting request `ahead`, queued before a request of `txn` for `span` in
+    /// `mode`, makes that request wait: it is another transaction's, it conflicts, and it does
+    /// not itself wait for a lock `txn` holds. A request that waits for `txn` cannot be granted
+    /// before `txn` ends (or prepares, for S locks), so queueing `txn` behind it would only make
+    /// a cycle out of two transactions that do not really conflict; and only the transactions
+    /// it waits for anyway can overtake it, so it is not starved.
+    fn holds_up(&self, ahead: &Request, txn: TxnId, span: &LockSpan, mode: LockMode) -> bool {
+        ahead.txn != txn
+            && ahead.span.conflicts(ahead.mode, span, mode)
+            && !self
+                .held_blockers(ahead.txn, &ahead.span, ahead.mode)
+                .iter()
+                .any(|blocker| blocker.txn == txn)
     }
 
     /// Every lock held by a transaction other than `txn` that conflicts with `span` in `mode`,

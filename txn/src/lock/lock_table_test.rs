@@ -230,6 +230,43 @@ fn two_readers_upgrading_one_key_deadlock_until_one_aborts() {
 }
 
 #[test]
+fn a_scan_over_a_key_read_earlier_does_not_queue_behind_a_writer_waiting_for_it() {
+    let mut f = Fixture::new();
+    f.must_grant(1, key("b"), S);
+    f.must_wait(2, key("b"), X, &[1]);
+    // The range conflicts with t2's queued X(b), but t2 waits for t1: no real conflict.
+    f.must_grant(1, range("a", Some("c")), S);
+    // Another transaction's scan still lines up behind the writer.
+    f.must_wait(3, range("a", Some("c")), S, &[2]);
+    assert_eq!(f.release_all(1), vec![2]);
+    assert_eq!(f.release_all(2), vec![3]);
+}
+
+#[test]
+fn a_write_inside_a_range_queued_behind_the_writer_does_not_wait_for_that_range() {
+    let mut f = Fixture::new();
+    f.must_grant(1, key("a"), X);
+    f.must_wait(2, range("a", Some("c")), S, &[1]);
+    f.must_grant(1, key("b"), X);
+    f.must_wait(3, key("bb"), X, &[2]);
+    assert_eq!(f.release_all(1), vec![2]);
+    assert_eq!(f.release_all(2), vec![3]);
+}
+
+#[test]
+fn a_request_waiting_on_a_holder_names_only_the_real_blockers() {
+    let mut f = Fixture::new();
+    f.must_grant(1, key("b"), S);
+    f.must_wait(2, key("b"), X, &[1]);
+    f.must_grant(3, key("c"), X);
+    // Held up by t3's X(c) only: t2's queued X(b) waits for t1, so it is no edge of t1.
+    let request = f.must_wait(1, range("a", Some("d")), S, &[3]);
+    assert_eq!(f.release_all(3), vec![1]);
+    assert_eq!(f.table.waiting(t(1)), None, "{request} granted");
+    assert_eq!(f.release_all(1), vec![2]);
+}
+
+#[test]
 fn upgrade_of_a_key_read_through_a_range() {
     let mut f = Fixture::new();
     f.must_grant(1, range("a", Some("c")), S);

@@ -39,6 +39,17 @@
 //! request of another transaction. Requests for different keys do not block each other, so
 //! the one queue behaves like one FIFO queue per key (and per range) with a shared order.
 //!
+//! One exception: a queued request that itself waits for a lock held by T does not hold up a
+//! later request of T. It cannot be granted before T releases that lock anyway, so queueing T
+//! behind it would turn two transactions that do not conflict into a deadlock:
+//!
+//! ```text
+//!   t1 holds S(b); t2 queues X(b), waiting for t1; t1 asks S([a, c)) (a SCAN after a READ):
+//!   the range conflicts with t2's queued X(b), but t2 waits for t1, so t1 is granted.
+//! ```
+//!
+//! Nothing is starved by it: only the transactions a request already waits for can overtake it.
+//!
 //! UPGRADES (S -> X)
 //!
 //! A transaction that holds S on a key (directly or through a range) and asks for X is
@@ -51,7 +62,8 @@
 //! WAIT-FOR EDGES
 //!
 //! The blockers of a waiting request R of txn T are every other transaction holding a
-//! conflicting lock, plus every other transaction with a conflicting request queued ahead of R;
+//! conflicting lock, plus every other transaction with a conflicting request queued ahead of R
+//! that does not itself wait for T;
 //! one edge per transaction (the first span found: holders before queued requests). These are
 //! the edges [`crate::deadlock`] chases. A [`RequestId`] is handed out only to requests that
 //! wait, strictly increasing per table, and doubles as the wait *epoch*: an edge naming R is

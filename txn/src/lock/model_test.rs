@@ -51,6 +51,14 @@ impl Model {
             .collect()
     }
 
+    /// A queued request `r` makes a later request of `txn` wait when it is another
+    /// transaction's, conflicts, and does not itself wait for a lock `txn` holds.
+    fn holds_up(&self, r: &ModelRequest, txn: TxnId, span: &LockSpan, mode: LockMode) -> bool {
+        r.txn != txn
+            && r.span.conflicts(r.mode, span, mode)
+            && !self.conflicts_held(r.txn, &r.span, r.mode).contains(&txn)
+    }
+
     fn holds(&self, txn: TxnId, key: &[u8], mode: LockMode) -> bool {
         self.held.iter().any(|(holder, span, held_mode)| {
             *holder == txn && span.contains(key) && held_mode.covers(mode)
@@ -116,8 +124,7 @@ impl Model {
             LockSpan::Range { .. } => false,
         };
         let blocked_held = !self.conflicts_held(txn, &span, mode).is_empty();
-        let blocked_queue =
-            self.queue.iter().any(|r| r.txn != txn && r.span.conflicts(r.mode, &span, mode));
+        let blocked_queue = self.queue.iter().any(|r| self.holds_up(r, txn, &span, mode));
         if !blocked_held && (upgrade || !blocked_queue) {
             self.grant(txn, span, mode);
             return Acquired::Granted;
@@ -141,9 +148,9 @@ impl Model {
             let request = self.queue[index].clone();
             let blocked_held =
                 !self.conflicts_held(request.txn, &request.span, request.mode).is_empty();
-            let blocked_queue = self.queue[..index].iter().any(|r| {
-                r.txn != request.txn && r.span.conflicts(r.mode, &request.span, request.mode)
-            });
+            let blocked_queue = self.queue[..index]
+                .iter()
+                .any(|r| self.holds_up(r, request.txn, &request.span, request.mode));
             if blocked_held || blocked_queue {
                 index += 1;
             } else {
@@ -179,9 +186,7 @@ impl Model {
         txns.extend(
             self.queue[..position]
                 .iter()
-                .filter(|r| {
-                    r.txn != request.txn && r.span.conflicts(r.mode, &request.span, request.mode)
-                })
+                .filter(|r| self.holds_up(r, request.txn, &request.span, request.mode))
                 .map(|r| r.txn),
         );
         txns.sort();
