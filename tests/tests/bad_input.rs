@@ -316,6 +316,32 @@ async fn a_ladder_of_causal_tokens_cannot_move_the_clocks_past_the_limit() {
     assert!(commit_ms < limit, "the clocks moved past the limit: {commit_ms} >= {limit}");
 }
 
+/// The causal token of a Commit that has a handle is ignored, as kv.proto says: Begin took the
+/// session's token, and the END of a transaction (which may be a retry of one already deciding)
+/// must not be refused over a token. Before 2026-12-05 a far-ahead one refused it (review of the
+/// public API).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_with_a_handle_ignores_its_causal_token() {
+    let cluster = Cluster::start().await;
+    let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
+        .await
+        .expect("connect");
+    let begun = kv.begin(proto::kv::BeginRequest::default()).await.expect("BEGIN").into_inner();
+    let write = proto::kv::CommitRequest {
+        txn: begun.txn,
+        writes: vec![proto::kv::Mutation {
+            key: "ignored-token".into(),
+            value: "v".into(),
+            ..Default::default()
+        }],
+        causal_token: u64::MAX,
+    };
+    let committed = kv.commit(write).await.expect("END with a handle").into_inner();
+    assert_eq!(committed.outcome(), proto::kv::Outcome::Committed);
+    let client = cluster.client().await;
+    assert_eq!(text(client.get("ignored-token").await.expect("READ")).as_deref(), Some("v"));
+}
+
 /// A statement of a transaction whose call its client cancels (here: a deadline shorter than
 /// the lock wait it meets) leaves the transaction aborted, as kv.proto says of a statement left
 /// without an answer: an END answers ABORTED, and the transaction's other lock goes at once.

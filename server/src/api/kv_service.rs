@@ -339,7 +339,11 @@ impl Kv for KvService {
     ) -> Result<Response<CommitResponse>, Status> {
         let request = request.into_inner();
         // A commit without a handle commits above the session's token, as if Begin carried it.
-        self.observe(request.causal_token)?;
+        // With a handle the token is ignored (kv.proto): Begin observed the session's, and a
+        // bad one must not refuse the END of a transaction that may already be deciding.
+        if request.txn.is_none() {
+            self.observe(request.causal_token)?;
+        }
         let writes: Vec<_> = request
             .writes
             .into_iter()
