@@ -146,6 +146,14 @@ impl KvshSession {
         &self.name
     }
 
+    /// Sends the shell SIGINT, as Ctrl-C at a terminal would.
+    pub async fn interrupt(&mut self) {
+        self.transcript.push(format!("{} >> ^C", self.name));
+        let pid = self.child.id().expect("kvsh is running");
+        let status = Command::new("kill").arg("-INT").arg(pid.to_string()).status().await;
+        assert!(status.expect("kill -INT").success(), "kill -INT {pid}");
+    }
+
     /// What was sent and received so far, for messages.
     pub fn transcript(&self) -> String {
         let stderr = self.stderr.lock().expect("stderr lock").clone();

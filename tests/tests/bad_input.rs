@@ -524,6 +524,43 @@ async fn ctrl_c_in_a_transaction_fails_the_rest_of_its_block() {
     assert_eq!(text(client.get("After").await.expect("READ")).as_deref(), Some("z"));
 }
 
+/// Ctrl-C during END cannot take the commit back, so the shell asks the transaction's record
+/// (`TxnStatus`) and prints the outcome as END would have, and the data agrees with it. Before
+/// 2026-12-05 it printed "outcome unknown" and dropped the handle that could have learned it
+/// (found by a review). END is held up by freezing the leader of the written key's shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_end_prints_the_transactions_outcome() {
+    let mut cluster = Cluster::start().await;
+    let key = e2e::keys::SHARD_KEYS[1];
+    let leaders = cluster.leaders().await.expect("agreed leaders");
+    let frozen = leaders[&1];
+    let others: Vec<u64> = cluster.ids().into_iter().filter(|id| *id != frozen).collect();
+    let mut shell = e2e::KvshSession::spawn("shell", &cluster.addrs_of(&others));
+    shell.expect("BEGIN", "OK").await;
+    shell.expect(&format!("WRITE {key} x"), "OK").await;
+    cluster.freeze(frozen);
+    shell.send("END").await;
+    // END is then in flight for seconds (the frozen leader answers nothing until its calls'
+    // deadlines pass and the shard elects another), so the interrupt lands inside it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shell.interrupt().await;
+    let line = shell.recv(Duration::from_secs(40)).await;
+    assert!(
+        line == "COMMITTED" || line.starts_with("ABORTED: "),
+        "an outcome, not a guess: {line:?}; transcript:\n{}",
+        shell.transcript()
+    );
+    cluster.thaw(frozen);
+    let client = cluster.client().await;
+    let value = text(client.get(key).await.expect("READ"));
+    let want = if line == "COMMITTED" { Some("x") } else { None };
+    assert_eq!(value.as_deref(), want, "the data agrees with {line:?}");
+    // No transaction is left open in the shell.
+    shell.expect(&format!("WRITE {key} y"), "OK").await;
+    let (status, rest) = shell.finish().await;
+    assert_eq!(status.success(), line == "COMMITTED", "failed only if aborted: {rest:?}");
+}
+
 /// A node handles at most `session_requests_max` requests of one `Session` stream at a time,
 /// so a client that pipelines requests cannot make it hold an unbounded number of lock waits
 /// and queued replies (found by a review, 2026-12-05): with a limit of 100, 150 READs of a

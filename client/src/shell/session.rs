@@ -24,6 +24,7 @@
 
 use crate::client::Client;
 use crate::client::Consistency as ClientConsistency;
+use crate::client::TxnOutcome;
 use crate::error::Error;
 use crate::shell::format::COMMITTED;
 use crate::shell::format::OK;
@@ -35,6 +36,7 @@ use crate::shell::help::help_text;
 use crate::shell::statement::Consistency;
 use crate::shell::statement::Statement;
 use crate::transaction::Transaction;
+use proto::kv::TxnHandle;
 
 /// What a statement printed and whether it failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,24 +65,29 @@ pub struct Session {
     /// A transaction block that failed without a transaction to show it (a failed BEGIN, a
     /// cancelled statement): what END prints. Never set while `txn` is.
     failed_block: Option<StatementOutput>,
+    /// While END runs: the transaction's handle and home shard, so that an END cancelled with
+    /// Ctrl-C can still learn its outcome through `TxnStatus`.
+    ending: Option<(TxnHandle, Option<u32>)>,
 }
 
 /// The result line of an error from the library.
 fn render(failure: &Error) -> StatementOutput {
     match failure {
-        Error::Aborted { reason, message, .. } => {
-            let text =
-                if message.is_empty() { reason.clone() } else { format!("{reason} {message}") };
-            StatementOutput { text: format_aborted(&text), failed: true }
-        }
+        Error::Aborted { reason, message, .. } => aborted(reason, message),
         other => error(&other.to_string()),
     }
+}
+
+/// The result line of an abort: `ABORTED: <reason> <message>`.
+fn aborted(reason: &str, message: &str) -> StatementOutput {
+    let text = if message.is_empty() { reason.to_string() } else { format!("{reason} {message}") };
+    StatementOutput { text: format_aborted(&text), failed: true }
 }
 
 impl Session {
     /// A session over `client`.
     pub fn new(client: Client) -> Session {
-        Session { client, txn: None, failed_block: None }
+        Session { client, txn: None, failed_block: None, ending: None }
     }
 
     /// The client.
@@ -140,10 +147,15 @@ impl Session {
             }
             Statement::End => match self.txn.take() {
                 None => error("no transaction is open (BEGIN starts one)"),
-                Some(txn) => match txn.commit().await {
-                    Ok(_) => ok(COMMITTED),
-                    Err(failure) => render(&failure),
-                },
+                Some(txn) => {
+                    self.ending = txn.handle().map(|handle| (*handle, txn.home_shard()));
+                    let committed = txn.commit().await;
+                    self.ending = None;
+                    match committed {
+                        Ok(_) => ok(COMMITTED),
+                        Err(failure) => render(&failure),
+                    }
+                }
             },
             Statement::Abort => match self.txn.take() {
                 None => error("no transaction is open"),
@@ -241,8 +253,24 @@ impl Session {
     }
 
     /// Abandons the statement in progress (Ctrl-C): an open transaction is aborted, since the
-    /// statement may still take effect on the server.
+    /// statement may still take effect on the server. An END cannot be taken back once sent:
+    /// its outcome is asked of the transaction's record instead (`TxnStatus`, which decides an
+    /// undecided transaction ABORTED) and printed as END would have printed it. Before
+    /// 2026-12-05 the shell said the outcome was unknown and forgot the handle that could learn
+    /// it (found by a review).
     pub async fn cancel(&mut self) -> StatementOutput {
+        if let Some((handle, home)) = self.ending.take() {
+            return match self.client.txn_status(&handle, home).await {
+                Ok(TxnOutcome::Committed(commit_ts)) => {
+                    self.client.observe_token(commit_ts);
+                    ok(COMMITTED)
+                }
+                Ok(TxnOutcome::Aborted { reason, message }) => aborted(&reason, &message),
+                Err(failure) => error(&format!(
+                    "END cancelled, and its outcome could not be learned: {failure}"
+                )),
+            };
+        }
         match self.txn.take() {
             Some(txn) => {
                 let _ = txn.abort().await;
