@@ -154,6 +154,12 @@ impl KvshSession {
         assert!(status.expect("kill -INT").success(), "kill -INT {pid}");
     }
 
+    /// Kills the shell with SIGKILL (a crashed client) and waits for it to be gone.
+    pub async fn kill(&mut self) {
+        self.transcript.push(format!("{} killed", self.name));
+        self.child.kill().await.expect("kill -9 kvsh");
+    }
+
     /// What was sent and received so far, for messages.
     pub fn transcript(&self) -> String {
         let stderr = self.stderr.lock().expect("stderr lock").clone();

@@ -457,6 +457,29 @@ async fn an_idle_transaction_is_aborted_and_its_locks_released() {
     assert_eq!(text(client.get(key).await.expect("READ")).as_deref(), Some("after"));
 }
 
+/// A client that dies does not hold its locks until the idle timeout: its transactions were
+/// begun on its session stream, and the node aborts them when the stream closes, as a database
+/// rolls back the transaction of a closed connection (`server::api::session_txns`). A killed
+/// shell's write lock goes at once, so another client's write goes through; before 2026-12-05
+/// that write waited out the lock wait (10 s, the idle timeout being 30 s) and failed with
+/// LOCK_TIMEOUT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transaction_of_a_killed_client_is_aborted_and_its_locks_released() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let key = SHARD_KEYS[0];
+    client.put(key, "before").await.expect("seed");
+
+    let mut shell = KvshSession::spawn("shell", &cluster.addrs());
+    shell.expect("BEGIN", "OK").await;
+    shell.expect(&format!("READ {key}"), "before").await;
+    shell.expect(&format!("WRITE {key} shell"), "OK").await;
+    shell.kill().await;
+
+    client.put(key, "after").await.expect("the killed shell's locks were released");
+    assert_eq!(text(client.get(key).await.expect("READ")).as_deref(), Some("after"));
+}
+
 /// The write-set and scan limits (`[limits] txn_write_bytes_max`, `scan_rows_max`): a WRITE
 /// that would take a transaction past its budget is refused as bad input and changes nothing
 /// (the transaction stays open and commits what it wrote before); a SCAN without LIMIT returns

@@ -48,6 +48,7 @@ use txn::types::Value;
 use txn::types::display_key;
 
 use crate::api::session;
+use crate::api::session_txns::SessionTxns;
 use crate::api::status::reason_to_proto;
 use crate::api::status::to_status;
 use crate::context::Counters;
@@ -110,12 +111,7 @@ impl KvService {
                 handle.coordinator, handle.incarnation, handle.seq, handle.coordinator
             )));
         }
-        Ok(TxnId {
-            start_ts: Timestamp(handle.start_ts),
-            coordinator: handle.coordinator,
-            incarnation: handle.incarnation,
-            seq: handle.seq,
-        })
+        Ok(txn_id_of(handle))
     }
 
     /// A READ that carries its transaction's BEGIN (`ReadRequest.begin`): begins a read-write
@@ -466,11 +462,26 @@ impl Kv for KvService {
         request: Request<Streaming<SessionRequest>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
         let node = self.node.clone();
-        let handler = move |request: SessionRequest| session::handle(node.clone(), request);
+        // Owned by the handler, so dropped (and its transactions abandoned) when the stream
+        // stops reading; each request holds a `Weak` (session_txns).
+        let txns = SessionTxns::new(self.node.coordinator().clone());
+        let handler = move |request: SessionRequest| {
+            session::handle(node.clone(), Arc::downgrade(&txns), request)
+        };
         let stopping = self.node.stopping();
         // Bounds what a client that sends and never reads can make the node hold (kv.proto).
         let in_flight = Some(self.node.context().config.limits.session_requests_max);
         Ok(Response::new(mux::serve_bounded(request.into_inner(), handler, stopping, in_flight)))
+    }
+}
+
+/// The transaction a handle names (whichever node began it).
+pub(crate) fn txn_id_of(handle: &TxnHandle) -> TxnId {
+    TxnId {
+        start_ts: Timestamp(handle.start_ts),
+        coordinator: handle.coordinator,
+        incarnation: handle.incarnation,
+        seq: handle.seq,
     }
 }
 

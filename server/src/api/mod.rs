@@ -3,8 +3,10 @@
 //!
 //! - [`kv_service`]: one method per RPC.
 //! - [`session`]: the same calls on one long-lived stream (`Kv/Session`).
+//! - [`session_txns`]: the transactions begun on a stream, aborted when it closes.
 //! - [`status`]: errors to `tonic::Status`, with the abort reason in metadata.
 
 pub mod kv_service;
 pub mod session;
+pub mod session_txns;
 pub mod status;

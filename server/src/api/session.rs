@@ -2,12 +2,15 @@
 //! framing). Each request is handled by the same method as its unary call, in a task of its
 //! own; an error becomes the `SessionError` that carries what the unary call's status would
 //! have carried (code, message, abort reason, retryable), so that the two answer alike.
+//! Transactions begun on a stream are aborted when it closes ([`SessionTxns`]).
 
 use std::sync::Arc;
+use std::sync::Weak;
 
 use proto::kv::SessionError;
 use proto::kv::SessionRequest;
 use proto::kv::SessionResponse;
+use proto::kv::TxnHandle;
 use proto::kv::kv_server::Kv;
 use proto::kv::session_request::Request as Call;
 use proto::kv::session_response::Response as Answer;
@@ -15,20 +18,37 @@ use tonic::Request;
 use tonic::Status;
 
 use crate::api::kv_service::KvService;
+use crate::api::kv_service::txn_id_of;
+use crate::api::session_txns::SessionTxns;
 use crate::api::status::ABORT_REASON_KEY;
 use crate::api::status::RETRYABLE_KEY;
 use crate::node::Node;
 
-/// Handles one request of a session stream.
-pub async fn handle(node: Arc<Node>, request: SessionRequest) -> SessionResponse {
+/// Handles one request of a session stream whose open transactions are `txns`: a transaction
+/// begun here is registered there, and one whose Commit or Abort arrives is not any more.
+pub async fn handle(
+    node: Arc<Node>,
+    txns: Weak<SessionTxns>,
+    request: SessionRequest,
+) -> SessionResponse {
+    let coordinator = node.coordinator().clone();
     let service = KvService::new(node);
+    let begun = |handle: Option<&TxnHandle>| {
+        if let Some(handle) = handle {
+            SessionTxns::begun(&txns, &coordinator, txn_id_of(handle));
+        }
+    };
     let answer = match request.request {
-        Some(Call::Begin(r)) => {
-            service.begin(Request::new(r)).await.map(|r| Answer::Begin(r.into_inner()))
-        }
-        Some(Call::Read(r)) => {
-            service.read(Request::new(r)).await.map(|r| Answer::Read(r.into_inner()))
-        }
+        Some(Call::Begin(r)) => service.begin(Request::new(r)).await.map(|r| {
+            let r = r.into_inner();
+            begun(r.txn.as_ref());
+            Answer::Begin(r)
+        }),
+        Some(Call::Read(r)) => service.read(Request::new(r)).await.map(|r| {
+            let r = r.into_inner();
+            begun(r.txn.as_ref());
+            Answer::Read(r)
+        }),
         Some(Call::Write(r)) => {
             service.write(Request::new(r)).await.map(|r| Answer::Write(r.into_inner()))
         }
@@ -36,9 +56,15 @@ pub async fn handle(node: Arc<Node>, request: SessionRequest) -> SessionResponse
             service.scan(Request::new(r)).await.map(|r| Answer::Scan(r.into_inner()))
         }
         Some(Call::Commit(r)) => {
+            if let Some(handle) = &r.txn {
+                SessionTxns::ending(&txns, &txn_id_of(handle));
+            }
             service.commit(Request::new(r)).await.map(|r| Answer::Commit(r.into_inner()))
         }
         Some(Call::Abort(r)) => {
+            if let Some(handle) = &r.txn {
+                SessionTxns::ending(&txns, &txn_id_of(handle));
+            }
             service.abort(Request::new(r)).await.map(|r| Answer::Abort(r.into_inner()))
         }
         Some(Call::TxnStatus(r)) => {

@@ -613,6 +613,29 @@ impl Coordinator {
         Ok(())
     }
 
+    /// The client of `txn` went away (the session stream it was begun on closed,
+    /// [`crate::api::session_txns`]): aborts it as ABORT would, ending its lock waits first,
+    /// with `UNAVAILABLE` (retryable: a client whose stream broke may well run it again, and
+    /// its next statement hears why). A transaction that ended, or whose END runs, is left as
+    /// it is: END runs to its end, and this waits for it.
+    pub async fn abandon(&self, txn: TxnId) {
+        let Ok(entry) = self.entry(&txn) else { return };
+        if let Some(shards) = self.ctx.registry.waits_of(&txn) {
+            self.release_at(txn, shards);
+        }
+        let mut state = self.state_of(&entry).await;
+        if state.status == Status::Active {
+            tracing::info!(%txn, "aborting a transaction whose session stream closed");
+            let detail = "the session stream it was begun on closed (its client went away)";
+            self.abort_active(txn, &mut state, AbortReason::Unavailable, detail.into());
+        }
+    }
+
+    /// True while this node remembers `txn` (running, or ended recently).
+    pub fn knows(&self, txn: &TxnId) -> bool {
+        self.entry(txn).is_ok()
+    }
+
     /// The outcome of one of this node's transactions, if it is remembered; an active one is
     /// aborted (its client asked for its fate, so it has given up on it).
     pub async fn local_outcome(&self, txn: TxnId) -> Option<Outcome> {
