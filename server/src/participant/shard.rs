@@ -475,12 +475,6 @@ impl Shard {
         }
     }
 
-    /// The newest version of `key` at or below `ts` (`None` as its value: deleted), for a READ.
-    fn read_version(&self, key: &[u8], ts: Timestamp) -> std::io::Result<Option<Version>> {
-        let version = self.reader.read_version(key, ts)?;
-        self.canary_skip_tombstone(key, version)
-    }
-
     /// `version` as a READ answers it: itself, but for the canary `ReadSkipsTombstones`, under
     /// which a delete is skipped and the READ answers the version before it.
     fn canary_skip_tombstone(
@@ -781,32 +775,45 @@ impl Shard {
     /// this node does next (and, through the reply's clock, whatever the reader does next) gets
     /// a later timestamp, so commit order and timestamp order agree even when this node's
     /// physical clock is behind (a restart, a skew) the clock that committed the version.
+    ///
+    /// What was seen is what `version_ts` (the session's token) rises to, as for a snapshot
+    /// read ([`Shard::read_snapshot`]): a key found deleted, to its delete; a key with no
+    /// version, to the collected watermark (a delete collected below it was there to see).
+    /// Before 2026-12-05 a locking read of an absent key, and a locking scan that passed over
+    /// deletes, answered only the rows returned, so a causal read after them could be served
+    /// the value from before the delete by a replica behind it (a review found it).
     async fn read_one(&self, key: &[u8]) -> Result<ReadResult, PeerReply> {
-        let read = match self.read_version(key, Timestamp::MAX) {
-            Ok(Some((ts, Some(value)))) => ReadResult {
+        let read = self.reader.read_version_at_snapshot(key, Timestamp::MAX).and_then(
+            |(version, collected)| Ok((self.canary_skip_tombstone(key, version)?, collected)),
+        );
+        let read = match read {
+            Ok((Some((ts, Some(value))), _)) => ReadResult {
                 rows: vec![(key.to_vec(), value)],
                 version_ts: ts,
                 ..ReadResult::default()
             },
-            Ok(Some((ts, None))) => {
+            Ok((Some((ts, None)), _)) => {
                 ReadResult { rows: Vec::new(), version_ts: ts, ..ReadResult::default() }
             }
-            Ok(None) => ReadResult::default(),
+            Ok((None, collected)) => ReadResult { version_ts: collected, ..ReadResult::default() },
             Err(error) => return Err(PeerReply::Unavailable(error.to_string())),
         };
         self.ctx.clock.observe(read.version_ts);
         Ok(read)
     }
 
+    /// Reads the newest rows of `[from, to)`, up to `limit`; `version_ts` is the newest version
+    /// the scan passed, deletes included, and at least the collected watermark (see
+    /// [`Shard::read_one`]).
     fn read_range(
         &self,
         from: &[u8],
         to: Option<&[u8]>,
         limit: usize,
     ) -> Result<ReadResult, PeerReply> {
-        match self.reader.scan_versions(from, to, limit, Timestamp::MAX) {
-            Ok(rows) => {
-                let version_ts = rows.iter().map(|(_, ts, _)| *ts).max().unwrap_or_default();
+        match self.reader.scan_at_snapshot(from, to, limit, Timestamp::MAX) {
+            Ok((rows, newest, collected)) => {
+                let version_ts = newest.max(collected);
                 self.ctx.clock.observe(version_ts);
                 Ok(ReadResult {
                     rows: rows.into_iter().map(|(k, _, v)| (k, v)).collect(),
