@@ -269,6 +269,26 @@ async fn collection_in_small_passes_keeps_every_live_value_and_every_delete() {
     }
 }
 
+/// The first causal reads of a new cluster, before any replica applied a closed timestamp,
+/// are served (after a short wait for one) and not refused as older than the retention window:
+/// a snapshot at or below the watermark only because the replica's safe time is means the
+/// replica is behind. Before 2026-12-05 a session with no token asked such a replica for
+/// snapshot 0 and was told OUT_OF_RANGE (a review found it). The idle close period is set
+/// long, so that no shard closes a timestamp before causal readers ask for closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_causal_reads_of_a_new_cluster_are_served() {
+    let config = "[timing]\nclose_idle_interval_ms = 600000\n";
+    let cluster = Cluster::builder().config(config).start().await;
+    let reader = causal_client(&cluster, 1).await;
+    assert_eq!(reader.get(SHARD_KEYS[0]).await.expect("a causal READ"), None);
+    let rows = reader.scan("", "", None).await.expect("a causal SCAN over every shard");
+    assert!(rows.is_empty(), "{rows:?}");
+    let fresh = causal_client(&cluster, 2).await;
+    let mut txn = fresh.begin_read_only().await.expect("BEGIN READ ONLY");
+    assert_eq!(txn.get(SHARD_KEYS[1]).await.expect("READ in a causal transaction"), None);
+    txn.commit().await.expect("END");
+}
+
 /// A locking SCAN (in a transaction, or a sequential one-statement scan) that passes over a
 /// deleted key read the delete too: the session's token rises to it, so a causal read after it
 /// at a replica behind the delete cannot answer the value from before. Before 2026-12-05 a

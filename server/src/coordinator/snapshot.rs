@@ -51,6 +51,10 @@ impl Coordinator {
                     replicas.note_causal_reader(s);
                     replicas.safe_time(s)
                 })
+                // A replica that applied no `Close` yet (a new cluster, a rebuilt replica)
+                // serves nothing: taken as the minimum, it made every read-only transaction
+                // begun here ask for snapshot 0, refused as too old everywhere.
+                .filter(|safe| *safe > Timestamp::ZERO)
                 .min()
         });
         let fresh = local.unwrap_or_else(|| {

@@ -450,9 +450,16 @@ impl Shard {
                 SnapshotAt::AtLeast(token) => token.max(safe),
             };
             if ts <= collected {
-                return self.too_old(ts, collected);
-            }
-            if ts <= safe || canary::is(Canary::SkipSafeTimeWait) {
+                // A snapshot chosen by the caller is too old. One chosen here is at or below the
+                // watermark only because this replica's safe time is (it applied no `Close`
+                // yet: a new cluster, a rebuilt replica): it is behind, so wait, and then let
+                // the caller try another replica; "too old" would tell it to give up. Before
+                // 2026-12-05 a new session's first causal read on a fresh replica was refused
+                // as older than the retention window (a review found it).
+                if let SnapshotAt::Exactly(_) = at {
+                    return self.too_old(ts, collected);
+                }
+            } else if ts <= safe || canary::is(Canary::SkipSafeTimeWait) {
                 return self.read_snapshot(ts, &op);
             }
             let left = give_up.saturating_duration_since(Instant::now());
