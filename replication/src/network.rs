@@ -274,8 +274,11 @@ impl RaftNetworkV2<TypeConfig> for ShardPeer {
         let shard = self.shard.0;
         let data = snapshot.snapshot;
         let header = codec::encode(&SnapshotHeader::new(vote, snapshot.meta, &data));
+        // The whole transfer, decode and durable import by the receiver must fit: a fixed
+        // deadline (openraft's, 10 s) left a shard of a few GB unable ever to reach a follower
+        // that fell behind the purged log (a review found it, 2026-12-05).
+        let deadline = option.hard_ttl() + size_allowance(data.len());
         let chunks = async_stream_chunks(shard, header, data);
-        let deadline = option.hard_ttl();
         let send = tokio::time::timeout(deadline, client.snapshot(chunks));
         let response = tokio::select! {
             closed = cancel => return Err(closed.into()),

@@ -22,6 +22,7 @@
 //! disk never blocks).
 
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
@@ -110,6 +111,15 @@ impl Sink for RedbSink {
         }
         tx.commit()?;
         Ok(())
+    }
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(text), _) => text.to_string(),
+        (None, Some(text)) => text.clone(),
+        (None, None) => "(no message)".to_string(),
     }
 }
 
@@ -219,8 +229,23 @@ impl<S: Sink> Writer<S> {
                         while let Some(first) = queue.blocking_recv() {
                             let batch = drain(first, &mut queue);
                             let durable = batcher.durable(&batch);
-                            if !batcher.commit(batch, durable) {
-                                break;
+                            // A panic in a job (an assertion of the store's invariants) is a
+                            // failure like a commit error: recorded, so that the node stops,
+                            // instead of a dead thread that the store's users learn of only at
+                            // their next submit (a review found it, 2026-12-05).
+                            let committed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                                batcher.commit(batch, durable)
+                            }));
+                            match committed {
+                                Ok(true) => {}
+                                Ok(false) => break,
+                                Err(panic) => {
+                                    batcher.fail(format!(
+                                        "the writer panicked: {}",
+                                        panic_text(&*panic)
+                                    ));
+                                    break;
+                                }
                             }
                         }
                     })
@@ -336,6 +361,13 @@ impl<S: Sink> Batcher<S> {
         checkpoint || batch.iter().any(|job| job.durable)
     }
 
+    /// Records the writer's failure: every later job fails, and the store reports `why`.
+    fn fail(&self, why: String) {
+        tracing::error!(%why, "storage commit failed; the node must stop");
+        *self.failure.lock().expect("failure lock") = Some(why);
+        self.failed.store(true, Ordering::SeqCst);
+    }
+
     /// Commits a batch in one transaction; false when the writer must stop.
     fn commit(&mut self, jobs: Vec<Job<S>>, durable: bool) -> bool {
         if self.failed.load(Ordering::SeqCst) {
@@ -359,9 +391,7 @@ impl<S: Sink> Batcher<S> {
                 true
             }
             Err(error) => {
-                tracing::error!(%error, "storage commit failed; the node must stop");
-                *self.failure.lock().expect("failure lock") = Some(error.to_string());
-                self.failed.store(true, Ordering::SeqCst);
+                self.fail(error.to_string());
                 for done in completions {
                     done(Err(io::Error::other(format!("storage commit failed: {error}"))));
                 }
@@ -422,5 +452,18 @@ mod tests {
         assert!(writer.run(true, write(3)).await.is_err());
         assert!(writer.run(false, write(4)).await.is_err());
         assert_eq!(*committed.lock().expect("committed"), vec![1]);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_a_failure_of_the_writer() {
+        let committed = Arc::new(Mutex::new(Vec::new()));
+        let sink = TestSink { committed: committed.clone(), commits: 0, fail_at: 0 };
+        let writer = Writer::start(sink, Executor::Thread, "test", None);
+        let panicking = |_: &mut Vec<u32>| -> Result<(), String> { panic!("log hole in s0") };
+        assert!(writer.run(true, panicking).await.is_err(), "its job fails");
+        assert!(writer.has_failed(), "the writer is failed, not silently gone");
+        let why = writer.failure().expect("a reason");
+        assert!(why.contains("panicked") && why.contains("log hole in s0"), "{why}");
+        assert!(writer.run(false, |_: &mut Vec<u32>| Ok(())).await.is_err());
     }
 }

@@ -1228,6 +1228,13 @@ impl Shard {
                 drop(guard);
                 return self.not_leader();
             };
+            // Not before the leader is ready: `become_ready` restores the locks of the
+            // transactions it read as prepared, and a phase 2 applied between that read and
+            // the restore left the ended transaction's write locks in the table, holding its
+            // keys until the resolver came (a review found it, 2026-12-05). The caller retries.
+            if !state.ready {
+                return PeerReply::Unavailable(format!("{} leader not ready yet", self.id));
+            }
             let command = match decision {
                 Decision::Committed { commit_ts } => {
                     state.committing(txn);
