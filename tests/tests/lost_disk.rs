@@ -169,6 +169,31 @@ async fn a_node_whose_log_is_damaged_refuses_to_start_and_rejoins_on_an_empty_di
     node_3_rejoins_with_every_write(&mut cluster, &record, 20).await;
 }
 
+/// A node whose Raft log files are gone while its identity survived (someone deleted them, a
+/// mount came up empty) refuses to start: it would otherwise come back with no vote and none
+/// of the entries it acknowledged, free to vote twice in a term. The remedy is a lost disk's.
+/// Before 2026-12-05 it started as if nothing had happened (a review found it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_log_files_are_gone_refuses_to_start_and_rejoins_on_an_empty_disk() {
+    let mut cluster = Cluster::start().await;
+    let mut record = AckedWrites::new();
+    let client = cluster.client().await;
+    write_keys(&mut record, &client, &spread("kept", 20), "v1").await;
+
+    cluster.kill9(3);
+    let wal = cluster.data_dir(3).join("wal");
+    for segment in std::fs::read_dir(&wal).expect("node 3's WAL directory") {
+        std::fs::remove_file(segment.expect("a segment").path()).expect("delete a segment");
+    }
+    cluster.restart(3);
+    let said = ["the Raft log is gone", "move its data directory aside"];
+    exits_saying(&mut cluster, 3, REFUSE_WITHIN, &said).await;
+
+    let data = cluster.data_dir(3);
+    std::fs::rename(&data, data.with_extension("lost")).expect("move the data aside");
+    node_3_rejoins_with_every_write(&mut cluster, &record, 20).await;
+}
+
 /// Waits until node `id` exits by itself, with an error, its log saying each of `said`.
 async fn exits_saying(cluster: &mut Cluster, id: u64, within: Duration, said: &[&str]) {
     let status = cluster.wait_exit(id, within).await;

@@ -184,6 +184,13 @@ impl Store {
         members: &[NodeId],
     ) -> Result<Store, IdentityError> {
         let identity = identity::claim(&databases.node, node_id, shards, members)?;
+        let mut open_gates = Vec::new();
+        for shard in 0..shards {
+            if !identity.fresh && identity::vote_gate(&databases.node, shard)?.is_some() {
+                open_gates.push(shard);
+            }
+        }
+        wal::check_not_lost(databases.wal.as_ref(), &open_gates).map_err(IdentityError::of_log)?;
         let append_bytes_max = databases.append_bytes_max;
         let presence = databases.presence.clone();
         let (wal, wal_reader, recovered) =

@@ -248,6 +248,27 @@ fn damaged(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, Damaged(what))
 }
 
+/// Refuses a log directory with no segment at all when the node's `open_gates` (shards whose
+/// vote gate is open) say it has taken part in votes: every start creates a segment, durably,
+/// before any vote, so none means the log was lost (its files deleted, a mount that came up
+/// empty) while the node's identity survived. Started anyway, it would come back with no vote
+/// and none of the entries it acknowledged, free to vote twice in a term and to elect a leader
+/// that lacks them (a review found this unguarded, 2026-12-05). [`Damaged`]: the remedy is a
+/// lost disk's.
+pub fn check_not_lost(dir: &dyn LogDir, open_gates: &[u32]) -> io::Result<()> {
+    if open_gates.is_empty() {
+        return Ok(());
+    }
+    let segments = dir.list()?.iter().filter(|name| name.ends_with(SEGMENT_SUFFIX)).count();
+    if segments > 0 {
+        return Ok(());
+    }
+    Err(damaged(format!(
+        "the Raft log is gone: its directory holds no segment, yet this node has taken part in \
+         the votes of shards {open_gates:?}"
+    )))
+}
+
 /// Whether `error` is [`Damaged`].
 pub fn is_damage(error: &io::Error) -> bool {
     error.get_ref().is_some_and(|inner| inner.is::<Damaged>())
