@@ -153,6 +153,45 @@ fn a_prepare_delivered_again_after_it_prepared_answers_the_same_vote() {
     });
 }
 
+/// The read-only twin: a read-only vote releases the READ's shared lock and leaves nothing in
+/// the log, so the resend's check of held locks fails; the leader remembers the vote this
+/// term (`LeaderState::voted_read_only`) and answers it again. Before 2026-12-05 it answered
+/// NO (COORDINATOR_LOST).
+#[test]
+fn a_read_only_prepare_delivered_again_after_it_voted_answers_the_same_vote() {
+    with_leader(12, |leader| async move {
+        let txn = new_txn(&leader, 1).await?;
+        let read = LockOp::Read { key: b"0read".to_vec(), for_update: false };
+        let lock = LockRequest { shard: SHARD, txn, lock_term: None, op: read };
+        let term = match call(&leader, PeerRequest::Lock(lock)).await?.body {
+            PeerReply::Locked { term, .. } => term,
+            other => panic!("READ answered {other:?}"),
+        };
+        let prepare = PrepareRequest {
+            shard: SHARD,
+            txn,
+            home: HOME,
+            lock_term: Some(term),
+            acquire: Vec::new(),
+            wait_ms: 1_000,
+            writes: Vec::new(),
+            release_shared: true,
+            locks: vec![(LockSpan::Key(b"0read".to_vec()), LockMode::Shared)],
+        };
+        let first = call(&leader, PeerRequest::Prepare(prepare.clone())).await?.body;
+        assert!(
+            matches!(first, PeerReply::Voted { prepare_ts: None }),
+            "the first delivery answered {first:?}"
+        );
+        let again = call(&leader, PeerRequest::Prepare(prepare)).await?.body;
+        assert!(
+            matches!(again, PeerReply::Voted { prepare_ts: None }),
+            "the second delivery answered {again:?}, not the read-only vote"
+        );
+        Ok(())
+    });
+}
+
 #[test]
 fn deliveries_after_the_transaction_ended_take_nothing() {
     with_leader(13, |leader| async move {

@@ -112,6 +112,11 @@ pub struct LeaderState {
     /// outlives the term: the shard keeps it while this node does not lead, and hands it to
     /// its next term's state ([`LeaderState::new`]).
     pub ended: EndedTxns,
+    /// Read-only transactions that voted YES here this term and released their shared locks
+    /// with the vote (the newest [`ENDED_REMEMBERED`], in the same bounded memory as `ended`):
+    /// another delivery of the vote's prepare finds no lock, and answers this vote again
+    /// (`Shard::vote_again`) instead of NO.
+    pub voted_read_only: EndedTxns,
     /// Lock holders whose coordinator did not answer, since when.
     pub unanswered: BTreeMap<TxnId, Instant>,
     /// The highest timestamp this leader promised to close (no prepare or commit at or below).
@@ -143,6 +148,7 @@ impl LeaderState {
             evicted: BTreeMap::new(),
             commits_proposed: BTreeMap::new(),
             ended,
+            voted_read_only: EndedTxns::default(),
             unanswered: BTreeMap::new(),
             closed_promised: Timestamp::ZERO,
             pins: Pins::new(PIN_LIFETIME.as_millis() as u64),

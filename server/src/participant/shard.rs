@@ -1116,8 +1116,18 @@ impl Shard {
     /// in the log, checked when the first delivery ran, and is the answer the coordinator
     /// missed. `None` (answer as checked) unless the log holds this very prepare.
     fn vote_again(&self, request: &PrepareRequest, kind: PrepareKind) -> Option<PeerReply> {
-        if !matches!(kind, PrepareKind::Vote) || request.writes.is_empty() {
+        if !matches!(kind, PrepareKind::Vote) {
             return None;
+        }
+        if request.writes.is_empty() {
+            // A read-only vote leaves nothing in the log: the leader remembers it this term.
+            // Before 2026-12-05 a resent read-only prepare answered NO after its first delivery
+            // voted YES, and the transaction aborted for nothing (a review found it).
+            let voted = |state: &mut LeaderState| {
+                Some(state.term) == request.lock_term
+                    && state.voted_read_only.contains(&request.txn)
+            };
+            return self.with_ready(voted).ok()?.then_some(PeerReply::Voted { prepare_ts: None });
         }
         self.with_ready(|_| ()).ok()?;
         let prepared = self.reader.prepared_txn(&request.txn).ok()??;
@@ -1196,6 +1206,7 @@ impl Shard {
             Some(state) if !state.ending(&txn) => {
                 if release {
                     state.drop_txn(txn, None);
+                    state.voted_read_only.insert(txn);
                 }
                 PeerReply::Voted { prepare_ts: None }
             }
