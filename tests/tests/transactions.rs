@@ -480,6 +480,54 @@ async fn the_transaction_of_a_killed_client_is_aborted_and_its_locks_released() 
     assert_eq!(text(client.get(key).await.expect("READ")).as_deref(), Some("after"));
 }
 
+/// A Commit that reached the node runs to its end even when its stream closes right behind it
+/// (a client that sends END and exits): the stream's reader unregisters the transaction as it
+/// reads the Commit, before the stream's end can abandon it. Unregistered inside the Commit's
+/// own task, the abandon usually ran first and aborted it (a review found it, 2026-12-05).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_sent_just_before_its_stream_closes_runs_to_its_end() {
+    use futures::SinkExt;
+    use futures::StreamExt;
+    use proto::kv::SessionRequest;
+    use proto::kv::session_request::Request as Call;
+    use proto::kv::session_response::Response as Answer;
+    let cluster = Cluster::start().await;
+    let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
+        .await
+        .expect("connect to node 1");
+    let (mut requests, outbound) = futures::channel::mpsc::channel::<SessionRequest>(4);
+    let mut responses = kv.session(outbound).await.expect("a session").into_inner();
+    let mut next = async |request: SessionRequest| {
+        requests.send(request).await.expect("send");
+        let response = responses.next().await.expect("an answer").expect("the stream goes on");
+        response.response.expect("a response")
+    };
+    let begin = Call::Begin(proto::kv::BeginRequest::default());
+    let Answer::Begin(begun) = next(SessionRequest { id: 1, request: Some(begin) }).await else {
+        panic!("BEGIN failed");
+    };
+    let write = Call::Write(proto::kv::WriteRequest {
+        txn: begun.txn,
+        key: "Closing".into(),
+        value: "v".into(),
+        ..Default::default()
+    });
+    let written = next(SessionRequest { id: 2, request: Some(write) }).await;
+    assert!(matches!(written, Answer::Write(_)), "{written:?}");
+    let commit = Call::Commit(proto::kv::CommitRequest { txn: begun.txn, ..Default::default() });
+    requests.send(SessionRequest { id: 3, request: Some(commit) }).await.expect("send END");
+    // Half-closed right behind the END: the node reads the END, then the stream's end.
+    // (Dropping the responses too would cancel the call, and the END might never be read.)
+    drop(requests);
+
+    // The write's lock is held until the commit or the abort: this READ waits for either.
+    let client = cluster.client().await;
+    let value = text(client.get("Closing").await.expect("READ"));
+    assert_eq!(value.as_deref(), Some("v"), "the commit received ran to its end");
+    let answered = responses.next().await.expect("END's answer").expect("a response");
+    assert!(matches!(answered.response, Some(Answer::Commit(_))), "{answered:?}");
+}
+
 /// The write-set and scan limits (`[limits] txn_write_bytes_max`, `scan_rows_max`): a WRITE
 /// that would take a transaction past its budget is refused as bad input and changes nothing
 /// (the transaction stays open and commits what it wrote before); a SCAN without LIMIT returns

@@ -355,8 +355,17 @@ impl Kv for KvService {
         let outcome = match request.txn {
             Some(handle) => {
                 let txn = self.txn_id(&handle)?;
-                coordinator.entry(&txn).map_err(to_status)?;
-                tokio::spawn(async move { coordinator.commit_with(txn, writes).await }).await
+                let entry = coordinator.entry(&txn).map_err(to_status)?;
+                entry.ending.store(true, std::sync::atomic::Ordering::SeqCst);
+                let outcome =
+                    tokio::spawn(async move { coordinator.commit_with(txn, writes).await }).await;
+                // Refused as bad input, the transaction stays open and END is not running.
+                if let Ok(Err(StatementError::Invalid(_) | StatementError::NotAllowed(_))) =
+                    &outcome
+                {
+                    entry.ending.store(false, std::sync::atomic::Ordering::SeqCst);
+                }
+                outcome
             }
             None => tokio::spawn(async move { coordinator.commit_writes(writes).await }).await,
         };
@@ -466,6 +475,9 @@ impl Kv for KvService {
         // stops reading; each request holds a `Weak` (session_txns).
         let txns = SessionTxns::new(self.node.coordinator().clone());
         let handler = move |request: SessionRequest| {
+            if let Some(txn) = session::ends_txn(&request) {
+                txns.ending(&txn);
+            }
             session::handle(node.clone(), Arc::downgrade(&txns), request)
         };
         let stopping = self.node.stopping();

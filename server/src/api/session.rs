@@ -14,6 +14,7 @@ use proto::kv::TxnHandle;
 use proto::kv::kv_server::Kv;
 use proto::kv::session_request::Request as Call;
 use proto::kv::session_response::Response as Answer;
+use tonic::Code;
 use tonic::Request;
 use tonic::Status;
 
@@ -25,7 +26,8 @@ use crate::api::status::RETRYABLE_KEY;
 use crate::node::Node;
 
 /// Handles one request of a session stream whose open transactions are `txns`: a transaction
-/// begun here is registered there, and one whose Commit or Abort arrives is not any more.
+/// begun here is registered there (one whose Commit or Abort arrived was unregistered when the
+/// request was read, [`ends_txn`]; a Commit refused as bad input registers it again).
 pub async fn handle(
     node: Arc<Node>,
     txns: Weak<SessionTxns>,
@@ -56,15 +58,17 @@ pub async fn handle(
             service.scan(Request::new(r)).await.map(|r| Answer::Scan(r.into_inner()))
         }
         Some(Call::Commit(r)) => {
-            if let Some(handle) = &r.txn {
-                SessionTxns::ending(&txns, &txn_id_of(handle));
+            let handle = r.txn;
+            let committed = service.commit(Request::new(r)).await;
+            // Refused as bad input, the transaction stays open: it is the stream's again.
+            if let (Err(status), Some(handle)) = (&committed, &handle)
+                && matches!(status.code(), Code::InvalidArgument | Code::FailedPrecondition)
+            {
+                SessionTxns::begun(&txns, &coordinator, txn_id_of(handle));
             }
-            service.commit(Request::new(r)).await.map(|r| Answer::Commit(r.into_inner()))
+            committed.map(|r| Answer::Commit(r.into_inner()))
         }
         Some(Call::Abort(r)) => {
-            if let Some(handle) = &r.txn {
-                SessionTxns::ending(&txns, &txn_id_of(handle));
-            }
             service.abort(Request::new(r)).await.map(|r| Answer::Abort(r.into_inner()))
         }
         Some(Call::TxnStatus(r)) => {
@@ -88,5 +92,18 @@ pub fn error_of(status: &Status) -> SessionError {
             .unwrap_or_default()
             .to_string(),
         retryable: metadata.get(RETRYABLE_KEY).and_then(|v| v.to_str().ok()) == Some("true"),
+    }
+}
+
+/// The transaction a request ends (a Commit or Abort with a handle), if any. The stream's
+/// reader unregisters it as it reads the request, before the request's task runs: a stream
+/// that closes right after it (a client that sends END and exits) must not abandon what the
+/// client has ended itself (a review found the unregistering inside the task raced the
+/// abandon, 2026-12-05).
+pub fn ends_txn(request: &SessionRequest) -> Option<txn::types::TxnId> {
+    match &request.request {
+        Some(Call::Commit(r)) => r.txn.as_ref().map(txn_id_of),
+        Some(Call::Abort(r)) => r.txn.as_ref().map(txn_id_of),
+        _ => None,
     }
 }

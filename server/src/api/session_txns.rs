@@ -8,9 +8,14 @@
 //! `Commit` or `Abort` it has not received, with `UNAVAILABLE` ([`Coordinator::abandon`]).
 //!
 //! Invariants:
-//! - Registered = begun on this stream, and neither `Commit` nor `Abort` of it received here.
-//!   A Commit in progress is never abandoned: it is unregistered when it arrives, and
-//!   [`Coordinator::abandon`] waits for a running END anyway.
+//! - Registered = begun on this stream, and neither `Commit` nor `Abort` of it received here
+//!   (one refused as bad input leaves the transaction open, and registers it again). The
+//!   stream's reader unregisters a Commit as it reads it, so a Commit received is never
+//!   abandoned; one sent on another stream may be ([`Coordinator::abandon`] waits for a
+//!   running END and leaves its lock waits alone, but gets the state first if it asks first).
+//! - A client that stalls longer than the HTTP/2 keepalive allows (`node.rs`: pings every
+//!   500 ms, 1 s to answer) loses its connection, and with it its open transactions: they are
+//!   aborted as a dead client's would be.
 //! - The set lives as long as the stream's reader (its handler holds the one strong
 //!   reference; requests in flight hold a `Weak`), so the transactions are abandoned as soon
 //!   as the stream stops reading, not after its slowest request (a statement waiting for a
@@ -71,11 +76,10 @@ impl SessionTxns {
         }
     }
 
-    /// Forgets a transaction whose Commit or Abort arrived on the stream.
-    pub fn ending(txns: &Weak<SessionTxns>, txn: &TxnId) {
-        if let Some(txns) = txns.upgrade() {
-            txns.state.lock().expect("session txns lock").txns.remove(txn);
-        }
+    /// Forgets a transaction whose Commit or Abort the stream's reader just read (before the
+    /// request runs, so that a stream closing right after cannot abandon it).
+    pub fn ending(&self, txn: &TxnId) {
+        self.state.lock().expect("session txns lock").txns.remove(txn);
     }
 }
 
@@ -92,14 +96,13 @@ impl Drop for SessionTxns {
     }
 }
 
-/// Abandons `txns` in a task of its own, in id order, one after the other (deterministic in
-/// the simulation). Nothing if no runtime runs (the node is being torn down).
+/// Abandons `txns` in a task of its own, all at once (one whose statement waits for a lock
+/// held by another of them must not wait behind it), polled in id order (deterministic in the
+/// simulation). Nothing if no runtime runs (the node is being torn down).
 fn spawn_abandon(coordinator: Arc<Coordinator>, txns: Vec<TxnId>) {
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(async move {
-            for txn in txns {
-                coordinator.abandon(txn).await;
-            }
+            futures::future::join_all(txns.into_iter().map(|txn| coordinator.abandon(txn))).await;
         });
     }
 }

@@ -114,6 +114,10 @@ pub struct TxnEntry {
     /// A statement of it was cancelled before its answer ([`Unanswered`]): whoever takes the
     /// state next aborts it first ([`Coordinator::state_of`]).
     pub cancelled: std::sync::atomic::AtomicBool,
+    /// Its END was received (set before the END runs, cleared if END refuses its writes as bad
+    /// input): [`Coordinator::abandon`] then leaves its lock waits alone, since they are END's
+    /// own (the locks of writes sent with it).
+    pub ending: std::sync::atomic::AtomicBool,
 }
 
 impl TxnEntry {
@@ -268,6 +272,7 @@ impl Coordinator {
             state: tokio::sync::Mutex::new(TxnState { snapshot, ..TxnState::new(read_only) }),
             last_active: Mutex::new(Instant::now()),
             cancelled: std::sync::atomic::AtomicBool::new(false),
+            ending: std::sync::atomic::AtomicBool::new(false),
         });
         self.txns.lock().expect("txns lock").insert(id.seq, entry);
         Ok(id)
@@ -614,13 +619,15 @@ impl Coordinator {
     }
 
     /// The client of `txn` went away (the session stream it was begun on closed,
-    /// [`crate::api::session_txns`]): aborts it as ABORT would, ending its lock waits first,
-    /// with `UNAVAILABLE` (retryable: a client whose stream broke may well run it again, and
-    /// its next statement hears why). A transaction that ended, or whose END runs, is left as
-    /// it is: END runs to its end, and this waits for it.
+    /// [`crate::api::session_txns`]): aborts it as ABORT would, ending a statement's lock
+    /// waits first, with `UNAVAILABLE` (retryable: a client whose stream broke may well run it
+    /// again, and its next statement hears why). A transaction that ended, or whose END was
+    /// received, is left as it is: END runs to its end (its lock waits too), and this waits
+    /// for it.
     pub async fn abandon(&self, txn: TxnId) {
         let Ok(entry) = self.entry(&txn) else { return };
-        if let Some(shards) = self.ctx.registry.waits_of(&txn) {
+        let ending = entry.ending.load(std::sync::atomic::Ordering::SeqCst);
+        if !ending && let Some(shards) = self.ctx.registry.waits_of(&txn) {
             self.release_at(txn, shards);
         }
         let mut state = self.state_of(&entry).await;
