@@ -355,7 +355,10 @@ impl Transaction {
         };
         let first_key = writes.first().map(|write| write.key.clone());
         let writes = writes.iter().map(Mutation::to_proto).collect();
-        let request = CommitRequest { txn: Some(handle), writes, causal_token: 0 };
+        // The token: the commit goes above what the session saw since BEGIN (another
+        // session's reads it imported, its own one-statement reads meanwhile).
+        let token = self.client.token();
+        let request = CommitRequest { txn: Some(handle), writes, causal_token: token };
         let kv = self.client.kv(&self.addr);
         let answer = tokio::time::timeout(self.client.inner.timeout, async move {
             let kv = kv;

@@ -316,12 +316,11 @@ async fn a_ladder_of_causal_tokens_cannot_move_the_clocks_past_the_limit() {
     assert!(commit_ms < limit, "the clocks moved past the limit: {commit_ms} >= {limit}");
 }
 
-/// The causal token of a Commit that has a handle is ignored, as kv.proto says: Begin took the
-/// session's token, and the END of a transaction (which may be a retry of one already deciding)
-/// must not be refused over a token. Before 2026-12-05 a far-ahead one refused it (review of the
-/// public API).
+/// A far-ahead causal token on a Commit that has a handle is ignored, as kv.proto says: the
+/// END of a transaction (which may be a retry of one already deciding) must not be refused
+/// over a token. Before 2026-12-05 a far-ahead one refused it (review of the public API).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_commit_with_a_handle_ignores_its_causal_token() {
+async fn a_commit_with_a_handle_is_not_refused_over_its_causal_token() {
     let cluster = Cluster::start().await;
     let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
         .await

@@ -269,6 +269,27 @@ async fn collection_in_small_passes_keeps_every_live_value_and_every_delete() {
     }
 }
 
+/// END carries the session's token, so a transaction commits above what its session saw
+/// after BEGIN (writes-follow-reads): here a token imported from another session between BEGIN
+/// and END. Before 2026-12-05 END carried none, and the commit could be ordered below a
+/// version the session had read before it (a review found it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_is_above_what_its_session_saw_after_begin() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let mut txn = client.begin().await.expect("BEGIN");
+    txn.put(SHARD_KEYS[0], "v").await.expect("WRITE");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    // A token a minute ahead (within the nodes' limit), as if seen in another session.
+    let seen = (now_ms + 60_000) << proto::kv::CAUSAL_TOKEN_LOGICAL_BITS;
+    client.observe_token(seen);
+    let committed = txn.commit().await.expect("END");
+    assert!(committed.commit_ts > seen, "committed at {} below {seen}", committed.commit_ts);
+}
+
 /// The first causal reads of a new cluster, before any replica applied a closed timestamp,
 /// are served (after a short wait for one) and not refused as older than the retention window:
 /// a snapshot at or below the watermark only because the replica's safe time is means the

@@ -334,11 +334,18 @@ impl Kv for KvService {
         request: Request<CommitRequest>,
     ) -> Result<Response<CommitResponse>, Status> {
         let request = request.into_inner();
-        // A commit without a handle commits above the session's token, as if Begin carried it.
-        // With a handle the token is ignored (kv.proto): Begin observed the session's, and a
-        // bad one must not refuse the END of a transaction that may already be deciding.
-        if request.txn.is_none() {
-            self.observe(request.causal_token)?;
+        // The commit timestamp goes above the session's token: as if Begin carried it, for a
+        // commit without a handle; with one, above what the session saw since its Begin
+        // (writes-follow-reads). With a handle a token too far ahead is ignored, not refused
+        // (kv.proto): the END of a transaction that may already be deciding is never refused
+        // over a token.
+        match request.txn {
+            None => {
+                self.observe(request.causal_token)?;
+            }
+            Some(_) => {
+                let _ = self.observe(request.causal_token);
+            }
         }
         let writes: Vec<_> = request
             .writes

@@ -49,6 +49,9 @@
 //! ```
 //!
 //! Nothing is starved by it: only the transactions a request already waits for can overtake it.
+//! It covers the direct case only: a chain through a third transaction's request (t1 holds
+//! X(b); t2 queues S([a, z)); t3 queues X(m) behind it; t1 asks X(m)) still closes a cycle,
+//! and the detector picks a victim.
 //!
 //! UPGRADES (S -> X)
 //!
