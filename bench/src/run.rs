@@ -168,11 +168,14 @@ impl Args {
         if self.addrs().is_empty() {
             bail!("--connect needs at least one HOST:PORT");
         }
-        if !(self.secs.is_finite() && self.secs > 0.0) {
-            bail!("--secs must be a positive number of seconds");
+        if !(self.secs.is_finite() && self.secs > 0.0 && self.secs <= SECS_MAX) {
+            bail!("--secs must be a positive number of seconds, at most {SECS_MAX}");
         }
-        if self.clients == 0 {
-            bail!("--clients must be at least 1");
+        if self.clients == 0 || self.clients > CLIENTS_MAX {
+            bail!("--clients must be between 1 and {CLIENTS_MAX}");
+        }
+        if self.value_size > VALUE_SIZE_MAX {
+            bail!("--value-size must be at most {VALUE_SIZE_MAX} bytes");
         }
         if self.conns.is_some_and(|conns| conns == 0 || conns > self.clients) {
             bail!("--conns must be between 1 and --clients");
@@ -199,6 +202,13 @@ impl Args {
         }
     }
 }
+
+/// The longest run `--secs` allows (a day).
+pub const SECS_MAX: f64 = 86_400.0;
+/// The most sessions `--clients` allows.
+pub const CLIENTS_MAX: usize = 100_000;
+/// The largest `--value-size` (the nodes' own limit is lower: 1 MiB by default, 64 MiB at most).
+pub const VALUE_SIZE_MAX: usize = 64 << 20;
 
 /// Sets the consistency asked for on a session.
 fn configure(args: &Args, client: Client) -> Client {

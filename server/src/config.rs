@@ -41,6 +41,10 @@ pub const DEFAULT_SHARDS: u32 = 4;
 /// RECORD_BYTES_MAX` (256 MiB), so this leaves room for the rest of the entry.
 pub const WRITE_BYTES_LIMIT: usize = 64 << 20;
 
+/// The largest value of any `[timing]` setting: a week. Far above any sensible period, and
+/// low enough that no sum or multiple of timings the node computes can overflow.
+pub const TIMING_MS_MAX: u64 = 7 * 24 * 3600 * 1000;
+
 // One entry, even at twice the limit in encoding (many small writes), travels alone in one
 // AppendEntries within the transport's message limit; so do a replication read's byte budget
 // and a scan's rows (its budget plus the one row that passes it).
@@ -225,7 +229,17 @@ impl FileConfig {
     pub fn load(path: &std::path::Path) -> Result<FileConfig, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|error| ConfigError::Read { path: path.to_path_buf(), error })?;
-        toml::from_str(&text).map_err(|e| invalid(format!("{}: {}", path.display(), e.message())))
+        toml::from_str(&text).map_err(|e| {
+            // One sentence that names the line (toml's own rendering spans several lines).
+            let place = match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("{}, line {line}", path.display())
+                }
+                None => path.display().to_string(),
+            };
+            invalid(format!("{place}: {}", e.message()))
+        })
     }
 }
 
@@ -304,6 +318,29 @@ impl NodeConfig {
             }
         }
         let timing = &self.timing;
+        // Bounded first, so that no check or sum of timings below (nor in the node) overflows.
+        for (name, value) in [
+            ("lock_wait_ms", timing.lock_wait_ms),
+            ("idle_ms", timing.idle_ms),
+            ("probe_delay_ms", timing.probe_delay_ms),
+            ("probe_interval_ms", timing.probe_interval_ms),
+            ("prepared_resolve_ms", timing.prepared_resolve_ms),
+            ("coordinator_lost_ms", timing.coordinator_lost_ms),
+            ("heartbeat_ms", timing.heartbeat_ms),
+            ("election_min_ms", timing.election_min_ms),
+            ("election_max_ms", timing.election_max_ms),
+            ("rpc_ms", timing.rpc_ms),
+            ("close_interval_ms", timing.close_interval_ms),
+            ("close_idle_interval_ms", timing.close_idle_interval_ms),
+            ("close_lag_ms", timing.close_lag_ms),
+            ("retention_ms", timing.retention_ms),
+        ] {
+            if value > TIMING_MS_MAX {
+                return Err(invalid(format!(
+                    "timing: {name} must be at most {TIMING_MS_MAX} ms (a week), got {value}"
+                )));
+            }
+        }
         if timing.election_min_ms <= timing.heartbeat_ms * 3
             || timing.election_max_ms <= timing.election_min_ms
         {
@@ -318,6 +355,8 @@ impl NodeConfig {
             ("rpc_ms", timing.rpc_ms),
             ("probe_delay_ms", timing.probe_delay_ms),
             ("probe_interval_ms", timing.probe_interval_ms),
+            ("prepared_resolve_ms", timing.prepared_resolve_ms),
+            ("coordinator_lost_ms", timing.coordinator_lost_ms),
             ("close_interval_ms", timing.close_interval_ms),
             ("retention_ms", timing.retention_ms),
         ] {
@@ -445,6 +484,18 @@ mod tests {
         let timing = Timing { heartbeat_ms: 0, ..Timing::default() };
         let error = NodeConfig { timing, ..config() }.validate().expect_err("no heartbeats");
         assert_eq!(error.to_string(), "timing: heartbeat_ms must be positive");
+        // A review found both accepted, 2026-12-05: a zero eviction period evicted live
+        // holders' locks at their first unanswered check, and a huge heartbeat wrapped the
+        // product below and passed (or panicked a debug build).
+        let timing = Timing { coordinator_lost_ms: 0, ..Timing::default() };
+        let error = NodeConfig { timing, ..config() }.validate().expect_err("instant eviction");
+        assert_eq!(error.to_string(), "timing: coordinator_lost_ms must be positive");
+        let timing = Timing { heartbeat_ms: u64::MAX / 3 + 1, ..Timing::default() };
+        let error = NodeConfig { timing, ..config() }.validate().expect_err("huge heartbeat");
+        assert!(error.to_string().contains("heartbeat_ms must be at most"), "{error}");
+        let timing = Timing { lock_wait_ms: u64::MAX, ..Timing::default() };
+        let error = NodeConfig { timing, ..config() }.validate().expect_err("endless waits");
+        assert!(error.to_string().contains("lock_wait_ms must be at most"), "{error}");
         let mut peers = config().peers;
         let first = peers.values().next().cloned().expect("a peer");
         peers.insert(9, first);
@@ -460,5 +511,10 @@ mod tests {
         assert_eq!(parsed.id, Some(2));
         assert_eq!(parsed.timing.idle_ms, 5);
         assert_eq!(parsed.timing.lock_wait_ms, Timing::default().lock_wait_ms);
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "id = 1\n\n[timing]\nelection_min_ms = \"500\"\n").expect("write");
+        let error = FileConfig::load(&path).expect_err("a string for a number");
+        assert!(error.to_string().contains("node.toml, line 4: invalid type"), "{error}");
     }
 }
