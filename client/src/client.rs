@@ -217,6 +217,9 @@ impl Client {
         if seeds.is_empty() {
             return Err(Error::Invalid("no node address given".into()));
         }
+        for seed in &seeds {
+            crate::connector::check_host_port(seed).map_err(Error::Invalid)?;
+        }
         let pool = Pool {
             connector,
             seeds,

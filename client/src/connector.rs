@@ -43,6 +43,32 @@ impl Connector for TcpConnector {
     }
 }
 
+/// Checks that `addr` is HOST:PORT: an IP address (IPv6 in brackets) or a host name of
+/// letters, digits, `-`, `_` and `.`, then a port from 1 to 65535. Not resolved here (a node
+/// may not be up yet). A bad address made a client retry a substitute forever, or name only a
+/// "dns error" (a review found `http://x:7002` and `::1:7002` accepted, 2026-12-05).
+pub fn check_host_port(addr: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "{addr:?} is not HOST:PORT ({why}; e.g. 127.0.0.1:7001, node1:7001, [::1]:7001)"
+        ))
+    };
+    if let Ok(socket) = addr.parse::<std::net::SocketAddr>() {
+        return if socket.port() == 0 { bad("port 0 names no port") } else { Ok(()) };
+    }
+    let Some((host, port)) = addr.rsplit_once(':') else { return bad("no port") };
+    match port.parse::<u16>() {
+        Ok(0) => return bad("port 0 names no port"),
+        Ok(_) => {}
+        Err(_) => return bad("the port is not a number from 1 to 65535"),
+    }
+    let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if host.is_empty() || !host.chars().all(name_char) {
+        return bad("the host is not an IP address or a host name");
+    }
+    Ok(())
+}
+
 /// The endpoint settings every connector shares.
 pub fn endpoint(addr: &str) -> Endpoint {
     let uri = format!("http://{addr}");
@@ -59,4 +85,32 @@ pub fn endpoint(addr: &str) -> Endpoint {
         .keep_alive_while_idle(true)
         .http2_reset_stream_duration(RESET_STREAM_MEMORY)
         .http2_max_concurrent_reset_streams(RESET_STREAMS_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_takes_addresses_and_names_and_refuses_the_rest() {
+        for good in
+            ["127.0.0.1:7001", "[::1]:7001", "node-1.example:7001", "n_1:1", "localhost:65535"]
+        {
+            assert_eq!(check_host_port(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "http://x:7002",
+            "::1:7002",
+            ":::7002",
+            "127.0.0.1:0",
+            "127.0.0.1:99999",
+            "127.0.0.1",
+            ":7001",
+            "a b:7001",
+            "host/path:7001",
+        ] {
+            let error = check_host_port(bad).expect_err(bad);
+            assert!(error.contains("is not HOST:PORT"), "{bad}: {error}");
+        }
+    }
 }

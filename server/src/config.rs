@@ -270,7 +270,13 @@ impl NodeConfig {
         if self.id == 0 {
             return Err(invalid("--id must be a positive integer"));
         }
-        check_addr("--listen", &self.listen)?;
+        // Port 0 (any free port) is a listener's own business: it need not be reachable at
+        // that address (its peers use its `--peers` address, behind a port mapping perhaps).
+        let listen = match self.listen.rsplit_once(':') {
+            Some((host, "0")) => format!("{host}:1"),
+            _ => self.listen.clone(),
+        };
+        check_addr("--listen", &listen)?;
         if !self.peers.contains_key(&self.id) {
             return Err(invalid(format!("--peers does not name this node's id {}", self.id)));
         }
@@ -398,16 +404,7 @@ pub fn parse_peers(text: &str) -> Result<BTreeMap<NodeId, String>, ConfigError> 
 
 /// Checks that `addr` is HOST:PORT (it is not resolved here: a peer may not be up yet).
 fn check_addr(what: &str, addr: &str) -> Result<(), ConfigError> {
-    if addr.parse::<SocketAddr>().is_ok() {
-        return Ok(());
-    }
-    let valid = match addr.rsplit_once(':') {
-        Some((host, port)) => {
-            !host.is_empty() && port.parse::<u16>().is_ok() && !host.contains(char::is_whitespace)
-        }
-        None => false,
-    };
-    if valid { Ok(()) } else { Err(invalid(format!("{what}: {addr:?} is not HOST:PORT"))) }
+    client::connector::check_host_port(addr).map_err(|why| invalid(format!("{what}: {why}")))
 }
 
 /// Resolves a HOST:PORT for binding a listener.
