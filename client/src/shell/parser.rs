@@ -104,7 +104,7 @@ fn check_line(line: &str) -> Result<(), ParseError> {
 fn check_length(length: usize) -> Result<(), ParseError> {
     if length > MAX_LINE_BYTES {
         return Err(ParseError::new(format!(
-            "line too long: {length} bytes (the limit is {MAX_LINE_BYTES})"
+            "line too long: over {MAX_LINE_BYTES} bytes (at least {length} read)"
         )));
     }
     Ok(())

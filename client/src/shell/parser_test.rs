@@ -436,8 +436,10 @@ fn lines_over_the_limit_are_rejected() {
         matches!(must_parse(&fits), Statement::Write { value, .. } if value.len() == MAX_LINE_BYTES - prefix.len())
     );
     let too_long = format!("{fits}v");
-    let message =
-        format!("line too long: {} bytes (the limit is {MAX_LINE_BYTES})", MAX_LINE_BYTES + 1);
+    let message = format!(
+        "line too long: over {MAX_LINE_BYTES} bytes (at least {} read)",
+        MAX_LINE_BYTES + 1
+    );
     must_fail_with(&too_long, &message, None);
     let error = parse_line_bytes(too_long.as_bytes()).expect_err("too long");
     assert_eq!(error.message, message);

@@ -80,6 +80,17 @@ pub enum IdentityError {
     /// The database could not be read or written.
     #[error("storage: {0}")]
     Storage(#[from] redb::Error),
+    /// A database file of the data directory is open in another process.
+    #[error("{0} is in use by another process (is another kvd running with this --data?)")]
+    InUse(String),
+    /// A database file of the data directory could not be opened or created.
+    #[error("cannot open {path}: {error}")]
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        error: redb::Error,
+    },
     /// The Raft log could not be read or written.
     #[error("Raft log: {0}")]
     Log(std::io::Error),

@@ -121,12 +121,22 @@ impl Databases {
         if dir.join(OLD_LOG_FILE).exists() {
             return Err(IdentityError::OldFormat(dir.join(OLD_LOG_FILE).display().to_string()));
         }
+        // Errors name the file: "Permission denied" or "already open" alone named nothing (a
+        // review of bad input, 2026-12-05).
+        let open = |file: &str, builder: &mut redb::Builder| {
+            let path = dir.join(file);
+            builder.create(&path).map_err(|error| match error {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    IdentityError::InUse(path.display().to_string())
+                }
+                error => {
+                    IdentityError::Open { path: path.display().to_string(), error: error.into() }
+                }
+            })
+        };
         Ok(Databases {
-            node: Database::builder().create(dir.join(NODE_FILE)).map_err(redb::Error::from)?,
-            state: Database::builder()
-                .set_cache_size(STATE_CACHE_BYTES)
-                .create(dir.join(STATE_FILE))
-                .map_err(redb::Error::from)?,
+            node: open(NODE_FILE, &mut Database::builder())?,
+            state: open(STATE_FILE, Database::builder().set_cache_size(STATE_CACHE_BYTES))?,
             wal: Arc::new(FsDir::create(dir.join(WAL_DIR)).map_err(IdentityError::Log)?),
             wal_segment_bytes: wal::SEGMENT_BYTES,
             append_bytes_max: log_store::APPEND_BYTES_MAX,
@@ -407,7 +417,7 @@ mod tests {
         // The writer tasks let go of the databases once they see their queues closed.
         let mut reopened = Store::open_dir(dir.path(), executor, 1, 2, &[1]);
         for _ in 0..100 {
-            if !matches!(reopened, Err(IdentityError::Storage(redb::Error::DatabaseAlreadyOpen))) {
+            if !matches!(reopened, Err(IdentityError::InUse(_))) {
                 break;
             }
             tokio::task::yield_now().await;
