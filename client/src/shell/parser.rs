@@ -455,6 +455,14 @@ fn parse_scan(words: &Words<'_>) -> Result<Statement, ParseError> {
             });
         }
     };
+    // Refused here, not only by the node: a line is parsed whole before any of it runs, so
+    // `WRITE a 1; SCAN z a` must not write before the scan is found wrong (a review, 2026-12-05).
+    if !to.bytes.is_empty() && from.bytes > to.bytes {
+        return Err(ParseError::new(
+            "scan range is backwards: from is after to (an empty to means the end)",
+        )
+        .with_near(to.source));
+    }
     Ok(Statement::Scan { from: from.bytes.clone(), to: to.bytes.clone(), limit })
 }
 

@@ -247,6 +247,18 @@ fn parse_statement_wants_exactly_one() {
 // Errors.
 
 #[test]
+fn a_backwards_scan_range_does_not_parse_and_an_empty_to_means_the_end() {
+    let error = must_fail("WRITE a 1; SCAN z a");
+    assert_eq!(
+        error.message,
+        "scan range is backwards: from is after to (an empty to means the end)"
+    );
+    assert_eq!(error.near.as_deref(), Some("a"));
+    assert!(parse_line("SCAN z \"\"").is_ok(), "from z to the end");
+    assert!(parse_line("SCAN a a").is_ok(), "an empty range");
+}
+
+#[test]
 fn unknown_statements_are_named_and_suggest_help() {
     let error = must_fail_with("FOO a b", "unknown statement FOO", None);
     assert_eq!(error.hint, Some(crate::shell::parse_error::HINT_HELP));
@@ -573,10 +585,10 @@ fn statement() -> impl Strategy<Value = Statement> {
         (key(), any::<bool>()).prop_map(|(key, for_update)| Statement::Read { key, for_update }),
         (key(), value()).prop_map(|(key, value)| Statement::Write { key, value }),
         key().prop_map(|key| Statement::Delete { key }),
-        (value(), value(), any::<Option<u32>>()).prop_map(|(from, to, limit)| Statement::Scan {
-            from,
-            to,
-            limit
+        (value(), value(), any::<Option<u32>>()).prop_map(|(a, b, limit)| {
+            // A backwards range does not parse: the bounds in order.
+            let (from, to) = if !b.is_empty() && a > b { (b, a) } else { (a, b) };
+            Statement::Scan { from, to, limit }
         }),
         Just(Statement::End),
         Just(Statement::Abort),
