@@ -118,16 +118,21 @@ async fn new_txn(leader: &str, seq: u64) -> Result<TxnId, String> {
     Ok(TxnId { start_ts: now, coordinator: 1, incarnation: u64::MAX, seq })
 }
 
+/// `txn` READs `key` at `leader` (a shared lock); returns the term of the lock.
+async fn read_locked(leader: &str, txn: TxnId, key: &[u8]) -> Result<u64, String> {
+    let read = LockOp::Read { key: key.to_vec(), for_update: false };
+    let lock = LockRequest { shard: SHARD, txn, lock_term: None, op: read };
+    match call(leader, PeerRequest::Lock(lock)).await?.body {
+        PeerReply::Locked { term, .. } => Ok(term),
+        other => panic!("READ answered {other:?}"),
+    }
+}
+
 #[test]
 fn a_prepare_delivered_again_after_it_prepared_answers_the_same_vote() {
     with_leader(12, |leader| async move {
         let txn = new_txn(&leader, 1).await?;
-        let read = LockOp::Read { key: b"0read".to_vec(), for_update: false };
-        let lock = LockRequest { shard: SHARD, txn, lock_term: None, op: read };
-        let term = match call(&leader, PeerRequest::Lock(lock)).await?.body {
-            PeerReply::Locked { term, .. } => term,
-            other => panic!("READ answered {other:?}"),
-        };
+        let term = read_locked(&leader, txn, b"0read").await?;
         let write = Write { key: b"0write".to_vec(), value: Some(b"v".to_vec()) };
         let prepare = PrepareRequest {
             shard: SHARD,
@@ -161,12 +166,7 @@ fn a_prepare_delivered_again_after_it_prepared_answers_the_same_vote() {
 fn a_read_only_prepare_delivered_again_after_it_voted_answers_the_same_vote() {
     with_leader(12, |leader| async move {
         let txn = new_txn(&leader, 1).await?;
-        let read = LockOp::Read { key: b"0read".to_vec(), for_update: false };
-        let lock = LockRequest { shard: SHARD, txn, lock_term: None, op: read };
-        let term = match call(&leader, PeerRequest::Lock(lock)).await?.body {
-            PeerReply::Locked { term, .. } => term,
-            other => panic!("READ answered {other:?}"),
-        };
+        let term = read_locked(&leader, txn, b"0read").await?;
         let prepare = PrepareRequest {
             shard: SHARD,
             txn,

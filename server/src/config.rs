@@ -324,27 +324,31 @@ impl NodeConfig {
             }
         }
         let timing = &self.timing;
-        // Bounded first, so that no check or sum of timings below (nor in the node) overflows.
-        for (name, value) in [
-            ("lock_wait_ms", timing.lock_wait_ms),
-            ("idle_ms", timing.idle_ms),
-            ("probe_delay_ms", timing.probe_delay_ms),
-            ("probe_interval_ms", timing.probe_interval_ms),
-            ("prepared_resolve_ms", timing.prepared_resolve_ms),
-            ("coordinator_lost_ms", timing.coordinator_lost_ms),
-            ("heartbeat_ms", timing.heartbeat_ms),
-            ("election_min_ms", timing.election_min_ms),
-            ("election_max_ms", timing.election_max_ms),
-            ("rpc_ms", timing.rpc_ms),
-            ("close_interval_ms", timing.close_interval_ms),
-            ("close_idle_interval_ms", timing.close_idle_interval_ms),
-            ("close_lag_ms", timing.close_lag_ms),
-            ("retention_ms", timing.retention_ms),
+        // Every period: bounded (so that no check or sum of timings below, nor in the node,
+        // overflows), and positive unless zero means something (or a check below refuses it).
+        for (name, value, may_be_zero) in [
+            ("lock_wait_ms", timing.lock_wait_ms, false),
+            ("idle_ms", timing.idle_ms, false),
+            ("probe_delay_ms", timing.probe_delay_ms, false),
+            ("probe_interval_ms", timing.probe_interval_ms, false),
+            ("prepared_resolve_ms", timing.prepared_resolve_ms, false),
+            ("coordinator_lost_ms", timing.coordinator_lost_ms, false),
+            ("heartbeat_ms", timing.heartbeat_ms, false),
+            ("election_min_ms", timing.election_min_ms, true),
+            ("election_max_ms", timing.election_max_ms, true),
+            ("rpc_ms", timing.rpc_ms, false),
+            ("close_interval_ms", timing.close_interval_ms, false),
+            ("close_idle_interval_ms", timing.close_idle_interval_ms, true),
+            ("close_lag_ms", timing.close_lag_ms, true),
+            ("retention_ms", timing.retention_ms, false),
         ] {
             if value > TIMING_MS_MAX {
                 return Err(invalid(format!(
                     "timing: {name} must be at most {TIMING_MS_MAX} ms (a week), got {value}"
                 )));
+            }
+            if value == 0 && !may_be_zero {
+                return Err(invalid(format!("timing: {name} must be positive")));
             }
         }
         if timing.election_min_ms <= timing.heartbeat_ms * 3
@@ -353,22 +357,6 @@ impl NodeConfig {
             return Err(invalid(
                 "timing: need heartbeat_ms * 3 < election_min_ms < election_max_ms",
             ));
-        }
-        for (name, value) in [
-            ("heartbeat_ms", timing.heartbeat_ms),
-            ("lock_wait_ms", timing.lock_wait_ms),
-            ("idle_ms", timing.idle_ms),
-            ("rpc_ms", timing.rpc_ms),
-            ("probe_delay_ms", timing.probe_delay_ms),
-            ("probe_interval_ms", timing.probe_interval_ms),
-            ("prepared_resolve_ms", timing.prepared_resolve_ms),
-            ("coordinator_lost_ms", timing.coordinator_lost_ms),
-            ("close_interval_ms", timing.close_interval_ms),
-            ("retention_ms", timing.retention_ms),
-        ] {
-            if value == 0 {
-                return Err(invalid(format!("timing: {name} must be positive")));
-            }
         }
         if timing.close_idle_interval_ms < timing.close_interval_ms {
             return Err(invalid("timing: need close_interval_ms <= close_idle_interval_ms"));
