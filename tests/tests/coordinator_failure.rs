@@ -145,6 +145,56 @@ async fn a_coordinator_killed_after_the_decision_leaves_everything_and_frees_its
     }
 }
 
+/// A committed transaction whose coordinator died before phase 2 has a record nobody would
+/// finish: the participants' resolvers commit through it but cannot tell whether the others
+/// have. Its home finishes it once the retention window has passed (after sending the commit
+/// to every other shard), and the record is collected like any other: `TxnStatus` then
+/// answers "no longer known", where before it answered COMMITTED for ever (a record leaked
+/// per coordinator crash).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_record_of_a_transaction_whose_coordinator_died_after_the_decision_is_collected() {
+    let cluster = Cluster::builder()
+        .config("[timing]\nretention_ms = 1000\n")
+        .node_env(1, "KVD_PAUSE", "after-decide:5000")
+        .start()
+        .await;
+    let mut cluster = cluster;
+    let others = cluster.client_via(&[2, 3]).await;
+    let via1 = cluster.client_via(&[1]).await;
+    let mut txn = begin_on(&via1, &cluster.addr(1)).await;
+    for key in SHARD_KEYS {
+        txn.put(key, "txn").await.expect("WRITE");
+    }
+    let (handle, home) = (*txn.handle().expect("begun"), txn.home_shard());
+    let commit = tokio::spawn(async move { txn.commit().await });
+    eventually("node 1 to pause after the decision", Duration::from_secs(10), || async {
+        match cluster.log_text(1).contains(PAUSED) {
+            true => Ok(()),
+            false => Err("no pause in the log yet".to_string()),
+        }
+    })
+    .await;
+    cluster.kill9(1);
+    let _ = commit.await;
+
+    let status = eventually("the record is collected", Duration::from_secs(30), || async {
+        match others.txn_status(&handle, home).await {
+            Ok(TxnOutcome::Committed(_)) => Err("the record is still there".to_string()),
+            Ok(other) => panic!("a committed transaction's status changed to {other:?}"),
+            Err(error) => Ok(error),
+        }
+    })
+    .await;
+    assert!(
+        matches!(&status, Error::Invalid(message) if message.contains("no longer known")),
+        "{status:?}"
+    );
+    for key in SHARD_KEYS {
+        let read = text(others.get(key).await.expect("READ"));
+        assert_eq!(read.as_deref(), Some("txn"), "{key}: every write of the transaction applied");
+    }
+}
+
 /// One transaction of a worker in the mid-commit test.
 struct Attempt {
     seq: usize,

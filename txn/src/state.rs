@@ -509,6 +509,31 @@ impl ShardState {
         Ok(nth.map(|(k, _)| decode_txn_key(k.value())))
     }
 
+    /// Up to `limit` committed records that are still unfinished, of transactions that started
+    /// at or below `before`, oldest first, with their commit timestamps. Records sort by age and
+    /// older finished ones are collected, so the walk stops at the first younger transaction.
+    pub fn unfinished_records(
+        &self,
+        rtx: &ReadTransaction,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(TxnId, Timestamp)>, StoreError> {
+        let records = rtx.open_table(self.records_def())?;
+        let mut found = Vec::new();
+        for entry in records.iter()? {
+            let (k, v) = entry?;
+            let txn = decode_txn_key(k.value());
+            if txn.start_ts > before || found.len() >= limit {
+                break;
+            }
+            let record = decode_record(v.value());
+            if let (false, Decision::Committed { commit_ts }) = (record.finished, record.decision) {
+                found.push((txn, commit_ts));
+            }
+        }
+        Ok(found)
+    }
+
     /// Up to `limit` live keys in `[from, to)` (`to: None` = to the end), as of `ts`, stopping
     /// early at the first row that takes them past [`SCAN_BYTES_MAX`] bytes.
     pub fn scan(
@@ -1542,6 +1567,30 @@ mod tests {
             assert_eq!(kept, !collected, "record of txn {i}");
         }
         assert_eq!(state.watermarks(&rtx).expect("read").1, before);
+    }
+
+    #[test]
+    fn unfinished_records_are_the_old_committed_ones_left_unfinished() {
+        let (db, state) = db();
+        for i in 0..6 {
+            let command = Command::CommitAtHome {
+                txn: txn(i),
+                writes: vec![put(&format!("k{i}"), "v")],
+                commit_ts: Timestamp(1_000 + i),
+                lock_term: 1,
+            };
+            apply(&db, &state, command);
+        }
+        apply(&db, &state, Command::Finish { txn: txn(1) });
+        let aborted = Decision::Aborted { reason: AbortReason::CoordinatorLost };
+        apply(&db, &state, Command::Decide { txn: txn(7), decision: aborted });
+        let rtx = db.begin_read().expect("read");
+        // txn(i) started at 100 + i: the ones at or below 104, not finished, oldest first.
+        let found = state.unfinished_records(&rtx, Timestamp(104), 10).expect("read");
+        let expected = [0, 2, 3, 4].map(|i| (txn(i), Timestamp(1_000 + i)));
+        assert_eq!(found, expected.to_vec());
+        let limited = state.unfinished_records(&rtx, Timestamp(200), 2).expect("read");
+        assert_eq!(limited, expected[..2].to_vec(), "at most `limit`");
     }
 
     #[test]

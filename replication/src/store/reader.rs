@@ -155,6 +155,16 @@ impl ShardReader {
         self.state.record_after(&self.rtx()?, from, n).map_err(io_error)
     }
 
+    /// Committed records still unfinished, of transactions that started at or below `before`
+    /// (see [`ShardState::unfinished_records`]).
+    pub fn unfinished_records(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> io::Result<Vec<(TxnId, Timestamp)>> {
+        self.state.unfinished_records(&self.rtx()?, before, limit).map_err(io_error)
+    }
+
     /// Undecided prepared transactions.
     pub fn prepared(&self) -> io::Result<Vec<(TxnId, PreparedTxn)>> {
         self.state.prepared(&self.rtx()?).map_err(io_error)

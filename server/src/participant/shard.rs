@@ -35,6 +35,7 @@ use std::sync::Mutex;
 use std::sync::MutexGuard;
 use std::time::Duration;
 
+use futures::future::join_all;
 use openraft::Instant as _;
 use openraft::ReadPolicy;
 use openraft::ServerState;
@@ -107,6 +108,9 @@ pub const HANDOVER_AFTER: Duration = Duration::from_secs(3);
 pub const EVICTED_MEMORY: Duration = Duration::from_secs(600);
 /// Finished records a leader queues for its close loop; beyond this a Finish is proposed alone.
 pub const FINISHING_QUEUED_MAX: usize = 4096;
+/// Unfinished committed records older than the retention window that one collection round
+/// finishes at most ([`Shard::finish_orphans`]; each costs a call to every other shard).
+pub const ORPHANS_PER_ROUND_MAX: usize = 64;
 /// The pause between two garbage-collection passes, so that a round spreads its work over
 /// time instead of taking the state writer in one burst (a round removes about as many rows
 /// as were written in a quarter of the retention window). At this pace one shard collects up
@@ -370,6 +374,7 @@ impl Shard {
             }
             tokio::time::sleep(COLLECT_PASS_PAUSE).await;
         }
+        self.finish_orphans(before).await;
         let mut from: Option<TxnId> = None;
         loop {
             let Ok(to) = self.reader.record_after(from.as_ref(), rows) else {
@@ -385,6 +390,38 @@ impl Shard {
                 _ => break,
             }
             tokio::time::sleep(COLLECT_PASS_PAUSE).await;
+        }
+    }
+
+    /// Phase 2 of committed transactions homed here whose record is still unfinished after the
+    /// retention window: their coordinator died after the decision, or gave up on a
+    /// participant it could not reach (`PHASE2_ATTEMPTS_MAX`). Nobody else would ever finish
+    /// such a record (participants' resolvers commit through it but cannot tell whether the
+    /// others have), so it was never collected: a leak per coordinator crash. The record does
+    /// not name its participants, so home sends the commit to every other shard: a `Commit` of
+    /// a transaction not prepared there changes nothing (`txn::state`), and one prepared there
+    /// commits as the record says. Once every shard has answered, no participant can still need
+    /// the record, and it is finished (the next round collects it). A shard that does not
+    /// answer leaves the record for the next round. At most [`ORPHANS_PER_ROUND_MAX`] records a
+    /// round.
+    async fn finish_orphans(&self, before: Timestamp) {
+        let Ok(orphans) = self.reader.unfinished_records(before, ORPHANS_PER_ROUND_MAX) else {
+            return;
+        };
+        let deadline = Timing::ms(self.timing().rpc_ms);
+        for (txn, commit_ts) in orphans {
+            let decision = Decision::Committed { commit_ts };
+            let others =
+                (0..self.ctx.topology.shard_count()).map(ShardId).filter(|s| *s != self.id);
+            let calls = others.map(|shard| {
+                let request = PeerRequest::Finalize { shard, txn, decision, prepared: true };
+                self.ctx.peers.call_shard(shard, request, deadline)
+            });
+            let replies = join_all(calls).await;
+            if replies.iter().all(|reply| matches!(reply, Ok((_, PeerReply::Done)))) {
+                tracing::info!(shard = %self.id, %txn, "finished the record of a committed transaction its coordinator left unfinished");
+                let _ = self.handle_finish(txn).await;
+            }
         }
     }
 
