@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
+use check::history::History;
 use check::history::MicroOp;
 use check::history::Recorder;
 use check::register::RegisterHistory;
@@ -79,20 +80,37 @@ impl Stats {
 /// The list-append histories of a run: every transaction in `all` (checked for causal
 /// consistency), and the locking ones also in `locking` (checked for strict serializability).
 /// Snapshot reads of causal sessions may be stale by design, so they are left out of `locking`.
+#[derive(Default)]
 pub struct Histories {
     /// Every transaction.
     pub all: Recorder,
     /// The transactions that took locks (everything but causal snapshot reads).
     pub locking: Recorder,
+    /// A locking transaction's invoke index in `all` -> its invoke index in `locking`.
+    locking_index: BTreeMap<u64, u64>,
 }
 
 impl Histories {
     /// Records an invoke; returns its index in `all`.
     pub fn invoke(&mut self, process: u64, time: u64, ops: Vec<MicroOp>, locking: bool) -> u64 {
-        if locking {
-            self.locking.invoke(process, time, ops.clone());
+        let in_locking = locking.then(|| self.locking.invoke(process, time, ops.clone()));
+        let index = self.all.invoke(process, time, ops);
+        if let Some(in_locking) = in_locking {
+            self.locking_index.insert(index, in_locking);
         }
-        self.all.invoke(process, time, ops)
+        index
+    }
+
+    /// The two histories with the unknown outcomes that `TxnStatus` later said ABORTED
+    /// (invoke indexes in `all`) settled as failed ([`History::settle_aborted`]): `(all,
+    /// locking)`.
+    pub fn settled(&self, aborted: &BTreeSet<u64>) -> (History, History) {
+        let mut all = self.all.history();
+        all.settle_aborted(aborted);
+        let mut locking = self.locking.history();
+        let in_locking = aborted.iter().filter_map(|index| self.locking_index.get(index)).copied();
+        locking.settle_aborted(&in_locking.collect());
+        (all, locking)
     }
 
     /// Records a commit with what was read.
@@ -171,7 +189,7 @@ impl World {
     pub fn new() -> Shared {
         let mut world = World {
             phase: Phase::Safety,
-            histories: Histories { all: Recorder::new(), locking: Recorder::new() },
+            histories: Histories::default(),
             registers: RegisterHistory::new(),
             next_register_value: 0,
             next_process: 0,

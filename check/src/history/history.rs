@@ -1,5 +1,6 @@
 //! A parsed, validated list-append history: its events and its transactions.
 
+use std::collections::BTreeSet;
 use std::io::BufRead;
 
 use super::event::{Event, EventType};
@@ -41,6 +42,20 @@ impl History {
             History::parse_line(&line, i + 1, &mut events, &mut lines)?;
         }
         History::build(events, Some(lines))
+    }
+
+    /// Settles unknown outcomes that were learned later (the store's `TxnStatus` at the end of a
+    /// run): each `info` transaction whose invoke index is in `aborted` becomes `fail`. An
+    /// `info` transaction counts as committed when a read observed one of its appends, so
+    /// without this a read of a write whose transaction in fact aborted (G1a) passes unseen.
+    /// Transactions learned committed stay `info`: the checker already takes an observed one as
+    /// committed, and its reads' results are unknown.
+    pub fn settle_aborted(&mut self, aborted: &BTreeSet<u64>) {
+        for txn in &mut self.txns {
+            if txn.outcome == Outcome::Info && aborted.contains(&txn.invoke_index) {
+                txn.outcome = Outcome::Fail;
+            }
+        }
     }
 
     /// Returns the events in index order.
@@ -145,6 +160,24 @@ mod tests {
         assert_eq!(history.to_jsonl(), text);
         assert_eq!(history.txns().len(), 1);
         assert_eq!(history.txns()[0].outcome, Outcome::Ok);
+    }
+
+    #[test]
+    fn a_read_of_an_unknown_transaction_learned_aborted_is_an_aborted_read() {
+        use crate::history::{MicroOp, Recorder};
+        use crate::{AnomalyKind, Model};
+        let mut recorder = Recorder::new();
+        let unknown = recorder.invoke(1, 10, vec![MicroOp::append("x", 1)]);
+        recorder.info(1, 20);
+        recorder.invoke(2, 30, vec![MicroOp::read("x")]);
+        recorder.ok(2, 40, vec![MicroOp::read_result("x", vec![1])]);
+        let mut history = recorder.history();
+        let report = crate::check(&history, Model::StrictSerializable);
+        assert!(report.valid, "an observed unknown transaction counts as committed: {report:?}");
+        history.settle_aborted(&BTreeSet::from([unknown]));
+        assert_eq!(history.txns()[0].outcome, Outcome::Fail);
+        let report = crate::check(&history, Model::StrictSerializable);
+        assert!(report.anomalies.iter().any(|a| a.kind == AnomalyKind::G1a), "{report:?}");
     }
 
     #[test]

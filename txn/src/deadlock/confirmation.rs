@@ -56,6 +56,9 @@ pub enum ConfirmDrop {
         /// The victim of the confirmation that holds the pin.
         by: TxnId,
     },
+    /// The shard holds [`super::MAX_PINS`] live pins already; a later probe round finds the
+    /// cycle again.
+    PinsFull,
 }
 
 impl Confirmation {
@@ -92,7 +95,9 @@ impl Confirmation {
             return ConfirmStep::Drop(ConfirmDrop::EdgeGone(edge));
         }
         if edge.waiter != victim {
-            pins.pin(edge.request, victim, now);
+            if !pins.pin(edge.request, victim, now) {
+                return ConfirmStep::Drop(ConfirmDrop::PinsFull);
+            }
             self.confirmed += 1;
             return ConfirmStep::Forward(self);
         }

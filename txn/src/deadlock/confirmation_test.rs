@@ -118,8 +118,8 @@ fn a_pass_that_finds_an_edge_gone_aborts_nobody() {
 #[test]
 fn pins_expire_and_never_block_their_own_victim() {
     let mut pins = Pins::new(5);
-    pins.pin(RequestId(1), t(7), 10);
-    pins.pin(RequestId(1), t(9), 12);
+    assert!(pins.pin(RequestId(1), t(7), 10));
+    assert!(pins.pin(RequestId(1), t(9), 12));
     assert_eq!(pins.blocking(RequestId(1), t(7), 14), Some(t(9)), "the other victim's pin");
     assert_eq!(pins.blocking(RequestId(1), t(9), 14), Some(t(7)));
     assert_eq!(pins.blocking(RequestId(1), t(9), 15), None, "t7's pin expired at 15");
@@ -127,4 +127,16 @@ fn pins_expire_and_never_block_their_own_victim() {
     assert_eq!(pins.len(), 2);
     pins.expire(17);
     assert!(pins.is_empty());
+}
+
+#[test]
+fn pins_past_the_bound_are_refused_until_some_expire() {
+    let mut pins = Pins::new(5);
+    for request in 0..MAX_PINS as u64 {
+        assert!(pins.pin(RequestId(request), t(request + 1), 10));
+    }
+    assert!(!pins.pin(RequestId(u64::MAX), t(1), 12), "full: the confirmation is dropped");
+    assert_eq!(pins.len(), MAX_PINS);
+    assert!(pins.pin(RequestId(u64::MAX), t(1), 15), "the old pins expired at 15");
+    assert_eq!(pins.len(), 1);
 }

@@ -395,7 +395,9 @@ impl World {
                 ConfirmStep::Drop(reason) => {
                     match reason {
                         ConfirmDrop::EdgeGone(_) => self.stats.edges_gone += 1,
-                        ConfirmDrop::Pinned { .. } => self.stats.pinned += 1,
+                        ConfirmDrop::Pinned { .. } | ConfirmDrop::PinsFull => {
+                            self.stats.pinned += 1
+                        }
                     }
                     let deadlock = confirmation.deadlock;
                     let tick = self.tick;

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use crate::lock::RequestId;
 use crate::types::TxnId;
 
-/// The most pins a shard keeps; more means confirmations multiply without bound (a bug).
+/// The most live pins a shard keeps. Pins grow with the confirmations in flight, which a crowd
+/// of transactions upgrading one key multiplies (every pair of them is a two-cycle): past this
+/// bound a confirmation is dropped instead ([`Pins::pin`]), and its cycle found again later.
 pub const MAX_PINS: usize = 4096;
 
 /// Pins of one shard (one per shard leader term, like its lock table): for a waiting request,
@@ -31,13 +33,22 @@ impl Pins {
     }
 
     /// Pins `request` for the confirmation of the cycle whose victim is `victim`, from `now`.
-    pub fn pin(&mut self, request: RequestId, victim: TxnId, now: u64) {
+    /// False (nothing pinned) when [`MAX_PINS`] live pins are held: the caller drops the
+    /// confirmation. Until 2026-12-06 this was an assertion, which load could reach while the
+    /// shard's state lock was held (found by a review).
+    pub fn pin(&mut self, request: RequestId, victim: TxnId, now: u64) -> bool {
         let until = now.checked_add(self.lifetime).expect("pin expiry overflows");
+        if self.len() >= MAX_PINS {
+            self.expire(now);
+            if self.len() >= MAX_PINS {
+                return false;
+            }
+        }
         let victims = self.by_request.entry(request).or_default();
         victims.retain(|_, expiry| *expiry > now);
         let expiry = victims.entry(victim).or_insert(until);
         *expiry = (*expiry).max(until);
-        assert!(self.len() <= MAX_PINS, "more than {MAX_PINS} pins");
+        true
     }
 
     /// The youngest other victim whose live pin protects `request` from being cancelled as

@@ -214,7 +214,7 @@ fn apply_events(seed: u64, events: &[Event], clients: &mut [Client], tally: &mut
             }
             Event::Unconfirmed { reason, .. } => match reason {
                 ConfirmDrop::EdgeGone(_) => tally.edge_gone += 1,
-                ConfirmDrop::Pinned { .. } => tally.pinned += 1,
+                ConfirmDrop::Pinned { .. } | ConfirmDrop::PinsFull => tally.pinned += 1,
             },
         }
     }
