@@ -277,6 +277,18 @@ async fn a_causal_token_from_the_future_is_refused_and_moves_no_clock() {
         let output = kvsh::run_c(&cluster.addrs(), &format!("SET TOKEN {token}")).await;
         assert_one_error(&format!("SET TOKEN {token}"), &output);
         assert!(output.stdout.contains("ahead of this machine's clock"), "{output:?}");
+
+        // A transaction handle that starts that far ahead was begun by no node: TxnStatus
+        // refuses it, rather than deciding it ABORTED in a record no collection would reach.
+        let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
+            .await
+            .expect("connect");
+        let handle =
+            proto::kv::TxnHandle { start_ts: token, coordinator: 2, incarnation: 1, seq: 1 };
+        let request = proto::kv::TxnStatusRequest { txn: Some(handle), home_shard: Some(0) };
+        let refused = kv.txn_status(request).await.expect_err("TxnStatus of a made-up handle");
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+        assert!(refused.message().contains("no node of this cluster began it"), "{refused:?}");
     }
     cluster.check_alive();
     let fresh = cluster.client().await;

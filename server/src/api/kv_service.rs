@@ -417,6 +417,18 @@ impl Kv for KvService {
         let handle = request
             .txn
             .ok_or_else(|| Status::invalid_argument("TxnStatus needs a transaction handle"))?;
+        // A made-up handle far in the future would be decided ABORTED at its home, in a record
+        // that no collection reaches (records go once older than the retention window): one
+        // Raft entry and one row for ever per call (found by a review, 2026-12-06).
+        let physical_ms = self.node.clock().physical_ms();
+        if let Some(ahead) = proto::kv::causal_token_too_far_ahead(handle.start_ts, physical_ms) {
+            return Err(Status::invalid_argument(format!(
+                "the transaction's start timestamp is {} s ahead of this node's clock (at most \
+                 {} s): no node of this cluster began it",
+                ahead / 1000,
+                proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS / 1000
+            )));
+        }
         let txn = TxnId {
             start_ts: Timestamp(handle.start_ts),
             coordinator: handle.coordinator,

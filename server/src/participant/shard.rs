@@ -1264,8 +1264,7 @@ impl Shard {
         prepared: bool,
     ) -> PeerReply {
         if !prepared {
-            self.release_any(txn);
-            return PeerReply::Done;
+            return self.handle_release(txn);
         }
         // The mark and the proposal under one hold of the state lock: a prepare of the
         // transaction is in the log before the decision, or refused (`LeaderState::aborting`,
@@ -1321,20 +1320,20 @@ impl Shard {
         }
     }
 
-    /// Releases an unprepared transaction's locks (any term).
-    fn release_any(&self, txn: TxnId) {
+    /// Releases an unprepared transaction's locks (any term). A node that does not lead the
+    /// shard holds none and answers NotLeader, so the caller goes on to the leader: until
+    /// 2026-12-06 it answered Done, and a release sent to a stale leader hint was lost, the
+    /// locks held until the holder check (found by a review).
+    pub fn handle_release(&self, txn: TxnId) -> PeerReply {
         let mut guard = self.state();
-        if let Some(state) = guard.as_mut()
-            && !state.prepared.contains_key(&txn)
-        {
+        let Some(state) = guard.as_mut() else {
+            drop(guard);
+            return self.not_leader();
+        };
+        if !state.prepared.contains_key(&txn) {
             state.drop_txn(txn, Some((AbortReason::User, "the transaction ended".into())));
             state.ended(txn);
         }
-    }
-
-    /// Releases an unprepared transaction's locks.
-    pub fn handle_release(&self, txn: TxnId) -> PeerReply {
-        self.release_any(txn);
         PeerReply::Done
     }
 
