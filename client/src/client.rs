@@ -810,11 +810,18 @@ impl Client {
 
     /// The STATUS blocks of every known node.
     pub async fn status_all(&self) -> String {
+        self.status_all_answered().await.0
+    }
+
+    /// The STATUS blocks of every known node, and how many nodes answered.
+    pub async fn status_all_answered(&self) -> (String, usize) {
         let mut out = String::new();
+        let mut answered = 0;
         for addr in self.addrs() {
             let mut kv = self.unary(&addr);
             match tokio::time::timeout(Duration::from_secs(5), kv.status(StatusRequest {})).await {
                 Ok(Ok(response)) => {
+                    answered += 1;
                     out.push_str(&format!("[{addr}]\n{}\n", response.into_inner().text))
                 }
                 Ok(Err(status)) => {
@@ -823,7 +830,7 @@ impl Client {
                 Err(_) => out.push_str(&format!("[{addr}] did not answer\n")),
             }
         }
-        out.trim_end().to_string()
+        (out.trim_end().to_string(), answered)
     }
 }
 

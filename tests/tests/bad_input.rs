@@ -535,6 +535,47 @@ async fn ctrl_c_in_a_transaction_fails_the_rest_of_its_block() {
     assert_eq!(text(client.get("After").await.expect("READ")).as_deref(), Some("z"));
 }
 
+/// STATUS with no node answering prints each node's failure and counts as a failed statement
+/// (exit status non-zero, DESIGN §7); before 2026-12-06 it exited 0 (found by a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_with_no_node_answering_fails() {
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = unused.local_addr().expect("address").to_string();
+    drop(unused);
+    for statement in ["STATUS", "LOCKS"] {
+        let output = kvsh::run_c(std::slice::from_ref(&addr), statement).await;
+        assert!(!output.success(), "{statement}: {output:?}");
+        assert!(output.stdout.contains(&format!("[{addr}] unavailable")), "{output:?}");
+    }
+}
+
+/// Ctrl-C during BEGIN fails the block as a refused BEGIN does: the statements up to END were
+/// meant for the transaction and must not run on their own. Before 2026-12-06 they did, each
+/// as a one-statement transaction (found by a review). BEGIN is held up by freezing every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_begin_fails_the_rest_of_its_block() {
+    let mut cluster = Cluster::start().await;
+    let mut shell = e2e::KvshSession::spawn("shell", &cluster.addrs());
+    shell.expect("READ Warm", "(nil)").await;
+    for id in cluster.ids() {
+        cluster.freeze(id);
+    }
+    shell.send("BEGIN").await;
+    assert_eq!(shell.try_recv(Duration::from_millis(300)).await, None, "BEGIN waits");
+    shell.interrupt().await;
+    let cancelled = "ERROR: BEGIN cancelled; no transaction is open";
+    assert_eq!(shell.recv(Duration::from_secs(5)).await, cancelled);
+    for id in cluster.ids() {
+        cluster.thaw(id);
+    }
+    shell.expect("WRITE Alone 1", "ERROR: transaction aborted, end it with ABORT").await;
+    shell.expect("END", cancelled).await;
+    shell.expect("WRITE After 2", "OK").await;
+    let client = cluster.client().await;
+    assert_eq!(text(client.get("Alone").await.expect("READ")), None, "the block's write");
+    assert_eq!(text(client.get("After").await.expect("READ")).as_deref(), Some("2"));
+}
+
 /// Ctrl-C during END cannot take the commit back, so the shell asks the transaction's record
 /// (`TxnStatus`) and prints the outcome as END would have, and the data agrees with it. Before
 /// 2026-12-05 it printed "outcome unknown" and dropped the handle that could have learned it

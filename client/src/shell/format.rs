@@ -33,7 +33,9 @@ const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 ///
 /// The token is bare when the bytes are non-empty printable ASCII without spaces, quotes,
 /// backslashes, `;` or `#`, and start with neither `--` (a comment) nor `(` (so that no value
-/// prints as `(nil)` or `(3 rows)`). Otherwise it is double-quoted, with the escapes
+/// prints as `(nil)` or `(3 rows)`), nor `ERROR:` or `ABORTED:` (so that no READ or SCAN line
+/// reads as a failure's; a review found `SCAN` printing a row `ERROR: boom`). Otherwise it is
+/// double-quoted, with the escapes
 /// `\" \\ \n \t \r \0`, `\xNN` for any other byte that is not printable text (control
 /// characters, invalid UTF-8), and printable non-ASCII UTF-8 text kept as is.
 pub fn format_token(bytes: &[u8]) -> String {
@@ -63,6 +65,8 @@ fn is_bare(bytes: &[u8]) -> bool {
     !bytes.is_empty()
         && !bytes.starts_with(b"--")
         && !bytes.starts_with(b"(")
+        && !bytes.starts_with(b"ERROR:")
+        && !bytes.starts_with(b"ABORTED:")
         && bytes.iter().all(|&byte| {
             byte.is_ascii_graphic() && !matches!(byte, b'"' | b'\'' | b'\\' | b';' | b'#')
         })

@@ -24,7 +24,7 @@ fn plain_words_print_bare() {
 
 #[test]
 fn tokens_that_need_quotes_get_them() {
-    let cases: [(&[u8], &str); 12] = [
+    let cases: [(&[u8], &str); 14] = [
         (b"", r#""""#),
         (b"a b", r#""a b""#),
         (b"say \"hi\"", r#""say \"hi\"""#),
@@ -36,6 +36,8 @@ fn tokens_that_need_quotes_get_them() {
         (b"--x", r#""--x""#),
         (b"(nil)", r#""(nil)""#),
         (b"(3 rows)", r#""(3 rows)""#),
+        (b"ERROR:", r#""ERROR:""#),
+        (b"ABORTED:x", r#""ABORTED:x""#),
         (b"line\none\ttab\rcr\0nul", r#""line\none\ttab\rcr\0nul""#),
     ];
     for (bytes, expected) in cases {
@@ -83,6 +85,12 @@ fn scan_results() {
     assert_eq!(format_scan(&[(b"a".to_vec(), b"1".to_vec())]), "a 1\n(1 rows)");
     let rows = [(b"a".to_vec(), b"x y".to_vec()), (b"b c".to_vec(), Vec::new())];
     assert_eq!(format_scan(&rows), "a \"x y\"\n\"b c\" \"\"\n(2 rows)");
+    let failure_like = [(b"ERROR:".to_vec(), b"boom".to_vec())];
+    assert_eq!(
+        format_scan(&failure_like),
+        "\"ERROR:\" boom\n(1 rows)",
+        "no row reads as a failure"
+    );
     let borrowed: [(&[u8], &[u8]); 1] = [(b"k", b"v")];
     assert_eq!(format_scan(&borrowed), "k v\n(1 rows)");
     assert_eq!(format_row_count(0), "(0 rows)");

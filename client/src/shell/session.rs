@@ -10,7 +10,7 @@
 //!                          "ERROR: transaction aborted, end it with ABORT"
 //! ```
 //!
-//! A BEGIN that fails, and a statement of an open transaction cancelled with Ctrl-C (the
+//! A BEGIN that fails or is cancelled, and a statement of an open transaction cancelled with Ctrl-C (the
 //! transaction is then aborted, since the statement may still take effect), leave the session
 //! in the same aborted state, with no transaction: the statements after them, up to END or
 //! ABORT, were meant for that transaction, and must not run on their own as one-statement
@@ -68,6 +68,8 @@ pub struct Session {
     /// While END runs: the transaction's handle and home shard, so that an END cancelled with
     /// Ctrl-C can still learn its outcome through `TxnStatus`.
     ending: Option<(TxnHandle, Option<u32>)>,
+    /// While BEGIN runs: a BEGIN cancelled with Ctrl-C fails its block like a refused one.
+    beginning: bool,
 }
 
 /// The result line of an error from the library.
@@ -87,7 +89,7 @@ fn aborted(reason: &str, message: &str) -> StatementOutput {
 impl Session {
     /// A session over `client`.
     pub fn new(client: Client) -> Session {
-        Session { client, txn: None, failed_block: None, ending: None }
+        Session { client, txn: None, failed_block: None, ending: None, beginning: false }
     }
 
     /// The client.
@@ -190,9 +192,14 @@ impl Session {
                     "a token is a non-negative integer (SHOW TOKEN prints one), got {text:?}"
                 )),
             },
-            Statement::Status => ok(self.client.status_all().await),
+            // A block per node, each saying whether it answered; failed (for the exit status of
+            // `-c`/`-f`) when none did (until 2026-12-06 never, found by a review).
+            Statement::Status => {
+                let (status, answered) = self.client.status_all_answered().await;
+                StatementOutput { text: status, failed: answered == 0 }
+            }
             Statement::Locks => {
-                let status = self.client.status_all().await;
+                let (status, answered) = self.client.status_all_answered().await;
                 let lines: Vec<&str> = status
                     .lines()
                     .filter(|line| {
@@ -201,7 +208,7 @@ impl Session {
                             || line.starts_with("  t")
                     })
                     .collect();
-                ok(lines.join("\n"))
+                StatementOutput { text: lines.join("\n"), failed: answered == 0 }
             }
             Statement::Help => ok(help_text()),
         }
@@ -211,8 +218,10 @@ impl Session {
         if self.txn.is_some() {
             return error("a transaction is already open (END or ABORT it first)");
         }
+        self.beginning = true;
         let begun =
             if read_only { self.client.begin_read_only().await } else { self.client.begin().await };
+        self.beginning = false;
         match begun {
             Ok(txn) => {
                 self.txn = Some(txn);
@@ -279,6 +288,15 @@ impl Session {
                     failed: true,
                 });
                 error("statement cancelled; the transaction was aborted")
+            }
+            // The block's statements were meant for the transaction BEGIN did not open: they
+            // must not run on their own (until 2026-12-06 they did; found by a review). A
+            // transaction the node began meanwhile is aborted with this session's stream, or
+            // by the idle timeout.
+            None if std::mem::take(&mut self.beginning) => {
+                let output = error("BEGIN cancelled; no transaction is open");
+                self.failed_block = Some(output.clone());
+                output
             }
             None => error("statement cancelled (a write's outcome is unknown)"),
         }
