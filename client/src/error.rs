@@ -5,9 +5,13 @@
 //! | `Aborted`        | the transaction aborted, nothing of it applied | retry if `retryable`  |
 //! | `Invalid`        | bad input, nothing changed                     | fix the input         |
 //! | `NotAllowed`     | not allowed in this state, nothing changed     | fix the program       |
-//! | `NotFound`       | the transaction is not open (ended, expired)   | begin a new one       |
+//! | `NotFound`       | the transaction is not open (ended, expired)¹  | begin a new one       |
 //! | `Unavailable`    | no node answered; nothing happened             | retry later           |
 //! | `Unknown`        | a commit's outcome could not be learned        | ask `txn_status` later|
+//!
+//! ¹ A [`crate::Transaction`]'s statements never return `NotFound`: a transaction its
+//! coordinator no longer knows (the node restarted, or forgot it after an abort) is returned as
+//! `Aborted` `COORDINATOR_LOST`, retryable, and its commit asks `TxnStatus`.
 
 use std::fmt;
 

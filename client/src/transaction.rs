@@ -181,8 +181,21 @@ impl Transaction {
         }
     }
 
-    /// Records a statement's failure: an abort (or a lost statement) ends the transaction.
+    /// Records a statement's failure: an abort (or a lost statement) ends the transaction. A
+    /// transaction its coordinator does not know (NotFound: the node restarted, or forgot it
+    /// after an idle abort) is gone with nothing of it applied, since this handle never ended
+    /// it: that is the abort COORDINATOR_LOST, retryable, and so it is returned (until
+    /// 2026-12-06 a bare NotFound, which `Client::transaction` did not retry and the shell
+    /// printed as an error with the transaction still open; found by a review).
     fn note(&mut self, error: Error) -> Error {
+        let error = match error {
+            Error::NotFound(message) => Error::Aborted {
+                reason: "COORDINATOR_LOST".into(),
+                message: format!("its coordinator no longer knows the transaction: {message}"),
+                retryable: true,
+            },
+            other => other,
+        };
         match &error {
             Error::Aborted { .. } => self.aborted = Some(error.clone()),
             Error::Unavailable(message) | Error::Unknown(message) => {
@@ -379,8 +392,12 @@ impl Transaction {
                     retryable: abort.retryable,
                 });
             }
+            // NotFound: the coordinator does not know the transaction (restarted, or forgot
+            // it): the record tells whether anything committed, as for a lost answer.
             Ok(Err(status)) => match Error::from_status(status, true) {
-                Error::Unknown(message) | Error::Unavailable(message) => message,
+                Error::Unknown(message)
+                | Error::Unavailable(message)
+                | Error::NotFound(message) => message,
                 refused @ (Error::Invalid(_) | Error::NotAllowed(_)) => {
                     let _ = self.abort().await;
                     return Err(refused);

@@ -195,6 +195,33 @@ async fn the_record_of_a_transaction_whose_coordinator_died_after_the_decision_i
     }
 }
 
+/// A transaction whose coordinator restarted between two statements is gone, with nothing of
+/// it applied: its next statement answers the abort COORDINATOR_LOST, retryable, and END the
+/// same. Before 2026-12-06 both answered a bare NotFound naming the transaction, which
+/// `Client::transaction` did not retry and the shell printed as an ERROR with the transaction
+/// still open (found by a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_whose_coordinator_restarted_is_aborted_and_retryable() {
+    let mut cluster = Cluster::start().await;
+    let via1 = cluster.client_via(&[1]).await;
+    let mut txn = begin_on(&via1, &cluster.addr(1)).await;
+    txn.put(SHARD_KEYS[0], "lost").await.expect("WRITE");
+    cluster.kill9(1);
+    cluster.restart(1);
+    cluster.wait_ready().await;
+    let refused = txn.put(SHARD_KEYS[1], "lost").await.expect_err("a statement after the restart");
+    let Error::Aborted { reason, retryable, .. } = &refused else {
+        panic!("an abort, not {refused:?}");
+    };
+    assert_eq!((reason.as_str(), *retryable), ("COORDINATOR_LOST", true), "{refused:?}");
+    let ended = txn.commit().await.expect_err("END");
+    assert!(matches!(ended, Error::Aborted { retryable: true, .. }), "{ended:?}");
+    let others = cluster.client_via(&[2, 3]).await;
+    for key in &SHARD_KEYS[..2] {
+        assert_eq!(text(others.get(key).await.expect("READ")), None, "{key}: nothing applied");
+    }
+}
+
 /// One transaction of a worker in the mid-commit test.
 struct Attempt {
     seq: usize,

@@ -279,7 +279,12 @@ impl Coordinator {
     }
 
     pub(crate) fn entry(&self, txn: &TxnId) -> Result<Arc<TxnEntry>, StatementError> {
-        let not_found = || StatementError::NotFound(txn.to_string());
+        let not_found = || {
+            StatementError::NotFound(format!(
+                "transaction {txn} is not known here (it ended or was aborted and has been \
+                 forgotten, or its node restarted since it began)"
+            ))
+        };
         if !self.ctx.is_mine(txn) {
             return Err(not_found());
         }
