@@ -528,6 +528,53 @@ async fn a_commit_sent_just_before_its_stream_closes_runs_to_its_end() {
     assert!(matches!(answered.response, Some(Answer::Commit(_))), "{answered:?}");
 }
 
+/// A transaction whose stream closes while one of its statements waits for a lock is aborted
+/// as the stream's end aborts it, UNAVAILABLE (retryable), not as a client's ABORT: the wait is
+/// ended by a release, which the shard answers USER, and until 2026-12-06 that was the abort
+/// TxnStatus reported, which told a client library not to retry (found by a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_closed_during_a_lock_wait_aborts_its_transaction_as_retryable() {
+    use futures::SinkExt;
+    use futures::StreamExt;
+    use proto::kv::SessionRequest;
+    use proto::kv::session_request::Request as Call;
+    use proto::kv::session_response::Response as Answer;
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let mut holder = begin_on(&client, &cluster.addr(1)).await;
+    holder.get_for_update("Waited").await.expect("READ FOR UPDATE");
+
+    let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
+        .await
+        .expect("connect to node 1");
+    let (mut requests, outbound) = futures::channel::mpsc::channel::<SessionRequest>(4);
+    let mut responses = kv.session(outbound).await.expect("a session").into_inner();
+    let begin = Call::Begin(proto::kv::BeginRequest::default());
+    requests.send(SessionRequest { id: 1, request: Some(begin) }).await.expect("send BEGIN");
+    let answer = responses.next().await.expect("an answer").expect("the stream goes on");
+    let Some(Answer::Begin(begun)) = answer.response else { panic!("BEGIN failed: {answer:?}") };
+    let write = Call::Write(proto::kv::WriteRequest {
+        txn: begun.txn,
+        key: "Waited".into(),
+        value: "v".into(),
+        ..Default::default()
+    });
+    requests.send(SessionRequest { id: 2, request: Some(write) }).await.expect("send WRITE");
+    eventually("the WRITE waiting for its lock", Duration::from_secs(10), || async {
+        let statuses = cluster.statuses().await;
+        let waiting = statuses.values().flatten().any(|s| !s.text.contains("lock waits: 0"));
+        if waiting { Ok(()) } else { Err("no lock wait yet".to_string()) }
+    })
+    .await;
+    drop((requests, responses));
+
+    let handle = begun.txn.expect("a handle");
+    let outcome = client.txn_status(&handle, None).await.expect("TxnStatus");
+    let TxnOutcome::Aborted { reason, .. } = &outcome else { panic!("{outcome:?}") };
+    assert_eq!(reason, "UNAVAILABLE", "{outcome:?}");
+    holder.abort().await.expect("ABORT");
+}
+
 /// The write-set and scan limits (`[limits] txn_write_bytes_max`, `scan_rows_max`): a WRITE
 /// that would take a transaction past its budget is refused as bad input and changes nothing
 /// (the transaction stays open and commits what it wrote before); a SCAN without LIMIT returns

@@ -118,6 +118,9 @@ pub struct TxnEntry {
     /// input): [`Coordinator::abandon`] then leaves its lock waits alone, since they are END's
     /// own (the locks of writes sent with it).
     pub ending: std::sync::atomic::AtomicBool,
+    /// Its session stream closed ([`Coordinator::abandon`]): a lock wait that abandon ends
+    /// aborts it as [`ABANDONED`], not as the client's ABORT.
+    pub abandoned: std::sync::atomic::AtomicBool,
 }
 
 impl TxnEntry {
@@ -125,6 +128,9 @@ impl TxnEntry {
         *self.last_active.lock().expect("activity lock") = Instant::now();
     }
 }
+
+/// Why a transaction whose session stream closed was aborted.
+const ABANDONED: &str = "the session stream it was begun on closed (its client went away)";
 
 /// Why a transaction with a cancelled statement was aborted.
 const CANCELLED: &str = "a statement of the transaction was cancelled before its answer";
@@ -273,6 +279,7 @@ impl Coordinator {
             last_active: Mutex::new(Instant::now()),
             cancelled: std::sync::atomic::AtomicBool::new(false),
             ending: std::sync::atomic::AtomicBool::new(false),
+            abandoned: std::sync::atomic::AtomicBool::new(false),
         });
         self.txns.lock().expect("txns lock").insert(id.seq, entry);
         Ok(id)
@@ -391,11 +398,12 @@ impl Coordinator {
     /// transaction (the lock may or may not have been granted; releasing covers both).
     async fn lock(
         &self,
-        txn: TxnId,
+        entry: &TxnEntry,
         state: &mut TxnState,
         shard: ShardId,
         op: LockOp,
     ) -> Result<ReadResult, StatementError> {
+        let txn = entry.id;
         let (span, mode) = op.lock();
         let lock_term = state.parts.get(&shard).and_then(|part| part.term);
         let request = PeerRequest::Lock(LockRequest { shard, txn, lock_term, op });
@@ -418,6 +426,14 @@ impl Coordinator {
                     AbortReason::LeaderChanged,
                     format!("the leader of {shard} changed during the transaction"),
                 )
+            }
+            // Its wait ended by `abandon` (the stream closed): the abort is the stream's, not
+            // the client's ABORT (until 2026-12-06 USER, which told a client library not to
+            // retry; found by a review).
+            Ok((_, PeerReply::Aborted { reason: AbortReason::User, .. }))
+                if entry.abandoned.load(std::sync::atomic::Ordering::SeqCst) =>
+            {
+                (AbortReason::Unavailable, ABANDONED.into())
             }
             Ok((_, PeerReply::Aborted { reason, detail })) => (reason, detail),
             Ok((_, PeerReply::Invalid(why))) => {
@@ -471,7 +487,7 @@ impl Coordinator {
         if let Some(buffered) = state.buffered(shard, &key) {
             return Ok((buffered.clone(), state.seen_ts));
         }
-        let read = self.lock(txn, &mut state, shard, LockOp::Read { key, for_update }).await?;
+        let read = self.lock(&entry, &mut state, shard, LockOp::Read { key, for_update }).await?;
         entry.touch();
         let value = read.rows.into_iter().next().map(|(_, value)| value);
         Ok((value, state.seen_ts))
@@ -524,7 +540,7 @@ impl Coordinator {
         Self::check_active(&state)?;
         self.check_write_budget(&state, bytes)?;
         let shard = self.ctx.topology.shard_of(&key);
-        self.lock(txn, &mut state, shard, LockOp::Write { key: key.clone() }).await?;
+        self.lock(&entry, &mut state, shard, LockOp::Write { key: key.clone() }).await?;
         entry.touch();
         state.write_bytes += bytes;
         let home = *state.home.get_or_insert(shard);
@@ -576,7 +592,7 @@ impl Coordinator {
                 .unwrap_or_default();
             let hidden = own.values().filter(|v| v.is_none()).count();
             let op = LockOp::Scan { from: part_from, to: part_to, limit: wanted + hidden };
-            let read = self.lock(txn, &mut state, shard, op).await?;
+            let read = self.lock(&entry, &mut state, shard, op).await?;
             let mut merged: BTreeMap<Key, Value> = read.rows.into_iter().collect();
             for (key, value) in own {
                 match value {
@@ -632,14 +648,14 @@ impl Coordinator {
     pub async fn abandon(&self, txn: TxnId) {
         let Ok(entry) = self.entry(&txn) else { return };
         let ending = entry.ending.load(std::sync::atomic::Ordering::SeqCst);
+        entry.abandoned.store(true, std::sync::atomic::Ordering::SeqCst);
         if !ending && let Some(shards) = self.ctx.registry.waits_of(&txn) {
             self.release_at(txn, shards);
         }
         let mut state = self.state_of(&entry).await;
         if state.status == Status::Active {
             tracing::info!(%txn, "aborting a transaction whose session stream closed");
-            let detail = "the session stream it was begun on closed (its client went away)";
-            self.abort_active(txn, &mut state, AbortReason::Unavailable, detail.into());
+            self.abort_active(txn, &mut state, AbortReason::Unavailable, ABANDONED.into());
         }
     }
 
