@@ -172,11 +172,24 @@ pub async fn append_txn(
     let with_end = rng.random_bool(0.5);
     let mut deferred: Vec<Mutation> = Vec::new();
     let mut known: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    // A third of the transactions that write with statements read a key they already touched
+    // again from the node (a READ or a SCAN, alternately), which then answers from the
+    // transaction's own buffered writes: what it answers is recorded, so the checker sees a
+    // read that misses the transaction's own append (canary `read-skips-own-write`). The
+    // others take what they know. Transactions writing with END always do: their appends are
+    // not at the node before END. Chosen by the invocation's index, so no rng draw changes.
+    let reread = !with_end && invoke % 3 == 1;
     let mut done = Vec::with_capacity(ops.len());
     for op in &ops {
         let key = op.key().as_str().to_string();
         let current = match known.get(&key) {
-            Some(list) => Ok(list.clone()),
+            Some(list) if !reread => Ok(list.clone()),
+            Some(_) if done.len() % 2 == 1 => {
+                let (from, to) = scan_range(&key);
+                let rows = txn.scan(&from, &to, None).await;
+                rows.map_err(|e| e.to_string()).and_then(|rows| row_of(rows, &key))
+            }
+            Some(_) => txn.get(&key).await.map_err(|e| e.to_string()).and_then(decode_list),
             None if rng.random_bool(SCAN_SHARE) => {
                 let (from, to) = scan_range(&key);
                 let rows = txn.scan(&from, &to, None).await;

@@ -40,11 +40,14 @@ pub enum Canary {
     /// A READ whose key's newest version is a delete answers the version before it, as if a
     /// delete were no version of its own (the tombstone skipped).
     ReadSkipsTombstones = 10,
+    /// A transaction's READ of a key it wrote with a WRITE statement answers the committed
+    /// value, not its own buffered write (read-your-writes inside a transaction broken).
+    ReadSkipsOwnWrite = 11,
 }
 
 impl Canary {
     /// Every canary, with its command-line name.
-    pub const ALL: [(Canary, &'static str); 10] = [
+    pub const ALL: [(Canary, &'static str); 11] = [
         (Canary::AckBeforeFsync, "ack-before-fsync"),
         (Canary::ReleaseLocksAtPrepare, "release-locks-at-prepare"),
         (Canary::FollowerSequentialRead, "follower-sequential-read"),
@@ -55,6 +58,7 @@ impl Canary {
         (Canary::ScanReadsBeforeItsLock, "scan-reads-before-its-lock"),
         (Canary::WriteForgetsItsToken, "write-forgets-its-token"),
         (Canary::ReadSkipsTombstones, "read-skips-tombstones"),
+        (Canary::ReadSkipsOwnWrite, "read-skips-own-write"),
     ];
 
     /// The canary with this name.

@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use replication::canary;
+use replication::canary::Canary;
 use tokio::time::Instant;
 use txn::command::AbortReason;
 use txn::deadlock::Probe;
@@ -484,7 +486,9 @@ impl Coordinator {
             state.seen_ts = state.seen_ts.max(read.version_ts);
             return Ok((read.rows.into_iter().next().map(|(_, value)| value), state.seen_ts));
         }
-        if let Some(buffered) = state.buffered(shard, &key) {
+        if let Some(buffered) = state.buffered(shard, &key)
+            && !canary::is(Canary::ReadSkipsOwnWrite)
+        {
             return Ok((buffered.clone(), state.seen_ts));
         }
         let read = self.lock(&entry, &mut state, shard, LockOp::Read { key, for_update }).await?;
