@@ -40,8 +40,13 @@
 //! same real-time order of acknowledged writes, which the versions follow, since writes are
 //! linearizable in both modes.
 //!
-//! Times are the recorder's (simulated nanoseconds in the chaos harness); two events at the
-//! same instant are not ordered.
+//! Times are the recorder's (simulated nanoseconds in the chaos harness). Two events at the
+//! same instant are ordered as they were recorded (each gets a sequence number): an operation
+//! is recorded as invoked before it is sent and as completed after its answer arrived, so
+//! "recorded completed before recorded invoked" is real-time order whatever the clock's
+//! resolution. The chaos harness's clock ticks once per simulated millisecond, and before
+//! 2026-12-06 a write acknowledged and the READ its client sent right after shared an instant
+//! and were not ordered, so a stale answer to that READ went unseen (found by a review).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -90,6 +95,10 @@ pub struct RegisterEvent {
     pub invoked: u64,
     /// When it completed (`None` while pending).
     pub completed: Option<u64>,
+    /// Its invocation's place in recording order.
+    pub invoked_seq: u64,
+    /// Its completion's place in recording order.
+    pub completed_seq: Option<u64>,
     /// How it ended.
     pub outcome: RegisterOutcome,
     /// A read of a causal session (a snapshot from any replica), checked for its session's
@@ -97,10 +106,23 @@ pub struct RegisterEvent {
     pub causal: bool,
 }
 
+/// A point in real-time order: a time, then the recording order among events at that time.
+type Stamp = (u64, u64);
+
 impl RegisterEvent {
+    /// When it began.
+    fn invoked_at(&self) -> Stamp {
+        (self.invoked, self.invoked_seq)
+    }
+
+    /// When it completed (`None` while pending).
+    fn completed_at(&self) -> Option<Stamp> {
+        Some((self.completed?, self.completed_seq?))
+    }
+
     /// When an acknowledged (`Ok`) operation completed.
-    fn acknowledged_at(&self) -> Option<u64> {
-        (self.outcome == RegisterOutcome::Ok).then_some(self.completed).flatten()
+    fn acknowledged_at(&self) -> Option<Stamp> {
+        (self.outcome == RegisterOutcome::Ok).then(|| self.completed_at()).flatten()
     }
 }
 
@@ -108,6 +130,8 @@ impl RegisterEvent {
 #[derive(Clone, Debug, Default)]
 pub struct RegisterHistory {
     events: Vec<RegisterEvent>,
+    /// Invocations and completions recorded so far.
+    recorded: u64,
 }
 
 /// An anomaly found in a register history.
@@ -150,12 +174,15 @@ impl RegisterHistory {
     }
 
     fn invoke(&mut self, process: u64, key: &str, op: RegisterOp, time: u64) -> usize {
+        self.recorded += 1;
         self.events.push(RegisterEvent {
             process,
             key: key.to_string(),
             op,
             invoked: time,
             completed: None,
+            invoked_seq: self.recorded,
+            completed_seq: None,
             outcome: RegisterOutcome::Pending,
             causal: false,
         });
@@ -190,11 +217,14 @@ impl RegisterHistory {
         outcome: RegisterOutcome,
         time: u64,
     ) -> &mut RegisterEvent {
+        self.recorded += 1;
+        let seq = self.recorded;
         let event = &mut self.events[index];
         assert_eq!(event.outcome, RegisterOutcome::Pending, "operation {index} completed twice");
         assert!(time >= event.invoked, "operation {index} completed before it began");
         event.outcome = outcome;
         event.completed = Some(time);
+        event.completed_seq = Some(seq);
         event
     }
 
@@ -287,7 +317,7 @@ struct Observation<'h> {
 fn certainly_after(earlier: Source<'_>, later: &RegisterEvent) -> bool {
     match earlier {
         None => true,
-        Some(earlier) => earlier.acknowledged_at().is_some_and(|at| at < later.invoked),
+        Some(earlier) => earlier.acknowledged_at().is_some_and(|at| at < later.invoked_at()),
     }
 }
 
@@ -345,7 +375,7 @@ fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<Regi
     let overwrite = |source: Source<'_>, read: &RegisterEvent| {
         events.iter().copied().find(|other| {
             is_update(other)
-                && other.acknowledged_at().is_some_and(|at| at < read.invoked)
+                && other.acknowledged_at().is_some_and(|at| at < read.invoked_at())
                 && certainly_after(source, other)
         })
     };
@@ -355,13 +385,16 @@ fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<Regi
             continue;
         };
         let completed = read.completed.expect("an ok read has completed");
+        let completed_at = read.completed_at().expect("an ok read has completed");
         let possible: Vec<Source<'_>> = match value {
             // The initial no-value, or a delete that may have applied by the time it returned.
             None => std::iter::once(None)
                 .chain(
                     deletes
                         .iter()
-                        .filter(|d| d.outcome != RegisterOutcome::Fail && d.invoked <= completed)
+                        .filter(|d| {
+                            d.outcome != RegisterOutcome::Fail && d.invoked_at() < completed_at
+                        })
                         .map(|d| Some(*d)),
                 )
                 .collect(),
@@ -389,7 +422,7 @@ fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<Regi
                     ),
                 );
             }
-            if w.invoked > completed {
+            if w.invoked_at() > completed_at {
                 anomaly(
                     "future read",
                     format!(
@@ -432,7 +465,8 @@ fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<Regi
         observations.iter().filter(|o| !o.read.causal).collect();
     for earlier in &linearizable {
         let done = earlier.read.completed.expect("an ok read has completed");
-        for later in linearizable.iter().filter(|o| o.read.invoked > done) {
+        let done_at = earlier.read.completed_at().expect("an ok read has completed");
+        for later in linearizable.iter().filter(|o| o.read.invoked_at() > done_at) {
             if all_before(&later.sources, &earlier.sources) {
                 anomaly(
                     "non-monotonic reads",
@@ -461,7 +495,8 @@ fn check_sessions(
 ) {
     for later in observations.iter().filter(|o| o.read.causal) {
         let before = |e: &RegisterEvent| {
-            e.process == later.read.process && e.completed.is_some_and(|t| t <= later.read.invoked)
+            e.process == later.read.process
+                && e.completed_at().is_some_and(|t| t < later.read.invoked_at())
         };
         // For each source the read may have taken, a newer thing the process wrote or saw.
         let mut written = None;
@@ -585,6 +620,26 @@ mod tests {
         // Overlapping reads are not ordered.
         let reads = [(Some("b"), 50, 62), (Some("a"), 60, 65)];
         assert_eq!(after_two_writes(RegisterOutcome::Info, &reads), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn events_at_one_instant_are_ordered_as_recorded() {
+        // The write's acknowledgement and the READ its client sends next share the clock's
+        // instant 10; recorded in that order, the READ began after the write was acknowledged,
+        // so its answer "no value" is stale.
+        let mut h = RegisterHistory::new();
+        let w = h.invoke_write(1, "x", "a", 0);
+        h.ok(w, None, 10);
+        let r = h.invoke_read(1, "x", false, 10);
+        h.ok(r, None, 12);
+        assert_eq!(kinds(&h), vec!["stale read"]);
+        // Recorded the other way round (the READ began first), it may have missed the write.
+        let mut h = RegisterHistory::new();
+        let w = h.invoke_write(1, "x", "a", 0);
+        let r = h.invoke_read(2, "x", false, 10);
+        h.ok(w, None, 10);
+        h.ok(r, None, 12);
+        assert_eq!(kinds(&h), Vec::<&str>::new());
     }
 
     #[test]
