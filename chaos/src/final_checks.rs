@@ -30,6 +30,7 @@ use crate::workload::Ended;
 use crate::workload::OPENING_BALANCE;
 use crate::workload::REGISTERS;
 use crate::workload::account;
+use crate::workload::decode_list;
 use crate::workload::register;
 use crate::workload::register_read;
 use crate::world::Findings;
@@ -57,15 +58,6 @@ async fn poll_leaders(world: &Shared, topology: &Topology) {
     }
 }
 
-fn decode_list(value: Option<Vec<u8>>) -> Vec<i64> {
-    value
-        .and_then(|v| String::from_utf8(v).ok())
-        .map(|text| {
-            text.split(',').filter(|n| !n.is_empty()).filter_map(|n| n.parse().ok()).collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The checker host's life.
 pub async fn checker(world: Shared, topology: Topology, seed: u64) -> turmoil::Result {
     while world.borrow().phase != Phase::Final {
@@ -82,7 +74,12 @@ pub async fn checker(world: Shared, topology: Topology, seed: u64) -> turmoil::R
         for _ in 0..FINAL_READ_ATTEMPTS {
             match client.get(&key).await {
                 Ok(value) => {
-                    read = Some(decode_list(value));
+                    // A value that is no list is a finding (a read answered from another key,
+                    // or a corrupted value), never read as a shorter list.
+                    read = Some(decode_list(value).unwrap_or_else(|error| {
+                        findings.problems.push(format!("final read of {key}: {error}"));
+                        Vec::new()
+                    }));
                     break;
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,

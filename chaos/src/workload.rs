@@ -85,16 +85,58 @@ pub fn scan_range(key: &str) -> (Vec<u8>, Vec<u8>) {
     (vec![first], vec![first + 3])
 }
 
-/// The list of `key` among a scan's rows (empty when the scan found no such row).
-fn row_of(rows: Vec<(Vec<u8>, Vec<u8>)>, key: &str) -> Result<Vec<i64>, String> {
-    decode_list(rows.into_iter().find(|(k, _)| k == key.as_bytes()).map(|(_, v)| v))
+/// What went wrong with a list-append read: the statement failed (the transaction aborts), or
+/// the node answered something no correct node would (a finding of the run).
+enum ReadError {
+    /// The statement failed.
+    Failed(String),
+    /// The answer is malformed: not a list, or scan rows out of order or out of range.
+    Malformed(String),
+}
+
+/// A scan's rows: key, value.
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The list of `key` among a scan's rows of `[from, to)` (empty when the scan found no such
+/// row). The rows must be in strictly ascending key order and inside the range: a node that
+/// answers otherwise is wrong whatever the history says.
+fn row_of(rows: Rows, key: &str, (from, to): (&[u8], &[u8])) -> Result<Vec<i64>, ReadError> {
+    let outside = rows.iter().find(|(k, _)| k.as_slice() < from || k.as_slice() >= to);
+    if let Some((k, _)) = outside {
+        let k = String::from_utf8_lossy(k);
+        return Err(ReadError::Malformed(format!(
+            "a scan for {key} returned row {k} outside its range"
+        )));
+    }
+    if rows.windows(2).any(|pair| pair[0].0 >= pair[1].0) {
+        return Err(ReadError::Malformed(format!(
+            "a scan for {key} returned rows out of order or twice"
+        )));
+    }
+    let value = rows.into_iter().find(|(k, _)| k == key.as_bytes()).map(|(_, v)| v);
+    decode_list(value).map_err(ReadError::Malformed)
+}
+
+/// A point read's list.
+fn list_of(value: Result<Option<Vec<u8>>, Error>) -> Result<Vec<i64>, ReadError> {
+    decode_list(value.map_err(|e| ReadError::Failed(e.to_string()))?).map_err(ReadError::Malformed)
+}
+
+/// A scan's list of `key`.
+fn scan_list_of(
+    rows: Result<Rows, Error>,
+    key: &str,
+    range: (&[u8], &[u8]),
+) -> Result<Vec<i64>, ReadError> {
+    row_of(rows.map_err(|e| ReadError::Failed(e.to_string()))?, key, range)
 }
 
 fn encode_list(list: &[i64]) -> String {
     list.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
-fn decode_list(value: Option<Vec<u8>>) -> Result<Vec<i64>, String> {
+/// A list-append value: comma-separated integers (no value: the empty list).
+pub fn decode_list(value: Option<Vec<u8>>) -> Result<Vec<i64>, String> {
     let Some(bytes) = value else { return Ok(Vec::new()) };
     let text = String::from_utf8(bytes).map_err(|e| format!("list value is not UTF-8: {e}"))?;
     if text.is_empty() {
@@ -127,12 +169,14 @@ pub async fn append_txn(
         let key = ops[0].key().as_str().to_string();
         let result = if rng.random_bool(SCAN_SHARE) {
             let (from, to) = scan_range(&key);
-            let rows = client.scan(&from, &to, None).await;
-            rows.map_err(|e| e.to_string()).and_then(|rows| row_of(rows, &key))
+            scan_list_of(client.scan(&from, &to, None).await, &key, (&from, &to))
         } else {
-            client.get(&key).await.map_err(|e| e.to_string()).and_then(decode_list)
+            list_of(client.get(&key).await)
         };
         let mut w = world.borrow_mut();
+        if let Err(ReadError::Malformed(what)) = &result {
+            w.problems.push(format!("T{invoke}: {what}"));
+        }
         return match result {
             Ok(list) => {
                 w.histories.ok(
@@ -186,21 +230,24 @@ pub async fn append_txn(
             Some(list) if !reread => Ok(list.clone()),
             Some(_) if done.len() % 2 == 1 => {
                 let (from, to) = scan_range(&key);
-                let rows = txn.scan(&from, &to, None).await;
-                rows.map_err(|e| e.to_string()).and_then(|rows| row_of(rows, &key))
+                scan_list_of(txn.scan(&from, &to, None).await, &key, (&from, &to))
             }
-            Some(_) => txn.get(&key).await.map_err(|e| e.to_string()).and_then(decode_list),
+            Some(_) => list_of(txn.get(&key).await),
             None if rng.random_bool(SCAN_SHARE) => {
                 let (from, to) = scan_range(&key);
-                let rows = txn.scan(&from, &to, None).await;
-                rows.map_err(|e| e.to_string()).and_then(|rows| row_of(rows, &key))
+                scan_list_of(txn.scan(&from, &to, None).await, &key, (&from, &to))
             }
-            None => txn.get(&key).await.map_err(|e| e.to_string()).and_then(decode_list),
+            None => list_of(txn.get(&key).await),
         };
         let mut list = match current {
             Ok(list) => list,
             Err(error) => {
-                tracing::debug!(%error, "statement failed");
+                match error {
+                    ReadError::Failed(error) => tracing::debug!(%error, "statement failed"),
+                    ReadError::Malformed(what) => {
+                        world.borrow_mut().problems.push(format!("T{invoke}: {what}"));
+                    }
+                }
                 if let Some(abort) = txn.abort_error().cloned() {
                     note_abort(world, &abort);
                 }

@@ -62,11 +62,28 @@ async fn read_then_write(client: &Client, keys: &[&str], deadline: Instant) -> V
     values
 }
 
-/// Commits a transaction writing every shard through node 1, kills node 1 when it pauses at
-/// `point`, and collects what became of the transaction.
-async fn kill_the_coordinator_at(point: &str) -> Aftermath {
+/// A transaction writing every shard (over values "before"), committing through node 1, whose
+/// node was killed when it paused at a failpoint.
+struct KilledMidCommit {
+    cluster: Cluster,
+    /// A client of the surviving nodes.
+    others: Client,
+    handle: TxnHandle,
+    home: Option<u32>,
+    /// The client's commit, still running.
+    commit: tokio::task::JoinHandle<Result<CommitInfo, Error>>,
+    killed_at: Instant,
+}
+
+/// Starts a cluster (with `config`, if any), commits a transaction writing every shard through
+/// node 1, and kills node 1 when it pauses at `point`.
+async fn commit_and_kill_node1_at(point: &str, config: Option<&str>) -> KilledMidCommit {
     let pause = format!("{point}:5000");
-    let mut cluster = Cluster::builder().node_env(1, "KVD_PAUSE", &pause).start().await;
+    let mut builder = Cluster::builder().node_env(1, "KVD_PAUSE", &pause);
+    if let Some(config) = config {
+        builder = builder.config(config);
+    }
+    let mut cluster = builder.start().await;
     let others = cluster.client_via(&[2, 3]).await;
     for key in SHARD_KEYS {
         others.put(key, "before").await.expect("seed");
@@ -91,8 +108,14 @@ async fn kill_the_coordinator_at(point: &str) -> Aftermath {
     })
     .await;
     cluster.kill9(1);
-    let killed_at = Instant::now();
+    KilledMidCommit { cluster, others, handle, home, commit, killed_at: Instant::now() }
+}
 
+/// Commits a transaction writing every shard through node 1, kills node 1 when it pauses at
+/// `point`, and collects what became of the transaction.
+async fn kill_the_coordinator_at(point: &str) -> Aftermath {
+    let KilledMidCommit { mut cluster, others, handle, home, commit, killed_at } =
+        commit_and_kill_node1_at(point, None).await;
     let values = read_then_write(&others, &SHARD_KEYS, killed_at + FREED_WITHIN).await;
     eprintln!("the keys were read and written {:?} after the kill", killed_at.elapsed());
     let commit = tokio::time::timeout(Duration::from_secs(30), commit)
@@ -153,28 +176,9 @@ async fn a_coordinator_killed_after_the_decision_leaves_everything_and_frees_its
 /// per coordinator crash).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_record_of_a_transaction_whose_coordinator_died_after_the_decision_is_collected() {
-    let cluster = Cluster::builder()
-        .config("[timing]\nretention_ms = 1000\n")
-        .node_env(1, "KVD_PAUSE", "after-decide:5000")
-        .start()
-        .await;
-    let mut cluster = cluster;
-    let others = cluster.client_via(&[2, 3]).await;
-    let via1 = cluster.client_via(&[1]).await;
-    let mut txn = begin_on(&via1, &cluster.addr(1)).await;
-    for key in SHARD_KEYS {
-        txn.put(key, "txn").await.expect("WRITE");
-    }
-    let (handle, home) = (*txn.handle().expect("begun"), txn.home_shard());
-    let commit = tokio::spawn(async move { txn.commit().await });
-    eventually("node 1 to pause after the decision", Duration::from_secs(10), || async {
-        match cluster.log_text(1).contains(PAUSED) {
-            true => Ok(()),
-            false => Err("no pause in the log yet".to_string()),
-        }
-    })
-    .await;
-    cluster.kill9(1);
+    let config = "[timing]\nretention_ms = 1000\n";
+    let KilledMidCommit { cluster: _running, others, handle, home, commit, .. } =
+        commit_and_kill_node1_at("after-decide", Some(config)).await;
     let _ = commit.await;
 
     let status = eventually("the record is collected", Duration::from_secs(30), || async {

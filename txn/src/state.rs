@@ -1531,17 +1531,22 @@ mod tests {
         }
     }
 
+    /// Commits `txn(i)` at home (its record unfinished), writing `k{i}` at 1000 + i.
+    fn commit_at_home(db: &Database, state: &ShardState, i: u64) {
+        let command = Command::CommitAtHome {
+            txn: txn(i),
+            writes: vec![put(&format!("k{i}"), "v")],
+            commit_ts: Timestamp(1_000 + i),
+            lock_term: 1,
+        };
+        apply(db, state, command);
+    }
+
     #[test]
     fn record_passes_remove_finished_old_records_only() {
         let (db, state) = db();
         for i in 0..10 {
-            let command = Command::CommitAtHome {
-                txn: txn(i),
-                writes: vec![put(&format!("k{i}"), "v")],
-                commit_ts: Timestamp(1_000 + i),
-                lock_term: 1,
-            };
-            apply(&db, &state, command);
+            commit_at_home(&db, &state, i);
             if i % 2 == 0 {
                 apply(&db, &state, Command::Finish { txn: txn(i) });
             }
@@ -1573,13 +1578,7 @@ mod tests {
     fn unfinished_records_are_the_old_committed_ones_left_unfinished() {
         let (db, state) = db();
         for i in 0..6 {
-            let command = Command::CommitAtHome {
-                txn: txn(i),
-                writes: vec![put(&format!("k{i}"), "v")],
-                commit_ts: Timestamp(1_000 + i),
-                lock_term: 1,
-            };
-            apply(&db, &state, command);
+            commit_at_home(&db, &state, i);
         }
         apply(&db, &state, Command::Finish { txn: txn(1) });
         let aborted = Decision::Aborted { reason: AbortReason::CoordinatorLost };
