@@ -104,7 +104,8 @@ const HELP_FOOTER: &str = r#"Transactions:
   Comments start with -- or # and run to the end of the line.
 
 Keys and values:
-  user:1  42  x.y-z    bare words: no spaces, quotes, backslashes, ; or #
+  user:1  42  x.y-z    bare words: no spaces, quotes, backslashes or ;
+                       (a word starting with # or -- starts a comment)
   "a b\n"              double quotes, with escapes \" \\ \n \t \r \0 \xNN
   'C:\tmp'             single quotes: taken literally, no escapes
   Keys cannot be empty; values can (""). Keys and values are printed the

@@ -70,6 +70,8 @@ pub struct Session {
     ending: Option<(TxnHandle, Option<u32>)>,
     /// While BEGIN runs: a BEGIN cancelled with Ctrl-C fails its block like a refused one.
     beginning: bool,
+    /// While a one-statement WRITE or DELETE runs: cancelled, its outcome is unknown.
+    writing: bool,
 }
 
 /// The result line of an error from the library.
@@ -89,7 +91,14 @@ fn aborted(reason: &str, message: &str) -> StatementOutput {
 impl Session {
     /// A session over `client`.
     pub fn new(client: Client) -> Session {
-        Session { client, txn: None, failed_block: None, ending: None, beginning: false }
+        Session {
+            client,
+            txn: None,
+            failed_block: None,
+            ending: None,
+            beginning: false,
+            writing: false,
+        }
     }
 
     /// The client.
@@ -236,12 +245,14 @@ impl Session {
     }
 
     async fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> StatementOutput {
+        self.writing = self.txn.is_none();
         let result = match (&mut self.txn, value) {
             (Some(txn), Some(value)) => txn.put(&key, &value).await,
             (Some(txn), None) => txn.delete(&key).await,
             (None, Some(value)) => self.client.put(&key, &value).await,
             (None, None) => self.client.delete(&key).await,
         };
+        self.writing = false;
         match result {
             Ok(()) => ok(OK),
             Err(failure) => render(&failure),
@@ -298,7 +309,10 @@ impl Session {
                 self.failed_block = Some(output.clone());
                 output
             }
-            None => error("statement cancelled (a write's outcome is unknown)"),
+            None if std::mem::take(&mut self.writing) => {
+                error("statement cancelled (a write's outcome is unknown)")
+            }
+            None => error("statement cancelled"),
         }
     }
 }
