@@ -967,7 +967,10 @@ impl Coordinator {
                 Status::Ended(_) | Status::Aborted { .. } if quiet >= ENDED_MEMORY => {
                     forget.push(entry.id.seq)
                 }
-                Status::Ended(_) => ended.push(entry.id.seq),
+                // Aborted and not yet ended by its client counts too: otherwise a client that
+                // begins and abandons transactions without end kept them all for two minutes,
+                // past the cap (found by a review, 2026-12-06).
+                Status::Ended(_) | Status::Aborted { .. } => ended.push(entry.id.seq),
                 _ => {}
             }
         }

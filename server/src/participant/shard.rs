@@ -1683,6 +1683,12 @@ impl Shard {
         let lost_after = Timing::ms(self.timing().coordinator_lost_ms);
         let mut guard = self.state();
         let Some(state) = guard.as_mut() else { return };
+        // A holder that has left the lock table meanwhile needs no judging, and an entry for
+        // it in `unanswered` would stay for the whole term (found by a review, 2026-12-06).
+        if !state.locks.has_txn(holder) {
+            state.unanswered.remove(&holder);
+            return;
+        }
         let gone = match answer {
             Some(PeerReply::Probe(ProbeOutcome::Unknown)) => true,
             Some(PeerReply::Alive(alive)) if !alive.first().copied().unwrap_or(false) => true,
@@ -1695,7 +1701,7 @@ impl Shard {
                 now.duration_since(since) >= lost_after
             }
         };
-        if gone && state.locks.txns().contains(&holder) && state.evict(holder, now) {
+        if gone && state.evict(holder, now) {
             Counters::bump(&self.ctx.counters.evictions);
             tracing::info!(shard = %self.id, txn = %holder, "evicted the locks of a transaction whose coordinator is gone");
         }

@@ -291,6 +291,11 @@ impl LockTable {
         }
     }
 
+    /// True when `txn` holds or waits for anything here.
+    pub fn has_txn(&self, txn: TxnId) -> bool {
+        self.txns.contains_key(&txn)
+    }
+
     /// Every transaction holding a lock or waiting, sorted.
     pub fn txns(&self) -> Vec<TxnId> {
         self.txns.keys().copied().collect()
