@@ -215,6 +215,7 @@ impl<S: Sink> Writer<S> {
         let stats = Arc::new(WriterStats::default());
         let mut batcher = Batcher {
             sink,
+            catch_panics: executor == Executor::Thread,
             failed: failed.clone(),
             failure: failure.clone(),
             stats: stats.clone(),
@@ -229,23 +230,8 @@ impl<S: Sink> Writer<S> {
                         while let Some(first) = queue.blocking_recv() {
                             let batch = drain(first, &mut queue);
                             let durable = batcher.durable(&batch);
-                            // A panic in a job (an assertion of the store's invariants) is a
-                            // failure like a commit error: recorded, so that the node stops,
-                            // instead of a dead thread that the store's users learn of only at
-                            // their next submit (a review found it, 2026-12-05).
-                            let committed = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                                batcher.commit(batch, durable)
-                            }));
-                            match committed {
-                                Ok(true) => {}
-                                Ok(false) => break,
-                                Err(panic) => {
-                                    batcher.fail(format!(
-                                        "the writer panicked: {}",
-                                        panic_text(&*panic)
-                                    ));
-                                    break;
-                                }
+                            if !batcher.commit(batch, durable) {
+                                break;
                             }
                         }
                     })
@@ -346,6 +332,9 @@ fn drain<S: Sink>(first: Job<S>, queue: &mut mpsc::UnboundedReceiver<Job<S>>) ->
 /// The writer loop's state.
 struct Batcher<S: Sink> {
     sink: S,
+    /// Catch a panic in a commit as a failure of the writer (on a thread of its own; in the
+    /// simulation a panic stops the run instead).
+    catch_panics: bool,
     failed: Arc<AtomicBool>,
     failure: Arc<Mutex<Option<String>>>,
     stats: Arc<WriterStats>,
@@ -381,7 +370,27 @@ impl<S: Sink> Batcher<S> {
         let count = jobs.len();
         let (works, completions): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|job| (job.work, job.done)).unzip();
-        let result = self.sink.commit(durable, works);
+        // A panic in a job (an assertion of the store's invariants) is a failure like a commit
+        // error: recorded, so that the node stops, instead of a dead thread that the store's
+        // users learn of only at their next submit (a review found it, 2026-12-05). Caught
+        // here, with the jobs' completions still held, so that the writer is failed before
+        // any job hears of it (caught around this call, the unwinding dropped them first, and
+        // a caller could see its job fail while the writer did not look failed yet).
+        let result = if self.catch_panics {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| self.sink.commit(durable, works))) {
+                Ok(result) => result,
+                Err(panic) => {
+                    let why = format!("the writer panicked: {}", panic_text(&*panic));
+                    self.fail(why.clone());
+                    for done in completions {
+                        done(Err(io::Error::other(why.clone())));
+                    }
+                    return false;
+                }
+            }
+        } else {
+            self.sink.commit(durable, works)
+        };
         self.stats.count(durable, count, started.elapsed());
         match result {
             Ok(()) => {
