@@ -98,10 +98,10 @@ enum ReadError {
 /// A scan's rows: key, value.
 type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// The list of `key` among a scan's rows of `[from, to)` (empty when the scan found no such
-/// row). The rows must be in strictly ascending key order and inside the range: a node that
-/// answers otherwise is wrong whatever the history says.
-fn row_of(rows: Rows, key: &str, (from, to): (&[u8], &[u8])) -> Result<Vec<i64>, ReadError> {
+/// Checks a scan's rows of `[from, to)` (for `key`'s read): they must be in strictly ascending
+/// key order and inside the range, or the node that answered is wrong whatever the history
+/// says.
+fn check_rows(rows: &Rows, key: &str, (from, to): (&[u8], &[u8])) -> Result<(), ReadError> {
     let outside = rows.iter().find(|(k, _)| k.as_slice() < from || k.as_slice() >= to);
     if let Some((k, _)) = outside {
         let k = String::from_utf8_lossy(k);
@@ -114,7 +114,12 @@ fn row_of(rows: Rows, key: &str, (from, to): (&[u8], &[u8])) -> Result<Vec<i64>,
             "a scan for {key} returned rows out of order or twice"
         )));
     }
-    let value = rows.into_iter().find(|(k, _)| k == key.as_bytes()).map(|(_, v)| v);
+    Ok(())
+}
+
+/// The list of `key` among checked scan rows (empty when the scan found no such row).
+fn row_of(rows: &Rows, key: &str) -> Result<Vec<i64>, ReadError> {
+    let value = rows.iter().find(|(k, _)| k == key.as_bytes()).map(|(_, v)| v.clone());
     decode_list(value).map_err(ReadError::Malformed)
 }
 
@@ -132,26 +137,26 @@ fn scan_lists_of(
     range: (&[u8], &[u8]),
 ) -> Result<(Vec<i64>, Vec<MicroOp>), ReadError> {
     let rows = rows.map_err(|e| ReadError::Failed(e.to_string()))?;
+    check_rows(&rows, key, range)?;
     let mut reads = Vec::with_capacity(others.len());
     for other in others {
-        let list = row_of(rows.clone(), other, range)?;
-        reads.push(MicroOp::read_result(other.as_str(), list));
+        reads.push(MicroOp::read_result(other.as_str(), row_of(&rows, other)?));
     }
-    Ok((row_of(rows, key, range)?, reads))
+    Ok((row_of(&rows, key)?, reads))
 }
 
 /// How a transaction's reads run: `scans[i]` is `Some(others)` when op `i`'s first touch of
 /// its key is a SCAN, whose rows of the other list keys `others` are recorded as reads too.
 struct ReadPlan {
-    ops: Vec<MicroOp>,
     scans: Vec<Option<Vec<String>>>,
 }
 
 impl ReadPlan {
-    /// The micro-ops as recorded: each op, then the reads of its scan's other keys.
-    fn recorded(&self) -> Vec<MicroOp> {
-        let mut recorded = Vec::with_capacity(self.ops.len());
-        for (op, scan) in self.ops.iter().zip(&self.scans) {
+    /// The micro-ops as recorded: each of `ops` (the ones planned), then the reads of its
+    /// scan's other keys.
+    fn recorded(&self, ops: &[MicroOp]) -> Vec<MicroOp> {
+        let mut recorded = Vec::with_capacity(ops.len());
+        for (op, scan) in ops.iter().zip(&self.scans) {
             recorded.push(op.clone());
             for other in scan.iter().flatten() {
                 recorded.push(MicroOp::read(other.as_str()));
@@ -192,7 +197,7 @@ fn plan_reads(
             deferred.insert(key);
         }
     }
-    ReadPlan { ops: ops.to_vec(), scans }
+    ReadPlan { scans }
 }
 
 fn encode_list(list: &[i64]) -> String {
@@ -233,7 +238,8 @@ pub async fn append_txn(
     // prepares, inside END), the others as WRITE statements.
     let with_end = !one_statement && rng.random_bool(0.5);
     let plan = plan_reads(&world.borrow().keys, &ops, with_end, rng);
-    let invoke = world.borrow_mut().histories.invoke(process, now_ns(), plan.recorded(), locking);
+    let invoke =
+        world.borrow_mut().histories.invoke(process, now_ns(), plan.recorded(&ops), locking);
     if one_statement {
         let key = ops[0].key().as_str().to_string();
         let result = match plan.scans[0].as_ref() {

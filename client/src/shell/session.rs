@@ -10,13 +10,13 @@
 //!                          "ERROR: transaction aborted, end it with ABORT"
 //! ```
 //!
-//! A BEGIN that fails or is cancelled, and a statement of an open transaction cancelled with Ctrl-C (the
-//! transaction is then aborted, since the statement may still take effect), leave the session
-//! in the same aborted state, with no transaction: the statements after them, up to END or
-//! ABORT, were meant for that transaction, and must not run on their own as one-statement
-//! transactions (a review found a script's `BEGIN; WRITE a 1; WRITE b 2; END` applying
-//! `WRITE b 2` alone after Ctrl-C during `WRITE a 1`, or both after a refused BEGIN). There END
-//! prints the abort again and ABORT prints OK.
+//! A BEGIN that fails or is cancelled, and a statement of an open transaction cancelled with
+//! Ctrl-C (the transaction is then aborted, since the statement may still take effect), leave
+//! the session in the same aborted state, with no transaction: the statements after them, up
+//! to END or ABORT, were meant for that transaction, and must not run on their own as
+//! one-statement transactions (a review found a script's `BEGIN; WRITE a 1; WRITE b 2; END`
+//! applying `WRITE b 2` alone after Ctrl-C during `WRITE a 1`, or both after a refused BEGIN).
+//! There END prints the abort again and ABORT prints OK.
 //!
 //! A statement that fails to parse never reaches here (the line changes nothing). Statements
 //! outside BEGIN run as one-statement transactions. Every statement produces its result lines
@@ -65,13 +65,20 @@ pub struct Session {
     /// A transaction block that failed without a transaction to show it (a failed BEGIN, a
     /// cancelled statement): what END prints. Never set while `txn` is.
     failed_block: Option<StatementOutput>,
-    /// While END runs: the transaction's handle and home shard, so that an END cancelled with
-    /// Ctrl-C can still learn its outcome through `TxnStatus`.
-    ending: Option<(TxnHandle, Option<u32>)>,
-    /// While BEGIN runs: a BEGIN cancelled with Ctrl-C fails its block like a refused one.
-    beginning: bool,
-    /// While a one-statement WRITE or DELETE runs: cancelled, its outcome is unknown.
-    writing: bool,
+    /// The statement in progress, when cancelling it takes more than aborting the open
+    /// transaction.
+    in_flight: Option<InFlight>,
+}
+
+/// A statement in progress whose cancellation (Ctrl-C) needs handling of its own.
+enum InFlight {
+    /// BEGIN: cancelled, it fails its block like a refused one.
+    Begin,
+    /// A one-statement WRITE or DELETE: cancelled, its outcome is unknown.
+    Write,
+    /// END of the transaction with this handle and home shard: cancelled, it still learns its
+    /// outcome through `TxnStatus`.
+    End(TxnHandle, Option<u32>),
 }
 
 /// The result line of an error from the library.
@@ -91,14 +98,7 @@ fn aborted(reason: &str, message: &str) -> StatementOutput {
 impl Session {
     /// A session over `client`.
     pub fn new(client: Client) -> Session {
-        Session {
-            client,
-            txn: None,
-            failed_block: None,
-            ending: None,
-            beginning: false,
-            writing: false,
-        }
+        Session { client, txn: None, failed_block: None, in_flight: None }
     }
 
     /// The client.
@@ -159,9 +159,10 @@ impl Session {
             Statement::End => match self.txn.take() {
                 None => error("no transaction is open (BEGIN starts one)"),
                 Some(txn) => {
-                    self.ending = txn.handle().map(|handle| (*handle, txn.home_shard()));
+                    self.in_flight =
+                        txn.handle().map(|handle| InFlight::End(*handle, txn.home_shard()));
                     let committed = txn.commit().await;
-                    self.ending = None;
+                    self.in_flight = None;
                     match committed {
                         Ok(_) => ok(COMMITTED),
                         Err(failure) => render(&failure),
@@ -227,10 +228,10 @@ impl Session {
         if self.txn.is_some() {
             return error("a transaction is already open (END or ABORT it first)");
         }
-        self.beginning = true;
+        self.in_flight = Some(InFlight::Begin);
         let begun =
             if read_only { self.client.begin_read_only().await } else { self.client.begin().await };
-        self.beginning = false;
+        self.in_flight = None;
         match begun {
             Ok(txn) => {
                 self.txn = Some(txn);
@@ -245,14 +246,14 @@ impl Session {
     }
 
     async fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> StatementOutput {
-        self.writing = self.txn.is_none();
+        self.in_flight = self.txn.is_none().then_some(InFlight::Write);
         let result = match (&mut self.txn, value) {
             (Some(txn), Some(value)) => txn.put(&key, &value).await,
             (Some(txn), None) => txn.delete(&key).await,
             (None, Some(value)) => self.client.put(&key, &value).await,
             (None, None) => self.client.delete(&key).await,
         };
-        self.writing = false;
+        self.in_flight = None;
         match result {
             Ok(()) => ok(OK),
             Err(failure) => render(&failure),
@@ -279,7 +280,8 @@ impl Session {
     /// 2026-12-05 the shell said the outcome was unknown and forgot the handle that could learn
     /// it (found by a review).
     pub async fn cancel(&mut self) -> StatementOutput {
-        if let Some((handle, home)) = self.ending.take() {
+        let in_flight = self.in_flight.take();
+        if let Some(InFlight::End(handle, home)) = in_flight {
             return match self.client.txn_status(&handle, home).await {
                 Ok(TxnOutcome::Committed(commit_ts)) => {
                     self.client.observe_token(commit_ts);
@@ -291,8 +293,8 @@ impl Session {
                 )),
             };
         }
-        match self.txn.take() {
-            Some(txn) => {
+        match (self.txn.take(), in_flight) {
+            (Some(txn), _) => {
                 let _ = txn.abort().await;
                 self.failed_block = Some(StatementOutput {
                     text: format_aborted("USER statement cancelled"),
@@ -304,15 +306,15 @@ impl Session {
             // must not run on their own (until 2026-12-06 they did; found by a review). A
             // transaction the node began meanwhile is aborted with this session's stream, or
             // by the idle timeout.
-            None if std::mem::take(&mut self.beginning) => {
+            (None, Some(InFlight::Begin)) => {
                 let output = error("BEGIN cancelled; no transaction is open");
                 self.failed_block = Some(output.clone());
                 output
             }
-            None if std::mem::take(&mut self.writing) => {
+            (None, Some(InFlight::Write)) => {
                 error("statement cancelled (a write's outcome is unknown)")
             }
-            None => error("statement cancelled"),
+            (None, _) => error("statement cancelled"),
         }
     }
 }

@@ -89,18 +89,26 @@ impl KvService {
     /// and each a little further ahead than the last, would move it without limit.
     fn observe(&self, token: u64) -> Result<Timestamp, Status> {
         const _: () = assert!(proto::kv::CAUSAL_TOKEN_LOGICAL_BITS == Timestamp::LOGICAL_BITS);
-        let clock = self.node.clock();
-        if let Some(ahead) = proto::kv::causal_token_too_far_ahead(token, clock.physical_ms()) {
-            return Err(Status::invalid_argument(format!(
-                "causal token {token} is {} s ahead of this node's clock (at most {} s): no \
-                 node of this cluster made it",
+        self.not_from_the_future(token, &format!("causal token {token}"), "made")?;
+        let token = Timestamp(token);
+        self.node.clock().observe(token);
+        Ok(token)
+    }
+
+    /// Refuses a timestamp (`what`, which a node `did`) further ahead of the node's physical
+    /// clock than any node of the cluster could have made it
+    /// ([`proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS`]).
+    fn not_from_the_future(&self, ts: u64, what: &str, did: &str) -> Result<(), Status> {
+        let physical_ms = self.node.clock().physical_ms();
+        match proto::kv::causal_token_too_far_ahead(ts, physical_ms) {
+            None => Ok(()),
+            Some(ahead) => Err(Status::invalid_argument(format!(
+                "{what} is {} s ahead of this node's clock (at most {} s): no node of this \
+                 cluster {did} it",
                 ahead / 1000,
                 proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS / 1000
-            )));
+            ))),
         }
-        let token = Timestamp(token);
-        clock.observe(token);
-        Ok(token)
     }
 
     fn txn_id(&self, handle: &TxnHandle) -> Result<TxnId, Status> {
@@ -420,15 +428,7 @@ impl Kv for KvService {
         // A made-up handle far in the future would be decided ABORTED at its home, in a record
         // that no collection reaches (records go once older than the retention window): one
         // Raft entry and one row for ever per call (found by a review, 2026-12-06).
-        let physical_ms = self.node.clock().physical_ms();
-        if let Some(ahead) = proto::kv::causal_token_too_far_ahead(handle.start_ts, physical_ms) {
-            return Err(Status::invalid_argument(format!(
-                "the transaction's start timestamp is {} s ahead of this node's clock (at most \
-                 {} s): no node of this cluster began it",
-                ahead / 1000,
-                proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS / 1000
-            )));
-        }
+        self.not_from_the_future(handle.start_ts, "the transaction's start timestamp", "began")?;
         let txn = TxnId {
             start_ts: Timestamp(handle.start_ts),
             coordinator: handle.coordinator,
