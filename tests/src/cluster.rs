@@ -77,6 +77,7 @@ pub struct ClusterBuilder {
     env: BTreeMap<u64, Vec<(String, String)>>,
     file_bytes_max: BTreeMap<u64, u64>,
     config: Option<String>,
+    held: Vec<u64>,
 }
 
 impl Default for ClusterBuilder {
@@ -86,6 +87,7 @@ impl Default for ClusterBuilder {
             env: BTreeMap::new(),
             file_bytes_max: BTreeMap::new(),
             config: None,
+            held: Vec::new(),
         }
     }
 }
@@ -118,7 +120,14 @@ impl ClusterBuilder {
         self
     }
 
-    /// Starts the processes without waiting for them to elect leaders.
+    /// Node `id` is not started with the others: [`Cluster::launch_held`] starts it later (its
+    /// data directory is then as fresh as theirs was).
+    pub fn held(mut self, id: u64) -> ClusterBuilder {
+        self.held.push(id);
+        self
+    }
+
+    /// Starts the processes (but the held ones) without waiting for them to elect leaders.
     pub fn spawn(self) -> Cluster {
         assert!(self.nodes >= 1, "a cluster has nodes");
         let dir = tempfile::Builder::new().prefix("kv-e2e-").tempdir().expect("a temp dir");
@@ -144,7 +153,7 @@ impl ClusterBuilder {
         });
         let mut cluster = Cluster { dir: Some(dir), nodes, config, admin: Mutex::new(None) };
         let ids: Vec<u64> = cluster.nodes.keys().copied().collect();
-        for id in ids {
+        for id in ids.into_iter().filter(|id| !self.held.contains(id)) {
             cluster.launch(id);
         }
         cluster
@@ -401,6 +410,11 @@ impl Cluster {
 
     /// Restarts a killed node `id` on its data directory and address.
     pub fn restart(&mut self, id: u64) {
+        self.launch(id);
+    }
+
+    /// Starts node `id`, held back when the cluster was spawned ([`ClusterBuilder::held`]).
+    pub fn launch_held(&mut self, id: u64) {
         self.launch(id);
     }
 

@@ -375,3 +375,65 @@ async fn a_causal_scan_that_finds_a_key_deleted_raises_the_token_to_the_delete()
         reader.token()
     );
 }
+
+/// Long enough for two collection rounds (one a second), well inside a 4 s window.
+const COLLECTION_ROUNDS: Duration = Duration::from_millis(2_500);
+
+/// A causal token this far ahead of the nodes' clocks (within their limit).
+const TOKEN_AHEAD_MS: u64 = 30_000;
+
+/// The session's token, `ahead_ms` ahead of this machine's clock.
+fn token_ahead(ahead_ms: u64) -> u64 {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    (now_ms + ahead_ms) << proto::kv::CAUSAL_TOKEN_LOGICAL_BITS
+}
+
+/// A leader whose clock was pushed ahead of physical time (here by a token from ahead, as a
+/// faster node's clock would) still closes timestamps past its new commits, so a causal
+/// session reads its own write at once. Before 2026-12-06 a close kept only the clock's
+/// milliseconds: every commit made while the clock ran ahead was above every close, and the
+/// session's read waited until physical time caught up (30 s here; a review found it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_pushed_ahead_still_closes_past_its_commits() {
+    let cluster = Cluster::start().await;
+    let session = cluster.client().await;
+    session.set_consistency(Consistency::Causal);
+    session.observe_token(token_ahead(TOKEN_AHEAD_MS));
+    for key in SHARD_KEYS {
+        session.put(key, "ahead").await.expect("a write above the token");
+    }
+    let started = Instant::now();
+    for key in SHARD_KEYS {
+        let read = tokio::time::timeout(SNAPSHOT_WITHIN, session.get(key))
+            .await
+            .unwrap_or_else(|_| panic!("a causal read of {key} took over {SNAPSHOT_WITHIN:?}"))
+            .expect("a causal read of the session's own write");
+        assert_eq!(text(read).as_deref(), Some("ahead"), "{key}");
+    }
+    eprintln!("the four reads took {:?}", started.elapsed());
+}
+
+/// A token from ahead does not move the retention window: a transaction in flight at the
+/// same shard still commits after collection rounds. Before 2026-12-06 the window was
+/// measured from the closed timestamp alone, which the token moved 30 s ahead at once, so the
+/// next collection passed every transaction and snapshot in flight (COORDINATOR_LOST; a
+/// review found it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_from_ahead_does_not_move_the_retention_window() {
+    // A 4 s window: collection rounds every second (`collect_loop`).
+    let cluster = Cluster::builder().config("[timing]\nretention_ms = 4000\n").start().await;
+    let client = cluster.client().await;
+    let mut txn = client.begin().await.expect("BEGIN");
+    txn.put("Ann", "in flight").await.expect("WRITE");
+    let ahead = cluster.client().await;
+    ahead.observe_token(token_ahead(TOKEN_AHEAD_MS));
+    ahead.put("Abe", "ahead").await.expect("a write above the token, at Ann's shard");
+    // A right collection round changes nothing visible here, so there is no condition to
+    // await: 2.5 s hold at least two rounds, and leave the transaction 1.5 s inside the window.
+    tokio::time::sleep(COLLECTION_ROUNDS).await;
+    txn.commit().await.expect("the transaction in flight commits");
+    assert_eq!(text(client.get("Ann").await.expect("READ")).as_deref(), Some("in flight"));
+}

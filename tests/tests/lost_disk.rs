@@ -14,6 +14,9 @@
 //!
 //! A node whose data directory is deleted while it runs stops by itself
 //! (`replication::store::presence`), and rejoins on the emptied directory the same way.
+//!
+//! The price of the gate: a node cannot tell a lost disk from the first start of a new cluster,
+//! so a new cluster forms only once all three nodes have started.
 
 use std::time::Duration;
 
@@ -240,4 +243,44 @@ async fn a_node_whose_data_directory_is_deleted_under_it_stops_and_rejoins_on_an
     write_keys(&mut record, &client, &spread("after", 20), "v2").await;
 
     node_3_rejoins_with_every_write(&mut cluster, &record, 40).await;
+}
+
+/// A new cluster of three whose third node has not started yet elects no leader (each fresh
+/// replica waits for both others before it votes: it might be a node whose disk was lost),
+/// and forms as soon as the third starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_cluster_forms_only_once_every_node_has_started() {
+    let mut cluster = Cluster::builder().held(3).spawn();
+    eventually("nodes 1 and 2 answer STATUS", CATCH_UP_WITHIN, || async {
+        let statuses = cluster.statuses().await;
+        for id in [1, 2] {
+            let status = statuses[&id].as_ref().map_err(|why| format!("node {id}: {why}"))?;
+            if status.shards.is_empty() {
+                return Err(format!("node {id} shows no shard yet"));
+            }
+        }
+        Ok(())
+    })
+    .await;
+    let until = Instant::now() + WATCH_FOR;
+    while Instant::now() < until {
+        let statuses = cluster.statuses().await;
+        for id in [1, 2] {
+            let status = statuses[&id].as_ref().expect("a running node's STATUS");
+            for (shard, replica) in &status.shards {
+                assert!(
+                    replica.votes_withheld && replica.role != "leader",
+                    "node {id} voted or leads s{shard} with node 3 never started: {}",
+                    status.text
+                );
+            }
+        }
+        tokio::time::sleep(e2e::poll::POLL_PERIOD).await;
+    }
+    cluster.launch_held(3);
+    cluster.wait_ready().await;
+    let client = cluster.client().await;
+    client.put("formed", "yes").await.expect("a write once the cluster formed");
+    let read = client.get("formed").await.expect("a read");
+    assert_eq!(read.as_deref(), Some(&b"yes"[..]));
 }

@@ -331,13 +331,15 @@ impl ShardState {
         }
         // No record, but one may have been collected: records of transactions that started
         // at or below the watermark go once finished. A finished record is ABORTED, or the
-        // COMMITTED one of a commit at home whose coordinator heard COMMITTED (so none of
-        // its commands is still in flight), or of a one-phase commit, whose own retry can
-        // meet it gone. So such an old transaction may have been resolved as aborted by a
+        // COMMITTED one of a commit at home whose coordinator heard COMMITTED, or that home
+        // finished itself once every shard applied it, older than the retention window
+        // (`Shard::finish_orphans`), or of a one-phase commit, whose own retry can meet it
+        // gone. So such an old transaction may have been resolved as aborted by a
         // participant, and must not commit now (chaos seed 90: a forward-skewed leader's
         // watermark passed a running transaction while a resolver aborted it). A commit at
-        // home is refused: it cannot have committed before (its record would be unfinished,
-        // so kept). A one-phase commit may have: its outcome is no longer known.
+        // home is refused (COORDINATOR_LOST); its coordinator trusts no refusal and settles
+        // with `DecideOnePhase`, which answers "forgotten" here, since an orphan's retry can
+        // meet its record gone. A one-phase commit answers "forgotten" at once.
         // (`finished` is true for a one-phase commit, false for a commit at home.)
         if let Some(detail) = forgotten(t, &txn)? {
             return Ok(if finished {
@@ -509,9 +511,13 @@ impl ShardState {
         Ok(nth.map(|(k, _)| decode_txn_key(k.value())))
     }
 
-    /// Up to `limit` committed records that are still unfinished, of transactions that started
-    /// at or below `before`, oldest first, with their commit timestamps. Records sort by age and
-    /// older finished ones are collected, so the walk stops at the first younger transaction.
+    /// Up to `limit` committed records that are still unfinished and were decided at or below
+    /// `before` (their commit timestamp), oldest first, with their commit timestamps. The age
+    /// of the decision, not of the transaction: a record decided just now may be of an old
+    /// transaction whose coordinator still waits for the answer, and finishing it would let
+    /// collection remove it under that coordinator's settling `Decide` (found by a review,
+    /// 2026-12-06). Records sort by the transaction's start and a commit is never below it, so
+    /// the walk stops at the first transaction that started after `before`.
     pub fn unfinished_records(
         &self,
         rtx: &ReadTransaction,
@@ -527,7 +533,9 @@ impl ShardState {
                 break;
             }
             let record = decode_record(v.value());
-            if let (false, Decision::Committed { commit_ts }) = (record.finished, record.decision) {
+            if let (false, Decision::Committed { commit_ts }) = (record.finished, record.decision)
+                && commit_ts <= before
+            {
                 found.push((txn, commit_ts));
             }
         }
@@ -1584,12 +1592,39 @@ mod tests {
         let aborted = Decision::Aborted { reason: AbortReason::CoordinatorLost };
         apply(&db, &state, Command::Decide { txn: txn(7), decision: aborted });
         let rtx = db.begin_read().expect("read");
-        // txn(i) started at 100 + i: the ones at or below 104, not finished, oldest first.
-        let found = state.unfinished_records(&rtx, Timestamp(104), 10).expect("read");
+        // txn(i) started at 100 + i and committed at 1,000 + i: the ones decided at or below
+        // 1,004, not finished, oldest first.
+        let found = state.unfinished_records(&rtx, Timestamp(1_004), 10).expect("read");
         let expected = [0, 2, 3, 4].map(|i| (txn(i), Timestamp(1_000 + i)));
         assert_eq!(found, expected.to_vec());
-        let limited = state.unfinished_records(&rtx, Timestamp(200), 2).expect("read");
+        let limited = state.unfinished_records(&rtx, Timestamp(2_000), 2).expect("read");
         assert_eq!(limited, expected[..2].to_vec(), "at most `limit`");
+        // Old transactions, but decided after `before`: their coordinators may still wait.
+        let recent = state.unfinished_records(&rtx, Timestamp(104), 10).expect("read");
+        assert_eq!(recent, Vec::new(), "a record is picked by the age of its decision");
+    }
+
+    #[test]
+    fn a_commit_at_home_finished_by_home_and_collected_is_not_settled_aborted() {
+        let (db, state) = db();
+        // txn(1) committed at home at 1,001; home finished the record itself (an orphan, its
+        // coordinator's answer lost) and a pass collected it.
+        commit_at_home(&db, &state, 1);
+        apply(&db, &state, Command::Finish { txn: txn(1) });
+        let before = Timestamp(2_000);
+        apply(&db, &state, Command::CollectRecords { before, from: None, to: None });
+        let rtx = db.begin_read().expect("read");
+        assert_eq!(state.record(&rtx, &txn(1)).expect("read"), None, "the record was collected");
+        drop(rtx);
+        // The coordinator, still settling, asks with the one-phase rule: "forgotten", nothing
+        // written. (A plain Decide would record ABORTED for a transaction every shard applied.)
+        let aborted = Decision::Aborted { reason: AbortReason::Unavailable };
+        let settle = Command::DecideOnePhase { txn: txn(1), decision: aborted };
+        assert!(matches!(apply(&db, &state, settle), Applied::Forgotten { .. }));
+        let rtx = db.begin_read().expect("read");
+        assert_eq!(state.record(&rtx, &txn(1)).expect("read"), None, "no record written");
+        drop(rtx);
+        assert_eq!(read(&db, &state, "k1", Timestamp::MAX).as_deref(), Some("v"));
     }
 
     #[test]

@@ -180,6 +180,17 @@ impl ShardReader {
         self.state.record(&self.rtx()?, txn).map_err(io_error)
     }
 
+    /// The record of `txn` and the garbage-collection watermark, read in one transaction: a
+    /// missing record and a watermark above its transaction then describe one state (read apart,
+    /// a commit and a collection pass could apply between them, and the record look collected
+    /// when it was just written).
+    pub fn record_and_collected(&self, txn: &TxnId) -> io::Result<(Option<Record>, Timestamp)> {
+        let rtx = self.rtx()?;
+        let record = self.state.record(&rtx, txn).map_err(io_error)?;
+        let (_, collected) = self.state.watermarks(&rtx).map_err(io_error)?;
+        Ok((record, collected))
+    }
+
     /// The closed timestamp (with the closes applied in memory, see [`SafeParts`]) and the
     /// garbage-collection watermark.
     pub fn watermarks(&self) -> io::Result<(Timestamp, Timestamp)> {

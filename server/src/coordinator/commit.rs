@@ -455,8 +455,13 @@ impl Coordinator {
             Ok((_, other)) => (AbortReason::Unavailable, format!("{home} answered {other:?}")),
             Err(error) => (AbortReason::Unavailable, error.to_string()),
         };
-        let one_phase = after.is_none();
-        match self.decide(txn, home, Decision::Aborted { reason }, one_phase).await {
+        // Settled by the one-phase rule in both cases: with no record at or below the collected
+        // watermark, the answer is "forgotten", never ABORTED. A commit at home's record is
+        // kept while unfinished, but home finishes a COMMITTED one by itself once it is older
+        // than the retention window (`Shard::finish_orphans`), and collection may then take
+        // it while this coordinator, its answer lost, still settles (found by a review,
+        // 2026-12-06): an ABORTED written then would contradict a commit every shard applied.
+        match self.decide(txn, home, Decision::Aborted { reason }, true).await {
             Ok(Decision::Committed { commit_ts }) => {
                 tracing::debug!(%txn, %detail, "a commit at home answered NO had committed");
                 Outcome::Committed { commit_ts }
@@ -471,9 +476,10 @@ impl Coordinator {
         }
     }
 
-    /// A one-phase commit whose record may have been collected: its outcome is unknown, but
-    /// none of its commits can apply any more (below the watermark every one is refused), so
-    /// the locks its participants keep protect nothing and go now.
+    /// A commit whose record may have been collected: its outcome is unknown, but none of its
+    /// commits can apply any more (below the watermark every one is refused), so the locks its
+    /// participants keep protect nothing and go now. (Prepared participants are left to their
+    /// resolvers: a commit at home's record is collected only once every shard applied it.)
     fn forgotten(&self, txn: TxnId, state: &TxnState, why: String) -> Outcome {
         self.release_at(txn, state.parts.keys().copied());
         Outcome::Unknown(why)

@@ -92,6 +92,7 @@ use replication::canary::Canary;
 use replication::store::LogStore;
 use replication::store::ShardReader;
 use replication::types::Raft;
+use replication::types::term_of;
 use replication::vote_gate::VoteGate;
 
 /// How often the resolver looks at old prepared transactions.
@@ -303,8 +304,15 @@ impl Shard {
                         (None, Vec::new())
                     }
                     Some(state) => {
+                        // The whole reading, logical part included: while the clock runs
+                        // ahead of physical time (it observed a faster node's clock, or a
+                        // token from ahead), its readings differ only there, and a close cut
+                        // to the millisecond stayed below every commit made since, so causal
+                        // reads at those commits waited until physical time caught up (found
+                        // by a review, 2026-12-06). Safe as the millisecond was: taken under
+                        // the state lock, below every later `fresh_ts`, capped by `pending_ts`.
                         let now = self.ctx.clock.now();
-                        let ts = Timestamp::new(now.physical_ms().saturating_sub(lag), 0);
+                        let ts = Timestamp(now.0.saturating_sub(lag << Timestamp::LOGICAL_BITS));
                         (state.next_closed(ts), std::mem::take(&mut state.finishing))
                     }
                     None => (None, Vec::new()),
@@ -335,13 +343,20 @@ impl Shard {
         let period = Timing::ms((retention / 4).max(1_000));
         loop {
             tokio::time::sleep(period).await;
+            // The window ends at the closed timestamp or at this node's physical time, whichever
+            // is earlier: a clock pushed ahead (a token from up to
+            // `CAUSAL_TOKEN_AHEAD_MAX_MS` ahead, a node whose clock runs fast) moves the closed
+            // timestamp at once, and a window measured from it alone passed every transaction
+            // and snapshot in flight, aborting them all (found by a review, 2026-12-06).
+            let physical_ms = self.ctx.clock.physical_ms();
             let before = {
                 let guard = self.state();
                 match guard.as_ref().filter(|s| s.ready) {
-                    Some(state) if state.closed_promised.physical_ms() > retention => {
-                        Some(Timestamp::new(state.closed_promised.physical_ms() - retention, 0))
+                    Some(state) => {
+                        let end_ms = state.closed_promised.physical_ms().min(physical_ms);
+                        (end_ms > retention).then(|| Timestamp::new(end_ms - retention, 0))
                     }
-                    _ => None,
+                    None => None,
                 }
             };
             if let Some(before) = before {
@@ -1200,25 +1215,34 @@ impl Shard {
         }
     }
 
-    /// Whether this node still leads its group: by its lease when that is valid (no message:
-    /// a quorum acknowledged a heartbeat sent less than a lease ago, and followers refuse to
-    /// elect anyone else for a lease after hearing from it), else by a ReadIndex round.
-    async fn confirm_leadership(&self) -> bool {
-        if self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await.is_ok() {
-            return true;
+    /// The term in which this node still leads its group, if it does: confirmed by its lease
+    /// when that is valid (no message: a quorum acknowledged a heartbeat sent less than a lease
+    /// ago, and followers refuse to elect anyone else for a lease after hearing from it), else
+    /// by a ReadIndex round.
+    async fn confirmed_term(&self) -> Option<u64> {
+        if let Ok(read) = self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await {
+            return Some(term_of(read.log_id()));
         }
-        self.read_index().await
+        self.read_index_term().await
     }
 
-    /// Whether a ReadIndex round confirms this node's leadership within `rpc_ms` (and its
-    /// state machine applied everything committed before the round).
-    async fn read_index(&self) -> bool {
+    /// The term of this node's leadership if a ReadIndex round confirms it within `rpc_ms`
+    /// (and its state machine applied everything committed before the round).
+    async fn read_index_term(&self) -> Option<u64> {
         let confirmed = tokio::time::timeout(
             Timing::ms(self.timing().rpc_ms),
             self.raft.ensure_linearizable(ReadPolicy::ReadIndex),
         )
         .await;
-        matches!(confirmed, Ok(Ok(_)))
+        match confirmed {
+            Ok(Ok(read)) => Some(term_of(read.log_id())),
+            _ => None,
+        }
+    }
+
+    /// Whether a ReadIndex round confirms this node's leadership ([`Shard::read_index_term`]).
+    async fn read_index(&self) -> bool {
+        self.read_index_term().await.is_some()
     }
 
     /// The vote of a participant that only read: its reads stand if this node still leads in
@@ -1231,12 +1255,24 @@ impl Shard {
         release: bool,
     ) -> PeerReply {
         // The reads were made under locks granted in `lock_term`; confirming that this node
-        // still leads in that term proves no other leader changed the data meanwhile.
-        if !self.confirm_leadership().await {
-            return aborted(
-                AbortReason::LeaderChanged,
-                format!("{} could not confirm its leader", self.id),
-            );
+        // still leads in that term proves no other leader changed the data meanwhile. The term
+        // confirmed is Raft's own, not the leader state's: that state is replaced by a watcher
+        // task, and a node that lost the shard and won it back before the watcher ran would
+        // still show `lock_term` there (found by a review, 2026-12-06).
+        match self.confirmed_term().await {
+            Some(term) if term == lock_term => {}
+            Some(_) => {
+                return aborted(
+                    AbortReason::LeaderChanged,
+                    format!("the leader of {} changed", self.id),
+                );
+            }
+            None => {
+                return aborted(
+                    AbortReason::LeaderChanged,
+                    format!("{} could not confirm its leader", self.id),
+                );
+            }
         }
         let mut guard = self.state();
         match guard.as_mut().filter(|s| s.term == lock_term) {
@@ -1402,16 +1438,15 @@ impl Shard {
         if !self.read_index().await {
             return PeerReply::Unavailable(format!("{} could not confirm its leader", self.id));
         }
-        match self.reader.record(&txn) {
+        // The record and the watermark from one state: read apart, a commit at home and a
+        // collection pass could apply between the two reads, and a record written just then
+        // would look collected (found by a review, 2026-12-06). Fails closed: without the
+        // watermark, no ABORTED can be answered here.
+        match self.reader.record_and_collected(&txn) {
             Err(error) => PeerReply::Unavailable(error.to_string()),
-            Ok(Some(record)) => PeerReply::Decided(record.decision),
-            Ok(None) if !resolve => PeerReply::Record(None),
-            Ok(None) => {
-                // Fails closed: without the watermark, no ABORTED can be answered here.
-                let collected = match self.reader.watermarks() {
-                    Ok((_, collected)) => collected,
-                    Err(error) => return PeerReply::Unavailable(error.to_string()),
-                };
+            Ok((Some(record), _)) => PeerReply::Decided(record.decision),
+            Ok((None, _)) if !resolve => PeerReply::Record(None),
+            Ok((None, collected)) => {
                 if txn.start_ts <= collected {
                     // Its record, if it had one, was collected: it was aborted, or it committed
                     // and every participant applied it (a one-phase commit's record is finished
