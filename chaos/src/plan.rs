@@ -100,6 +100,11 @@ pub const SAFETY_SECS_DEFAULT: u64 = 30;
 pub const LIVENESS_TXNS: usize = 3;
 /// ...within this much simulated time.
 pub const LIVENESS_BOUND: Duration = Duration::from_secs(60);
+/// A causal client, once it committed those, must complete a snapshot read within this much
+/// simulated time: every node is up and leaders are elected by then, so closed timestamps
+/// reach the session's token within milliseconds. (Longer only if closes stall: a close cut
+/// to the millisecond stalled for as long as a healed clock had run ahead, up to a minute.)
+pub const CAUSAL_READ_BOUND: Duration = Duration::from_secs(10);
 
 /// The share of runs whose nemesis also fails disks ([`FaultKind::DiskFailure`]).
 pub const DISK_FAILURE_SHARE: f64 = 0.4;

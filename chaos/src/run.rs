@@ -113,7 +113,7 @@ pub fn run(plan: &Plan) -> RunReport {
                     world.borrow_mut().phase = Phase::Final;
                 } else if liveness_since.is_some_and(|since| now - since > LIVENESS_BOUND) {
                     problems.push(format!(
-                        "liveness: only {live} of {} clients committed {} transactions within {LIVENESS_BOUND:?} after healing",
+                        "liveness: only {live} of {} clients committed {} transactions (causal ones then a snapshot read) within {LIVENESS_BOUND:?} after healing",
                         plan.clients,
                         crate::plan::LIVENESS_TXNS
                     ));

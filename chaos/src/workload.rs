@@ -31,6 +31,7 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
+use crate::plan::CAUSAL_READ_BOUND;
 use crate::plan::LIVENESS_TXNS;
 use crate::sim::net::SimConnector;
 use crate::world::ALNUM;
@@ -230,6 +231,30 @@ pub async fn append_txn(
     causal: bool,
 ) -> Ended {
     let ops = world.borrow_mut().generate(rng);
+    append_txn_of(world, client, rng, process, causal, ops).await
+}
+
+/// [`append_txn`] of transactions that only read (in a causal session: a snapshot read at or
+/// above the session's token).
+pub async fn read_txn(
+    world: &Shared,
+    client: &Client,
+    rng: &mut SmallRng,
+    process: u64,
+    causal: bool,
+) -> Ended {
+    let ops = world.borrow_mut().generate_reads(rng);
+    append_txn_of(world, client, rng, process, causal, ops).await
+}
+
+async fn append_txn_of(
+    world: &Shared,
+    client: &Client,
+    rng: &mut SmallRng,
+    process: u64,
+    causal: bool,
+    ops: Vec<MicroOp>,
+) -> Ended {
     let read_only = ops.iter().all(|op| !op.is_append());
     let locking = !(causal && read_only);
     // A lone read runs as a one-statement read half of the time (always, in a causal session).
@@ -588,7 +613,11 @@ pub async fn audit(world: &Shared, client: &Client) -> Ended {
 }
 
 /// A client process: runs transactions until the final phase; after healing it must commit
-/// [`LIVENESS_TXNS`] transactions, then waits.
+/// [`LIVENESS_TXNS`] transactions, then waits. A causal one must then also complete a snapshot
+/// read at its token: its commits alone could all be locking ones, served by leaders, and a
+/// replica whose closed timestamps stopped short of the session's writes (a clock reset by the
+/// healing after running ahead) would fail every causal read unseen (a review's finding,
+/// 2026-12-06).
 pub async fn worker(
     world: Shared,
     id: usize,
@@ -619,11 +648,14 @@ pub async fn worker(
         fund_accounts(&world, &client).await;
     }
     let mut live_commits = 0;
+    let mut live_reads = 0;
+    let mut reads_since: Option<Duration> = None;
     loop {
         let phase = world.borrow().phase;
+        let reads_due = causal && !banker && live_commits >= LIVENESS_TXNS;
         match phase {
             Phase::Final | Phase::Done => break,
-            Phase::Liveness if live_commits >= LIVENESS_TXNS => {
+            Phase::Liveness if live_commits >= LIVENESS_TXNS && (!reads_due || live_reads > 0) => {
                 world.borrow_mut().live_clients.insert(id);
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
@@ -640,10 +672,24 @@ pub async fn worker(
             // A causal session keeps its own (its token, and its causal reads).
             let via = if !causal && rng.random_bool(0.5) { &forwarding } else { &client };
             register_op(&world, via, &mut rng, process).await
+        } else if phase == Phase::Liveness && reads_due {
+            reads_since.get_or_insert_with(|| turmoil::sim_elapsed().unwrap_or_default());
+            read_txn(&world, &client, &mut rng, process, causal).await
         } else {
             append_txn(&world, &client, &mut rng, process, causal).await
         };
         match ended {
+            Ended::Committed if phase == Phase::Liveness && reads_due => {
+                live_reads += 1;
+                let took =
+                    turmoil::sim_elapsed().unwrap_or_default() - reads_since.unwrap_or_default();
+                if took > CAUSAL_READ_BOUND {
+                    world.borrow_mut().problems.push(format!(
+                        "liveness: client {id}'s snapshot read after healing took {took:?} \
+                         (bound {CAUSAL_READ_BOUND:?})"
+                    ));
+                }
+            }
             Ended::Committed if phase == Phase::Liveness => live_commits += 1,
             Ended::Unknown if !banker => process = world.borrow_mut().new_process(),
             _ => {}

@@ -230,6 +230,17 @@ impl World {
         self.active.push(ActiveKey { name, appended: 0, retire_at });
     }
 
+    /// One or two reads of active keys (a transaction that only reads).
+    pub fn generate_reads(&mut self, rng: &mut SmallRng) -> Vec<MicroOp> {
+        let count = rng.random_range(1..=2);
+        (0..count)
+            .map(|_| {
+                let index = rng.random_range(0..self.active.len());
+                MicroOp::read(self.active[index].name.as_str())
+            })
+            .collect()
+    }
+
     /// A random list-append transaction: 1 to 4 micro-ops over the active keys (earlier keys
     /// likelier), each append value unique for its key.
     pub fn generate(&mut self, rng: &mut SmallRng) -> Vec<MicroOp> {

@@ -23,6 +23,28 @@ use crate::peer::message::ReadResult;
 use crate::peer::message::SnapshotAt;
 use crate::peer::message::SnapshotOp;
 
+/// The snapshot every replica of this node can serve now, from their safe times: the smallest
+/// (every local shard must be fresh), leaving out the replicas that cannot help. One that
+/// applied no `Close` yet (a new cluster, a rebuilt replica) serves nothing: taken as the
+/// minimum, it made every read-only transaction begun here ask for snapshot 0, refused as too
+/// old everywhere. One more than `behind_max_ms` behind the freshest of them (catching up
+/// after a long absence, installing a snapshot) likewise: its safe time could be below the
+/// collected watermark of the other shards, which would refuse the snapshot as too old (found
+/// by a review, 2026-12-06); its shard is read from another replica instead. (Behind the
+/// freshest replica, not behind the clock: on the minority side of a partition every replica
+/// stops closing at once, and they must go on serving together.) `None` when no replica is
+/// left.
+pub fn freshest_common(
+    safe_times: impl IntoIterator<Item = Timestamp>,
+    behind_max_ms: u64,
+) -> Option<Timestamp> {
+    let serving: Vec<Timestamp> =
+        safe_times.into_iter().filter(|safe| *safe > Timestamp::ZERO).collect();
+    let freshest_ms = serving.iter().max()?.physical_ms();
+    let oldest_ms = freshest_ms.saturating_sub(behind_max_ms);
+    serving.into_iter().filter(|safe| safe.physical_ms() >= oldest_ms).min()
+}
+
 /// The safe times of this node's replicas (the node provides it).
 pub trait LocalReplicas: Send + Sync {
     /// The safe time of this node's replica of `shard`, if it has one.
@@ -39,26 +61,18 @@ impl Coordinator {
     }
 
     /// A snapshot at or above `token` that this node's replicas can serve now: the smallest of
-    /// their safe times. Without a local replica, an estimate of what replicas have closed.
+    /// their safe times ([`freshest_common`]). Without a usable local replica, an estimate of
+    /// what replicas have closed.
     pub(crate) fn pick_snapshot(&self, token: Timestamp) -> Timestamp {
+        let timing = self.timing();
         let local = self.replicas.get().and_then(|replicas| {
-            self.ctx
-                .topology
-                .shards_of(self.ctx.me)
-                .into_iter()
-                .filter_map(|s| {
-                    // The snapshot is the smallest safe time: every local shard must be fresh.
-                    replicas.note_causal_reader(s);
-                    replicas.safe_time(s)
-                })
-                // A replica that applied no `Close` yet (a new cluster, a rebuilt replica)
-                // serves nothing: taken as the minimum, it made every read-only transaction
-                // begun here ask for snapshot 0, refused as too old everywhere.
-                .filter(|safe| *safe > Timestamp::ZERO)
-                .min()
+            let safe_times = self.ctx.topology.shards_of(self.ctx.me).into_iter().filter_map(|s| {
+                replicas.note_causal_reader(s);
+                replicas.safe_time(s)
+            });
+            freshest_common(safe_times, timing.retention_ms / 2)
         });
         let fresh = local.unwrap_or_else(|| {
-            let timing = self.timing();
             let behind = timing.close_lag_ms + 2 * timing.close_interval_ms;
             Timestamp::new(self.ctx.clock.now().physical_ms().saturating_sub(behind), 0)
         });
@@ -151,5 +165,30 @@ impl Coordinator {
             check_scan_bytes(&rows)?;
         }
         Ok((rows, seen))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Timestamp {
+        Timestamp::new(ms, 0)
+    }
+
+    #[test]
+    fn the_common_snapshot_leaves_out_replicas_that_cannot_serve() {
+        // The smallest of the fresh ones.
+        assert_eq!(freshest_common([at(99_990), at(99_950)], 1_000), Some(at(99_950)));
+        // A replica with no close yet, and one far behind the others, are left out.
+        let safe = [at(99_990), Timestamp::ZERO, at(20_000), at(99_980)];
+        assert_eq!(freshest_common(safe, 1_000), Some(at(99_980)));
+        // Exactly at the bound still counts.
+        assert_eq!(freshest_common([at(99_000), at(100_000)], 1_000), Some(at(99_000)));
+        // All behind together (the minority side of a partition): all still serve.
+        assert_eq!(freshest_common([at(20_000), at(20_500)], 1_000), Some(at(20_000)));
+        // Nothing left: the caller estimates.
+        assert_eq!(freshest_common([Timestamp::ZERO], 1_000), None);
+        assert_eq!(freshest_common([], 1_000), None);
     }
 }
