@@ -43,11 +43,15 @@ pub enum Canary {
     /// A transaction's READ of a key it wrote with a WRITE statement answers the committed
     /// value, not its own buffered write (read-your-writes inside a transaction broken).
     ReadSkipsOwnWrite = 11,
+    /// A leader's closed timestamp keeps only its clock reading's milliseconds (the code before
+    /// 2026-12-06): while the clock runs ahead of physical time no close passes a commit, and
+    /// causal reads at a session's own writes wait until physical time catches up.
+    CloseToTheMillisecond = 12,
 }
 
 impl Canary {
     /// Every canary, with its command-line name.
-    pub const ALL: [(Canary, &'static str); 11] = [
+    pub const ALL: [(Canary, &'static str); 12] = [
         (Canary::AckBeforeFsync, "ack-before-fsync"),
         (Canary::ReleaseLocksAtPrepare, "release-locks-at-prepare"),
         (Canary::FollowerSequentialRead, "follower-sequential-read"),
@@ -59,6 +63,7 @@ impl Canary {
         (Canary::WriteForgetsItsToken, "write-forgets-its-token"),
         (Canary::ReadSkipsTombstones, "read-skips-tombstones"),
         (Canary::ReadSkipsOwnWrite, "read-skips-own-write"),
+        (Canary::CloseToTheMillisecond, "close-to-the-millisecond"),
     ];
 
     /// The canary with this name.

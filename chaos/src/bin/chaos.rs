@@ -109,6 +109,7 @@ fn canary_findings(canary: Canary) -> &'static [&'static str] {
         Canary::WriteForgetsItsToken => &["registers: read-your-writes"],
         Canary::ReadSkipsTombstones => &["registers: stale read", "registers: read-your-writes"],
         Canary::ReadSkipsOwnWrite => &["internal"],
+        Canary::CloseToTheMillisecond => &["snapshot read after healing took"],
     }
 }
 

@@ -312,7 +312,11 @@ impl Shard {
                         // by a review, 2026-12-06). Safe as the millisecond was: taken under
                         // the state lock, below every later `fresh_ts`, capped by `pending_ts`.
                         let now = self.ctx.clock.now();
-                        let ts = Timestamp(now.0.saturating_sub(lag << Timestamp::LOGICAL_BITS));
+                        let ts = if canary::is(Canary::CloseToTheMillisecond) {
+                            Timestamp::new(now.physical_ms().saturating_sub(lag), 0)
+                        } else {
+                            Timestamp(now.0.saturating_sub(lag << Timestamp::LOGICAL_BITS))
+                        };
                         (state.next_closed(ts), std::mem::take(&mut state.finishing))
                     }
                     None => (None, Vec::new()),
@@ -639,23 +643,23 @@ impl Shard {
     /// Waits until the leader applied its first entry of `term`, then restores the prepared
     /// transactions' locks and starts serving.
     async fn become_ready(self: Arc<Shard>, term: u64) {
-        loop {
+        // A read that fails is tried again (a failed commit stops the node anyway): giving up
+        // left the shard "leader not ready" for the whole term, and a closed timestamp read as
+        // zero would have let this leader's clock stay below an earlier leader's promise.
+        let (prepared, closed) = loop {
             if self.state().as_ref().is_none_or(|s| s.term != term) {
                 return;
             }
             if self.read_index().await {
-                break;
+                match (self.reader.prepared(), self.reader.watermarks()) {
+                    (Ok(prepared), Ok((closed, _))) => break (prepared, closed),
+                    (Err(error), _) | (_, Err(error)) => {
+                        tracing::error!(shard = %self.id, %error, "cannot read the prepared transactions and closed timestamp; trying again");
+                    }
+                }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let prepared = match self.reader.prepared() {
-            Ok(prepared) => prepared,
-            Err(error) => {
-                tracing::error!(shard = %self.id, %error, "cannot read prepared transactions");
-                return;
-            }
         };
-        let closed = self.reader.watermarks().map(|(closed, _)| closed).unwrap_or_default();
         self.ctx.clock.observe(closed);
         let now = Instant::now();
         let mut guard = self.state();
