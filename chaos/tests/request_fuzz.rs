@@ -521,6 +521,15 @@ impl Fuzz {
         let node = self.node_for(open);
         match within(self.client(node).abort(AbortRequest { txn })).await {
             Ok(_) => {
+                // An OK says nothing of it took effect (until 2026-12-06 it was said of
+                // committed transactions too).
+                assert!(
+                    !matches!(
+                        txn.as_ref().and_then(|h| self.outcome_of(h)),
+                        Some(Ended::Committed(_))
+                    ),
+                    "Abort answered OK for committed {txn:?}"
+                );
                 self.count("abort ok");
                 if let Some(i) = open
                     && node == self.open[i].node

@@ -5,6 +5,10 @@
 //! Set `KVD_PAUSE=<point>:<milliseconds>[,<point>:<milliseconds>...]` in a test's environment;
 //! points: `before-decide`, `after-decide`. A pause only delays (it can never change an
 //! outcome), so this seam is harmless if set by accident; nothing else reads it.
+//!
+//! `KVD_PANIC=lock` makes the node panic when it is asked for a lock (a statement's), with the
+//! shard's state lock held: the end-to-end test that a panic stops the node. A panic stops a
+//! node at once whatever caused it, so this seam only crashes, as `kill -9` would.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -24,6 +28,19 @@ fn pauses() -> &'static BTreeMap<String, Duration> {
             })
             .collect()
     })
+}
+
+/// The environment variable naming the point where the node panics.
+pub const PANIC_VAR: &str = "KVD_PANIC";
+
+/// Panics if `KVD_PANIC` names `point`, holding what `hold` returns (a lock guard).
+pub fn panic_at<T>(point: &str, hold: impl FnOnce() -> T) {
+    static POINT: OnceLock<Option<String>> = OnceLock::new();
+    let configured = POINT.get_or_init(|| std::env::var(PANIC_VAR).ok());
+    if configured.as_deref() == Some(point) {
+        let _held = hold();
+        panic!("test failpoint {PANIC_VAR}={point}");
+    }
 }
 
 /// Sleeps if a pause is configured for `point`.

@@ -151,7 +151,13 @@ impl ClusterBuilder {
             std::fs::write(&path, toml).expect("write the configuration file");
             path
         });
-        let mut cluster = Cluster { dir: Some(dir), nodes, config, admin: Mutex::new(None) };
+        let mut cluster = Cluster {
+            dir: Some(dir),
+            nodes,
+            config,
+            admin: Mutex::new(None),
+            panics_expected: Vec::new(),
+        };
         let ids: Vec<u64> = cluster.nodes.keys().copied().collect();
         for id in ids.into_iter().filter(|id| !self.held.contains(id)) {
             cluster.launch(id);
@@ -183,6 +189,8 @@ pub struct Cluster {
     config: Option<PathBuf>,
     /// A client connected to every node, for status queries and readiness probes.
     admin: Mutex<Option<Client>>,
+    /// Nodes whose log may say `panicked at` (a test that makes them panic on purpose).
+    panics_expected: Vec<u64>,
 }
 
 impl Cluster {
@@ -653,9 +661,14 @@ impl Cluster {
         }
     }
 
+    /// Node `id` is made to panic on purpose: its log may say `panicked at`.
+    pub fn expect_panic(&mut self, id: u64) {
+        self.panics_expected.push(id);
+    }
+
     fn panics_in_logs(&self) -> Vec<(u64, String)> {
         let mut found = Vec::new();
-        for node in self.nodes.values() {
+        for node in self.nodes.values().filter(|n| !self.panics_expected.contains(&n.id)) {
             let text = self.log_text(node.id);
             if let Some(line) = text.lines().find(|line| line.contains("panicked at")) {
                 found.push((node.id, line.to_string()));

@@ -674,3 +674,37 @@ async fn a_session_stream_has_at_most_its_limit_of_requests_in_flight() {
         answered += 1;
     }
 }
+
+/// ABORT of a transaction that committed is refused (FAILED_PRECONDITION): an OK would say
+/// nothing of it took effect. Until 2026-12-06 it answered OK (a review found it). ABORT of an
+/// aborted transaction still answers OK (idempotent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_after_commit_is_refused_and_changes_nothing() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
+        .await
+        .expect("connect to node 1");
+    let begun = kv.begin(proto::kv::BeginRequest::default()).await.expect("BEGIN").into_inner();
+    let write = proto::kv::WriteRequest {
+        txn: begun.txn,
+        key: "Committed".to_string().into(),
+        value: "yes".to_string().into(),
+        ..Default::default()
+    };
+    kv.write(write).await.expect("WRITE");
+    let commit = proto::kv::CommitRequest { txn: begun.txn, ..Default::default() };
+    let outcome = kv.commit(commit).await.expect("END").into_inner();
+    assert_eq!(outcome.outcome, proto::kv::Outcome::Committed as i32, "{outcome:?}");
+    let refused = kv
+        .abort(proto::kv::AbortRequest { txn: begun.txn })
+        .await
+        .expect_err("ABORT of a committed transaction");
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("already committed"), "{refused:?}");
+    assert_eq!(text(client.get("Committed").await.expect("READ")).as_deref(), Some("yes"));
+
+    let aborted = kv.begin(proto::kv::BeginRequest::default()).await.expect("BEGIN").into_inner();
+    kv.abort(proto::kv::AbortRequest { txn: aborted.txn }).await.expect("ABORT");
+    kv.abort(proto::kv::AbortRequest { txn: aborted.txn }).await.expect("ABORT again");
+}

@@ -614,7 +614,10 @@ impl Coordinator {
         Ok((rows, state.seen_ts))
     }
 
-    /// ABORT: ends the transaction without effect. Idempotent.
+    /// ABORT: ends the transaction without effect. Idempotent. Refused (NotAllowed) when the
+    /// transaction already committed, or its END left the outcome unknown: an OK would tell the
+    /// client that nothing of it took effect (found by a review, 2026-12-06; until then it
+    /// answered OK).
     pub async fn abort(&self, txn: TxnId) -> Result<(), StatementError> {
         let entry = self.entry(&txn)?;
         // A statement of it waiting for a lock holds its state (a shell's Ctrl-C aborts while
@@ -633,6 +636,16 @@ impl Coordinator {
                     AbortReason::User,
                     "aborted by the client".into(),
                 );
+            }
+            Status::Ended(Outcome::Committed { .. }) => {
+                return Err(StatementError::NotAllowed(format!(
+                    "{txn} already committed: ABORT cannot undo it"
+                )));
+            }
+            Status::Ended(Outcome::Unknown(_)) => {
+                return Err(StatementError::NotAllowed(format!(
+                    "{txn} ended with its outcome unknown: ask TxnStatus"
+                )));
             }
             Status::Aborted { .. } | Status::Ended(_) => {}
         }

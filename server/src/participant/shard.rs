@@ -891,6 +891,7 @@ impl Shard {
     /// Handles a statement's lock request.
     pub async fn handle_lock(self: &Arc<Shard>, request: LockRequest) -> PeerReply {
         let LockRequest { txn, lock_term, op, .. } = request;
+        crate::failpoint::panic_at("lock", || self.state());
         let (span, mode) = op.lock();
         let early = match (&op, canary::is(Canary::ScanReadsBeforeItsLock)) {
             // Canary: the range is read before its lock is granted (so while a writer may
