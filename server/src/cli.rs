@@ -10,6 +10,7 @@ use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use clap::Parser;
@@ -141,6 +142,10 @@ fn catch_file_size_signal() -> Option<tokio::signal::unix::Signal> {
     }
 }
 
+/// How long a stopping node waits for its clients' connections to close before it stops
+/// anyway.
+pub const SHUTDOWN_DRAIN_MAX: Duration = Duration::from_secs(5);
+
 /// Binds, starts and serves one node until it is told to stop.
 pub async fn serve(config: NodeConfig) -> Result<(), String> {
     #[cfg(unix)]
@@ -160,17 +165,34 @@ pub async fn serve(config: NodeConfig) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(%listen, "serving");
+    let stopping = Arc::new(tokio::sync::Notify::new());
     let stop = {
         let node = node.clone();
+        let stopping = stopping.clone();
         async move {
             stop_signal(node.clone()).await;
             node.stop_serving();
+            stopping.notify_one();
         }
     };
     let served = node
         .router()
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), stop)
-        .await;
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), stop);
+    // The graceful stop waits for every connection to close, which a client that stopped
+    // reading its stream can put off for ever (its HTTP/2 window full, its keep-alives still
+    // answered), and the node's shards, still led here, with it (a review's finding,
+    // 2026-12-06): past `SHUTDOWN_DRAIN_MAX` the node stops anyway.
+    let drained_or_not = async {
+        stopping.notified().await;
+        tokio::time::sleep(SHUTDOWN_DRAIN_MAX).await;
+    };
+    let served = tokio::select! {
+        served = served => served,
+        () = drained_or_not => {
+            tracing::warn!(?SHUTDOWN_DRAIN_MAX, "connections still open after the stop; closing them");
+            Ok(())
+        }
+    };
     let failure = node.failure();
     node.shutdown().await;
     served.map_err(|e| format!("serving failed: {e}"))?;

@@ -535,3 +535,49 @@ async fn a_panic_in_a_handler_stops_the_node() {
     cluster.wait_ready().await;
     assert_eq!(record.verify(&cluster.client().await, VERIFY_WITHIN).await, 16);
 }
+
+/// A client that stops reading its session stream does not hold a stopping node up: the
+/// graceful stop waits for connections to close, and this one's HTTP/2 window stays full
+/// (`kvd`'s `SHUTDOWN_DRAIN_MAX`, 5 s, then it stops anyway). Before 2026-12-06 such a node
+/// never exited, its shards still led there (a review found it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_node_whose_client_stopped_reading() {
+    use futures::StreamExt;
+    let mut cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let big = vec![b'x'; 1 << 20];
+    client.put("Big", big.clone()).await.expect("a 1 MiB value");
+    let victim = cluster.leader_of(0).await;
+    let mut kv =
+        proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(victim)))
+            .await
+            .expect("connect");
+    let reads = (0..16).map(|id| proto::kv::SessionRequest {
+        id,
+        request: Some(proto::kv::session_request::Request::Read(proto::kv::ReadRequest {
+            key: "Big".to_string().into(),
+            ..Default::default()
+        })),
+    });
+    // Sent, and the stream kept open; its answers are never read.
+    let requests = futures::stream::iter(reads).chain(futures::stream::pending());
+    let answers = kv.session(requests).await.expect("a session");
+    // Nothing shows from outside that the node holds answers it cannot send (the client's
+    // window full): a STATUS round trip first, after which the session's requests, sent
+    // before it, are being answered. (Without the drain bound this test failed 1 of 1.)
+    eventually("the node to answer the session's reads", WRITE_WITHIN, || async {
+        let statuses = cluster.statuses().await;
+        match &statuses[&victim] {
+            Ok(_) => Ok(()),
+            Err(why) => Err(why.clone()),
+        }
+    })
+    .await;
+    let status = cluster.terminate(victim, STOP_WITHIN).await;
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "node {victim} did not exit within {STOP_WITHIN:?} of SIGTERM ({status:?}); its log:\n{}",
+        cluster.log_tail(victim, 30)
+    );
+    drop(answers);
+}
