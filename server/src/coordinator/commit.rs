@@ -56,6 +56,7 @@ use txn::types::Value;
 
 use crate::config::Timing;
 use crate::context::Counters;
+use crate::coordinator::coordinator::ABANDONED;
 use crate::coordinator::coordinator::Coordinator;
 use crate::coordinator::coordinator::StatementError;
 use crate::coordinator::txn_state::Outcome;
@@ -116,7 +117,19 @@ impl Coordinator {
                 state.parts.entry(shard).or_default().stage(key, value);
             }
         }
-        Ok(self.end(txn, &mut state).await)
+        let outcome = self.end(txn, &mut state).await;
+        // Its prepares' lock waits ended by `abandon` (the stream it was begun on closed while
+        // this END, sent on another, waited): the abort is the stream's, not the client's
+        // ABORT, so retryable, as for a statement (found by a review, 2026-12-06).
+        if let Outcome::Aborted { reason: AbortReason::User, .. } = outcome
+            && entry.abandoned.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            let outcome =
+                Outcome::Aborted { reason: AbortReason::Unavailable, detail: ABANDONED.into() };
+            state.status = Status::Ended(outcome.clone());
+            return Ok(outcome);
+        }
+        Ok(outcome)
     }
 
     /// A transaction of its own made of `writes` alone (a Commit without a handle): begun,

@@ -132,7 +132,8 @@ impl TxnEntry {
 }
 
 /// Why a transaction whose session stream closed was aborted.
-const ABANDONED: &str = "the session stream it was begun on closed (its client went away)";
+pub(crate) const ABANDONED: &str =
+    "the session stream it was begun on closed (its client went away)";
 
 /// Why a transaction with a cancelled statement was aborted.
 const CANCELLED: &str = "a statement of the transaction was cancelled before its answer";
