@@ -26,6 +26,7 @@ use txn::state::fnv1a;
 
 use crate::final_checks::checker;
 use crate::nemesis::Nemesis;
+use crate::plan::CAUSAL_READ_BOUND;
 use crate::plan::LIVENESS_BOUND;
 use crate::plan::Plan;
 use crate::sim::cluster::ClusterSpec;
@@ -112,6 +113,17 @@ pub fn run(plan: &Plan) -> RunReport {
                 if live == plan.clients {
                     world.borrow_mut().phase = Phase::Final;
                 } else if liveness_since.is_some_and(|since| now - since > LIVENESS_BOUND) {
+                    // A snapshot read that never completed is reported as one that took too
+                    // long (the canary close-to-the-millisecond's finding either way).
+                    for (client, since) in &world.borrow().causal_reads_pending {
+                        let took = now.saturating_sub(*since);
+                        if took > CAUSAL_READ_BOUND {
+                            problems.push(format!(
+                                "liveness: client {client}'s snapshot read after healing took \
+                                 {took:?} and still runs (bound {CAUSAL_READ_BOUND:?})"
+                            ));
+                        }
+                    }
                     problems.push(format!(
                         "liveness: only {live} of {} clients committed {} transactions (causal ones then a snapshot read) within {LIVENESS_BOUND:?} after healing",
                         plan.clients,

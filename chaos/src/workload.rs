@@ -673,7 +673,9 @@ pub async fn worker(
             let via = if !causal && rng.random_bool(0.5) { &forwarding } else { &client };
             register_op(&world, via, &mut rng, process).await
         } else if phase == Phase::Liveness && reads_due {
-            reads_since.get_or_insert_with(|| turmoil::sim_elapsed().unwrap_or_default());
+            let since =
+                *reads_since.get_or_insert_with(|| turmoil::sim_elapsed().unwrap_or_default());
+            world.borrow_mut().causal_reads_pending.insert(id, since);
             read_txn(&world, &client, &mut rng, process, causal).await
         } else {
             append_txn(&world, &client, &mut rng, process, causal).await
@@ -681,6 +683,7 @@ pub async fn worker(
         match ended {
             Ended::Committed if phase == Phase::Liveness && reads_due => {
                 live_reads += 1;
+                world.borrow_mut().causal_reads_pending.remove(&id);
                 let took =
                     turmoil::sim_elapsed().unwrap_or_default() - reads_since.unwrap_or_default();
                 if took > CAUSAL_READ_BOUND {

@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::rc::Rc;
+use std::time::Duration;
 
 use check::history::History;
 use check::history::MicroOp;
@@ -160,6 +161,9 @@ pub struct World {
     pub leaders: BTreeMap<u32, NodeId>,
     /// Clients that finished their liveness quota.
     pub live_clients: BTreeSet<usize>,
+    /// Causal clients whose snapshot read after healing has not completed yet, and since when
+    /// (simulated time): reported if the liveness phase ends first.
+    pub causal_reads_pending: BTreeMap<usize, Duration>,
     /// True once the bank accounts are funded.
     pub bank_ready: bool,
     /// Problems found while running (bank audits, failed setup...).
@@ -200,6 +204,7 @@ impl World {
             unknown: Vec::new(),
             leaders: BTreeMap::new(),
             live_clients: BTreeSet::new(),
+            causal_reads_pending: BTreeMap::new(),
             bank_ready: false,
             problems: Vec::new(),
             findings: None,

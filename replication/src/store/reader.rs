@@ -155,7 +155,7 @@ impl ShardReader {
         self.state.record_after(&self.rtx()?, from, n).map_err(io_error)
     }
 
-    /// Committed records still unfinished, of transactions that started at or below `before`
+    /// Committed records still unfinished, decided (committed) at or below `before`
     /// (see [`ShardState::unfinished_records`]).
     pub fn unfinished_records(
         &self,

@@ -375,7 +375,9 @@ impl<S: Sink> Batcher<S> {
         // users learn of only at their next submit (a review found it, 2026-12-05). Caught
         // here, with the jobs' completions still held, so that the writer is failed before
         // any job hears of it (caught around this call, the unwinding dropped them first, and
-        // a caller could see its job fail while the writer did not look failed yet).
+        // a caller could see its job fail while the writer did not look failed yet). In `kvd`
+        // a panic hook aborts the process before this catch runs (`server::cli`), the same
+        // fail-stop; this path serves the library's other users and its tests.
         let result = if self.catch_panics {
             match std::panic::catch_unwind(AssertUnwindSafe(|| self.sink.commit(durable, works))) {
                 Ok(result) => result,

@@ -117,11 +117,14 @@ impl Coordinator {
                 state.parts.entry(shard).or_default().stage(key, value);
             }
         }
+        let was_active = state.status == Status::Active;
         let outcome = self.end(txn, &mut state).await;
         // Its prepares' lock waits ended by `abandon` (the stream it was begun on closed while
         // this END, sent on another, waited): the abort is the stream's, not the client's
-        // ABORT, so retryable, as for a statement (found by a review, 2026-12-06).
+        // ABORT, so retryable, as for a statement (found by a review, 2026-12-06). Only for
+        // the END that ran the commit: a retried END answers what was recorded.
         if let Outcome::Aborted { reason: AbortReason::User, .. } = outcome
+            && was_active
             && entry.abandoned.load(std::sync::atomic::Ordering::SeqCst)
         {
             let outcome =

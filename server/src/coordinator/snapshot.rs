@@ -87,8 +87,25 @@ impl Coordinator {
         op: SnapshotOp,
     ) -> Result<ReadResult, StatementError> {
         let mut replicas = self.ctx.topology.replicas(shard).to_vec();
+        // The local replica first (no network; the minority side of a partition), unless it is
+        // behind a snapshot this node fixed: then last, since it would wait `rpc_ms` before it
+        // answered UNAVAILABLE (a replica `freshest_common` left out, catching up). Behind a
+        // session's token it stays first: it usually catches up within a close interval.
+        let local_behind = match at {
+            SnapshotAt::Exactly(ts) => self
+                .replicas
+                .get()
+                .and_then(|replicas| replicas.safe_time(shard))
+                .is_some_and(|safe| safe < ts),
+            SnapshotAt::AtLeast(_) => false,
+        };
         if let Some(me) = replicas.iter().position(|node| *node == self.ctx.me) {
-            replicas.swap(0, me);
+            let me = replicas.remove(me);
+            if local_behind {
+                replicas.push(me);
+            } else {
+                replicas.insert(0, me);
+            }
         }
         let wait = Timing::ms(self.timing().rpc_ms);
         let mut why = String::new();

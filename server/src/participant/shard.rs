@@ -95,6 +95,10 @@ use replication::types::Raft;
 use replication::types::term_of;
 use replication::vote_gate::VoteGate;
 
+/// How long a new leader waits before it reads its prepared transactions again after a failed
+/// read (`Shard::become_ready`; a failed read is an I/O error, logged each time).
+pub const READY_READ_RETRY: Duration = Duration::from_secs(1);
+
 /// How often the resolver looks at old prepared transactions.
 pub const RESOLVER_PERIOD: Duration = Duration::from_millis(200);
 /// Every this many resolver passes, it also asks lock holders' coordinators whether the holders
@@ -655,6 +659,7 @@ impl Shard {
                     (Ok(prepared), Ok((closed, _))) => break (prepared, closed),
                     (Err(error), _) | (_, Err(error)) => {
                         tracing::error!(shard = %self.id, %error, "cannot read the prepared transactions and closed timestamp; trying again");
+                        tokio::time::sleep(READY_READ_RETRY).await;
                     }
                 }
             }
