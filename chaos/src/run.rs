@@ -32,6 +32,7 @@ use crate::plan::Plan;
 use crate::sim::cluster::ClusterSpec;
 use crate::sim::cluster::SimCluster;
 use crate::sim::cluster::node_addr;
+use crate::workload::slow_causal_read;
 use crate::workload::worker;
 use crate::world::Phase;
 use crate::world::Stats;
@@ -118,10 +119,7 @@ pub fn run(plan: &Plan) -> RunReport {
                     for (client, since) in &world.borrow().causal_reads_pending {
                         let took = now.saturating_sub(*since);
                         if took > CAUSAL_READ_BOUND {
-                            problems.push(format!(
-                                "liveness: client {client}'s snapshot read after healing took \
-                                 {took:?} and still runs (bound {CAUSAL_READ_BOUND:?})"
-                            ));
+                            problems.push(slow_causal_read(*client, took, true));
                         }
                     }
                     problems.push(format!(

@@ -491,6 +491,18 @@ impl Cluster {
         client
     }
 
+    /// A raw gRPC client of node `id`'s public API (for requests the client library never
+    /// sends).
+    pub async fn kv_client(
+        &self,
+        id: u64,
+    ) -> proto::kv::kv_client::KvClient<tonic::transport::Channel> {
+        let addr = format!("http://{}", self.addr(id));
+        proto::kv::kv_client::KvClient::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("connect to node {id}: {e}"))
+    }
+
     /// Every node's parsed STATUS, or why it could not be had.
     pub async fn statuses(&self) -> BTreeMap<u64, Result<NodeStatus, String>> {
         let text = self.admin().await.status_all().await;

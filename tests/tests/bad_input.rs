@@ -283,9 +283,7 @@ async fn a_causal_token_from_the_future_is_refused_and_moves_no_clock() {
 
         // A transaction handle that starts that far ahead was begun by no node: TxnStatus
         // refuses it, rather than deciding it ABORTED in a record no collection would reach.
-        let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
-            .await
-            .expect("connect");
+        let mut kv = cluster.kv_client(1).await;
         let handle =
             proto::kv::TxnHandle { start_ts: token, coordinator: 2, incarnation: 1, seq: 1 };
         let request = proto::kv::TxnStatusRequest { txn: Some(handle), home_shard: Some(0) };
@@ -337,9 +335,7 @@ async fn a_ladder_of_causal_tokens_cannot_move_the_clocks_past_the_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_with_a_handle_is_not_refused_over_its_causal_token() {
     let cluster = Cluster::start().await;
-    let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
-        .await
-        .expect("connect");
+    let mut kv = cluster.kv_client(1).await;
     let begun = kv.begin(proto::kv::BeginRequest::default()).await.expect("BEGIN").into_inner();
     let write = proto::kv::CommitRequest {
         txn: begun.txn,
@@ -368,9 +364,7 @@ async fn a_commit_with_a_handle_is_not_refused_over_its_causal_token() {
 async fn a_cancelled_statement_leaves_its_transaction_aborted() {
     let cluster = Cluster::start().await;
     let client = cluster.client().await;
-    let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
-        .await
-        .expect("connect to node 1");
+    let mut kv = cluster.kv_client(1).await;
     // Both keys in one shard (s1), so that the transaction's part there has a write either way.
     let (first_key, held) = ("Hcancelled", "Held");
     let mut holder = client.begin().await.expect("BEGIN");
@@ -413,10 +407,7 @@ async fn cancelled_one_statement_calls_leave_no_transaction_registered() {
     const CANCELLED: usize = 10;
     let cluster = Cluster::start().await;
     let client = cluster.client().await;
-    let addr = cluster.addr(1);
-    let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{addr}"))
-        .await
-        .expect("connect to node 1");
+    let mut kv = cluster.kv_client(1).await;
     // A transaction holds the key, so every WRITE waits for its lock.
     let mut holder = client.begin().await.expect("BEGIN");
     holder.get_for_update("Held").await.expect("READ FOR UPDATE");
@@ -633,9 +624,7 @@ async fn a_session_stream_has_at_most_its_limit_of_requests_in_flight() {
     let mut holder = client.begin().await.expect("BEGIN");
     holder.get_for_update("Held").await.expect("READ FOR UPDATE");
 
-    let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
-        .await
-        .expect("connect to node 1");
+    let mut kv = cluster.kv_client(1).await;
     let requests = (1..=SENT).map(|id| SessionRequest {
         id,
         request: Some(Call::Read(proto::kv::ReadRequest {
@@ -685,9 +674,7 @@ async fn a_session_stream_has_at_most_its_limit_of_requests_in_flight() {
 async fn abort_after_commit_is_refused_and_changes_nothing() {
     let cluster = Cluster::start().await;
     let client = cluster.client().await;
-    let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
-        .await
-        .expect("connect to node 1");
+    let mut kv = cluster.kv_client(1).await;
     let begun = kv.begin(proto::kv::BeginRequest::default()).await.expect("BEGIN").into_inner();
     let write = proto::kv::WriteRequest {
         txn: begun.txn,

@@ -320,10 +320,7 @@ async fn a_cycle_through_a_waiting_one_statement_write_is_broken_within_a_second
     let mut h = client.begin().await.expect("BEGIN H");
     h.get(a).await.expect("H reads a");
     tokio::time::sleep(CLOCK_RESOLUTION_GAP).await;
-    let mut kv =
-        proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(elsewhere)))
-            .await
-            .expect("connect to a node that does not lead a's shard");
+    let mut kv = cluster.kv_client(elsewhere).await;
     let write = tokio::spawn(async move {
         let request =
             proto::kv::WriteRequest { key: a.into(), value: "W".into(), ..Default::default() };

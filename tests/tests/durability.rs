@@ -548,10 +548,7 @@ async fn sigterm_stops_a_node_whose_client_stopped_reading() {
     let big = vec![b'x'; 1 << 20];
     client.put("Big", big.clone()).await.expect("a 1 MiB value");
     let victim = cluster.leader_of(0).await;
-    let mut kv =
-        proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(victim)))
-            .await
-            .expect("connect");
+    let mut kv = cluster.kv_client(victim).await;
     let reads = (0..16).map(|id| proto::kv::SessionRequest {
         id,
         request: Some(proto::kv::session_request::Request::Read(proto::kv::ReadRequest {

@@ -282,10 +282,9 @@ async fn ending_a_transaction_again_answers_the_same_outcome() {
     use proto::kv::CommitRequest;
     use proto::kv::Outcome;
     use proto::kv::WriteRequest;
-    use proto::kv::kv_client::KvClient;
 
     let cluster = Cluster::start().await;
-    let mut kv = KvClient::connect(format!("http://{}", cluster.addr(2))).await.expect("connect");
+    let mut kv = cluster.kv_client(2).await;
     let handle = kv.begin(BeginRequest::default()).await.expect("Begin").into_inner().txn;
     for key in SHARD_KEYS {
         let write = WriteRequest {
@@ -387,7 +386,6 @@ async fn the_open_transaction_limit_counts_running_transactions_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn txn_status_past_the_retention_window_does_not_guess() {
     use proto::kv::TxnStatusRequest;
-    use proto::kv::kv_client::KvClient;
 
     let cluster = Cluster::builder().config("[timing]\nretention_ms = 1000\n").start().await;
     let client = cluster.client().await;
@@ -397,8 +395,7 @@ async fn txn_status_past_the_retention_window_does_not_guess() {
     let home = txn.home_shard();
     txn.commit().await.expect("END");
 
-    let mut other =
-        KvClient::connect(format!("http://{}", cluster.addr(2))).await.expect("connect");
+    let mut other = cluster.kv_client(2).await;
     let request = TxnStatusRequest { txn: Some(handle), home_shard: home };
     let first = other.txn_status(request).await.expect("TxnStatus").into_inner();
     assert_eq!(first.outcome, proto::kv::Outcome::Committed as i32, "{first:?}");
@@ -492,9 +489,7 @@ async fn a_commit_sent_just_before_its_stream_closes_runs_to_its_end() {
     use proto::kv::session_request::Request as Call;
     use proto::kv::session_response::Response as Answer;
     let cluster = Cluster::start().await;
-    let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
-        .await
-        .expect("connect to node 1");
+    let mut kv = cluster.kv_client(1).await;
     let (mut requests, outbound) = futures::channel::mpsc::channel::<SessionRequest>(4);
     let mut responses = kv.session(outbound).await.expect("a session").into_inner();
     let mut next = async |request: SessionRequest| {
@@ -544,9 +539,7 @@ async fn a_stream_closed_during_a_lock_wait_aborts_its_transaction_as_retryable(
     let mut holder = begin_on(&client, &cluster.addr(1)).await;
     holder.get_for_update("Waited").await.expect("READ FOR UPDATE");
 
-    let mut kv = proto::kv::kv_client::KvClient::connect(format!("http://{}", cluster.addr(1)))
-        .await
-        .expect("connect to node 1");
+    let mut kv = cluster.kv_client(1).await;
     let (mut requests, outbound) = futures::channel::mpsc::channel::<SessionRequest>(4);
     let mut responses = kv.session(outbound).await.expect("a session").into_inner();
     let begin = Call::Begin(proto::kv::BeginRequest::default());

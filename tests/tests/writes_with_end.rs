@@ -88,9 +88,7 @@ async fn writes_sent_with_end_commit_all_or_nothing_and_lock_like_statements() {
         use proto::kv::CommitRequest;
         use proto::kv::Outcome;
         use proto::kv::WriteRequest;
-        use proto::kv::kv_client::KvClient;
-        let mut kv =
-            KvClient::connect(format!("http://{}", cluster.addr(1))).await.expect("connect");
+        let mut kv = cluster.kv_client(1).await;
         let handle = kv.begin(BeginRequest::default()).await.expect("Begin").into_inner().txn;
         let write = WriteRequest {
             txn: handle,
@@ -261,9 +259,7 @@ async fn writes_without_a_handle_are_one_transaction_of_their_own() {
     {
         // On the wire, too: no handle and no writes is a bad request.
         use proto::kv::CommitRequest;
-        use proto::kv::kv_client::KvClient;
-        let mut kv =
-            KvClient::connect(format!("http://{}", cluster.addr(3))).await.expect("connect");
+        let mut kv = cluster.kv_client(3).await;
         let refused =
             kv.commit(CommitRequest { txn: None, writes: Vec::new(), causal_token: 0 }).await;
         let status = refused.expect_err("a Commit without a handle or writes");
