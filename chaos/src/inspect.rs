@@ -8,6 +8,7 @@ use client::connector::Connector;
 use proto::peer::Kind;
 use proto::peer::peer_client::PeerClient;
 use replication::codec;
+use replication::handshake::Handshake;
 use replication::mux::PeerMux;
 use server::peer::message::Envelope;
 use server::peer::message::Inspection;
@@ -32,7 +33,9 @@ pub async fn inspect(addr: &str, shard: ShardId) -> Result<Inspection, String> {
 /// Sends one Peer API request to `addr` as a node would (also for tests that play a
 /// coordinator), and returns the reply with the sender's clock.
 pub async fn call(addr: &str, request: PeerRequest) -> Result<Envelope<PeerReply>, String> {
-    let mux = PeerMux::new(PeerClient::new(SimConnector.channel(addr)));
+    // A tool, not a node: no handshake headers, so nothing is checked.
+    let client = PeerClient::with_interceptor(SimConnector.channel(addr), Handshake::tool());
+    let mux = PeerMux::new(client);
     let payload = codec::encode(&Envelope { clock: Timestamp::ZERO, body: request });
     let response = mux
         .call(Kind::Call, 0, payload.into(), INSPECT_DEADLINE)

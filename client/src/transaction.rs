@@ -11,6 +11,11 @@
 //! statement fails with the same abort until the transaction is ended. `commit` answers
 //! COMMITTED or the abort; if the answer is lost it asks `TxnStatus` (which decides an undecided
 //! transaction ABORTED) and reports [`Error::Unknown`] only if that fails too.
+//!
+//! A transaction dropped open (never ended: an error returned early with `?`, a cancelled
+//! future, a panic) is aborted in the background, on the runtime it is dropped in, so that its
+//! locks go at once rather than at the coordinator's idle limit (30 s by default). One dropped
+//! during its END is not: the END may be committing it, and its outcome is the record's.
 
 use proto::kv::AbortRequest;
 use proto::kv::BeginRequest;
@@ -47,6 +52,26 @@ pub struct Transaction {
     read_only: bool,
     home: Option<u32>,
     aborted: Option<Error>,
+    /// An END was sent: dropped now, the transaction is not aborted (the END settles it).
+    ending: bool,
+}
+
+impl Drop for Transaction {
+    /// Aborts a transaction dropped open, in the background (see the module docs). Outside a
+    /// tokio runtime nothing can be sent: the coordinator's idle limit ends it.
+    fn drop(&mut self) {
+        if self.ending {
+            return;
+        }
+        let Some(handle) = self.handle.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let kv = self.client.kv(&self.addr);
+        let deadline = self.client.inner.timeout;
+        runtime.spawn(async move {
+            let request = AbortRequest { txn: Some(handle) };
+            let _ = tokio::time::timeout(deadline, kv.abort(request)).await;
+        });
+    }
 }
 
 /// The contract name of a proto abort reason.
@@ -80,6 +105,7 @@ impl Transaction {
             read_only,
             home: None,
             aborted: None,
+            ending: false,
         }
     }
 
@@ -96,6 +122,7 @@ impl Transaction {
             read_only: false,
             home: None,
             aborted: None,
+            ending: false,
         }
     }
 
@@ -366,6 +393,9 @@ impl Transaction {
             None if writes.is_empty() => return Ok(CommitInfo { commit_ts: 0 }),
             None => self.begun().await?,
         };
+        // From here the END settles the transaction: not aborted when dropped (see the module
+        // docs); `self.ending` tells `Drop` so.
+        self.ending = true;
         let first_key = writes.first().map(|write| write.key.clone());
         let writes = writes.iter().map(Mutation::to_proto).collect();
         // The token: the commit goes above what the session saw since BEGIN (another
@@ -399,6 +429,7 @@ impl Transaction {
                 | Error::Unavailable(message)
                 | Error::NotFound(message) => message,
                 refused @ (Error::Invalid(_) | Error::NotAllowed(_)) => {
+                    self.ending = false;
                     let _ = self.abort().await;
                     return Err(refused);
                 }
@@ -434,9 +465,9 @@ impl Transaction {
     }
 
     /// ABORT. Idempotent; errors are ignored when the transaction is already gone.
-    pub async fn abort(self) -> Result<(), Error> {
-        // Never begun: nothing exists at the server.
-        let Some(handle) = self.handle else { return Ok(()) };
+    pub async fn abort(mut self) -> Result<(), Error> {
+        // Never begun: nothing exists at the server. Taken: not aborted again when dropped.
+        let Some(handle) = self.handle.take() else { return Ok(()) };
         let request = AbortRequest { txn: Some(handle) };
         let kv = self.client.kv(&self.addr);
         match tokio::time::timeout(self.client.inner.timeout, kv.abort(request)).await {

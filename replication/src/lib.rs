@@ -5,6 +5,8 @@
 //! - [`codec`]: versioned postcard encoding of everything stored or sent.
 //! - [`store`]: the node's redb database: logs, votes, state machines, snapshots, one writer.
 //! - [`network`]: the Raft transport: one gRPC service per node carries every group's messages.
+//! - [`handshake`]: the headers that name a request's sender, target and cluster shape, and the
+//!   receiver's check of them (a misconfigured node is refused, not counted).
 //! - [`mux`]: one long-lived stream per pair of nodes, on which those messages (and the
 //!   transaction layer's) travel as numbered frames.
 //! - [`vote_gate`]: whether a replica may vote (closed on a fresh data directory until it is
@@ -12,6 +14,7 @@
 
 pub mod canary;
 pub mod codec;
+pub mod handshake;
 pub mod mux;
 pub mod network;
 pub mod store;

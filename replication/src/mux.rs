@@ -19,9 +19,10 @@ use proto::peer::Kind;
 use proto::peer::peer_client::PeerClient;
 use tokio::sync::watch;
 use tonic::Streaming;
-use tonic::transport::Channel;
 
 pub use proto::mux::Replies;
+
+use crate::handshake::PeerChannel;
 
 /// Why a call to another node got no answer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -41,7 +42,7 @@ pub struct PeerMux {
 
 impl PeerMux {
     /// The stream to the node that `client` reaches.
-    pub fn new(client: PeerClient<Channel>) -> PeerMux {
+    pub fn new(client: PeerClient<PeerChannel>) -> PeerMux {
         let opener: mux::Opener<Frame, Frame> = Arc::new(move |outbound| {
             let mut client = client.clone();
             Box::pin(async move { client.mux(outbound).await.map(|r| r.into_inner()) })

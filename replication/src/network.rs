@@ -39,11 +39,11 @@ use proto::peer::SnapshotChunk;
 use proto::peer::peer_client::PeerClient;
 use serde::Deserialize;
 use serde::Serialize;
-use tonic::transport::Channel;
 use txn::types::NodeId;
 use txn::types::ShardId;
 
 use crate::codec;
+use crate::handshake::PeerChannel;
 use crate::mux::MuxError;
 use crate::mux::PeerMux;
 use crate::store::LogStore;
@@ -96,7 +96,7 @@ pub fn size_allowance(bytes: usize) -> Duration {
 pub trait PeerConnector: Send + Sync + 'static {
     /// A client for `target`'s `Peer` service (for snapshots), or `None` if the node is
     /// unknown. Cheap: the channel is shared and connects lazily.
-    fn peer(&self, target: NodeId) -> Option<PeerClient<Channel>>;
+    fn peer(&self, target: NodeId) -> Option<PeerClient<PeerChannel>>;
     /// The message stream to `target`, shared by every shard's group and the transactions, or
     /// `None` if the node is unknown.
     fn mux(&self, target: NodeId) -> Option<Arc<PeerMux>>;
@@ -168,7 +168,7 @@ fn unreachable<E: std::fmt::Display>(error: E) -> Unreachable<TypeConfig> {
 }
 
 impl ShardPeer {
-    fn client(&self) -> Result<PeerClient<Channel>, Unreachable<TypeConfig>> {
+    fn client(&self) -> Result<PeerClient<PeerChannel>, Unreachable<TypeConfig>> {
         self.connector
             .peer(self.target)
             .ok_or_else(|| unreachable(format!("unknown node {}", self.target)))

@@ -22,6 +22,8 @@ use openraft::BasicNode;
 use openraft::SnapshotPolicy;
 use openraft::async_runtime::WatchReceiver;
 use proto::peer::peer_client::PeerClient;
+use replication::handshake::Admission;
+use replication::handshake::PeerChannel;
 use replication::mux::PeerMux;
 use replication::network::PeerConnector;
 use replication::network::ShardNetworkFactory;
@@ -30,7 +32,7 @@ use replication::store::IdentityError;
 use replication::store::Store;
 use replication::types::Raft;
 use replication::vote_gate::VoteGate;
-use tonic::transport::Channel;
+use tonic::service::interceptor::InterceptedService;
 use txn::types::NodeId;
 use txn::types::ShardId;
 
@@ -143,7 +145,7 @@ fn raft_config(config: &NodeConfig) -> Result<Arc<openraft::Config>, StartError>
 struct RaftConnector(Arc<Peers>);
 
 impl PeerConnector for RaftConnector {
-    fn peer(&self, target: NodeId) -> Option<PeerClient<Channel>> {
+    fn peer(&self, target: NodeId) -> Option<PeerClient<PeerChannel>> {
         self.0.client(target)
     }
 
@@ -349,8 +351,12 @@ impl Node {
     pub async fn handle(&self, request: PeerRequest) -> PeerReply {
         let shard_of = |shard: ShardId| match self.shards.get(&shard) {
             Some(replica) => Ok(replica.clone()),
+            None if !self.ctx.topology.has(shard) => Err(PeerReply::Invalid(format!(
+                "the cluster has no {shard} ({})",
+                self.ctx.topology.shape()
+            ))),
             None => Err(PeerReply::NotLeader {
-                leader: Some(self.ctx.peers.leader_guess(shard)).filter(|l| *l != self.ctx.me),
+                leader: self.ctx.peers.leader_guess(shard).filter(|l| *l != self.ctx.me),
             }),
         };
         macro_rules! on_shard {
@@ -446,6 +452,9 @@ impl Node {
         let peer = proto::peer::peer_server::PeerServer::new(PeerService::new(self.clone()))
             .max_decoding_message_size(MESSAGE_BYTES_MAX)
             .max_encoding_message_size(MESSAGE_BYTES_MAX);
+        // Requests from a node of another cluster shape, or meant for another node, are refused.
+        let admission = Admission::new(self.ctx.config.id, &self.ctx.topology.shape());
+        let peer = InterceptedService::new(peer, admission);
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_millis(500)))
             .http2_keepalive_timeout(Some(Duration::from_secs(1)))

@@ -70,6 +70,12 @@ impl Topology {
         Topology { nodes, splits, replicas }
     }
 
+    /// The cluster's shape as the peer handshake names it (`replication::handshake`): the shard
+    /// count and the node ids, which fix the split points and the replicas.
+    pub fn shape(&self) -> String {
+        replication::handshake::shape(self.shard_count(), self.nodes.keys().copied())
+    }
+
     /// The number of shards.
     pub fn shard_count(&self) -> u32 {
         self.splits.len() as u32
@@ -132,9 +138,15 @@ impl Topology {
         out
     }
 
-    /// The replicas of a shard, preferred leader first.
+    /// The replicas of a shard, preferred leader first; none for a shard the cluster does not
+    /// have (an id from a request of another node or a tool).
     pub fn replicas(&self, shard: ShardId) -> &[NodeId] {
-        &self.replicas[shard.0 as usize]
+        self.replicas.get(shard.0 as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether the cluster has `shard`.
+    pub fn has(&self, shard: ShardId) -> bool {
+        shard.0 < self.shard_count()
     }
 
     /// The shards `node` replicates.

@@ -65,6 +65,8 @@ struct NodeProcess {
     data: PathBuf,
     log: PathBuf,
     env: Vec<(String, String)>,
+    /// Extra arguments of `kvd start` ([`Cluster::set_node_args`]).
+    args: Vec<String>,
     /// The largest file the process may write (RLIMIT_FSIZE, set through `prlimit`).
     file_bytes_max: Option<u64>,
     child: Option<Child>,
@@ -141,6 +143,7 @@ impl ClusterBuilder {
                 data: dir.path().join(format!("node-{id}")),
                 log: dir.path().join(format!("node-{id}.log")),
                 env: self.env.get(&id).cloned().unwrap_or_default(),
+                args: Vec::new(),
                 file_bytes_max: self.file_bytes_max.get(&id).copied(),
                 child: None,
             };
@@ -274,7 +277,10 @@ impl Cluster {
 
     /// Starts node `id`'s process (its log is appended to).
     fn launch(&mut self, id: u64) {
-        let peers = self.peers_arg();
+        let mut peers = vec!["--peers".to_string(), self.peers_arg()];
+        if self.node(id).args.iter().any(|arg| arg == "--peers") {
+            peers.clear();
+        }
         let config: Vec<std::ffi::OsString> = match &self.config {
             Some(path) => vec!["--config".into(), path.into()],
             None => Vec::new(),
@@ -298,7 +304,9 @@ impl Cluster {
         };
         let child = command
             .arg("start")
-            .args(["--id", &id.to_string(), "--listen", &node.addr, "--peers", &peers])
+            .args(["--id", &id.to_string(), "--listen", &node.addr])
+            .args(&peers)
+            .args(&node.args)
             .arg("--data")
             .arg(&node.data)
             .args(&config)
@@ -419,6 +427,12 @@ impl Cluster {
     /// Restarts a killed node `id` on its data directory and address.
     pub fn restart(&mut self, id: u64) {
         self.launch(id);
+    }
+
+    /// Extra arguments for node `id`'s later starts (a misconfiguration, say); `--peers` among
+    /// them replaces the cluster's. An empty list goes back to the cluster's arguments.
+    pub fn set_node_args(&mut self, id: u64, args: &[&str]) {
+        self.node_mut(id).args = args.iter().map(|arg| arg.to_string()).collect();
     }
 
     /// Starts node `id`, held back when the cluster was spawned ([`ClusterBuilder::held`]).

@@ -454,6 +454,32 @@ async fn an_idle_transaction_is_aborted_and_its_locks_released() {
     assert_eq!(text(client.get(key).await.expect("READ")).as_deref(), Some("after"));
 }
 
+/// A transaction a program drops open (an early `?`, a cancelled future) is aborted by the
+/// client library at once, not left to the coordinator's idle limit: another client's write to
+/// the key it wrote goes through within the lock wait (3 s here, the idle limit 60 s), and the
+/// record says ABORTED: USER. Before 2026-12-06 the lock stayed until the idle limit, and the
+/// write failed with LOCK_TIMEOUT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_transaction_is_aborted_by_the_library() {
+    let config = "[timing]\nidle_ms = 60000\nlock_wait_ms = 3000\n";
+    let cluster = Cluster::builder().config(config).start().await;
+    let client = cluster.client().await;
+    let other = cluster.client().await;
+    let key = SHARD_KEYS[0];
+    client.put(key, "before").await.expect("seed");
+
+    let mut dropped = client.begin().await.expect("BEGIN");
+    dropped.put(key, "never").await.expect("WRITE");
+    let handle = *dropped.handle().expect("a begun transaction's handle");
+    drop(dropped);
+    other.put(key, "after").await.expect("the dropped transaction's lock was released");
+    match client.txn_status(&handle, None).await.expect("TxnStatus") {
+        TxnOutcome::Aborted { reason, .. } => assert_eq!(reason, "USER"),
+        committed => panic!("the dropped transaction's record: {committed:?}"),
+    }
+    assert_eq!(text(client.get(key).await.expect("READ")).as_deref(), Some("after"));
+}
+
 /// A client that dies does not hold its locks until the idle timeout: its transactions were
 /// begun on its session stream, and the node aborts them when the stream closes, as a database
 /// rolls back the transaction of a closed connection (`server::api::session_txns`). A killed

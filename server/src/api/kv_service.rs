@@ -462,7 +462,7 @@ impl Kv for KvService {
                 let (from, to) = topology.range(shard);
                 let leader = match self.node.shard(shard) {
                     Some(replica) => replica.current_leader(),
-                    None => Some(ctx.peers.leader_guess(shard)),
+                    None => ctx.peers.leader_guess(shard),
                 };
                 proto::kv::Shard {
                     id: shard.0,

@@ -21,6 +21,8 @@ use client::connector::MESSAGE_BYTES_MAX;
 use proto::peer::Kind;
 use proto::peer::peer_client::PeerClient;
 use replication::codec;
+use replication::handshake::Handshake;
+use replication::handshake::PeerChannel;
 use replication::mux::MuxError;
 use replication::mux::PeerMux;
 use tokio::time::Instant;
@@ -107,6 +109,8 @@ pub trait LeaderHints: Send + Sync {
 pub struct Peers {
     me: NodeId,
     topology: Arc<Topology>,
+    /// The cluster's shape as [`Handshake`] names it.
+    shape: String,
     connector: Arc<dyn Connector>,
     clock: NodeClock,
     channels: Mutex<BTreeMap<NodeId, Channel>>,
@@ -128,6 +132,7 @@ impl Peers {
     ) -> Peers {
         Peers {
             me,
+            shape: topology.shape(),
             topology,
             connector,
             clock,
@@ -156,13 +161,14 @@ impl Peers {
         &self.topology
     }
 
-    /// A gRPC client for `node`'s Peer service.
-    pub fn client(&self, node: NodeId) -> Option<PeerClient<Channel>> {
+    /// A gRPC client for `node`'s Peer service; its requests carry this node's [`Handshake`].
+    pub fn client(&self, node: NodeId) -> Option<PeerClient<PeerChannel>> {
         let addr = self.topology.addr(node)?;
         let mut channels = self.channels.lock().expect("channels lock");
         let channel = channels.entry(node).or_insert_with(|| self.connector.channel(addr)).clone();
+        let handshake = Handshake::new(self.me, node, &self.shape);
         Some(
-            PeerClient::new(channel)
+            PeerClient::with_interceptor(channel, handshake)
                 .max_decoding_message_size(MESSAGE_BYTES_MAX)
                 .max_encoding_message_size(MESSAGE_BYTES_MAX),
         )
@@ -231,9 +237,9 @@ impl Peers {
         Ok(reply.body)
     }
 
-    /// The node to try first for `shard`.
-    pub fn leader_guess(&self, shard: ShardId) -> NodeId {
-        self.known_leader(shard).unwrap_or(self.topology.replicas(shard)[0])
+    /// The node to try first for `shard` (`None` if the cluster has no such shard).
+    pub fn leader_guess(&self, shard: ShardId) -> Option<NodeId> {
+        self.known_leader(shard).or_else(|| self.topology.replicas(shard).first().copied())
     }
 
     /// The leader of `shard` as far as this node knows: its own replica's view, else the node
@@ -267,7 +273,10 @@ impl Peers {
     ) -> Result<(NodeId, PeerReply), CallError> {
         let until = Instant::now() + deadline;
         let replicas = self.topology.replicas(shard).to_vec();
-        let mut target = self.leader_guess(shard);
+        let Some(mut target) = self.leader_guess(shard) else {
+            let why = format!("the cluster has no {shard}");
+            return Err(CallError::Unreachable { node: self.me, why });
+        };
         let mut backoff = RETRY_BACKOFF_MIN;
         let mut round = 0usize;
         let leaderless_until = Instant::now() + self.no_leader_limit();
@@ -307,8 +316,10 @@ impl Peers {
                     let pause = backoff.min(until.saturating_duration_since(Instant::now()));
                     tokio::time::sleep(pause).await;
                     backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
-                    let guess = self.leader_guess(shard);
-                    if guess != target { guess } else { replicas[round % replicas.len()] }
+                    match self.leader_guess(shard) {
+                        Some(guess) if guess != target => guess,
+                        _ => replicas[round % replicas.len()],
+                    }
                 }
             };
         }
