@@ -733,7 +733,9 @@ impl Client {
         known(self).ok_or_else(|| Error::Unavailable("the cluster sent an empty shard map".into()))
     }
 
-    /// The exact outcome of a transaction (deciding an undecided one ABORTED).
+    /// The exact outcome of a transaction (deciding an undecided one ABORTED). A transaction
+    /// whose record was collected (it began before the retention window) answers
+    /// [`Error::Unknown`]: its outcome is no longer known.
     pub async fn txn_status(
         &self,
         handle: &TxnHandle,
@@ -781,6 +783,11 @@ impl Client {
                                 message: abort.message,
                             }
                         });
+                    }
+                    // The record was collected (the transaction began before the retention
+                    // window): its outcome is no longer known, which is not a bad request.
+                    Ok(Err(status)) if status.code() == tonic::Code::OutOfRange => {
+                        return Err(Error::Unknown(status.message().to_string()));
                     }
                     Ok(Err(status)) => match Error::from_status(status, false) {
                         error @ Error::Unavailable(_) => last = error,

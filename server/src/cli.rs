@@ -145,6 +145,8 @@ fn catch_file_size_signal() -> Option<tokio::signal::unix::Signal> {
 /// How long a stopping node waits for its clients' connections to close before it stops
 /// anyway.
 pub const SHUTDOWN_DRAIN_MAX: Duration = Duration::from_secs(5);
+/// How long a stopping node waits for its Raft groups to stop (a stalled disk holds them).
+pub const GROUPS_STOP_MAX: Duration = Duration::from_secs(5);
 
 /// Binds, starts and serves one node until it is told to stop.
 pub async fn serve(config: NodeConfig) -> Result<(), String> {
@@ -194,7 +196,10 @@ pub async fn serve(config: NodeConfig) -> Result<(), String> {
         }
     };
     let failure = node.failure();
-    node.shutdown().await;
+    // A group's shutdown waits for its storage calls, which a stalled disk never ends.
+    if tokio::time::timeout(GROUPS_STOP_MAX, node.shutdown()).await.is_err() {
+        tracing::warn!(?GROUPS_STOP_MAX, "the Raft groups did not stop in time; exiting anyway");
+    }
     served.map_err(|e| format!("serving failed: {e}"))?;
     match failure {
         Some(why) => Err(why),

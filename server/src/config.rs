@@ -170,6 +170,10 @@ pub struct Timing {
     pub close_lag_ms: u64,
     /// MVCC versions and finished transaction records are kept this long.
     pub retention_ms: u64,
+    /// A write to the disk (a commit of the log or the state database, its fsync included)
+    /// that has not completed for this long stops the node (`Node::failure`): a node whose disk
+    /// hangs would otherwise stay in every group without doing its part.
+    pub disk_stall_ms: u64,
 }
 
 impl Default for Timing {
@@ -189,6 +193,7 @@ impl Default for Timing {
             close_idle_interval_ms: 250,
             close_lag_ms: 0,
             retention_ms: 300_000,
+            disk_stall_ms: 20_000,
         }
     }
 }
@@ -341,6 +346,7 @@ impl NodeConfig {
             ("close_idle_interval_ms", timing.close_idle_interval_ms, true),
             ("close_lag_ms", timing.close_lag_ms, true),
             ("retention_ms", timing.retention_ms, false),
+            ("disk_stall_ms", timing.disk_stall_ms, false),
         ] {
             if value > TIMING_MS_MAX {
                 return Err(invalid(format!(

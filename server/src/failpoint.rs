@@ -6,6 +6,10 @@
 //! points: `before-decide`, `after-decide`. A pause only delays (it can never change an
 //! outcome), so this seam is harmless if set by accident; nothing else reads it.
 //!
+//! `KVD_DISK_STALL=<file>` makes every durable commit wait while the file exists, as a disk
+//! whose fsync hangs (`replication::store::writer::DISK_STALL_VAR`; the end-to-end test of the
+//! stall check). It only delays writes, as a slow disk would.
+//!
 //! `KVD_PANIC=lock` makes the node panic when it is asked for a lock (a statement's), with the
 //! shard's state lock held: the end-to-end test that a panic stops the node. A panic stops a
 //! node at once whatever caused it, so this seam only crashes, as `kill -9` would.

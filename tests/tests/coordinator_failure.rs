@@ -172,7 +172,7 @@ async fn a_coordinator_killed_after_the_decision_leaves_everything_and_frees_its
 /// finish: the participants' resolvers commit through it but cannot tell whether the others
 /// have. Its home finishes it once the retention window has passed (after sending the commit
 /// to every other shard), and the record is collected like any other: `TxnStatus` then
-/// answers "no longer known", where before it answered COMMITTED for ever (a record leaked
+/// answers "no longer known" (`Error::Unknown` in the library), where before it answered COMMITTED for ever (a record leaked
 /// per coordinator crash).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_record_of_a_transaction_whose_coordinator_died_after_the_decision_is_collected() {
@@ -190,7 +190,7 @@ async fn the_record_of_a_transaction_whose_coordinator_died_after_the_decision_i
     })
     .await;
     assert!(
-        matches!(&status, Error::Invalid(message) if message.contains("no longer known")),
+        matches!(&status, Error::Unknown(message) if message.contains("no longer known")),
         "{status:?}"
     );
     for key in SHARD_KEYS {

@@ -430,6 +430,54 @@ async fn a_node_whose_disk_refuses_a_write_stops_by_itself_and_recovers_on_resta
     eprintln!("{checked} keys read back; {} writes uncertain", record.failures.len());
 }
 
+/// The stall limit of the disk-stall test (`[timing] disk_stall_ms`; 20 s by default).
+const DISK_STALL_MS: u64 = 1_000;
+/// How long the stalled node may take to stop: the limit, a check period, and its bounded stop.
+const STALL_STOP_WITHIN: Duration = Duration::from_secs(30);
+
+/// A disk that hangs (an fsync that never returns: the writer cannot fail a commit it is stuck
+/// in) stops its node once a commit has not completed for `disk_stall_ms`, saying so, and the
+/// others carry on: a write to every shard goes through. Once the disk works, the node starts
+/// again and every write reads back through it. Before 2026-12-06 nothing watched a commit's
+/// duration: the node stayed up, answering heartbeats, with its commits stuck (the stall is a
+/// test seam, `KVD_DISK_STALL`: durable commits wait while a file exists).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_disk_stalls_stops_and_the_others_carry_on() {
+    let stalling = 1;
+    let seam = tempfile::tempdir().expect("a temp dir");
+    let stall = seam.path().join("stall");
+    let config = format!("[timing]\ndisk_stall_ms = {DISK_STALL_MS}\n");
+    let mut cluster = Cluster::builder()
+        .config(&config)
+        .node_env(stalling, "KVD_DISK_STALL", stall.to_str().expect("a UTF-8 path"))
+        .start()
+        .await;
+    let client = cluster.client().await;
+    let mut record = AckedWrites::new();
+    write_keys(&cluster, &mut record, &client, &spread("before", 8), "before").await;
+
+    // Idle shards still append a close every 250 ms, so a durable commit comes soon.
+    std::fs::write(&stall, b"").expect("create the stall file");
+    let status = cluster
+        .wait_exit(stalling, STALL_STOP_WITHIN)
+        .await
+        .unwrap_or_else(|| panic!("node {stalling} still runs with its disk stalled"));
+    assert!(!status.success(), "node {stalling} exited with {status} on a stalled disk");
+    let log = std::fs::read_to_string(cluster.log_path(stalling)).expect("the node's log");
+    assert!(log.contains("the disk stalls: a commit of"), "node {stalling}'s log: no reason");
+
+    let others: Vec<u64> = cluster.running();
+    let majority = cluster.client_via(&others).await;
+    write_keys(&cluster, &mut record, &majority, &spread("during", 8), "during").await;
+
+    std::fs::remove_file(&stall).expect("remove the stall file");
+    cluster.restart(stalling);
+    cluster.wait_ready().await;
+    let through = cluster.client_via(&[stalling]).await;
+    record.verify(&through, VERIFY_WITHIN).await;
+    cluster.check_alive();
+}
+
 /// How long a node whose Raft group stopped may take to stop itself.
 const GROUP_FAIL_STOP_WITHIN: Duration = Duration::from_secs(10);
 

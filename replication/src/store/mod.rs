@@ -291,6 +291,17 @@ impl Store {
         log.or_else(|| self.state_writer.failure().map(|why| format!("the state database: {why}")))
     }
 
+    /// Which writer has been in one commit for longer than `limit` (a disk that stalls), and
+    /// for how long, if one has.
+    pub fn stall(&self, limit: std::time::Duration) -> Option<String> {
+        let stalled = |what: &str, stalled: Option<std::time::Duration>| {
+            let stalled = stalled.filter(|stalled| *stalled > limit)?;
+            Some(format!("a commit of {what} has not completed for {stalled:.1?}"))
+        };
+        stalled("the Raft log", self.log_writer.stalled_for())
+            .or_else(|| stalled("the state database", self.state_writer.stalled_for()))
+    }
+
     /// Why the data directory is no longer the one opened (deleted, moved or replaced under
     /// the running node: [`presence`]), if it is not.
     pub fn directory_lost(&self) -> Option<String> {

@@ -17,6 +17,12 @@
 //! stops, and every later submission fails. The node must then stop (fail-stop; retrying an
 //! fsync after an error is unsafe).
 //!
+//! A commit that does not complete (a disk that hangs in an fsync) cannot fail the writer: the
+//! thread is stuck in it. The writer records when its commit in progress started, and
+//! [`Writer::stalled_for`] tells how long it has been in it, for the node to stop when that
+//! passes its limit (fail-stop, as CockroachDB does for a disk stall). Only on a thread: the
+//! simulated disk never stalls.
+//!
 //! Where the writer runs is the [`Executor`] seam: a dedicated OS thread in production (fsync
 //! blocks), or an async task inline in the simulation (no blocking threads there; the simulated
 //! disk never blocks).
@@ -37,6 +43,30 @@ use tokio::sync::oneshot;
 
 /// Jobs taken into one batch at most.
 pub const WRITER_BATCH_JOBS_MAX: usize = 4096;
+
+/// Test seam: while the file this environment variable names exists, every durable commit of a
+/// writer on a thread waits before it starts, as on a disk whose fsync hangs (the end-to-end
+/// test of the stall check). Read once; nothing else sets it.
+pub const DISK_STALL_VAR: &str = "KVD_DISK_STALL";
+/// How often a commit held by [`DISK_STALL_VAR`] looks at the file again.
+const DISK_STALL_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Waits while the file named by [`DISK_STALL_VAR`] exists.
+fn stall_if_asked() {
+    static PATH: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    let Some(path) = PATH.get_or_init(|| std::env::var_os(DISK_STALL_VAR).map(Into::into)) else {
+        return;
+    };
+    while path.exists() {
+        std::thread::sleep(DISK_STALL_POLL);
+    }
+}
+
+/// The instant that commit start times are counted from (the first use).
+fn epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
 
 /// Where the writer loop runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,6 +211,9 @@ impl WriterStats {
 /// A handle to submit jobs; cheap to clone.
 pub struct Writer<S: Sink> {
     jobs: mpsc::UnboundedSender<Job<S>>,
+    /// When the commit in progress started: microseconds since [`epoch`] plus one; 0 while no
+    /// commit runs (or the writer runs as a task, which is never watched).
+    in_commit_since: Arc<AtomicU64>,
     failed: Arc<AtomicBool>,
     /// Why, once `failed`.
     failure: Arc<Mutex<Option<String>>>,
@@ -192,6 +225,7 @@ impl<S: Sink> Clone for Writer<S> {
     fn clone(&self) -> Self {
         Writer {
             jobs: self.jobs.clone(),
+            in_commit_since: self.in_commit_since.clone(),
             failed: self.failed.clone(),
             failure: self.failure.clone(),
             stats: self.stats.clone(),
@@ -213,9 +247,12 @@ impl<S: Sink> Writer<S> {
         let failed = Arc::new(AtomicBool::new(false));
         let failure = Arc::new(Mutex::new(None));
         let stats = Arc::new(WriterStats::default());
+        let in_commit_since = Arc::new(AtomicU64::new(0));
+        epoch(); // Before any commit starts: start times are counted from it.
         let mut batcher = Batcher {
             sink,
             catch_panics: executor == Executor::Thread,
+            in_commit_since: (executor == Executor::Thread).then(|| in_commit_since.clone()),
             failed: failed.clone(),
             failure: failure.clone(),
             stats: stats.clone(),
@@ -256,7 +293,14 @@ impl<S: Sink> Writer<S> {
                 });
             }
         }
-        Writer { jobs, failed, failure, stats, executor }
+        Writer { jobs, in_commit_since, failed, failure, stats, executor }
+    }
+
+    /// How long the commit in progress has run, if one runs (a writer on a thread only).
+    pub fn stalled_for(&self) -> Option<std::time::Duration> {
+        let since = self.in_commit_since.load(Ordering::Acquire).checked_sub(1)?;
+        let now = epoch().elapsed().as_micros() as u64;
+        Some(std::time::Duration::from_micros(now.saturating_sub(since)))
     }
 
     /// Where the writer runs; other blocking work of the same store runs likewise
@@ -335,6 +379,8 @@ struct Batcher<S: Sink> {
     /// Catch a panic in a commit as a failure of the writer (on a thread of its own; in the
     /// simulation a panic stops the run instead).
     catch_panics: bool,
+    /// Where the start of each commit is recorded (`Writer::in_commit_since`), when watched.
+    in_commit_since: Option<Arc<AtomicU64>>,
     failed: Arc<AtomicBool>,
     failure: Arc<Mutex<Option<String>>>,
     stats: Arc<WriterStats>,
@@ -367,6 +413,12 @@ impl<S: Sink> Batcher<S> {
         }
         self.commits += 1;
         let started = std::time::Instant::now();
+        if let Some(since) = &self.in_commit_since {
+            since.store(started.duration_since(epoch()).as_micros() as u64 + 1, Ordering::Release);
+            if durable {
+                stall_if_asked();
+            }
+        }
         let count = jobs.len();
         let (works, completions): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|job| (job.work, job.done)).unzip();
@@ -394,6 +446,9 @@ impl<S: Sink> Batcher<S> {
             self.sink.commit(durable, works)
         };
         self.stats.count(durable, count, started.elapsed());
+        if let Some(since) = &self.in_commit_since {
+            since.store(0, Ordering::Release);
+        }
         match result {
             Ok(()) => {
                 for done in completions {
@@ -476,5 +531,32 @@ mod tests {
         let why = writer.failure().expect("a reason");
         assert!(why.contains("panicked") && why.contains("log hole in s0"), "{why}");
         assert!(writer.run(false, |_: &mut Vec<u32>| Ok(())).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_commit_in_progress_is_timed_and_one_done_is_not() {
+        let sink = TestSink { committed: Arc::new(Mutex::new(Vec::new())), commits: 0, fail_at: 0 };
+        let writer = Writer::start(sink, Executor::Thread, "test", None);
+        assert_eq!(writer.stalled_for(), None, "idle");
+        let (entered, inside) = oneshot::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let blocking = writer.clone();
+        let commit = tokio::spawn(async move {
+            blocking
+                .run(true, move |_: &mut Vec<u32>| -> Result<(), String> {
+                    entered.send(()).expect("the test waits");
+                    released.recv().expect("the test releases");
+                    Ok(())
+                })
+                .await
+        });
+        inside.await.expect("the commit started");
+        let first = writer.stalled_for().expect("a commit in progress");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let later = writer.stalled_for().expect("still in progress");
+        assert!(later >= first + std::time::Duration::from_millis(20), "{first:?} {later:?}");
+        release.send(()).expect("the commit waits");
+        commit.await.expect("joined").expect("committed");
+        assert_eq!(writer.stalled_for(), None, "done");
     }
 }
