@@ -123,8 +123,8 @@ pub async fn checker(world: Shared, topology: Topology, seed: u64) -> turmoil::R
             Ok(TxnOutcome::Aborted { .. }) => Some(false),
             // Started before the retention window and its record collected: the outcome is
             // no longer known, by design (docs/transactions.md). It stays an `info` operation,
-            // which the history check takes as either.
-            Err(Error::Invalid(why)) if why.contains("no longer known") => continue,
+            // which the history check takes as either. (The library reports it as Unknown.)
+            Err(Error::Unknown(why)) if why.contains("no longer known") => continue,
             Err(_) => None,
         };
         findings.statuses.insert(txn.index, status);

@@ -12,10 +12,12 @@
 //! COMMITTED or the abort; if the answer is lost it asks `TxnStatus` (which decides an undecided
 //! transaction ABORTED) and reports [`Error::Unknown`] only if that fails too.
 //!
-//! A transaction dropped open (never ended: an error returned early with `?`, a cancelled
-//! future, a panic) is aborted in the background, on the runtime it is dropped in, so that its
-//! locks go at once rather than at the coordinator's idle limit (30 s by default). One dropped
-//! during its END is not: the END may be committing it, and its outcome is the record's.
+//! A transaction dropped open once begun (never ended: an error returned early with `?`, a
+//! future cancelled between statements) is aborted in the background, on the runtime it is
+//! dropped in, so that its locks go at once rather than at the coordinator's idle limit (30 s
+//! by default). One dropped during its END is not: the END may be committing it, and its
+//! outcome is the record's. One dropped during the statement that would have begun it (its
+//! handle not known yet), or while a panic unwinds, is left to the idle limit.
 
 use proto::kv::AbortRequest;
 use proto::kv::BeginRequest;
@@ -60,7 +62,8 @@ impl Drop for Transaction {
     /// Aborts a transaction dropped open, in the background (see the module docs). Outside a
     /// tokio runtime nothing can be sent: the coordinator's idle limit ends it.
     fn drop(&mut self) {
-        if self.ending {
+        // While a panic unwinds, nothing that could panic again (a poisoned lock).
+        if self.ending || std::thread::panicking() {
             return;
         }
         let Some(handle) = self.handle.take() else { return };

@@ -16,9 +16,9 @@
 //!
 //! and the receiver refuses one that fails a check with FAILED_PRECONDITION, saying why, and
 //! logs a warning (at most one per [`REFUSAL_LOG_EVERY`]). A misconfigured node is then cut off
-//! from the others as by a partition: it never takes part in a quorum, a new cluster does not
-//! form without it (a fresh replica's vote gate waits for every other replica's answer,
-//! `vote_gate`), and a running cluster carries on without it.
+//! from the others as by a partition: it never takes part in a quorum, the shards it replicates
+//! do not form in a new cluster (a fresh replica's vote gate waits for every other replica's
+//! answer, `vote_gate`), and a running cluster carries on without it.
 //!
 //! A guard against mistakes, not against an attacker: the headers are not authenticated, and a
 //! request without them (a tool such as the simulation's inspector, or a test playing a node) is

@@ -167,6 +167,17 @@ pub async fn serve(config: NodeConfig) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(%listen, "serving");
+    // A stalled disk holds the writer, and maybe whatever reads it: the watchdog thread stops
+    // the process at once, as a crash would (what was acknowledged is durable).
+    let stall_limit = Duration::from_millis(node.context().config.timing.disk_stall_ms);
+    node.store().watch_stalls(stall_limit, move |why| {
+        tracing::error!(
+            "the disk stalls: {why} (over disk_stall_ms, {stall_limit:?}); a node whose disk \
+             hangs would stay in its Raft groups without doing its part, so it stops now. \
+             Start it again once the disk works"
+        );
+        std::process::exit(1);
+    });
     let stopping = Arc::new(tokio::sync::Notify::new());
     let stop = {
         let node = node.clone();

@@ -170,9 +170,9 @@ pub struct Timing {
     pub close_lag_ms: u64,
     /// MVCC versions and finished transaction records are kept this long.
     pub retention_ms: u64,
-    /// A write to the disk (a commit of the log or the state database, its fsync included)
-    /// that has not completed for this long stops the node (`Node::failure`): a node whose disk
-    /// hangs would otherwise stay in every group without doing its part.
+    /// A commit of the Raft log (its fsync included) that has not ended for this long stops the
+    /// node (`replication::store::stall`): a node whose disk hangs would otherwise stay in
+    /// every group without doing its part.
     pub disk_stall_ms: u64,
 }
 

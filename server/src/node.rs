@@ -367,6 +367,16 @@ impl Node {
                 }
             };
         }
+        // A prepare names the shard of the transaction's record, which its participant
+        // replicates and resolves through later: one the cluster lacks could never resolve.
+        if let PeerRequest::Prepare(prepare)
+        | PeerRequest::CommitOnePhase(prepare)
+        | PeerRequest::CommitAtHome { request: prepare, .. } = &request
+            && !self.ctx.topology.has(prepare.home)
+        {
+            let shape = self.ctx.topology.shape();
+            return PeerReply::Invalid(format!("the cluster has no {} ({shape})", prepare.home));
+        }
         match request {
             PeerRequest::Lock(request) => {
                 on_shard!(request.shard, |s| s.handle_lock(request).await)
@@ -480,10 +490,9 @@ impl Node {
     /// groups has stopped on a fatal error (openraft stops a group whose storage call fails,
     /// and a node that went on serving with it stopped would keep that shard's replica behind
     /// for good, serving stale causal reads from it). The node must then stop serving and
-    /// exit; what it acknowledged is durable, and a restart recovers from the disk. So must a
-    /// node whose disk stalls (a commit not done after `disk_stall_ms`): it cannot fail a
-    /// commit stuck in an fsync, and would keep its place in every group (heartbeats need no
-    /// disk) without doing its part. Checked every [`STORAGE_CHECK_PERIOD`].
+    /// exit; what it acknowledged is durable, and a restart recovers from the disk. Checked
+    /// every [`STORAGE_CHECK_PERIOD`]. (A disk that stalls has a watchdog of its own,
+    /// `replication::store::stall`, started by `cli::serve`.)
     pub async fn storage_failure(&self) {
         loop {
             if let Some(why) = self.failure() {
@@ -501,14 +510,6 @@ impl Node {
             return Some(format!(
                 "storage failed ({why}); fix the disk (free space if it is full) and start the \
                  node again: it recovers what it had synced"
-            ));
-        }
-        let stall_limit = Duration::from_millis(self.ctx.config.timing.disk_stall_ms);
-        if let Some(why) = self.store.stall(stall_limit) {
-            return Some(format!(
-                "the disk stalls: {why} (over disk_stall_ms, {stall_limit:?}); a node whose \
-                 disk hangs would stay in its Raft groups without doing its part, so it stops. \
-                 Start it again once the disk works"
             ));
         }
         if let Some(why) = self.store.directory_lost() {

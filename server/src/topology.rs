@@ -105,6 +105,7 @@ impl Topology {
 
     /// The key range of a shard: inclusive start, exclusive end (`None`: end of key space).
     pub fn range(&self, shard: ShardId) -> (&[u8], Option<&[u8]>) {
+        assert!(self.has(shard), "{shard} is not a shard of this cluster");
         let i = shard.0 as usize;
         (&self.splits[i], self.splits.get(i + 1).map(Vec::as_slice))
     }

@@ -37,6 +37,7 @@
 //! - [`wal`]: the write-ahead log: records, segments, replay.
 //! - [`identity`]: node id, shard count and incarnation, checked at every start.
 //! - [`log_store`]: a shard's Raft log and vote.
+//! - [`stall`]: the watchdog that stops a node whose disk stalls.
 //! - [`state_machine`]: a shard's state machine and snapshots.
 //! - [`reader`]: read-only access for the server.
 //! - [`safe_parts`]: a shard's safe-time parts, cached between applies.
@@ -47,6 +48,7 @@ pub mod log_store;
 pub mod presence;
 pub mod reader;
 pub mod safe_parts;
+pub mod stall;
 pub mod state_machine;
 pub mod wal;
 pub mod writer;
@@ -169,7 +171,7 @@ pub struct Store {
     /// The state writer's (durable, volatile) commit counts at the last idle check.
     state_seen: Arc<std::sync::Mutex<(u64, u64)>>,
     append_bytes_max: usize,
-    presence: Option<presence::DirPresence>,
+    presence: Option<Arc<presence::PresenceWatch>>,
 }
 
 impl Store {
@@ -202,7 +204,8 @@ impl Store {
         }
         wal::check_not_lost(databases.wal.as_ref(), &open_gates).map_err(IdentityError::of_log)?;
         let append_bytes_max = databases.append_bytes_max;
-        let presence = databases.presence.clone();
+        let presence = (databases.presence.clone())
+            .map(|presence| Arc::new(presence.watch(presence::PRESENCE_CHECK_EVERY)));
         let (wal, wal_reader, recovered) =
             Wal::open_with(databases.wal, databases.wal_segment_bytes)
                 .map_err(IdentityError::of_log)?;
@@ -291,15 +294,14 @@ impl Store {
         log.or_else(|| self.state_writer.failure().map(|why| format!("the state database: {why}")))
     }
 
-    /// Which writer has been in one commit for longer than `limit` (a disk that stalls), and
-    /// for how long, if one has.
-    pub fn stall(&self, limit: std::time::Duration) -> Option<String> {
-        let stalled = |what: &str, stalled: Option<std::time::Duration>| {
-            let stalled = stalled.filter(|stalled| *stalled > limit)?;
-            Some(format!("a commit of {what} has not completed for {stalled:.1?}"))
-        };
-        stalled("the Raft log", self.log_writer.stalled_for())
-            .or_else(|| stalled("the state database", self.state_writer.stalled_for()))
+    /// Starts the disk-stall watchdog ([`stall`]): `on_stall` is called once a commit of the
+    /// Raft log has not ended for longer than `limit`.
+    pub fn watch_stalls(
+        &self,
+        limit: std::time::Duration,
+        on_stall: impl FnOnce(String) + Send + 'static,
+    ) {
+        stall::watch(self.log_writer.progress(), "the Raft log", limit, on_stall);
     }
 
     /// Why the data directory is no longer the one opened (deleted, moved or replaced under

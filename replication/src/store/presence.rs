@@ -10,11 +10,23 @@
 //!
 //! Only a definite answer counts: the file is not found, or another file is there. Any other
 //! error of the check (permissions changed, say) leaves the node running.
+//!
+//! The check runs on a thread of its own ([`PresenceWatch`]), which keeps its last answer for
+//! the node to read: a `stat` blocks for as long as the disk does, and on a runtime worker a
+//! stalled disk would hold up everything else of the node, its check for the stall included.
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How often the watcher thread checks.
+pub const PRESENCE_CHECK_EVERY: Duration = Duration::from_millis(500);
 
 /// The identity file of an opened data directory, as it was when opened.
 #[derive(Clone, Debug)]
@@ -43,6 +55,46 @@ impl DirPresence {
             _ => None,
         }
     }
+
+    /// Checks every `period` on a thread of its own until the watch is dropped.
+    pub fn watch(self, period: Duration) -> PresenceWatch {
+        let lost = Arc::new(Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (found, stopped) = (lost.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("presence".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    if let Some(why) = self.lost() {
+                        *found.lock().expect("presence lock") = Some(why);
+                        return;
+                    }
+                    std::thread::sleep(period);
+                }
+            })
+            .expect("spawn the presence thread");
+        PresenceWatch { lost, stop }
+    }
+}
+
+/// The last answer of a [`DirPresence`] checked on a thread of its own.
+#[derive(Debug)]
+pub struct PresenceWatch {
+    lost: Arc<Mutex<Option<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl PresenceWatch {
+    /// Why the directory is no longer the one opened, once a check found so.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().expect("presence lock").clone()
+    }
+}
+
+impl Drop for PresenceWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +120,22 @@ mod tests {
         std::fs::write(&file, b"a new file under the old name").expect("replace");
         let lost = presence.lost().expect("lost");
         assert!(lost.ends_with("is another file than the one opened"), "{lost}");
+    }
+
+    #[test]
+    fn the_watch_reports_a_removed_file_from_its_thread() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("node.redb");
+        std::fs::write(&file, b"identity").expect("write");
+        let watch = DirPresence::of(&file).expect("presence").watch(Duration::from_millis(5));
+        assert_eq!(watch.lost(), None);
+        std::fs::remove_file(&file).expect("remove");
+        for _ in 0..1000 {
+            if watch.lost().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(watch.lost().expect("lost").ends_with("node.redb is gone"));
     }
 }

@@ -18,10 +18,9 @@
 //! fsync after an error is unsafe).
 //!
 //! A commit that does not complete (a disk that hangs in an fsync) cannot fail the writer: the
-//! thread is stuck in it. The writer records when its commit in progress started, and
-//! [`Writer::stalled_for`] tells how long it has been in it, for the node to stop when that
-//! passes its limit (fail-stop, as CockroachDB does for a disk stall). Only on a thread: the
-//! simulated disk never stalls.
+//! thread is stuck in it. The writer shows which commit is in progress
+//! ([`Writer::commit_in_progress`]), for a watchdog ([`super::stall`]) to stop the node when one
+//! does not end. Only on a thread: the simulated disk never stalls.
 //!
 //! Where the writer runs is the [`Executor`] seam: a dedicated OS thread in production (fsync
 //! blocks), or an async task inline in the simulation (no blocking threads there; the simulated
@@ -60,12 +59,6 @@ fn stall_if_asked() {
     while path.exists() {
         std::thread::sleep(DISK_STALL_POLL);
     }
-}
-
-/// The instant that commit start times are counted from (the first use).
-fn epoch() -> std::time::Instant {
-    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    *EPOCH.get_or_init(std::time::Instant::now)
 }
 
 /// Where the writer loop runs.
@@ -211,9 +204,9 @@ impl WriterStats {
 /// A handle to submit jobs; cheap to clone.
 pub struct Writer<S: Sink> {
     jobs: mpsc::UnboundedSender<Job<S>>,
-    /// When the commit in progress started: microseconds since [`epoch`] plus one; 0 while no
-    /// commit runs (or the writer runs as a task, which is never watched).
-    in_commit_since: Arc<AtomicU64>,
+    /// The number of the commit in progress (from 1); 0 while none runs, or when the writer
+    /// runs as a task (never watched).
+    in_commit: Arc<AtomicU64>,
     failed: Arc<AtomicBool>,
     /// Why, once `failed`.
     failure: Arc<Mutex<Option<String>>>,
@@ -225,7 +218,7 @@ impl<S: Sink> Clone for Writer<S> {
     fn clone(&self) -> Self {
         Writer {
             jobs: self.jobs.clone(),
-            in_commit_since: self.in_commit_since.clone(),
+            in_commit: self.in_commit.clone(),
             failed: self.failed.clone(),
             failure: self.failure.clone(),
             stats: self.stats.clone(),
@@ -247,12 +240,11 @@ impl<S: Sink> Writer<S> {
         let failed = Arc::new(AtomicBool::new(false));
         let failure = Arc::new(Mutex::new(None));
         let stats = Arc::new(WriterStats::default());
-        let in_commit_since = Arc::new(AtomicU64::new(0));
-        epoch(); // Before any commit starts: start times are counted from it.
+        let in_commit = Arc::new(AtomicU64::new(0));
         let mut batcher = Batcher {
             sink,
             catch_panics: executor == Executor::Thread,
-            in_commit_since: (executor == Executor::Thread).then(|| in_commit_since.clone()),
+            in_commit: (executor == Executor::Thread).then(|| in_commit.clone()),
             failed: failed.clone(),
             failure: failure.clone(),
             stats: stats.clone(),
@@ -293,14 +285,19 @@ impl<S: Sink> Writer<S> {
                 });
             }
         }
-        Writer { jobs, in_commit_since, failed, failure, stats, executor }
+        Writer { jobs, in_commit, failed, failure, stats, executor }
     }
 
-    /// How long the commit in progress has run, if one runs (a writer on a thread only).
-    pub fn stalled_for(&self) -> Option<std::time::Duration> {
-        let since = self.in_commit_since.load(Ordering::Acquire).checked_sub(1)?;
-        let now = epoch().elapsed().as_micros() as u64;
-        Some(std::time::Duration::from_micros(now.saturating_sub(since)))
+    /// Which commit is in progress, by number, if one is (a writer on a thread only): a
+    /// watchdog that sees the same number for long knows the writer is stuck in it.
+    pub fn commit_in_progress(&self) -> Option<u64> {
+        Some(self.in_commit.load(Ordering::Acquire)).filter(|commit| *commit != 0)
+    }
+
+    /// What a watchdog reads [`Writer::commit_in_progress`] from without keeping the writer
+    /// alive (gone once the writer's thread ended).
+    pub fn progress(&self) -> std::sync::Weak<AtomicU64> {
+        Arc::downgrade(&self.in_commit)
     }
 
     /// Where the writer runs; other blocking work of the same store runs likewise
@@ -379,8 +376,8 @@ struct Batcher<S: Sink> {
     /// Catch a panic in a commit as a failure of the writer (on a thread of its own; in the
     /// simulation a panic stops the run instead).
     catch_panics: bool,
-    /// Where the start of each commit is recorded (`Writer::in_commit_since`), when watched.
-    in_commit_since: Option<Arc<AtomicU64>>,
+    /// Where the number of the commit in progress is shown (`Writer::in_commit`), when watched.
+    in_commit: Option<Arc<AtomicU64>>,
     failed: Arc<AtomicBool>,
     failure: Arc<Mutex<Option<String>>>,
     stats: Arc<WriterStats>,
@@ -413,8 +410,8 @@ impl<S: Sink> Batcher<S> {
         }
         self.commits += 1;
         let started = std::time::Instant::now();
-        if let Some(since) = &self.in_commit_since {
-            since.store(started.duration_since(epoch()).as_micros() as u64 + 1, Ordering::Release);
+        if let Some(in_commit) = &self.in_commit {
+            in_commit.store(self.commits, Ordering::Release);
             if durable {
                 stall_if_asked();
             }
@@ -446,8 +443,8 @@ impl<S: Sink> Batcher<S> {
             self.sink.commit(durable, works)
         };
         self.stats.count(durable, count, started.elapsed());
-        if let Some(since) = &self.in_commit_since {
-            since.store(0, Ordering::Release);
+        if let Some(in_commit) = &self.in_commit {
+            in_commit.store(0, Ordering::Release);
         }
         match result {
             Ok(()) => {
@@ -534,10 +531,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_commit_in_progress_is_timed_and_one_done_is_not() {
+    async fn the_commit_in_progress_is_shown_until_it_ends() {
         let sink = TestSink { committed: Arc::new(Mutex::new(Vec::new())), commits: 0, fail_at: 0 };
         let writer = Writer::start(sink, Executor::Thread, "test", None);
-        assert_eq!(writer.stalled_for(), None, "idle");
+        assert_eq!(writer.commit_in_progress(), None, "idle");
         let (entered, inside) = oneshot::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
         let blocking = writer.clone();
@@ -551,12 +548,18 @@ mod tests {
                 .await
         });
         inside.await.expect("the commit started");
-        let first = writer.stalled_for().expect("a commit in progress");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        let later = writer.stalled_for().expect("still in progress");
-        assert!(later >= first + std::time::Duration::from_millis(20), "{first:?} {later:?}");
+        assert_eq!(writer.commit_in_progress(), Some(1), "the first commit, in progress");
         release.send(()).expect("the commit waits");
         commit.await.expect("joined").expect("committed");
-        assert_eq!(writer.stalled_for(), None, "done");
+        assert_eq!(writer.commit_in_progress(), None, "done");
+        let progress = writer.progress();
+        drop(writer);
+        for _ in 0..1000 {
+            if progress.upgrade().is_none() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        panic!("the writer's thread kept its progress after the writer was dropped");
     }
 }
