@@ -150,7 +150,8 @@ impl Transaction {
             };
             let kv = self.client.kv(&self.addr);
             let call = async move { kv.begin(request).await };
-            let error = match tokio::time::timeout(self.client.inner.timeout, call).await {
+            let answer = self.awaiting(call).await;
+            let error = match answer {
                 Ok(Ok(response)) => {
                     let Some(handle) = response.into_inner().txn else {
                         return Err(
@@ -204,6 +205,26 @@ impl Transaction {
         self.aborted.as_ref()
     }
 
+    /// Waits for a statement's answer (at most the client's timeout). Until it comes the
+    /// transaction counts as ended by a lost statement: if the caller drops this future first
+    /// (a timeout or `select!` around the statement), the statement may still run at the
+    /// coordinator, so the transaction must commit nothing after it (`commit` then aborts it).
+    /// Called with the transaction open (after `check_open`).
+    async fn awaiting<T>(
+        &mut self,
+        call: impl std::future::Future<Output = T>,
+    ) -> Result<T, tokio::time::error::Elapsed> {
+        debug_assert!(self.aborted.is_none(), "a statement of an ended transaction");
+        self.aborted = Some(Error::Aborted {
+            reason: "UNAVAILABLE".into(),
+            message: "a statement was given up before its answer came".into(),
+            retryable: true,
+        });
+        let answer = tokio::time::timeout(self.client.inner.timeout, call).await;
+        self.aborted = None;
+        answer
+    }
+
     fn check_open(&self) -> Result<(), Error> {
         match &self.aborted {
             Some(error) => Err(error.clone()),
@@ -247,7 +268,7 @@ impl Transaction {
     {
         self.check_open()?;
         let kv = self.client.kv(&self.addr);
-        match tokio::time::timeout(self.client.inner.timeout, call(kv)).await {
+        match self.awaiting(call(kv)).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(status)) => Err(self.note(Error::from_status(status, effect))),
             Err(_) => {
@@ -302,7 +323,8 @@ impl Transaction {
             let kv = self.client.kv(&self.addr);
             let attempt = request.clone();
             let call = async move { kv.read(attempt).await };
-            let error = match tokio::time::timeout(self.client.inner.timeout, call).await {
+            let answer = self.awaiting(call).await;
+            let error = match answer {
                 Ok(Ok(response)) => {
                     let response = response.into_inner();
                     let Some(handle) = response.txn else {
@@ -469,11 +491,14 @@ impl Transaction {
 
     /// ABORT. Idempotent; errors are ignored when the transaction is already gone.
     pub async fn abort(mut self) -> Result<(), Error> {
-        // Never begun: nothing exists at the server. Taken: not aborted again when dropped.
-        let Some(handle) = self.handle.take() else { return Ok(()) };
+        // Never begun: nothing exists at the server.
+        let Some(handle) = self.handle else { return Ok(()) };
         let request = AbortRequest { txn: Some(handle) };
         let kv = self.client.kv(&self.addr);
-        match tokio::time::timeout(self.client.inner.timeout, kv.abort(request)).await {
+        let answer = tokio::time::timeout(self.client.inner.timeout, kv.abort(request)).await;
+        // Answered: not aborted again when dropped. (Dropped before this, `Drop` sends it.)
+        self.handle = None;
+        match answer {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(status)) => match Error::from_status(status, false) {
                 Error::NotFound(_) => Ok(()),

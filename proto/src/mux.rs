@@ -25,6 +25,9 @@
 //!   a caller that must not repeat a request with effects relies on the difference.
 //! - Pending calls are kept in id order (a `BTreeMap`), so that failing them all when a stream
 //!   breaks wakes them in the same order in every run of the simulation.
+//! - A request whose call has given up (deadline, caller dropped) before the stream took it
+//!   is not sent ([`Outbound`]): the caller already treats it as maybe handled, and a
+//!   receiver that fell behind would otherwise work through requests nobody waits for.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -73,10 +76,39 @@ impl std::fmt::Display for MuxError {
 
 impl std::error::Error for MuxError {}
 
+/// The requests of a stream, in the order they are to be sent, but those whose calls have
+/// given up by the time the stream takes them (see the module's invariants).
+pub struct Outbound<Req, Resp> {
+    requests: mpsc::UnboundedReceiver<Req>,
+    calls: std::sync::Weak<Calls<Resp>>,
+}
+
+impl<Req: Numbered, Resp> futures::Stream for Outbound<Req, Resp> {
+    type Item = Req;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Req>> {
+        loop {
+            match self.requests.poll_next_unpin(cx) {
+                std::task::Poll::Ready(Some(request)) if !self.waited_for(&request) => {}
+                other => return other,
+            }
+        }
+    }
+}
+
+impl<Req: Numbered, Resp> Outbound<Req, Resp> {
+    fn waited_for(&self, request: &Req) -> bool {
+        self.calls.upgrade().is_some_and(|calls| calls.is_pending(request.id()))
+    }
+}
+
 /// Opens the stream: sends the requests that `outbound` yields, returns the replies.
 pub type Opener<Req, Resp> = Arc<
     dyn Fn(
-            mpsc::UnboundedReceiver<Req>,
+            Outbound<Req, Resp>,
         ) -> Pin<Box<dyn Future<Output = Result<Streaming<Resp>, Status>> + Send>>
         + Send
         + Sync,
@@ -170,6 +202,7 @@ impl<Req: Numbered, Resp: Numbered> Mux<Req, Resp> {
         let calls = Arc::new(Calls {
             state: Mutex::new(CallsState { next_id: 1, pending: BTreeMap::new(), ended: None }),
         });
+        let outbound = Outbound { requests: outbound, calls: Arc::downgrade(&calls) };
         let opening = (self.opener)(outbound);
         tokio::spawn(drive(calls.clone(), opening, self.connect_failure));
         let stream = Arc::new(Stream { sender, calls });
@@ -179,6 +212,10 @@ impl<Req: Numbered, Resp: Numbered> Mux<Req, Resp> {
 }
 
 impl<Resp> Calls<Resp> {
+    fn is_pending(&self, id: u64) -> bool {
+        self.state.lock().expect("mux lock").pending.contains_key(&id)
+    }
+
     fn ended(&self) -> Option<MuxError> {
         self.state.lock().expect("mux lock").ended.clone()
     }
@@ -311,4 +348,43 @@ where
         let _ = stopping.wait_for(|stop| *stop).await;
         tokio::time::sleep(STOP_GRACE).await;
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request or reply that is only its id.
+    #[derive(Debug, PartialEq)]
+    struct Message(u64);
+
+    impl Numbered for Message {
+        fn id(&self) -> u64 {
+            self.0
+        }
+        fn set_id(&mut self, id: u64) {
+            self.0 = id;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_call_gave_up_is_not_sent() {
+        let calls: Arc<Calls<Message>> = Arc::new(Calls {
+            state: Mutex::new(CallsState { next_id: 4, pending: BTreeMap::new(), ended: None }),
+        });
+        let mut waiting = Vec::new();
+        for id in [1, 3] {
+            let (sender, answer) = oneshot::channel();
+            calls.state.lock().expect("mux lock").pending.insert(id, sender);
+            waiting.push(answer);
+        }
+        let (sender, outbound) = mpsc::unbounded();
+        for id in 1..=3 {
+            sender.unbounded_send(Message(id)).expect("queued");
+        }
+        drop(sender);
+        let outbound = Outbound { requests: outbound, calls: Arc::downgrade(&calls) };
+        let sent: Vec<Message> = outbound.collect().await;
+        assert_eq!(sent, [Message(1), Message(3)], "call 2 gave up before the stream took it");
+    }
 }

@@ -480,6 +480,33 @@ async fn a_dropped_transaction_is_aborted_by_the_library() {
     assert_eq!(text(client.get(key).await.expect("READ")).as_deref(), Some("after"));
 }
 
+/// A statement whose future the program drops before its answer (a timeout around it) may
+/// still run at the coordinator, so the library ends the transaction there: the next
+/// statement and END answer ABORTED: UNAVAILABLE, and the dropped WRITE, which went through at
+/// the coordinator once its lock was free, is not committed. Before 2026-12-06 nothing was
+/// marked, and END answered COMMITTED with the given-up write in it (found by a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_given_up_before_its_answer_ends_its_transaction() {
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let other = cluster.client().await;
+    let key = SHARD_KEYS[0];
+    client.put(key, "before").await.expect("seed");
+    let mut holder = other.begin().await.expect("BEGIN");
+    holder.get_for_update(key).await.expect("READ FOR UPDATE");
+
+    let mut txn = client.begin().await.expect("BEGIN");
+    let waiting = tokio::time::timeout(Duration::from_millis(300), txn.put(key, "given up"));
+    assert!(waiting.await.is_err(), "the WRITE waits for the holder's lock");
+    holder.abort().await.expect("ABORT");
+    let error = txn.put(SHARD_KEYS[1], "after").await.expect_err("the transaction ended");
+    assert_eq!(error.abort_reason(), Some("UNAVAILABLE"), "{error}");
+    let error = txn.commit().await.expect_err("END of an ended transaction");
+    assert_eq!(error.abort_reason(), Some("UNAVAILABLE"), "{error}");
+    assert_eq!(text(client.get(key).await.expect("READ")).as_deref(), Some("before"));
+    assert_eq!(client.get(SHARD_KEYS[1]).await.expect("READ"), None);
+}
+
 /// A client that dies does not hold its locks until the idle timeout: its transactions were
 /// begun on its session stream, and the node aborts them when the stream closes, as a database
 /// rolls back the transaction of a closed connection (`server::api::session_txns`). A killed

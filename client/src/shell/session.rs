@@ -79,6 +79,8 @@ enum InFlight {
     /// END of the transaction with this handle and home shard: cancelled, it still learns its
     /// outcome through `TxnStatus`.
     End(TxnHandle, Option<u32>),
+    /// STATUS or LOCKS: cancelled, nothing changed (an open transaction stays open).
+    Diagnostic,
 }
 
 /// The result line of an error from the library.
@@ -205,11 +207,15 @@ impl Session {
             // A block per node, each saying whether it answered; failed (for the exit status of
             // `-c`/`-f`) when none did (until 2026-12-06 never, found by a review).
             Statement::Status => {
+                self.in_flight = Some(InFlight::Diagnostic);
                 let (status, answered) = self.client.status_all_answered().await;
+                self.in_flight = None;
                 StatementOutput { text: status, failed: answered == 0 }
             }
             Statement::Locks => {
+                self.in_flight = Some(InFlight::Diagnostic);
                 let (status, answered) = self.client.status_all_answered().await;
+                self.in_flight = None;
                 let lines: Vec<&str> = status
                     .lines()
                     .filter(|line| {
@@ -292,6 +298,9 @@ impl Session {
                     "END cancelled, and its outcome could not be learned: {failure}"
                 )),
             };
+        }
+        if let Some(InFlight::Diagnostic) = in_flight {
+            return error("statement cancelled");
         }
         match (self.txn.take(), in_flight) {
             (Some(txn), _) => {
