@@ -332,7 +332,7 @@ impl Client {
     /// A node to start a transaction on: the nearest (the given nodes, rotating).
     pub(crate) fn pick_node(&self, attempt: usize) -> String {
         let nodes = self.nearest();
-        nodes[attempt.min(nodes.len() - 1) % nodes.len()].clone()
+        nodes[attempt % nodes.len()].clone()
     }
 
     /// Refreshes the shard map from any node.
@@ -448,14 +448,14 @@ impl Client {
                                 last = error
                             }
                             Error::Unknown(_) => {
-                                let _ = self.refresh_map().await;
+                                let _ = tokio::time::timeout_at(deadline, self.refresh_map()).await;
                                 return Err(error);
                             }
                             other => return Err(other),
                         }
                     }
                     Err(_) if effect => {
-                        let _ = self.refresh_map().await;
+                        let _ = tokio::time::timeout_at(deadline, self.refresh_map()).await;
                         return Err(Error::Unknown(format!("{addr} did not answer in time")));
                     }
                     Err(_) => last = Error::Unavailable(format!("{addr} did not answer in time")),
@@ -649,7 +649,14 @@ impl Client {
     ) -> Result<Transaction, Error> {
         let mut last = Error::Unavailable("no node reachable".into());
         let attempts = self.addrs().len() * 3;
+        // One deadline for the whole BEGIN, as for any other request (each attempt had the
+        // whole timeout: with slow nodes a BEGIN could take minutes; found by a review).
+        let until = tokio::time::Instant::now() + self.inner.timeout;
         for round in 0..attempts {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
             let addr = match near {
                 Some(key) => {
                     let order = self.route(key, true);
@@ -663,7 +670,7 @@ impl Client {
                 causal_token: self.token(),
             };
             let kv = self.kv(&addr);
-            match tokio::time::timeout(self.inner.timeout, kv.begin(request)).await {
+            match tokio::time::timeout(left, kv.begin(request)).await {
                 Ok(Ok(response)) => {
                     let handle = response.into_inner().txn.ok_or_else(|| {
                         Error::Unavailable("BEGIN answered without a handle".into())
@@ -676,7 +683,8 @@ impl Client {
                 },
                 Err(_) => last = Error::Unavailable(format!("{addr} did not answer")),
             }
-            tokio::time::sleep(self.pause(round)).await;
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            tokio::time::sleep(self.pause(round).min(left)).await;
         }
         Err(last)
     }
