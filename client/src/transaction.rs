@@ -68,11 +68,9 @@ impl Drop for Transaction {
         }
         let Some(handle) = self.handle.take() else { return };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let kv = self.client.kv(&self.addr);
-        let deadline = self.client.inner.timeout;
+        let abort = self.send_abort(handle);
         runtime.spawn(async move {
-            let request = AbortRequest { txn: Some(handle) };
-            let _ = tokio::time::timeout(deadline, kv.abort(request)).await;
+            let _ = abort.await;
         });
     }
 }
@@ -489,13 +487,31 @@ impl Transaction {
         }
     }
 
+    /// The ABORT request of `handle` to the coordinator, within the client's timeout (owning
+    /// what it needs, so that `Drop` can send it from a task of its own).
+    fn send_abort(
+        &self,
+        handle: TxnHandle,
+    ) -> impl std::future::Future<
+        Output = Result<
+            Result<tonic::Response<proto::kv::AbortResponse>, tonic::Status>,
+            tokio::time::error::Elapsed,
+        >,
+    > + Send
+    + 'static {
+        let kv = self.client.kv(&self.addr);
+        let deadline = self.client.inner.timeout;
+        async move {
+            let request = AbortRequest { txn: Some(handle) };
+            tokio::time::timeout(deadline, kv.abort(request)).await
+        }
+    }
+
     /// ABORT. Idempotent; errors are ignored when the transaction is already gone.
     pub async fn abort(mut self) -> Result<(), Error> {
         // Never begun: nothing exists at the server.
         let Some(handle) = self.handle else { return Ok(()) };
-        let request = AbortRequest { txn: Some(handle) };
-        let kv = self.client.kv(&self.addr);
-        let answer = tokio::time::timeout(self.client.inner.timeout, kv.abort(request)).await;
+        let answer = self.send_abort(handle).await;
         // Answered: not aborted again when dropped. (Dropped before this, `Drop` sends it.)
         self.handle = None;
         match answer {

@@ -349,12 +349,15 @@ impl Node {
 
     /// Handles a request from another node (or from this one).
     pub async fn handle(&self, request: PeerRequest) -> PeerReply {
-        let shard_of = |shard: ShardId| match self.shards.get(&shard) {
-            Some(replica) => Ok(replica.clone()),
-            None if !self.ctx.topology.has(shard) => Err(PeerReply::Invalid(format!(
+        let no_such_shard = |shard: ShardId| {
+            PeerReply::Invalid(format!(
                 "the cluster has no {shard} ({})",
                 self.ctx.topology.shape()
-            ))),
+            ))
+        };
+        let shard_of = |shard: ShardId| match self.shards.get(&shard) {
+            Some(replica) => Ok(replica.clone()),
+            None if !self.ctx.topology.has(shard) => Err(no_such_shard(shard)),
             None => Err(PeerReply::NotLeader {
                 leader: self.ctx.peers.leader_guess(shard).filter(|l| *l != self.ctx.me),
             }),
@@ -374,8 +377,7 @@ impl Node {
         | PeerRequest::CommitAtHome { request: prepare, .. } = &request
             && !self.ctx.topology.has(prepare.home)
         {
-            let shape = self.ctx.topology.shape();
-            return PeerReply::Invalid(format!("the cluster has no {} ({shape})", prepare.home));
+            return no_such_shard(prepare.home);
         }
         match request {
             PeerRequest::Lock(request) => {

@@ -207,15 +207,11 @@ impl Session {
             // A block per node, each saying whether it answered; failed (for the exit status of
             // `-c`/`-f`) when none did (until 2026-12-06 never, found by a review).
             Statement::Status => {
-                self.in_flight = Some(InFlight::Diagnostic);
-                let (status, answered) = self.client.status_all_answered().await;
-                self.in_flight = None;
+                let (status, answered) = self.statuses().await;
                 StatementOutput { text: status, failed: answered == 0 }
             }
             Statement::Locks => {
-                self.in_flight = Some(InFlight::Diagnostic);
-                let (status, answered) = self.client.status_all_answered().await;
-                self.in_flight = None;
+                let (status, answered) = self.statuses().await;
                 let lines: Vec<&str> = status
                     .lines()
                     .filter(|line| {
@@ -228,6 +224,15 @@ impl Session {
             }
             Statement::Help => ok(help_text()),
         }
+    }
+
+    /// Every node's STATUS block and how many answered (for STATUS and LOCKS): cancelled, it
+    /// leaves an open transaction alone.
+    async fn statuses(&mut self) -> (String, usize) {
+        self.in_flight = Some(InFlight::Diagnostic);
+        let statuses = self.client.status_all_answered().await;
+        self.in_flight = None;
+        statuses
     }
 
     async fn begin(&mut self, read_only: bool) -> StatementOutput {

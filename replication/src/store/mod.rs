@@ -204,7 +204,8 @@ impl Store {
         }
         wal::check_not_lost(databases.wal.as_ref(), &open_gates).map_err(IdentityError::of_log)?;
         let append_bytes_max = databases.append_bytes_max;
-        let presence = (databases.presence.clone())
+        let presence = databases
+            .presence
             .map(|presence| Arc::new(presence.watch(presence::PRESENCE_CHECK_EVERY)));
         let (wal, wal_reader, recovered) =
             Wal::open_with(databases.wal, databases.wal_segment_bytes)

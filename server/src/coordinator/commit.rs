@@ -574,7 +574,7 @@ impl Coordinator {
                 detail: "the transaction wrote nothing and its coordinator does not know it".into(),
             });
         };
-        if home.0 >= self.ctx.topology.shard_count() {
+        if !self.ctx.topology.has(home) {
             return Err(StatementError::Invalid(format!("no shard {home}")));
         }
         let request = PeerRequest::Status { shard: home, txn, resolve: true, prepared_here: false };
