@@ -529,8 +529,9 @@ async fn ctrl_c_in_a_transaction_fails_the_rest_of_its_block() {
     assert_eq!(text(client.get("After").await.expect("READ")).as_deref(), Some("z"));
 }
 
-/// STATUS with no node answering prints each node's failure and counts as a failed statement
-/// (exit status non-zero, DESIGN §7); before 2026-12-06 it exited 0 (found by a review).
+/// STATUS with no node answering prints each node's failure, then an `ERROR:` line, and counts
+/// as a failed statement (exit status non-zero, DESIGN §7: "failures -> `ERROR:`"). Before
+/// 2026-12-06 it exited 0, and then printed no `ERROR:` line (both found by reviews).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_with_no_node_answering_fails() {
     let unused = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -540,6 +541,8 @@ async fn status_with_no_node_answering_fails() {
         let output = kvsh::run_c(std::slice::from_ref(&addr), statement).await;
         assert!(!output.success(), "{statement}: {output:?}");
         assert!(output.stdout.contains(&format!("[{addr}] unavailable")), "{output:?}");
+        let last = output.stdout.lines().last().unwrap_or_default();
+        assert_eq!(last, "ERROR: no node answered", "{statement}: {output:?}");
     }
 }
 

@@ -480,6 +480,64 @@ async fn a_dropped_transaction_is_aborted_by_the_library() {
     assert_eq!(text(client.get(key).await.expect("READ")).as_deref(), Some("after"));
 }
 
+/// An ABORT the program gives up on (a timeout around it) still ends the transaction: the
+/// library keeps the handle until the ABORT is answered, so the cancelled call's `Drop` sends
+/// it again in the background. Another client's write to the key goes through within the
+/// lock wait (3 s, the idle limit 60 s). Until 2026-12-06 `abort` let go of the handle before
+/// it sent, and the mux skips a request whose call gave up before its stream took it, so then
+/// nothing was sent at all. This test does not show that case: on loopback the stream takes
+/// the ABORT within the first poll, and the test passes without the fix too; it shows that a
+/// given-up ABORT leaves no lock behind either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_given_up_before_its_answer_still_ends_the_transaction() {
+    let config = "[timing]\nidle_ms = 60000\nlock_wait_ms = 3000\n";
+    let cluster = Cluster::builder().config(config).start().await;
+    let client = cluster.client().await;
+    let other = cluster.client().await;
+    let key = SHARD_KEYS[0];
+    client.put(key, "before").await.expect("seed");
+
+    let mut txn = client.begin().await.expect("BEGIN");
+    txn.put(key, "never").await.expect("WRITE");
+    let handle = *txn.handle().expect("a begun transaction's handle");
+    // Polled once (the ABORT queued on its stream), then dropped before its answer.
+    let mut abort = Box::pin(txn.abort());
+    assert!(futures::poll!(abort.as_mut()).is_pending(), "an ABORT is not answered at once");
+    drop(abort);
+    other.put(key, "after").await.expect("the given-up ABORT's transaction released its lock");
+    match client.txn_status(&handle, None).await.expect("TxnStatus") {
+        TxnOutcome::Aborted { reason, .. } => assert_eq!(reason, "USER"),
+        committed => panic!("the given-up ABORT's record: {committed:?}"),
+    }
+    assert_eq!(text(client.get(key).await.expect("READ")).as_deref(), Some("after"));
+}
+
+/// BEGIN has one deadline however many nodes it tries: with every node frozen (SIGSTOP: their
+/// sockets accept, nothing answers), a client whose request deadline is 3 s hears UNAVAILABLE
+/// within that deadline plus slack for the last connection attempt, not after three rounds over
+/// the nodes. Before 2026-12-06 each of its nine attempts had the whole deadline of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn begin_gives_up_within_its_deadline_when_no_node_answers() {
+    let deadline = Duration::from_secs(3);
+    let mut cluster = Cluster::start().await;
+    let connector = Arc::new(client::connector::TcpConnector);
+    let client =
+        Client::connect_options(&cluster.addrs(), connector, 1, deadline).await.expect("a client");
+    client.put(SHARD_KEYS[0], "up").await.expect("the cluster answers before the freeze");
+    for id in cluster.ids() {
+        cluster.freeze(id);
+    }
+    let started = std::time::Instant::now();
+    let Err(error) = client.begin().await else { panic!("BEGIN with no node answering began") };
+    let took = started.elapsed();
+    for id in cluster.ids() {
+        cluster.thaw(id);
+    }
+    assert!(matches!(error, client::Error::Unavailable(_)), "{error}");
+    // The bound is the deadline's: nine attempts of 3 s each (the old behaviour) take far more.
+    assert!(took < deadline + Duration::from_secs(4), "BEGIN took {took:?}");
+}
+
 /// A statement whose future the program drops before its answer (a timeout around it) may
 /// still run at the coordinator, so the library ends the transaction there: the next
 /// statement and END answer ABORTED: UNAVAILABLE, and the dropped WRITE, which went through at

@@ -95,8 +95,10 @@ impl Event {
         out
     }
 
-    /// Parses one JSON line; the error says what is wrong with it.
-    pub(crate) fn from_json_line(line: &str) -> Result<Event, String> {
+    /// Parses one JSON line; the error says what is wrong with it. `None` for an event of a
+    /// process that is not a client: a Jepsen history also records its nemesis (`"process":
+    /// "nemesis"`, `"f": "start-partition"`, ...), whose events are no operations on the store.
+    pub(crate) fn from_json_line(line: &str) -> Result<Option<Event>, String> {
         let json: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
         let object = json.as_object().ok_or("not a JSON object")?;
         let field = |name: &str| object.get(name).filter(|v| !v.is_null());
@@ -108,10 +110,12 @@ impl Event {
             None => None,
             Some(t) => Some(t.as_u64().ok_or("\"time\" is not a non-negative integer")?),
         };
-        let process = field("process")
-            .ok_or("missing \"process\"")?
-            .as_u64()
-            .ok_or("\"process\" is not a non-negative integer")?;
+        let process = field("process").ok_or("missing \"process\"")?;
+        if process.is_string() {
+            return Ok(None);
+        }
+        let process =
+            process.as_u64().ok_or("\"process\" is not a non-negative integer or a name")?;
         let kind_text =
             field("type").ok_or("missing \"type\"")?.as_str().ok_or("\"type\" is not a string")?;
         let kind = EventType::parse(kind_text).ok_or_else(|| {
@@ -126,6 +130,6 @@ impl Event {
             .as_array()
             .ok_or("\"value\" is not a list of micro-ops")?;
         let value = ops.iter().map(MicroOp::from_json).collect::<Result<Vec<_>, _>>()?;
-        Ok(Event { index, time, process, kind, value })
+        Ok(Some(Event { index, time, process, kind, value }))
     }
 }

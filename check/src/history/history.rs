@@ -90,8 +90,11 @@ impl History {
         }
         let event = Event::from_json_line(line)
             .map_err(|message| HistoryError::Syntax { line: number, message })?;
-        events.push(event);
-        lines.push(number);
+        // Not a client's operation (a nemesis event): not part of what is checked.
+        if let Some(event) = event {
+            events.push(event);
+            lines.push(number);
+        }
         Ok(())
     }
 
@@ -178,6 +181,29 @@ mod tests {
         assert_eq!(history.txns()[0].outcome, Outcome::Fail);
         let report = crate::check(&history, Model::StrictSerializable);
         assert!(report.anomalies.iter().any(|a| a.kind == AnomalyKind::G1a), "{report:?}");
+    }
+
+    /// A Jepsen history records its nemesis too; its events are skipped, not malformed (until
+    /// 2026-12-06 `kvcheck` stopped at the first with exit 2, found by a contract review).
+    #[test]
+    fn nemesis_events_are_skipped() {
+        let text = concat!(
+            r#"{"index":0,"time":1,"process":"nemesis","type":"info","f":"start-partition","value":null}"#,
+            "\n",
+            r#"{"index":1,"time":2,"process":0,"type":"invoke","f":"txn","value":[["append","x",1]]}"#,
+            "\n",
+            r#"{"index":2,"time":3,"process":"nemesis","type":"info","f":"start-partition","value":{"n1":["n2"]}}"#,
+            "\n",
+            r#"{"index":3,"time":4,"process":0,"type":"ok","f":"txn","value":[["append","x",1]]}"#,
+            "\n",
+        );
+        let history = History::parse_jsonl(text).expect("valid");
+        assert_eq!(history.events().len(), 2);
+        assert_eq!(history.txns().len(), 1);
+        assert_eq!(history.txns()[0].outcome, Outcome::Ok);
+        // A client event must still be well formed: a number that is no process is malformed.
+        let bad = r#"{"index":0,"process":-1,"type":"invoke","f":"txn","value":[]}"#;
+        assert!(History::parse_jsonl(bad).is_err());
     }
 
     #[test]

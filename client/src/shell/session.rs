@@ -55,6 +55,15 @@ fn error(message: &str) -> StatementOutput {
     StatementOutput { text: format_error(message), failed: true }
 }
 
+/// A STATUS or LOCKS block: when no node answered, it ends with the failure's `ERROR:` line.
+fn unanswered(block: String, answered: usize) -> StatementOutput {
+    if answered > 0 {
+        return ok(block);
+    }
+    let failure = format_error("no node answered");
+    StatementOutput { text: format!("{block}\n{failure}"), failed: true }
+}
+
 /// The message every statement of a server-aborted transaction answers.
 pub const TXN_ABORTED_MESSAGE: &str = "transaction aborted, end it with ABORT";
 
@@ -204,11 +213,12 @@ impl Session {
                     "a token is a non-negative integer (SHOW TOKEN prints one), got {text:?}"
                 )),
             },
-            // A block per node, each saying whether it answered; failed (for the exit status of
-            // `-c`/`-f`) when none did (until 2026-12-06 never, found by a review).
+            // A block per node, each saying whether it answered; when none did, the block's
+            // last line is the failure's `ERROR:` line (the contract's "failures -> ERROR:"),
+            // and the statement counts as failed for the exit status of `-c`/`-f`.
             Statement::Status => {
                 let (status, answered) = self.statuses().await;
-                StatementOutput { text: status, failed: answered == 0 }
+                unanswered(status, answered)
             }
             Statement::Locks => {
                 let (status, answered) = self.statuses().await;
@@ -220,7 +230,7 @@ impl Session {
                             || line.starts_with("  t")
                     })
                     .collect();
-                StatementOutput { text: lines.join("\n"), failed: answered == 0 }
+                unanswered(lines.join("\n"), answered)
             }
             Statement::Help => ok(help_text()),
         }
