@@ -14,6 +14,7 @@
 //! key_bytes_max = 4096
 //! value_bytes_max = 1048576
 //! txn_write_bytes_max = 33554432
+//! txn_lock_bytes_max = 33554432
 //!
 //! [timing]
 //! lock_wait_ms = 10000            # last-resort lock wait timeout (deadlocks are detected sooner)
@@ -47,10 +48,13 @@ pub const TIMING_MS_MAX: u64 = 7 * 24 * 3600 * 1000;
 
 // One entry, even at twice the limit in encoding (many small writes), travels alone in one
 // AppendEntries within the transport's message limit; so do a replication read's byte budget
-// and a scan's rows (its budget plus the one row that passes it).
+// and a scan's rows (its budget plus the one row that passes it), and a prepare: its writes
+// (their framing is below the 64 bytes each counts), the keys it locks for them, and the
+// locks of the transaction's statements, each within the limit.
 const _: () = {
     let message = client::connector::MESSAGE_BYTES_MAX;
     assert!(2 * WRITE_BYTES_LIMIT < message);
+    assert!(3 * WRITE_BYTES_LIMIT < message);
     assert!(replication::store::log_store::APPEND_BYTES_MAX < message);
     assert!(txn::state::SCAN_BYTES_MAX + 2 * WRITE_BYTES_LIMIT < message);
 };
@@ -95,8 +99,13 @@ pub struct Limits {
     pub key_bytes_max: usize,
     /// The largest value.
     pub value_bytes_max: usize,
-    /// The most bytes (keys plus values) one transaction may write.
+    /// The most bytes one transaction may write: each write counts its key and value plus
+    /// `coordinator::txn_state::ENTRY_OVERHEAD_BYTES` (64).
     pub txn_write_bytes_max: usize,
+    /// The most bytes of keys one transaction may hold locks on (reads, writes, scanned
+    /// ranges): each key or range counts its keys plus 64. It bounds what a coordinator keeps
+    /// of a transaction's read set and the size of its prepares.
+    pub txn_lock_bytes_max: usize,
     /// The most rows one SCAN returns when it has no LIMIT.
     pub scan_rows_max: usize,
     /// The most transactions running at once on one coordinator (ended ones, remembered for
@@ -123,6 +132,7 @@ impl Default for Limits {
             key_bytes_max: 4096,
             value_bytes_max: 1 << 20,
             txn_write_bytes_max: 32 << 20,
+            txn_lock_bytes_max: 32 << 20,
             scan_rows_max: 10_000,
             open_txns_max: 10_000,
             session_requests_max: 16_384,
@@ -307,6 +317,7 @@ impl NodeConfig {
             ("key_bytes_max", limits.key_bytes_max as u64),
             ("value_bytes_max", limits.value_bytes_max as u64),
             ("txn_write_bytes_max", limits.txn_write_bytes_max as u64),
+            ("txn_lock_bytes_max", limits.txn_lock_bytes_max as u64),
             ("scan_rows_max", limits.scan_rows_max as u64),
             ("open_txns_max", limits.open_txns_max as u64),
             ("session_requests_max", limits.session_requests_max as u64),
@@ -321,6 +332,7 @@ impl NodeConfig {
             ("key_bytes_max", limits.key_bytes_max),
             ("value_bytes_max", limits.value_bytes_max),
             ("txn_write_bytes_max", limits.txn_write_bytes_max),
+            ("txn_lock_bytes_max", limits.txn_lock_bytes_max),
         ] {
             if value > WRITE_BYTES_LIMIT {
                 return Err(invalid(format!(

@@ -680,13 +680,14 @@ async fn a_stream_closed_during_a_lock_wait_aborts_its_transaction_as_retryable(
 }
 
 /// The write-set and scan limits (`[limits] txn_write_bytes_max`, `scan_rows_max`): a WRITE
-/// that would take a transaction past its budget is refused as bad input and changes nothing
-/// (the transaction stays open and commits what it wrote before); a SCAN without LIMIT returns
+/// that would take a transaction past its budget (its key and value plus 64 bytes per write)
+/// is refused as bad input and changes nothing (the transaction stays open and commits what it
+/// wrote before); a SCAN without LIMIT returns
 /// at most `scan_rows_max` rows, in a transaction, outside one, and across shards, and a larger
 /// LIMIT is refused (capped, it would answer fewer rows than asked while the range goes on).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_write_budget_refuses_a_write_and_scans_are_capped() {
-    const WRITE_BYTES_MAX: usize = 64;
+    const WRITE_BYTES_MAX: usize = 200;
     const SCAN_ROWS_MAX: usize = 5;
     let cluster = Cluster::builder()
         .config(&format!(
@@ -697,8 +698,9 @@ async fn the_write_budget_refuses_a_write_and_scans_are_capped() {
     let client = cluster.client().await;
 
     let mut txn = client.begin().await.expect("BEGIN");
-    txn.put("Abudget", "x".repeat(WRITE_BYTES_MAX / 2)).await.expect("within the budget");
-    let refused = txn.put("Gbudget", "y".repeat(WRITE_BYTES_MAX / 2)).await;
+    // 7 + 60 + 64 = 131 bytes, then 131 more: past 200.
+    txn.put("Abudget", "x".repeat(60)).await.expect("within the budget");
+    let refused = txn.put("Gbudget", "y".repeat(60)).await;
     assert!(
         matches!(&refused, Err(client::Error::Invalid(why)) if why.contains("more than")),
         "{refused:?}"
@@ -706,7 +708,7 @@ async fn the_write_budget_refuses_a_write_and_scans_are_capped() {
     txn.commit().await.expect("END commits the write within the budget");
     assert_eq!(
         text(client.get("Abudget").await.expect("READ")).as_deref(),
-        Some("x".repeat(WRITE_BYTES_MAX / 2).as_str())
+        Some("x".repeat(60).as_str())
     );
     assert_eq!(client.get("Gbudget").await.expect("READ"), None, "the refused write is absent");
 
@@ -730,4 +732,43 @@ async fn the_write_budget_refuses_a_write_and_scans_are_capped() {
     assert!(txn.scan("Arow", "Grox", Some(over)).await.is_err(), "refused in a transaction");
     assert_eq!(txn.scan("Arow", "Grox", None).await.expect("SCAN").len(), SCAN_ROWS_MAX);
     txn.commit().await.expect("END: the refused SCAN changed nothing");
+}
+
+/// The lock budget (`[limits] txn_lock_bytes_max`; each key or range counts its keys plus 64
+/// bytes): a READ that would lock a new key past it is refused as bad input and changes
+/// nothing, while keys already locked can still be read and written (an upgrade is no new
+/// lock), and END commits. The same budget covers writes sent with END. Before 2026-12-06 a
+/// transaction's read set had no bound, and the coordinator searched it as a list per lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_budget_refuses_a_new_lock_and_changes_nothing() {
+    let cluster = Cluster::builder().config("[limits]\ntxn_lock_bytes_max = 200\n").start().await;
+    let client = cluster.client().await;
+    fn refused_by_budget<T>(result: &Result<T, client::Error>) -> bool {
+        matches!(result, Err(client::Error::Invalid(why)) if why.contains("txn_lock_bytes_max"))
+    }
+
+    let mut txn = client.begin().await.expect("BEGIN");
+    // 4 + 64 bytes each: two fit in 200, a third does not.
+    assert_eq!(txn.get("Lone").await.expect("READ"), None);
+    assert_eq!(txn.get("Ltwo").await.expect("READ"), None);
+    let refused = txn.get("Lsix").await;
+    assert!(refused_by_budget(&refused), "{refused:?}");
+    assert_eq!(txn.get("Lone").await.expect("READ of a locked key"), None);
+    txn.put("Lone", "1").await.expect("WRITE of a key read before: an upgrade");
+    txn.commit().await.expect("END");
+    assert_eq!(text(client.get("Lone").await.expect("READ")).as_deref(), Some("1"));
+
+    // Writes sent with END count too (a key already read is no new lock); refused, they
+    // change nothing (the library then aborts the transaction).
+    let writes = |keys: &[&str]| keys.iter().map(|key| client::Mutation::put(key, "2")).collect();
+    let mut txn = client.begin().await.expect("BEGIN");
+    assert_eq!(text(txn.get("Lone").await.expect("READ")).as_deref(), Some("1"));
+    let refused = txn.commit_with(writes(&["Lone", "Ltwo", "Lsix"])).await;
+    assert!(refused_by_budget(&refused), "{refused:?}");
+    assert_eq!(text(client.get("Lone").await.expect("READ")).as_deref(), Some("1"));
+    let mut txn = client.begin().await.expect("BEGIN");
+    assert_eq!(text(txn.get("Lone").await.expect("READ")).as_deref(), Some("1"));
+    txn.commit_with(writes(&["Lone", "Ltwo"])).await.expect("END with writes within the budget");
+    assert_eq!(text(client.get("Ltwo").await.expect("READ")).as_deref(), Some("2"));
+    assert_eq!(client.get("Lsix").await.expect("READ"), None);
 }

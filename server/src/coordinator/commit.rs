@@ -37,6 +37,7 @@
 //! answers that the outcome is unknown, never a guess; `TxnStatus` settles it.
 
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use futures::StreamExt;
 use futures::future::join_all;
@@ -46,7 +47,6 @@ use replication::canary::Canary;
 use tokio::time::Instant;
 use txn::command::AbortReason;
 use txn::command::Decision;
-use txn::lock::LockMode;
 use txn::lock::LockSpan;
 use txn::types::Key;
 use txn::types::ShardId;
@@ -62,6 +62,7 @@ use crate::coordinator::coordinator::StatementError;
 use crate::coordinator::txn_state::Outcome;
 use crate::coordinator::txn_state::Status;
 use crate::coordinator::txn_state::TxnState;
+use crate::coordinator::txn_state::lock_cost;
 use crate::peer::caller::CallError;
 use crate::peer::message::PeerReply;
 use crate::peer::message::PeerRequest;
@@ -110,7 +111,21 @@ impl Coordinator {
                 .map(|(key, value)| self.check_write(key, value))
                 .sum::<Result<usize, _>>()?;
             self.check_write_budget(&state, bytes)?;
+            // The locks its prepares will take: keys neither locked nor staged yet, once each.
+            let mut staged = BTreeSet::new();
+            let mut lock_bytes = 0;
+            for (key, _) in &writes {
+                let shard = self.ctx.topology.shard_of(key);
+                let span = LockSpan::Key(key.clone());
+                let covered = state.parts.get(&shard).is_some_and(|part| part.covers(&span));
+                if !covered && !staged.contains(&span) {
+                    lock_bytes += lock_cost(&span);
+                    staged.insert(span);
+                }
+            }
+            self.check_lock_budget(&state, lock_bytes)?;
             state.write_bytes += bytes;
+            state.lock_bytes += lock_bytes;
             for (key, value) in writes {
                 let shard = self.ctx.topology.shard_of(&key);
                 state.home.get_or_insert(shard);
@@ -304,13 +319,7 @@ impl Coordinator {
         {
             let why = match reply {
                 Ok((_, PeerReply::Locked { term, .. })) => {
-                    let part = state.parts.get_mut(&shard).expect("a participant asked to lock");
-                    let keys = std::mem::take(&mut part.acquire);
-                    let mode = LockMode::Exclusive;
-                    if keys
-                        .into_iter()
-                        .all(|key| state.granted(shard, term, LockSpan::Key(key), mode))
-                    {
+                    if state.granted_staged(shard, term) {
                         continue;
                     }
                     (
@@ -389,7 +398,7 @@ impl Coordinator {
             acquire: part.acquire.iter().cloned().collect(),
             wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
             writes: part.write_list(),
-            locks: part.locks.clone(),
+            locks: part.locks.iter().map(|(span, mode)| (span.clone(), *mode)).collect(),
             release_shared: !state.locks_pending()
                 || canary::is(Canary::ReleaseSharedBeforeEndLocks),
         }

@@ -32,9 +32,12 @@ use txn::types::Value;
 use crate::config::Timing;
 use crate::context::Counters;
 use crate::context::NodeContext;
+use crate::coordinator::txn_state::ENTRY_OVERHEAD_BYTES;
 use crate::coordinator::txn_state::Outcome;
 use crate::coordinator::txn_state::Status;
 use crate::coordinator::txn_state::TxnState;
+use crate::coordinator::txn_state::lock_cost;
+use crate::coordinator::txn_state::write_cost;
 use crate::peer::caller::CallError;
 use crate::peer::message::LockOp;
 use crate::peer::message::LockRequest;
@@ -408,6 +411,10 @@ impl Coordinator {
     ) -> Result<ReadResult, StatementError> {
         let txn = entry.id;
         let (span, mode) = op.lock();
+        // A new span must fit the lock budget; refused, nothing was asked of the shard.
+        if !state.parts.get(&shard).is_some_and(|part| part.covers(&span)) {
+            self.check_lock_budget(state, lock_cost(&span))?;
+        }
         let lock_term = state.parts.get(&shard).and_then(|part| part.term);
         let request = PeerRequest::Lock(LockRequest { shard, txn, lock_term, op });
         // A participant from the moment the request may reach it: an abort releases there even
@@ -508,7 +515,23 @@ impl Coordinator {
         if let Some(value) = value {
             self.check_value(value)?;
         }
-        Ok(key.len() + value.as_ref().map_or(0, Vec::len))
+        Ok(write_cost(key, value.as_ref()))
+    }
+
+    /// Checks that an active transaction may lock `bytes` more ([`lock_cost`]).
+    pub(crate) fn check_lock_budget(
+        &self,
+        state: &TxnState,
+        bytes: usize,
+    ) -> Result<(), StatementError> {
+        let max = self.ctx.config.limits.txn_lock_bytes_max;
+        if state.lock_bytes + bytes > max {
+            return Err(StatementError::Invalid(format!(
+                "the transaction would hold locks on more than {max} bytes (each key or range \
+                 counts its keys plus {ENTRY_OVERHEAD_BYTES}; txn_lock_bytes_max)"
+            )));
+        }
+        Ok(())
     }
 
     /// Checks that an active transaction may write `bytes` more.
@@ -525,7 +548,8 @@ impl Coordinator {
         let max = self.ctx.config.limits.txn_write_bytes_max;
         if state.write_bytes + bytes > max {
             return Err(StatementError::Invalid(format!(
-                "the transaction would write more than {max} bytes"
+                "the transaction would write more than {max} bytes (each write counts its key \
+                 and value plus {ENTRY_OVERHEAD_BYTES}; txn_write_bytes_max)"
             )));
         }
         Ok(())

@@ -16,6 +16,10 @@
 //! 2. A write is buffered in the part of its key's shard, which holds an exclusive lock on it,
 //!    or lists the key in `Part::acquire` (a write sent with END: the prepare takes the lock).
 //! 3. `home` is the shard of the first written key and never changes once set.
+//! 4. `lock_bytes` is the [`lock_cost`] of every span in the parts' `locks` and `acquire`
+//!    (a staged key later granted is not charged again; an S lock upgraded at a prepare counts
+//!    once), so the coordinator's memory of a transaction, and its prepares, stay within the
+//!    budget `txn_lock_bytes_max` checked before each new lock.
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -72,27 +76,39 @@ pub struct Part {
     pub term: Option<u64>,
     /// Keys written with END whose exclusive locks the prepare there must take first.
     pub acquire: BTreeSet<Key>,
-    /// Its locks there (deduplicated).
-    pub locks: Vec<(LockSpan, LockMode)>,
+    /// Its locks there, by span (a map: a bulk transaction's statements look them up one by
+    /// one, which a list made quadratic; found by a review, 2026-12-06).
+    pub locks: BTreeMap<LockSpan, LockMode>,
     /// Its buffered writes there (`None` deletes).
     pub writes: BTreeMap<Key, Option<Value>>,
 }
 
 impl Part {
-    /// Records a granted lock.
-    pub fn add_lock(&mut self, span: LockSpan, mode: LockMode) {
-        if let Some(existing) = self.locks.iter_mut().find(|(s, _)| *s == span) {
-            if mode == LockMode::Exclusive {
-                existing.1 = LockMode::Exclusive;
+    /// Records a granted lock; true if its span is new here (not an upgrade or a repeat).
+    pub fn add_lock(&mut self, span: LockSpan, mode: LockMode) -> bool {
+        match self.locks.get_mut(&span) {
+            Some(held) => {
+                if mode == LockMode::Exclusive {
+                    *held = LockMode::Exclusive;
+                }
+                false
             }
-        } else {
-            self.locks.push((span, mode));
+            None => {
+                self.locks.insert(span, mode);
+                true
+            }
         }
+    }
+
+    /// Whether `span` is locked here in any mode, or staged to be (a key in `acquire`).
+    pub fn covers(&self, span: &LockSpan) -> bool {
+        self.locks.contains_key(span)
+            || matches!(span, LockSpan::Key(key) if self.acquire.contains(key))
     }
 
     /// Buffers a write sent with END: its lock is taken by the prepare unless already held.
     pub fn stage(&mut self, key: Key, value: Option<Value>) {
-        if !self.locks.contains(&(LockSpan::Key(key.clone()), LockMode::Exclusive)) {
+        if self.locks.get(&LockSpan::Key(key.clone())) != Some(&LockMode::Exclusive) {
             self.acquire.insert(key.clone());
         }
         self.writes.insert(key, value);
@@ -131,8 +147,10 @@ pub struct TxnState {
     pub home: Option<ShardId>,
     /// Per participant shard.
     pub parts: BTreeMap<ShardId, Part>,
-    /// Bytes written so far (keys plus values).
+    /// Bytes written so far ([`write_cost`] of each write).
     pub write_bytes: usize,
+    /// The [`lock_cost`] of every span locked or staged (invariant 4).
+    pub lock_bytes: usize,
     /// The largest commit timestamp it has seen (the session's causal token rises to it).
     pub seen_ts: Timestamp,
     /// For a causal read-only transaction, the snapshot all its reads are served at (from any
@@ -152,6 +170,7 @@ impl TxnState {
             home: None,
             parts: BTreeMap::new(),
             write_bytes: 0,
+            lock_bytes: 0,
             seen_ts: Timestamp::ZERO,
             snapshot: None,
             locks_until: None,
@@ -198,12 +217,15 @@ impl TxnState {
     /// Drops the buffered writes of a transaction that has ended or aborted: nothing reads
     /// them any more, and an entry stays remembered for `ENDED_MEMORY` (two minutes) after its
     /// end. Kept, a client could hold up to `txn_write_bytes_max` per aborted transaction for
-    /// that long (found by a review, 2026-12-05). The parts and their locks stay.
+    /// that long (found by a review, 2026-12-05). Its locks go too (releases name the parts'
+    /// shards only): a read set kept for two minutes per ended transaction was as large as the
+    /// writes (found by a review, 2026-12-06). The parts stay, empty.
     pub fn drop_writes(&mut self) {
         assert!(self.status != Status::Active, "the writes of an active transaction");
         for part in self.parts.values_mut() {
             part.writes = BTreeMap::new();
             part.acquire = BTreeSet::new();
+            part.locks = BTreeMap::new();
         }
     }
 
@@ -214,10 +236,49 @@ impl TxnState {
         if *part.term.get_or_insert(term) != term {
             return false;
         }
-        part.add_lock(span, mode);
+        let cost = lock_cost(&span);
+        if part.add_lock(span, mode) {
+            self.lock_bytes += cost;
+        }
+        true
+    }
+
+    /// Records that `shard` granted, in `term`, the exclusive locks of every key staged there
+    /// (END's writes, already charged when staged). False if the shard's term changed.
+    pub fn granted_staged(&mut self, shard: ShardId, term: u64) -> bool {
+        let part = self.parts.get_mut(&shard).expect("a participant asked to lock");
+        if *part.term.get_or_insert(term) != term {
+            return false;
+        }
+        for key in std::mem::take(&mut part.acquire) {
+            part.add_lock(LockSpan::Key(key), LockMode::Exclusive);
+        }
         true
     }
 }
+
+/// What a write costs a transaction's write budget (`txn_write_bytes_max`): its key and value
+/// plus [`ENTRY_OVERHEAD_BYTES`].
+pub fn write_cost(key: &[u8], value: Option<&Value>) -> usize {
+    key.len() + value.map_or(0, Vec::len) + ENTRY_OVERHEAD_BYTES
+}
+
+/// What a lock costs a transaction's lock budget (`txn_lock_bytes_max`): its keys plus
+/// [`ENTRY_OVERHEAD_BYTES`].
+pub fn lock_cost(span: &LockSpan) -> usize {
+    let keys = match span {
+        LockSpan::Key(key) => key.len(),
+        LockSpan::Range { from, to } => from.len() + to.as_ref().map_or(0, Vec::len),
+    };
+    keys + ENTRY_OVERHEAD_BYTES
+}
+
+/// What each write or lock costs a transaction's budgets beyond its bytes: about what the
+/// node keeps for it (map entries, the lock table's records) and more than its encoding's
+/// framing in a prepare. Without it, a budget of 32 MiB allowed millions of one-byte writes,
+/// gigabytes of the node's memory, and prepares several times the budget (found by a review,
+/// 2026-12-06).
+pub const ENTRY_OVERHEAD_BYTES: usize = 64;
 
 #[cfg(test)]
 mod tests {
@@ -225,6 +286,33 @@ mod tests {
 
     fn key(text: &str) -> Key {
         text.as_bytes().to_vec()
+    }
+
+    /// Invariant 4: each span is charged once, when it is first locked or staged.
+    #[test]
+    fn the_lock_budget_charges_each_span_once() {
+        let s = ShardId(0);
+        let mut state = TxnState::new(false);
+        let a = LockSpan::Key(key("a"));
+        assert!(state.granted(s, 1, a.clone(), LockMode::Shared));
+        assert_eq!(state.lock_bytes, 1 + ENTRY_OVERHEAD_BYTES);
+        assert!(state.granted(s, 1, a.clone(), LockMode::Exclusive), "an upgrade");
+        assert!(state.granted(s, 1, a.clone(), LockMode::Shared), "a repeat");
+        assert_eq!(state.lock_bytes, 1 + ENTRY_OVERHEAD_BYTES, "neither is a new lock");
+        let range = LockSpan::range("b", Some("cc"));
+        assert!(state.granted(s, 1, range.clone(), LockMode::Shared));
+        assert_eq!(state.lock_bytes, 1 + 3 + 2 * ENTRY_OVERHEAD_BYTES);
+        assert_eq!(lock_cost(&range), 3 + ENTRY_OVERHEAD_BYTES);
+
+        // Staged keys are charged by the caller (END), so their grant charges nothing.
+        let part = state.parts.get_mut(&s).expect("part");
+        part.stage(key("d"), None);
+        assert!(part.covers(&LockSpan::Key(key("d"))), "a staged key is covered");
+        let before = state.lock_bytes;
+        assert!(state.granted_staged(s, 1));
+        assert_eq!(state.lock_bytes, before);
+        assert_eq!(state.parts[&s].locks.get(&LockSpan::Key(key("d"))), Some(&LockMode::Exclusive));
+        assert!(!state.granted_staged(s, 2), "another term");
     }
 
     #[test]

@@ -28,6 +28,7 @@
 //! and asks coordinators whether old lock holders still live), the close loop (closed
 //! timestamps, on demand: module `close_demand`) and the collector.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use openraft::async_runtime::WatchReceiver;
@@ -946,9 +947,12 @@ impl Shard {
     ) -> Result<u64, PeerReply> {
         let mut term = request.lock_term;
         let give_up = Instant::now() + Timing::ms(request.wait_ms);
+        // Looked up once per key: a search of the list for each was quadratic in a bulk END.
+        let locks: BTreeMap<&LockSpan, LockMode> =
+            request.locks.iter().map(|(span, mode)| (span, *mode)).collect();
         for key in &request.acquire {
             let span = LockSpan::Key(key.clone());
-            let held = request.locks.iter().find(|(s, _)| *s == span).map(|(_, mode)| *mode);
+            let held = locks.get(&span).copied();
             let granted = self.acquire(request.txn, span, LockMode::Exclusive, held, term, give_up);
             term = Some(granted.await?);
         }
