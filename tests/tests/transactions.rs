@@ -461,6 +461,13 @@ async fn an_idle_transaction_is_aborted_and_its_locks_released() {
 /// write failed with LOCK_TIMEOUT.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_transaction_is_aborted_by_the_library() {
+    a_transaction_left_by(async |txn| drop(txn)).await;
+}
+
+/// Writes a key in a transaction that `leave` then leaves without an answer, and checks that
+/// the library aborted it anyway: another client's write to the key goes through within the
+/// lock wait (3 s, the idle limit 60 s) and the record says ABORTED: USER.
+async fn a_transaction_left_by(leave: impl AsyncFnOnce(client::Transaction)) {
     let config = "[timing]\nidle_ms = 60000\nlock_wait_ms = 3000\n";
     let cluster = Cluster::builder().config(config).start().await;
     let client = cluster.client().await;
@@ -468,14 +475,14 @@ async fn a_dropped_transaction_is_aborted_by_the_library() {
     let key = SHARD_KEYS[0];
     client.put(key, "before").await.expect("seed");
 
-    let mut dropped = client.begin().await.expect("BEGIN");
-    dropped.put(key, "never").await.expect("WRITE");
-    let handle = *dropped.handle().expect("a begun transaction's handle");
-    drop(dropped);
-    other.put(key, "after").await.expect("the dropped transaction's lock was released");
+    let mut txn = client.begin().await.expect("BEGIN");
+    txn.put(key, "never").await.expect("WRITE");
+    let handle = *txn.handle().expect("a begun transaction's handle");
+    leave(txn).await;
+    other.put(key, "after").await.expect("the left transaction's lock was released");
     match client.txn_status(&handle, None).await.expect("TxnStatus") {
         TxnOutcome::Aborted { reason, .. } => assert_eq!(reason, "USER"),
-        committed => panic!("the dropped transaction's record: {committed:?}"),
+        committed => panic!("the left transaction's record: {committed:?}"),
     }
     assert_eq!(text(client.get(key).await.expect("READ")).as_deref(), Some("after"));
 }
@@ -490,26 +497,12 @@ async fn a_dropped_transaction_is_aborted_by_the_library() {
 /// given-up ABORT leaves no lock behind either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abort_given_up_before_its_answer_still_ends_the_transaction() {
-    let config = "[timing]\nidle_ms = 60000\nlock_wait_ms = 3000\n";
-    let cluster = Cluster::builder().config(config).start().await;
-    let client = cluster.client().await;
-    let other = cluster.client().await;
-    let key = SHARD_KEYS[0];
-    client.put(key, "before").await.expect("seed");
-
-    let mut txn = client.begin().await.expect("BEGIN");
-    txn.put(key, "never").await.expect("WRITE");
-    let handle = *txn.handle().expect("a begun transaction's handle");
-    // Polled once (the ABORT queued on its stream), then dropped before its answer.
-    let mut abort = Box::pin(txn.abort());
-    assert!(futures::poll!(abort.as_mut()).is_pending(), "an ABORT is not answered at once");
-    drop(abort);
-    other.put(key, "after").await.expect("the given-up ABORT's transaction released its lock");
-    match client.txn_status(&handle, None).await.expect("TxnStatus") {
-        TxnOutcome::Aborted { reason, .. } => assert_eq!(reason, "USER"),
-        committed => panic!("the given-up ABORT's record: {committed:?}"),
-    }
-    assert_eq!(text(client.get(key).await.expect("READ")).as_deref(), Some("after"));
+    a_transaction_left_by(async |txn| {
+        // Polled once (the ABORT queued on its stream), then dropped before its answer.
+        let mut abort = Box::pin(txn.abort());
+        assert!(futures::poll!(abort.as_mut()).is_pending(), "an ABORT is not answered at once");
+    })
+    .await;
 }
 
 /// BEGIN has one deadline however many nodes it tries: with every node frozen (SIGSTOP: their
