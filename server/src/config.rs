@@ -46,7 +46,8 @@ pub const WRITE_BYTES_LIMIT: usize = 64 << 20;
 /// low enough that no sum or multiple of timings the node computes can overflow.
 pub const TIMING_MS_MAX: u64 = 7 * 24 * 3600 * 1000;
 
-// One entry, even at twice the limit in encoding (many small writes), travels alone in one
+// One entry, even at twice the limit in encoding (a margin: each write is charged 64 bytes
+// more than its key and value, above its framing), travels alone in one
 // AppendEntries within the transport's message limit; so do a replication read's byte budget
 // and a scan's rows (its budget plus the one row that passes it), and a prepare: its writes
 // (their framing is below the 64 bytes each counts), the keys it locks for them, and the

@@ -730,22 +730,36 @@ async fn the_write_budget_refuses_a_write_and_scans_are_capped() {
 /// The lock budget (`[limits] txn_lock_bytes_max`; each key or range counts its keys plus 64
 /// bytes): a READ that would lock a new key past it is refused as bad input and changes
 /// nothing, while keys already locked can still be read and written (an upgrade is no new
-/// lock), and END commits. The same budget covers writes sent with END. Before 2026-12-06 a
-/// transaction's read set had no bound, and the coordinator searched it as a list per lock.
+/// lock), and END commits. A refused READ takes no lock (another client writes the key at
+/// once) and is not charged (a smaller READ still fits). A SCAN over two shards is checked for
+/// both ranges before it locks either: refused, it holds neither (the review of 2026-12-06
+/// found the first shard's range left locked). The same budget covers writes sent with END.
+/// Before 2026-12-06 a transaction's read set had no bound, and the coordinator searched it as
+/// a list per lock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lock_budget_refuses_a_new_lock_and_changes_nothing() {
-    let cluster = Cluster::builder().config("[limits]\ntxn_lock_bytes_max = 200\n").start().await;
+    // A lock left held by a refusal would fail the other client's write within 2 s.
+    let config = "[limits]\ntxn_lock_bytes_max = 210\n[timing]\nlock_wait_ms = 2000\n";
+    let cluster = Cluster::builder().config(config).start().await;
     let client = cluster.client().await;
+    let other = cluster.client().await;
     fn refused_by_budget<T>(result: &Result<T, client::Error>) -> bool {
         matches!(result, Err(client::Error::Invalid(why)) if why.contains("txn_lock_bytes_max"))
     }
 
     let mut txn = client.begin().await.expect("BEGIN");
-    // 4 + 64 bytes each: two fit in 200, a third does not.
+    // 4 + 64 bytes each: 136 of 210.
     assert_eq!(txn.get("Lone").await.expect("READ"), None);
     assert_eq!(txn.get("Ltwo").await.expect("READ"), None);
-    let refused = txn.get("Lsix").await;
+    // 11 + 64 more: 211, refused; it took nothing and was not charged.
+    let refused = txn.get("Lmuchlonger").await;
     assert!(refused_by_budget(&refused), "{refused:?}");
+    other.put("Lmuchlonger", "free").await.expect("the refused READ's key is not locked");
+    // [A, F) in s0 and [F, H) in s1: 66 + 66 more, refused before either is locked.
+    let refused = txn.scan("A", "H", None).await;
+    assert!(refused_by_budget(&refused), "{refused:?}");
+    other.put("Bfree", "free").await.expect("the refused SCAN's first range is not locked");
+    assert_eq!(txn.get("Lsix").await.expect("READ within the budget: 204 of 210"), None);
     assert_eq!(txn.get("Lone").await.expect("READ of a locked key"), None);
     txn.put("Lone", "1").await.expect("WRITE of a key read before: an upgrade");
     txn.commit().await.expect("END");
@@ -756,12 +770,13 @@ async fn the_lock_budget_refuses_a_new_lock_and_changes_nothing() {
     let writes = |keys: &[&str]| keys.iter().map(|key| client::Mutation::put(key, "2")).collect();
     let mut txn = client.begin().await.expect("BEGIN");
     assert_eq!(text(txn.get("Lone").await.expect("READ")).as_deref(), Some("1"));
-    let refused = txn.commit_with(writes(&["Lone", "Ltwo", "Lsix"])).await;
+    // 68 + 68 + 76: past 210.
+    let refused = txn.commit_with(writes(&["Lone", "Ltwo", "Lmuchlonger2"])).await;
     assert!(refused_by_budget(&refused), "{refused:?}");
     assert_eq!(text(client.get("Lone").await.expect("READ")).as_deref(), Some("1"));
     let mut txn = client.begin().await.expect("BEGIN");
     assert_eq!(text(txn.get("Lone").await.expect("READ")).as_deref(), Some("1"));
     txn.commit_with(writes(&["Lone", "Ltwo"])).await.expect("END with writes within the budget");
     assert_eq!(text(client.get("Ltwo").await.expect("READ")).as_deref(), Some("2"));
-    assert_eq!(client.get("Lsix").await.expect("READ"), None);
+    assert_eq!(client.get("Lmuchlonger2").await.expect("READ"), None);
 }

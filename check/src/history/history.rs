@@ -201,9 +201,12 @@ mod tests {
         assert_eq!(history.events().len(), 2);
         assert_eq!(history.txns().len(), 1);
         assert_eq!(history.txns()[0].outcome, Outcome::Ok);
-        // A client event must still be well formed: a number that is no process is malformed.
+        // A client event must still be well formed: a number that is no process is malformed,
+        // and so is a transaction of a named process (not checked as an empty history).
         let bad = r#"{"index":0,"process":-1,"type":"invoke","f":"txn","value":[]}"#;
         assert!(History::parse_jsonl(bad).is_err());
+        let named = r#"{"index":0,"process":"p1","type":"invoke","f":"txn","value":[]}"#;
+        assert!(History::parse_jsonl(named).is_err());
     }
 
     #[test]

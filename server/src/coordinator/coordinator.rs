@@ -46,6 +46,7 @@ use crate::peer::message::PeerRequest;
 use crate::peer::message::ProbeOutcome;
 use crate::peer::message::ReadResult;
 use crate::peer::message::SingleOp;
+use txn::lock::LockSpan;
 
 /// How often idle transactions and old ended ones are swept.
 pub const SWEEP_PERIOD: Duration = Duration::from_secs(1);
@@ -605,7 +606,20 @@ impl Coordinator {
             return Ok((rows, state.seen_ts));
         }
         let topology = self.ctx.topology.clone();
-        for (shard, part_from, part_to) in topology.split_range(&from, to.as_deref()) {
+        let parts = topology.split_range(&from, to.as_deref());
+        // The budget for every range this SCAN may lock, checked before it locks any: refused,
+        // it holds nothing more (each shard's check alone left the earlier shards' ranges
+        // locked; found by a review, 2026-12-06).
+        let new_bytes: usize = parts
+            .iter()
+            .map(|(shard, from, to)| {
+                let span = LockSpan::Range { from: from.clone(), to: to.clone() };
+                let covered = state.parts.get(shard).is_some_and(|part| part.covers(&span));
+                if covered { 0 } else { lock_cost(&span) }
+            })
+            .sum();
+        self.check_lock_budget(&state, new_bytes)?;
+        for (shard, part_from, part_to) in parts {
             let wanted = limit - rows.len();
             // Own writes in this range: deletes may hide stored rows, so ask for that many more.
             let own: BTreeMap<Key, Option<Value>> = state

@@ -16,8 +16,8 @@
 //! 2. A write is buffered in the part of its key's shard, which holds an exclusive lock on it,
 //!    or lists the key in `Part::acquire` (a write sent with END: the prepare takes the lock).
 //! 3. `home` is the shard of the first written key and never changes once set.
-//! 4. `lock_bytes` is the [`lock_cost`] of every span in the parts' `locks` and `acquire`
-//!    (a staged key later granted is not charged again; an S lock upgraded at a prepare counts
+//! 4. While active, `lock_bytes` is the [`lock_cost`] of every span in the parts' `locks` and
+//!    `acquire` (a staged key later granted is not charged again; an S lock upgraded at a prepare counts
 //!    once), so the coordinator's memory of a transaction, and its prepares, stay within the
 //!    budget `txn_lock_bytes_max` checked before each new lock.
 
