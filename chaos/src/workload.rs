@@ -4,7 +4,11 @@
 //! (two readers upgrading) on purpose. Half the transactions send their writes with END (locked
 //! by the prepares); half the transfers read their accounts for update (exclusive locks).
 //! A quarter of the list-append reads are SCANs of a range around the key ([`scan_range`]): a
-//! range lock, and a read of the key's row or of its absence, under the same checks.
+//! range lock, and a read of the key's row or of its absence, under the same checks. A scan
+//! whose range holds no other list key, or that reads again a key the transaction touched,
+//! starts at the key with a LIMIT of 1 to 3 ([`limited_scan`]): it stops early, and its
+//! participant narrows its range lock to what it read (`Shard::narrow_scan`), so the checks
+//! cover narrowed locks too.
 //! During the faults, a share of the list-append clients' operations are writes and READs of two
 //! registers outside interactive transactions ([`register_op`], checked by `check::register`):
 //! the paths of `kvsh`'s and `kvbench put`'s one-statement WRITEs and of `kvbench txn2`'s
@@ -85,6 +89,20 @@ pub fn register(i: usize) -> String {
 pub fn scan_range(key: &str) -> (Vec<u8>, Vec<u8>) {
     let first = key.as_bytes()[0];
     (vec![first], vec![first + 3])
+}
+
+/// A SCAN for `key` that starts at it with a LIMIT, so that it usually stops before the end of
+/// [`scan_range`]: its first row is `key`'s if the key exists. The limit (1 to 3) is chosen by
+/// the invocation's index, so no rng draw changes.
+async fn limited_scan(
+    txn: &mut client::Transaction,
+    key: &str,
+    invoke: u64,
+) -> Result<(Vec<i64>, Vec<MicroOp>), ReadError> {
+    let (_, to) = scan_range(key);
+    let from = key.as_bytes().to_vec();
+    let limit = Some(1 + (invoke % 3) as u32);
+    scan_lists_of(txn.scan(&from, &to, limit).await, key, &[], (&from, &to))
 }
 
 /// What went wrong with a list-append read: the statement failed (the transaction aborts), or
@@ -312,11 +330,9 @@ async fn append_txn_of(
         let no_others = |list| (list, Vec::new());
         let current = match (known.get(&key), scan) {
             (Some(list), _) if !reread => Ok(no_others(list.clone())),
-            (Some(_), _) if done.len() % 2 == 1 => {
-                let (from, to) = scan_range(&key);
-                scan_lists_of(txn.scan(&from, &to, None).await, &key, &[], (&from, &to))
-            }
+            (Some(_), _) if done.len() % 2 == 1 => limited_scan(&mut txn, &key, invoke).await,
             (Some(_), _) => list_of(txn.get(&key).await).map(no_others),
+            (None, Some(others)) if others.is_empty() => limited_scan(&mut txn, &key, invoke).await,
             (None, Some(others)) => {
                 let (from, to) = scan_range(&key);
                 scan_lists_of(txn.scan(&from, &to, None).await, &key, others, (&from, &to))

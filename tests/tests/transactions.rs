@@ -727,6 +727,42 @@ async fn the_write_budget_refuses_a_write_and_scans_are_capped() {
     txn.commit().await.expect("END: the refused SCAN changed nothing");
 }
 
+/// A SCAN that stops at its LIMIT locks what it read and the gaps between (no phantoms
+/// there), not the rest of the range it was given: another client writes past its last row at
+/// once, while a write between two of its rows waits for it (and times out after the lock wait,
+/// 2 s here). The same SCAN again sees the same rows. Before 2026-12-06 `SCAN from "" LIMIT n`
+/// in a transaction (paging) kept writers out of the rest of the shard until END.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_stopped_by_its_limit_locks_only_what_it_read() {
+    let cluster = Cluster::builder().config("[timing]\nlock_wait_ms = 2000\n").start().await;
+    let client = cluster.client().await;
+    let other = cluster.client().await;
+    for i in 1..=5 {
+        client.put(format!("Page{i}"), "v").await.expect("seed");
+    }
+    let keys = |rows: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<String> {
+        rows.into_iter().map(|(k, _)| String::from_utf8(k).expect("UTF-8")).collect()
+    };
+
+    let mut txn = client.begin().await.expect("BEGIN");
+    let first = keys(txn.scan("Page", "Pagf", Some(2)).await.expect("SCAN LIMIT 2"));
+    assert_eq!(first, ["Page1", "Page2"]);
+    other.put("Page4", "w").await.expect("a write past the last row goes through");
+    other.put("Page2x", "w").await.expect("a write just past the last row goes through");
+    let mut writer = other.begin().await.expect("BEGIN");
+    let refused = writer.put("Page1x", "w").await;
+    assert_eq!(
+        refused.as_ref().err().and_then(|e| e.abort_reason()),
+        Some("LOCK_TIMEOUT"),
+        "a write between two rows read waits for the SCAN's lock: {refused:?}"
+    );
+    drop(writer);
+    let again = keys(txn.scan("Page", "Pagf", Some(2)).await.expect("SCAN again"));
+    assert_eq!(again, first, "no phantom among what was read");
+    txn.commit().await.expect("END");
+    assert_eq!(client.get("Page1x").await.expect("READ"), None);
+}
+
 /// The lock budget (`[limits] txn_lock_bytes_max`; each key or range counts its keys plus 64
 /// bytes): a READ that would lock a new key past it is refused as bad input and changes
 /// nothing, while keys already locked can still be read and written (an upgrade is no new

@@ -429,6 +429,16 @@ impl Coordinator {
         self.ctx.registry.set_waiting(txn, shard, false);
         let (reason, detail) = match reply {
             Ok((_, PeerReply::Locked { term, read })) => {
+                // A SCAN that stopped at its limit holds its range only up to just past its
+                // last row: that is what the prepare checks is still held.
+                let span = match (span, &read.range_end) {
+                    (LockSpan::Range { from, to }, Some(end))
+                        if from < *end && to.as_ref().is_none_or(|to| end < to) =>
+                    {
+                        LockSpan::Range { from, to: Some(end.clone()) }
+                    }
+                    (span, _) => span,
+                };
                 if state.granted(shard, term, span, mode) {
                     state.seen_ts = state.seen_ts.max(read.version_ts);
                     return Ok(read);

@@ -60,6 +60,7 @@ use txn::lock::LockSpan;
 use txn::lock::RequestId;
 use txn::state::Record;
 use txn::state::Version;
+use txn::types::Key;
 use txn::types::NodeId;
 use txn::types::ShardId;
 use txn::types::Timestamp;
@@ -601,7 +602,7 @@ impl Shard {
             Ok((_, _, collected)) if ts <= collected => self.too_old(ts, collected),
             Ok((rows, version_ts, _)) => {
                 self.ctx.clock.observe(ts);
-                PeerReply::Read(ReadResult { rows, version_ts, snapshot_ts: ts })
+                PeerReply::Read(ReadResult { rows, version_ts, snapshot_ts: ts, range_end: None })
             }
             Err(error) => PeerReply::Unavailable(error.to_string()),
         }
@@ -907,6 +908,16 @@ impl Shard {
             }
             _ => None,
         };
+        // A range this transaction holds already (an earlier SCAN's) is never narrowed: only
+        // one this request takes. One statement at a time per transaction, so nothing of its
+        // own takes it between this look and the acquire.
+        let fresh_range = match &op {
+            LockOp::Scan { from, to, .. } => self
+                .state()
+                .as_ref()
+                .is_some_and(|state| !state.locks.holds_range(txn, from, to.as_deref())),
+            _ => false,
+        };
         let give_up = self.statement_give_up();
         let term = match self.acquire(txn, span, mode, None, lock_term, give_up).await {
             Ok(term) => term,
@@ -921,9 +932,43 @@ impl Shard {
             }
         };
         match read {
-            Ok(read) => PeerReply::Locked { term, read },
+            Ok(mut read) => {
+                if fresh_range && let LockOp::Scan { from, to, limit } = &op {
+                    read.range_end =
+                        self.narrow_scan(txn, term, from, to.as_deref(), *limit, &read);
+                }
+                PeerReply::Locked { term, read }
+            }
             Err(reply) => reply,
         }
+    }
+
+    /// Narrows the range lock of a SCAN that stopped at its `limit` to end just past its last
+    /// row (the rows after it were not read: writers may go on there); the new end, if it
+    /// narrowed. A SCAN that returned fewer rows read its whole range and keeps it locked.
+    fn narrow_scan(
+        &self,
+        txn: TxnId,
+        term: u64,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+        read: &ReadResult,
+    ) -> Option<Key> {
+        if read.rows.len() < limit {
+            return None;
+        }
+        let (last, _) = read.rows.last()?;
+        let mut end = last.clone();
+        end.push(0);
+        if to.is_some_and(|to| end.as_slice() >= to) {
+            return None;
+        }
+        let mut guard = self.state();
+        let state = guard.as_mut().filter(|state| state.term == term)?;
+        let grants = state.locks.narrow_range(txn, from, to, end.clone())?;
+        state.wake(grants);
+        Some(end)
     }
 
     // ---- prepare and commit -----------------------------------------------------------------

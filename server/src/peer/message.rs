@@ -351,6 +351,11 @@ pub struct ReadResult {
     pub version_ts: Timestamp,
     /// For a snapshot read, the snapshot it was served at (zero for a locking read).
     pub snapshot_ts: Timestamp,
+    /// For a locking SCAN that stopped at its limit: the range lock it holds ends here (just
+    /// past its last row) instead of at the end it asked for ([`LockTable::narrow_range`]).
+    ///
+    /// [`LockTable::narrow_range`]: txn::lock::LockTable::narrow_range
+    pub range_end: Option<Key>,
 }
 
 /// One lock wait, for people.

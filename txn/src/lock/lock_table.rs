@@ -200,6 +200,43 @@ impl LockTable {
         self.regrant()
     }
 
+    /// Shrinks the range `[from, to)` that `txn` holds to `[from, end)`, `end` inside it: a
+    /// SCAN that stopped at its LIMIT read nothing past its last row, so it keeps writers out
+    /// of what it read and of the gaps between (no phantoms there), not of the rest of the
+    /// range it was given. Returns the requests granted as a consequence, or `None` if `txn`
+    /// does not hold exactly that range (released meanwhile, or never taken by this request).
+    ///
+    /// Panics unless `from < end` and `end < to`.
+    pub fn narrow_range(
+        &mut self,
+        txn: TxnId,
+        from: &[u8],
+        to: Option<&[u8]>,
+        end: Key,
+    ) -> Option<Vec<Grant>> {
+        assert!(
+            from < end.as_slice() && to.is_none_or(|to| end.as_slice() < to),
+            "{txn} narrows a range to an end outside it"
+        );
+        let locks = self.txns.get_mut(&txn)?;
+        let held = (from.to_vec(), to.map(<[u8]>::to_vec));
+        if !locks.ranges.remove(&held) {
+            return None;
+        }
+        let narrowed = Some(end);
+        // Held already (an earlier statement's SCAN): the wider one just goes.
+        let new = locks.ranges.insert((from.to_vec(), narrowed.clone()));
+        let holders = self.ranges.get_mut(from).expect("a held range is indexed");
+        assert!(holders.remove(&(txn, held.1)), "index says {txn} holds a range");
+        if new {
+            holders.insert((txn, narrowed));
+        }
+        if holders.is_empty() {
+            self.ranges.remove(from);
+        }
+        Some(self.regrant())
+    }
+
     /// Withdraws a waiting request (lock-wait timeout, deadlock victim). Returns its
     /// transaction and the requests granted as a consequence, or `None` if `request` is not
     /// waiting (already granted or cancelled: the epoch has passed).

@@ -356,6 +356,32 @@ fn release_shared_keeps_exclusive_locks() {
     assert_eq!(f.release_shared(9), vec![], "an unknown transaction releases nothing");
 }
 
+/// A SCAN stopped by its LIMIT narrows its range: writers past the new end are granted, those
+/// inside still wait; a range held twice (an earlier SCAN's) keeps covering; a range not held
+/// exactly is left alone.
+#[test]
+fn narrowing_a_range_grants_the_writers_past_its_new_end() {
+    let mut f = Fixture::new();
+    f.must_grant(1, range("b", Some("f")), S);
+    f.must_wait(2, key("e"), X, &[1]);
+    f.must_wait(3, key("c"), X, &[1]);
+    let granted = f.table.narrow_range(t(1), b"b", Some(b"f"), b"c\0".to_vec());
+    let granted: Vec<u64> = granted.expect("held").iter().map(|g| g.txn.seq).collect();
+    assert_eq!(granted, vec![2], "e is past the new end, c is not");
+    assert!(f.table.holds_range(t(1), b"b", Some(b"c\0")));
+    assert!(!f.table.holds_range(t(1), b"b", Some(b"f")));
+    assert_eq!(f.table.narrow_range(t(1), b"b", Some(b"f"), b"d".to_vec()), None, "not held");
+    f.table.check_invariants();
+
+    // Narrowed onto a range it holds already: the wider one goes, the narrower stays.
+    f.must_grant(4, range("x", Some("z")), S);
+    f.must_grant(4, range("x", None), S);
+    assert_eq!(f.table.narrow_range(t(4), b"x", None, b"z".to_vec()), Some(Vec::new()));
+    assert!(f.table.holds_range(t(4), b"x", Some(b"z")));
+    assert!(!f.table.holds(t(4), b"zz", S));
+    f.table.check_invariants();
+}
+
 #[test]
 fn cancel_unblocks_later_waiters() {
     let mut f = Fixture::new();
