@@ -730,7 +730,8 @@ async fn the_write_budget_refuses_a_write_and_scans_are_capped() {
 /// A SCAN that stops at its LIMIT locks what it read and the gaps between (no phantoms
 /// there), not the rest of the range it was given: another client writes past its last row at
 /// once, while a write between two of its rows waits for it (and times out after the lock wait,
-/// 2 s here). The same SCAN again sees the same rows. Before 2026-12-06 `SCAN from "" LIMIT n`
+/// 2 s here). The same SCAN again sees the same rows. A limited SCAN of a range that an
+/// earlier SCAN of the transaction holds narrows only its own hold. Before 2026-12-06 `SCAN from "" LIMIT n`
 /// in a transaction (paging) kept writers out of the rest of the shard until END.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scan_stopped_by_its_limit_locks_only_what_it_read() {
@@ -761,6 +762,21 @@ async fn a_scan_stopped_by_its_limit_locks_only_what_it_read() {
     assert_eq!(again, first, "no phantom among what was read");
     txn.commit().await.expect("END");
     assert_eq!(client.get("Page1x").await.expect("READ"), None);
+
+    // A whole SCAN, then a limited one of the same range: the second narrows its own hold of
+    // the range only, and the first's still keeps a writer out of the tail.
+    let mut txn = client.begin().await.expect("BEGIN");
+    assert_eq!(keys(txn.scan("Page", "Pagf", None).await.expect("SCAN")).len(), 6);
+    txn.scan("Page", "Pagf", Some(1)).await.expect("SCAN LIMIT 1");
+    let mut writer = other.begin().await.expect("BEGIN");
+    let refused = writer.put("Page9", "w").await;
+    assert_eq!(
+        refused.as_ref().err().and_then(|e| e.abort_reason()),
+        Some("LOCK_TIMEOUT"),
+        "the whole SCAN's range still holds: {refused:?}"
+    );
+    drop(writer);
+    txn.commit().await.expect("END");
 }
 
 /// The lock budget (`[limits] txn_lock_bytes_max`; each key or range counts its keys plus 64

@@ -908,16 +908,6 @@ impl Shard {
             }
             _ => None,
         };
-        // A range this transaction holds already (an earlier SCAN's) is never narrowed: only
-        // one this request takes. One statement at a time per transaction, so nothing of its
-        // own takes it between this look and the acquire.
-        let fresh_range = match &op {
-            LockOp::Scan { from, to, .. } => self
-                .state()
-                .as_ref()
-                .is_some_and(|state| !state.locks.holds_range(txn, from, to.as_deref())),
-            _ => false,
-        };
         let give_up = self.statement_give_up();
         let term = match self.acquire(txn, span, mode, None, lock_term, give_up).await {
             Ok(term) => term,
@@ -933,7 +923,9 @@ impl Shard {
         };
         match read {
             Ok(mut read) => {
-                if fresh_range && let LockOp::Scan { from, to, limit } = &op {
+                // The acquire recorded a hold of the range for this request alone (even when
+                // the transaction's other ranges covered it), and only that hold narrows.
+                if let LockOp::Scan { from, to, limit } = &op {
                     read.range_end =
                         self.narrow_scan(txn, term, from, to.as_deref(), *limit, &read);
                 }

@@ -77,8 +77,13 @@ struct TxnLocks {
     shared: BTreeSet<Key>,
     /// Keys held exclusively.
     exclusive: BTreeSet<Key>,
-    /// Ranges held (always shared), as `(from, to)`.
-    ranges: BTreeSet<(Key, Option<Key>)>,
+    /// Ranges held (always shared), as `(from, to)`, each with the number of requests that
+    /// hold it: every granted range request holds its own count, even one the transaction's
+    /// other ranges covered already, so that [`LockTable::narrow_range`] gives up only the
+    /// narrowing request's hold, never a range another statement of the transaction relies on
+    /// (a copy of a SCAN delivered late, running next to the next statement; found by a
+    /// review, 2026-12-06).
+    ranges: BTreeMap<(Key, Option<Key>), usize>,
     /// The transaction's one waiting request, if any.
     waiting: Option<RequestId>,
 }
@@ -117,7 +122,8 @@ impl LockTable {
     /// conflicts (an S->X upgrade only looks at held locks). Otherwise the request queues and
     /// its id is returned; a later [`release_all`](Self::release_all),
     /// [`release_shared`](Self::release_shared) or [`cancel`](Self::cancel) reports the grant.
-    /// An empty range (`to <= from`) covers no key and is granted without recording anything.
+    /// An empty range (`to <= from`) covers no key and is granted without recording anything;
+    /// a range the transaction covers already is granted and recorded (one more hold).
     ///
     /// Panics if `txn` already waits in this table (one statement at a time per shard), or if a
     /// range is asked for in exclusive mode.
@@ -129,7 +135,13 @@ impl LockTable {
             matches!(span, LockSpan::Key(_)) || mode == LockMode::Shared,
             "{txn} asks for {span} in mode {mode}: ranges are only ever locked shared"
         );
-        if span.is_empty() || self.covers(txn, &span, mode) {
+        if span.is_empty() {
+            return Acquired::Granted;
+        }
+        if self.covers(txn, &span, mode) {
+            if let LockSpan::Range { from, to } = span {
+                self.hold_range(txn, from, to);
+            }
             return Acquired::Granted;
         }
         let upgrade = match &span {
@@ -172,7 +184,7 @@ impl LockTable {
         let Some(locks) = self.txns.remove(&txn) else {
             return Vec::new();
         };
-        self.unindex_shared(txn, &locks.shared, &locks.ranges);
+        self.unindex_shared(txn, &locks.shared, locks.ranges.keys());
         for key in &locks.exclusive {
             let holder = self.exclusive.remove(key);
             assert_eq!(holder, Some(txn), "index says {txn} holds X {}", display_key(key));
@@ -196,15 +208,16 @@ impl LockTable {
         if locks.is_empty() {
             self.txns.remove(&txn);
         }
-        self.unindex_shared(txn, &shared, &ranges);
+        self.unindex_shared(txn, &shared, ranges.keys());
         self.regrant()
     }
 
-    /// Shrinks the range `[from, to)` that `txn` holds to `[from, end)`, `end` inside it: a
-    /// SCAN that stopped at its LIMIT read nothing past its last row, so it keeps writers out
-    /// of what it read and of the gaps between (no phantoms there), not of the rest of the
-    /// range it was given. Returns the requests granted as a consequence, or `None` if `txn`
-    /// does not hold exactly that range (released meanwhile, or never taken by this request).
+    /// Shrinks one hold of the range `[from, to)` that `txn` holds to `[from, end)`, `end`
+    /// inside it: a SCAN that stopped at its LIMIT read nothing past its last row, so it keeps
+    /// writers out of what it read and of the gaps between (no phantoms there), not of the rest
+    /// of the range it was given. Another hold of the same range (another statement's) stays.
+    /// Returns the requests granted as a consequence, or `None` if `txn` does not hold that
+    /// range (released meanwhile). The caller narrows only a hold its own request took.
     ///
     /// Panics unless `from < end` and `end < to`.
     pub fn narrow_range(
@@ -220,20 +233,17 @@ impl LockTable {
         );
         let locks = self.txns.get_mut(&txn)?;
         let held = (from.to_vec(), to.map(<[u8]>::to_vec));
-        if !locks.ranges.remove(&held) {
-            return None;
+        let holds = locks.ranges.get_mut(&held)?;
+        *holds -= 1;
+        if *holds == 0 {
+            locks.ranges.remove(&held);
+            let holders = self.ranges.get_mut(from).expect("a held range is indexed");
+            assert!(holders.remove(&(txn, held.1)), "index says {txn} holds a range");
+            if holders.is_empty() {
+                self.ranges.remove(from);
+            }
         }
-        let narrowed = Some(end);
-        // Held already (an earlier statement's SCAN): the wider one just goes.
-        let new = locks.ranges.insert((from.to_vec(), narrowed.clone()));
-        let holders = self.ranges.get_mut(from).expect("a held range is indexed");
-        assert!(holders.remove(&(txn, held.1)), "index says {txn} holds a range");
-        if new {
-            holders.insert((txn, narrowed));
-        }
-        if holders.is_empty() {
-            self.ranges.remove(from);
-        }
+        self.hold_range(txn, from.to_vec(), Some(end));
         Some(self.regrant())
     }
 
@@ -283,7 +293,7 @@ impl LockTable {
         }
         mode == LockMode::Shared
             && (locks.shared.contains(key)
-                || locks.ranges.iter().any(|(from, to)| range_contains(from, to.as_deref(), key)))
+                || locks.ranges.keys().any(|(from, to)| range_contains(from, to.as_deref(), key)))
     }
 
     /// True when the ranges `txn` holds cover every key of `[from, to)` (their union counts, so
@@ -297,7 +307,7 @@ impl LockTable {
         };
         // Walks the held ranges by first key, extending the covered prefix [from, reached).
         let mut reached: &[u8] = from;
-        for (start, end) in &locks.ranges {
+        for (start, end) in locks.ranges.keys() {
             if start.as_slice() > reached {
                 return false;
             }
@@ -362,7 +372,7 @@ impl LockTable {
         let exclusive =
             locks.exclusive.iter().map(|key| (LockSpan::Key(key.clone()), LockMode::Exclusive));
         let shared = locks.shared.iter().map(|key| (LockSpan::Key(key.clone()), LockMode::Shared));
-        let ranges = locks.ranges.iter().map(|(from, to)| {
+        let ranges = locks.ranges.keys().map(|(from, to)| {
             (LockSpan::Range { from: from.clone(), to: to.clone() }, LockMode::Shared)
         });
         exclusive.chain(shared).chain(ranges).collect()
@@ -409,9 +419,18 @@ impl LockTable {
             (LockSpan::Range { from, to }, mode) => {
                 assert_eq!(mode, LockMode::Shared, "exclusive range");
                 assert!(to.as_ref().is_none_or(|to| &from < to), "{txn} granted an empty range");
-                assert!(locks.ranges.insert((from.clone(), to.clone())), "{txn} range twice");
-                self.ranges.entry(from).or_default().insert((txn, to));
+                self.hold_range(txn, from, to);
             }
+        }
+    }
+
+    /// Records one more hold of the range `[from, to)` by `txn` (indexed on its first).
+    fn hold_range(&mut self, txn: TxnId, from: Key, to: Option<Key>) {
+        let locks = self.txns.entry(txn).or_default();
+        let holds = locks.ranges.entry((from.clone(), to.clone())).or_insert(0);
+        *holds += 1;
+        if *holds == 1 {
+            self.ranges.entry(from).or_default().insert((txn, to));
         }
     }
 
@@ -444,11 +463,11 @@ impl LockTable {
 
     /// Removes shared key locks and ranges of `txn` from the key-side maps (the caller updates
     /// the per-transaction index).
-    fn unindex_shared(
+    fn unindex_shared<'a>(
         &mut self,
         txn: TxnId,
         keys: &BTreeSet<Key>,
-        ranges: &BTreeSet<(Key, Option<Key>)>,
+        ranges: impl Iterator<Item = &'a (Key, Option<Key>)>,
     ) {
         for key in keys {
             remove_holder(&mut self.shared, key, txn);
@@ -647,7 +666,8 @@ impl LockTable {
             for key in &locks.exclusive {
                 assert_eq!(self.exclusive.get(key), Some(&txn), "{txn} X index stale");
             }
-            for (from, to) in &locks.ranges {
+            for ((from, to), holds) in &locks.ranges {
+                assert!(*holds > 0, "{txn} holds a range no times");
                 let holders = self.ranges.get(from);
                 let entry = (txn, to.clone());
                 assert!(holders.is_some_and(|h| h.contains(&entry)), "{txn} range index stale");

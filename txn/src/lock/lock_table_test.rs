@@ -121,10 +121,12 @@ fn reentrant_requests_are_granted_at_once() {
     // Two adjacent ranges cover the range spanning both.
     f.must_grant(1, range("p", None), S);
     f.must_grant(1, range("m", Some("zz")), S);
+    // A covered key is not recorded again; a covered range is, as a hold of its own (which a
+    // narrowing of another hold leaves alone): a, then [m, p), [m, zz), [n, o), [p, ..).
     assert_eq!(
         f.table.held(t(1)).len(),
-        3,
-        "no duplicate locks recorded: {:?}",
+        5,
+        "no duplicate key locks recorded: {:?}",
         f.table.held(t(1))
     );
     assert!(f.table.holds(t(1), b"n", S));
@@ -379,6 +381,18 @@ fn narrowing_a_range_grants_the_writers_past_its_new_end() {
     assert_eq!(f.table.narrow_range(t(4), b"x", None, b"z".to_vec()), Some(Vec::new()));
     assert!(f.table.holds_range(t(4), b"x", Some(b"z")));
     assert!(!f.table.holds(t(4), b"zz", S));
+    f.table.check_invariants();
+
+    // Two statements hold one range (the second covered by the first): narrowing one hold
+    // leaves the other's, so a writer inside still waits.
+    f.must_grant(5, range("m", Some("p")), S);
+    f.must_grant(5, range("m", Some("p")), S);
+    assert_eq!(f.table.narrow_range(t(5), b"m", Some(b"p"), b"n".to_vec()), Some(Vec::new()));
+    assert!(f.table.holds_range(t(5), b"m", Some(b"p")), "the other hold stays");
+    f.must_wait(6, key("o"), X, &[5]);
+    let granted = f.table.narrow_range(t(5), b"m", Some(b"p"), b"n".to_vec());
+    let granted: Vec<u64> = granted.expect("held").iter().map(|g| g.txn.seq).collect();
+    assert_eq!(granted, vec![6], "both holds narrowed: o is free");
     f.table.check_invariants();
 }
 

@@ -7,7 +7,11 @@
 //! read, so that no other transaction can insert into the range behind it (phantoms). Locks are
 //! released only when the transaction ends (strict 2PL), except that a participant releases its
 //! S locks and ranges when it prepares ([`LockTable::release_shared`]): a prepared transaction
-//! reads nothing more, and its X locks keep its writes safe until the decision.
+//! reads nothing more, and its X locks keep its writes safe until the decision; and that a SCAN
+//! stopped by its LIMIT narrows its range to what it read ([`LockTable::narrow_range`]): it
+//! read nothing past its last row, so the rest was never its to protect. Each granted range
+//! request holds the range once more (a count per range and transaction), and a narrowing gives
+//! up only its own request's hold.
 //!
 //! ```text
 //!   held by another txn ->  | key k, S | key k, X | range [f, t), S
@@ -20,7 +24,8 @@
 //! ```
 //!
 //! A transaction never conflicts with itself. It is granted at once what it already holds or
-//! something weaker: S on a key it holds X, a key (S) or a range inside a range it holds.
+//! something weaker: S on a key it holds X, a key (S) or a range inside a range it holds (a
+//! range is then recorded as one more hold, a key is not).
 //!
 //! FAIRNESS: ONE FIFO QUEUE
 //!

@@ -114,7 +114,14 @@ impl Model {
     }
 
     fn acquire(&mut self, txn: TxnId, span: LockSpan, mode: LockMode) -> Acquired {
-        if span.is_empty() || self.covers(txn, &span, mode) {
+        if span.is_empty() {
+            return Acquired::Granted;
+        }
+        if self.covers(txn, &span, mode) {
+            // A covered range is one more hold of its own (a key is not recorded again).
+            if matches!(span, LockSpan::Range { .. }) {
+                self.held.push((txn, span, mode));
+            }
             return Acquired::Granted;
         }
         let upgrade = match &span {
@@ -180,12 +187,8 @@ impl Model {
             .iter()
             .position(|(holder, span, _)| *holder == txn && *span == held)
             .expect("the model narrows a range held");
-        let narrowed = LockSpan::Range { from: from.clone(), to: Some(end) };
-        if self.held.iter().any(|(holder, span, _)| *holder == txn && *span == narrowed) {
-            self.held.remove(position);
-        } else {
-            self.held[position].1 = narrowed;
-        }
+        // One hold of the range shrinks; another hold of it (another statement's) stays.
+        self.held[position].1 = LockSpan::Range { from: from.clone(), to: Some(end) };
         self.regrant()
     }
 
