@@ -139,8 +139,14 @@ impl LockTable {
             return Acquired::Granted;
         }
         if self.covers(txn, &span, mode) {
-            if let LockSpan::Range { from, to } = span {
-                self.hold_range(txn, from, to);
+            // Recorded when only ranges cover it, which a narrowing may shrink (a late copy of
+            // a limited SCAN, next to this statement): the statement's own lock then stays.
+            match span {
+                LockSpan::Range { from, to } => self.hold_range(txn, from, to),
+                LockSpan::Key(key) if !self.holds_key(txn, &key) => {
+                    self.grant(txn, LockSpan::Key(key), LockMode::Shared);
+                }
+                LockSpan::Key(_) => {}
             }
             return Acquired::Granted;
         }
@@ -294,6 +300,13 @@ impl LockTable {
         mode == LockMode::Shared
             && (locks.shared.contains(key)
                 || locks.ranges.keys().any(|(from, to)| range_contains(from, to.as_deref(), key)))
+    }
+
+    /// True when `txn` holds a lock on `key` itself (S or X), not only through a range.
+    fn holds_key(&self, txn: TxnId, key: &[u8]) -> bool {
+        self.txns
+            .get(&txn)
+            .is_some_and(|locks| locks.shared.contains(key) || locks.exclusive.contains(key))
     }
 
     /// True when the ranges `txn` holds cover every key of `[from, to)` (their union counts, so

@@ -121,11 +121,12 @@ fn reentrant_requests_are_granted_at_once() {
     // Two adjacent ranges cover the range spanning both.
     f.must_grant(1, range("p", None), S);
     f.must_grant(1, range("m", Some("zz")), S);
-    // A covered key is not recorded again; a covered range is, as a hold of its own (which a
-    // narrowing of another hold leaves alone): a, then [m, p), [m, zz), [n, o), [p, ..).
+    // A key held as a key is not recorded again; a key covered by ranges alone is, as S, and
+    // a covered range as a hold of its own (a narrowing may shrink the ranges): a (X), n (S),
+    // then [m, p), [m, zz), [n, o), [p, ..).
     assert_eq!(
         f.table.held(t(1)).len(),
-        5,
+        6,
         "no duplicate key locks recorded: {:?}",
         f.table.held(t(1))
     );
@@ -393,6 +394,14 @@ fn narrowing_a_range_grants_the_writers_past_its_new_end() {
     let granted = f.table.narrow_range(t(5), b"m", Some(b"p"), b"n".to_vec());
     let granted: Vec<u64> = granted.expect("held").iter().map(|g| g.txn.seq).collect();
     assert_eq!(granted, vec![6], "both holds narrowed: o is free");
+    f.table.check_invariants();
+
+    // A READ of a key the range covers takes its own S lock, which outlives the narrowing.
+    f.must_grant(7, range("q", Some("u")), S);
+    f.must_grant(7, key("s"), S);
+    assert_eq!(f.table.narrow_range(t(7), b"q", Some(b"u"), b"r".to_vec()), Some(Vec::new()));
+    assert!(f.table.holds(t(7), b"s", S), "the READ's own lock stays");
+    f.must_wait(8, key("s"), X, &[7]);
     f.table.check_invariants();
 }
 

@@ -24,8 +24,9 @@
 //! ```
 //!
 //! A transaction never conflicts with itself. It is granted at once what it already holds or
-//! something weaker: S on a key it holds X, a key (S) or a range inside a range it holds (a
-//! range is then recorded as one more hold, a key is not).
+//! something weaker: S on a key it holds X, a key (S) or a range inside a range it holds. A
+//! range is then recorded as one more hold, and a key held only through ranges as an S lock of
+//! its own, since a narrowing may shrink those ranges.
 //!
 //! FAIRNESS: ONE FIFO QUEUE
 //!

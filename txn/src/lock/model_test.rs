@@ -118,8 +118,16 @@ impl Model {
             return Acquired::Granted;
         }
         if self.covers(txn, &span, mode) {
-            // A covered range is one more hold of its own (a key is not recorded again).
-            if matches!(span, LockSpan::Range { .. }) {
+            // A covered range is one more hold of its own; a key covered by ranges alone is
+            // recorded as S (one held as a key, S or X, is not recorded again).
+            let held_as_key = |held: &LockSpan| matches!(held, LockSpan::Key(_)) && *held == span;
+            let record = match &span {
+                LockSpan::Range { .. } => true,
+                LockSpan::Key(_) => {
+                    !self.held.iter().any(|(holder, held, _)| *holder == txn && held_as_key(held))
+                }
+            };
+            if record {
                 self.held.push((txn, span, mode));
             }
             return Acquired::Granted;
