@@ -727,6 +727,15 @@ async fn the_write_budget_refuses_a_write_and_scans_are_capped() {
     txn.commit().await.expect("END: the refused SCAN changed nothing");
 }
 
+/// Writes `key` in a transaction of `client` and expects the write to wait out the lock wait
+/// (LOCK_TIMEOUT): another transaction's lock covers the key.
+async fn write_times_out(client: &Client, key: &str, why: &str) {
+    let mut writer = client.begin().await.expect("BEGIN");
+    let refused = writer.put(key, "w").await;
+    let reason = refused.as_ref().err().and_then(|e| e.abort_reason());
+    assert_eq!(reason, Some("LOCK_TIMEOUT"), "{why}: {refused:?}");
+}
+
 /// A SCAN that stops at its LIMIT locks what it read and the gaps between (no phantoms
 /// there), not the rest of the range it was given: another client writes past its last row at
 /// once, while a write between two of its rows waits for it (and times out after the lock wait,
@@ -750,14 +759,7 @@ async fn a_scan_stopped_by_its_limit_locks_only_what_it_read() {
     assert_eq!(first, ["Page1", "Page2"]);
     other.put("Page4", "w").await.expect("a write past the last row goes through");
     other.put("Page2x", "w").await.expect("a write just past the last row goes through");
-    let mut writer = other.begin().await.expect("BEGIN");
-    let refused = writer.put("Page1x", "w").await;
-    assert_eq!(
-        refused.as_ref().err().and_then(|e| e.abort_reason()),
-        Some("LOCK_TIMEOUT"),
-        "a write between two rows read waits for the SCAN's lock: {refused:?}"
-    );
-    drop(writer);
+    write_times_out(&other, "Page1x", "a write between two rows read waits for the SCAN").await;
     let again = keys(txn.scan("Page", "Pagf", Some(2)).await.expect("SCAN again"));
     assert_eq!(again, first, "no phantom among what was read");
     txn.commit().await.expect("END");
@@ -768,14 +770,7 @@ async fn a_scan_stopped_by_its_limit_locks_only_what_it_read() {
     let mut txn = client.begin().await.expect("BEGIN");
     assert_eq!(keys(txn.scan("Page", "Pagf", None).await.expect("SCAN")).len(), 6);
     txn.scan("Page", "Pagf", Some(1)).await.expect("SCAN LIMIT 1");
-    let mut writer = other.begin().await.expect("BEGIN");
-    let refused = writer.put("Page9", "w").await;
-    assert_eq!(
-        refused.as_ref().err().and_then(|e| e.abort_reason()),
-        Some("LOCK_TIMEOUT"),
-        "the whole SCAN's range still holds: {refused:?}"
-    );
-    drop(writer);
+    write_times_out(&other, "Page9", "the whole SCAN's range still holds").await;
     txn.commit().await.expect("END");
 }
 
