@@ -62,7 +62,6 @@ use crate::coordinator::coordinator::StatementError;
 use crate::coordinator::txn_state::Outcome;
 use crate::coordinator::txn_state::Status;
 use crate::coordinator::txn_state::TxnState;
-use crate::coordinator::txn_state::lock_cost;
 use crate::peer::caller::CallError;
 use crate::peer::message::PeerReply;
 use crate::peer::message::PeerRequest;
@@ -117,9 +116,8 @@ impl Coordinator {
             for (key, _) in &writes {
                 let shard = self.ctx.topology.shard_of(key);
                 let span = LockSpan::Key(key.clone());
-                let covered = state.parts.get(&shard).is_some_and(|part| part.covers(&span));
-                if !covered && !staged.contains(&span) {
-                    lock_bytes += lock_cost(&span);
+                if !staged.contains(&span) {
+                    lock_bytes += state.new_lock_cost(shard, &span);
                     staged.insert(span);
                 }
             }

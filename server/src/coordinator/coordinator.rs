@@ -36,7 +36,6 @@ use crate::coordinator::txn_state::ENTRY_OVERHEAD_BYTES;
 use crate::coordinator::txn_state::Outcome;
 use crate::coordinator::txn_state::Status;
 use crate::coordinator::txn_state::TxnState;
-use crate::coordinator::txn_state::lock_cost;
 use crate::coordinator::txn_state::write_cost;
 use crate::peer::caller::CallError;
 use crate::peer::message::LockOp;
@@ -413,9 +412,7 @@ impl Coordinator {
         let txn = entry.id;
         let (span, mode) = op.lock();
         // A new span must fit the lock budget; refused, nothing was asked of the shard.
-        if !state.parts.get(&shard).is_some_and(|part| part.covers(&span)) {
-            self.check_lock_budget(state, lock_cost(&span))?;
-        }
+        self.check_lock_budget(state, state.new_lock_cost(shard, &span))?;
         let lock_term = state.parts.get(&shard).and_then(|part| part.term);
         let request = PeerRequest::Lock(LockRequest { shard, txn, lock_term, op });
         // A participant from the moment the request may reach it: an abort releases there even
@@ -529,7 +526,7 @@ impl Coordinator {
         Ok(write_cost(key, value.as_ref()))
     }
 
-    /// Checks that an active transaction may lock `bytes` more ([`lock_cost`]).
+    /// Checks that an active transaction may lock `bytes` more ([`TxnState::new_lock_cost`]).
     pub(crate) fn check_lock_budget(
         &self,
         state: &TxnState,
@@ -623,9 +620,7 @@ impl Coordinator {
         let new_bytes: usize = parts
             .iter()
             .map(|(shard, from, to)| {
-                let span = LockSpan::Range { from: from.clone(), to: to.clone() };
-                let covered = state.parts.get(shard).is_some_and(|part| part.covers(&span));
-                if covered { 0 } else { lock_cost(&span) }
+                state.new_lock_cost(*shard, &LockSpan::Range { from: from.clone(), to: to.clone() })
             })
             .sum();
         self.check_lock_budget(&state, new_bytes)?;

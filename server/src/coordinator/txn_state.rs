@@ -17,9 +17,9 @@
 //!    or lists the key in `Part::acquire` (a write sent with END: the prepare takes the lock).
 //! 3. `home` is the shard of the first written key and never changes once set.
 //! 4. While active, `lock_bytes` is the [`lock_cost`] of every span in the parts' `locks` and
-//!    `acquire` (a staged key later granted is not charged again; an S lock upgraded at a prepare counts
-//!    once), so the coordinator's memory of a transaction, and its prepares, stay within the
-//!    budget `txn_lock_bytes_max` checked before each new lock.
+//!    `acquire` (a staged key later granted is not charged again; an S lock upgraded at a
+//!    prepare counts once), so the coordinator's memory of a transaction, and its prepares,
+//!    stay within the budget `txn_lock_bytes_max` checked before each new lock.
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -227,6 +227,13 @@ impl TxnState {
             part.acquire = BTreeSet::new();
             part.locks = BTreeMap::new();
         }
+    }
+
+    /// What locking `span` at `shard` would add to `lock_bytes`: nothing when the part
+    /// already holds or stages it ([`Part::covers`]), else its [`lock_cost`].
+    pub fn new_lock_cost(&self, shard: ShardId, span: &LockSpan) -> usize {
+        let covered = self.parts.get(&shard).is_some_and(|part| part.covers(span));
+        if covered { 0 } else { lock_cost(span) }
     }
 
     /// Records a grant at `shard` in `term`. False if the shard's term changed (its earlier

@@ -243,11 +243,7 @@ impl LockTable {
         *holds -= 1;
         if *holds == 0 {
             locks.ranges.remove(&held);
-            let holders = self.ranges.get_mut(from).expect("a held range is indexed");
-            assert!(holders.remove(&(txn, held.1)), "index says {txn} holds a range");
-            if holders.is_empty() {
-                self.ranges.remove(from);
-            }
+            self.unindex_range(txn, from, &held.1);
         }
         self.hold_range(txn, from.to_vec(), Some(end));
         Some(self.regrant())
@@ -486,11 +482,17 @@ impl LockTable {
             remove_holder(&mut self.shared, key, txn);
         }
         for (from, to) in ranges {
-            let holders = self.ranges.get_mut(from).expect("indexed range is held");
-            assert!(holders.remove(&(txn, to.clone())), "index says {txn} holds a range");
-            if holders.is_empty() {
-                self.ranges.remove(from);
-            }
+            self.unindex_range(txn, from, to);
+        }
+    }
+
+    /// Removes `txn`'s range `[from, to)` from the range index, dropping the entry of `from`
+    /// when it empties (the caller updates the per-transaction index).
+    fn unindex_range(&mut self, txn: TxnId, from: &[u8], to: &Option<Key>) {
+        let holders = self.ranges.get_mut(from).expect("indexed range is held");
+        assert!(holders.remove(&(txn, to.clone())), "index says {txn} holds a range");
+        if holders.is_empty() {
+            self.ranges.remove(from);
         }
     }
 
