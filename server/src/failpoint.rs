@@ -11,8 +11,10 @@
 //! stall check). It only delays writes, as a slow disk would.
 //!
 //! `KVD_PANIC=lock` makes the node panic when it is asked for a lock (a statement's), with the
-//! shard's state lock held: the end-to-end test that a panic stops the node. A panic stops a
-//! node at once whatever caused it, so this seam only crashes, as `kill -9` would.
+//! shard's state lock held: the end-to-end test that a panic stops the node. `KVD_PANIC=initialize`
+//! makes it panic at start-up just before it initializes its Raft groups (its identity already
+//! saved): the test of a first start that dies there. A panic stops a node at once whatever
+//! caused it, so this seam only crashes, as `kill -9` would.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;

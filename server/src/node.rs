@@ -21,6 +21,8 @@ use client::connector::MESSAGE_BYTES_MAX;
 use openraft::BasicNode;
 use openraft::SnapshotPolicy;
 use openraft::async_runtime::WatchReceiver;
+use openraft::error::InitializeError;
+use openraft::error::RaftError;
 use proto::peer::peer_client::PeerClient;
 use replication::handshake::Admission;
 use replication::handshake::PeerChannel;
@@ -212,6 +214,28 @@ impl LeaderHints for LocalLeaders {
     }
 }
 
+/// Initializes `shard`'s group with its replicas as members, unless its storage holds anything
+/// at all (a log entry, a purged prefix or a vote): openraft refuses then, and that refusal is
+/// the usual answer on every start but the first. Asking on every start, instead of on the
+/// first (the identity's `fresh`), also covers a first start that saved the identity and then
+/// died before its groups were initialized: on restart it would otherwise never initialize, and
+/// a shard whose replicas all did that would never elect a leader (a review found it,
+/// 2026-12-06). Every replica initializes with the same membership (openraft documents this as
+/// safe); whoever is elected first leads.
+async fn initialize(raft: &Raft, shard: ShardId, topology: &Topology) {
+    let members: BTreeMap<NodeId, BasicNode> = topology
+        .replicas(shard)
+        .iter()
+        .map(|id| (*id, BasicNode::new(topology.addr(*id).unwrap_or_default())))
+        .collect();
+    crate::failpoint::panic_at("initialize", || ());
+    match raft.initialize(members).await {
+        Ok(()) => tracing::info!(%shard, "initialized the group"),
+        Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+        Err(error) => tracing::warn!(%shard, %error, "could not initialize the group"),
+    }
+}
+
 impl Node {
     /// Starts a node. Must run inside `replication::types::with_seed` (openraft's timers draw
     /// from its seeded generator).
@@ -260,18 +284,7 @@ impl Node {
                 Raft::new(config.id, raft_config.clone(), network, log.clone(), state_machine)
                     .await
                     .map_err(|e| StartError::Start(format!("{shard}: {e}")))?;
-            if identity.fresh {
-                let members: BTreeMap<NodeId, BasicNode> = topology
-                    .replicas(shard)
-                    .iter()
-                    .map(|id| (*id, BasicNode::new(topology.addr(*id).unwrap_or_default())))
-                    .collect();
-                // Every replica initializes the group with the same membership (openraft
-                // documents this as safe); whoever is elected first leads.
-                if let Err(error) = raft.initialize(members).await {
-                    tracing::debug!(%shard, %error, "initialize");
-                }
-            }
+            initialize(&raft, shard, &topology).await;
             let gate = store
                 .vote_gate(shard)
                 .map_err(|e| StartError::Start(format!("{shard}: vote gate: {e}")))?;

@@ -396,6 +396,11 @@ impl Cluster {
         child.is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))))
     }
 
+    /// Unsets the environment variable `key` of node `id` from its next start on.
+    pub fn remove_env(&mut self, id: u64, key: &str) {
+        self.node_mut(id).env.retain(|(k, _)| k != key);
+    }
+
     /// Lets node `id` write files of any size from its next start on.
     pub fn lift_file_size_limit(&mut self, id: u64) {
         self.node_mut(id).file_bytes_max = None;

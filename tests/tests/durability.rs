@@ -592,6 +592,40 @@ async fn a_panic_in_a_handler_stops_the_node() {
     assert_eq!(record.verify(&cluster.client().await, VERIFY_WITHIN).await, 16);
 }
 
+/// A first start that dies after saving the node's identity and before initializing its Raft
+/// groups (a full disk at the log's first reservation, a power cut) is not the end of the
+/// cluster: the next start initializes them. Before 2026-12-06 only a start that found no
+/// identity initialized, and a shard whose replicas all died there never elected a leader (a
+/// review found it). Here a test failpoint panics at that point on every node's first start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_that_died_before_initializing_recovers_on_restart() {
+    let mut builder = Cluster::builder();
+    for id in 1..=3 {
+        builder = builder.node_env(id, "KVD_PANIC", "initialize");
+    }
+    let mut cluster = builder.spawn();
+    for id in 1..=3 {
+        cluster.expect_panic(id);
+        let status = cluster
+            .wait_exit(id, PANIC_STOP_WITHIN)
+            .await
+            .unwrap_or_else(|| panic!("node {id} stops at the failpoint"));
+        assert!(!status.success(), "node {id} exited with {status}");
+        assert!(cluster.data_dir(id).join("node.redb").exists(), "node {id} saved its identity");
+    }
+    for id in 1..=3 {
+        cluster.remove_env(id, "KVD_PANIC");
+        cluster.restart(id);
+    }
+    cluster.wait_ready().await;
+    let mut record = AckedWrites::new();
+    let client = cluster.client().await;
+    for key in spread("after-first-start", 8) {
+        record.write_until_acked(&client, &key, "v", WRITE_WITHIN).await;
+    }
+    assert_eq!(record.verify(&client, VERIFY_WITHIN).await, 8);
+}
+
 /// A client that stops reading its session stream does not hold a stopping node up: the
 /// graceful stop waits for connections to close, and this one's HTTP/2 window stays full
 /// (`kvd`'s `SHUTDOWN_DRAIN_MAX`, 5 s, then it stops anyway). Before 2026-12-06 such a node

@@ -35,7 +35,8 @@ pub struct Identity {
     pub shards: u32,
     /// Bumped at every start, starting at 1.
     pub incarnation: u64,
-    /// True on the very first start (no data yet): the node initializes its Raft groups.
+    /// True on the very first start (no identity yet). Not what decides whether a group is
+    /// initialized: that is asked of every group on every start (`server::node`).
     pub fresh: bool,
 }
 
