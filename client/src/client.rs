@@ -14,6 +14,7 @@
 //! store (one client telling another) is kept.
 
 use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -60,6 +61,9 @@ pub const UNREACHABLE_ROUNDS_MAX: usize = 20;
 /// [`Client::txn_status`] gives up after this many request deadlines in all (an END whose
 /// outcome it could not learn then answers "unknown"; asking again later may learn it).
 pub const TXN_STATUS_TIMEOUTS: u32 = 2;
+/// Home shards remembered for transactions whose END outcome was left unknown, at most (the
+/// oldest are forgotten first): [`Client::txn_status`] asked without a home uses them.
+pub const UNKNOWN_HOMES_MAX: usize = 1024;
 
 /// Per-session consistency.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -157,6 +161,11 @@ struct Pool {
     clients: Mutex<BTreeMap<String, KvClient<Channel>>>,
     links: Mutex<BTreeMap<String, Arc<KvLink>>>,
     map: Mutex<ShardMap>,
+    /// The home shards of transactions whose END outcome was left unknown, oldest first, by
+    /// (coordinator, incarnation, seq): a transaction whose writes all went with END has no
+    /// home the program could have kept ([`crate::Transaction::home_shard`] answers None
+    /// before END), yet its record is where its outcome is.
+    unknown_homes: Mutex<VecDeque<((u64, u64, u64), u32)>>,
 }
 
 pub(crate) struct Inner {
@@ -226,6 +235,7 @@ impl Client {
             clients: Mutex::new(BTreeMap::new()),
             links: Mutex::new(BTreeMap::new()),
             map: Mutex::new(ShardMap::default()),
+            unknown_homes: Mutex::new(VecDeque::new()),
         };
         let client = Client {
             inner: Arc::new(Inner {
@@ -744,11 +754,17 @@ impl Client {
     /// The exact outcome of a transaction (deciding an undecided one ABORTED). A transaction
     /// whose record was collected (it began before the retention window) answers
     /// [`Error::Unknown`]: its outcome is no longer known.
+    ///
+    /// `home_shard` is [`crate::Transaction::home_shard`]; None tells the cluster that the
+    /// transaction wrote nothing, unless this client (any session of its connections) left
+    /// the transaction's END unknown: it remembers where that END's writes made the record
+    /// (the last [`UNKNOWN_HOMES_MAX`] such transactions) and asks there.
     pub async fn txn_status(
         &self,
         handle: &TxnHandle,
         home_shard: Option<u32>,
     ) -> Result<TxnOutcome, Error> {
+        let home_shard = home_shard.or_else(|| self.unknown_home(handle));
         let coordinator =
             self.inner.pool.map.lock().expect("map lock").nodes.get(&handle.coordinator).cloned();
         let mut addrs = self.addrs();
@@ -766,6 +782,25 @@ impl Client {
                 "the transaction's outcome could not be learned within {whole:?}"
             ))),
         }
+    }
+
+    /// Remembers `home` as the home shard of `handle`, a transaction whose END outcome is
+    /// unknown to its caller.
+    pub(crate) fn remember_unknown_home(&self, handle: &TxnHandle, home: u32) {
+        let mut homes = self.inner.pool.unknown_homes.lock().expect("unknown homes lock");
+        let id = handle_id(handle);
+        homes.retain(|(known, _)| *known != id);
+        if homes.len() == UNKNOWN_HOMES_MAX {
+            homes.pop_front();
+        }
+        homes.push_back((id, home));
+    }
+
+    /// The home shard remembered for `handle`, if any.
+    fn unknown_home(&self, handle: &TxnHandle) -> Option<u32> {
+        let homes = self.inner.pool.unknown_homes.lock().expect("unknown homes lock");
+        let id = handle_id(handle);
+        homes.iter().find(|(known, _)| *known == id).map(|(_, home)| *home)
     }
 
     async fn txn_status_rounds(
@@ -862,6 +897,11 @@ fn base_pause(attempt: usize) -> Duration {
     RETRY_PAUSE_MIN.saturating_mul(1 << attempt.min(10)).min(RETRY_PAUSE_MAX)
 }
 
+/// What identifies a transaction among its handle's fields (`start_ts` does not).
+fn handle_id(handle: &TxnHandle) -> (u64, u64, u64) {
+    (handle.coordinator, handle.incarnation, handle.seq)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -894,6 +934,23 @@ mod tests {
         assert_eq!(map.leader_addr(b"z").as_deref(), Some("n2:1"), "the other shard did not");
         map.learn_leader(b"b", 9);
         assert_eq!(map.leader_addr(b"a").as_deref(), Some("n3:1"), "an unknown node is ignored");
+    }
+
+    #[tokio::test]
+    async fn unknown_homes_are_remembered_across_sessions_and_bounded() {
+        let client = unreachable().await;
+        let handle = |seq| TxnHandle { coordinator: 1, incarnation: 2, seq, start_ts: 0 };
+        client.remember_unknown_home(&handle(0), 3);
+        let other_session = client.session();
+        assert_eq!(other_session.unknown_home(&handle(0)), Some(3));
+        assert_eq!(client.unknown_home(&TxnHandle { start_ts: 9, ..handle(0) }), Some(3));
+        assert_eq!(client.unknown_home(&handle(1)), None);
+        for seq in 1..=UNKNOWN_HOMES_MAX as u64 {
+            client.remember_unknown_home(&handle(seq), 1);
+        }
+        assert_eq!(client.unknown_home(&handle(0)), None, "the oldest is forgotten");
+        assert_eq!(client.unknown_home(&handle(1)), Some(1));
+        assert_eq!(client.inner.pool.unknown_homes.lock().unwrap().len(), UNKNOWN_HOMES_MAX);
     }
 
     #[tokio::test]

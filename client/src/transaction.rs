@@ -183,7 +183,10 @@ impl Transaction {
         }
     }
 
-    /// The shard of its record, once it wrote something.
+    /// The shard of its record, once it wrote something with a statement (`put`, `delete`);
+    /// writes sent with END ([`Transaction::commit_with`]) make the first one's shard the home
+    /// of a transaction that wrote nothing before. For [`Client::txn_status`] after an END
+    /// left unknown, the client that ran it remembers the home either way.
     pub fn home_shard(&self) -> Option<u32> {
         self.home
     }
@@ -483,7 +486,14 @@ impl Transaction {
                 let retryable = reason != "USER" && reason != "TOO_LARGE";
                 Err(Error::Aborted { reason, message, retryable })
             }
-            Err(error) => Err(Error::Unknown(format!("{lost}; TxnStatus failed too: {error}"))),
+            Err(error) => {
+                // Kept for the `txn_status(handle, None)` that `Error::Unknown` invites: a
+                // home that came from these writes is known to no one else.
+                if let Some(home) = home {
+                    self.client.remember_unknown_home(&handle, home);
+                }
+                Err(Error::Unknown(format!("{lost}; TxnStatus failed too: {error}")))
+            }
         }
     }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 use client::Client;
 use client::CommitInfo;
 use client::Error;
+use client::Mutation;
 use client::TxnOutcome;
 use e2e::Cluster;
 use e2e::eventually;
@@ -96,7 +97,14 @@ async fn commit_and_kill_node1_at(point: &str, config: Option<&str>) -> KilledMi
     }
     let (handle, home) = (*txn.handle().expect("begun"), txn.home_shard());
     let commit = tokio::spawn(async move { txn.commit().await });
-    let what = format!("node 1 to pause at {point} (is KVD_PAUSE={pause} honoured?)");
+    wait_for_pause(&cluster, point).await;
+    cluster.kill9(1);
+    KilledMidCommit { cluster, others, handle, home, commit, killed_at: Instant::now() }
+}
+
+/// Waits until node 1's log says it paused at the failpoint `point`.
+async fn wait_for_pause(cluster: &Cluster, point: &str) {
+    let what = format!("node 1 to pause at {point} (is {} honoured?)", "KVD_PAUSE");
     eventually(&what, Duration::from_secs(10), || async {
         let log = cluster.log_text(1);
         let line = log.lines().find(|line| line.contains(PAUSED));
@@ -107,8 +115,6 @@ async fn commit_and_kill_node1_at(point: &str, config: Option<&str>) -> KilledMi
         }
     })
     .await;
-    cluster.kill9(1);
-    KilledMidCommit { cluster, others, handle, home, commit, killed_at: Instant::now() }
 }
 
 /// Commits a transaction writing every shard through node 1, kills node 1 when it pauses at
@@ -195,6 +201,52 @@ async fn the_record_of_a_transaction_whose_coordinator_died_after_the_decision_i
     );
     for key in SHARD_KEYS {
         let read = text(others.get(key).await.expect("READ"));
+        assert_eq!(read.as_deref(), Some("txn"), "{key}: every write of the transaction applied");
+    }
+}
+
+/// The outcome of a transaction whose writes all went with END stays learnable when END's
+/// answer and the library's own TxnStatus are both lost: such a transaction has no home the
+/// program could keep (`home_shard()` is None before END: it wrote nothing with a statement),
+/// so the client remembers the home its END used, and `txn_status(handle, None)` asks that
+/// record. Before 2026-12-06 the answer then was ABORTED ("it wrote nothing") for a
+/// transaction that had committed (a review found it). Here node 1 coordinates and pauses
+/// after the decision; nodes 2 and 3 are frozen and node 1 killed, so that nothing answers
+/// END or TxnStatus; then all come back and node 1 knows nothing of the transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outcome_of_writes_sent_with_end_stays_learnable_after_an_unknown_end() {
+    let mut cluster =
+        Cluster::builder().node_env(1, "KVD_PAUSE", "after-decide:5000").start().await;
+    let addrs = cluster.addrs();
+    let connector = Arc::new(client::connector::TcpConnector);
+    let client = Client::connect_options(&addrs, connector, 1, Duration::from_secs(3))
+        .await
+        .expect("a client");
+    let mut txn = begin_on(&client, &cluster.addr(1)).await;
+    txn.get(SHARD_KEYS[1]).await.expect("READ");
+    assert_eq!(txn.home_shard(), None, "no home before END");
+    let handle = *txn.handle().expect("begun");
+    let writes: Vec<Mutation> = SHARD_KEYS.iter().map(|key| Mutation::put(key, "txn")).collect();
+    let commit = tokio::spawn(async move { txn.commit_with(writes).await });
+    wait_for_pause(&cluster, "after-decide").await;
+    cluster.freeze(2);
+    cluster.freeze(3);
+    cluster.kill9(1);
+    let commit = tokio::time::timeout(Duration::from_secs(60), commit)
+        .await
+        .expect("the client's commit returns")
+        .expect("the commit task");
+    assert!(matches!(commit, Err(Error::Unknown(_))), "with no node answering: {commit:?}");
+    cluster.thaw(2);
+    cluster.thaw(3);
+    cluster.restart(1);
+    cluster.wait_ready().await;
+    match client.txn_status(&handle, None).await.expect("TxnStatus") {
+        TxnOutcome::Committed(_) => {}
+        other => panic!("a committed transaction's TxnStatus: {other:?}"),
+    }
+    for key in SHARD_KEYS {
+        let read = text(client.get(key).await.expect("READ"));
         assert_eq!(read.as_deref(), Some("txn"), "{key}: every write of the transaction applied");
     }
 }

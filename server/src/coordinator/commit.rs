@@ -568,11 +568,18 @@ impl Coordinator {
         txn: TxnId,
         home: Option<ShardId>,
     ) -> Result<Outcome, StatementError> {
+        let mut home = home;
         if self.ctx.is_mine(&txn)
-            && let Some(outcome) = self.local_outcome(txn).await
-            && (!matches!(outcome, Outcome::Unknown(_)) || home.is_none())
+            && let Some((outcome, known_home)) = self.local_outcome(txn).await
         {
-            return Ok(outcome);
+            // Unknown here (its END could not learn the decision): the record says, at the
+            // home this coordinator knows if the caller gave none (writes sent with END made
+            // it, and the caller may not know it; a review found ABORTED answered then for a
+            // transaction that had committed, 2026-12-06).
+            home = home.or(known_home);
+            if !matches!(outcome, Outcome::Unknown(_)) || home.is_none() {
+                return Ok(outcome);
+            }
         }
         let Some(home) = home else {
             // It wrote nothing (no home): nothing of it can be committed.

@@ -727,7 +727,7 @@ impl Coordinator {
 
     /// The outcome of one of this node's transactions, if it is remembered; an active one is
     /// aborted (its client asked for its fate, so it has given up on it).
-    pub async fn local_outcome(&self, txn: TxnId) -> Option<Outcome> {
+    pub async fn local_outcome(&self, txn: TxnId) -> Option<(Outcome, Option<ShardId>)> {
         let entry = self.entry(&txn).ok()?;
         let mut state = self.state_of(&entry).await;
         if state.status == Status::Active {
@@ -741,13 +741,14 @@ impl Coordinator {
                 "its client asked for its status without ending it".into(),
             );
         }
-        match &state.status {
-            Status::Ended(outcome) => Some(outcome.clone()),
+        let outcome = match &state.status {
+            Status::Ended(outcome) => outcome.clone(),
             Status::Aborted { reason, detail } => {
-                Some(Outcome::Aborted { reason: *reason, detail: detail.clone() })
+                Outcome::Aborted { reason: *reason, detail: detail.clone() }
             }
-            Status::Active => None,
-        }
+            Status::Active => return None,
+        };
+        Some((outcome, state.home))
     }
 
     // ---- one-statement operations -----------------------------------------------------------
