@@ -251,6 +251,51 @@ async fn the_outcome_of_writes_sent_with_end_stays_learnable_after_an_unknown_en
     }
 }
 
+/// Prepared transactions of a coordinator that stops answering without closing its
+/// connections (a frozen process; a dead host looks the same) are settled together: their
+/// keys are writable again within seconds however many there are. Before 2026-12-06 a
+/// participant's resolver asked the coordinator about each in turn, and each call to the
+/// silent node took the whole RPC deadline (2 s): eight transactions took over 16 s, and their
+/// keys' writers timed out meanwhile (a review found it). Here node 1 coordinates eight
+/// transactions, each writing a key of s1 (home, led by node 2) and one of s2 (led by node
+/// 3), and is frozen once all have voted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prepared_transactions_of_a_silent_coordinator_are_settled_together() {
+    const TXNS: usize = 8;
+    let mut cluster =
+        Cluster::builder().node_env(1, "KVD_PAUSE", "before-decide:60000").start().await;
+    let via1 = cluster.client_via(&[1]).await;
+    let others = cluster.client_via(&[2, 3]).await;
+    let keys: Vec<(String, String)> =
+        (0..TXNS).map(|i| (format!("G-settle-{i}"), format!("W-settle-{i}"))).collect();
+    let mut commits = Vec::new();
+    for (home_key, other_key) in keys.clone() {
+        let mut txn = begin_on(&via1, &cluster.addr(1)).await;
+        txn.put(&home_key, "txn").await.expect("WRITE at home");
+        txn.put(&other_key, "txn").await.expect("WRITE");
+        commits.push(tokio::spawn(async move { txn.commit().await }));
+    }
+    eventually("every commit to pause before its decision", Duration::from_secs(20), || async {
+        let paused = cluster.log_text(1).lines().filter(|line| line.contains(PAUSED)).count();
+        if paused >= TXNS { Ok(()) } else { Err(format!("{paused} of {TXNS} paused")) }
+    })
+    .await;
+    cluster.freeze(1);
+    let frozen_at = Instant::now();
+    for (home_key, other_key) in &keys {
+        for key in [home_key, other_key] {
+            tokio::time::timeout_at(frozen_at + FREED_WITHIN, others.put(key, "after"))
+                .await
+                .unwrap_or_else(|_| panic!("{key} was not writable {FREED_WITHIN:?} after"))
+                .unwrap_or_else(|e| panic!("writing {key}: {e}"));
+        }
+    }
+    eprintln!("every key was written {:?} after the freeze", frozen_at.elapsed());
+    for commit in commits {
+        commit.abort();
+    }
+}
+
 /// A transaction whose coordinator restarted between two statements is gone, with nothing of
 /// it applied: its next statement answers the abort COORDINATOR_LOST, retryable, and END the
 /// same. Before 2026-12-06 both answered a bare NotFound naming the transaction, which

@@ -36,6 +36,7 @@ use std::sync::Mutex;
 use std::sync::MutexGuard;
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::future::join_all;
 use openraft::Instant as _;
 use openraft::ReadPolicy;
@@ -106,6 +107,8 @@ pub const RESOLVER_PERIOD: Duration = Duration::from_millis(200);
 /// Every this many resolver passes, it also asks lock holders' coordinators whether the holders
 /// still run (so locks of a crashed coordinator's transactions never leak, even unwatched).
 pub const HOLDER_CHECK_PASSES: u64 = 5;
+/// Prepared transactions a resolver pass settles at the same time at most.
+pub const RESOLVES_IN_FLIGHT_MAX: usize = 32;
 /// A leader that is not its shard's preferred replica hands over after leading this long (and
 /// only once the preferred replica has every entry), so that leaders spread over the nodes.
 pub const HANDOVER_AFTER: Duration = Duration::from_secs(3);
@@ -2017,55 +2020,66 @@ impl Shard {
                 .collect();
             (old, holders)
         };
-        for (txn, home) in old_prepared {
-            self.resolve_prepared(txn, home).await;
+        if canary::is(Canary::YesVoterAbortsAlone) {
+            for (txn, _) in old_prepared {
+                let decision = Decision::Aborted { reason: AbortReason::CoordinatorLost };
+                let _ = self.handle_finalize(txn, decision, true).await;
+            }
+            return;
         }
+        // A coordinator that is alive is finishing its transaction: leave that alone for now.
+        // The others are settled together: one at a time, each after a call to a dead
+        // coordinator's node that may take the whole RPC deadline, N of them took N deadlines,
+        // and their keys' writers timed out meanwhile (a review found it, 2026-12-06).
+        let alive = self.ask_alive(old_prepared.iter().map(|(txn, _)| *txn)).await;
+        let settle = old_prepared
+            .into_iter()
+            .filter(|(txn, _)| alive.get(txn) != Some(&Some(true)))
+            .map(|(txn, home)| self.resolve_prepared(txn, home));
+        futures::stream::iter(settle)
+            .buffer_unordered(RESOLVES_IN_FLIGHT_MAX)
+            .collect::<Vec<()>>()
+            .await;
         // Ask each holder's coordinator whether the holder is still running (cheap: one call
         // per coordinator node); holders of dead coordinators are evicted.
         if !check_holders {
             return;
         }
-        let mut by_node: std::collections::BTreeMap<NodeId, Vec<TxnId>> = Default::default();
-        for txn in holders {
+        for (txn, alive) in self.ask_alive(holders).await {
+            self.judge_holder(txn, alive.map(|alive| PeerReply::Alive(vec![alive])));
+        }
+    }
+
+    /// Asks each coordinator node, once and all at the same time, which of `txns` (of its
+    /// own) still run: per transaction, whether it does, or None if its node did not answer.
+    async fn ask_alive(
+        &self,
+        txns: impl IntoIterator<Item = TxnId>,
+    ) -> BTreeMap<TxnId, Option<bool>> {
+        let mut by_node: BTreeMap<NodeId, Vec<TxnId>> = BTreeMap::new();
+        for txn in txns {
             by_node.entry(txn.coordinator).or_default().push(txn);
         }
-        for (node, txns) in by_node {
-            let deadline = Timing::ms(self.timing().rpc_ms);
+        let deadline = Timing::ms(self.timing().rpc_ms);
+        let calls = by_node.into_iter().map(|(node, txns)| async move {
             let answer = self
                 .ctx
                 .peers
                 .call(node, PeerRequest::Alive { txns: txns.clone() }, deadline)
                 .await;
-            for (i, txn) in txns.into_iter().enumerate() {
-                let verdict = match &answer {
-                    Ok(PeerReply::Alive(alive)) => {
-                        Some(PeerReply::Alive(vec![alive.get(i).copied().unwrap_or(false)]))
-                    }
-                    Ok(_) | Err(_) => None,
-                };
-                self.judge_holder(txn, verdict);
-            }
-        }
+            let alive = |i: usize| match &answer {
+                Ok(PeerReply::Alive(alive)) => Some(alive.get(i).copied().unwrap_or(false)),
+                Ok(_) | Err(_) => None,
+            };
+            txns.into_iter().enumerate().map(|(i, txn)| (txn, alive(i))).collect::<Vec<_>>()
+        });
+        join_all(calls).await.into_iter().flatten().collect()
     }
 
-    /// Settles a prepared transaction through its record and applies the outcome here.
+    /// Settles a prepared transaction (whose coordinator is not known to run it any more)
+    /// through its record and applies the outcome here.
     async fn resolve_prepared(self: &Arc<Shard>, txn: TxnId, home: ShardId) {
-        if canary::is(Canary::YesVoterAbortsAlone) {
-            let decision = Decision::Aborted { reason: AbortReason::CoordinatorLost };
-            let _ = self.handle_finalize(txn, decision, true).await;
-            return;
-        }
-        // A coordinator that is alive is finishing it: leave it alone for now.
         let deadline = Timing::ms(self.timing().rpc_ms);
-        if let Ok(PeerReply::Alive(alive)) = self
-            .ctx
-            .peers
-            .call(txn.coordinator, PeerRequest::Alive { txns: vec![txn] }, deadline)
-            .await
-            && alive.first().copied().unwrap_or(false)
-        {
-            return;
-        }
         // Home's own commit in one entry (a one-phase commit, or a commit at home) whose
         // outcome it did not hear is not prepared in the sense of `prepared_here`: if it
         // applied, its record may be a finished one that a collection pass has removed since
