@@ -170,10 +170,11 @@ impl Drop for Unanswered {
         }
         let (coordinator, txn, forget) = (self.coordinator.clone(), self.txn, self.forget);
         let Ok(entry) = coordinator.entry(&txn) else { return };
-        // Marked before anything else can take the state: the statement's hold of it went with
-        // the statement, and a request that was waiting for it (the client's END, sent as soon
-        // as it gave up on the statement, can arrive before the transport drops the statement)
-        // may be handed it next, and must find the transaction aborted. Found by e2e
+        // Marked before anything else can take the state: `answering` drops this before the
+        // statement and its hold of the state, and a request waiting for the state (the
+        // client's END, sent as soon as it gave up on the statement, can arrive before the
+        // transport drops the statement) may be handed it next, and must find the
+        // transaction aborted. Found by e2e
         // `bad_input::a_cancelled_statement_leaves_its_transaction_aborted`, whose END once
         // went ahead and prepared. The abort itself (and its releases) waits for the state in
         // a task of its own: whoever takes the state first aborts the transaction on the way.
@@ -248,6 +249,12 @@ impl Coordinator {
         forget: bool,
         statement: impl Future<Output = T>,
     ) -> T {
+        // Declared in this order so that, dropped, `unanswered` goes first (locals drop in
+        // reverse): the transaction is marked cancelled before the statement's hold of its
+        // state goes and a waiting END can take it. Awaited as a temporary, the statement went
+        // first, and an END polled on another worker in between could commit without the
+        // cancelled statement (a review found it, 2026-12-06).
+        let statement = std::pin::pin!(statement);
         let unanswered = Unanswered { coordinator: self.clone(), txn, forget, armed: true };
         let answer = statement.await;
         unanswered.answered();

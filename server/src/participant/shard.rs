@@ -1377,8 +1377,17 @@ impl Shard {
                     state.committing(txn);
                     Command::Commit { txn, commit_ts }
                 }
-                Decision::Aborted { .. } => {
+                Decision::Aborted { reason } => {
                     state.aborting(txn, Instant::now());
+                    // Its wait here (a prepare still waiting for locks: it proposed nothing)
+                    // ends now, not when the abort applies: queued until then it stayed an
+                    // edge a deadlock confirmation could find, and a cycle through it that
+                    // this abort already broke chose a second victim (a review found it,
+                    // 2026-12-06).
+                    if let Some(request) = state.locks.waiting(txn) {
+                        let detail = "the transaction is aborting".to_string();
+                        state.cancel(request, WaitEnd::Aborted { reason, detail });
+                    }
                     Command::Abort { txn }
                 }
             };

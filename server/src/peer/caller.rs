@@ -279,7 +279,7 @@ impl Peers {
         };
         let mut backoff = RETRY_BACKOFF_MIN;
         let mut round = 0usize;
-        let leaderless_until = Instant::now() + self.no_leader_limit();
+        let mut leaderless_until = Instant::now() + self.no_leader_limit();
         loop {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -294,7 +294,15 @@ impl Peers {
                     ),
                 });
             }
+            let started = Instant::now();
             let outcome = self.send(target, request.clone(), left, true).await;
+            if started.elapsed() >= self.no_leader_limit() {
+                // A call served that long (a lock wait at a live leader) is no sign of a
+                // missing leader, whatever ended it (a broken stream, a superseded wait):
+                // counted, it left no time to send the call again (a review found it,
+                // 2026-12-06).
+                leaderless_until = Instant::now() + self.no_leader_limit();
+            }
             let next = match outcome {
                 Ok(PeerReply::NotLeader { leader: Some(leader) }) if leader != target => {
                     self.remember(shard, leader);
