@@ -165,7 +165,7 @@ struct Pool {
     /// (coordinator, incarnation, seq): a transaction whose writes all went with END has no
     /// home the program could have kept ([`crate::Transaction::home_shard`] answers None
     /// before END), yet its record is where its outcome is.
-    unknown_homes: Mutex<VecDeque<((u64, u64, u64), u32)>>,
+    unknown_homes: Mutex<VecDeque<(HandleId, u32)>>,
 }
 
 pub(crate) struct Inner {
@@ -897,8 +897,11 @@ fn base_pause(attempt: usize) -> Duration {
     RETRY_PAUSE_MIN.saturating_mul(1 << attempt.min(10)).min(RETRY_PAUSE_MAX)
 }
 
-/// What identifies a transaction among its handle's fields (`start_ts` does not).
-fn handle_id(handle: &TxnHandle) -> (u64, u64, u64) {
+/// What identifies a transaction among its handle's fields: coordinator, incarnation, seq.
+type HandleId = (u64, u64, u64);
+
+/// The [`HandleId`] of `handle` (`start_ts` does not identify).
+fn handle_id(handle: &TxnHandle) -> HandleId {
     (handle.coordinator, handle.incarnation, handle.seq)
 }
 
