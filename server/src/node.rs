@@ -251,7 +251,7 @@ impl Node {
                     let kind = std::io::ErrorKind::NotADirectory;
                     return Err(data_dir(std::io::Error::new(kind, "it is not a directory")));
                 }
-                std::fs::create_dir_all(&config.data).map_err(data_dir)?;
+                replication::store::disk::create_dir_durably(&config.data).map_err(data_dir)?;
                 Store::open_dir(&config.data, options.executor, config.id, config.shards, &members)?
             }
         };
