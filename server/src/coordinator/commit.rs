@@ -487,6 +487,18 @@ impl Coordinator {
         match self.decide(txn, home, Decision::Aborted { reason }, true).await {
             Ok(Decision::Committed { commit_ts }) => {
                 tracing::debug!(%txn, %detail, "a commit at home answered NO had committed");
+                // Home's leader may not have heard its commit apply (its answer was lost or
+                // unknown): it then keeps the transaction in doubt, with its write locks, until
+                // its resolver asks the record, a second or more. Phase 2 at home (a commit
+                // that applies as a no-op there) ends that now (a review found it,
+                // 2026-12-06).
+                let (ctx, deadline) = (self.ctx.clone(), self.rpc_deadline());
+                let decision = Decision::Committed { commit_ts };
+                tokio::spawn(async move {
+                    let request =
+                        PeerRequest::Finalize { shard: home, txn, decision, prepared: true };
+                    let _ = ctx.peers.call_shard(home, request, deadline).await;
+                });
                 Outcome::Committed { commit_ts }
             }
             Ok(Decision::Aborted { reason }) => {
