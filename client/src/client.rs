@@ -165,7 +165,7 @@ struct Pool {
     /// (coordinator, incarnation, seq): a transaction whose writes all went with END has no
     /// home the program could have kept ([`crate::Transaction::home_shard`] answers None
     /// before END), yet its record is where its outcome is.
-    unknown_homes: Mutex<VecDeque<(HandleId, u32)>>,
+    unknown_homes: Mutex<VecDeque<(HandleId, UnknownHome)>>,
 }
 
 pub(crate) struct Inner {
@@ -764,7 +764,17 @@ impl Client {
         handle: &TxnHandle,
         home_shard: Option<u32>,
     ) -> Result<TxnOutcome, Error> {
-        let home_shard = home_shard.or_else(|| self.unknown_home(handle));
+        let home_shard = match (home_shard, self.unknown_home(handle)) {
+            (Some(home), _) => Some(home),
+            (None, None) => None,
+            (None, Some(UnknownHome::Shard(home))) => Some(home),
+            // Never asked with no home instead: that would say "it wrote nothing".
+            (None, Some(UnknownHome::ShardOf(key))) => {
+                Some(self.shard_of(&key).await.map_err(|error| {
+                    Error::Unavailable(format!("the transaction's home shard: {error}"))
+                })?)
+            }
+        };
         let coordinator =
             self.inner.pool.map.lock().expect("map lock").nodes.get(&handle.coordinator).cloned();
         let mut addrs = self.addrs();
@@ -786,7 +796,7 @@ impl Client {
 
     /// Remembers `home` as the home shard of `handle`, a transaction whose END outcome is
     /// unknown to its caller.
-    pub(crate) fn remember_unknown_home(&self, handle: &TxnHandle, home: u32) {
+    pub(crate) fn remember_unknown_home(&self, handle: &TxnHandle, home: UnknownHome) {
         let mut homes = self.inner.pool.unknown_homes.lock().expect("unknown homes lock");
         let id = handle_id(handle);
         homes.retain(|(known, _)| *known != id);
@@ -797,10 +807,10 @@ impl Client {
     }
 
     /// The home shard remembered for `handle`, if any.
-    fn unknown_home(&self, handle: &TxnHandle) -> Option<u32> {
+    fn unknown_home(&self, handle: &TxnHandle) -> Option<UnknownHome> {
         let homes = self.inner.pool.unknown_homes.lock().expect("unknown homes lock");
         let id = handle_id(handle);
-        homes.iter().find(|(known, _)| *known == id).map(|(_, home)| *home)
+        homes.iter().find(|(known, _)| *known == id).map(|(_, home)| home.clone())
     }
 
     async fn txn_status_rounds(
@@ -897,6 +907,15 @@ fn base_pause(attempt: usize) -> Duration {
     RETRY_PAUSE_MIN.saturating_mul(1 << attempt.min(10)).min(RETRY_PAUSE_MAX)
 }
 
+/// The home shard of a transaction whose END outcome was left unknown, as remembered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum UnknownHome {
+    /// The shard.
+    Shard(u32),
+    /// The shard of this key (its first write's), when the shard map was not at hand.
+    ShardOf(Vec<u8>),
+}
+
 /// What identifies a transaction among its handle's fields: coordinator, incarnation, seq.
 type HandleId = (u64, u64, u64);
 
@@ -943,16 +962,22 @@ mod tests {
     async fn unknown_homes_are_remembered_across_sessions_and_bounded() {
         let client = unreachable().await;
         let handle = |seq| TxnHandle { coordinator: 1, incarnation: 2, seq, start_ts: 0 };
-        client.remember_unknown_home(&handle(0), 3);
+        let shard = UnknownHome::Shard;
+        client.remember_unknown_home(&handle(0), shard(3));
         let other_session = client.session();
-        assert_eq!(other_session.unknown_home(&handle(0)), Some(3));
-        assert_eq!(client.unknown_home(&TxnHandle { start_ts: 9, ..handle(0) }), Some(3));
+        assert_eq!(other_session.unknown_home(&handle(0)), Some(shard(3)));
+        assert_eq!(client.unknown_home(&TxnHandle { start_ts: 9, ..handle(0) }), Some(shard(3)));
         assert_eq!(client.unknown_home(&handle(1)), None);
         for seq in 1..=UNKNOWN_HOMES_MAX as u64 {
-            client.remember_unknown_home(&handle(seq), 1);
+            client.remember_unknown_home(&handle(seq), shard(1));
         }
         assert_eq!(client.unknown_home(&handle(0)), None, "the oldest is forgotten");
-        assert_eq!(client.unknown_home(&handle(1)), Some(1));
+        assert_eq!(client.unknown_home(&handle(1)), Some(shard(1)));
+        // A home remembered as a key's shard, with no shard map to tell it: TxnStatus fails
+        // rather than asking with no home (which would answer "it wrote nothing").
+        client.remember_unknown_home(&handle(0), UnknownHome::ShardOf(b"k".to_vec()));
+        let status = client.txn_status(&handle(0), None).await;
+        assert!(matches!(status, Err(Error::Unavailable(_))), "{status:?}");
         assert_eq!(client.inner.pool.unknown_homes.lock().unwrap().len(), UNKNOWN_HOMES_MAX);
     }
 

@@ -31,6 +31,7 @@ use proto::kv::WriteRequest;
 use crate::client::Client;
 use crate::client::Consistency;
 use crate::client::TxnOutcome;
+use crate::client::UnknownHome;
 use crate::error::Error;
 use crate::error::is_connect_failure;
 use crate::mutation::Mutation;
@@ -471,6 +472,7 @@ impl Transaction {
             (None, Some(key)) => match self.client.shard_of(&key).await {
                 Ok(shard) => Some(shard),
                 Err(error) => {
+                    self.client.remember_unknown_home(&handle, UnknownHome::ShardOf(key));
                     return Err(Error::Unknown(format!(
                         "{lost}; the home shard could not be learned either: {error}"
                     )));
@@ -490,7 +492,7 @@ impl Transaction {
                 // Kept for the `txn_status(handle, None)` that `Error::Unknown` invites: a
                 // home that came from these writes is known to no one else.
                 if let Some(home) = home {
-                    self.client.remember_unknown_home(&handle, home);
+                    self.client.remember_unknown_home(&handle, UnknownHome::Shard(home));
                 }
                 Err(Error::Unknown(format!("{lost}; TxnStatus failed too: {error}")))
             }

@@ -97,18 +97,17 @@ impl FsDir {
 /// Creates the directory `path` and every missing ancestor, durably: the parent of each one
 /// created is synced, so a power cut after this returns cannot take a directory away with the
 /// files later synced inside it (a review found the data directory's own entry never synced,
-/// 2026-12-06).
+/// 2026-12-06). The parent of `path` is synced even if `path` existed: a start that died
+/// between creating it and that sync left it there unsynced.
 pub fn create_dir_durably(path: &Path) -> io::Result<()> {
     let missing: Vec<&Path> = path.ancestors().take_while(|dir| !dir.exists()).collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
     std::fs::create_dir_all(path)?;
-    for dir in missing {
-        match dir.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent)?,
-            _ => sync_dir(Path::new("."))?,
-        }
+    let parent_of = |dir: &Path| match dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    for dir in missing.iter().copied().chain([path]) {
+        sync_dir(&parent_of(dir))?;
     }
     Ok(())
 }
@@ -233,5 +232,22 @@ impl LogDir for MemDir {
             Some(_) => Ok(()),
             None => Err(io::Error::from(io::ErrorKind::NotFound)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::create_dir_durably;
+
+    #[test]
+    fn creates_missing_ancestors_and_accepts_an_existing_directory() {
+        let root = tempfile::tempdir().expect("a temp dir");
+        let path = root.path().join("a").join("b").join("data");
+        create_dir_durably(&path).expect("created");
+        assert!(path.is_dir());
+        create_dir_durably(&path).expect("an existing directory is fine");
+        let file = root.path().join("file");
+        std::fs::write(&file, b"x").expect("a file");
+        assert!(create_dir_durably(&file.join("below")).is_err(), "under a file");
     }
 }

@@ -2034,21 +2034,9 @@ impl Shard {
                 let decision = Decision::Aborted { reason: AbortReason::CoordinatorLost };
                 let _ = self.handle_finalize(txn, decision, true).await;
             }
-            return;
+        } else {
+            self.settle_prepared(old_prepared).await;
         }
-        // A coordinator that is alive is finishing its transaction: leave that alone for now.
-        // The others are settled together: one at a time, each after a call to a dead
-        // coordinator's node that may take the whole RPC deadline, N of them took N deadlines,
-        // and their keys' writers timed out meanwhile (a review found it, 2026-12-06).
-        let alive = self.ask_alive(old_prepared.iter().map(|(txn, _)| *txn)).await;
-        let settle = old_prepared
-            .into_iter()
-            .filter(|(txn, _)| alive.get(txn) != Some(&Some(true)))
-            .map(|(txn, home)| self.resolve_prepared(txn, home));
-        futures::stream::iter(settle)
-            .buffer_unordered(RESOLVES_IN_FLIGHT_MAX)
-            .collect::<Vec<()>>()
-            .await;
         // Ask each holder's coordinator whether the holder is still running (cheap: one call
         // per coordinator node); holders of dead coordinators are evicted.
         if !check_holders {
@@ -2057,6 +2045,23 @@ impl Shard {
         for (txn, alive) in self.ask_alive(holders).await {
             self.judge_holder(txn, alive.map(|alive| PeerReply::Alive(vec![alive])));
         }
+    }
+
+    /// Settles `old` prepared transactions (with their homes) through their records, but
+    /// those whose coordinators still run them (they are finishing them). All together: one
+    /// at a time, each after a call to a dead coordinator's node that may take the whole RPC
+    /// deadline, N of them took N deadlines, and their keys' writers timed out meanwhile (a
+    /// review found it, 2026-12-06).
+    async fn settle_prepared(self: &Arc<Shard>, old: Vec<(TxnId, ShardId)>) {
+        let alive = self.ask_alive(old.iter().map(|(txn, _)| *txn)).await;
+        let settle = old
+            .into_iter()
+            .filter(|(txn, _)| alive.get(txn) != Some(&Some(true)))
+            .map(|(txn, home)| self.resolve_prepared(txn, home));
+        futures::stream::iter(settle)
+            .buffer_unordered(RESOLVES_IN_FLIGHT_MAX)
+            .collect::<Vec<()>>()
+            .await;
     }
 
     /// Asks each coordinator node, once and all at the same time, which of `txns` (of its
