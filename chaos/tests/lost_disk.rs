@@ -235,6 +235,67 @@ fn a_leader_backs_off_sending_snapshots_to_a_follower_that_is_down_and_catches_i
     }
 }
 
+/// A restart reads no shard whole: openraft's start-up asks twice for the current snapshot
+/// and keeps only its meta, which the state machine answers then without exporting the shard
+/// (`StateMachine::meta_only_snapshots`); until 2026-12-06 every restart exported every shard
+/// twice. Node 2 restarts on its data: none of its shards has exported anything, and what was
+/// written before reads back.
+#[test]
+fn a_restart_exports_no_snapshot() {
+    let mut cluster = SimCluster::new(ClusterSpec::new(12, 3));
+    let addrs = cluster.addrs();
+    let ask = Rc::new(Cell::new(Ask::Nothing));
+    let done = Rc::new(Cell::new(false));
+    let (client_ask, client_done) = (ask.clone(), done.clone());
+    cluster.client("client", async move {
+        let client =
+            Client::connect_options(&addrs, Arc::new(SimConnector), 1, Duration::from_secs(10))
+                .await?;
+        let driver = |what: Ask| {
+            let ask = client_ask.clone();
+            async move {
+                ask.set(what);
+                while ask.get() != Ask::Nothing {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        for prefix in PREFIXES {
+            put_until_ok(&client, &format!("{prefix}-before")).await;
+        }
+        driver(Ask::Crash(2)).await;
+        driver(Ask::Restart(2)).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        for shard in 0..PREFIXES.len() as u32 {
+            let inspected = chaos::inspect::inspect(&node_addr(2), ShardId(shard)).await?;
+            assert!(inspected.applied > 0, "s{shard} on node 2 applied its entries again");
+            assert_eq!(inspected.snapshots_exported, 0, "s{shard} exported at node 2's restart");
+        }
+        for prefix in PREFIXES {
+            assert_reads_back(&client, &format!("{prefix}-before")).await;
+        }
+        client_done.set(true);
+        Ok(())
+    });
+    while !done.get() {
+        match ask.get() {
+            Ask::Crash(id) => {
+                cluster.crash(id);
+                ask.set(Ask::Nothing);
+            }
+            Ask::Restart(id) => {
+                cluster.restart(id);
+                ask.set(Ask::Nothing);
+            }
+            Ask::Nothing => {}
+        }
+        if cluster.step() {
+            break;
+        }
+    }
+}
+
 /// What the campaign test's client asks of the driver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Turn {

@@ -280,10 +280,12 @@ impl Node {
                 .await
                 .map_err(|e| StartError::Start(format!("{shard}: {e}")))?;
             let network = ShardNetworkFactory::new(shard, raft_connector.clone(), log.clone());
+            let meta_only = state_machine.meta_only_snapshots();
             let raft =
                 Raft::new(config.id, raft_config.clone(), network, log.clone(), state_machine)
                     .await
                     .map_err(|e| StartError::Start(format!("{shard}: {e}")))?;
+            drop(meta_only);
             initialize(&raft, shard, &topology).await;
             let gate = store
                 .vote_gate(shard)

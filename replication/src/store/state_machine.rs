@@ -40,6 +40,7 @@
 use std::io;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 
@@ -95,6 +96,9 @@ struct SmShared {
     safe_parts: Arc<SafeParts>,
     /// Snapshots exported (`get_current_snapshot`), read by [`super::ShardReader`].
     exports: Arc<AtomicU64>,
+    /// While set ([`StateMachine::meta_only_snapshots`]), `get_current_snapshot` answers the
+    /// snapshot's meta with no data.
+    meta_only: AtomicBool,
 }
 
 struct SmMem {
@@ -102,6 +106,16 @@ struct SmMem {
     membership: StoredMembership,
     /// The highest closed timestamp applied, in the tables or in memory (module overview).
     closed: Timestamp,
+}
+
+/// Start-up's mode of a [`StateMachine`] ([`StateMachine::meta_only_snapshots`]): ends when
+/// dropped.
+pub struct MetaOnlySnapshots(Arc<SmShared>);
+
+impl Drop for MetaOnlySnapshots {
+    fn drop(&mut self) {
+        self.0.meta_only.store(false, Ordering::SeqCst);
+    }
 }
 
 impl SmMem {
@@ -201,6 +215,19 @@ fn read_applied_from(
 }
 
 impl StateMachine {
+    /// Until the returned guard is dropped, `get_current_snapshot` answers the current
+    /// snapshot's meta with no data. For `Raft::new`: openraft's start-up asks twice for the
+    /// current snapshot and keeps only its meta (whose id equals the applied id, so it never
+    /// installs it), and each answer was a durable commit plus an export and encoding of the
+    /// whole shard, so a restart read every shard twice and held two copies of each at a time
+    /// (a review found it, 2026-12-06). Nothing is sent to a follower before `Raft::new`
+    /// returns (the group has no leader yet); were such empty data installed, it would fail to
+    /// decode, not empty the shard.
+    pub fn meta_only_snapshots(&self) -> MetaOnlySnapshots {
+        self.inner.meta_only.store(true, Ordering::SeqCst);
+        MetaOnlySnapshots(self.inner.clone())
+    }
+
     /// Loads the shard's applied state; creates its tables if missing.
     pub(crate) async fn open(
         shard: ShardId,
@@ -230,6 +257,7 @@ impl StateMachine {
             }),
             safe_parts,
             exports,
+            meta_only: AtomicBool::new(false),
         };
         shared.safe_parts.bump();
         let rtx = shared.db.begin_read().map_err(io_error)?;
@@ -403,6 +431,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if applied.is_none() {
             return Ok(None);
         }
+        let meta = SnapshotMeta { last_log_id: applied, last_membership: membership };
+        if self.inner.meta_only.load(Ordering::SeqCst) {
+            // No data: an install of it fails to decode rather than emptying a shard.
+            return Ok(Some(Snapshot { meta, snapshot: Vec::new() }));
+        }
         // Reading and encoding a whole shard takes long for a large one: not on a runtime
         // worker, whose other tasks (every shard's heartbeats) would wait meanwhile.
         let state = self.inner.state.clone();
@@ -410,7 +443,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = self.inner.writer.executor().run_blocking("snapshot-export", export).await;
         let data = data.map_err(io_error)?;
         self.inner.exports.fetch_add(1, Ordering::Relaxed);
-        let meta = SnapshotMeta { last_log_id: applied, last_membership: membership };
         Ok(Some(Snapshot { meta, snapshot: data }))
     }
 }
