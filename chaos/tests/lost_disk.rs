@@ -154,6 +154,26 @@ enum Ask {
     Restart(u64),
 }
 
+/// Steps `cluster` until the client is `done`, crashing and restarting nodes as it `ask`s.
+fn drive(cluster: &mut SimCluster, ask: &Cell<Ask>, done: &Cell<bool>) {
+    while !done.get() {
+        match ask.get() {
+            Ask::Crash(id) => {
+                cluster.crash(id);
+                ask.set(Ask::Nothing);
+            }
+            Ask::Restart(id) => {
+                cluster.restart(id);
+                ask.set(Ask::Nothing);
+            }
+            Ask::Nothing => {}
+        }
+        if cluster.step() {
+            break;
+        }
+    }
+}
+
 /// A follower that is down while its shard's leader purges the log it lacks needs a snapshot,
 /// and the leader exports the shard's whole state before every attempt to send one. The
 /// attempts to a follower that cannot be reached back off to one every
@@ -217,22 +237,7 @@ fn a_leader_backs_off_sending_snapshots_to_a_follower_that_is_down_and_catches_i
         client_done.set(true);
         Ok(())
     });
-    while !done.get() {
-        match ask.get() {
-            Ask::Crash(id) => {
-                cluster.crash(id);
-                ask.set(Ask::Nothing);
-            }
-            Ask::Restart(id) => {
-                cluster.restart(id);
-                ask.set(Ask::Nothing);
-            }
-            Ask::Nothing => {}
-        }
-        if cluster.step() {
-            break;
-        }
-    }
+    drive(&mut cluster, &ask, &done);
 }
 
 /// A restart reads no shard whole: openraft's start-up asks twice for the current snapshot
@@ -278,22 +283,7 @@ fn a_restart_exports_no_snapshot() {
         client_done.set(true);
         Ok(())
     });
-    while !done.get() {
-        match ask.get() {
-            Ask::Crash(id) => {
-                cluster.crash(id);
-                ask.set(Ask::Nothing);
-            }
-            Ask::Restart(id) => {
-                cluster.restart(id);
-                ask.set(Ask::Nothing);
-            }
-            Ask::Nothing => {}
-        }
-        if cluster.step() {
-            break;
-        }
-    }
+    drive(&mut cluster, &ask, &done);
 }
 
 /// What the campaign test's client asks of the driver.
