@@ -154,6 +154,14 @@ enum Ask {
     Restart(u64),
 }
 
+/// Asks [`drive`] for `what` and waits until it is done.
+async fn ask_driver(ask: &Cell<Ask>, what: Ask) {
+    ask.set(what);
+    while ask.get() != Ask::Nothing {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Steps `cluster` until the client is `done`, crashing and restarting nodes as it `ask`s.
 fn drive(cluster: &mut SimCluster, ask: &Cell<Ask>, done: &Cell<bool>) {
     while !done.get() {
@@ -206,10 +214,7 @@ fn a_leader_backs_off_sending_snapshots_to_a_follower_that_is_down_and_catches_i
             }
         }
         let (leader, follower) = (leader.expect("a leader of s0"), follower.expect("a follower"));
-        client_ask.set(Ask::Crash(follower));
-        while client_ask.get() != Ask::Nothing {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        ask_driver(&client_ask, Ask::Crash(follower)).await;
         // Enough entries for two snapshots: the log the follower lacks is purged.
         for i in 0..500 {
             put_until_ok(&client, &format!("A{i:04}")).await;
@@ -228,10 +233,7 @@ fn a_leader_backs_off_sending_snapshots_to_a_follower_that_is_down_and_catches_i
             "the leader exported {exported} snapshots for node {follower} while it was down for \
              {WATCHED:?}"
         );
-        client_ask.set(Ask::Restart(follower));
-        while client_ask.get() != Ask::Nothing {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        ask_driver(&client_ask, Ask::Restart(follower)).await;
         let all: Vec<String> = (1..=3).map(node_addr).collect();
         assert!(wait_converged(&all, shard).await, "node {follower} caught up on s0");
         client_done.set(true);
@@ -256,21 +258,12 @@ fn a_restart_exports_no_snapshot() {
         let client =
             Client::connect_options(&addrs, Arc::new(SimConnector), 1, Duration::from_secs(10))
                 .await?;
-        let driver = |what: Ask| {
-            let ask = client_ask.clone();
-            async move {
-                ask.set(what);
-                while ask.get() != Ask::Nothing {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        };
         tokio::time::sleep(Duration::from_secs(5)).await;
         for prefix in PREFIXES {
             put_until_ok(&client, &format!("{prefix}-before")).await;
         }
-        driver(Ask::Crash(2)).await;
-        driver(Ask::Restart(2)).await;
+        ask_driver(&client_ask, Ask::Crash(2)).await;
+        ask_driver(&client_ask, Ask::Restart(2)).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         for shard in 0..PREFIXES.len() as u32 {
             let inspected = chaos::inspect::inspect(&node_addr(2), ShardId(shard)).await?;

@@ -83,7 +83,8 @@ pub struct FsDir {
 }
 
 impl FsDir {
-    /// The directory `path`, created durably ([`create_dir_durably`]) if missing.
+    /// The directory `path`, created if missing; its entry in its parent is durable either
+    /// way ([`create_dir_durably`]).
     pub fn create(path: PathBuf) -> io::Result<FsDir> {
         create_dir_durably(&path)?;
         Ok(FsDir { path })
@@ -100,14 +101,17 @@ impl FsDir {
 /// 2026-12-06). The parent of `path` is synced even if `path` existed: a start that died
 /// between creating it and that sync left it there unsynced.
 pub fn create_dir_durably(path: &Path) -> io::Result<()> {
-    let missing: Vec<&Path> = path.ancestors().take_while(|dir| !dir.exists()).collect();
+    // `path` first (ancestors start with it): every directory whose entry to sync.
+    let mut created: Vec<&Path> = path.ancestors().take_while(|dir| !dir.exists()).collect();
     std::fs::create_dir_all(path)?;
-    let parent_of = |dir: &Path| match dir.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    for dir in missing.iter().copied().chain([path]) {
-        sync_dir(&parent_of(dir))?;
+    if created.is_empty() {
+        created.push(path);
+    }
+    for dir in created {
+        match dir.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent)?,
+            _ => sync_dir(Path::new("."))?,
+        }
     }
     Ok(())
 }

@@ -138,13 +138,13 @@ impl Databases {
         };
         let node = open(NODE_FILE, &mut Database::builder())?;
         let state = open(STATE_FILE, Database::builder().set_cache_size(STATE_CACHE_BYTES))?;
-        // The two files' entries, if they were just created: durable before the identity
-        // commit inside them counts as the node's first start.
-        disk::sync_dir(dir).map_err(|error| IdentityError::Storage(redb::Error::Io(error)))?;
+        // Created after the two databases: it syncs `dir`, its parent, which makes their
+        // entries durable too before the identity commit inside them counts as a first start.
+        let wal = FsDir::create(dir.join(WAL_DIR)).map_err(IdentityError::Log)?;
         Ok(Databases {
             node,
             state,
-            wal: Arc::new(FsDir::create(dir.join(WAL_DIR)).map_err(IdentityError::Log)?),
+            wal: Arc::new(wal),
             wal_segment_bytes: wal::SEGMENT_BYTES,
             append_bytes_max: log_store::APPEND_BYTES_MAX,
             presence: Some(
