@@ -675,7 +675,8 @@ async fn a_stream_closed_during_a_lock_wait_aborts_its_transaction_as_retryable(
 /// The write-set and scan limits (`[limits] txn_write_bytes_max`, `scan_rows_max`): a WRITE
 /// that would take a transaction past its budget (its key and value plus 64 bytes per write)
 /// is refused as bad input and changes nothing (the transaction stays open and commits what it
-/// wrote before); a SCAN without LIMIT returns
+/// wrote before); a key written again counts once, at its last value (as a statement and twice
+/// in END's writes); a SCAN without LIMIT returns
 /// at most `scan_rows_max` rows, in a transaction, outside one, and across shards, and a larger
 /// LIMIT is refused (capped, it would answer fewer rows than asked while the range goes on).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -693,15 +694,20 @@ async fn the_write_budget_refuses_a_write_and_scans_are_capped() {
     let mut txn = client.begin().await.expect("BEGIN");
     // 7 + 60 + 64 = 131 bytes, then 131 more: past 200.
     txn.put("Abudget", "x".repeat(60)).await.expect("within the budget");
+    txn.put("Abudget", "z".repeat(60)).await.expect("the same key again replaces, still 131");
     let refused = txn.put("Gbudget", "y".repeat(60)).await;
     assert!(
         matches!(&refused, Err(client::Error::Invalid(why)) if why.contains("more than")),
         "{refused:?}"
     );
-    txn.commit().await.expect("END commits the write within the budget");
+    let last = [
+        client::Mutation::put("Abudget", "v".repeat(60)),
+        client::Mutation::put("Abudget", "w".repeat(60)),
+    ];
+    txn.commit_with(last.to_vec()).await.expect("END commits the writes within the budget");
     assert_eq!(
         text(client.get("Abudget").await.expect("READ")).as_deref(),
-        Some("x".repeat(60).as_str())
+        Some("w".repeat(60).as_str())
     );
     assert_eq!(client.get("Gbudget").await.expect("READ"), None, "the refused write is absent");
 

@@ -105,11 +105,13 @@ impl Coordinator {
         let entry = self.entry(&txn)?;
         let mut state = self.state_of(&entry).await;
         if state.status == Status::Active && !writes.is_empty() {
-            let bytes = writes
-                .iter()
-                .map(|(key, value)| self.check_write(key, value))
-                .sum::<Result<usize, _>>()?;
-            self.check_write_budget(&state, bytes)?;
+            let mut costs = Vec::with_capacity(writes.len());
+            for (key, value) in &writes {
+                let cost = self.check_write(key, value)?;
+                costs.push((self.ctx.topology.shard_of(key), &key[..], cost));
+            }
+            let write_bytes = state.write_bytes_after(costs);
+            self.check_write_budget(&state, write_bytes)?;
             // The locks its prepares will take: keys neither locked nor staged yet, once each.
             let mut staged = BTreeSet::new();
             let mut lock_bytes = 0;
@@ -122,7 +124,7 @@ impl Coordinator {
                 }
             }
             self.check_lock_budget(&state, lock_bytes)?;
-            state.write_bytes += bytes;
+            state.write_bytes = write_bytes;
             state.lock_bytes += lock_bytes;
             for (key, value) in writes {
                 let shard = self.ctx.topology.shard_of(&key);

@@ -549,11 +549,12 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Checks that an active transaction may write `bytes` more.
+    /// Checks that an active transaction may write, and may use `after` bytes of its write
+    /// budget ([`TxnState::write_bytes_after`]).
     pub(crate) fn check_write_budget(
         &self,
         state: &TxnState,
-        bytes: usize,
+        after: usize,
     ) -> Result<(), StatementError> {
         if state.read_only {
             return Err(StatementError::NotAllowed(
@@ -561,7 +562,7 @@ impl Coordinator {
             ));
         }
         let max = self.ctx.config.limits.txn_write_bytes_max;
-        if state.write_bytes + bytes > max {
+        if after > max {
             return Err(StatementError::Invalid(format!(
                 "the transaction would write more than {max} bytes (each write counts its key \
                  and value plus {ENTRY_OVERHEAD_BYTES}; txn_write_bytes_max)"
@@ -582,11 +583,11 @@ impl Coordinator {
         let mut state = self.state_of(&entry).await;
         entry.touch();
         Self::check_active(&state)?;
-        self.check_write_budget(&state, bytes)?;
         let shard = self.ctx.topology.shard_of(&key);
+        self.check_write_budget(&state, state.write_bytes_after([(shard, &key[..], bytes)]))?;
         self.lock(&entry, &mut state, shard, LockOp::Write { key: key.clone() }).await?;
         entry.touch();
-        state.write_bytes += bytes;
+        state.write_bytes = state.write_bytes_after([(shard, &key[..], bytes)]);
         let home = *state.home.get_or_insert(shard);
         state.parts.get_mut(&shard).expect("locked part").writes.insert(key, value);
         Ok(home)

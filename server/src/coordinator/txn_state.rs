@@ -20,6 +20,8 @@
 //!    `acquire` (a staged key later granted is not charged again; an S lock upgraded at a
 //!    prepare counts once), so the coordinator's memory of a transaction, and its prepares,
 //!    stay within the budget `txn_lock_bytes_max` checked before each new lock.
+//! 5. While active, `write_bytes` is the [`write_cost`] of every buffered write: a key written
+//!    again counts once, at its last value, as only that one is kept and prepared.
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -147,7 +149,7 @@ pub struct TxnState {
     pub home: Option<ShardId>,
     /// Per participant shard.
     pub parts: BTreeMap<ShardId, Part>,
-    /// Bytes written so far ([`write_cost`] of each write).
+    /// The [`write_cost`] of every buffered write (invariant 5).
     pub write_bytes: usize,
     /// The [`lock_cost`] of every span locked or staged (invariant 4).
     pub lock_bytes: usize,
@@ -180,6 +182,22 @@ impl TxnState {
     /// The buffered write of `key` at `shard`, if any: `Some(None)` is a buffered delete.
     pub fn buffered(&self, shard: ShardId, key: &[u8]) -> Option<&Option<Value>> {
         self.parts.get(&shard).and_then(|part| part.writes.get(key))
+    }
+
+    /// What `write_bytes` becomes once `writes` (shard, key, [`write_cost`]) are buffered too
+    /// (invariant 5): a key's new write replaces its buffered one, and of several writes of
+    /// one key in `writes` the last counts.
+    pub fn write_bytes_after<'a>(
+        &self,
+        writes: impl IntoIterator<Item = (ShardId, &'a [u8], usize)>,
+    ) -> usize {
+        let last: BTreeMap<&[u8], (ShardId, usize)> =
+            writes.into_iter().map(|(shard, key, cost)| (key, (shard, cost))).collect();
+        last.into_iter().fold(self.write_bytes, |total, (key, (shard, cost))| {
+            let replaced = self.buffered(shard, key).map_or(0, |old| write_cost(key, old.as_ref()));
+            assert!(replaced <= total, "a buffered write's cost is in write_bytes (invariant 5)");
+            total - replaced + cost
+        })
     }
 
     /// True when some participant must still take locks (writes sent with END): until they
@@ -320,6 +338,33 @@ mod tests {
         assert_eq!(state.lock_bytes, before);
         assert_eq!(state.parts[&s].locks.get(&LockSpan::Key(key("d"))), Some(&LockMode::Exclusive));
         assert!(!state.granted_staged(s, 2), "another term");
+    }
+
+    /// Invariant 5: a key's buffered write is charged once, at its last value.
+    #[test]
+    fn the_write_budget_charges_each_key_at_its_last_write() {
+        let s = ShardId(0);
+        let mut state = TxnState::new(false);
+        let cost = |k: &str, v: &str| write_cost(k.as_bytes(), Some(&v.as_bytes().to_vec()));
+        let after = state.write_bytes_after([(s, &b"a"[..], cost("a", "1234"))]);
+        assert_eq!(after, 5 + ENTRY_OVERHEAD_BYTES);
+        state.write_bytes = after;
+        state.parts.entry(s).or_default().writes.insert(key("a"), Some(b"1234".to_vec()));
+
+        let shorter = state.write_bytes_after([(s, &b"a"[..], cost("a", "1"))]);
+        assert_eq!(shorter, 2 + ENTRY_OVERHEAD_BYTES, "a rewrite replaces the buffered write");
+        let deleted = state.write_bytes_after([(s, &b"a"[..], write_cost(b"a", None))]);
+        assert_eq!(deleted, 1 + ENTRY_OVERHEAD_BYTES);
+        let batch = [
+            (s, &b"b"[..], cost("b", "123456789")),
+            (s, &b"a"[..], cost("a", "12")),
+            (s, &b"b"[..], cost("b", "1")),
+        ];
+        assert_eq!(
+            state.write_bytes_after(batch),
+            3 + 2 + 2 * ENTRY_OVERHEAD_BYTES,
+            "of several writes of one key in a batch the last counts"
+        );
     }
 
     #[test]
