@@ -27,7 +27,7 @@ cargo run -q -p chaos --bin chaos -- --seeds 10 --secs 30 --jobs 2 --duplicate-c
 for canary in ack-before-fsync release-locks-at-prepare follower-sequential-read \
   skip-safe-time-wait release-shared-before-end-locks yes-voter-aborts-alone \
   scan-reads-before-its-lock write-forgets-its-token read-skips-tombstones read-skips-own-write \
-  close-to-the-millisecond; do
+  close-to-the-millisecond fractured-snapshot; do
   cargo run -q -p chaos --bin chaos -- --seeds 12 --secs 30 --jobs 2 --canary "$canary" | tail -n 1
 done
 # A resent one-statement WRITE applied twice shows only where calls are delivered twice; 24

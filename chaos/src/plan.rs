@@ -184,10 +184,10 @@ impl Plan {
             faults,
             fault_gap,
             bank: rng.random_bool(0.7),
-            causal_clients: if canary == Canary::SkipSafeTimeWait {
-                6
-            } else {
-                rng.random_range(0..=2)
+            causal_clients: match canary {
+                Canary::SkipSafeTimeWait => 6,
+                Canary::FracturedSnapshot => 4,
+                _ => rng.random_range(0..=2),
             },
             canary,
             duplicate_every: 0,

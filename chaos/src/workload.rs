@@ -19,7 +19,12 @@
 //! Recording rules (TESTING.md §1.2): the invoke is recorded before BEGIN; `ok` only after
 //! COMMITTED, with the lists read; `fail` only when the transaction certainly did not commit
 //! (aborted, or END never sent); `info` when the commit's outcome stayed unknown even after the
-//! client library asked TxnStatus; the client then continues as a new process.
+//! client library asked TxnStatus; the client then continues as a new process. An append is a
+//! read of the key's list and a write of the list with the element added, so the read it took
+//! from the node is recorded before the append: without it, "the appender of an element read the
+//! list up to the element before" would be a read-from edge the causal checks never see (a
+//! snapshot that has the append but misses what the appender had read would pass; found by a
+//! review, 2026-12-06).
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -171,11 +176,16 @@ struct ReadPlan {
 }
 
 impl ReadPlan {
-    /// The micro-ops as recorded: each of `ops` (the ones planned), then the reads of its
-    /// scan's other keys.
+    /// The micro-ops as recorded: each of `ops` (the ones planned), preceded by the read of its
+    /// key when it is an append to a key the transaction has not touched before (the append
+    /// writes the list it read), then the reads of its scan's other keys.
     fn recorded(&self, ops: &[MicroOp]) -> Vec<MicroOp> {
         let mut recorded = Vec::with_capacity(ops.len());
+        let mut touched = BTreeSet::new();
         for (op, scan) in ops.iter().zip(&self.scans) {
+            if touched.insert(op.key().as_str()) && op.is_append() {
+                recorded.push(MicroOp::read(op.key().as_str()));
+            }
             recorded.push(op.clone());
             for other in scan.iter().flatten() {
                 recorded.push(MicroOp::read(other.as_str()));
@@ -339,6 +349,9 @@ async fn append_txn_of(
             }
             (None, None) => list_of(txn.get(&key).await).map(no_others),
         };
+        // An append to a key first touched here records the read it wrote on (the append
+        // depends on it, and the causal checks need that read-from edge; [`ReadPlan::recorded`]).
+        let first_touch = !known.contains_key(&key);
         let (mut list, others) = match current {
             Ok(read) => read,
             Err(error) => {
@@ -356,8 +369,11 @@ async fn append_txn_of(
                 return Ended::Failed;
             }
         };
+        if first_touch || matches!(op, MicroOp::Read { .. }) {
+            done.push(MicroOp::read_result(key.as_str(), list.clone()));
+        }
         match op {
-            MicroOp::Read { .. } => done.push(MicroOp::read_result(key.as_str(), list.clone())),
+            MicroOp::Read { .. } => {}
             MicroOp::Append { value, .. } if with_end => {
                 list.push(*value);
                 deferred.push(Mutation::put(&key, encode_list(&list)));

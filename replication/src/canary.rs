@@ -47,11 +47,14 @@ pub enum Canary {
     /// 2026-12-06): while the clock runs ahead of physical time no close passes a commit, and
     /// causal reads at a session's own writes wait until physical time catches up.
     CloseToTheMillisecond = 12,
+    /// A causal read-only transaction reads each key at a snapshot of its own (a fresh one per
+    /// statement) instead of the one it was begun at: its reads are no consistent cut.
+    FracturedSnapshot = 13,
 }
 
 impl Canary {
     /// Every canary, with its command-line name.
-    pub const ALL: [(Canary, &'static str); 12] = [
+    pub const ALL: [(Canary, &'static str); 13] = [
         (Canary::AckBeforeFsync, "ack-before-fsync"),
         (Canary::ReleaseLocksAtPrepare, "release-locks-at-prepare"),
         (Canary::FollowerSequentialRead, "follower-sequential-read"),
@@ -64,6 +67,7 @@ impl Canary {
         (Canary::ReadSkipsTombstones, "read-skips-tombstones"),
         (Canary::ReadSkipsOwnWrite, "read-skips-own-write"),
         (Canary::CloseToTheMillisecond, "close-to-the-millisecond"),
+        (Canary::FracturedSnapshot, "fractured-snapshot"),
     ];
 
     /// The canary with this name.

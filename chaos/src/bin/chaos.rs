@@ -110,6 +110,7 @@ fn canary_findings(canary: Canary) -> &'static [&'static str] {
         Canary::ReadSkipsTombstones => &["registers: stale read", "registers: read-your-writes"],
         Canary::ReadSkipsOwnWrite => &["internal"],
         Canary::CloseToTheMillisecond => &["snapshot read after healing took"],
+        Canary::FracturedSnapshot => &["INVALID under causal"],
     }
 }
 

@@ -500,7 +500,7 @@ impl Coordinator {
             ));
         }
         let shard = self.ctx.topology.shard_of(&key);
-        if let Some(ts) = state.snapshot {
+        if let Some(ts) = state.snapshot.map(|ts| self.statement_snapshot(ts)) {
             let op = crate::peer::message::SnapshotOp::Read { key };
             let read = self
                 .snapshot_call(shard, crate::peer::message::SnapshotAt::Exactly(ts), op)
@@ -614,7 +614,7 @@ impl Coordinator {
         if limit == 0 {
             return Ok((rows, state.seen_ts));
         }
-        if let Some(ts) = state.snapshot {
+        if let Some(ts) = state.snapshot.map(|ts| self.statement_snapshot(ts)) {
             let (rows, seen) = self.snapshot_scan(ts, &from, to.as_deref(), limit).await?;
             entry.touch();
             state.seen_ts = state.seen_ts.max(seen);

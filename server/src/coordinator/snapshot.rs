@@ -6,6 +6,8 @@
 //! its shards, so what it reads is one consistent state. The local replica is asked first (no
 //! network; available on the minority side of a partition), then the other replicas.
 
+use replication::canary;
+use replication::canary::Canary;
 use std::sync::Arc;
 
 use txn::types::Key;
@@ -77,6 +79,12 @@ impl Coordinator {
             Timestamp::new(self.ctx.clock.now().physical_ms().saturating_sub(behind), 0)
         });
         token.max(fresh)
+    }
+
+    /// The snapshot a statement of a causal read-only transaction begun at `ts` reads: `ts`
+    /// (canary [`Canary::FracturedSnapshot`]: a fresh one per statement).
+    pub(crate) fn statement_snapshot(&self, ts: Timestamp) -> Timestamp {
+        if canary::is(Canary::FracturedSnapshot) { self.pick_snapshot(ts) } else { ts }
     }
 
     /// Reads a snapshot of one shard from the nearest replica that can serve it.
