@@ -318,7 +318,8 @@ fn async_stream_chunks(
 }
 
 /// Handles one Raft message for a local group (a `KIND_RAFT` frame of `Peer.Mux`). A vote or
-/// pre-vote that the replica's `gate` does not allow is answered "not granted" with the
+/// pre-vote that the replica's `gate` does not allow (closed, at or below its floor, or quiet
+/// after the start: [`VoteGate`]) is answered "not granted" with the
 /// replica's own vote (the candidate adopts a higher one, as from any refusal; echoing its own
 /// pre-vote back would raise its term at every round), unseen by openraft; a leadership
 /// transfer to a replica whose gate is closed is refused (it would campaign, with a log that
@@ -326,7 +327,9 @@ fn async_stream_chunks(
 pub async fn serve_raft(raft: &Raft, gate: &VoteGate, payload: &[u8]) -> Vec<u8> {
     let reply = match codec::decode::<RaftRpc>(payload) {
         Err(error) => RaftReply::Failed(format!("malformed raft message: {error}")),
-        Ok(RaftRpc::Vote(rpc) | RaftRpc::PreVote(rpc)) if !gate.allows(rpc.vote.leader_id.term) => {
+        Ok(RaftRpc::Vote(rpc) | RaftRpc::PreVote(rpc))
+            if !gate.allows(rpc.vote.leader_id.term, rpc.leadership_transfer) =>
+        {
             let own = raft.metrics().borrow_watched().vote;
             RaftReply::Vote(VoteResponse::new(own, None, false))
         }

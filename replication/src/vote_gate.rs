@@ -24,31 +24,69 @@
 //! Both the closed gate and the floor are stored durably (`store::identity`), so a restart in
 //! the middle changes nothing. A closed gate answers every vote and pre-vote request "not
 //! granted"; appends and snapshots pass, which is how the replica catches up.
+//!
+//! # Quiet after a start
+//!
+//! A leader serves reads by lease (`docs/consistency.md`): a majority acknowledged its
+//! heartbeat, and each of those followers refuses to vote for another candidate, or to
+//! campaign, until an election timeout (`election_max_ms`, openraft's `leader_lease`) after it
+//! received it. openraft keeps that promise in memory only: a replica that restarts within the
+//! lease starts with none (its `vote` lease is zero) and would grant a vote at once, so a new
+//! leader could commit writes while the old one still answered reads by its lease (a stale
+//! read; found by a review, 2026-12-06). So every replica starts *quiet* for `election_max_ms`
+//! (its start is after any heartbeat its previous life received): it grants no vote or pre-vote
+//! except to a leadership transfer (the leader that started it gave its lease up), and does not
+//! campaign (`server::participant::Shard::campaign_if_allowed`). On a new cluster's first start
+//! this delays the first election by up to that long.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// One replica's vote gate.
 #[derive(Debug)]
 pub struct VoteGate {
     open: AtomicBool,
     floor: AtomicU64,
+    /// The end of the quiet after the start.
+    quiet_until: Instant,
 }
 
 impl VoteGate {
-    /// A gate as stored: `None` closed, else open with that floor.
-    pub fn new(stored: Option<u64>) -> VoteGate {
+    /// A gate as stored (`None` closed, else open with that floor), quiet for `quiet` from now.
+    pub fn new(stored: Option<u64>, quiet: Duration) -> VoteGate {
         VoteGate {
             open: AtomicBool::new(stored.is_some()),
             floor: AtomicU64::new(stored.unwrap_or(0)),
+            quiet_until: Instant::now() + quiet,
         }
     }
 
-    /// Whether a vote (or pre-vote) for a candidate of `term` may be granted.
-    pub fn allows(&self, term: u64) -> bool {
+    /// Whether a vote (or pre-vote) for a candidate of `term` may be granted; `transfer` if the
+    /// candidate campaigns for a leadership transfer.
+    pub fn allows(&self, term: u64, transfer: bool) -> bool {
         // The floor is stored before the gate opens (Release/Acquire pair).
-        self.open.load(Ordering::Acquire) && term > self.floor.load(Ordering::Relaxed)
+        self.open.load(Ordering::Acquire)
+            && term > self.floor.load(Ordering::Relaxed)
+            && (transfer || !self.is_quiet())
+    }
+
+    /// Whether the replica may campaign: the gate is open and the quiet over.
+    pub fn may_campaign(&self) -> bool {
+        self.is_open() && !self.is_quiet()
+    }
+
+    /// Whether the quiet after the start still runs.
+    pub fn is_quiet(&self) -> bool {
+        Instant::now() < self.quiet_until
+    }
+
+    /// When the quiet after the start ends.
+    pub fn quiet_until(&self) -> Instant {
+        self.quiet_until
     }
 
     /// Whether the gate is open.
@@ -70,11 +108,23 @@ mod tests {
 
     #[test]
     fn a_closed_gate_grants_nothing_and_an_open_one_only_above_its_floor() {
-        let gate = VoteGate::new(None);
-        assert!(!gate.allows(1) && !gate.allows(u64::MAX));
+        let gate = VoteGate::new(None, Duration::ZERO);
+        assert!(!gate.allows(1, false) && !gate.allows(u64::MAX, true));
+        assert!(!gate.may_campaign());
         gate.open(5);
-        assert!(!gate.allows(5), "not at the floor");
-        assert!(gate.allows(6));
-        assert!(VoteGate::new(Some(0)).allows(1), "a gate stored open");
+        assert!(!gate.allows(5, false), "not at the floor");
+        assert!(gate.allows(6, false) && gate.may_campaign());
+        assert!(VoteGate::new(Some(0), Duration::ZERO).allows(1, false), "a gate stored open");
+    }
+
+    #[tokio::test]
+    async fn a_started_replica_grants_only_transfers_until_its_quiet_ends() {
+        let gate = VoteGate::new(Some(0), Duration::from_secs(60));
+        assert!(!gate.allows(1, false) && !gate.may_campaign(), "quiet");
+        assert!(gate.allows(1, true), "a leadership transfer");
+        let gate = VoteGate::new(Some(0), Duration::from_millis(20));
+        assert!(gate.is_quiet());
+        tokio::time::sleep_until(gate.quiet_until()).await;
+        assert!(gate.allows(1, false) && gate.may_campaign(), "the quiet is over");
     }
 }

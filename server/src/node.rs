@@ -290,7 +290,8 @@ impl Node {
             let gate = store
                 .vote_gate(shard)
                 .map_err(|e| StartError::Start(format!("{shard}: vote gate: {e}")))?;
-            let gate = Arc::new(VoteGate::new(gate));
+            let quiet = Duration::from_millis(config.timing.election_max_ms);
+            let gate = Arc::new(VoteGate::new(gate, quiet));
             let reader = store.reader(shard);
             shards.insert(shard, Shard::new(shard, raft, log, reader, gate, ctx.clone()));
         }

@@ -183,11 +183,13 @@ impl Shard {
         ctx: Arc<NodeContext>,
     ) -> Arc<Shard> {
         let proposer = Proposer::new(raft.clone(), Timing::ms(ctx.config.timing.rpc_ms));
-        if !gate.is_open() {
-            // No campaign of its own either until the gate opens ([`Shard::open_votes`]).
+        if !gate.may_campaign() {
+            // No campaign of its own either until the gate opens ([`Shard::open_votes`]) and
+            // its quiet after the start ends: a vote for itself is a vote.
             raft.runtime_config().elect(false);
         }
-        Arc::new(Shard {
+        let quiet_until = gate.quiet_until();
+        let shard = Arc::new(Shard {
             id,
             proposer,
             raft,
@@ -198,14 +200,32 @@ impl Shard {
             leader: Mutex::new(None),
             ended_between_terms: Mutex::new(EndedTxns::default()),
             demand: CloseDemand::default(),
-        })
+        });
+        let weak = Arc::downgrade(&shard);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(quiet_until).await;
+            if let Some(shard) = weak.upgrade() {
+                shard.campaign_if_allowed();
+            }
+        });
+        shard
     }
 
     /// Opens the vote gate with `floor` (stored durably by the caller) and lets the group
-    /// campaign again: the two go together ([`crate::participant::rejoin`]).
+    /// campaign again unless the quiet after the start still runs: the two go together
+    /// ([`crate::participant::rejoin`]).
     pub(crate) fn open_votes(&self, floor: u64) {
         self.gate.open(floor);
-        self.raft.runtime_config().elect(true);
+        self.campaign_if_allowed();
+    }
+
+    /// Lets the group campaign once its gate is open and its quiet after the start is over
+    /// ([`VoteGate::may_campaign`]); called when either happens (both stay so, so whichever
+    /// comes second turns elections on).
+    fn campaign_if_allowed(&self) {
+        if self.gate.may_campaign() {
+            self.raft.runtime_config().elect(true);
+        }
     }
 
     /// The node's context.
