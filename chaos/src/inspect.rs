@@ -44,6 +44,34 @@ pub async fn call(addr: &str, request: PeerRequest) -> Result<Envelope<PeerReply
     codec::decode(&response).map_err(|e| e.to_string())
 }
 
+/// How often [`wait_settled`] looks again, and how many times (a minute).
+pub const SETTLE_POLL: Duration = Duration::from_millis(100);
+/// See [`SETTLE_POLL`].
+pub const SETTLE_ATTEMPTS: usize = 600;
+
+/// Waits until each of the `shards` shards of a cluster of nodes 1..=`nodes` is led by its
+/// preferred replica, ready: the start-up elections and the handovers to the preferred
+/// replicas (`server::participant::shard::HANDOVER_AFTER` after the first leader is ready) are
+/// over. Awaited, not assumed after a fixed time: every replica starts quiet for an election
+/// timeout (`replication::vote_gate`), so when the elections end varies.
+pub async fn wait_settled(nodes: u64, shards: u32) -> Result<(), String> {
+    let addrs = (1..=nodes).map(|id| (id, crate::sim::cluster::node_addr(id))).collect();
+    let topology = server::topology::Topology::new(addrs, shards);
+    for shard in topology.shards() {
+        let preferred = topology.replicas(shard)[0];
+        let addr = crate::sim::cluster::node_addr(preferred);
+        let mut attempts = 0;
+        while !inspect(&addr, shard).await.is_ok_and(|inspection| inspection.leading) {
+            attempts += 1;
+            if attempts == SETTLE_ATTEMPTS {
+                return Err(format!("node {preferred} never led {shard}"));
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
+    }
+    Ok(())
+}
+
 /// How often [`wait_converged`] looks again, and how many times.
 pub const CONVERGE_POLL: Duration = Duration::from_millis(100);
 /// See [`CONVERGE_POLL`].

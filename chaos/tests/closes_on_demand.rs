@@ -42,8 +42,7 @@ fn an_idle_shard_closes_slowly_and_a_causally_read_one_closes_at_every_tick() {
         let client =
             Client::connect_options(&addrs, Arc::new(SimConnector), 1, Duration::from_secs(10))
                 .await?;
-        // Past the start-up elections and the preferred leader's handover (3 s).
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        chaos::inspect::wait_settled(3, chaos::sim::cluster::SHARDS).await?;
         client.put("0key", "v").await?;
         let mut follower = None;
         for id in 1..=3 {

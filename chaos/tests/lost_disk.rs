@@ -201,8 +201,7 @@ fn a_leader_backs_off_sending_snapshots_to_a_follower_that_is_down_and_catches_i
         let client =
             Client::connect_options(&addrs, Arc::new(SimConnector), 1, Duration::from_secs(10))
                 .await?;
-        // Past the start-up elections and the preferred leader's handover (3 s).
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        chaos::inspect::wait_settled(3, chaos::sim::cluster::SHARDS).await?;
         put_until_ok(&client, "A-first").await;
         let shard = ShardId(0);
         let mut leader = None;
@@ -258,7 +257,7 @@ fn a_restart_exports_no_snapshot() {
         let client =
             Client::connect_options(&addrs, Arc::new(SimConnector), 1, Duration::from_secs(10))
                 .await?;
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        chaos::inspect::wait_settled(3, chaos::sim::cluster::SHARDS).await?;
         for prefix in PREFIXES {
             put_until_ok(&client, &format!("{prefix}-before")).await;
         }
@@ -328,8 +327,7 @@ fn an_emptied_replica_does_not_campaign_before_it_caught_up() {
         let applied = |node: u64| async move {
             chaos::inspect::inspect(&node_addr(node), s0).await.map(|i| i.applied).unwrap_or(0)
         };
-        // Past the start-up elections and the preferred leader's handover (3 s).
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        chaos::inspect::wait_settled(3, chaos::sim::cluster::SHARDS).await?;
         for i in 0..12 {
             put_until_ok(&client, &format!("A-before-{i:02}")).await;
         }

@@ -69,17 +69,11 @@ where
     assert!(done.get(), "the coordinator finished");
 }
 
-/// The node that leads shard 0 once the start-up elections and the preferred leader's handover
-/// (3 s) are over.
+/// The node that leads shard 0 once the start-up elections and the preferred leaders'
+/// handovers are over: its preferred replica, node 1 (`Topology::replicas`).
 async fn settled_leader() -> Result<u64, String> {
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let mut leader = None;
-    for id in 1..=3 {
-        if inspect(&node_addr(id), SHARD).await?.leading {
-            leader = Some(id);
-        }
-    }
-    Ok(leader.expect("shard 0 has a leader"))
+    chaos::inspect::wait_settled(3, chaos::sim::cluster::SHARDS).await?;
+    Ok(1)
 }
 
 /// A running transaction holding `key` exclusively (READ FOR UPDATE). Its coordinator
@@ -240,16 +234,12 @@ fn deliveries_after_the_transaction_ended_take_nothing() {
 #[test]
 fn a_lock_wait_taken_over_by_another_delivery_leaves_the_outcome_open() {
     with_leader(14, |leader| async move {
-        // Another transaction holds the key, so the WRITE's deliveries wait.
-        let holder = new_txn(&leader, 1).await?;
+        // Another transaction holds the key, so the WRITE's deliveries wait. A client's, whose
+        // coordinator answers for it: a made-up one is evicted by the holder check, and the
+        // first delivery would get the lock (it did once the start-up took longer).
         let key = b"0single".to_vec();
-        let op = LockOp::Read { key: key.clone(), for_update: true };
-        let hold = LockRequest { shard: SHARD, txn: holder, lock_term: None, op };
-        let locked = call(&leader, PeerRequest::Lock(hold)).await?.body;
-        assert!(
-            matches!(locked, PeerReply::Locked { .. }),
-            "the holder's READ answered {locked:?}"
-        );
+        let addrs: Vec<String> = (1..=3).map(node_addr).collect();
+        let (_client, holder) = running_holder(&addrs, &key).await?;
 
         let txn = new_txn(&leader, 2).await?;
         let value = Some(b"v".to_vec());
@@ -267,7 +257,7 @@ fn a_lock_wait_taken_over_by_another_delivery_leaves_the_outcome_open() {
             matches!(first, PeerReply::Unavailable(_)),
             "the delivery whose wait was taken over answered {first:?}, not an open outcome"
         );
-        call(&leader, PeerRequest::Release { shard: SHARD, txn: holder }).await?;
+        holder.abort().await.map_err(|e| e.to_string())?;
         let second = second.await.map_err(|e| e.to_string())??;
         assert!(matches!(second, PeerReply::Committed { .. }), "the second answered {second:?}");
         // The caller's retry after the open answer learns the outcome.

@@ -654,8 +654,7 @@ fn random_requests_get_contract_statuses_and_change_nothing_they_should_not() {
         let kv = (1..=3)
             .map(|id| (id, KvClient::new(SimConnector.channel(&node_addr(id)))))
             .collect::<BTreeMap<_, _>>();
-        // Past the start-up elections and the preferred leaders' handover (3 s).
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        chaos::inspect::wait_settled(3, chaos::sim::cluster::SHARDS).await?;
         let mut fuzz = Fuzz {
             rng: SmallRng::seed_from_u64(seed),
             kv,

@@ -60,6 +60,9 @@ pub const SIM_APPEND_BYTES_MAX: usize = 1 << 10;
 /// on its next [`TRANSFER_POLL`]; a crashed node's requests wait for its restart.
 pub type TransferRequests = Arc<Mutex<Vec<(ShardId, NodeId)>>>;
 
+/// The shards of a [`ClusterSpec::new`] cluster.
+pub const SHARDS: u32 = 4;
+
 /// What to build.
 #[derive(Clone, Debug)]
 pub struct ClusterSpec {
@@ -83,7 +86,7 @@ impl ClusterSpec {
         ClusterSpec {
             seed,
             nodes,
-            shards: 4,
+            shards: SHARDS,
             timing: sim_timing(),
             latency: (Duration::from_millis(1), Duration::from_millis(5)),
             fsync: Duration::from_millis(1),
