@@ -329,7 +329,14 @@ where
             };
             let request = match unless_stopped(&mut reader_stop, inbound.message()).await {
                 Some(Ok(Some(request))) => request,
-                None | Some(Ok(None) | Err(_)) => break,
+                None | Some(Ok(None)) => break,
+                Some(Err(status)) => {
+                    // A frame that does not decode (malformed, or over the size limit) ends
+                    // the stream with its error, so the sender learns why it ended (found by a
+                    // review, 2026-12-06: it ended with OK).
+                    let _ = sender.unbounded_send((Err(status), None));
+                    break;
+                }
             };
             let id = request.id();
             let reply = handler(request);

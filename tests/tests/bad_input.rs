@@ -764,3 +764,88 @@ async fn a_request_that_reaches_the_wrong_node_is_refused() {
     let client = cluster.client_via(&[1]).await;
     assert_eq!(text(client.get("Address").await.expect("READ")).as_deref(), Some("checked"));
 }
+
+/// The frames of a raw Session stream: a `SessionRequest` as prost would encode it, with the
+/// request's message given encoded, and a field no `SessionRequest` can decode (its tag 3 is a
+/// `ReadRequest`, not a number).
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawFrame {
+    #[prost(uint64, optional, tag = "1")]
+    id: Option<u64>,
+    #[prost(bytes = "vec", optional, tag = "2")]
+    begin: Option<Vec<u8>>,
+    #[prost(uint64, optional, tag = "3")]
+    read_as_a_number: Option<u64>,
+    #[prost(bytes = "vec", optional, tag = "4")]
+    write: Option<Vec<u8>>,
+}
+
+/// What a client in another language may send wrong: a consistency that names none is
+/// refused (INVALID_ARGUMENT; before 2026-12-06 it was taken as the node's default), and a
+/// Session frame that does not decode ends the stream with the decoding error (before, it
+/// ended with OK, and the client could not tell why); the stream's open transaction is then
+/// aborted as at any close: the key it wrote is free at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_requests_that_name_no_consistency_or_do_not_decode_are_refused() {
+    use prost::Message;
+    let cluster = Cluster::start().await;
+    let client = cluster.client().await;
+    let mut kv = cluster.kv_client(1).await;
+    let invalid = |status: tonic::Status| status.code() == tonic::Code::InvalidArgument;
+    let begin = proto::kv::BeginRequest { read_only: true, consistency: 7, causal_token: 0 };
+    assert!(kv.begin(begin).await.is_err_and(invalid), "BEGIN");
+    let read = proto::kv::ReadRequest { key: "k".into(), consistency: 7, ..Default::default() };
+    assert!(kv.read(read).await.is_err_and(invalid), "READ");
+    let scan = proto::kv::ScanRequest { consistency: -1, ..Default::default() };
+    assert!(kv.scan(scan).await.is_err_and(invalid), "SCAN");
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", cluster.addr(1)))
+        .expect("an address")
+        .connect()
+        .await
+        .expect("connect");
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let (frames, stream) = futures::channel::mpsc::unbounded::<RawFrame>();
+    let codec = tonic_prost::ProstCodec::<RawFrame, proto::kv::SessionResponse>::default();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/kv.v1.Kv/Session");
+    let begin = proto::kv::BeginRequest::default().encode_to_vec();
+    frames
+        .unbounded_send(RawFrame { id: Some(1), begin: Some(begin), ..RawFrame::default() })
+        .expect("queued");
+    let mut responses = grpc
+        .streaming(tonic::Request::new(stream), path, codec)
+        .await
+        .expect("opened")
+        .into_inner();
+    let answer = |response: Option<proto::kv::SessionResponse>| response.and_then(|r| r.response);
+    let Some(proto::kv::session_response::Response::Begin(begun)) =
+        answer(responses.message().await.expect("BEGIN answered"))
+    else {
+        panic!("BEGIN answered with a handle");
+    };
+    let write = proto::kv::WriteRequest {
+        txn: begun.txn,
+        key: b"Frame".to_vec().into(),
+        value: b"held".to_vec().into(),
+        ..Default::default()
+    };
+    let write = write.encode_to_vec();
+    frames
+        .unbounded_send(RawFrame { id: Some(2), write: Some(write), ..RawFrame::default() })
+        .expect("queued");
+    let written = answer(responses.message().await.expect("WRITE answered"));
+    assert!(
+        matches!(written, Some(proto::kv::session_response::Response::Write(_))),
+        "{written:?}"
+    );
+
+    let garbage = RawFrame { id: Some(3), read_as_a_number: Some(7), ..RawFrame::default() };
+    frames.unbounded_send(garbage).expect("queued");
+    let end = responses.message().await;
+    assert!(
+        matches!(&end, Err(status) if status.code() == tonic::Code::Internal),
+        "the stream ends with the decoding error: {end:?}"
+    );
+    client.put("Frame", "free").await.expect("the aborted transaction's lock is gone");
+    assert_eq!(text(client.get("Frame").await.expect("READ")).as_deref(), Some("free"));
+}

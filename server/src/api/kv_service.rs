@@ -68,15 +68,18 @@ impl KvService {
     }
 
     /// True when a request asks for a causal read (or falls back to a causal default).
-    fn causal(&self, consistency: i32) -> bool {
-        match proto::kv::Consistency::try_from(consistency)
-            .unwrap_or(proto::kv::Consistency::Unspecified)
-        {
-            proto::kv::Consistency::Causal => true,
-            proto::kv::Consistency::Sequential => false,
-            proto::kv::Consistency::Unspecified => {
-                self.node.context().config.consistency == crate::config::Consistency::Causal
+    /// A value that names no consistency is refused (it was taken as the node's default
+    /// until a review, 2026-12-06).
+    fn causal(&self, consistency: i32) -> Result<bool, Status> {
+        match proto::kv::Consistency::try_from(consistency) {
+            Ok(proto::kv::Consistency::Causal) => Ok(true),
+            Ok(proto::kv::Consistency::Sequential) => Ok(false),
+            Ok(proto::kv::Consistency::Unspecified) => {
+                Ok(self.node.context().config.consistency == crate::config::Consistency::Causal)
             }
+            Err(_) => Err(Status::invalid_argument(format!(
+                "consistency {consistency} is none of UNSPECIFIED (0), SEQUENTIAL, CAUSAL"
+            ))),
         }
     }
 
@@ -201,9 +204,10 @@ impl Kv for KvService {
         request: Request<BeginRequest>,
     ) -> Result<Response<BeginResponse>, Status> {
         let request = request.into_inner();
+        let causal = self.causal(request.consistency)?;
         let token = self.observe(request.causal_token)?;
         let coordinator = self.node.coordinator();
-        let txn = if request.read_only && self.causal(request.consistency) {
+        let txn = if causal && request.read_only {
             coordinator.begin_snapshot(token)
         } else {
             coordinator.begin(request.read_only)
@@ -214,12 +218,12 @@ impl Kv for KvService {
 
     async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
         let request = request.into_inner();
+        let causal = self.causal(request.consistency)? && request.txn.is_none();
         let token = self.observe(request.causal_token)?;
         if request.begin {
             return self.begin_and_read(request, token).await;
         }
         let coordinator = self.node.coordinator();
-        let causal = request.txn.is_none() && self.causal(request.consistency);
         let (value, seen, snapshot) = match &request.txn {
             Some(handle) => {
                 let txn = self.txn_id(handle)?;
@@ -279,6 +283,7 @@ impl Kv for KvService {
 
     async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
         let request = request.into_inner();
+        let causal = self.causal(request.consistency)? && request.txn.is_none();
         let token = self.observe(request.causal_token)?;
         let to = optional_to(&request.to);
         let limit = request.limit.map(|limit| limit as usize);
@@ -294,7 +299,6 @@ impl Kv for KvService {
             )));
         }
         let coordinator = self.node.coordinator();
-        let causal = request.txn.is_none() && self.causal(request.consistency);
         let (rows, seen, snapshot) = match &request.txn {
             Some(handle) => {
                 let txn = self.txn_id(handle)?;
