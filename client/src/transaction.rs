@@ -88,6 +88,7 @@ pub fn reason_name(reason: i32) -> &'static str {
         R::IdleTimeout => "IDLE_TIMEOUT",
         R::Unavailable => "UNAVAILABLE",
         R::TooLarge => "TOO_LARGE",
+        R::TooOld => "TOO_OLD",
         R::Unspecified => "UNKNOWN",
     }
 }

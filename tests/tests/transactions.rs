@@ -733,6 +733,34 @@ async fn the_write_budget_refuses_a_write_and_scans_are_capped() {
     txn.commit().await.expect("END: the refused SCAN changed nothing");
 }
 
+/// A transaction older than half the retention window may not commit (its record could be
+/// collected while it commits, and a retry would then answer "outcome unknown" for a
+/// transaction that never committed; found by a review, 2026-12-06): it is aborted TOO_OLD,
+/// retryable, before anything is proposed, and its write is absent. Here the window is 4 s, so
+/// a transaction may commit until it is 2 s old.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_older_than_half_the_retention_window_aborts_too_old() {
+    const RETENTION_MS: u64 = 4_000;
+    let cluster = Cluster::builder()
+        .config(&format!("[timing]\nretention_ms = {RETENTION_MS}\n"))
+        .start()
+        .await;
+    let client = cluster.client().await;
+    let mut txn = client.begin().await.expect("BEGIN");
+    txn.put("Aold", "v").await.expect("WRITE");
+    // The transaction's age is the input here, not a synchronisation.
+    tokio::time::sleep(Duration::from_millis(RETENTION_MS / 2 + 500)).await;
+    let ended = txn.commit().await;
+    let Err(client::Error::Aborted { reason, retryable, .. }) = &ended else {
+        panic!("END of an old transaction answered {ended:?}")
+    };
+    assert_eq!((reason.as_str(), *retryable), ("TOO_OLD", true), "{ended:?}");
+    assert_eq!(client.get("Aold").await.expect("READ"), None, "nothing of it applied");
+    let mut young = client.begin().await.expect("BEGIN");
+    young.put("Aold", "w").await.expect("WRITE: the old one's lock is gone");
+    young.commit().await.expect("a young transaction commits");
+}
+
 /// Writes `key` in a transaction of `client` and expects the write to wait out the lock wait
 /// (LOCK_TIMEOUT): another transaction's lock covers the key.
 async fn write_times_out(client: &Client, key: &str, why: &str) {

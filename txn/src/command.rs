@@ -58,6 +58,9 @@ pub enum AbortReason {
     Unavailable,
     /// Over a size limit.
     TooLarge,
+    /// Ran longer than its record could be kept (half the retention window): it may not
+    /// commit any more.
+    TooOld,
 }
 
 impl AbortReason {
@@ -77,6 +80,7 @@ impl AbortReason {
             AbortReason::IdleTimeout => "IDLE_TIMEOUT",
             AbortReason::Unavailable => "UNAVAILABLE",
             AbortReason::TooLarge => "TOO_LARGE",
+            AbortReason::TooOld => "TOO_OLD",
         }
     }
 }

@@ -55,5 +55,6 @@ pub fn reason_to_proto(reason: AbortReason) -> proto::kv::AbortReason {
         AbortReason::IdleTimeout => P::IdleTimeout,
         AbortReason::Unavailable => P::Unavailable,
         AbortReason::TooLarge => P::TooLarge,
+        AbortReason::TooOld => P::TooOld,
     }
 }

@@ -78,6 +78,10 @@ pub(crate) enum Undecided {
 /// Attempts at phase 2 per participant before leaving it to that participant's resolver.
 pub const PHASE2_ATTEMPTS_MAX: usize = 10;
 
+/// A transaction may commit until it is `retention_ms / TXN_AGE_MAX_DIVISOR` old
+/// ([`Coordinator::too_old`]): the other half of the window is the margin for its commit.
+pub const TXN_AGE_MAX_DIVISOR: u64 = 2;
+
 /// A participant's vote.
 enum Vote {
     Yes(Option<Timestamp>),
@@ -225,6 +229,12 @@ impl Coordinator {
     async fn run_commit(&self, txn: TxnId, state: &mut TxnState) -> Outcome {
         let writers = state.participants(true);
         let readers = state.participants(false);
+        // Before anything is proposed, so that ABORTED is exact: nothing can have committed.
+        if !writers.is_empty()
+            && let Some(detail) = self.too_old(txn)
+        {
+            return self.abort_after_votes(txn, state, &[], AbortReason::TooOld, detail);
+        }
         // Every lock END takes (writes sent with it) waits within one budget, so that the
         // prepares' waits and then home's cannot add up past the client's request deadline.
         let locks_until = state
@@ -511,6 +521,23 @@ impl Coordinator {
             Err(Undecided::Forgotten(why)) => self.forgotten(txn, state, why),
             Err(Undecided::Unknown(why)) => Outcome::Unknown(why),
         }
+    }
+
+    /// Why the transaction `txn` may not commit any more, if so: it began more than half the
+    /// retention window ago (`retention_ms / TXN_AGE_MAX_DIVISOR`). A commit's record is
+    /// collected once older than the window; one begun near that age could have its record
+    /// collected while it commits, and a retry of it would then answer "outcome unknown"
+    /// although the transaction had never committed (found by a review, 2026-12-06). Aborted
+    /// before anything is proposed, the answer is exact.
+    pub(crate) fn too_old(&self, txn: TxnId) -> Option<String> {
+        let max_ms = self.timing().retention_ms / TXN_AGE_MAX_DIVISOR;
+        let age_ms = self.ctx.clock.physical_ms().saturating_sub(txn.start_ts.physical_ms());
+        (age_ms > max_ms).then(|| {
+            format!(
+                "it began {age_ms} ms ago, more than half of retention_ms allows ({max_ms} ms): \
+                 its record could be collected before it commits"
+            )
+        })
     }
 
     /// A commit whose record may have been collected: its outcome is unknown, but none of its

@@ -1030,6 +1030,14 @@ impl Coordinator {
                     tracing::info!(txn = %entry.id, "aborting an idle transaction");
                     self.abort_active(entry.id, &mut state, AbortReason::IdleTimeout, detail);
                 }
+                // One that may not commit any more lets its locks go now, not at its END.
+                Status::Active
+                    if !state.read_only
+                        && let Some(detail) = self.too_old(entry.id) =>
+                {
+                    tracing::info!(txn = %entry.id, "aborting a transaction too old to commit");
+                    self.abort_active(entry.id, &mut state, AbortReason::TooOld, detail);
+                }
                 Status::Ended(_) | Status::Aborted { .. } if quiet >= ENDED_MEMORY => {
                     forget.push(entry.id.seq)
                 }
