@@ -423,8 +423,9 @@ async fn a_clock_pushed_ahead_still_closes_past_its_commits() {
 /// review found it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_from_ahead_does_not_move_the_retention_window() {
-    // A 4 s window: collection rounds every second (`collect_loop`).
-    let cluster = Cluster::builder().config("[timing]\nretention_ms = 4000\n").start().await;
+    // A 6 s window: collection rounds every second (`collect_loop`), and a writing
+    // transaction may commit until it is 3 s old (TOO_OLD past half the window).
+    let cluster = Cluster::builder().config("[timing]\nretention_ms = 6000\n").start().await;
     let client = cluster.client().await;
     let mut txn = client.begin().await.expect("BEGIN");
     txn.put("Ann", "in flight").await.expect("WRITE");
@@ -432,7 +433,7 @@ async fn a_token_from_ahead_does_not_move_the_retention_window() {
     ahead.observe_token(token_ahead(TOKEN_AHEAD_MS));
     ahead.put("Abe", "ahead").await.expect("a write above the token, at Ann's shard");
     // A right collection round changes nothing visible here, so there is no condition to
-    // await: 2.5 s hold at least two rounds, and leave the transaction 1.5 s inside the window.
+    // await: 2.5 s hold at least two rounds, and leave the transaction 3.5 s inside the window.
     tokio::time::sleep(COLLECTION_ROUNDS).await;
     txn.commit().await.expect("the transaction in flight commits");
     assert_eq!(text(client.get("Ann").await.expect("READ")).as_deref(), Some("in flight"));
