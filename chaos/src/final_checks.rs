@@ -2,7 +2,11 @@
 //! once the clients stopped, reads the final state and checks the cluster itself:
 //!
 //! 1. the final list of every list-append key and the final value of every register, read
-//!    linearizably through the leaders (the register reads join the register history);
+//!    linearizably through the leaders; both join their histories as reads of their own
+//!    (process [`FINAL_PROCESS`]), so the checkers order an append after a key's last read
+//!    against them too (before 2026-12-06 the final lists were only counted, and two appends
+//!    after the last read could be applied in the wrong real-time order unseen; found by a
+//!    review of the checker);
 //! 2. the exact outcome (TxnStatus) of every transaction whose client never learned it;
 //! 3. the bank total;
 //! 4. convergence: every replica of every shard with the same data digest (versions, prepared
@@ -15,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use check::history::Key;
+use check::history::MicroOp;
 use client::Client;
 use client::Error;
 use client::TxnOutcome;
@@ -36,6 +41,7 @@ use crate::workload::register_read;
 use crate::world::Findings;
 use crate::world::Phase;
 use crate::world::Shared;
+use crate::world::now_ns;
 
 /// How often leaders are polled during the run.
 pub const LEADER_POLL: Duration = Duration::from_millis(300);
@@ -43,7 +49,7 @@ pub const LEADER_POLL: Duration = Duration::from_millis(300);
 pub const SETTLE_BOUND: Duration = Duration::from_secs(30);
 /// Attempts at each final read.
 pub const FINAL_READ_ATTEMPTS: usize = 100;
-/// The register history's process for the final reads (clients' processes start at 1).
+/// The process of the final reads in both histories (clients' processes start at 1).
 pub const FINAL_PROCESS: u64 = 0;
 
 async fn poll_leaders(world: &Shared, topology: &Topology) {
@@ -70,26 +76,37 @@ pub async fn checker(world: Shared, topology: Topology, seed: u64) -> turmoil::R
     let mut findings = Findings::default();
     let keys: Vec<String> = world.borrow().keys.iter().cloned().collect();
     for key in keys {
+        let op = vec![MicroOp::read(key.as_str())];
+        world.borrow_mut().histories.invoke(FINAL_PROCESS, now_ns(), op, true);
         let mut read = None;
         for _ in 0..FINAL_READ_ATTEMPTS {
             match client.get(&key).await {
                 Ok(value) => {
                     // A value that is no list is a finding (a read answered from another key,
                     // or a corrupted value), never read as a shorter list.
-                    read = Some(decode_list(value).unwrap_or_else(|error| {
+                    read = Some(decode_list(value).map_err(|error| {
                         findings.problems.push(format!("final read of {key}: {error}"));
-                        Vec::new()
                     }));
                     break;
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
+        let mut world = world.borrow_mut();
         match read {
-            Some(list) => {
+            Some(Ok(list)) => {
+                let done = vec![MicroOp::read_result(key.as_str(), list.clone())];
+                world.histories.ok(FINAL_PROCESS, now_ns(), done, true);
                 findings.final_reads.insert(Key::new(key), list);
             }
-            None => findings.problems.push(format!("final read of {key} never succeeded")),
+            Some(Err(())) => {
+                world.histories.fail(FINAL_PROCESS, now_ns(), true);
+                findings.final_reads.insert(Key::new(key), Vec::new());
+            }
+            None => {
+                world.histories.fail(FINAL_PROCESS, now_ns(), true);
+                findings.problems.push(format!("final read of {key} never succeeded"));
+            }
         }
     }
     for key in (0..REGISTERS).map(register) {

@@ -341,6 +341,16 @@ impl NodeConfig {
                 )));
             }
         }
+        // Every row must fit one scan's answer, or a key with a larger value could never be
+        // scanned, not even with LIMIT 1 (found by a review, 2026-12-06).
+        let row_max = limits.key_bytes_max + limits.value_bytes_max;
+        if row_max > txn::state::SCAN_BYTES_MAX {
+            return Err(invalid(format!(
+                "limits: key_bytes_max + value_bytes_max must be at most {} bytes (one scan's \
+                 answer, so that every row can be scanned), got {row_max}",
+                txn::state::SCAN_BYTES_MAX
+            )));
+        }
         let timing = &self.timing;
         // Every period: bounded (so that no check or sum of timings below, nor in the node,
         // overflows), and positive unless zero means something (or a check below refuses it).
@@ -479,6 +489,9 @@ mod tests {
         let limits = Limits { txn_write_bytes_max: WRITE_BYTES_LIMIT + 1, ..Limits::default() };
         let error = NodeConfig { limits, ..config() }.validate().expect_err("huge transactions");
         assert!(error.to_string().contains("txn_write_bytes_max must be at most"), "{error}");
+        let limits = Limits { value_bytes_max: txn::state::SCAN_BYTES_MAX, ..Limits::default() };
+        let error = NodeConfig { limits, ..config() }.validate().expect_err("unscannable rows");
+        assert!(error.to_string().contains("key_bytes_max + value_bytes_max"), "{error}");
         let limits = Limits { snapshot_every_entries: 0, ..Limits::default() };
         let error = NodeConfig { limits, ..config() }.validate().expect_err("no snapshots");
         assert_eq!(error.to_string(), "limits: snapshot_every_entries must be positive");

@@ -94,7 +94,7 @@ fn check_component(
     }
     if exhausted {
         report.notes.push(format!(
-            "cycle search in a component of {} transactions (from {}) hit its step limit; \
+            "cycle search in a component of {} transactions (from {}) hit its step or anchor limit; \
              some cycle classes there may be unreported",
             component.len(),
             ix.name(component[0])

@@ -102,7 +102,14 @@ impl<'g> CycleSearch<'g> {
                 {
                     continue;
                 }
-                if tried >= CYCLE_SEARCH_ANCHORS_MAX || *budget == 0 {
+                if *budget == 0 {
+                    return best;
+                }
+                if tried >= CYCLE_SEARCH_ANCHORS_MAX {
+                    // Out of anchors with budget left: the search stopped short all the same,
+                    // which the caller reports as an exhausted budget (before 2026-12-06 it
+                    // stopped silently; found by a review of the checker).
+                    *budget = 0;
                     return best;
                 }
                 tried += 1;
