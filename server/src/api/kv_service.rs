@@ -375,14 +375,14 @@ impl Kv for KvService {
             Some(handle) => {
                 let txn = self.txn_id(&handle)?;
                 let entry = coordinator.entry(&txn).map_err(to_status)?;
-                entry.ending.store(true, std::sync::atomic::Ordering::SeqCst);
+                entry.ending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let outcome =
                     tokio::spawn(async move { coordinator.commit_with(txn, writes).await }).await;
                 // Refused as bad input, the transaction stays open and END is not running.
                 if let Ok(Err(StatementError::Invalid(_) | StatementError::NotAllowed(_))) =
                     &outcome
                 {
-                    entry.ending.store(false, std::sync::atomic::Ordering::SeqCst);
+                    entry.ending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 }
                 outcome
             }

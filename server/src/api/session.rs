@@ -60,9 +60,11 @@ pub async fn handle(
         Some(Call::Commit(r)) => {
             let handle = r.txn;
             let committed = service.commit(Request::new(r)).await;
-            // Refused as bad input, the transaction stays open: it is the stream's again.
+            // Refused as bad input, the transaction stays open: it is the stream's again,
+            // unless another END of it was received meanwhile and may be running.
             if let (Err(status), Some(handle)) = (&committed, &handle)
                 && matches!(status.code(), Code::InvalidArgument | Code::FailedPrecondition)
+                && !coordinator.end_received(&txn_id_of(handle))
             {
                 SessionTxns::begun(&txns, &coordinator, txn_id_of(handle));
             }

@@ -79,7 +79,7 @@ pub(crate) enum Undecided {
 pub const PHASE2_ATTEMPTS_MAX: usize = 10;
 
 /// A transaction may commit until it is `retention_ms / TXN_AGE_MAX_DIVISOR` old
-/// ([`Coordinator::too_old`]): the other half of the window is the margin for its commit.
+/// (`Coordinator::too_old`): the other half of the window is the margin for its commit.
 pub const TXN_AGE_MAX_DIVISOR: u64 = 2;
 
 /// A participant's vote.

@@ -119,10 +119,12 @@ pub struct TxnEntry {
     /// A statement of it was cancelled before its answer ([`Unanswered`]): whoever takes the
     /// state next aborts it first ([`Coordinator::state_of`]).
     pub cancelled: std::sync::atomic::AtomicBool,
-    /// Its END was received (set before the END runs, cleared if END refuses its writes as bad
-    /// input): [`Coordinator::abandon`] then leaves its lock waits alone, since they are END's
-    /// own (the locks of writes sent with it).
-    pub ending: std::sync::atomic::AtomicBool,
+    /// How many of its ENDs were received and may still run (counted up before an END runs,
+    /// down if END refuses its writes as bad input): while any, [`Coordinator::abandon`] leaves
+    /// its lock waits alone, since they are END's own (the locks of writes sent with it). A
+    /// count, not a flag: of two ENDs sent at once, the one refused must not clear the mark of
+    /// the one that runs (found by a review, 2026-12-06).
+    pub ending: std::sync::atomic::AtomicUsize,
     /// Its session stream closed ([`Coordinator::abandon`]): a lock wait that abandon ends
     /// aborts it as [`ABANDONED`], not as the client's ABORT.
     pub abandoned: std::sync::atomic::AtomicBool,
@@ -291,7 +293,7 @@ impl Coordinator {
             state: tokio::sync::Mutex::new(TxnState { snapshot, ..TxnState::new(read_only) }),
             last_active: Mutex::new(Instant::now()),
             cancelled: std::sync::atomic::AtomicBool::new(false),
-            ending: std::sync::atomic::AtomicBool::new(false),
+            ending: std::sync::atomic::AtomicUsize::new(0),
             abandoned: std::sync::atomic::AtomicBool::new(false),
         });
         self.txns.lock().expect("txns lock").insert(id.seq, entry);
@@ -708,6 +710,12 @@ impl Coordinator {
         Ok(())
     }
 
+    /// Whether an END of `txn` was received and may still run ([`TxnEntry::ending`]).
+    pub fn end_received(&self, txn: &TxnId) -> bool {
+        self.entry(txn)
+            .is_ok_and(|entry| entry.ending.load(std::sync::atomic::Ordering::SeqCst) > 0)
+    }
+
     /// The client of `txn` went away (the session stream it was begun on closed,
     /// [`crate::api::session_txns`]): aborts it as ABORT would, ending a statement's lock
     /// waits first, with `UNAVAILABLE` (retryable: a client whose stream broke may well run it
@@ -716,7 +724,7 @@ impl Coordinator {
     /// for it.
     pub async fn abandon(&self, txn: TxnId) {
         let Ok(entry) = self.entry(&txn) else { return };
-        let ending = entry.ending.load(std::sync::atomic::Ordering::SeqCst);
+        let ending = entry.ending.load(std::sync::atomic::Ordering::SeqCst) > 0;
         entry.abandoned.store(true, std::sync::atomic::Ordering::SeqCst);
         if !ending && let Some(shards) = self.ctx.registry.waits_of(&txn) {
             self.release_at(txn, shards);
