@@ -36,7 +36,8 @@
 //! read; found by a review, 2026-12-06). So every replica starts *quiet* for `election_max_ms`
 //! (its start is after any heartbeat its previous life received): it grants no vote or pre-vote
 //! except to a leadership transfer (the leader that started it gave its lease up), and does not
-//! campaign (`server::participant::Shard::campaign_if_allowed`). On a new cluster's first start
+//! campaign (`server::participant::Shard::campaign_if_allowed`) unless such a transfer names
+//! it. On a new cluster's first start
 //! this delays the first election by up to that long.
 
 use std::sync::atomic::AtomicBool;

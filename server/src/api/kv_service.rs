@@ -345,6 +345,8 @@ impl Kv for KvService {
         &self,
         request: Request<CommitRequest>,
     ) -> Result<Response<CommitResponse>, Status> {
+        // Counted as received by the Session stream's reader already, or now (a unary call).
+        let counted = request.extensions().get::<EndCounted>().is_some();
         let request = request.into_inner();
         // The commit timestamp goes above the session's token: as if Begin carried it, for a
         // commit without a handle; with one, above what the session saw since its Begin
@@ -375,7 +377,9 @@ impl Kv for KvService {
             Some(handle) => {
                 let txn = self.txn_id(&handle)?;
                 let entry = coordinator.entry(&txn).map_err(to_status)?;
-                entry.ending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if !counted {
+                    entry.ending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
                 let outcome =
                     tokio::spawn(async move { coordinator.commit_with(txn, writes).await }).await;
                 // Refused as bad input, the transaction stays open and END is not running.
@@ -501,6 +505,11 @@ impl Kv for KvService {
             if let Some(txn) = session::ends_txn(&request) {
                 txns.ending(&txn);
             }
+            // An END counts as received as the reader reads it, before any later request of
+            // the stream can run ([`TxnEntry::ending`]).
+            if let Some(txn) = session::commits_txn(&request) {
+                node.coordinator().count_end(&txn);
+            }
             session::handle(node.clone(), Arc::downgrade(&txns), request)
         };
         let stopping = self.node.stopping();
@@ -509,6 +518,11 @@ impl Kv for KvService {
         Ok(Response::new(mux::serve_bounded(request.into_inner(), handler, stopping, in_flight)))
     }
 }
+
+/// Marks a Commit request whose END the Session stream's reader counted as received
+/// ([`Coordinator::count_end`]), so that the handler does not count it again.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EndCounted;
 
 /// The transaction a handle names (whichever node began it).
 pub(crate) fn txn_id_of(handle: &TxnHandle) -> TxnId {

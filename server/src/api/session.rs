@@ -59,7 +59,11 @@ pub async fn handle(
         }
         Some(Call::Commit(r)) => {
             let handle = r.txn;
-            let committed = service.commit(Request::new(r)).await;
+            let mut request = Request::new(r);
+            if handle.is_some() {
+                request.extensions_mut().insert(crate::api::kv_service::EndCounted);
+            }
+            let committed = service.commit(request).await;
             // Refused as bad input, the transaction stays open: it is the stream's again,
             // unless another END of it was received meanwhile and may be running.
             if let (Err(status), Some(handle)) = (&committed, &handle)
@@ -102,6 +106,14 @@ pub fn error_of(status: &Status) -> SessionError {
 /// that closes right after it (a client that sends END and exits) must not abandon what the
 /// client has ended itself (a review found the unregistering inside the task raced the
 /// abandon, 2026-12-05).
+/// The transaction a Commit request ends, if it names one.
+pub fn commits_txn(request: &SessionRequest) -> Option<txn::types::TxnId> {
+    match &request.request {
+        Some(Call::Commit(r)) => r.txn.as_ref().map(txn_id_of),
+        _ => None,
+    }
+}
+
 pub fn ends_txn(request: &SessionRequest) -> Option<txn::types::TxnId> {
     match &request.request {
         Some(Call::Commit(r)) => r.txn.as_ref().map(txn_id_of),

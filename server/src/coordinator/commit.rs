@@ -229,17 +229,22 @@ impl Coordinator {
     async fn run_commit(&self, txn: TxnId, state: &mut TxnState) -> Outcome {
         let writers = state.participants(true);
         let readers = state.participants(false);
-        // Before anything is proposed, so that ABORTED is exact: nothing can have committed.
-        if !writers.is_empty()
-            && let Some(detail) = self.too_old(txn)
-        {
-            return self.abort_after_votes(txn, state, &[], AbortReason::TooOld, detail);
-        }
         // Every lock END takes (writes sent with it) waits within one budget, so that the
         // prepares' waits and then home's cannot add up past the client's request deadline.
         let locks_until = state
             .locks_until
             .unwrap_or_else(|| Instant::now() + Timing::ms(self.timing().lock_wait_ms));
+        // Before anything is proposed, so that ABORTED is exact: nothing can have committed.
+        // Checked again before the commit itself is proposed, and END's lock waits end when
+        // the transaction becomes too old, so that only the commit's own round is left for
+        // the other half of the window.
+        let locks_until = if writers.is_empty() {
+            locks_until
+        } else if let Some(detail) = self.too_old(txn) {
+            return self.abort_after_votes(txn, state, &[], AbortReason::TooOld, detail);
+        } else {
+            locks_until.min(self.too_old_at(txn))
+        };
         if state.acquire_first()
             && !canary::is(Canary::ReleaseSharedBeforeEndLocks)
             && let Err((reason, detail)) = self.acquire_all(txn, state, locks_until).await
@@ -258,6 +263,9 @@ impl Coordinator {
             if let Err((reason, detail)) = self.prepare_all(txn, state, &readers, locks_until).await
             {
                 return self.abort_after_votes(txn, state, &[], reason, detail);
+            }
+            if let Some(detail) = self.too_old(txn) {
+                return self.abort_after_votes(txn, state, &[], AbortReason::TooOld, detail);
             }
             let outcome = self.commit_at_home(txn, state, home, None, locks_until).await;
             self.release_kept(txn, state, &outcome, &readers);
@@ -279,6 +287,10 @@ impl Coordinator {
             .max()
             .expect("the other write participants vote a timestamp");
         crate::failpoint::pause("before-decide").await;
+        if let Some(detail) = self.too_old(txn) {
+            let reason = AbortReason::TooOld;
+            return self.abort_after_votes(txn, state, &other_writers, reason, detail);
+        }
         let outcome = self.commit_at_home(txn, state, home, Some(after), locks_until).await;
         if let Outcome::Committed { commit_ts } = outcome {
             crate::failpoint::pause("after-decide").await;
@@ -530,14 +542,25 @@ impl Coordinator {
     /// although the transaction had never committed (found by a review, 2026-12-06). Aborted
     /// before anything is proposed, the answer is exact.
     pub(crate) fn too_old(&self, txn: TxnId) -> Option<String> {
-        let max_ms = self.timing().retention_ms / TXN_AGE_MAX_DIVISOR;
-        let age_ms = self.ctx.clock.physical_ms().saturating_sub(txn.start_ts.physical_ms());
+        let (age_ms, max_ms) = self.age_ms(txn);
         (age_ms > max_ms).then(|| {
             format!(
                 "it began {age_ms} ms ago, more than half of retention_ms allows ({max_ms} ms): \
                  its record could be collected before it commits"
             )
         })
+    }
+
+    /// When the transaction `txn` becomes too old to commit ([`Coordinator::too_old`]).
+    fn too_old_at(&self, txn: TxnId) -> Instant {
+        let (age_ms, max_ms) = self.age_ms(txn);
+        Instant::now() + Timing::ms(max_ms.saturating_sub(age_ms))
+    }
+
+    /// The age of `txn` by this node's physical clock, and the most it may commit at.
+    fn age_ms(&self, txn: TxnId) -> (u64, u64) {
+        let max_ms = self.timing().retention_ms / TXN_AGE_MAX_DIVISOR;
+        (self.ctx.clock.physical_ms().saturating_sub(txn.start_ts.physical_ms()), max_ms)
     }
 
     /// A commit whose record may have been collected: its outcome is unknown, but none of its

@@ -710,6 +710,13 @@ impl Coordinator {
         Ok(())
     }
 
+    /// Counts an END of `txn` as received ([`TxnEntry::ending`]), if this node knows `txn`.
+    pub fn count_end(&self, txn: &TxnId) {
+        if let Ok(entry) = self.entry(txn) {
+            entry.ending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
     /// Whether an END of `txn` was received and may still run ([`TxnEntry::ending`]).
     pub fn end_received(&self, txn: &TxnId) -> bool {
         self.entry(txn)
@@ -1038,9 +1045,10 @@ impl Coordinator {
                     tracing::info!(txn = %entry.id, "aborting an idle transaction");
                     self.abort_active(entry.id, &mut state, AbortReason::IdleTimeout, detail);
                 }
-                // One that may not commit any more lets its locks go now, not at its END.
+                // One that may not commit any more lets its locks go now, not at its END (only
+                // one that wrote: a read-write transaction that only read commits nothing).
                 Status::Active
-                    if !state.read_only
+                    if state.home.is_some()
                         && let Some(detail) = self.too_old(entry.id) =>
                 {
                     tracing::info!(txn = %entry.id, "aborting a transaction too old to commit");
