@@ -106,18 +106,18 @@ pub fn error_of(status: &Status) -> SessionError {
 /// that closes right after it (a client that sends END and exits) must not abandon what the
 /// client has ended itself (a review found the unregistering inside the task raced the
 /// abandon, 2026-12-05).
-/// The transaction a Commit request ends, if it names one.
-pub fn commits_txn(request: &SessionRequest) -> Option<txn::types::TxnId> {
+pub fn ends_txn(request: &SessionRequest) -> Option<txn::types::TxnId> {
     match &request.request {
-        Some(Call::Commit(r)) => r.txn.as_ref().map(txn_id_of),
-        _ => None,
+        Some(Call::Abort(r)) => r.txn.as_ref().map(txn_id_of),
+        _ => commits_txn(request),
     }
 }
 
-pub fn ends_txn(request: &SessionRequest) -> Option<txn::types::TxnId> {
+/// The transaction a Commit request ends, if it names one: the stream's reader counts its END
+/// as received as it reads the request (`TxnEntry::ending`).
+pub fn commits_txn(request: &SessionRequest) -> Option<txn::types::TxnId> {
     match &request.request {
         Some(Call::Commit(r)) => r.txn.as_ref().map(txn_id_of),
-        Some(Call::Abort(r)) => r.txn.as_ref().map(txn_id_of),
         _ => None,
     }
 }

@@ -586,10 +586,12 @@ impl Coordinator {
         entry.touch();
         Self::check_active(&state)?;
         let shard = self.ctx.topology.shard_of(&key);
-        self.check_write_budget(&state, state.write_bytes_after([(shard, &key[..], bytes)]))?;
+        // The lock changes no buffered write (this statement holds the state throughout).
+        let write_bytes = state.write_bytes_after([(shard, &key[..], bytes)]);
+        self.check_write_budget(&state, write_bytes)?;
         self.lock(&entry, &mut state, shard, LockOp::Write { key: key.clone() }).await?;
         entry.touch();
-        state.write_bytes = state.write_bytes_after([(shard, &key[..], bytes)]);
+        state.write_bytes = write_bytes;
         let home = *state.home.get_or_insert(shard);
         state.parts.get_mut(&shard).expect("locked part").writes.insert(key, value);
         Ok(home)

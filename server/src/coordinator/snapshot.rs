@@ -6,10 +6,10 @@
 //! its shards, so what it reads is one consistent state. The local replica is asked first (no
 //! network; available on the minority side of a partition), then the other replicas.
 
-use replication::canary;
-use replication::canary::Canary;
 use std::sync::Arc;
 
+use replication::canary;
+use replication::canary::Canary;
 use txn::types::Key;
 use txn::types::ShardId;
 use txn::types::Timestamp;
