@@ -45,11 +45,19 @@ use crate::error::Error;
 use crate::link::KvLink;
 use crate::mutation::Mutation;
 use crate::transaction::CommitInfo;
+use crate::transaction::Said;
 use crate::transaction::Transaction;
+use crate::transaction::outcome_said;
 use crate::transaction::reason_name;
 
 /// Deadline of one request (longer than the server's lock wait limit, 10 s by default).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Deadline of one node's Topology answer while the client learns the cluster's layout (short:
+/// an unreachable node is skipped for the next).
+pub const TOPOLOGY_TIMEOUT: Duration = Duration::from_secs(2);
+/// Deadline of one node's STATUS answer (a node that does not answer within it is reported as
+/// such, and the next is asked).
+pub const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Attempts of [`Client::transaction`] before giving up on retryable aborts.
 pub const TRANSACTION_ATTEMPTS_MAX: usize = 12;
 /// First pause between attempts; doubles up to [`RETRY_PAUSE_MAX`], with jitter.
@@ -350,9 +358,7 @@ impl Client {
         let mut last = Error::Unavailable("no node answered".into());
         for addr in self.addrs() {
             let mut kv = self.unary(&addr);
-            match tokio::time::timeout(Duration::from_secs(2), kv.topology(TopologyRequest {}))
-                .await
-            {
+            match tokio::time::timeout(TOPOLOGY_TIMEOUT, kv.topology(TopologyRequest {})).await {
                 Ok(Ok(response)) => {
                     *self.inner.pool.map.lock().expect("map lock") =
                         ShardMap::from_response(response.into_inner());
@@ -561,16 +567,24 @@ impl Client {
             })
             .await?;
         self.learn_leader(&first, response.leader);
-        if response.outcome == proto::kv::Outcome::Committed as i32 {
-            self.observe_token(response.causal_token);
-            return Ok(CommitInfo { commit_ts: response.commit_ts });
+        match outcome_said(response.outcome) {
+            Said::Committed => {
+                self.observe_token(response.causal_token);
+                Ok(CommitInfo { commit_ts: response.commit_ts })
+            }
+            Said::Aborted => {
+                let abort = response.abort.unwrap_or_default();
+                Err(Error::Aborted {
+                    reason: reason_name(abort.reason).to_string(),
+                    message: abort.message,
+                    retryable: abort.retryable,
+                })
+            }
+            Said::Nothing => Err(Error::Unknown(format!(
+                "the node answered an outcome this client does not know ({})",
+                response.outcome
+            ))),
         }
-        let abort = response.abort.unwrap_or_default();
-        Err(Error::Aborted {
-            reason: reason_name(abort.reason).to_string(),
-            message: abort.message,
-            retryable: abort.retryable,
-        })
     }
 
     /// SCAN `[from, to)` outside a transaction (`to` empty: to the end), at most `limit` rows.
@@ -827,15 +841,20 @@ impl Client {
                 match tokio::time::timeout(self.inner.timeout, kv.txn_status(request)).await {
                     Ok(Ok(response)) => {
                         let response = response.into_inner();
-                        return Ok(if response.outcome == proto::kv::Outcome::Committed as i32 {
-                            TxnOutcome::Committed(response.commit_ts)
-                        } else {
-                            let abort = response.abort.unwrap_or_default();
-                            TxnOutcome::Aborted {
-                                reason: crate::transaction::reason_name(abort.reason).to_string(),
-                                message: abort.message,
+                        return match outcome_said(response.outcome) {
+                            Said::Committed => Ok(TxnOutcome::Committed(response.commit_ts)),
+                            Said::Aborted => {
+                                let abort = response.abort.unwrap_or_default();
+                                Ok(TxnOutcome::Aborted {
+                                    reason: reason_name(abort.reason).to_string(),
+                                    message: abort.message,
+                                })
                             }
-                        });
+                            Said::Nothing => Err(Error::Unknown(format!(
+                                "{addr} answered an outcome this client does not know ({})",
+                                response.outcome
+                            ))),
+                        };
                     }
                     // The record was collected (the transaction began before the retention
                     // window): its outcome is no longer known, which is not a bad request.
@@ -859,7 +878,7 @@ impl Client {
         let mut last = Error::Unavailable("no node reachable".into());
         for addr in self.addrs() {
             let mut kv = self.unary(&addr);
-            match tokio::time::timeout(Duration::from_secs(5), kv.status(StatusRequest {})).await {
+            match tokio::time::timeout(STATUS_TIMEOUT, kv.status(StatusRequest {})).await {
                 Ok(Ok(response)) => return Ok(format!("[{addr}]\n{}", response.into_inner().text)),
                 Ok(Err(status)) => last = Error::from_status(status, false),
                 Err(_) => last = Error::Unavailable(format!("{addr} did not answer")),
@@ -879,7 +898,7 @@ impl Client {
         let mut answered = 0;
         for addr in self.addrs() {
             let mut kv = self.unary(&addr);
-            match tokio::time::timeout(Duration::from_secs(5), kv.status(StatusRequest {})).await {
+            match tokio::time::timeout(STATUS_TIMEOUT, kv.status(StatusRequest {})).await {
                 Ok(Ok(response)) => {
                     answered += 1;
                     out.push_str(&format!("[{addr}]\n{}\n", response.into_inner().text))

@@ -76,6 +76,26 @@ impl Drop for Transaction {
     }
 }
 
+/// What an answer's `outcome` field says about a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Said {
+    Committed,
+    Aborted,
+    /// A value this client does not know (unset, or a newer server's): it says nothing about
+    /// the transaction, so the caller treats the outcome as unknown, never as aborted (an
+    /// abort taken for granted is how a committed transaction gets run twice).
+    Nothing,
+}
+
+/// What the proto `outcome` value says (see [`Said`]).
+pub(crate) fn outcome_said(outcome: i32) -> Said {
+    match proto::kv::Outcome::try_from(outcome) {
+        Ok(proto::kv::Outcome::Committed) => Said::Committed,
+        Ok(proto::kv::Outcome::Aborted) => Said::Aborted,
+        Ok(proto::kv::Outcome::Unspecified) | Err(_) => Said::Nothing,
+    }
+}
+
 /// The contract name of a proto abort reason.
 pub fn reason_name(reason: i32) -> &'static str {
     use proto::kv::AbortReason as R;
@@ -439,16 +459,26 @@ impl Transaction {
         let lost = match answer {
             Ok(Ok(response)) => {
                 let response = response.into_inner();
-                if response.outcome == proto::kv::Outcome::Committed as i32 {
-                    self.client.observe_token(response.causal_token);
-                    return Ok(CommitInfo { commit_ts: response.commit_ts });
+                match outcome_said(response.outcome) {
+                    Said::Committed => {
+                        self.client.observe_token(response.causal_token);
+                        return Ok(CommitInfo { commit_ts: response.commit_ts });
+                    }
+                    Said::Aborted => {
+                        let abort = response.abort.unwrap_or_default();
+                        return Err(Error::Aborted {
+                            reason: reason_name(abort.reason).to_string(),
+                            message: abort.message,
+                            retryable: abort.retryable,
+                        });
+                    }
+                    Said::Nothing => {
+                        format!(
+                            "{} answered an outcome this client does not know ({})",
+                            self.addr, response.outcome
+                        )
+                    }
                 }
-                let abort = response.abort.unwrap_or_default();
-                return Err(Error::Aborted {
-                    reason: reason_name(abort.reason).to_string(),
-                    message: abort.message,
-                    retryable: abort.retryable,
-                });
             }
             // NotFound: the coordinator does not know the transaction (restarted, or forgot
             // it): the record tells whether anything committed, as for a lost answer.
@@ -535,5 +565,20 @@ impl Transaction {
             },
             Err(_) => Err(Error::Unavailable(format!("{} did not answer in time", self.addr))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outcome_the_client_does_not_know_says_nothing() {
+        assert_eq!(outcome_said(proto::kv::Outcome::Committed as i32), Said::Committed);
+        assert_eq!(outcome_said(proto::kv::Outcome::Aborted as i32), Said::Aborted);
+        // Unset, or a value a newer server may add: never taken as aborted.
+        assert_eq!(outcome_said(proto::kv::Outcome::Unspecified as i32), Said::Nothing);
+        assert_eq!(outcome_said(7), Said::Nothing);
+        assert_eq!(outcome_said(-1), Said::Nothing);
     }
 }
