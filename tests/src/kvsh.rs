@@ -219,6 +219,12 @@ impl KvshSession {
     /// Closes the input and waits for the shell to exit; returns its remaining output.
     pub async fn finish(mut self) -> (ExitStatus, Vec<String>) {
         drop(self.stdin.take());
+        self.exited().await
+    }
+
+    /// Waits for the shell to exit with its input still open (it was interrupted, say);
+    /// returns its remaining output.
+    pub async fn exited(mut self) -> (ExitStatus, Vec<String>) {
         let status = tokio::time::timeout(RUN_TIMEOUT, self.child.wait())
             .await
             .unwrap_or_else(|_| panic!("session {} did not exit", self.name))

@@ -529,6 +529,24 @@ async fn ctrl_c_in_a_transaction_fails_the_rest_of_its_block() {
     assert_eq!(text(client.get("After").await.expect("READ")).as_deref(), Some("z"));
 }
 
+/// Ctrl-C while a shell reading a pipe waits for its next line ends the shell as the end of
+/// its input would (the open transaction aborted, and said so), with exit status 130. Before
+/// 2026-12-07 it was swallowed once a statement had run (the statement's Ctrl-C listener stayed
+/// installed), and such a shell could not be stopped by it (found by a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_a_piped_shell_waits_for_input_ends_it() {
+    let cluster = Cluster::start().await;
+    let mut shell = e2e::KvshSession::spawn("shell", &cluster.addrs());
+    shell.expect("BEGIN", "OK").await;
+    shell.expect("WRITE Pending x", "OK").await;
+    shell.interrupt().await;
+    let (status, rest) = shell.exited().await;
+    assert_eq!(status.code(), Some(130), "{status:?} {rest:?}");
+    assert_eq!(rest, ["ABORTED: the transaction was still open at the end of input"]);
+    let client = cluster.client().await;
+    assert_eq!(text(client.get("Pending").await.expect("READ")), None, "the open txn's write");
+}
+
 /// STATUS with no node answering prints each node's failure, then an `ERROR:` line, and counts
 /// as a failed statement (exit status non-zero, DESIGN §7: "failures -> `ERROR:`"). Before
 /// 2026-12-06 it exited 0, and then printed no `ERROR:` line (both found by reviews).

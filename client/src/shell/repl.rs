@@ -4,6 +4,10 @@
 //! - `-f FILE`, or standard input that is not a terminal: runs each line as it arrives and
 //!   flushes its results at once, so that a script can drive two sessions and interleave them.
 //!   A line that does not parse prints `ERROR:` and changes nothing; the next line runs.
+//!   Ctrl-C cancels the running statement, as at a prompt; while the shell waits for its next
+//!   line it ends the input (the open transaction is aborted, as at the end of input) and the
+//!   exit status is 130. Before 2026-12-07 it was swallowed there: a shell reading a pipe that
+//!   had run a statement could not be stopped by Ctrl-C (found by a review).
 //! - a terminal: an interactive prompt with history (`~/.kvsh_history`) and HELP; Ctrl-C
 //!   cancels the running statement (not the shell), Ctrl-D ends the session.
 //!
@@ -18,6 +22,9 @@ use std::path::PathBuf;
 
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
+use tokio::signal::unix::Signal;
+use tokio::signal::unix::SignalKind;
+use tokio::sync::mpsc;
 
 use crate::client::Client;
 use crate::client::Consistency;
@@ -31,6 +38,8 @@ use crate::shell::statement::Statement;
 
 /// History lines kept.
 pub const HISTORY_LINES_MAX: usize = 1000;
+/// Exit status of a shell whose input Ctrl-C ended (128 + SIGINT, as shells report it).
+pub const INTERRUPTED_EXIT: i32 = 130;
 
 /// Where a shell's statements come from.
 #[derive(Clone, Debug)]
@@ -74,8 +83,25 @@ pub fn run_blocking(options: ShellOptions) -> i32 {
     if let Some(consistency) = options.consistency {
         client.set_consistency(consistency);
     }
+    // One listener for the whole session: a Ctrl-C between two statements is kept for the
+    // next wait instead of being lost between two listeners.
+    let interrupts =
+        match runtime.block_on(async { tokio::signal::unix::signal(SignalKind::interrupt()) }) {
+            Ok(interrupts) => interrupts,
+            Err(error) => {
+                eprintln!("kvsh: cannot handle Ctrl-C: {error}");
+                return 2;
+            }
+        };
     let nodes = options.connect.join(",");
-    let mut shell = Shell { runtime, session: Session::new(client), failed: false, nodes };
+    let mut shell = Shell {
+        runtime,
+        session: Session::new(client),
+        failed: false,
+        interrupted: false,
+        nodes,
+        interrupts,
+    };
     match options.input {
         Input::Command(text) => shell.run_command(&text),
         Input::File(path) => match std::fs::File::open(&path) {
@@ -84,24 +110,75 @@ pub fn run_blocking(options: ShellOptions) -> i32 {
                 eprintln!("kvsh: cannot read {}: it is a directory", path.display());
                 return 2;
             }
-            Ok(file) => shell.run_lines(std::io::BufReader::new(file)),
+            Ok(file) => shell.run_lines(move || Box::new(std::io::BufReader::new(file))),
             Err(error) => {
                 eprintln!("kvsh: cannot read {}: {error}", path.display());
                 return 2;
             }
         },
         Input::Stdin if std::io::stdin().is_terminal() => return shell.run_interactive(),
-        Input::Stdin => shell.run_lines(std::io::stdin().lock()),
+        Input::Stdin => shell.run_lines(|| Box::new(std::io::stdin().lock())),
     }
     shell.finish();
-    i32::from(shell.failed)
+    shell.exit_status()
 }
 
 struct Shell {
     runtime: tokio::runtime::Runtime,
     session: Session,
     failed: bool,
+    /// Ctrl-C ended the input.
+    interrupted: bool,
     nodes: String,
+    interrupts: Signal,
+}
+
+/// Lines of a script, read on a thread of their own so that the shell can wait for the next
+/// one and for Ctrl-C at once. Each is at most [`MAX_LINE_BYTES`] + 1 bytes (the rest of an
+/// overlong line is skipped, so that a file without newlines cannot fill the shell's memory;
+/// the parser refuses the one kept, as it would a shorter line over the limit); a UTF-8 byte
+/// order mark at the start of the input is dropped. The channel holds one line: the thread
+/// reads at most one line ahead of the statements that run.
+fn spawn_line_reader(
+    open: impl FnOnce() -> Box<dyn BufRead> + Send + 'static,
+) -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
+    let (lines, receiver) = mpsc::channel(1);
+    let reader = std::thread::Builder::new().name("kvsh-input".into()).spawn(move || {
+        let mut input = open();
+        let mut first = true;
+        loop {
+            let mut line = Vec::new();
+            let limit = MAX_LINE_BYTES as u64 + 1;
+            let read = (&mut input).take(limit).read_until(b'\n', &mut line).and_then(|n| {
+                if line.len() as u64 == limit && line.last() != Some(&b'\n') {
+                    skip_line(&mut input)?;
+                }
+                Ok(n)
+            });
+            let line = match read {
+                Ok(0) => return,
+                Ok(_) => {
+                    // A byte order mark (some editors start files with one) is no statement.
+                    if std::mem::take(&mut first) && line.starts_with(UTF8_BOM) {
+                        line.drain(..UTF8_BOM.len());
+                    }
+                    Ok(line)
+                }
+                Err(error) => Err(error),
+            };
+            let failed = line.is_err();
+            if lines.blocking_send(line).is_err() || failed {
+                return;
+            }
+        }
+    });
+    if let Err(error) = reader {
+        // No thread, no input: said as a read error, the shell's way for a failed input.
+        let (lines, receiver) = mpsc::channel(1);
+        let _ = lines.try_send(Err(error));
+        return receiver;
+    }
+    receiver
 }
 
 /// The UTF-8 encoding of U+FEFF, which some editors write at the start of a file.
@@ -139,13 +216,17 @@ impl Shell {
         self.print(StatementOutput { text, failed: true });
     }
 
+    fn exit_status(&self) -> i32 {
+        if self.interrupted { INTERRUPTED_EXIT } else { i32::from(self.failed) }
+    }
+
     /// Runs one statement; Ctrl-C abandons it.
     fn execute(&mut self, statement: Statement) {
-        let session = &mut self.session;
+        let (session, interrupts) = (&mut self.session, &mut self.interrupts);
         let output = self.runtime.block_on(async {
             tokio::select! {
                 output = session.execute(statement) => Some(output),
-                _ = tokio::signal::ctrl_c() => None,
+                _ = interrupts.recv() => None,
             }
         });
         let output = match output {
@@ -166,36 +247,32 @@ impl Shell {
         }
     }
 
-    fn run_lines(&mut self, mut input: impl BufRead) {
-        let mut line = Vec::new();
-        let mut first = true;
+    /// Runs the lines `open`'s reader gives, one at a time as they arrive, until the input
+    /// ends, fails, or Ctrl-C comes while the shell waits for a line.
+    fn run_lines(&mut self, open: impl FnOnce() -> Box<dyn BufRead> + Send + 'static) {
+        let mut lines = spawn_line_reader(open);
         loop {
-            line.clear();
-            // At most one byte past the limit is kept (the parser then refuses the line, as it
-            // would a shorter one over it); the rest of an overlong line is skipped, so that a
-            // file without newlines cannot fill the shell's memory.
-            let limit = MAX_LINE_BYTES as u64 + 1;
-            match (&mut input).take(limit).read_until(b'\n', &mut line) {
-                Ok(0) => return,
-                Ok(_) => {}
-                Err(error) => {
+            let interrupts = &mut self.interrupts;
+            let next = self.runtime.block_on(async {
+                tokio::select! {
+                    line = lines.recv() => Some(line),
+                    _ = interrupts.recv() => None,
+                }
+            });
+            let line = match next {
+                None => {
+                    eprintln!("kvsh: interrupted");
+                    self.interrupted = true;
+                    return;
+                }
+                Some(None) => return,
+                Some(Some(Ok(line))) => line,
+                Some(Some(Err(error))) => {
                     eprintln!("kvsh: cannot read input: {error}");
                     self.failed = true;
                     return;
                 }
-            }
-            if line.len() as u64 == limit
-                && line.last() != Some(&b'\n')
-                && let Err(error) = skip_line(&mut input)
-            {
-                eprintln!("kvsh: cannot read input: {error}");
-                self.failed = true;
-                return;
-            }
-            // A UTF-8 byte order mark (some editors start files with one) is not a statement.
-            if std::mem::take(&mut first) && line.starts_with(UTF8_BOM) {
-                line.drain(..UTF8_BOM.len());
-            }
+            };
             match parse_line_bytes(&line) {
                 Err(error) => self.parse_failed(format_parse_error(&error)),
                 Ok(statements) => {
@@ -220,9 +297,9 @@ impl Shell {
             Ok(editor) => editor,
             Err(error) => {
                 eprintln!("kvsh: no line editor: {error}");
-                self.run_lines(std::io::stdin().lock());
+                self.run_lines(|| Box::new(std::io::stdin().lock()));
                 self.finish();
-                return i32::from(self.failed);
+                return self.exit_status();
             }
         };
         let history =
