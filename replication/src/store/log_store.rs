@@ -75,8 +75,9 @@ struct ShardLog {
     mem: Mutex<LogMem>,
     /// The byte budget of a replication read ([`APPEND_BYTES_MAX`] but in the simulation).
     append_bytes_max: usize,
-    /// The start of the last replication read that found its first entry purged (0: none
-    /// since the last [`LogStore::take_purged_read`]).
+    /// One past the start of the last replication read that found its first entry purged (0:
+    /// none since the last [`LogStore::take_purged_read`]; one past, because a read from
+    /// index 0, the first entry of a new group, is a read like any other).
     purged_read: AtomicU64,
 }
 
@@ -229,12 +230,10 @@ impl LogStore {
     /// before `index`) should fail instead (`network::ShardPeer::append_entries`), so that
     /// openraft looks again at the follower's progress and sends a snapshot.
     pub fn take_purged_read(&self, index: u64) -> bool {
-        index != 0
-            && self
-                .inner
-                .purged_read
-                .compare_exchange(index, 0, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
+        self.inner
+            .purged_read
+            .compare_exchange(index.saturating_add(1), 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 
     fn mem(&self) -> std::sync::MutexGuard<'_, LogMem> {
@@ -344,7 +343,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let entries = self.try_get_log_entries(start..end).await?;
         if entries.first().is_none_or(|first| first.log_id.index != start) {
             tracing::debug!(start, "entries purged under a replication read; nothing sent");
-            self.inner.purged_read.store(start, Ordering::Relaxed);
+            self.inner.purged_read.store(start.saturating_add(1), Ordering::Relaxed);
             return Ok(Vec::new());
         }
         Ok(entries)
@@ -625,6 +624,12 @@ mod tests {
         assert!(!log.take_purged_read(6), "another start");
         assert!(log.take_purged_read(5), "the read from 5");
         assert!(!log.take_purged_read(5), "only once");
+        // A read from the group's first entry (index 0) is remembered as well (0 meant "none"
+        // before 2026-12-07, so a purge under a read from 0 left openraft reading it again).
+        let read = log.limited_get_log_entries(0, 15).await.expect("read");
+        assert!(read.is_empty(), "entries went out behind a purged 0: {}", read.len());
+        assert!(log.take_purged_read(0), "the read from 0");
+        assert!(!log.take_purged_read(0), "only once");
         let read = log.limited_get_log_entries(10, 15).await.expect("read");
         assert_eq!(read.len(), 5, "from the first kept entry on");
         assert!(!log.take_purged_read(10), "a whole read is not remembered");
