@@ -246,6 +246,15 @@ async fn a_scan_over_the_byte_limit_is_refused_and_a_limit_makes_it_fit() {
     txn.put("Small", "1").await.expect("the transaction is still usable");
     txn.commit().await.expect("and commits");
 
+    // Own writes that shrink the rows under the limit (a small value, a delete) do not hide
+    // that the shard's scan stopped at it: refused, where it answered without the rows after
+    // the cut before 2026-12-07 (found by a review).
+    let mut txn = client.begin().await.expect("begin");
+    txn.put("Big0005", "small").await.expect("WRITE");
+    txn.delete("Big0006").await.expect("DELETE");
+    refused("own writes under the limit", txn.scan("Big", "Bih", None).await);
+    txn.abort().await.expect("ABORT");
+
     let causal = cluster.client().await;
     causal.set_consistency(client::Consistency::Causal);
     // At or above the writes: a new session's snapshot may trail a follower's apply (once,

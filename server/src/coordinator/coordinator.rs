@@ -653,6 +653,12 @@ impl Coordinator {
             let hidden = own.values().filter(|v| v.is_none()).count();
             let op = LockOp::Scan { from: part_from, to: part_to, limit: wanted + hidden };
             let read = self.lock(&entry, &mut state, shard, op).await?;
+            // Checked before the merge: a shard's scan stops at the first row past the cap, so
+            // an answer over it was cut short, and own writes that shrink it (a smaller value,
+            // a delete) must not make it pass as whole. Checked after the merge only, it
+            // answered without the rows past the cut, under the transaction's own range lock
+            // (found by a review, 2026-12-07).
+            check_scan_bytes(&read.rows)?;
             let mut merged: BTreeMap<Key, Value> = read.rows.into_iter().collect();
             for (key, value) in own {
                 match value {
