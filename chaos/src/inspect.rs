@@ -55,8 +55,7 @@ pub const SETTLE_ATTEMPTS: usize = 600;
 /// over. Awaited, not assumed after a fixed time: every replica starts quiet for an election
 /// timeout (`replication::vote_gate`), so when the elections end varies.
 pub async fn wait_settled(nodes: u64, shards: u32) -> Result<(), String> {
-    let addrs = (1..=nodes).map(|id| (id, crate::sim::cluster::node_addr(id))).collect();
-    let topology = server::topology::Topology::new(addrs, shards);
+    let topology = sim_topology(nodes, shards);
     for shard in topology.shards() {
         let preferred = topology.replicas(shard)[0];
         let addr = crate::sim::cluster::node_addr(preferred);
@@ -70,6 +69,18 @@ pub async fn wait_settled(nodes: u64, shards: u32) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The node that leads `shard` of a cluster of nodes 1..=`nodes` once [`wait_settled`]
+/// returns: the shard's preferred replica.
+pub fn preferred_leader(nodes: u64, shards: u32, shard: ShardId) -> u64 {
+    sim_topology(nodes, shards).replicas(shard)[0]
+}
+
+/// The topology of a simulated cluster of nodes 1..=`nodes` with `shards` shards.
+fn sim_topology(nodes: u64, shards: u32) -> server::topology::Topology {
+    let addrs = (1..=nodes).map(|id| (id, crate::sim::cluster::node_addr(id))).collect();
+    server::topology::Topology::new(addrs, shards)
 }
 
 /// How often [`wait_converged`] looks again, and how many times.

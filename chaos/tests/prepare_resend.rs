@@ -70,10 +70,11 @@ where
 }
 
 /// The node that leads shard 0 once the start-up elections and the preferred leaders'
-/// handovers are over: its preferred replica, node 1 (`Topology::replicas`).
+/// handovers are over: its preferred replica.
 async fn settled_leader() -> Result<u64, String> {
-    chaos::inspect::wait_settled(3, chaos::sim::cluster::SHARDS).await?;
-    Ok(1)
+    let shards = chaos::sim::cluster::SHARDS;
+    chaos::inspect::wait_settled(3, shards).await?;
+    Ok(chaos::inspect::preferred_leader(3, shards, SHARD))
 }
 
 /// A running transaction holding `key` exclusively (READ FOR UPDATE). Its coordinator
