@@ -15,7 +15,8 @@
 //! record (`Shard::outcome_of_single`), and so it does when the copy waits behind a later holder
 //! of the key and its wait fails (`Shard::refused_single_write`). Answered ABORTED because its
 //! leader lost the shard, it is not committed by a copy that arrives after the same node leads
-//! again (`EndedTxns`).
+//! again (`EndedTxns`), nor by a copy that arrives at the next leader (the refusal is settled
+//! in the shard's record: `Shard::settle_refused`).
 //!
 //! The tests play the coordinator over the Peer API.
 
@@ -351,6 +352,76 @@ fn a_write_answered_aborted_is_not_committed_by_a_copy_after_its_leader_leads_ag
     cluster.transfer_leader(other, SHARD, leader);
     cluster.run_until(|| phase.get() >= 3);
     assert_eq!(phase.get(), 3, "the client finished");
+}
+
+/// A one-statement WRITE answered ABORTED because its wait failed (its leader lost the shard)
+/// is not committed by a copy that arrives at the new leader: the refusal was settled in the
+/// shard's record (decided ABORTED, `Shard::settle_refused`), which refuses the copy's commit.
+/// Before 2026-12-07 only the old leader remembered the abort (`LeaderState::ended`), and the
+/// copy committed at the new leader a write its client had been told was aborted, and had
+/// written again (found by a review).
+#[test]
+fn a_write_answered_aborted_is_not_committed_by_a_copy_at_the_next_leader() {
+    let mut cluster = SimCluster::new(ClusterSpec::new(18, 3));
+    // The client's progress, which the driver follows: 1 once the WRITE waits at the leader,
+    // 2 at the end.
+    let phase = Rc::new(Cell::new(0));
+    let leader_id = Rc::new(Cell::new(0));
+    let (client_phase, client_leader_id) = (phase.clone(), leader_id.clone());
+    let addrs = cluster.addrs();
+    cluster.client("coordinator", async move {
+        let id = settled_leader().await?;
+        let leader = node_addr(id);
+        client_leader_id.set(id);
+        let next = node_addr(id % 3 + 1);
+
+        // A running transaction holds the key, so the WRITE waits, until the leader changes.
+        let key = b"0moved".to_vec();
+        let _holder = running_holder(&addrs, &key).await?;
+        let txn = new_txn(&leader, 1).await?;
+        let op = SingleOp::Write { key: key.clone(), value: Some(b"v".to_vec()) };
+        let write = PeerRequest::Single { shard: SHARD, txn, op };
+        let first = deliver_queued(&leader, write.clone()).await?;
+        client_phase.set(1);
+        let first = first.await.map_err(|e| e.to_string())??;
+        assert!(
+            matches!(first, PeerReply::Aborted { .. }),
+            "the WRITE answered {first:?} when its leader lost the shard"
+        );
+
+        // A copy of the WRITE arrives at the new leader (its handler ran late).
+        while !inspect(&next, SHARD).await?.leading {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let copy = call(&next, write).await?.body;
+        assert!(
+            !matches!(copy, PeerReply::Committed { .. }),
+            "a copy committed a WRITE answered ABORTED: {copy:?}"
+        );
+        let status =
+            PeerRequest::Status { shard: SHARD, txn, resolve: false, prepared_here: false };
+        let status = call(&next, status).await?.body;
+        assert!(
+            matches!(status, PeerReply::Decided(Decision::Aborted { .. })),
+            "the record of a WRITE answered ABORTED: {status:?}"
+        );
+        let read = PeerRequest::Single {
+            shard: SHARD,
+            txn: new_txn(&next, 3).await?,
+            op: SingleOp::Read { key },
+        };
+        match call(&next, read).await?.body {
+            PeerReply::Read(result) => assert!(result.rows.is_empty(), "the key holds {result:?}"),
+            other => panic!("the READ answered {other:?}"),
+        }
+        client_phase.set(2);
+        Ok(())
+    });
+    cluster.run_until(|| phase.get() >= 1);
+    let (leader, next) = (leader_id.get(), leader_id.get() % 3 + 1);
+    cluster.transfer_leader(leader, SHARD, next);
+    cluster.run_until(|| phase.get() >= 2);
+    assert_eq!(phase.get(), 2, "the client finished");
 }
 
 /// A one-statement WRITE that committed, whose answer was lost, is delivered again while a

@@ -172,6 +172,14 @@ fn aborted(reason: AbortReason, detail: impl Into<String>) -> PeerReply {
     PeerReply::Aborted { reason, detail: detail.into() }
 }
 
+/// What an ABORTED reply says, for messages.
+fn refused_detail(reply: &PeerReply) -> String {
+    match reply {
+        PeerReply::Aborted { reason, detail } => format!("{reason:?}: {detail}"),
+        other => format!("{other:?}"),
+    }
+}
+
 impl Shard {
     /// A replica of `id` around its running Raft group.
     pub fn new(
@@ -1608,7 +1616,7 @@ impl Shard {
         let give_up = self.statement_give_up();
         let term = match self.acquire(txn, span.clone(), mode, None, None, give_up).await {
             Ok(term) => term,
-            Err(reply) if is_write => return self.refused_single_write(txn, reply),
+            Err(reply) if is_write => return self.refused_single_write(txn, reply).await,
             Err(reply) => return reply,
         };
         match op {
@@ -1639,7 +1647,9 @@ impl Shard {
                     PeerReply::Aborted { reason: AbortReason::LeaderChanged, .. } => {
                         self.not_leader()
                     }
-                    reply @ PeerReply::Aborted { .. } => self.refused_single_write(txn, reply),
+                    reply @ PeerReply::Aborted { .. } => {
+                        self.refused_single_write(txn, reply).await
+                    }
                     reply => reply,
                 }
             }
@@ -1656,27 +1666,50 @@ impl Shard {
     /// an open outcome while there is none.
     ///
     /// Any other refusal (a lock wait that failed: LEADER_CHANGED, LOCK_TIMEOUT, DEADLOCK)
-    /// stands unless the record says COMMITTED: this may be a copy of a delivery that
-    /// committed and released the key (its answer lost), which then waited behind a later
-    /// holder. Its ABORTED would tell the client that nothing happened, and the client would
-    /// write again, after a holder that may have read the first write (a review found it,
-    /// 2026-12-05; chaos `prepare_resend.rs`, sixth case). Without a record the refusal is
-    /// true: a delivery waits only when another transaction holds the key, so no delivery of
-    /// this one holds it with a proposal in flight at this leader, and an entry of an earlier
-    /// term was applied (or dropped) before this leader became ready.
-    fn refused_single_write(&self, txn: TxnId, reply: PeerReply) -> PeerReply {
+    /// stands only once the shard's record says ABORTED: the refusal is settled through the
+    /// record at the shard's leader (`Status` with `resolve`, [`Shard::settle_refused`]),
+    /// which decides an undecided transaction ABORTED, so that no other delivery of it can
+    /// commit afterwards, at this node or at any later leader. This may be a copy of a
+    /// delivery that committed and released the key (its answer lost), which then waited
+    /// behind a later holder (a review found it, 2026-12-05; chaos `prepare_resend.rs`, sixth
+    /// case); or it may have waited at a deposed leader that has not heard of its successor,
+    /// whose own record knows nothing of the delivery the new leader committed. Before
+    /// 2026-12-07 only this node's record was read, so the second case answered ABORTED for
+    /// a write that committed, and a late copy arriving at a later leader could commit a write
+    /// answered ABORTED, which the client had then written again (found by a review).
+    async fn refused_single_write(self: &Arc<Shard>, txn: TxnId, reply: PeerReply) -> PeerReply {
         match reply {
             PeerReply::Aborted { reason: AbortReason::CoordinatorLost, .. } => {
                 self.outcome_of_single(txn)
             }
-            refused @ PeerReply::Aborted { .. } => match self.reader.record(&txn) {
-                Ok(Some(Record { decision: Decision::Committed { commit_ts }, .. })) => {
-                    PeerReply::Committed { commit_ts }
-                }
-                Ok(_) => refused,
-                Err(error) => PeerReply::Unavailable(error.to_string()),
+            refused @ PeerReply::Aborted { .. } => match self.settle_refused(txn).await {
+                Ok(Decision::Committed { commit_ts }) => PeerReply::Committed { commit_ts },
+                Ok(Decision::Aborted { .. }) => refused,
+                Err(why) => PeerReply::Unavailable(format!(
+                    "{txn}'s write was refused ({}), and its record could not be settled: {why}",
+                    refused_detail(&refused)
+                )),
             },
             reply => reply,
+        }
+    }
+
+    /// The decision of the record of a one-statement write that this delivery did not commit:
+    /// the record's if it has one, else ABORTED, decided at the shard's leader (through the
+    /// peer caller, which finds the leader; this node may be a deposed one).
+    async fn settle_refused(self: &Arc<Shard>, txn: TxnId) -> Result<Decision, String> {
+        if let Ok(Some(Record { decision: decision @ Decision::Committed { .. }, .. })) =
+            self.reader.record(&txn)
+        {
+            return Ok(decision);
+        }
+        let deadline = Timing::ms(self.timing().rpc_ms);
+        let request =
+            PeerRequest::Status { shard: self.id, txn, resolve: true, prepared_here: false };
+        match self.ctx.peers.call_shard(self.id, request, deadline).await {
+            Ok((_, PeerReply::Decided(decision))) => Ok(decision),
+            Ok((node, other)) => Err(format!("node {node} answered {other:?}")),
+            Err(error) => Err(error.to_string()),
         }
     }
 
