@@ -640,10 +640,20 @@ impl Coordinator {
             // home this coordinator knows if the caller gave none (writes sent with END made
             // it, and the caller may not know it; a review found ABORTED answered then for a
             // transaction that had committed, 2026-12-06).
-            home = home.or(known_home);
-            if !matches!(outcome, Outcome::Unknown(_)) || home.is_none() {
+            if !matches!(outcome, Outcome::Unknown(_)) || home.or(known_home).is_none() {
                 return Ok(outcome);
             }
+            // A home other than the one this coordinator knows is refused: asked there, the
+            // record (none) would be decided ABORTED at the wrong shard while the home's may
+            // say COMMITTED (a review found it taken, 2026-12-07).
+            if let (Some(given), Some(known)) = (home, known_home)
+                && given != known
+            {
+                return Err(StatementError::Invalid(format!(
+                    "{txn}'s home shard is {known}, not {given}"
+                )));
+            }
+            home = home.or(known_home);
         }
         let Some(home) = home else {
             // It wrote nothing (no home): nothing of it can be committed.
