@@ -1122,9 +1122,12 @@ impl Shard {
         if let Err(reply) = self.check_still_held(&request) {
             return self.vote_again(&request, kind).unwrap_or(reply);
         }
+        // Another delivery of this prepare may have applied meanwhile (and released the
+        // shared locks these checks look for): its vote is the answer, not a NO (a review
+        // found the checks below answering NO after the first delivery's YES, 2026-12-07).
         let lock_term = match self.acquire_for_prepare(&request).await {
             Ok(term) => term,
-            Err(reply) => return reply,
+            Err(reply) => return self.vote_again(&request, kind).unwrap_or(reply),
         };
         if let PrepareKind::AtHome { after } = kind {
             // The commit timestamp is at least every other participant's vote.
@@ -1174,7 +1177,8 @@ impl Shard {
             Ok(Ok(None)) => {
                 return self.vote_read_only(txn, lock_term, request.release_shared).await;
             }
-            Ok(Err(reply)) | Err(reply) => return reply,
+            Ok(Err(reply)) => return self.vote_again(&request, kind).unwrap_or(reply),
+            Err(reply) => return reply,
         };
         let proposed = proposal.await;
         if let Some(state) = self.state().as_mut().filter(|s| s.term == lock_term) {
