@@ -1306,10 +1306,17 @@ impl Shard {
     /// ago, and followers refuse to elect anyone else for a lease after hearing from it), else
     /// by a ReadIndex round.
     async fn confirmed_term(&self) -> Option<u64> {
-        if let Ok(read) = self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await {
-            return Some(term_of(read.log_id()));
+        // Bounded as the ReadIndex round is: a lease read waits for the apply to catch up,
+        // which a stalled state writer would make last for ever.
+        let deadline = Timing::ms(self.timing().rpc_ms);
+        let lease =
+            tokio::time::timeout(deadline, self.raft.ensure_linearizable(ReadPolicy::LeaseRead))
+                .await;
+        match lease {
+            Ok(Ok(read)) => Some(term_of(read.log_id())),
+            Ok(Err(_)) => self.read_index_term().await,
+            Err(_) => None,
         }
-        self.read_index_term().await
     }
 
     /// The term of this node's leadership if a ReadIndex round confirms it within `rpc_ms`
