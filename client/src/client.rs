@@ -347,12 +347,6 @@ impl Client {
         addrs
     }
 
-    /// A node to start a transaction on: the nearest (the given nodes, rotating).
-    pub(crate) fn pick_node(&self, attempt: usize) -> String {
-        let nodes = self.nearest();
-        nodes[attempt % nodes.len()].clone()
-    }
-
     /// Refreshes the shard map from any node.
     pub async fn refresh_map(&self) -> Result<(), Error> {
         let mut last = Error::Unavailable("no node answered".into());
@@ -676,6 +670,10 @@ impl Client {
         // One deadline for the whole BEGIN, as for any other request (each attempt had the
         // whole timeout: with slow nodes a BEGIN could take minutes; found by a review).
         let until = tokio::time::Instant::now() + self.inner.timeout;
+        // The nodes in one order for the whole BEGIN: each call of `nearest` rotates it one
+        // step, so taking attempt k from a fresh rotation moved two places per attempt, and
+        // with two or four seeds half of them were never tried (found by a review).
+        let nodes = self.nearest();
         for round in 0..attempts {
             let left = until.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
@@ -686,7 +684,7 @@ impl Client {
                     let order = self.route(key, true);
                     order[round % order.len()].clone()
                 }
-                None => self.pick_node(round),
+                None => nodes[round % nodes.len()].clone(),
             };
             let request = BeginRequest {
                 read_only,

@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 
 use crate::client::Client;
 use crate::client::Consistency;
+use crate::shell::format::format_error;
 use crate::shell::format::format_parse_error;
 use crate::shell::parser::MAX_LINE_BYTES;
 use crate::shell::parser::parse_line;
@@ -134,11 +135,12 @@ struct Shell {
 }
 
 /// Lines of a script, read on a thread of their own so that the shell can wait for the next
-/// one and for Ctrl-C at once. Each is at most [`MAX_LINE_BYTES`] + 1 bytes (the rest of an
-/// overlong line is skipped, so that a file without newlines cannot fill the shell's memory;
-/// the parser refuses the one kept, as it would a shorter line over the limit); a UTF-8 byte
-/// order mark at the start of the input is dropped. The channel holds one line: the thread
-/// reads at most one line ahead of the statements that run.
+/// one and for Ctrl-C at once, without their line ending (`\n` or `\r\n`). Each is at most
+/// [`MAX_LINE_BYTES`] + 2 bytes with its ending (the rest of an overlong line is skipped, so
+/// that a file without newlines cannot fill the shell's memory; the parser refuses the one
+/// kept, as it would a shorter line over the limit); a UTF-8 byte order mark at the start of
+/// the input is dropped. The channel holds one line: the thread reads at most one line ahead
+/// of the statements that run.
 fn spawn_line_reader(
     open: impl FnOnce() -> Box<dyn BufRead> + Send + 'static,
 ) -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
@@ -148,7 +150,10 @@ fn spawn_line_reader(
         let mut first = true;
         loop {
             let mut line = Vec::new();
-            let limit = MAX_LINE_BYTES as u64 + 1;
+            // Room for the longest line the parser takes and its `\r\n` (the ending counted
+            // against the limit refused such a line from a file but not from -c; a review
+            // found it).
+            let limit = MAX_LINE_BYTES as u64 + 2;
             let read = (&mut input).take(limit).read_until(b'\n', &mut line).and_then(|n| {
                 if line.len() as u64 == limit && line.last() != Some(&b'\n') {
                     skip_line(&mut input)?;
@@ -161,6 +166,12 @@ fn spawn_line_reader(
                     // A byte order mark (some editors start files with one) is no statement.
                     if std::mem::take(&mut first) && line.starts_with(UTF8_BOM) {
                         line.drain(..UTF8_BOM.len());
+                    }
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                        if line.last() == Some(&b'\r') {
+                            line.pop();
+                        }
                     }
                     Ok(line)
                 }
@@ -231,7 +242,25 @@ impl Shell {
         });
         let output = match output {
             Some(output) => output,
-            None => self.runtime.block_on(self.session.cancel()),
+            // The cancellation itself waits for the cluster (an ABORT, or END's TxnStatus):
+            // a second Ctrl-C gives that up too. Not listened for, it was kept for the next
+            // statement, which it then cancelled at once (found by a review, 2026-12-07).
+            None => {
+                let (session, interrupts) = (&mut self.session, &mut self.interrupts);
+                let cancelled = self.runtime.block_on(async {
+                    tokio::select! {
+                        output = session.cancel() => Some(output),
+                        _ = interrupts.recv() => None,
+                    }
+                });
+                cancelled.unwrap_or_else(|| StatementOutput {
+                    text: format_error(
+                        "statement cancelled; interrupted again while cancelling, so its \
+                         outcome is unknown",
+                    ),
+                    failed: true,
+                })
+            }
         };
         self.print(output);
     }
@@ -344,5 +373,42 @@ impl Shell {
         }
         self.finish();
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(input: Vec<u8>) -> Vec<Vec<u8>> {
+        let mut lines = spawn_line_reader(move || Box::new(std::io::Cursor::new(input)));
+        std::iter::from_fn(|| lines.blocking_recv()).map(|line| line.expect("a line")).collect()
+    }
+
+    /// A line of exactly the parser's limit reads whole, without its ending, whichever ending
+    /// it has; a longer one is cut one byte past the limit (for the parser to refuse) and the
+    /// rest of it skipped; a byte order mark at the start is dropped.
+    #[test]
+    fn lines_come_without_their_endings_and_overlong_ones_are_cut() {
+        let prefix = b"WRITE k ";
+        let mut longest = prefix.to_vec();
+        longest.resize(MAX_LINE_BYTES, b'v');
+        let mut input = UTF8_BOM.to_vec();
+        input.extend_from_slice(b"READ a\r\n");
+        input.extend_from_slice(&longest);
+        input.extend_from_slice(b"\r\n");
+        input.extend_from_slice(&longest);
+        input.extend_from_slice(b"\n");
+        input.extend_from_slice(&longest);
+        input.extend_from_slice(b"vvv\nREAD b");
+        let lines = lines_of(input);
+        assert_eq!(lines.len(), 5);
+        assert_eq!(lines[0], b"READ a");
+        assert_eq!(lines[1].len(), MAX_LINE_BYTES, "with \\r\\n");
+        assert_eq!(lines[2].len(), MAX_LINE_BYTES, "with \\n");
+        assert!(lines[3].len() > MAX_LINE_BYTES, "an overlong line stays over the limit");
+        assert!(parse_line_bytes(&lines[3]).is_err(), "and is refused");
+        assert_eq!(lines[4], b"READ b", "the line after it, and a last line without an ending");
+        assert!(parse_line_bytes(&lines[1]).is_ok(), "the longest line parses");
     }
 }

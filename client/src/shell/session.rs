@@ -319,11 +319,13 @@ impl Session {
         }
         match (self.txn.take(), in_flight) {
             (Some(txn), _) => {
-                let _ = txn.abort().await;
+                // The block fails before the abort is awaited: a second Ctrl-C may give the
+                // wait up (the transaction's drop then sends the abort).
                 self.failed_block = Some(StatementOutput {
                     text: format_aborted("USER statement cancelled"),
                     failed: true,
                 });
+                let _ = txn.abort().await;
                 error("statement cancelled; the transaction was aborted")
             }
             // The block's statements were meant for the transaction BEGIN did not open: they
