@@ -380,15 +380,21 @@ impl Kv for KvService {
                 if !counted {
                     entry.ending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
-                let outcome =
-                    tokio::spawn(async move { coordinator.commit_with(txn, writes).await }).await;
-                // Refused as bad input, the transaction stays open and END is not running.
-                if let Ok(Err(StatementError::Invalid(_) | StatementError::NotAllowed(_))) =
-                    &outcome
-                {
-                    entry.ending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-                }
-                outcome
+                // Refused as bad input, the transaction stays open and END is not running: the
+                // count goes down in the task, which runs to its end even when this handler is
+                // dropped (a unary END whose client gave up; in the handler, the count stayed up
+                // for good, and the transaction's stream closing no longer aborted it; found by a
+                // review, 2026-12-07).
+                tokio::spawn(async move {
+                    let outcome = coordinator.commit_with(txn, writes).await;
+                    if let Err(StatementError::Invalid(_) | StatementError::NotAllowed(_)) =
+                        &outcome
+                    {
+                        entry.ending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    outcome
+                })
+                .await
             }
             None => tokio::spawn(async move { coordinator.commit_writes(writes).await }).await,
         };
