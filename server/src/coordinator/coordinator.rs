@@ -636,40 +636,68 @@ impl Coordinator {
             })
             .sum();
         self.check_lock_budget(&state, new_bytes)?;
-        for (shard, part_from, part_to) in parts {
-            let wanted = limit - rows.len();
-            // Own writes in this range: deletes may hide stored rows, so ask for that many more.
-            let own: BTreeMap<Key, Option<Value>> = state
-                .parts
-                .get(&shard)
-                .map(|part| {
-                    part.writes
-                        .range(part_from.clone()..)
-                        .take_while(|(k, _)| part_to.as_ref().is_none_or(|to| *k < to))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let hidden = own.values().filter(|v| v.is_none()).count();
-            let op = LockOp::Scan { from: part_from, to: part_to, limit: wanted + hidden };
-            let read = self.lock(&entry, &mut state, shard, op).await?;
-            // Checked before the merge: a shard's scan stops at the first row past the cap, so
-            // an answer over it was cut short, and own writes that shrink it (a smaller value,
-            // a delete) must not make it pass as whole. Checked after the merge only, it
-            // answered without the rows past the cut, under the transaction's own range lock
-            // (found by a review, 2026-12-07).
-            check_scan_bytes(&read.rows)?;
-            let mut merged: BTreeMap<Key, Value> = read.rows.into_iter().collect();
-            for (key, value) in own {
-                match value {
-                    Some(value) => merged.insert(key, value),
-                    None => merged.remove(&key),
+        'parts: for (shard, part_from, part_to) in parts {
+            // Where this shard's next scan starts: past the last row of one that stopped at
+            // the byte cap, or the part's start.
+            let mut cursor = part_from;
+            loop {
+                let wanted = limit - rows.len();
+                // Own writes in the range: deletes may hide stored rows, so ask for that many
+                // more.
+                let own: BTreeMap<Key, Option<Value>> = state
+                    .parts
+                    .get(&shard)
+                    .map(|part| {
+                        part.writes
+                            .range(cursor.clone()..)
+                            .take_while(|(k, _)| part_to.as_ref().is_none_or(|to| *k < to))
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let hidden = own.values().filter(|v| v.is_none()).count();
+                let op = LockOp::Scan {
+                    from: cursor.clone(),
+                    to: part_to.clone(),
+                    limit: wanted + hidden,
                 };
-            }
-            rows.extend(merged.into_iter().take(wanted));
-            check_scan_bytes(&rows)?;
-            if rows.len() >= limit {
-                break;
+                let read = self.lock(&entry, &mut state, shard, op).await?;
+                // A shard's scan stops at the first row past the byte cap: over it, the answer
+                // was cut short, and only the keys up to its last row are known. Own writes
+                // past that row wait for the next scan, which starts just after it (under the
+                // range lock this one took, whole: a cut scan is not narrowed). Before
+                // 2026-12-07 a cut answer shrunk under the cap by own writes (a smaller value,
+                // a delete) passed as whole, without the rows after the cut (a serializability
+                // violation), and then one over the cap was refused even when own deletes hid
+                // it and a LIMIT asked for a row past them (both found by reviews).
+                let cut = (rows_bytes(&read.rows) > SCAN_BYTES_MAX)
+                    .then(|| read.rows.last().map(|(key, _)| key.clone()))
+                    .flatten();
+                let mut merged: BTreeMap<Key, Value> = read.rows.into_iter().collect();
+                for (key, value) in own {
+                    if cut.as_ref().is_some_and(|last| key > *last) {
+                        break;
+                    }
+                    match value {
+                        Some(value) => merged.insert(key, value),
+                        None => merged.remove(&key),
+                    };
+                }
+                rows.extend(merged.into_iter().take(wanted));
+                check_scan_bytes(&rows)?;
+                if rows.len() >= limit {
+                    break 'parts;
+                }
+                match cut {
+                    Some(mut next) => {
+                        next.push(0);
+                        if part_to.as_ref().is_some_and(|to| next >= *to) {
+                            break;
+                        }
+                        cursor = next;
+                    }
+                    None => break,
+                }
             }
         }
         entry.touch();
