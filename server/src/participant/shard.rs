@@ -1706,17 +1706,19 @@ impl Shard {
     }
 
     /// The decision of the record of a one-statement write that this delivery did not commit:
-    /// the record's if it has one, else ABORTED, decided at the shard's leader (through the
-    /// peer caller, which finds the leader; this node may be a deposed one).
+    /// the record's if this replica has one (a decision is final), else ABORTED proposed at the
+    /// shard's leader as a compare-and-set (`Decide`, one-phase: it answers the record's
+    /// decision if one is there, and `TooOld` below the collected watermark), through the peer
+    /// caller, which finds the leader: this node may be a deposed one. Bounded by half an RPC
+    /// deadline, so that the caller (which waits the lock wait plus one RPC deadline) hears
+    /// the answer.
     async fn settle_refused(self: &Arc<Shard>, txn: TxnId) -> Result<Decision, String> {
-        if let Ok(Some(Record { decision: decision @ Decision::Committed { .. }, .. })) =
-            self.reader.record(&txn)
-        {
-            return Ok(decision);
+        if let Ok(Some(record)) = self.reader.record(&txn) {
+            return Ok(record.decision);
         }
-        let deadline = Timing::ms(self.timing().rpc_ms);
-        let request =
-            PeerRequest::Status { shard: self.id, txn, resolve: true, prepared_here: false };
+        let deadline = Timing::ms(self.timing().rpc_ms) / 2;
+        let decision = Decision::Aborted { reason: AbortReason::CoordinatorLost };
+        let request = PeerRequest::Decide { shard: self.id, txn, decision, one_phase: true };
         match self.ctx.peers.call_shard(self.id, request, deadline).await {
             Ok((_, PeerReply::Decided(decision))) => Ok(decision),
             Ok((node, other)) => Err(format!("node {node} answered {other:?}")),
