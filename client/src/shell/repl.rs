@@ -313,10 +313,42 @@ impl Shell {
         }
     }
 
+    /// Ends the session: an open transaction is aborted, and the shell says so. A Ctrl-C
+    /// meanwhile gives the wait up (the node aborts the transaction when the session's
+    /// connection closes, as for a killed shell).
     fn finish(&mut self) {
-        if let Some(output) = self.runtime.block_on(self.session.close()) {
+        let (session, interrupts) = (&mut self.session, &mut self.interrupts);
+        let output = self.runtime.block_on(async {
+            tokio::select! {
+                output = session.close() => output,
+                _ = interrupts.recv() => Some(StatementOutput {
+                    text: format_error(
+                        "interrupted while ending the session; the node aborts an open \
+                         transaction when the connection closes",
+                    ),
+                    failed: true,
+                }),
+            }
+        });
+        if let Some(output) = output {
             self.print(output);
         }
+    }
+
+    /// Forgets Ctrl-Cs that no statement took (pressed while results were printed, or sent
+    /// with `kill -INT`), so that they do not cancel the next statement at once (found by a
+    /// review, 2026-12-07). At a terminal's prompt the line editor takes Ctrl-C itself.
+    fn drain_interrupts(&mut self) {
+        let interrupts = &mut self.interrupts;
+        self.runtime.block_on(async {
+            loop {
+                tokio::select! {
+                    biased;
+                    Some(()) = interrupts.recv() => {}
+                    () = std::future::ready(()) => break,
+                }
+            }
+        });
     }
 
     fn run_interactive(&mut self) -> i32 {
@@ -342,7 +374,9 @@ impl Shell {
         );
         loop {
             let prompt = if self.session.in_transaction() { "kvsh*> " } else { "kvsh> " };
-            match editor.readline(prompt) {
+            let line = editor.readline(prompt);
+            self.drain_interrupts();
+            match line {
                 Ok(line) => {
                     if !line.trim().is_empty() {
                         let _ = editor.add_history_entry(line.as_str());
