@@ -92,6 +92,30 @@ async fn running_holder(
     Ok((client, holder))
 }
 
+/// A one-statement WRITE of `key` that waits at `leader` behind a running transaction holding
+/// the key, until the leader loses the shard (the test's driver moves it once `phase` is 1),
+/// and is answered ABORTED. Returns the WRITE, for copies of it, and the holder, which keeps
+/// the key while it lives.
+async fn write_aborted_by_a_leader_change(
+    addrs: &[String],
+    leader: &str,
+    key: &[u8],
+    phase: &Cell<u32>,
+) -> Result<(PeerRequest, (Client, client::Transaction)), String> {
+    let holder = running_holder(addrs, key).await?;
+    let txn = new_txn(leader, 1).await?;
+    let op = SingleOp::Write { key: key.to_vec(), value: Some(b"v".to_vec()) };
+    let write = PeerRequest::Single { shard: SHARD, txn, op };
+    let first = deliver_queued(leader, write.clone()).await?;
+    phase.set(1);
+    let first = first.await.map_err(|e| e.to_string())??;
+    assert!(
+        matches!(first, PeerReply::Aborted { .. }),
+        "the WRITE answered {first:?} when its leader lost the shard"
+    );
+    Ok((write, holder))
+}
+
 /// Sends `request` to `leader` in a task of its own; returns once it waits behind the one
 /// lock holder there.
 async fn deliver_queued(
@@ -308,19 +332,9 @@ fn a_write_answered_aborted_is_not_committed_by_a_copy_after_its_leader_leads_ag
         let leader = node_addr(id);
         client_leader_id.set(id);
 
-        // A running transaction holds the key, so the WRITE waits, until the leader changes.
         let key = b"0regained".to_vec();
-        let _holder = running_holder(&addrs, &key).await?;
-        let txn = new_txn(&leader, 1).await?;
-        let op = SingleOp::Write { key: key.clone(), value: Some(b"v".to_vec()) };
-        let write = PeerRequest::Single { shard: SHARD, txn, op };
-        let first = deliver_queued(&leader, write.clone()).await?;
-        client_phase.set(1);
-        let first = first.await.map_err(|e| e.to_string())??;
-        assert!(
-            matches!(first, PeerReply::Aborted { .. }),
-            "the WRITE answered {first:?} when its leader lost the shard"
-        );
+        let (write, _holder) =
+            write_aborted_by_a_leader_change(&addrs, &leader, &key, &client_phase).await?;
         client_phase.set(2);
 
         // The same node leads again; a copy of the WRITE arrives (its handler ran late).
@@ -375,19 +389,10 @@ fn a_write_answered_aborted_is_not_committed_by_a_copy_at_the_next_leader() {
         client_leader_id.set(id);
         let next = node_addr(id % 3 + 1);
 
-        // A running transaction holds the key, so the WRITE waits, until the leader changes.
         let key = b"0moved".to_vec();
-        let _holder = running_holder(&addrs, &key).await?;
-        let txn = new_txn(&leader, 1).await?;
-        let op = SingleOp::Write { key: key.clone(), value: Some(b"v".to_vec()) };
-        let write = PeerRequest::Single { shard: SHARD, txn, op };
-        let first = deliver_queued(&leader, write.clone()).await?;
-        client_phase.set(1);
-        let first = first.await.map_err(|e| e.to_string())??;
-        assert!(
-            matches!(first, PeerReply::Aborted { .. }),
-            "the WRITE answered {first:?} when its leader lost the shard"
-        );
+        let (write, _holder) =
+            write_aborted_by_a_leader_change(&addrs, &leader, &key, &client_phase).await?;
+        let PeerRequest::Single { txn, .. } = write else { unreachable!("a one-statement WRITE") };
 
         // A copy of the WRITE arrives at the new leader (its handler ran late).
         while !inspect(&next, SHARD).await?.leading {

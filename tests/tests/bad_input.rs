@@ -267,7 +267,7 @@ async fn a_scan_over_the_byte_limit_is_refused_and_a_limit_makes_it_fit() {
         let rows = txn.scan("Big", "Bih", limit).await.expect("a SCAN past own deletes");
         let keys: Vec<String> =
             rows.iter().map(|(key, _)| String::from_utf8_lossy(key).into_owned()).collect();
-        assert_eq!(keys, [last.clone()], "LIMIT {limit:?}");
+        assert_eq!(keys, std::slice::from_ref(&last), "LIMIT {limit:?}");
     }
     txn.abort().await.expect("ABORT");
 
