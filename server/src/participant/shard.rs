@@ -1463,6 +1463,7 @@ impl Shard {
     /// 2026-12-06 it answered Done, and a release sent to a stale leader hint was lost, the
     /// locks held until the holder check (found by a review).
     pub fn handle_release(&self, txn: TxnId) -> PeerReply {
+        let quorum = self.has_quorum();
         let mut guard = self.state();
         let Some(state) = guard.as_mut() else {
             drop(guard);
@@ -1471,6 +1472,13 @@ impl Shard {
         if !state.prepared.contains_key(&txn) {
             state.drop_txn(txn, Some((AbortReason::User, "the transaction ended".into())));
             state.ended(txn);
+        }
+        if !quorum {
+            // Released here, but this leader has heard from no quorum for an election timeout
+            // and may be deposed: the caller goes on to the shard's leader, whose locks are
+            // the ones that hold others up (answered Done, they stayed there until its holder
+            // check; found by a review, 2026-12-07).
+            return PeerReply::NotLeader { leader: None };
         }
         PeerReply::Done
     }
@@ -1511,6 +1519,11 @@ impl Shard {
     /// Marks a committed record finished: queued for the close loop's next entry (within
     /// `close_interval_ms`), or proposed alone when the queue is full.
     pub async fn handle_finish(&self, txn: TxnId) -> PeerReply {
+        // Queued at a leader that may be deposed, the Finish would be lost with its queue
+        // (the record then waits for `finish_orphans`): the caller goes on to the leader.
+        if !self.has_quorum() {
+            return PeerReply::NotLeader { leader: None };
+        }
         {
             let mut guard = self.state();
             let Some(state) = guard.as_mut() else {
