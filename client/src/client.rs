@@ -47,6 +47,7 @@ use crate::mutation::Mutation;
 use crate::transaction::CommitInfo;
 use crate::transaction::Said;
 use crate::transaction::Transaction;
+use crate::transaction::aborted_error;
 use crate::transaction::outcome_said;
 use crate::transaction::reason_name;
 
@@ -566,14 +567,7 @@ impl Client {
                 self.observe_token(response.causal_token);
                 Ok(CommitInfo { commit_ts: response.commit_ts })
             }
-            Said::Aborted => {
-                let abort = response.abort.unwrap_or_default();
-                Err(Error::Aborted {
-                    reason: reason_name(abort.reason).to_string(),
-                    message: abort.message,
-                    retryable: abort.retryable,
-                })
-            }
+            Said::Aborted => Err(aborted_error(response.abort)),
             Said::Nothing => Err(Error::Unknown(format!(
                 "the node answered an outcome this client does not know ({})",
                 response.outcome

@@ -96,6 +96,16 @@ pub(crate) fn outcome_said(outcome: i32) -> Said {
     }
 }
 
+/// The error of a Commit answered ABORTED, from its abort info.
+pub(crate) fn aborted_error(abort: Option<proto::kv::AbortInfo>) -> Error {
+    let abort = abort.unwrap_or_default();
+    Error::Aborted {
+        reason: reason_name(abort.reason).to_string(),
+        message: abort.message,
+        retryable: abort.retryable,
+    }
+}
+
 /// The contract name of a proto abort reason.
 pub fn reason_name(reason: i32) -> &'static str {
     use proto::kv::AbortReason as R;
@@ -465,12 +475,7 @@ impl Transaction {
                         return Ok(CommitInfo { commit_ts: response.commit_ts });
                     }
                     Said::Aborted => {
-                        let abort = response.abort.unwrap_or_default();
-                        return Err(Error::Aborted {
-                            reason: reason_name(abort.reason).to_string(),
-                            message: abort.message,
-                            retryable: abort.retryable,
-                        });
+                        return Err(aborted_error(response.abort));
                     }
                     Said::Nothing => {
                         format!(

@@ -192,6 +192,17 @@ fn spawn_line_reader(
     receiver
 }
 
+/// What `work` gives, or `None` if Ctrl-C comes first (`work` is then dropped).
+async fn unless_interrupted<T>(
+    interrupts: &mut Signal,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        output = work => Some(output),
+        _ = interrupts.recv() => None,
+    }
+}
+
 /// The UTF-8 encoding of U+FEFF, which some editors write at the start of a file.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -234,12 +245,8 @@ impl Shell {
     /// Runs one statement; Ctrl-C abandons it.
     fn execute(&mut self, statement: Statement) {
         let (session, interrupts) = (&mut self.session, &mut self.interrupts);
-        let output = self.runtime.block_on(async {
-            tokio::select! {
-                output = session.execute(statement) => Some(output),
-                _ = interrupts.recv() => None,
-            }
-        });
+        let output =
+            self.runtime.block_on(unless_interrupted(interrupts, session.execute(statement)));
         let output = match output {
             Some(output) => output,
             // The cancellation itself waits for the cluster (an ABORT, or END's TxnStatus):
@@ -247,12 +254,8 @@ impl Shell {
             // statement, which it then cancelled at once (found by a review, 2026-12-07).
             None => {
                 let (session, interrupts) = (&mut self.session, &mut self.interrupts);
-                let cancelled = self.runtime.block_on(async {
-                    tokio::select! {
-                        output = session.cancel() => Some(output),
-                        _ = interrupts.recv() => None,
-                    }
-                });
+                let cancelled =
+                    self.runtime.block_on(unless_interrupted(interrupts, session.cancel()));
                 cancelled.unwrap_or_else(|| StatementOutput {
                     text: format_error(
                         "statement cancelled; interrupted again while cancelling, so its \
@@ -281,13 +284,8 @@ impl Shell {
     fn run_lines(&mut self, open: impl FnOnce() -> Box<dyn BufRead> + Send + 'static) {
         let mut lines = spawn_line_reader(open);
         loop {
-            let interrupts = &mut self.interrupts;
-            let next = self.runtime.block_on(async {
-                tokio::select! {
-                    line = lines.recv() => Some(line),
-                    _ = interrupts.recv() => None,
-                }
-            });
+            let next =
+                self.runtime.block_on(unless_interrupted(&mut self.interrupts, lines.recv()));
             let line = match next {
                 None => {
                     eprintln!("kvsh: interrupted");
@@ -318,17 +316,15 @@ impl Shell {
     /// connection closes, as for a killed shell).
     fn finish(&mut self) {
         let (session, interrupts) = (&mut self.session, &mut self.interrupts);
-        let output = self.runtime.block_on(async {
-            tokio::select! {
-                output = session.close() => output,
-                _ = interrupts.recv() => Some(StatementOutput {
-                    text: format_error(
-                        "interrupted while ending the session; the node aborts an open \
-                         transaction when the connection closes",
-                    ),
-                    failed: true,
-                }),
-            }
+        let output = self.runtime.block_on(unless_interrupted(interrupts, session.close()));
+        let output = output.unwrap_or_else(|| {
+            Some(StatementOutput {
+                text: format_error(
+                    "interrupted while ending the session; the node aborts an open \
+                     transaction when the connection closes",
+                ),
+                failed: true,
+            })
         });
         if let Some(output) = output {
             self.print(output);

@@ -1691,8 +1691,8 @@ impl Shard {
     ///
     /// Any other refusal (a lock wait that failed: LEADER_CHANGED, LOCK_TIMEOUT, DEADLOCK)
     /// stands only once the shard's record says ABORTED: the refusal is settled through the
-    /// record at the shard's leader (`Status` with `resolve`, [`Shard::settle_refused`]),
-    /// which decides an undecided transaction ABORTED, so that no other delivery of it can
+    /// record at the shard's leader (a one-phase `Decide`, [`Shard::settle_refused`]), which
+    /// decides an undecided transaction ABORTED, so that no other delivery of it can
     /// commit afterwards, at this node or at any later leader. This may be a copy of a
     /// delivery that committed and released the key (its answer lost), which then waited
     /// behind a later holder (a review found it, 2026-12-05; chaos `prepare_resend.rs`, sixth
@@ -1701,7 +1701,7 @@ impl Shard {
     /// 2026-12-07 only this node's record was read, so the second case answered ABORTED for
     /// a write that committed, and a late copy arriving at a later leader could commit a write
     /// answered ABORTED, which the client had then written again (found by a review).
-    async fn refused_single_write(self: &Arc<Shard>, txn: TxnId, reply: PeerReply) -> PeerReply {
+    async fn refused_single_write(&self, txn: TxnId, reply: PeerReply) -> PeerReply {
         match reply {
             PeerReply::Aborted { reason: AbortReason::CoordinatorLost, .. } => {
                 self.outcome_of_single(txn)
@@ -1725,7 +1725,7 @@ impl Shard {
     /// caller, which finds the leader: this node may be a deposed one. Bounded by half an RPC
     /// deadline, so that the caller (which waits the lock wait plus one RPC deadline) hears
     /// the answer.
-    async fn settle_refused(self: &Arc<Shard>, txn: TxnId) -> Result<Decision, String> {
+    async fn settle_refused(&self, txn: TxnId) -> Result<Decision, String> {
         if let Ok(Some(record)) = self.reader.record(&txn) {
             return Ok(record.decision);
         }
