@@ -5,7 +5,7 @@
 //! `Shard::vote_again` the transaction would abort with COORDINATOR_LOST for nothing.
 //!
 //! And a delivery that comes after its transaction ended at the participant (phase 2 applied,
-//! or its locks released) is refused: it would take locks, or prepare the transaction again,
+//! its commit at home applied, or its locks released) is refused: it would take locks, or prepare the transaction again,
 //! with nothing left to end them soon (`LeaderState::ended`).
 //!
 //! And a one-statement WRITE delivered again while its first delivery waits for the lock: the
@@ -249,6 +249,47 @@ fn deliveries_after_the_transaction_ended_take_nothing() {
         call(&leader, PeerRequest::Release { shard: SHARD, txn: other }).await?;
         let late = call(&leader, PeerRequest::Lock(lock())).await?.body;
         assert!(matches!(late, PeerReply::Aborted { .. }), "a late READ answered {late:?}");
+
+        // A statement's lock at the home shard of a transaction that commits there, with the
+        // decision (CommitAtHome) or in one phase (no phase 2 follows at home either way),
+        // then its request again.
+        for (seq, at_home) in [(3, true), (4, false)] {
+            let txn = new_txn(&leader, seq).await?;
+            let read = || LockOp::Read { key: b"0home".to_vec(), for_update: false };
+            let lock = || LockRequest { shard: SHARD, txn, lock_term: None, op: read() };
+            let term = match call(&leader, PeerRequest::Lock(lock())).await?.body {
+                PeerReply::Locked { term, .. } => term,
+                other => panic!("READ answered {other:?}"),
+            };
+            let write = Write { key: b"0homewrite".to_vec(), value: Some(b"v".to_vec()) };
+            let request = PrepareRequest {
+                shard: SHARD,
+                txn,
+                home: SHARD,
+                lock_term: Some(term),
+                acquire: vec![write.key.clone()],
+                wait_ms: 1_000,
+                writes: vec![write],
+                release_shared: true,
+                locks: vec![(LockSpan::Key(b"0home".to_vec()), LockMode::Shared)],
+            };
+            let commit = if at_home {
+                PeerRequest::CommitAtHome { request, after: txn.start_ts }
+            } else {
+                PeerRequest::CommitOnePhase(request)
+            };
+            let committed = call(&leader, commit).await?.body;
+            assert!(
+                matches!(committed, PeerReply::Committed { .. }),
+                "the commit (at home: {at_home}) answered {committed:?}"
+            );
+            let late = call(&leader, PeerRequest::Lock(lock())).await?.body;
+            assert!(
+                matches!(late, PeerReply::Aborted { .. }),
+                "a READ delivered after its transaction committed (at home: {at_home}) \
+                 answered {late:?}"
+            );
+        }
 
         let inspection = inspect(&leader, SHARD).await?;
         assert_eq!(inspection.prepared, 0, "nothing prepared again");

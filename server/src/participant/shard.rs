@@ -159,6 +159,10 @@ pub enum PrepareKind {
     Vote,
     /// The whole commit of a transaction that wrote only here (its home).
     OnePhase,
+    /// The commit of a one-statement WRITE coordinated by this shard's leader
+    /// ([`Shard::handle_single`]): as `OnePhase`, but its transaction is not remembered as
+    /// ended once committed, since a resend of the statement must hear COMMITTED again.
+    Single,
     /// The commit at home of a transaction that also wrote elsewhere, once every other
     /// participant voted YES at a prepare timestamp at most `after`: the decision and home's
     /// writes in one entry.
@@ -1152,7 +1156,9 @@ impl Shard {
             }
             let ts = match kind {
                 PrepareKind::AtHome { after } => self.fresh_ts(state).max(after),
-                PrepareKind::Vote | PrepareKind::OnePhase => self.fresh_ts(state),
+                PrepareKind::Vote | PrepareKind::OnePhase | PrepareKind::Single => {
+                    self.fresh_ts(state)
+                }
             };
             state.hold_ts(ts);
             let attempts = state.prepared.get(&txn).map_or(0, |info| info.attempts) + 1;
@@ -1160,7 +1166,7 @@ impl Shard {
             state.prepared.insert(txn, info);
             let writes = std::mem::take(&mut request.writes);
             let command = match kind {
-                PrepareKind::OnePhase => {
+                PrepareKind::OnePhase | PrepareKind::Single => {
                     Command::CommitOnePhase { txn, writes, commit_ts: ts, lock_term }
                 }
                 PrepareKind::AtHome { .. } => {
@@ -1200,11 +1206,19 @@ impl Shard {
                 PeerReply::Voted { prepare_ts: Some(prepare_ts) }
             }
             Ok(Applied::Committed { commit_ts }) => {
-                // Not remembered as ended (`LeaderState::ended`), unlike a phase 2: a resent
-                // one-statement write is the same transaction, and must reach its entry's
-                // apply, which finds the record and answers Committed again; refused as
-                // ending, it would hear ABORTED for a write that committed.
-                self.forget(txn, lock_term);
+                // A commit at home ends the transaction here, as a phase 2 does: remembered
+                // as ended, so that a late copy of one of its statements' lock requests takes
+                // no lock after the commit (it held it until the holder check, about a
+                // second; a review found it, 2026-12-07). A resent commit refused as ending
+                // is settled by its coordinator through the record (`commit_at_home`).
+                // A one-statement write is not remembered: a resend of it is the same
+                // transaction, and must reach its entry's apply, which finds the record and
+                // answers Committed again.
+                if let PrepareKind::Single = kind {
+                    self.forget(txn, lock_term);
+                } else {
+                    self.forget_ended(txn, lock_term);
+                }
                 PeerReply::Committed { commit_ts }
             }
             Ok(Applied::Refused { reason, detail }) => {
@@ -1298,6 +1312,23 @@ impl Shard {
         if let Some(state) = guard.as_mut().filter(|s| s.term == term) {
             state.prepared.remove(&txn);
             state.drop_txn(txn, None);
+        }
+    }
+
+    /// [`Shard::forget`] a transaction that ended here, and remember it as ended
+    /// ([`LeaderState::ended`]), in whatever term this node leads now, or until it does.
+    fn forget_ended(&self, txn: TxnId, term: u64) {
+        self.forget(txn, term);
+        self.remember_ended(txn);
+    }
+
+    /// Remembers `txn` as ended here ([`LeaderState::ended`]): in this term if this node
+    /// leads the shard, else in the memory the next term it leads starts with.
+    fn remember_ended(&self, txn: TxnId) {
+        let mut guard = self.state();
+        match guard.as_mut() {
+            Some(state) => state.ended(txn),
+            None => self.ended_between_terms().insert(txn),
         }
     }
 
@@ -1609,11 +1640,7 @@ impl Shard {
             // meanwhile (an abort for a leader change) and wins it again before the copy
             // arrives. A committed one is not remembered: its resend must hear COMMITTED from
             // the record (`LeaderState::ended`).
-            let mut guard = self.state();
-            match guard.as_mut() {
-                Some(state) => state.ended(txn),
-                None => self.ended_between_terms().insert(txn),
-            }
+            self.remember_ended(txn);
         }
         reply
     }
@@ -1664,7 +1691,7 @@ impl Shard {
                     release_shared: true,
                     locks: vec![(span, mode)],
                 };
-                match self.handle_prepare(request, PrepareKind::OnePhase).await {
+                match self.handle_prepare(request, PrepareKind::Single).await {
                     PeerReply::Unavailable(_) => self.settle_in_doubt(txn, term).await,
                     // Nothing was written (refused before or at proposal): the caller may
                     // retry at the shard's current leader.
