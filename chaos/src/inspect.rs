@@ -33,10 +33,19 @@ pub async fn inspect(addr: &str, shard: ShardId) -> Result<Inspection, String> {
 /// Sends one Peer API request to `addr` as a node would (also for tests that play a
 /// coordinator), and returns the reply with the sender's clock.
 pub async fn call(addr: &str, request: PeerRequest) -> Result<Envelope<PeerReply>, String> {
+    call_with_clock(addr, Timestamp::ZERO, request).await
+}
+
+/// [`call`], with `clock` as the sender's clock on the envelope.
+pub async fn call_with_clock(
+    addr: &str,
+    clock: Timestamp,
+    request: PeerRequest,
+) -> Result<Envelope<PeerReply>, String> {
     // A tool, not a node: no handshake headers, so nothing is checked.
     let client = PeerClient::with_interceptor(SimConnector.channel(addr), Handshake::tool());
     let mux = PeerMux::new(client);
-    let payload = codec::encode(&Envelope { clock: Timestamp::ZERO, body: request });
+    let payload = codec::encode(&Envelope { clock, body: request });
     let response = mux
         .call(Kind::Call, 0, payload.into(), INSPECT_DEADLINE)
         .await

@@ -2,19 +2,29 @@
 //! that names a shard the cluster does not have is refused, and the node serves on. Until
 //! 2026-12-06 a node answering such a request for a shard it did not replicate panicked (its
 //! leader guess indexed the shard map), which stops kvd: one stray request took a node down.
+//!
+//! A frame whose sender's clock is further ahead than any node's could be
+//! (`server::clock::PEER_CLOCK_AHEAD_MAX_MS`) is refused and moves no clock. Until 2026-12-07
+//! a node adopted it: from `u64::MAX` its next reading overflowed under the clock's lock, and
+//! the node panicked.
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chaos::inspect::call;
+use chaos::inspect::call_with_clock;
 use chaos::inspect::inspect;
 use chaos::sim::cluster::ClusterSpec;
 use chaos::sim::cluster::SimCluster;
 use chaos::sim::cluster::node_addr;
 use chaos::sim::net::SimConnector;
 use client::Client;
+use server::clock::PEER_CLOCK_AHEAD_MAX_MS;
+use server::peer::message::PeerRequest;
 use txn::types::ShardId;
+use txn::types::Timestamp;
 
 /// A shard the simulated cluster (4 shards) does not have.
 const NO_SUCH_SHARD: ShardId = ShardId(9);
@@ -36,6 +46,41 @@ fn a_request_for_a_shard_the_cluster_does_not_have_is_refused() {
                 Ok(inspection) => panic!("node {id} inspected {NO_SUCH_SHARD}: {inspection:?}"),
             }
         }
+        client.put("key", "after").await?;
+        assert_eq!(client.get("key").await?.as_deref(), Some(&b"after"[..]));
+        client_done.set(true);
+        Ok(())
+    });
+    cluster.run_until(|| done.get());
+    assert!(done.get(), "the tool finished");
+}
+
+#[test]
+fn a_frame_with_a_clock_from_the_future_is_refused_and_moves_no_clock() {
+    let mut cluster = SimCluster::new(ClusterSpec::new(6, 3));
+    let addrs = cluster.addrs();
+    let done = Rc::new(Cell::new(false));
+    let client_done = done.clone();
+    cluster.client("tool", async move {
+        let client =
+            Client::connect_options(&addrs, Arc::new(SimConnector), 1, Duration::from_secs(10))
+                .await?;
+        client.put("key", "before").await?;
+        let node = node_addr(1);
+        let inspect_request = || PeerRequest::Inspect { shard: ShardId(0) };
+        let now = call(&node, inspect_request()).await?.clock;
+        let too_far = Timestamp::new(now.physical_ms() + PEER_CLOCK_AHEAD_MAX_MS + 60_000, 0);
+        for clock in [Timestamp(u64::MAX), too_far] {
+            match call_with_clock(&node, clock, inspect_request()).await {
+                Err(why) => assert!(why.contains("ahead of this node's"), "{clock}: {why}"),
+                Ok(reply) => panic!("a frame with the clock {clock} answered {reply:?}"),
+            }
+        }
+        // Within the limit (a peer whose clock runs ahead), it is taken.
+        let ahead = Timestamp::new(now.physical_ms() + 60_000, 0);
+        let later = call_with_clock(&node, ahead, inspect_request()).await?.clock;
+        assert!(later > ahead, "the clock {later} moved past the peer's {ahead}");
+        assert!(later < too_far, "the refused clocks moved nothing: {later}");
         client.put("key", "after").await?;
         assert_eq!(client.get("key").await?.as_deref(), Some(&b"after"[..]));
         client_done.set(true);

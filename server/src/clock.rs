@@ -13,6 +13,13 @@ use std::time::UNIX_EPOCH;
 use txn::clock::Hlc;
 use txn::types::Timestamp;
 
+/// How far another node's clock may be ahead of this node's physical time
+/// ([`NodeClock::observe_peer`]): twice what a client's causal token may move a clock
+/// ([`proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS`]), so that a node whose clock a token moved to
+/// that limit is still heard by peers whose physical clocks are behind its own by less than
+/// the limit again.
+pub const PEER_CLOCK_AHEAD_MAX_MS: u64 = 2 * proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS;
+
 /// A source of physical time, in milliseconds since the Unix epoch.
 pub trait PhysicalClock: Send + Sync + 'static {
     /// Now, in milliseconds since the Unix epoch.
@@ -51,6 +58,31 @@ impl NodeClock {
     /// Moves the clock past a timestamp from a message.
     pub fn observe(&self, remote: Timestamp) {
         self.hlc.lock().expect("clock lock").observe(remote);
+    }
+
+    /// Moves the clock past another node's clock, carried on a peer message, unless it is
+    /// further ahead of this node's physical time than [`PEER_CLOCK_AHEAD_MAX_MS`]: no node of
+    /// the cluster could have made it, and adopting it would move every node's clock with it
+    /// (from one near the end of time the clock could not advance at all: until 2026-12-07 a
+    /// frame with the clock `u64::MAX` made the next reading overflow under the clock's lock,
+    /// and the node panicked; found by a review). A clock at or below this one's moves
+    /// nothing and is always taken.
+    pub fn observe_peer(&self, remote: Timestamp) -> Result<(), String> {
+        let physical = self.physical.now_ms();
+        let mut hlc = self.hlc.lock().expect("clock lock");
+        if remote <= hlc.last() {
+            return Ok(());
+        }
+        let ahead = remote.physical_ms().saturating_sub(physical);
+        if ahead > PEER_CLOCK_AHEAD_MAX_MS {
+            return Err(format!(
+                "a peer's clock {remote} is {} s ahead of this node's (at most {} s)",
+                ahead / 1000,
+                PEER_CLOCK_AHEAD_MAX_MS / 1000
+            ));
+        }
+        hlc.observe(remote);
+        Ok(())
     }
 
     /// The latest reading handed out or observed, without advancing.

@@ -89,7 +89,11 @@ impl KvService {
     /// ahead with it (it travels on every message), and from a token near the end of time the
     /// clock could not advance at all. Measured against the physical clock alone, not the
     /// hybrid one: that one has adopted earlier tokens, so a ladder of tokens, each accepted
-    /// and each a little further ahead than the last, would move it without limit.
+    /// and each a little further ahead than the last, would move it without limit. A token
+    /// at or below the hybrid clock moves nothing and is always taken: it may come from a
+    /// node whose clock a token moved near the limit, and refused here (a node whose physical
+    /// clock is behind that one's) it locked out sessions that had only read what the
+    /// cluster wrote (a review found it, 2026-12-07).
     fn observe(&self, token: u64) -> Result<Timestamp, Status> {
         const _: () = assert!(proto::kv::CAUSAL_TOKEN_LOGICAL_BITS == Timestamp::LOGICAL_BITS);
         self.not_from_the_future(token, &format!("causal token {token}"), "made")?;
@@ -100,8 +104,12 @@ impl KvService {
 
     /// Refuses a timestamp (`what`, which a node `did`) further ahead of the node's physical
     /// clock than any node of the cluster could have made it
-    /// ([`proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS`]).
+    /// ([`proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS`]), unless the node's hybrid clock is already
+    /// past it.
     fn not_from_the_future(&self, ts: u64, what: &str, did: &str) -> Result<(), Status> {
+        if Timestamp(ts) <= self.node.clock().latest() {
+            return Ok(());
+        }
         let physical_ms = self.node.clock().physical_ms();
         match proto::kv::causal_token_too_far_ahead(ts, physical_ms) {
             None => Ok(()),

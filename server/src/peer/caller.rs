@@ -233,7 +233,7 @@ impl Peers {
         };
         let reply: Envelope<PeerReply> = codec::decode(&response)
             .map_err(|e| CallError::Unreachable { node, why: format!("malformed reply: {e}") })?;
-        self.clock.observe(reply.clock);
+        self.clock.observe_peer(reply.clock).map_err(|why| CallError::Unreachable { node, why })?;
         Ok(reply.body)
     }
 

@@ -97,7 +97,7 @@ async fn serve_frame(node: &Node, kind: Kind, shard: u32, payload: &[u8]) -> Res
         Kind::Call => {
             let request: Envelope<PeerRequest> =
                 codec::decode(payload).map_err(|e| format!("malformed peer request: {e}"))?;
-            node.clock().observe(request.clock);
+            node.clock().observe_peer(request.clock)?;
             let reply: PeerReply = node.handle(request.body).await;
             Ok(codec::encode(&Envelope { clock: node.clock().now(), body: reply }).into())
         }
