@@ -181,6 +181,11 @@ pub fn run(plan: &Plan) -> RunReport {
             }
         }
     }
+    for contradiction in
+        check::snapshot_order::check_snapshot_order(&settled, &world.histories.snapshots)
+    {
+        problems.push(format!("history: {contradiction}"));
+    }
     for anomaly in world.registers.check().iter().take(5) {
         problems.push(format!("registers: {anomaly}"));
     }

@@ -89,6 +89,9 @@ pub struct Histories {
     pub locking: Recorder,
     /// A locking transaction's invoke index in `all` -> its invoke index in `locking`.
     locking_index: BTreeMap<u64, u64>,
+    /// The invoke indexes in `all` of the snapshot reads (the transactions left out of
+    /// `locking`): each reads at one timestamp (`check::snapshot_order`).
+    pub snapshots: BTreeSet<u64>,
 }
 
 impl Histories {
@@ -98,6 +101,8 @@ impl Histories {
         let index = self.all.invoke(process, time, ops);
         if let Some(in_locking) = in_locking {
             self.locking_index.insert(index, in_locking);
+        } else {
+            self.snapshots.insert(index);
         }
         index
     }

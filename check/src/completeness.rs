@@ -49,6 +49,18 @@ pub enum FinalReadViolation {
         /// The element present.
         value: i64,
     },
+    /// An ok read saw a list that the final read of its key does not extend: something it
+    /// saw is gone (a lost write, or a write that never committed was read: G1a, perhaps of
+    /// an info transaction, which the history check takes as committed once observed).
+    ReadNotExtended {
+        /// The key.
+        key: Key,
+        /// The invoke index of the ok transaction whose read it was (the first such on
+        /// the key).
+        txn: u64,
+        /// The list it read.
+        observed: Vec<i64>,
+    },
     /// Some but not all appends of an info transaction are present (not atomic).
     InfoPartial {
         /// The invoke index of the info transaction.
@@ -77,6 +89,13 @@ impl fmt::Display for FinalReadViolation {
             }
             FinalReadViolation::Unknown { key, value } => {
                 write!(f, "unexpected: {value} in the final read of {key} was never appended")
+            }
+            FinalReadViolation::ReadNotExtended { key, txn, observed } => {
+                write!(
+                    f,
+                    "gone: ok T{txn} read {key} = {observed:?}, which the final read does not \
+                     extend"
+                )
             }
             FinalReadViolation::InfoPartial { txn, present, missing } => {
                 let show = |v: &[(Key, i64)]| {
@@ -188,6 +207,27 @@ pub fn check_final_reads(
                 present,
                 missing,
             });
+        }
+    }
+    // Lists only grow, and the final reads come after every other operation: each must
+    // extend every list an ok read returned. (Without this, an info transaction observed
+    // by a read that no strict read follows, and absent at the end, passed: the history
+    // check takes it as committed, and the final reads as never committed.)
+    let mut gone: BTreeSet<&str> = BTreeSet::new();
+    for txn in history.txns() {
+        if txn.outcome != Outcome::Ok {
+            continue;
+        }
+        for op in &txn.ops {
+            let MicroOp::Read { key, value: Some(observed) } = op else { continue };
+            let Some(last) = final_reads.get(key) else { continue };
+            if !last.starts_with(observed) && gone.insert(key.as_str()) {
+                violations.insert(FinalReadViolation::ReadNotExtended {
+                    key: key.clone(),
+                    txn: txn.invoke_index,
+                    observed: observed.clone(),
+                });
+            }
         }
     }
     for (key, values) in final_reads {

@@ -17,6 +17,7 @@
 //! - [`check`]: the entry point; [`Model`] picks which anomalies count.
 //! - [`completeness::check_final_reads`]: final-read completeness after healing.
 //! - [`register`]: one-statement writes and reads of single-key registers.
+//! - [`snapshot_order::check_snapshot_order`]: snapshot reads are cuts of one timestamp order.
 //!
 //! ```
 //! use check::history::{MicroOp, Recorder};
@@ -42,6 +43,7 @@ pub(crate) mod history_index;
 pub mod model;
 pub mod register;
 pub mod report;
+pub mod snapshot_order;
 
 pub use anomaly::{Anomaly, AnomalyKind, TxnRef};
 pub use model::Model;

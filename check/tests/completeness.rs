@@ -50,3 +50,21 @@ fn absent_key_reads_as_empty() {
     let report = check_final_reads(&history(), &finals(&[("x", &[1, 5])]));
     assert!(report.violations.contains(&V::OkMissing { key: Key::from("y"), value: 1, txn: 0 }));
 }
+
+#[test]
+fn a_read_that_the_final_read_does_not_extend_is_reported() {
+    // An info append observed by an ok read (taken as committed by the history check), then
+    // absent at the end: the read saw a write that is gone.
+    let mut h = H::new();
+    h.txn(1, "x+1"); // T0 ok
+    h.invoke(2, "x+2").info(2); // T2 info
+    h.txn(3, "x=[1,2]"); // T4 ok read
+    h.txn(4, "x=[1]"); // T6 ok read, a prefix: fine
+    let report = check_final_reads(&h.history(), &finals(&[("x", &[1])]));
+    let gone = V::ReadNotExtended { key: Key::from("x"), txn: 4, observed: vec![1, 2] };
+    assert_eq!(report.violations, vec![gone], "{report}");
+    assert!(report.to_string().contains("gone: ok T4 read x = [1, 2]"), "{report}");
+    // Extended, it passes.
+    let report = check_final_reads(&h.history(), &finals(&[("x", &[1, 2])]));
+    assert!(report.is_valid(), "{report}");
+}
