@@ -86,10 +86,11 @@ pub fn check_snapshot_order(history: &History, snapshots: &BTreeSet<u64>) -> Vec
                 if let Some(&next) = writers.get(len) {
                     add(t, next, format!("{} did not see it on {key}", ix.name(t)));
                 }
-            } else if writes[t as usize] && ix.committed[t as usize] {
-                if let Some(w) = seen {
-                    add(w, t, format!("wr on {key}"));
-                }
+            } else if writes[t as usize]
+                && ix.committed[t as usize]
+                && let Some(w) = seen
+            {
+                add(w, t, format!("wr on {key}"));
             }
         }
     }
