@@ -362,7 +362,9 @@ pub async fn serve_raft(raft: &Raft, gate: &VoteGate, payload: &[u8]) -> Vec<u8>
 /// this follower mid-snapshot, when its leadership passes on). Installed, such a prefix fails
 /// to decode inside openraft's state machine task, and a storage error there stops the
 /// shard's Raft group for good. So the receiver checks the length and the checksum of what it
-/// got against these before anything is installed.
+/// got against these before anything is installed. The checksum covers the header's own
+/// fields too: a vote or meta changed on the way would otherwise install a snapshot under the
+/// wrong log id.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotHeader {
     /// The sender's vote.
@@ -371,14 +373,49 @@ pub struct SnapshotHeader {
     pub meta: SnapshotMeta,
     /// The data's length in bytes.
     pub bytes: u64,
-    /// CRC-32 of the data.
+    /// CRC-32 of the vote, the meta, the length and the data ([`SnapshotHeader::checksum`]).
     pub crc: u32,
 }
 
 impl SnapshotHeader {
     /// The header of `data`.
     pub fn new(vote: Vote, meta: SnapshotMeta, data: &[u8]) -> SnapshotHeader {
-        SnapshotHeader { vote, meta, bytes: data.len() as u64, crc: crc32fast::hash(data) }
+        let crc = Self::checksum(&vote, &meta, data);
+        SnapshotHeader { vote, meta, bytes: data.len() as u64, crc }
+    }
+
+    /// CRC-32 of the header's fields and `data`.
+    fn checksum(vote: &Vote, meta: &SnapshotMeta, data: &[u8]) -> u32 {
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&codec::encode(&(vote, meta, data.len() as u64)));
+        hasher.update(data);
+        hasher.finalize()
+    }
+
+    /// The header of a snapshot stream, from its first chunk, checked before any data is
+    /// taken in: a stream announcing more than `bytes_max`, or a snapshot whose last entry
+    /// belongs to a leader after the one that sends it (no cluster that follows the protocol
+    /// makes one; openraft asserts it, so installed it stopped the node), is refused at once.
+    /// Until 2026-12-07 the receiver read the whole stream, up to `bytes_max` (8 GiB), before
+    /// it looked at the header (found by a review).
+    pub fn announced(encoded: &[u8], bytes_max: u64) -> Result<SnapshotHeader, String> {
+        let header: SnapshotHeader = codec::decode(encoded)
+            .map_err(|error| format!("malformed snapshot header: {error}"))?;
+        if header.bytes > bytes_max {
+            return Err(format!(
+                "snapshot {} announces {} bytes, more than the {bytes_max} a node takes",
+                header.meta, header.bytes
+            ));
+        }
+        if let Some(last) = &header.meta.last_log_id
+            && !(last.leader_id <= header.vote.leader_id)
+        {
+            return Err(format!(
+                "snapshot {} ends at an entry of a leader after its sender's vote {}",
+                header.meta, header.vote
+            ));
+        }
+        Ok(header)
     }
 
     /// Whether `data` is the whole snapshot this header announced.
@@ -391,7 +428,7 @@ impl SnapshotHeader {
                 self.bytes
             ));
         }
-        if crc32fast::hash(data) != self.crc {
+        if Self::checksum(&self.vote, &self.meta, data) != self.crc {
             return Err(format!("snapshot {} does not match its checksum", self.meta));
         }
         Ok(())
@@ -401,11 +438,13 @@ impl SnapshotHeader {
 /// Installs a streamed snapshot in a local group (the server side of `Peer.Snapshot`), given
 /// the first chunk's header and all data concatenated. Data that is not the whole snapshot its
 /// header announced is refused, not installed.
-pub async fn serve_snapshot(raft: &Raft, log: &LogStore, header: &[u8], data: Vec<u8>) -> Vec<u8> {
-    let header = codec::decode::<SnapshotHeader>(header)
-        .map_err(|error| format!("malformed snapshot header: {error}"))
-        .and_then(|header| header.check(&data).map(|()| header));
-    let reply = match header {
+pub async fn serve_snapshot(
+    raft: &Raft,
+    log: &LogStore,
+    header: SnapshotHeader,
+    data: Vec<u8>,
+) -> Vec<u8> {
+    let reply = match header.check(&data).map(|()| header) {
         Err(why) => {
             tracing::warn!(shard = %log.shard(), "{why}: not installed");
             RaftReply::Failed(why)
@@ -450,6 +489,12 @@ pub fn reply_no_group(shard: u32) -> Vec<u8> {
     codec::encode(&RaftReply::Failed(format!("shard {shard} is not running on this node")))
 }
 
+/// The encoded reply to a snapshot stream of `shard` refused before it was installed.
+pub fn refuse_snapshot(shard: u32, why: String) -> Vec<u8> {
+    tracing::warn!(shard, "{why}: not installed");
+    codec::encode(&RaftReply::Failed(why))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,5 +532,27 @@ mod tests {
         changed[SNAPSHOT_CHUNK_BYTES + 7] ^= 0x10;
         let changed = header.check(&changed).expect_err("a flipped bit");
         assert!(changed.contains("checksum"), "{changed}");
+        let other_vote = SnapshotHeader { vote: Vote::new(4, 1), ..header.clone() };
+        let changed = other_vote.check(&data).expect_err("a changed vote");
+        assert!(changed.contains("checksum"), "{changed}");
+    }
+
+    #[test]
+    fn a_header_announcing_too_much_or_an_entry_beyond_its_vote_is_refused_at_once() {
+        let header = header_of(&[1, 2, 3]);
+        let encoded = codec::encode(&header);
+        assert_eq!(SnapshotHeader::announced(&encoded, 3), Ok(header.clone()));
+        let big = SnapshotHeader::announced(&encoded, 2).expect_err("over the limit");
+        assert!(big.contains("more than the 2 a node takes"), "{big}");
+        let malformed = SnapshotHeader::announced(&encoded[..4], 3).expect_err("cut");
+        assert!(malformed.contains("malformed snapshot header"), "{malformed}");
+        // Sent by the leader of term 3, ending at an entry of term 5.
+        let last = openraft::testing::log_id::<crate::types::TypeConfig>(5, 1, 10);
+        let meta = SnapshotMeta { last_log_id: Some(last), ..SnapshotMeta::default() };
+        let beyond = SnapshotHeader::new(Vote::new(3, 1), meta.clone(), &[1]);
+        let refused = SnapshotHeader::announced(&codec::encode(&beyond), 3).expect_err("beyond");
+        assert!(refused.contains("after its sender's vote"), "{refused}");
+        let within = SnapshotHeader::new(Vote::new(5, 1), meta, &[1]);
+        assert!(SnapshotHeader::announced(&codec::encode(&within), 3).is_ok());
     }
 }

@@ -15,6 +15,7 @@ use replication::codec;
 use replication::mux;
 use replication::mux::Replies;
 use replication::network;
+use replication::network::SnapshotHeader;
 use tonic::Request;
 use tonic::Response;
 use tonic::Status;
@@ -61,27 +62,38 @@ impl Peer for PeerService {
         &self,
         request: Request<Streaming<SnapshotChunk>>,
     ) -> Result<Response<RaftResponse>, Status> {
+        let reply = |payload: Vec<u8>| Ok(Response::new(RaftResponse { payload: payload.into() }));
         let mut chunks = request.into_inner();
-        let mut shard = None;
-        let mut header = Vec::new();
-        let mut data = Vec::new();
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk?;
-            if shard.is_none() {
-                shard = Some(chunk.shard);
-                header = chunk.header.to_vec();
+        let first = chunks
+            .next()
+            .await
+            .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))??;
+        // Everything the first chunk says is checked before the rest is taken in: the shard,
+        // and the header's length and log id (`SnapshotHeader::announced`).
+        let shard = first.shard;
+        let Some(group) = self.node.shard(ShardId(shard)) else {
+            return reply(network::reply_no_group(shard));
+        };
+        let header = match SnapshotHeader::announced(&first.header, SNAPSHOT_BYTES_MAX as u64) {
+            Ok(header) => header,
+            Err(why) => return reply(network::refuse_snapshot(shard, why)),
+        };
+        let announced = header.bytes as usize;
+        let mut data = Vec::with_capacity(announced);
+        let mut next = Some(first);
+        while let Some(chunk) = next {
+            if chunk.shard != shard {
+                let why = format!("a chunk of shard {} in a snapshot of {shard}", chunk.shard);
+                return reply(network::refuse_snapshot(shard, why));
             }
-            if data.len() + chunk.data.len() > SNAPSHOT_BYTES_MAX {
-                return Err(Status::resource_exhausted("snapshot too large"));
+            if data.len() + chunk.data.len() > announced {
+                let why = format!("more data than the {announced} bytes the snapshot announced");
+                return reply(network::refuse_snapshot(shard, why));
             }
             data.extend_from_slice(&chunk.data);
+            next = chunks.next().await.transpose()?;
         }
-        let shard = shard.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
-        let payload = match self.node.shard(ShardId(shard)) {
-            Some(group) => network::serve_snapshot(&group.raft, &group.log, &header, data).await,
-            None => network::reply_no_group(shard),
-        };
-        Ok(Response::new(RaftResponse { payload: payload.into() }))
+        reply(network::serve_snapshot(&group.raft, &group.log, header, data).await)
     }
 }
 
