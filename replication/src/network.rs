@@ -47,6 +47,7 @@ use crate::handshake::PeerChannel;
 use crate::mux::MuxError;
 use crate::mux::PeerMux;
 use crate::store::LogStore;
+use crate::types::LogId;
 use crate::types::Raft;
 use crate::types::Snapshot;
 use crate::types::SnapshotMeta;
@@ -407,8 +408,15 @@ impl SnapshotHeader {
                 header.meta, header.bytes
             ));
         }
+        // Leader ids are partially ordered: one that is not comparable is refused too.
+        let owned = |last: &LogId| {
+            matches!(
+                last.leader_id.partial_cmp(&header.vote.leader_id),
+                Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+            )
+        };
         if let Some(last) = &header.meta.last_log_id
-            && !(last.leader_id <= header.vote.leader_id)
+            && !owned(last)
         {
             return Err(format!(
                 "snapshot {} ends at an entry of a leader after its sender's vote {}",

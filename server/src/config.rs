@@ -214,6 +214,12 @@ impl Timing {
     pub fn ms(value: u64) -> Duration {
         Duration::from_millis(value)
     }
+
+    /// A deadlock probe round (`txn::deadlock::ProbeRounds`): half the probe interval, well
+    /// below the period at which waiters send fresh probes.
+    pub fn probe_round(&self) -> Duration {
+        Self::ms(self.probe_interval_ms) / 2
+    }
 }
 
 /// The configuration file's shape (every key optional: flags may supply it).

@@ -21,6 +21,7 @@ use replication::canary::Canary;
 use tokio::time::Instant;
 use txn::command::AbortReason;
 use txn::deadlock::Probe;
+use txn::deadlock::ProbeRounds;
 use txn::state::SCAN_BYTES_MAX;
 use txn::state::rows_bytes;
 use txn::types::Key;
@@ -55,8 +56,6 @@ pub const ENDED_MEMORY: Duration = Duration::from_secs(120);
 /// early. Forgetting is safe: a retried END or a TxnStatus then learns the outcome from the
 /// transaction's record at its home shard (kept for the retention window).
 pub const ENDED_REMEMBERED_MAX: usize = 100_000;
-/// Forwarded probes remembered for deduplication before the expired ones are dropped.
-pub const PROBES_REMEMBERED_MAX: usize = 1024;
 /// Runs, in all, of a one-statement transaction that keeps being chosen as a deadlock victim
 /// (`Coordinator::run_again`).
 pub const ONE_STATEMENT_RUNS_MAX: usize = 3;
@@ -196,7 +195,7 @@ pub struct Coordinator {
     txns: Mutex<BTreeMap<u64, Arc<TxnEntry>>>,
     /// Probes forwarded lately, by (holder, initiator): a second probe of one initiator
     /// through one holder within a probe round is dropped (see `handle_probe`).
-    probes_forwarded: Mutex<BTreeMap<(TxnId, TxnId), Instant>>,
+    probes_forwarded: Mutex<ProbeRounds<Instant>>,
     pub(crate) replicas: std::sync::OnceLock<Arc<dyn crate::coordinator::snapshot::LocalReplicas>>,
 }
 
@@ -206,7 +205,7 @@ impl Coordinator {
         Arc::new(Coordinator {
             ctx,
             txns: Mutex::new(BTreeMap::new()),
-            probes_forwarded: Mutex::new(BTreeMap::new()),
+            probes_forwarded: Mutex::new(ProbeRounds::default()),
             replicas: std::sync::OnceLock::new(),
         })
     }
@@ -1031,27 +1030,15 @@ impl Coordinator {
     }
 
     /// True the first time in a probe round that a probe of `initiator` reaches `holder` here
-    /// (Chandy, Misra and Haas: a process forwards an initiator's probe only the first time).
-    /// The first one is forwarded along every edge out of `holder`, so later ones, arriving
-    /// by other paths, could only find the same cycles again; forwarding them all made the
-    /// probes grow with the number of paths through a dense wait-for graph: 8 hot accounts
-    /// under 16 clients (`kvbench --workload bank`) sent over 1,500 probe messages a second
-    /// per node for about 10 commits. A round is half the probe interval, well below the
+    /// (`txn::deadlock::ProbeRounds`): forwarding them all made the probes grow with the
+    /// number of paths through a dense wait-for graph: 8 hot accounts under 16 clients
+    /// (`kvbench --workload bank`) sent over 1,500 probe messages a second per node for about
+    /// 10 commits. A round is half the probe interval ([`Timing::probe_round`]), well below the
     /// period at which waiters send fresh probes.
     fn first_forward(&self, holder: TxnId, initiator: TxnId) -> bool {
-        let round = Timing::ms(self.timing().probe_interval_ms) / 2;
         let now = Instant::now();
-        let mut forwarded = self.probes_forwarded.lock().expect("probes lock");
-        if forwarded.len() >= PROBES_REMEMBERED_MAX {
-            forwarded.retain(|_, at| now.duration_since(*at) < round);
-        }
-        match forwarded.get(&(holder, initiator)) {
-            Some(at) if now.duration_since(*at) < round => false,
-            _ => {
-                forwarded.insert((holder, initiator), now);
-                true
-            }
-        }
+        let round_end = now + self.timing().probe_round();
+        self.probes_forwarded.lock().expect("probes lock").first(holder, initiator, now, round_end)
     }
 
     /// Aborts transactions idle too long and forgets ended ones after a while.

@@ -52,6 +52,7 @@ use txn::command::Write;
 use txn::deadlock::ConfirmStep;
 use txn::deadlock::Confirmation;
 use txn::deadlock::Probe;
+use txn::deadlock::ProbeRounds;
 use txn::deadlock::ProbeStep;
 use txn::deadlock::shard_step;
 use txn::deadlock::start_probes;
@@ -146,6 +147,8 @@ pub struct Shard {
     /// The transactions that ended here, while this node does not lead the shard (its leader
     /// state holds them while it does). Locked only under `leader`'s lock.
     ended_between_terms: Mutex<EndedTxns>,
+    /// The deadlock probes this shard sent on in the current round.
+    probes_sent: Mutex<ProbeRounds<Instant>>,
     /// Its proposals while it leads (group commit).
     proposer: Arc<Proposer>,
     /// Whether causal readers want fresh closed timestamps (closes on demand).
@@ -211,6 +214,7 @@ impl Shard {
             ctx,
             leader: Mutex::new(None),
             ended_between_terms: Mutex::new(EndedTxns::default()),
+            probes_sent: Mutex::new(ProbeRounds::default()),
             demand: CloseDemand::default(),
         });
         let weak = Arc::downgrade(&shard);
@@ -1854,6 +1858,19 @@ impl Shard {
         for step in steps {
             match step {
                 ProbeStep::Forward(probe) => {
+                    // Once a round per (next holder, initiator), as a coordinator forwards
+                    // (`txn::deadlock::ProbeRounds`).
+                    let now = Instant::now();
+                    let round_end = now + self.timing().probe_round();
+                    let first = self.probes_sent.lock().expect("probes lock").first(
+                        probe.last_holder(),
+                        probe.initiator(),
+                        now,
+                        round_end,
+                    );
+                    if !first {
+                        continue;
+                    }
                     Counters::bump(&self.ctx.counters.probes_sent);
                     let shard = self.clone();
                     tokio::spawn(async move { shard.send_probe(probe).await });

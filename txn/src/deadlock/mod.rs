@@ -105,6 +105,7 @@ mod cycle;
 pub mod harness;
 mod pins;
 mod probe;
+mod probe_rounds;
 mod wait_edge;
 
 #[cfg(test)]
@@ -128,4 +129,6 @@ pub use probe::Probe;
 pub use probe::ProbeStep;
 pub use probe::shard_step;
 pub use probe::start_probes;
+pub use probe_rounds::PROBES_REMEMBERED_MAX;
+pub use probe_rounds::ProbeRounds;
 pub use wait_edge::WaitEdge;
