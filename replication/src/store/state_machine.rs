@@ -397,7 +397,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         snapshot: Vec<u8>,
     ) -> Result<(), io::Error> {
-        let content: ShardSnapshot = codec::decode(&snapshot)?;
+        // Decoding a whole shard takes long for a large one: not on a runtime worker (as the
+        // export, below).
+        let decode = move || codec::decode::<ShardSnapshot>(&snapshot);
+        let content = self.inner.writer.executor().run_blocking("snapshot-decode", decode).await?;
         let installed_closed = content.closed;
         let inner = self.inner.clone();
         let meta_owned = meta.clone();
