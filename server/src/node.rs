@@ -293,6 +293,14 @@ impl Node {
             let quiet = Duration::from_millis(config.timing.election_max_ms);
             let gate = Arc::new(VoteGate::new(gate, quiet));
             let reader = store.reader(shard);
+            // The clock starts past what the replica closed before the restart: started at a
+            // physical clock that runs behind (more than the retention window in the worst
+            // case), its transactions began below the collected watermark, and their commits
+            // were refused until a message from a peer moved the clock (a review found it,
+            // 2026-12-07; no test of its own).
+            if let Ok((closed, _, _)) = reader.safe_time_parts() {
+                ctx.clock.observe(closed);
+            }
             shards.insert(shard, Shard::new(shard, raft, log, reader, gate, ctx.clone()));
         }
         let coordinator = Coordinator::new(ctx.clone());
