@@ -199,8 +199,9 @@ impl ReadPlan {
 /// list keys (of `keys`, every one ever used) whose rows each scan's answer is recorded for:
 /// so a scan is checked on every list key of its range, not only the one it was for (a
 /// phantom, a row missing or stale, on a neighbour; before 2026-12-06 only that one was
-/// recorded, found by a review of the checker). Left out: a key the transaction appended to
-/// earlier with END (the append is not at the node yet, so the scan rightly misses it).
+/// recorded, found by a review of the checker), and the keys not made yet whose names are
+/// next (`World::upcoming_keys`). Left out: a key the transaction appended to earlier with END
+/// (the append is not at the node yet, so the scan rightly misses it).
 fn plan_reads(
     keys: &BTreeSet<String>,
     ops: &[MicroOp],
@@ -278,7 +279,13 @@ async fn append_txn_of(
     // Half the transactions send their appends with END (their locks then taken by the
     // prepares, inside END), the others as WRITE statements.
     let with_end = !one_statement && rng.random_bool(0.5);
-    let plan = plan_reads(&world.borrow().keys, &ops, with_end, rng);
+    let keys = {
+        let world = world.borrow();
+        let mut keys = world.keys.clone();
+        keys.extend(world.upcoming_keys());
+        keys
+    };
+    let plan = plan_reads(&keys, &ops, with_end, rng);
     let invoke =
         world.borrow_mut().histories.invoke(process, now_ns(), plan.recorded(&ops), locking);
     if one_statement {
