@@ -54,8 +54,12 @@ pub struct RunReport {
     pub registers: String,
     /// Everything wrong; empty means the run passed.
     pub problems: Vec<String>,
-    /// The list-append history as JSON lines.
+    /// The list-append history as JSON lines (every transaction: check it with `kvcheck
+    /// --model causal`).
     pub history: String,
+    /// The locking transactions' history as JSON lines (check it with `kvcheck --model
+    /// strict-serializable`).
+    pub locking_history: String,
     /// The nemesis's actions.
     pub nemesis_log: Vec<String>,
     /// Simulated time the run took.
@@ -227,6 +231,7 @@ pub fn run(plan: &Plan) -> RunReport {
         registers: world.registers.summary(),
         problems,
         history: jsonl,
+        locking_history: world.histories.locking.to_jsonl(),
         nemesis_log: nemesis.log.clone(),
         simulated,
         wall: started.elapsed(),

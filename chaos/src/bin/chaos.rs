@@ -99,7 +99,9 @@ fn canary_findings(canary: Canary) -> &'static [&'static str] {
         Canary::FollowerSequentialRead => {
             &["registers: stale read", "registers: non-monotonic", "history: INVALID"]
         }
-        Canary::SkipSafeTimeWait => &["registers: read-your-writes", "INVALID under causal"],
+        Canary::SkipSafeTimeWait => {
+            &["registers: read-your-writes", "INVALID under causal", "snapshots are not cuts"]
+        }
         Canary::YesVoterAbortsAlone => &["bank", "final reads: lost", "history: INVALID"],
         Canary::ReleaseSharedBeforeEndLocks => &["history: INVALID"],
         Canary::SingleIdPerDelivery => {
@@ -110,7 +112,7 @@ fn canary_findings(canary: Canary) -> &'static [&'static str] {
         Canary::ReadSkipsTombstones => &["registers: stale read", "registers: read-your-writes"],
         Canary::ReadSkipsOwnWrite => &["internal"],
         Canary::CloseToTheMillisecond => &["snapshot read after healing took"],
-        Canary::FracturedSnapshot => &["INVALID under causal"],
+        Canary::FracturedSnapshot => &["INVALID under causal", "snapshots are not cuts"],
     }
 }
 
@@ -187,14 +189,28 @@ fn run_one(args: &Args, plan: Plan) -> ExitCode {
     }
     let _ = std::fs::create_dir_all(&args.out);
     let history = args.out.join(format!("seed-{}.jsonl", plan.seed));
+    let locking = args.out.join(format!("seed-{}.locking.jsonl", plan.seed));
     let nemesis = args.out.join(format!("seed-{}.nemesis.txt", plan.seed));
-    let _ = std::fs::write(&history, &report.history);
-    let _ = std::fs::write(&nemesis, report.nemesis_log.join("\n"));
     let mut out = format!("{text}: FAILED");
     for problem in &report.problems {
         out.push_str(&format!("\n  {problem}"));
     }
-    out.push_str(&format!("\n  history: {}  nemesis: {}", history.display(), nemesis.display()));
+    for (path, contents) in [
+        (&history, &report.history),
+        (&locking, &report.locking_history),
+        (&nemesis, &report.nemesis_log.join("\n")),
+    ] {
+        if let Err(error) = std::fs::write(path, contents) {
+            out.push_str(&format!("\n  could not save {}: {error}", path.display()));
+        }
+    }
+    out.push_str(&format!(
+        "\n  history: {} (kvcheck --model causal), {} (kvcheck --model strict-serializable)  \
+         nemesis: {}",
+        history.display(),
+        locking.display(),
+        nemesis.display()
+    ));
     println!("{out}");
     ExitCode::FAILURE
 }
