@@ -6,7 +6,8 @@
 //! A frame whose sender's clock is further ahead than any node's could be
 //! (`server::clock::PEER_CLOCK_AHEAD_MAX_MS`) is refused and moves no clock. Until 2026-12-07
 //! a node adopted it: from `u64::MAX` its next reading overflowed under the clock's lock, and
-//! the node panicked.
+//! the node panicked. So are the timestamps a request's body carries for the clock to adopt
+//! or to write versions at (a commit at home's largest vote, a committed decision's timestamp).
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -22,9 +23,14 @@ use chaos::sim::cluster::node_addr;
 use chaos::sim::net::SimConnector;
 use client::Client;
 use server::clock::PEER_CLOCK_AHEAD_MAX_MS;
+use server::peer::message::PeerReply;
 use server::peer::message::PeerRequest;
+use server::peer::message::PrepareRequest;
+use txn::command::Decision;
+use txn::command::Write;
 use txn::types::ShardId;
 use txn::types::Timestamp;
+use txn::types::TxnId;
 
 /// A shard the simulated cluster (4 shards) does not have.
 const NO_SUCH_SHARD: ShardId = ShardId(9);
@@ -79,6 +85,31 @@ fn a_frame_with_a_clock_from_the_future_is_refused_and_moves_no_clock() {
             match call_with_clock(&node, clock, inspect_request()).await {
                 Err(why) => assert!(why.contains("ahead of this node's"), "{clock}: {why}"),
                 Ok(reply) => panic!("a frame with the clock {clock} answered {reply:?}"),
+            }
+        }
+        // Nor in a request's body: a commit at home whose votes' largest timestamp, or a
+        // phase 2 whose commit timestamp, is that far ahead (refused before anything runs).
+        let txn = TxnId { start_ts: now, coordinator: 1, incarnation: u64::MAX, seq: 1 };
+        let write = Write { key: b"0far".to_vec(), value: Some(b"v".to_vec()) };
+        let request = PrepareRequest {
+            shard: ShardId(0),
+            txn,
+            home: ShardId(0),
+            lock_term: None,
+            acquire: vec![write.key.clone()],
+            wait_ms: 1_000,
+            writes: vec![write],
+            release_shared: true,
+            locks: Vec::new(),
+        };
+        let decision = Decision::Committed { commit_ts: Timestamp(u64::MAX) };
+        for body in [
+            PeerRequest::CommitAtHome { request, after: Timestamp(u64::MAX) },
+            PeerRequest::Finalize { shard: ShardId(0), txn, decision, prepared: true },
+        ] {
+            match call(&node, body).await?.body {
+                PeerReply::Invalid(why) => assert!(why.contains("ahead of this node's"), "{why}"),
+                other => panic!("a body with a timestamp from the future answered {other:?}"),
             }
         }
         // Within the limit (a peer whose clock runs ahead), it is taken.

@@ -402,6 +402,12 @@ impl SnapshotHeader {
     pub fn announced(encoded: &[u8], bytes_max: u64) -> Result<SnapshotHeader, String> {
         let header: SnapshotHeader = codec::decode(encoded)
             .map_err(|error| format!("malformed snapshot header: {error}"))?;
+        if header.bytes == 0 {
+            // Every export starts with the encoding's version byte; an empty one is the meta
+            // of a start-up snapshot (`StateMachine::meta_only_snapshots`), which would fail
+            // to decode inside openraft's state machine task and stop the group.
+            return Err(format!("snapshot {} carries no data", header.meta));
+        }
         if header.bytes > bytes_max {
             return Err(format!(
                 "snapshot {} announces {} bytes, more than the {bytes_max} a node takes",
@@ -452,7 +458,11 @@ pub async fn serve_snapshot(
     header: SnapshotHeader,
     data: Vec<u8>,
 ) -> Vec<u8> {
-    let reply = match header.check(&data).map(|()| header) {
+    let checked = header.check(&data).and_then(|()| match data.first() {
+        Some(&codec::FORMAT_VERSION) => Ok(header),
+        _ => Err(format!("snapshot {} is not of this build's encoding", header.meta)),
+    });
+    let reply = match checked {
         Err(why) => {
             tracing::warn!(shard = %log.shard(), "{why}: not installed");
             RaftReply::Failed(why)
@@ -525,7 +535,7 @@ mod tests {
         let decoded: SnapshotHeader = codec::decode(&codec::encode(&header)).expect("decodes");
         assert_eq!(decoded, header);
         assert_eq!(decoded.check(&data), Ok(()));
-        assert_eq!(header_of(&[]).check(&[]), Ok(()), "an empty state");
+        assert_eq!(header_of(&[]).check(&[]), Ok(()), "the length and checksum of nothing");
     }
 
     #[test]
@@ -554,6 +564,8 @@ mod tests {
         assert!(big.contains("more than the 2 a node takes"), "{big}");
         let malformed = SnapshotHeader::announced(&encoded[..4], 3).expect_err("cut");
         assert!(malformed.contains("malformed snapshot header"), "{malformed}");
+        let empty = SnapshotHeader::announced(&codec::encode(&header_of(&[])), 3);
+        assert!(empty.expect_err("no data").contains("carries no data"));
         // Sent by the leader of term 3, ending at an entry of term 5.
         let last = openraft::testing::log_id::<crate::types::TypeConfig>(5, 1, 10);
         let meta = SnapshotMeta { last_log_id: Some(last), ..SnapshotMeta::default() };

@@ -70,18 +70,39 @@ impl NodeClock {
     pub fn observe_peer(&self, remote: Timestamp) -> Result<(), String> {
         let physical = self.physical.now_ms();
         let mut hlc = self.hlc.lock().expect("clock lock");
+        Self::within_peer_bound(&hlc, physical, remote, "a peer's clock")?;
+        hlc.observe(remote);
+        Ok(())
+    }
+
+    /// Refuses a timestamp that a peer's message carries in its body (a commit timestamp, the
+    /// largest vote of a commit at home) by the rule of [`NodeClock::observe_peer`], without
+    /// observing it: adopted or written as a version, it would move the clock as far (a review
+    /// found `CommitAtHome.after = u64::MAX` overflowing the clock after the envelope's was
+    /// bounded, 2026-12-07).
+    pub fn check_peer(&self, ts: Timestamp, what: &str) -> Result<(), String> {
+        let physical = self.physical.now_ms();
+        let hlc = self.hlc.lock().expect("clock lock");
+        Self::within_peer_bound(&hlc, physical, ts, what)
+    }
+
+    fn within_peer_bound(
+        hlc: &Hlc,
+        physical: u64,
+        remote: Timestamp,
+        what: &str,
+    ) -> Result<(), String> {
         if remote <= hlc.last() {
             return Ok(());
         }
         let ahead = remote.physical_ms().saturating_sub(physical);
         if ahead > PEER_CLOCK_AHEAD_MAX_MS {
             return Err(format!(
-                "a peer's clock {remote} is {} s ahead of this node's (at most {} s)",
+                "{what} {remote} is {} s ahead of this node's clock (at most {} s)",
                 ahead / 1000,
                 PEER_CLOCK_AHEAD_MAX_MS / 1000
             ));
         }
-        hlc.observe(remote);
         Ok(())
     }
 

@@ -341,6 +341,30 @@ impl Node {
         Ok(node)
     }
 
+    /// Refuses a request whose body carries a timestamp that this node's clock would adopt, or
+    /// write as a version, further ahead than a peer's clock may be
+    /// ([`NodeClock::check_peer`]): the largest vote of a commit at home, and a committed
+    /// decision's commit timestamp.
+    fn body_timestamps_in_bounds(&self, request: &PeerRequest) -> Result<(), String> {
+        let committed = |decision: &txn::command::Decision| match decision {
+            txn::command::Decision::Committed { commit_ts } => Some(*commit_ts),
+            txn::command::Decision::Aborted { .. } => None,
+        };
+        let carried = match request {
+            PeerRequest::CommitAtHome { after, .. } => {
+                Some(("the votes' largest timestamp", *after))
+            }
+            PeerRequest::Finalize { decision, .. } | PeerRequest::Decide { decision, .. } => {
+                committed(decision).map(|ts| ("the commit timestamp", ts))
+            }
+            _ => None,
+        };
+        match carried {
+            Some((what, ts)) => self.ctx.clock.check_peer(ts, what),
+            None => Ok(()),
+        }
+    }
+
     /// The node's context.
     pub fn context(&self) -> &Arc<NodeContext> {
         &self.ctx
@@ -402,6 +426,9 @@ impl Node {
             && !self.ctx.topology.has(prepare.home)
         {
             return no_such_shard(prepare.home);
+        }
+        if let Err(why) = self.body_timestamps_in_bounds(&request) {
+            return PeerReply::Invalid(why);
         }
         match request {
             PeerRequest::Lock(request) => {

@@ -29,6 +29,10 @@ use crate::peer::message::PeerRequest;
 
 /// The largest snapshot a node accepts.
 pub const SNAPSHOT_BYTES_MAX: usize = 8 << 30;
+/// The most a snapshot stream's buffer reserves before its data arrives: the announced length
+/// is the sender's word, and reserved whole it let one chunk's header claim 8 GiB at once (a
+/// review found it).
+pub const SNAPSHOT_RESERVE_MAX: usize = 64 << 20;
 
 /// The Peer service of a node.
 pub struct PeerService {
@@ -79,7 +83,7 @@ impl Peer for PeerService {
             Err(why) => return reply(network::refuse_snapshot(shard, why)),
         };
         let announced = header.bytes as usize;
-        let mut data = Vec::with_capacity(announced);
+        let mut data = Vec::with_capacity(announced.min(SNAPSHOT_RESERVE_MAX));
         let mut next = Some(first);
         while let Some(chunk) = next {
             if chunk.shard != shard {
