@@ -463,10 +463,7 @@ pub async fn serve_snapshot(
         _ => Err(format!("snapshot {} is not of this build's encoding", header.meta)),
     });
     let reply = match checked {
-        Err(why) => {
-            tracing::warn!(shard = %log.shard(), "{why}: not installed");
-            RaftReply::Failed(why)
-        }
+        Err(why) => return refuse_snapshot(log.shard(), why),
         Ok(SnapshotHeader { vote, meta, .. }) if already_holds(raft, log, &vote, &meta) => {
             tracing::info!(shard = %log.shard(), snapshot = %meta, "the log holds the snapshot's last entry: not installed");
             RaftReply::Snapshot(SnapshotResponse::new(vote))
@@ -508,8 +505,8 @@ pub fn reply_no_group(shard: u32) -> Vec<u8> {
 }
 
 /// The encoded reply to a snapshot stream of `shard` refused before it was installed.
-pub fn refuse_snapshot(shard: u32, why: String) -> Vec<u8> {
-    tracing::warn!(shard, "{why}: not installed");
+pub fn refuse_snapshot(shard: ShardId, why: String) -> Vec<u8> {
+    tracing::warn!(%shard, "{why}: not installed");
     codec::encode(&RaftReply::Failed(why))
 }
 

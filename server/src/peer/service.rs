@@ -80,7 +80,7 @@ impl Peer for PeerService {
         };
         let header = match SnapshotHeader::announced(&first.header, SNAPSHOT_BYTES_MAX as u64) {
             Ok(header) => header,
-            Err(why) => return reply(network::refuse_snapshot(shard, why)),
+            Err(why) => return reply(network::refuse_snapshot(ShardId(shard), why)),
         };
         let announced = header.bytes as usize;
         let mut data = Vec::with_capacity(announced.min(SNAPSHOT_RESERVE_MAX));
@@ -88,11 +88,11 @@ impl Peer for PeerService {
         while let Some(chunk) = next {
             if chunk.shard != shard {
                 let why = format!("a chunk of shard {} in a snapshot of {shard}", chunk.shard);
-                return reply(network::refuse_snapshot(shard, why));
+                return reply(network::refuse_snapshot(ShardId(shard), why));
             }
             if data.len() + chunk.data.len() > announced {
                 let why = format!("more data than the {announced} bytes the snapshot announced");
-                return reply(network::refuse_snapshot(shard, why));
+                return reply(network::refuse_snapshot(ShardId(shard), why));
             }
             data.extend_from_slice(&chunk.data);
             next = chunks.next().await.transpose()?;
