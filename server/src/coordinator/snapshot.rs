@@ -117,6 +117,10 @@ impl Coordinator {
         }
         let wait = Timing::ms(self.timing().rpc_ms);
         let mut why = String::new();
+        // A replica that collected past the snapshot answers TooOld; another, behind it in
+        // collection (each replica collects as it applies), may still serve it. TooOld is the
+        // answer only when no replica served: it says more than "unavailable".
+        let mut too_old = None;
         for node in replicas {
             let request = PeerRequest::SnapshotRead {
                 shard,
@@ -126,10 +130,13 @@ impl Coordinator {
             };
             match self.ctx.peers.call(node, request, wait * 2).await {
                 Ok(PeerReply::Read(read)) => return Ok(read),
-                Ok(PeerReply::TooOld(too_old)) => return Err(StatementError::TooOld(too_old)),
+                Ok(PeerReply::TooOld(detail)) => too_old = too_old.or(Some(detail)),
                 Ok(other) => why = format!("{other:?}"),
                 Err(error) => why = error.to_string(),
             }
+        }
+        if let Some(detail) = too_old {
+            return Err(StatementError::TooOld(detail));
         }
         Err(StatementError::Unavailable(format!(
             "no replica of {shard} could serve a snapshot in time ({why})"
