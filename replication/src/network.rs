@@ -47,6 +47,7 @@ use crate::handshake::PeerChannel;
 use crate::mux::MuxError;
 use crate::mux::PeerMux;
 use crate::store::LogStore;
+use crate::store::SnapshotData;
 use crate::types::LogId;
 use crate::types::Raft;
 use crate::types::Snapshot;
@@ -75,8 +76,9 @@ pub const UNREACHABLE_BACKOFF_FIRST: Duration = Duration::from_millis(200);
 /// keeps it until a call gets through: a follower that comes back waits up to this long to be
 /// reached again, and a rolling restart that takes the next node down meanwhile stalls the
 /// shard's writes for that long (a review's scenario). 2 s halves the exports and bounds that
-/// stall; what would remove the exports is a snapshot exported only once the follower
-/// answers (not done: openraft reads the snapshot before it calls the network).
+/// stall. The export runs in [`ShardPeer::full_snapshot`], not on the shard's apply task; what
+/// would remove the exports is a stream opened before the export (not done: its header
+/// carries the data's length and checksum).
 pub const UNREACHABLE_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// The pauses before the attempts to reach a follower that cannot be reached: doubling from
@@ -208,7 +210,7 @@ fn unexpected(reply: RaftReply) -> RPCError<TypeConfig> {
 }
 
 impl RaftNetworkV2<TypeConfig> for ShardPeer {
-    type SnapshotData = Vec<u8>;
+    type SnapshotData = SnapshotData;
 
     fn backoff(&self) -> Option<Backoff> {
         Some(Backoff::new(unreachable_backoff()))
@@ -273,21 +275,30 @@ impl RaftNetworkV2<TypeConfig> for ShardPeer {
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let mut client = self.client()?;
         let shard = self.shard.0;
-        let data = snapshot.snapshot;
-        let header = codec::encode(&SnapshotHeader::new(vote, snapshot.meta, &data));
-        // The whole transfer, decode and durable import by the receiver must fit: a fixed
-        // deadline (openraft's, 10 s) left a shard of a few GB unable ever to reach a follower
-        // that fell behind the purged log (a review found it, 2026-12-05).
-        let deadline = option.hard_ttl() + size_allowance(data.len());
-        let chunks = async_stream_chunks(shard, header, data);
-        let send = tokio::time::timeout(deadline, client.snapshot(chunks));
+        let send = async move {
+            type Failed = StreamingError<TypeConfig>;
+            // The export reads the whole shard (off the runtime's workers): here, not where
+            // openraft read the snapshot, which is the task that applies the shard's entries.
+            let data = snapshot.snapshot.encode().await.map_err(|error| -> Failed {
+                NetworkError::from_string(error.to_string()).into()
+            })?;
+            let header = codec::encode(&SnapshotHeader::new(vote, snapshot.meta, &data));
+            // The whole transfer, decode and durable import by the receiver must fit: a fixed
+            // deadline (openraft's, 10 s) left a shard of a few GB unable ever to reach a
+            // follower that fell behind the purged log (a review found it, 2026-12-05).
+            let deadline = option.hard_ttl() + size_allowance(data.len());
+            let chunks = async_stream_chunks(shard, header, data);
+            match tokio::time::timeout(deadline, client.snapshot(chunks)).await {
+                Err(_) => Err(Failed::from(NetworkError::from_string(format!(
+                    "snapshot not acknowledged within {deadline:?}"
+                )))),
+                Ok(Err(status)) => Err(unreachable(status.message()).into()),
+                Ok(Ok(response)) => Ok(response.into_inner()),
+            }
+        };
         let response = tokio::select! {
             closed = cancel => return Err(closed.into()),
-            sent = send => match sent {
-                Err(_) => return Err(NetworkError::from_string(format!("snapshot not acknowledged within {deadline:?}")).into()),
-                Ok(Err(status)) => return Err(unreachable(status.message()).into()),
-                Ok(Ok(response)) => response.into_inner(),
-            },
+            sent = send => sent?,
         };
         match codec::decode::<RaftReply>(&response.payload) {
             Ok(RaftReply::Snapshot(response)) => Ok(response),
@@ -297,18 +308,19 @@ impl RaftNetworkV2<TypeConfig> for ShardPeer {
     }
 }
 
-/// Splits a snapshot into chunks; the first carries the header.
+/// Splits a snapshot into chunks (views of `data`, not copies); the first carries the header.
 fn async_stream_chunks(
     shard: u32,
     header: Vec<u8>,
     data: Vec<u8>,
 ) -> impl futures::Stream<Item = SnapshotChunk> + Send + 'static {
-    let mut chunks: Vec<SnapshotChunk> = data
-        .chunks(SNAPSHOT_CHUNK_BYTES)
-        .map(|piece| SnapshotChunk {
+    let data = bytes::Bytes::from(data);
+    let mut chunks: Vec<SnapshotChunk> = (0..data.len())
+        .step_by(SNAPSHOT_CHUNK_BYTES)
+        .map(|start| SnapshotChunk {
             shard,
             header: Vec::new().into(),
-            data: piece.to_vec().into(),
+            data: data.slice(start..data.len().min(start + SNAPSHOT_CHUNK_BYTES)),
         })
         .collect();
     if chunks.is_empty() {
@@ -469,7 +481,13 @@ pub async fn serve_snapshot(
             RaftReply::Snapshot(SnapshotResponse::new(vote))
         }
         Ok(SnapshotHeader { vote, meta, .. }) => {
-            match raft.install_full_snapshot(vote, Snapshot { meta, snapshot: data }).await {
+            match raft
+                .install_full_snapshot(
+                    vote,
+                    Snapshot { meta, snapshot: SnapshotData::Encoded(data) },
+                )
+                .await
+            {
                 Ok(response) => RaftReply::Snapshot(response),
                 Err(error) => RaftReply::Failed(error.to_string()),
             }

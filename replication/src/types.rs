@@ -34,8 +34,8 @@ pub type Vote = openraft::alias::VoteOf<TypeConfig>;
 pub type StoredMembership = openraft::alias::StoredMembershipOf<TypeConfig>;
 /// Snapshot metadata.
 pub type SnapshotMeta = openraft::alias::SnapshotMetaOf<TypeConfig>;
-/// A snapshot whose data is the encoded shard state.
-pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, Vec<u8>>;
+/// A snapshot: its meta and the shard's tables, exported when sent.
+pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, crate::store::SnapshotData>;
 /// Raft metrics of one group.
 pub type RaftMetrics = openraft::RaftMetrics<TypeConfig>;
 

@@ -39,6 +39,7 @@
 //! - [`log_store`]: a shard's Raft log and vote.
 //! - [`stall`]: the watchdog that stops a node whose disk stalls.
 //! - [`state_machine`]: a shard's state machine and snapshots.
+//! - [`snapshot_data`]: a snapshot's data, exported only when sent.
 //! - [`reader`]: read-only access for the server.
 //! - [`safe_parts`]: a shard's safe-time parts, cached between applies.
 
@@ -48,6 +49,7 @@ pub mod log_store;
 pub mod presence;
 pub mod reader;
 pub mod safe_parts;
+pub mod snapshot_data;
 pub mod stall;
 pub mod state_machine;
 pub mod wal;
@@ -73,6 +75,7 @@ pub use identity::IdentityError;
 pub use log_store::LogStore;
 pub use reader::ShardReader;
 pub use safe_parts::SafeParts;
+pub use snapshot_data::SnapshotData;
 pub use state_machine::StateMachine;
 pub use wal::WAL_DIR;
 pub use wal::Wal;

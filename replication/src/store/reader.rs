@@ -54,8 +54,8 @@ impl ShardReader {
         ShardReader { db, state: ShardState::new(shard), meta_table, safe_parts, exports }
     }
 
-    /// How many snapshots of the shard this node has exported to send to followers since it
-    /// started.
+    /// How many snapshots of the shard this node has read to send to followers since it
+    /// started (each is exported as it is sent).
     pub fn snapshots_exported(&self) -> u64 {
         self.exports.load(Ordering::Relaxed)
     }

@@ -18,9 +18,10 @@
 //!   data is produced. The log is therefore purged only below a durable state.
 //! - *Reading* one (a leader sending it to a follower that needs purged entries, or openraft at
 //!   start-up) is also a durable commit, inside which a redb read transaction is opened; the
-//!   shard's tables, applied log id and membership are exported from that transaction: a
-//!   snapshot at or after the last one built, always consistent, and always durable (openraft
-//!   takes the meta it reads at start-up as a point up to which it may purge the log).
+//!   applied log id and membership are read in it, and the network exports the shard's tables
+//!   from it when it sends them ([`SnapshotData`]): a snapshot at or after the last one built,
+//!   always consistent, and always durable (openraft takes the meta it reads at start-up as a
+//!   point up to which it may purge the log).
 //! - *Installing* one replaces the shard's tables and applied id in one durable commit, before
 //!   openraft purges the follower's log.
 //!
@@ -65,6 +66,8 @@ use txn::types::Timestamp;
 
 use crate::codec;
 use crate::store::SafeParts;
+use crate::store::snapshot_data::SnapshotData;
+use crate::store::snapshot_data::Tables;
 use crate::store::writer::RedbSink;
 use crate::store::writer::Writer;
 use crate::types::LogId;
@@ -280,7 +283,7 @@ pub struct SnapshotBuilder {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    type SnapshotData = Vec<u8>;
+    type SnapshotData = SnapshotData;
 
     /// One durable commit; the snapshot's meta is the applied id it made durable. The data is
     /// left empty: openraft keeps only the meta of a built snapshot, and
@@ -295,12 +298,12 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 Ok(SnapshotMeta { last_log_id: applied, last_membership: membership })
             })
             .await?;
-        Ok(Snapshot { meta, snapshot: Vec::new() })
+        Ok(Snapshot { meta, snapshot: SnapshotData::empty() })
     }
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
-    type SnapshotData = Vec<u8>;
+    type SnapshotData = SnapshotData;
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
@@ -395,10 +398,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Vec<u8>,
+        snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
         // Decoding a whole shard takes long for a large one: not on a runtime worker (as the
-        // export, below).
+        // export). Data not received (openraft's storage suite installs one store's snapshot
+        // in another) is exported first.
+        let snapshot = snapshot.encode().await?;
         let decode = move || codec::decode::<ShardSnapshot>(&snapshot);
         let content = self.inner.writer.executor().run_blocking("snapshot-decode", decode).await?;
         let installed_closed = content.closed;
@@ -421,11 +426,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(())
     }
 
-    /// The shard's tables at (about) the current applied id, exported in one read transaction
-    /// opened inside a durable commit: the snapshot's meta is always durable. It must be, for
+    /// The shard's tables at (about) the current applied id, as one read transaction opened
+    /// inside a durable commit: the snapshot's meta is always durable. It must be, for
     /// openraft takes the meta of this call at start-up (after re-applying the log with
     /// volatile commits) as the snapshot up to which it may purge the log; a meta ahead of the
     /// disk would let a crash leave the state behind a purged log (the simulation found this).
+    /// Nothing is exported here: the network exports the tables when it sends them
+    /// ([`SnapshotData`]), so the shard's applies, which run on the same task, do not wait.
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
         let db = self.inner.db.clone();
         // Opened before the commit, the read transaction sees no more than it makes durable.
@@ -437,16 +444,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let meta = SnapshotMeta { last_log_id: applied, last_membership: membership };
         if self.inner.meta_only.load(Ordering::SeqCst) {
             // No data: an install of it fails to decode rather than emptying a shard.
-            return Ok(Some(Snapshot { meta, snapshot: Vec::new() }));
+            return Ok(Some(Snapshot { meta, snapshot: SnapshotData::empty() }));
         }
-        // Reading and encoding a whole shard takes long for a large one: not on a runtime
-        // worker, whose other tasks (every shard's heartbeats) would wait meanwhile.
-        let state = self.inner.state.clone();
-        let export = move || state.export(&rtx).map(|exported| codec::encode(&exported));
-        let data = self.inner.writer.executor().run_blocking("snapshot-export", export).await;
-        let data = data.map_err(io_error)?;
         self.inner.exports.fetch_add(1, Ordering::Relaxed);
-        Ok(Some(Snapshot { meta, snapshot: data }))
+        let tables =
+            Tables { rtx, state: self.inner.state.clone(), executor: self.inner.writer.executor() };
+        Ok(Some(Snapshot { meta, snapshot: SnapshotData::Tables(tables) }))
     }
 }
 
@@ -462,6 +465,7 @@ mod tests {
     use txn::types::Timestamp;
     use txn::types::TxnId;
 
+    use crate::store::SnapshotData;
     use crate::store::Store;
     use crate::store::writer::Executor;
     use crate::types::Entry;
@@ -491,7 +495,8 @@ mod tests {
     /// The closed timestamp the exported tables hold.
     async fn closed_in_tables(sm: &mut super::StateMachine) -> (u64, Timestamp) {
         let snapshot = sm.get_current_snapshot().await.expect("read").expect("a snapshot");
-        let content: ShardSnapshot = crate::codec::decode(&snapshot.snapshot).expect("decode");
+        let data = snapshot.snapshot.encode().await.expect("export");
+        let content: ShardSnapshot = crate::codec::decode(&data).expect("decode");
         (snapshot.meta.last_log_id.map(|id| id.index).unwrap_or(0), content.closed)
     }
 
@@ -520,11 +525,15 @@ mod tests {
         apply(&mut sm, vec![put(3, "c")]).await;
         let sent = sm.get_current_snapshot().await.expect("read").expect("a snapshot");
         assert_eq!(sent.meta.last_log_id.map(|id| id.index), Some(3), "read at the applied id");
+        // Exported only when sent: what the shard applies meanwhile is not in it.
+        apply(&mut sm, vec![put(4, "d")]).await;
+        let data = sent.snapshot.encode().await.expect("export");
 
         let other_dir = tempfile::tempdir().expect("temp dir");
         let other = open(other_dir.path());
         let (_other_log, mut other_sm) = other.open_shard(SHARD).await.expect("shard");
-        other_sm.install_snapshot(&sent.meta, sent.snapshot.clone()).await.expect("install");
+        let received = SnapshotData::Encoded(data.clone());
+        other_sm.install_snapshot(&sent.meta, received).await.expect("install");
         let (applied, _) = other_sm.applied_state().await.expect("applied");
         assert_eq!(applied, sent.meta.last_log_id);
         let reader = other.reader(SHARD);
@@ -532,8 +541,11 @@ mod tests {
             let value = reader.read(key.as_bytes(), Timestamp(1_000)).expect("read");
             assert_eq!(value, Some(vec![index]), "{key} came with the snapshot");
         }
+        let later = reader.read(b"d", Timestamp(1_000)).expect("read");
+        assert_eq!(later, None, "applied after the snapshot was read");
         let again = other_sm.get_current_snapshot().await.expect("read").expect("a snapshot");
-        assert_eq!(again.snapshot, sent.snapshot, "the installed state reads back the same");
+        let again = again.snapshot.encode().await.expect("export");
+        assert_eq!(again, data, "the installed state reads back the same");
     }
 
     #[tokio::test(flavor = "current_thread")]
