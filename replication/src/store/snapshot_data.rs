@@ -29,7 +29,7 @@ use crate::store::writer::Executor;
 /// A shard's snapshot: its tables at a read transaction, or their encoding.
 pub enum SnapshotData {
     /// The tables as a read transaction sees them, not read yet (a leader's, until sent).
-    Tables(Tables),
+    Tables(Box<Tables>),
     /// The encoded tables (received from a leader; empty for a snapshot that has only a meta).
     Encoded(Vec<u8>),
 }
@@ -57,7 +57,8 @@ impl SnapshotData {
     pub async fn encode(self) -> io::Result<Vec<u8>> {
         match self {
             SnapshotData::Encoded(bytes) => Ok(bytes),
-            SnapshotData::Tables(Tables { rtx, state, executor }) => {
+            SnapshotData::Tables(tables) => {
+                let Tables { rtx, state, executor } = *tables;
                 let export = move || state.export(&rtx).map(|exported| codec::encode(&exported));
                 executor
                     .run_blocking("snapshot-export", export)

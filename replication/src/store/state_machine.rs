@@ -449,7 +449,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.inner.exports.fetch_add(1, Ordering::Relaxed);
         let tables =
             Tables { rtx, state: self.inner.state.clone(), executor: self.inner.writer.executor() };
-        Ok(Some(Snapshot { meta, snapshot: SnapshotData::Tables(tables) }))
+        Ok(Some(Snapshot { meta, snapshot: SnapshotData::Tables(Box::new(tables)) }))
     }
 }
 
