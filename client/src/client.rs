@@ -53,6 +53,9 @@ use crate::transaction::reason_name;
 
 /// Deadline of one request (longer than the server's lock wait limit, 10 s by default).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// The longest deadline of one request that [`Client::connect_options`] takes: a day. Every
+/// request has a deadline; a longer one (`Duration::MAX` for "none") overflowed the clock.
+pub const REQUEST_TIMEOUT_MAX: Duration = Duration::from_secs(24 * 60 * 60);
 /// Deadline of one node's Topology answer while the client learns the cluster's layout (short:
 /// an unreachable node is skipped for the next).
 pub const TOPOLOGY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -235,6 +238,12 @@ impl Client {
         if seeds.is_empty() {
             return Err(Error::Invalid("no node address given".into()));
         }
+        if timeout.is_zero() || timeout > REQUEST_TIMEOUT_MAX {
+            return Err(Error::Invalid(format!(
+                "a request's deadline must be above zero and at most {REQUEST_TIMEOUT_MAX:?}, \
+                 got {timeout:?}"
+            )));
+        }
         for seed in &seeds {
             crate::connector::check_host_port(seed).map_err(Error::Invalid)?;
         }
@@ -288,9 +297,32 @@ impl Client {
         self.inner.token.load(Ordering::SeqCst)
     }
 
-    /// Raises the session's causal token (imported from another session).
+    /// Raises the session's causal token to `token`, unchecked: for tokens this cluster gave.
+    /// A token from elsewhere goes through [`Client::import_token`], since the session keeps
+    /// the largest token it was given and nodes refuse one from the far future.
     pub fn observe_token(&self, token: u64) {
         self.inner.token.fetch_max(token, Ordering::SeqCst);
+    }
+
+    /// Adopts a token another session exported ([`Client::token`]): the session's causal reads
+    /// then see at least what that session saw. A token more than
+    /// [`proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS`] ahead of this machine's clock is refused and
+    /// changes nothing: the nodes would refuse every later request of the session, and the
+    /// session could not take it back. (This machine's clock: not for the simulation.)
+    pub fn import_token(&self, token: u64) -> Result<(), Error> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64);
+        if let Some(ahead_ms) = proto::kv::causal_token_too_far_ahead(token, now_ms) {
+            return Err(Error::Invalid(format!(
+                "token {token} is {} s ahead of this machine's clock (nodes refuse tokens more \
+                 than {} s ahead): not a token of this cluster",
+                ahead_ms / 1000,
+                proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS / 1000
+            )));
+        }
+        self.observe_token(token);
+        Ok(())
     }
 
     /// The session's consistency.
@@ -691,7 +723,12 @@ impl Client {
                     let handle = response.into_inner().txn.ok_or_else(|| {
                         Error::Unavailable("BEGIN answered without a handle".into())
                     })?;
-                    return Ok(Transaction::new(self.clone(), addr, handle, read_only));
+                    // A causal READ ONLY transaction reads a snapshot and holds nothing (with
+                    // the server's default consistency this client cannot tell, and takes it
+                    // as one that locks).
+                    let snapshot = read_only && consistency == Consistency::Causal;
+                    let txn = Transaction::new(self.clone(), addr, handle, read_only, snapshot);
+                    return Ok(txn);
                 }
                 Ok(Err(status)) => match Error::from_status(status, false) {
                     error @ Error::Unavailable(_) => last = error,
@@ -834,7 +871,12 @@ impl Client {
                     Ok(Ok(response)) => {
                         let response = response.into_inner();
                         return match outcome_said(response.outcome) {
-                            Said::Committed => Ok(TxnOutcome::Committed(response.commit_ts)),
+                            Said::Committed => {
+                                // The session now knows of the commit: its causal reads must
+                                // see it (read your writes after an unknown END).
+                                self.observe_token(response.commit_ts);
+                                Ok(TxnOutcome::Committed(response.commit_ts))
+                            }
                             Said::Aborted => {
                                 let abort = response.abort.unwrap_or_default();
                                 Ok(TxnOutcome::Aborted {

@@ -53,6 +53,9 @@ pub struct Transaction {
     /// be reached at all.
     fallback: Vec<String>,
     read_only: bool,
+    /// A causal READ ONLY transaction: it reads a snapshot and holds nothing, so a statement
+    /// that got no answer leaves it open (kv.proto) and may be sent again.
+    snapshot: bool,
     home: Option<u32>,
     aborted: Option<Error>,
     /// An END was sent: dropped now, the transaction is not aborted (the END settles it).
@@ -129,6 +132,7 @@ impl Transaction {
         addr: String,
         handle: TxnHandle,
         read_only: bool,
+        snapshot: bool,
     ) -> Transaction {
         Transaction {
             client,
@@ -136,6 +140,7 @@ impl Transaction {
             handle: Some(handle),
             fallback: Vec::new(),
             read_only,
+            snapshot,
             home: None,
             aborted: None,
             ending: false,
@@ -153,6 +158,7 @@ impl Transaction {
             handle: None,
             fallback: order,
             read_only: false,
+            snapshot: false,
             home: None,
             aborted: None,
             ending: false,
@@ -248,6 +254,10 @@ impl Transaction {
         call: impl std::future::Future<Output = T>,
     ) -> Result<T, tokio::time::error::Elapsed> {
         debug_assert!(self.aborted.is_none(), "a statement of an ended transaction");
+        if self.snapshot {
+            // Nothing held: a statement given up leaves the transaction open (`note`).
+            return tokio::time::timeout(self.client.inner.timeout, call).await;
+        }
         self.aborted = Some(Error::Aborted {
             reason: "UNAVAILABLE".into(),
             message: "a statement was given up before its answer came".into(),
@@ -270,7 +280,8 @@ impl Transaction {
     /// after an idle abort) is gone with nothing of it applied, since this handle never ended
     /// it: that is the abort COORDINATOR_LOST, retryable, and so it is returned (until
     /// 2026-12-06 a bare NotFound, which `Client::transaction` did not retry and the shell
-    /// printed as an error with the transaction still open; found by a review).
+    /// printed as an error with the transaction still open; found by a review). A statement of
+    /// a snapshot transaction that got no answer leaves it open: it holds nothing (kv.proto).
     fn note(&mut self, error: Error) -> Error {
         let error = match error {
             Error::NotFound(message) => Error::Aborted {
@@ -282,7 +293,7 @@ impl Transaction {
         };
         match &error {
             Error::Aborted { .. } => self.aborted = Some(error.clone()),
-            Error::Unavailable(message) | Error::Unknown(message) => {
+            Error::Unavailable(message) | Error::Unknown(message) if !self.snapshot => {
                 self.aborted = Some(Error::Aborted {
                     reason: "UNAVAILABLE".into(),
                     message: format!("a statement got no answer: {message}"),

@@ -100,6 +100,59 @@ async fn kvsh_answers_bad_statements_with_error_and_a_nonzero_exit_and_changes_n
     assert_eq!(stored.map(|v| v.len()), Some(VALUE_BYTES_MAX));
 }
 
+/// A script's transaction commits whole or not at all: a statement of the block that fails
+/// (bad input leaves an interactive transaction open) or a line that does not parse aborts it,
+/// and END says so. And a quoted value may span lines in `-f` and piped input as in `-c`:
+/// before 2026-12-07 each line was parsed alone, so the lines inside the string ran as
+/// statements (found by a review, as was the partial commit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_statement_fails_a_scripts_block_and_a_quoted_value_spans_lines() {
+    let cluster = Cluster::start().await;
+    let addrs = cluster.addrs();
+    let client = cluster.client().await;
+    client.put("Alice", "1").await.expect("seed write");
+    let long_key = "x".repeat(KEY_BYTES_MAX + 1);
+
+    let script =
+        format!("BEGIN; WRITE Script1 x; WRITE {long_key} v; WRITE Script2 y; END; WRITE After z");
+    let output = kvsh::run_c(&addrs, &script).await;
+    assert!(!output.success(), "{output:?}");
+    let lines = output.lines();
+    assert_eq!(lines.len(), 6, "{output:?}");
+    assert_eq!(lines[..2], ["OK", "OK"], "{output:?}");
+    assert!(lines[2].starts_with("ERROR: "), "{output:?}");
+    assert_eq!(lines[3], "ERROR: transaction aborted, end it with ABORT", "{output:?}");
+    assert!(lines[4].starts_with("ABORTED: USER "), "{output:?}");
+    assert_eq!(lines[5], "OK", "after END statements run again: {output:?}");
+    assert_eq!(client.get("Script1").await.expect("READ"), None, "nothing of the block");
+    assert_eq!(text(client.get("After").await.expect("READ")).as_deref(), Some("z"));
+
+    let file = cluster.dir().join("parse-error.kv");
+    std::fs::write(&file, "BEGIN\nWRITE Parse1 x\nFROB\nEND\n").expect("write the script");
+    let output = kvsh::run_file(&addrs, &file).await;
+    let lines = output.lines();
+    assert_eq!(lines.len(), 4, "{output:?}");
+    assert!(
+        lines[2].starts_with("ERROR: ") && lines[3].starts_with("ABORTED: USER "),
+        "{output:?}"
+    );
+    assert_eq!(client.get("Parse1").await.expect("READ"), None, "nothing of the block");
+
+    let script = "BEGIN\nWRITE Note \"remember to\nDELETE Alice\n\"\nEND\n";
+    std::fs::write(&file, script).expect("write the script");
+    for (how, output) in [
+        ("-f", kvsh::run_file(&addrs, &file).await),
+        ("stdin", kvsh::run_stdin(&addrs, script.as_bytes()).await),
+    ] {
+        assert!(output.success(), "{how}: {output:?}");
+        assert_eq!(output.lines(), ["OK", "OK", "COMMITTED"], "{how}: {output:?}");
+        let note = text(client.get("Note").await.expect("READ"));
+        assert_eq!(note.as_deref(), Some("remember to\nDELETE Alice\n"), "{how}");
+        let alice = text(client.get("Alice").await.expect("READ"));
+        assert_eq!(alice.as_deref(), Some("1"), "{how}: the line inside the value did not run");
+    }
+}
+
 /// Starts `command` with no input, its output captured, killed if the test drops it.
 fn spawn_piped(command: &mut Command) -> tokio::process::Child {
     command
@@ -296,6 +349,10 @@ async fn a_causal_token_from_the_future_is_refused_and_moves_no_clock() {
     let an_hour_ahead = (now_ms() + 3_600_000) << proto::kv::CAUSAL_TOKEN_LOGICAL_BITS;
     for token in [u64::MAX, 1 << 63, an_hour_ahead] {
         let session = cluster.client().await;
+        let refused = session.import_token(token).expect_err("the library refuses it");
+        assert!(refused.to_string().contains("ahead of this machine's clock"), "{refused}");
+        assert_eq!(session.token(), 0, "a refused import changes nothing");
+        // Past the library's check (as a client in another language would be): the nodes.
         session.observe_token(token);
         let refused = session.put("future", "v").await.expect_err("a write with the token");
         assert!(refused.to_string().contains("ahead of this node's clock"), "{refused}");

@@ -15,7 +15,8 @@
 //! ```
 //!
 //! Keywords are case-insensitive. A line holds any number of statements separated by `;` (a
-//! line break outside quotes separates them too, so a script parses whole); empty statements and comments (`--` or `#` to the end of the line) are skipped. Keys and
+//! line break outside quotes separates them too, so a script parses whole; `-f` and piped
+//! input run a line at a time, and a line that ends inside quotes continues on the next); empty statements and comments (`--` or `#` to the end of the line) are skipped. Keys and
 //! values are bare words, `"double-quoted"` strings with escapes, or `'single-quoted'` literal
 //! strings (details in [`parser`]). The empty key is rejected, except as a `SCAN` bound, where
 //! it means the start (`from`) or the end (`to`) of the key space. Key and value size limits

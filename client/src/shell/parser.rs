@@ -45,6 +45,9 @@ use crate::shell::statement::Statement;
 /// key fits with room to spare. The server enforces the real key and value limits, which are
 /// configurable; this cap only keeps a runaway paste or file from eating the shell's memory.
 pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
+/// The message of a string left open at the end of the text: line-at-a-time input then reads
+/// on (`repl`).
+pub const UNTERMINATED_QUOTE: &str = "unterminated quote";
 
 /// The statement keywords, for "did you mean" suggestions.
 const KEYWORDS: [&str; 14] = [
@@ -245,7 +248,7 @@ impl<'a> Lexer<'a> {
     fn single_quoted(&mut self) -> Result<Token<'a>, ParseError> {
         let rest = self.rest();
         let Some(length) = rest[1..].find('\'') else {
-            return Err(ParseError::new("unterminated quote").with_near(rest));
+            return Err(ParseError::new(UNTERMINATED_QUOTE).with_near(rest));
         };
         let source = &rest[..length + 2];
         self.position += source.len();
@@ -261,7 +264,7 @@ impl<'a> Lexer<'a> {
         let mut index = 1;
         loop {
             let Some(special) = rest[index..].find(['"', '\\']) else {
-                return Err(ParseError::new("unterminated quote").with_near(rest));
+                return Err(ParseError::new(UNTERMINATED_QUOTE).with_near(rest));
             };
             bytes.extend_from_slice(&rest.as_bytes()[index..index + special]);
             index += special;
@@ -301,7 +304,7 @@ fn escape(text: &str, quoted: &str) -> Result<(u8, usize), ParseError> {
     let mut chars = text.chars();
     chars.next();
     let byte = match chars.next() {
-        None => return Err(ParseError::new("unterminated quote").with_near(quoted)),
+        None => return Err(ParseError::new(UNTERMINATED_QUOTE).with_near(quoted)),
         Some('"') => b'"',
         Some('\\') => b'\\',
         Some('n') => b'\n',

@@ -31,6 +31,7 @@ use crate::client::Consistency;
 use crate::shell::format::format_error;
 use crate::shell::format::format_parse_error;
 use crate::shell::parser::MAX_LINE_BYTES;
+use crate::shell::parser::UNTERMINATED_QUOTE;
 use crate::shell::parser::parse_line;
 use crate::shell::parser::parse_line_bytes;
 use crate::shell::session::Session;
@@ -97,7 +98,11 @@ pub fn run_blocking(options: ShellOptions) -> i32 {
     let nodes = options.connect.join(",");
     let mut shell = Shell {
         runtime,
-        session: Session::new(client),
+        // Interactive only on a terminal with neither -c nor -f.
+        session: match options.input {
+            Input::Stdin if std::io::stdin().is_terminal() => Session::new(client),
+            _ => Session::script(client),
+        },
         failed: false,
         interrupted: false,
         nodes,
@@ -236,6 +241,7 @@ impl Shell {
 
     fn parse_failed(&mut self, text: String) {
         self.print(StatementOutput { text, failed: true });
+        self.runtime.block_on(self.session.line_failed());
     }
 
     fn exit_status(&self) -> i32 {
@@ -283,6 +289,10 @@ impl Shell {
     /// ends, fails, or Ctrl-C comes while the shell waits for a line.
     fn run_lines(&mut self, open: impl FnOnce() -> Box<dyn BufRead> + Send + 'static) {
         let mut lines = spawn_line_reader(open);
+        // A line that ends inside a quoted string continues on the next one (a value with line
+        // breaks), as `-c` and a whole script parse it: run alone, the lines inside the string
+        // ran as statements of their own. Bounded by the parser's MAX_LINE_BYTES.
+        let mut open_quote: Option<Vec<u8>> = None;
         loop {
             let next =
                 self.runtime.block_on(unless_interrupted(&mut self.interrupts, lines.recv()));
@@ -292,8 +302,20 @@ impl Shell {
                     self.interrupted = true;
                     return;
                 }
-                Some(None) => return,
-                Some(Some(Ok(line))) => line,
+                Some(None) => {
+                    if let Some(unfinished) = open_quote.take() {
+                        self.run_line(&unfinished);
+                    }
+                    return;
+                }
+                Some(Some(Ok(line))) => match open_quote.take() {
+                    Some(mut unfinished) => {
+                        unfinished.push(b'\n');
+                        unfinished.extend_from_slice(&line);
+                        unfinished
+                    }
+                    None => line,
+                },
                 Some(Some(Err(error))) => {
                     eprintln!("kvsh: cannot read input: {error}");
                     self.failed = true;
@@ -301,11 +323,19 @@ impl Shell {
                 }
             };
             match parse_line_bytes(&line) {
-                Err(error) => self.parse_failed(format_parse_error(&error)),
-                Ok(statements) => {
-                    for statement in statements {
-                        self.execute(statement);
-                    }
+                Err(error) if error.message == UNTERMINATED_QUOTE => open_quote = Some(line),
+                _ => self.run_line(&line),
+            }
+        }
+    }
+
+    /// Parses and runs one line of input (or several joined by an open quote).
+    fn run_line(&mut self, line: &[u8]) {
+        match parse_line_bytes(line) {
+            Err(error) => self.parse_failed(format_parse_error(&error)),
+            Ok(statements) => {
+                for statement in statements {
+                    self.execute(statement);
                 }
             }
         }

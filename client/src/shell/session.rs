@@ -77,7 +77,14 @@ pub struct Session {
     /// The statement in progress, when cancelling it takes more than aborting the open
     /// transaction.
     in_flight: Option<InFlight>,
+    /// A script's session (`-c`, `-f`, piped input; [`Session::script`]): a statement of an
+    /// open transaction that fails, or a line that does not parse, fails the block.
+    script: bool,
 }
+
+/// What END prints for a script's block that failed ([`Session::script`]).
+pub const SCRIPT_BLOCK_FAILED: &str = "USER a statement of the transaction failed, and a script's \
+     transaction commits whole or not at all";
 
 /// A statement in progress whose cancellation (Ctrl-C) needs handling of its own.
 enum InFlight {
@@ -109,7 +116,36 @@ fn aborted(reason: &str, message: &str) -> StatementOutput {
 impl Session {
     /// A session over `client`.
     pub fn new(client: Client) -> Session {
-        Session { client, txn: None, failed_block: None, in_flight: None }
+        Session { client, txn: None, failed_block: None, in_flight: None, script: false }
+    }
+
+    /// A session that runs a script (`-c`, `-f`, piped input), where nobody reads an error
+    /// before the next statement runs. A statement of an open transaction that fails and
+    /// leaves it open (bad input, a write in a READ ONLY transaction), or a line that does not
+    /// parse, aborts the transaction: the rest of its block answers
+    /// [`TXN_ABORTED_MESSAGE`] and END prints `ABORTED:`. Interactively such a transaction
+    /// stays open, and END commits the statements that succeeded (the user saw the error).
+    pub fn script(client: Client) -> Session {
+        Session { script: true, ..Session::new(client) }
+    }
+
+    /// A line did not parse (its statements ran none): in a script, it fails an open block.
+    pub async fn line_failed(&mut self) {
+        if self.script {
+            self.fail_block().await;
+        }
+    }
+
+    /// Aborts the open transaction, unless the server did already (END prints that abort),
+    /// and makes the rest of its block fail.
+    async fn fail_block(&mut self) {
+        if self.txn.as_ref().is_none_or(|txn| txn.abort_error().is_some()) {
+            return;
+        }
+        let txn = self.txn.take().expect("an open transaction");
+        self.failed_block =
+            Some(StatementOutput { text: format_aborted(SCRIPT_BLOCK_FAILED), failed: true });
+        let _ = txn.abort().await;
     }
 
     /// The client.
@@ -124,6 +160,21 @@ impl Session {
 
     /// Executes one statement.
     pub async fn execute(&mut self, statement: Statement) -> StatementOutput {
+        let of_txn = matches!(
+            statement,
+            Statement::Read { .. }
+                | Statement::Write { .. }
+                | Statement::Delete { .. }
+                | Statement::Scan { .. }
+        );
+        let output = self.execute_statement(statement).await;
+        if output.failed && of_txn && self.script {
+            self.fail_block().await;
+        }
+        output
+    }
+
+    async fn execute_statement(&mut self, statement: Statement) -> StatementOutput {
         if self.failed_block.is_some() {
             return match statement {
                 Statement::End => self.failed_block.take().expect("a failed block"),
@@ -196,18 +247,11 @@ impl Session {
             }
             Statement::ShowToken => ok(self.client.token().to_string()),
             Statement::SetToken(text) => match text.trim().parse::<u64>() {
-                Ok(token) => match token_ahead_s(token) {
-                    // The nodes would refuse it, and the session keeps the largest token it
-                    // was given: it could not be taken back.
-                    Some(ahead) => error(&format!(
-                        "token {token} is {ahead} s ahead of this machine's clock (nodes refuse \
-                         tokens more than {} s ahead): not a token of this cluster",
-                        proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS / 1000
-                    )),
-                    None => {
-                        self.client.observe_token(token);
-                        ok(OK)
-                    }
+                // A token from the far future is refused before the session keeps it (it
+                // could not be taken back): the library checks it.
+                Ok(token) => match self.client.import_token(token) {
+                    Ok(()) => ok(OK),
+                    Err(refused) => render(&refused),
                 },
                 Err(_) => error(&format!(
                     "a token is a non-negative integer (SHOW TOKEN prints one), got {text:?}"
@@ -343,14 +387,4 @@ impl Session {
             (None, _) => error("statement cancelled"),
         }
     }
-}
-
-/// How many seconds `token` is ahead of this machine's clock, if by more than the nodes accept
-/// (`proto::kv::CAUSAL_TOKEN_AHEAD_MAX_MS`). The shell runs outside the simulation: it reads
-/// the system clock.
-fn token_ahead_s(token: u64) -> Option<u64> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as u64);
-    proto::kv::causal_token_too_far_ahead(token, now_ms).map(|ahead| ahead / 1000)
 }

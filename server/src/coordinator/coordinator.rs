@@ -127,6 +127,10 @@ pub struct TxnEntry {
     /// Its session stream closed ([`Coordinator::abandon`]): a lock wait that abandon ends
     /// aborts it as [`ABANDONED`], not as the client's ABORT.
     pub abandoned: std::sync::atomic::AtomicBool,
+    /// It reads a snapshot (a causal READ ONLY transaction): it holds nothing, so a statement
+    /// of it cancelled before its answer leaves it open, as one answered UNAVAILABLE does
+    /// (kv.proto); the client may send the statement again.
+    pub snapshot: bool,
 }
 
 impl TxnEntry {
@@ -256,7 +260,10 @@ impl Coordinator {
         // first, and an END polled on another worker in between could commit without the
         // cancelled statement (a review found it, 2026-12-06).
         let statement = std::pin::pin!(statement);
-        let unanswered = Unanswered { coordinator: self.clone(), txn, forget, armed: true };
+        // A snapshot transaction's client that learned its id keeps it open (see
+        // `TxnEntry::snapshot`); one that never learned it cannot use it again.
+        let armed = forget || !self.entry(&txn).is_ok_and(|entry| entry.snapshot);
+        let unanswered = Unanswered { coordinator: self.clone(), txn, forget, armed };
         let answer = statement.await;
         unanswered.answered();
         answer
@@ -294,6 +301,7 @@ impl Coordinator {
             cancelled: std::sync::atomic::AtomicBool::new(false),
             ending: std::sync::atomic::AtomicUsize::new(0),
             abandoned: std::sync::atomic::AtomicBool::new(false),
+            snapshot: snapshot.is_some(),
         });
         self.txns.lock().expect("txns lock").insert(id.seq, entry);
         Ok(id)
