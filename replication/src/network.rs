@@ -297,6 +297,7 @@ impl RaftNetworkV2<TypeConfig> for ShardPeer {
             }
         };
         let response = tokio::select! {
+            biased;
             closed = cancel => return Err(closed.into()),
             sent = send => sent?,
         };

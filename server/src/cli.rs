@@ -85,12 +85,20 @@ pub fn start_config(args: &StartArgs) -> Result<NodeConfig, ConfigError> {
         ConfigError::Invalid(format!("missing --{what} (or `{what}` in the config file)"))
     };
     let peers = args.peers.clone().or(file.peers).ok_or_else(|| missing("peers"))?;
+    let data = args.data.clone().or(file.data).ok_or_else(|| missing("data"))?;
+    // Fixed when the cluster was created: a restart without `--shards` takes the data
+    // directory's (before 2026-12-07 the default, which the identity check then refused).
+    let shards = args
+        .shards
+        .or(file.shards)
+        .or_else(|| replication::store::identity::stored_shards(&data))
+        .unwrap_or(DEFAULT_SHARDS);
     NodeConfig {
         id: args.id.or(file.id).ok_or_else(|| missing("id"))?,
         listen: args.listen.clone().or(file.listen).ok_or_else(|| missing("listen"))?,
         peers: parse_peers(&peers)?,
-        data: args.data.clone().or(file.data).ok_or_else(|| missing("data"))?,
-        shards: args.shards.or(file.shards).unwrap_or(DEFAULT_SHARDS),
+        data,
+        shards,
         consistency: file.consistency.unwrap_or_default(),
         limits: file.limits,
         timing: file.timing,

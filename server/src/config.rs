@@ -45,6 +45,11 @@ pub const WRITE_BYTES_LIMIT: usize = 64 << 20;
 /// The largest value of any `[timing]` setting: a week. Far above any sensible period, and
 /// low enough that no sum or multiple of timings the node computes can overflow.
 pub const TIMING_MS_MAX: u64 = 7 * 24 * 3600 * 1000;
+/// The largest count limit (`scan_rows_max`, `open_txns_max`, `session_requests_max`,
+/// `snapshot_every_entries`, `collect_pass_rows`): far past anything sensible, and within what
+/// the structures they size accept (a session's semaphore panicked above `usize::MAX >> 3`
+/// permits, aborting the node at its first session; a review, 2026-12-07).
+pub const COUNT_LIMIT: u64 = 1 << 32;
 
 // One entry, even at twice the limit in encoding (a margin: each write is charged 64 bytes
 // more than its key and value, above its framing), travels alone in one
@@ -334,6 +339,12 @@ impl NodeConfig {
             if value == 0 {
                 return Err(invalid(format!("limits: {name} must be positive")));
             }
+            let counts = !name.ends_with("_bytes_max");
+            if counts && value > COUNT_LIMIT {
+                return Err(invalid(format!(
+                    "limits: {name} must be at most {COUNT_LIMIT}, got {value}"
+                )));
+            }
         }
         for (name, value) in [
             ("key_bytes_max", limits.key_bytes_max),
@@ -501,6 +512,9 @@ mod tests {
         let limits = Limits { snapshot_every_entries: 0, ..Limits::default() };
         let error = NodeConfig { limits, ..config() }.validate().expect_err("no snapshots");
         assert_eq!(error.to_string(), "limits: snapshot_every_entries must be positive");
+        let limits = Limits { session_requests_max: 1 << 62, ..Limits::default() };
+        let error = NodeConfig { limits, ..config() }.validate().expect_err("a huge semaphore");
+        assert!(error.to_string().contains("session_requests_max must be at most"), "{error}");
         let limits = Limits { scan_rows_max: 0, ..Limits::default() };
         let error = NodeConfig { limits, ..config() }.validate().expect_err("empty scans");
         assert_eq!(error.to_string(), "limits: scan_rows_max must be positive");

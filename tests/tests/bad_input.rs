@@ -840,6 +840,36 @@ async fn a_node_started_with_another_shard_count_is_refused_by_the_others() {
     assert_eq!(text(client.get("Shape").await.expect("READ")).as_deref(), Some("agreed"));
 }
 
+/// A node of a cluster created with `--shards 2`, restarted without the flag, takes the count
+/// from its data directory: before 2026-12-07 it took the default (4), and its own identity
+/// check refused to start (found by a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_without_shards_takes_the_count_from_the_data_directory() {
+    let mut cluster = Cluster::builder().held(1).held(2).held(3).spawn();
+    for id in [1, 2, 3] {
+        cluster.set_node_args(id, &["--shards", "2"]);
+        cluster.launch_held(id);
+    }
+    // (The cluster's own readiness check knows four shards.)
+    let client = cluster.client().await;
+    e2e::poll::eventually("the cluster to take a write", MISCONFIGURED_WITHIN, || async {
+        client.put("Count", "two").await.map_err(|error| error.to_string())
+    })
+    .await;
+    cluster.kill9(1);
+    cluster.set_node_args(1, &[]);
+    cluster.restart(1);
+    e2e::poll::eventually("node 1 to run two shards", MISCONFIGURED_WITHIN, || async {
+        match cluster.statuses().await.remove(&1) {
+            Some(Ok(status)) if status.shards.len() == 2 => Ok(()),
+            other => Err(format!("node 1's STATUS: {other:?}")),
+        }
+    })
+    .await;
+    assert!(!cluster.has_exited(1), "node 1 runs: {}", cluster.log_tail(1, 20));
+    assert_eq!(text(client.get("Count").await.expect("READ")).as_deref(), Some("two"));
+}
+
 /// A `--peers` list that gives node 2 node 3's address, and node 3 node 2's: node 1's requests
 /// reach the wrong nodes, which refuse them (before 2026-12-06 they answered, as the node they
 /// are not: a quorum could count one node twice). Nodes 2 and 3 serve meanwhile; started again

@@ -186,6 +186,22 @@ pub fn claim(
     Ok(Identity { node_id, shards, incarnation, fresh: found_id.is_none() })
 }
 
+/// The shard count recorded in the data directory `data`, if it holds an identity: a node
+/// restarted without `--shards` takes it (the count is fixed when the cluster is created). A
+/// database that cannot be opened now (another process has it, it is damaged) answers `None`;
+/// opening it for real says why.
+pub fn stored_shards(data: &std::path::Path) -> Option<u32> {
+    let file = data.join(super::NODE_FILE);
+    if !file.is_file() {
+        return None;
+    }
+    let db = Database::open(&file).ok()?;
+    let rtx = db.begin_read().ok()?;
+    let table = rtx.open_table(NODE_TABLE).ok()?;
+    let shards = table.get("shards").ok()??.value();
+    u32::try_from(shards).ok()
+}
+
 /// The vote gate of `shard` as last recorded: `None` while closed, else the floor.
 pub fn vote_gate(db: &Database, shard: u32) -> Result<Option<u64>, redb::Error> {
     let rtx = db.begin_read()?;

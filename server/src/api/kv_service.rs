@@ -435,7 +435,15 @@ impl Kv for KvService {
             .txn
             .ok_or_else(|| Status::invalid_argument("ABORT needs a transaction handle"))?;
         let txn = self.txn_id(&handle)?;
-        self.node.coordinator().abort(txn).await.map_err(to_status)?;
+        // Runs to its end even if the client goes away meanwhile, as END does: dropped with
+        // its handler while it waited for the transaction's state (a statement still on its
+        // way), the abort was lost and the locks stayed until the idle limit (a review,
+        // 2026-12-07).
+        let coordinator = self.node.coordinator().clone();
+        tokio::spawn(async move { coordinator.abort(txn).await })
+            .await
+            .map_err(|error| Status::internal(format!("the abort task failed: {error}")))?
+            .map_err(to_status)?;
         Ok(Response::new(AbortResponse {}))
     }
 

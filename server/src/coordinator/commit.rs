@@ -138,6 +138,14 @@ impl Coordinator {
         }
         let was_active = state.status == Status::Active;
         let outcome = self.end(txn, &mut state).await;
+        // Remembered for ENDED_MEMORY from its END, not from its last statement.
+        entry.touch();
+        if !was_active && let Outcome::Unknown(_) = outcome {
+            // A retried END of a transaction whose first END could not learn the outcome:
+            // the record knows it by now, or decides it (as TxnStatus does).
+            drop(state);
+            return Ok(self.txn_status(txn, None).await.unwrap_or(outcome));
+        }
         // Its prepares' lock waits ended by `abandon` (the stream it was begun on closed while
         // this END, sent on another, waited): the abort is the stream's, not the client's
         // ABORT, so retryable, as for a statement (found by a review, 2026-12-06). Only for
@@ -666,19 +674,33 @@ impl Coordinator {
             return Err(StatementError::Invalid(format!("no shard {home}")));
         }
         let request = PeerRequest::Status { shard: home, txn, resolve: true, prepared_here: false };
-        match self.ctx.peers.call_shard(home, request, self.rpc_deadline() * 2).await {
+        let decided = match self.ctx.peers.call_shard(home, request, self.rpc_deadline() * 2).await
+        {
             Ok((_, PeerReply::Decided(Decision::Committed { commit_ts }))) => {
-                Ok(Outcome::Committed { commit_ts })
+                Outcome::Committed { commit_ts }
             }
             Ok((_, PeerReply::Decided(Decision::Aborted { reason }))) => {
-                Ok(Outcome::Aborted { reason, detail: "recorded as aborted".into() })
+                Outcome::Aborted { reason, detail: "recorded as aborted".into() }
             }
-            Ok((_, PeerReply::TooOld(why))) => Err(StatementError::TooOld(why)),
+            Ok((_, PeerReply::TooOld(why))) => return Err(StatementError::TooOld(why)),
             Ok((_, other)) => {
-                Err(StatementError::Unavailable(format!("the home shard answered {other:?}")))
+                let why = format!("the home shard answered {other:?}");
+                return Err(StatementError::Unavailable(why));
             }
-            Err(error) => Err(StatementError::Unavailable(error.to_string())),
+            Err(error) => return Err(StatementError::Unavailable(error.to_string())),
+        };
+        // One of this node's transactions whose END left the outcome unknown: a retried END
+        // now answers the record's decision too (it answered "unknown, ask TxnStatus" for as
+        // long as the transaction was remembered; a review, 2026-12-07).
+        if self.ctx.is_mine(&txn)
+            && let Ok(entry) = self.entry(&txn)
+        {
+            let mut state = self.state_of(&entry).await;
+            if let Status::Ended(Outcome::Unknown(_)) = state.status {
+                state.status = Status::Ended(decided.clone());
+            }
         }
+        Ok(decided)
     }
 }
 

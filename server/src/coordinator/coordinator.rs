@@ -50,11 +50,13 @@ use txn::lock::LockSpan;
 
 /// How often idle transactions and old ended ones are swept.
 pub const SWEEP_PERIOD: Duration = Duration::from_secs(1);
-/// An ended transaction's outcome is remembered this long (END and TxnStatus answer it).
+/// An ended transaction's outcome is remembered this long after its END (END and TxnStatus
+/// answer it).
 pub const ENDED_MEMORY: Duration = Duration::from_secs(120);
 /// At most this many ended transactions are remembered; beyond it the sweep forgets the oldest
-/// early. Forgetting is safe: a retried END or a TxnStatus then learns the outcome from the
-/// transaction's record at its home shard (kept for the retention window).
+/// early. Forgetting is safe: a TxnStatus then learns the outcome from the transaction's
+/// record at its home shard (kept for the retention window), and a retried END answers
+/// NOT_FOUND (kv.proto: ask TxnStatus).
 pub const ENDED_REMEMBERED_MAX: usize = 100_000;
 /// Runs, in all, of a one-statement transaction that keeps being chosen as a deadlock victim
 /// (`Coordinator::run_again`).
@@ -134,7 +136,7 @@ pub struct TxnEntry {
 }
 
 impl TxnEntry {
-    fn touch(&self) {
+    pub(crate) fn touch(&self) {
         *self.last_active.lock().expect("activity lock") = Instant::now();
     }
 }

@@ -845,6 +845,8 @@ impl Shard {
         let mut next_probe = Instant::now() + Timing::ms(timing.probe_delay_ms);
         loop {
             tokio::select! {
+                // In this order when several are ready: a run replays from its seed.
+                biased;
                 end = &mut woken => {
                     return end.unwrap_or(WaitEnd::Aborted {
                         reason: AbortReason::LeaderChanged,
