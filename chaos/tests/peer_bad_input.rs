@@ -8,6 +8,14 @@
 //! a node adopted it: from `u64::MAX` its next reading overflowed under the clock's lock, and
 //! the node panicked. So are the timestamps a request's body carries for the clock to adopt
 //! or to write versions at (a commit at home's largest vote, a committed decision's timestamp).
+//!
+//! Requests that no correct node sends and that a replica would have applied as they came are
+//! refused before anything runs (since 2026-12-07, found by a review): a prepare whose writes
+//! name a key twice (its second version failed an assertion of the apply, on every replica and
+//! at every replay), a `Decide` of COMMITTED, waits longer than any period (their deadlines
+//! overflowed), a deadlock confirmation that is not a cycle (an assertion under the shard's
+//! state lock poisoned it). And a `Finish` of an ABORTED record changes nothing (it failed an
+//! assertion of the apply).
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -26,8 +34,14 @@ use server::clock::PEER_CLOCK_AHEAD_MAX_MS;
 use server::peer::message::PeerReply;
 use server::peer::message::PeerRequest;
 use server::peer::message::PrepareRequest;
+use server::peer::message::SnapshotAt;
+use server::peer::message::SnapshotOp;
+use txn::command::AbortReason;
 use txn::command::Decision;
 use txn::command::Write;
+use txn::deadlock::Confirmation;
+use txn::deadlock::Deadlock;
+
 use txn::types::ShardId;
 use txn::types::Timestamp;
 use txn::types::TxnId;
@@ -117,6 +131,85 @@ fn a_frame_with_a_clock_from_the_future_is_refused_and_moves_no_clock() {
         let later = call_with_clock(&node, ahead, inspect_request()).await?.clock;
         assert!(later > ahead, "the clock {later} moved past the peer's {ahead}");
         assert!(later < too_far, "the refused clocks moved nothing: {later}");
+        Ok(client)
+    });
+}
+
+#[test]
+fn requests_no_correct_node_sends_are_refused_and_the_shards_serve_on() {
+    serves_on_after(7, |client| async move {
+        let node = node_addr(1);
+        let now = call(&node, PeerRequest::Inspect { shard: ShardId(0) }).await?.clock;
+        let txn = TxnId { start_ts: now, coordinator: 1, incarnation: u64::MAX, seq: 7 };
+        let write = |value: &[u8]| Write { key: b"0twice".to_vec(), value: Some(value.to_vec()) };
+        let prepare = |writes: Vec<Write>, wait_ms: u64| PrepareRequest {
+            shard: ShardId(0),
+            txn,
+            home: ShardId(0),
+            lock_term: None,
+            acquire: vec![b"0twice".to_vec()],
+            wait_ms,
+            writes,
+            release_shared: true,
+            locks: Vec::new(),
+        };
+        let empty = Deadlock { cycle: Vec::new() };
+        let refused = [
+            (PeerRequest::CommitOnePhase(prepare(vec![write(b"a"), write(b"b")], 1_000)), "twice"),
+            (PeerRequest::Prepare(prepare(vec![write(b"a")], u64::MAX)), "longer than any"),
+            (
+                PeerRequest::SnapshotRead {
+                    shard: ShardId(0),
+                    at: SnapshotAt::AtLeast(Timestamp::ZERO),
+                    op: SnapshotOp::Read { key: b"0twice".to_vec() },
+                    wait_ms: u64::MAX,
+                },
+                "longer than any",
+            ),
+            (
+                PeerRequest::Decide {
+                    shard: ShardId(0),
+                    txn,
+                    decision: Decision::Committed { commit_ts: now },
+                    one_phase: false,
+                },
+                "ABORTED only",
+            ),
+            (
+                PeerRequest::Confirm {
+                    shard: ShardId(0),
+                    confirmation: Confirmation { deadlock: empty, confirmed: 0 },
+                },
+                "not a deadlock cycle",
+            ),
+        ];
+        for (request, needle) in refused {
+            let what = format!("{request:?}");
+            match call(&node, request).await?.body {
+                PeerReply::Invalid(why) => assert!(why.contains(needle), "{what}: {why}"),
+                other => panic!("{what} answered {other:?}"),
+            }
+        }
+        // A Finish of an ABORTED record, at the record's leader: applied, it changes nothing.
+        let aborted = Decision::Aborted { reason: AbortReason::User };
+        for id in 1..=3 {
+            let decide =
+                PeerRequest::Decide { shard: ShardId(0), txn, decision: aborted, one_phase: false };
+            if let PeerReply::Decided(decision) = call(&node_addr(id), decide).await?.body {
+                assert_eq!(decision, aborted);
+                let finish = PeerRequest::Finish { shard: ShardId(0), txn };
+                let reply = call(&node_addr(id), finish).await?.body;
+                assert!(matches!(reply, PeerReply::Done), "{reply:?}");
+            }
+        }
+        // Applied with the leader's next close (an idle shard closes every 250 ms: a second of
+        // simulated time holds several); the shard serves on (as do the others).
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for round in 0..3 {
+            let key = format!("0after{round}");
+            client.put(&key, "v").await?;
+            assert_eq!(client.get(&key).await?.as_deref(), Some(&b"v"[..]));
+        }
         Ok(client)
     });
 }

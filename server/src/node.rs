@@ -427,7 +427,9 @@ impl Node {
         {
             return no_such_shard(prepare.home);
         }
-        if let Err(why) = self.body_timestamps_in_bounds(&request) {
+        if let Err(why) =
+            self.body_timestamps_in_bounds(&request).and_then(|()| well_formed(&request))
+        {
             return PeerReply::Invalid(why);
         }
         match request {
@@ -587,4 +589,42 @@ impl Node {
             let _ = shard.raft.shutdown().await;
         }
     }
+}
+
+/// Checks what a peer request carries that no correct node sends and that a replica would
+/// apply as it came (a node of another build, a tool on the peer port): a prepare's writes
+/// naming one key twice (the second version failed the apply's order assertion on every
+/// replica, at every replay), a `Decide` of COMMITTED (only a commit at home records that,
+/// with its writes), a lock wait longer than any period (its deadline overflowed), a deadlock
+/// confirmation that is not a cycle (an assertion under the shard's state lock poisoned it).
+/// Found by a review, 2026-12-07.
+fn well_formed(request: &PeerRequest) -> Result<(), String> {
+    let too_long = |wait_ms: u64| {
+        (wait_ms > crate::config::TIMING_MS_MAX)
+            .then(|| format!("a wait of {wait_ms} ms is longer than any period"))
+    };
+    let why = match request {
+        PeerRequest::Prepare(prepare)
+        | PeerRequest::CommitOnePhase(prepare)
+        | PeerRequest::CommitAtHome { request: prepare, .. }
+        | PeerRequest::Acquire(prepare) => {
+            let mut keys: Vec<&[u8]> = prepare.writes.iter().map(|w| w.key.as_slice()).collect();
+            keys.sort_unstable();
+            let repeated = keys.windows(2).any(|pair| pair[0] == pair[1]);
+            if repeated {
+                Some(format!("{}'s writes name a key twice", prepare.txn))
+            } else {
+                too_long(prepare.wait_ms)
+            }
+        }
+        PeerRequest::SnapshotRead { wait_ms, .. } => too_long(*wait_ms),
+        PeerRequest::Decide { txn, decision: txn::command::Decision::Committed { .. }, .. } => {
+            Some(format!("{txn}: a Decide records ABORTED only"))
+        }
+        PeerRequest::Confirm { confirmation, .. } if !confirmation.is_well_formed() => {
+            Some(format!("not a deadlock cycle: {}", confirmation.deadlock))
+        }
+        _ => None,
+    };
+    why.map_or(Ok(()), Err)
 }

@@ -1809,7 +1809,13 @@ impl Shard {
         };
         match self.vote_read_only(txn, term, true).await {
             PeerReply::Voted { .. } => PeerReply::Read(read),
-            reply => reply,
+            // Its leadership not confirmed in time (in the same term, the lock is still here):
+            // the read is refused, so its lock goes now, not at the holder check's eviction
+            // about a second later (a review, 2026-12-07).
+            reply => {
+                self.forget(txn, term);
+                reply
+            }
         }
     }
 

@@ -67,6 +67,12 @@ impl Confirmation {
         Confirmation { deadlock, confirmed: 0 }
     }
 
+    /// True when its cycle is well formed ([`Deadlock::is_well_formed`]) and its count is
+    /// inside it: what a confirmation received from a peer is checked for.
+    pub fn is_well_formed(&self) -> bool {
+        self.deadlock.is_well_formed() && self.confirmed < self.deadlock.cycle.len()
+    }
+
     /// The edge to check next.
     pub fn edge(&self) -> &WaitEdge {
         let length = self.deadlock.cycle.len();

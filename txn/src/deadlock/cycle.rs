@@ -6,6 +6,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::Serialize;
 
+use super::MAX_PROBE_EDGES;
 use super::WaitEdge;
 use crate::lock::Grant;
 use crate::lock::LockTable;
@@ -72,18 +73,26 @@ impl Deadlock {
         Some(cancelled)
     }
 
-    /// Asserts the cycle is non-empty, chained, closed and simple.
-    fn check(&self) {
-        let first = self.cycle.first().expect("a deadlock cycle has edges");
-        let last = self.cycle.last().expect("a deadlock cycle has edges");
-        assert_eq!(last.holder, first.waiter, "deadlock cycle not closed: {self}");
-        for pair in self.cycle.windows(2) {
-            assert_eq!(pair[0].holder, pair[1].waiter, "deadlock cycle not chained: {self}");
-        }
+    /// True when the cycle is non-empty, at most [`MAX_PROBE_EDGES`] long (a probe's path and the edge that closes it), chained, closed and
+    /// simple: what [`Deadlock::new`] asserts, and what a cycle received from a peer is checked
+    /// for before any step of it runs (a malformed one failed an assertion under the shard's
+    /// state lock, which stayed poisoned; a review, 2026-12-07).
+    pub fn is_well_formed(&self) -> bool {
+        let (Some(first), Some(last)) = (self.cycle.first(), self.cycle.last()) else {
+            return false;
+        };
         let mut txns = self.txns();
         txns.sort();
         txns.dedup();
-        assert_eq!(txns.len(), self.cycle.len(), "deadlock cycle visits a txn twice: {self}");
+        self.cycle.len() <= MAX_PROBE_EDGES
+            && last.holder == first.waiter
+            && self.cycle.windows(2).all(|pair| pair[0].holder == pair[1].waiter)
+            && txns.len() == self.cycle.len()
+    }
+
+    /// Asserts [`Deadlock::is_well_formed`].
+    fn check(&self) {
+        assert!(self.is_well_formed(), "not a well-formed deadlock cycle: {self}");
     }
 }
 
