@@ -260,6 +260,7 @@ impl Node {
         let peers = Arc::new(Peers::new(
             config.id,
             topology.clone(),
+            topology.handshake_shape(&config.timing),
             options.connector,
             clock.clone(),
             Duration::from_millis(config.timing.election_max_ms),
@@ -518,7 +519,10 @@ impl Node {
             .max_decoding_message_size(MESSAGE_BYTES_MAX)
             .max_encoding_message_size(MESSAGE_BYTES_MAX);
         // Requests from a node of another cluster shape, or meant for another node, are refused.
-        let admission = Admission::new(self.ctx.config.id, &self.ctx.topology.shape());
+        let admission = Admission::new(
+            self.ctx.config.id,
+            &self.ctx.topology.handshake_shape(&self.ctx.config.timing),
+        );
         let peer = InterceptedService::new(peer, admission);
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_millis(500)))

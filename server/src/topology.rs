@@ -76,6 +76,16 @@ impl Topology {
         replication::handshake::shape(self.shard_count(), self.nodes.keys().copied())
     }
 
+    /// What the peer handshake compares (`replication::handshake`): the [`Topology::shape`] and
+    /// the election timeouts. A leader serves lease reads for `election_max_ms` after its last
+    /// quorum, trusting that its followers wait as long before they elect another: with
+    /// another node's timeouts shorter, a partitioned old leader served reads while the others
+    /// had elected a new leader and written (a review, 2026-12-07). So every node of a cluster
+    /// runs the same election timeouts; changing them takes a restart of every node.
+    pub fn handshake_shape(&self, timing: &crate::config::Timing) -> String {
+        format!("{} election={}-{}ms", self.shape(), timing.election_min_ms, timing.election_max_ms)
+    }
+
     /// The number of shards.
     pub fn shard_count(&self) -> u32 {
         self.splits.len() as u32

@@ -817,8 +817,8 @@ async fn a_node_started_with_another_shard_count_is_refused_by_the_others() {
     let mut cluster = Cluster::builder().held(3).spawn();
     cluster.set_node_args(3, &["--shards", "8"]);
     cluster.launch_held(3);
-    let theirs = "belongs to a cluster of another shape (shards=8 nodes=1,2,3)";
-    let ours = "belongs to a cluster of another shape (shards=4 nodes=1,2,3)";
+    let theirs = "belongs to a cluster of another shape (shards=8 nodes=1,2,3 election=";
+    let ours = "belongs to a cluster of another shape (shards=4 nodes=1,2,3 election=";
     for (id, needle) in [(1, theirs), (2, theirs), (3, ours)] {
         cluster.wait_for_log(id, needle, 1, MISCONFIGURED_WITHIN).await;
     }
@@ -838,6 +838,32 @@ async fn a_node_started_with_another_shard_count_is_refused_by_the_others() {
     let client = cluster.client().await;
     client.put("Shape", "agreed").await.expect("WRITE");
     assert_eq!(text(client.get("Shape").await.expect("READ")).as_deref(), Some("agreed"));
+}
+
+/// A node started with other election timeouts than the rest of the cluster is refused by
+/// the others' handshake check, as a node of another shape is: a leader serves lease reads for
+/// its `election_max_ms` after its last quorum, trusting its followers to wait as long before
+/// they elect another, so nodes with shorter timeouts could elect a new leader and write while
+/// a partitioned old one still served reads (found by a review, 2026-12-07). Started with the
+/// cluster's timeouts, it joins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_with_other_election_timeouts_is_refused_by_the_others() {
+    let mut cluster = Cluster::builder().held(3).spawn();
+    let file = cluster.dir().join("slow-elections.toml");
+    std::fs::write(&file, "[timing]\nelection_min_ms = 2500\nelection_max_ms = 5000\n")
+        .expect("write the config file");
+    cluster.set_node_args(3, &["--config", &file.display().to_string()]);
+    cluster.launch_held(3);
+    let theirs = "another shape (shards=4 nodes=1,2,3 election=2500-5000ms)";
+    for id in [1, 2] {
+        cluster.wait_for_log(id, theirs, 1, MISCONFIGURED_WITHIN).await;
+    }
+    cluster.kill9(3);
+    cluster.set_node_args(3, &[]);
+    cluster.launch_held(3);
+    cluster.wait_ready_within(MISCONFIGURED_WITHIN).await;
+    let client = cluster.client_via(&[3]).await;
+    client.put("Elections", "agreed").await.expect("WRITE");
 }
 
 /// A node of a cluster created with `--shards 2`, restarted without the flag, takes the count

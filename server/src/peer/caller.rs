@@ -122,17 +122,19 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// Peers of node `me`; `election_timeout` bounds how long a shard call looks for a leader.
+    /// Peers of node `me` in a cluster of `shape` ([`Topology::handshake_shape`]);
+    /// `election_timeout` bounds how long a shard call looks for a leader.
     pub fn new(
         me: NodeId,
         topology: Arc<Topology>,
+        shape: String,
         connector: Arc<dyn Connector>,
         clock: NodeClock,
         election_timeout: Duration,
     ) -> Peers {
         Peers {
             me,
-            shape: topology.shape(),
+            shape,
             topology,
             connector,
             clock,
