@@ -455,6 +455,8 @@ impl Wal {
         // tail, find each shard's last purge.
         let mut logs: BTreeMap<ShardId, RecoveredLog> = BTreeMap::new();
         let mut files = BTreeMap::new();
+        // The torn tail to cut from the last segment, once the whole log has replayed.
+        let mut cut = None;
         for (position, &id) in ids.iter().enumerate() {
             let file = dir.open(&segment_name(id))?;
             let bytes = read_whole(file.as_ref())?;
@@ -475,33 +477,23 @@ impl Wal {
                 }
                 // The active segment's unused space reads as zeros; anything else is a write
                 // torn by a crash, or damage.
-                if bytes[offset..].iter().any(|&byte| byte != 0) {
-                    if !may_be_torn(&bytes, offset) {
-                        return Err(damaged(format!(
-                            "segment {id} has a damaged record at offset {offset}: every sector \
-                             of it was written, so no crash tore it"
-                        )));
-                    }
-                    tracing::warn!(
-                        segment = id,
-                        offset,
-                        "cutting a torn write at the end of the log"
-                    );
+                let torn = bytes[offset..].iter().any(|&byte| byte != 0);
+                if torn && !may_be_torn(&bytes, offset) {
+                    return Err(damaged(format!(
+                        "segment {id} has a damaged record at offset {offset}: every sector \
+                         of it was written, so no crash tore it"
+                    )));
                 }
-                file.set_len(offset as u64)?;
+                cut = Some((id, offset, torn));
             }
-            if last {
-                // What a killed process wrote without syncing is in the page cache and replays
-                // as if durable: sync it before anything relies on it.
-                file.sync_data()?;
-            }
-            files.insert(id, file);
+            files.insert(id, (file, offset));
         }
-        // Second pass: apply every record in order.
+        // Second pass: apply every record in order, up to each segment's valid end.
         let mut latest = BTreeMap::new();
         let mut info = BTreeMap::new();
-        for (&id, file) in &files {
+        for (&id, (file, end)) in &files {
             let bytes = read_whole(file.as_ref())?;
+            let bytes = &bytes[..*end];
             let mut segment = SegmentInfo::default();
             let mut offset = 0;
             while let Some((kind, shard, index, body, len)) = parse(&bytes[offset..]) {
@@ -515,6 +507,22 @@ impl Wal {
             }
             info.insert(id, segment);
         }
+        // Only a log that replayed whole is cut: one refused above keeps every byte for the
+        // operator (a review, 2026-12-07: the cut came first, so the next start found a log
+        // that looked clean).
+        if let Some((id, offset, torn)) = cut {
+            if torn {
+                tracing::warn!(segment = id, offset, "cutting a torn write at the end of the log");
+            }
+            files[&id].0.set_len(offset as u64)?;
+        }
+        if let Some((file, _)) = files.values().next_back() {
+            // What a killed process wrote without syncing is in the page cache and replays
+            // as if durable: sync it before anything relies on it.
+            file.sync_data()?;
+        }
+        let files: BTreeMap<u64, Arc<dyn LogFile>> =
+            files.into_iter().map(|(id, (file, _))| (id, file)).collect();
         let segments: Segments = Arc::new(Mutex::new(files));
         let next = ids.last().map_or(1, |last| last + 1);
         let active_file = dir.open(&segment_name(next))?;
@@ -722,6 +730,23 @@ mod tests {
         segment.write_at(0, &[0xff; HEADER_BYTES]).expect("damage");
         let error = Wal::open_with(dir.clone(), 4096).err().expect("refused");
         assert!(error.to_string().contains("not the last"), "{error}");
+    }
+
+    #[test]
+    fn a_log_refused_at_replay_keeps_its_torn_tail() {
+        // Entry 0, then entry 5 (entries 1-4 missing: corruption the replay refuses), then
+        // half of one more record: a tail that looks torn.
+        let mut batch = WalBatch::new(1, 0);
+        batch.push(Kind::Entry, ShardId(0), 0, &codec::encode(&sized_entry(0, 10)));
+        batch.push(Kind::Entry, ShardId(0), 5, &codec::encode(&sized_entry(5, 10)));
+        let whole = batch.buf.len();
+        batch.push(Kind::Entry, ShardId(0), 6, &codec::encode(&sized_entry(6, 10)));
+        let torn = whole + HEADER_BYTES + 2;
+        let dir = dir_with_segment(&batch.buf[..torn]);
+        let error = Wal::open_with(dir.clone(), 4096).err().expect("refused");
+        assert!(error.to_string().contains("entry 5 follows entry 0"), "{error}");
+        let segment = dir.file(&segment_name(1)).expect("segment 1");
+        assert_eq!(segment.size().expect("len"), torn as u64, "nothing cut from a refused log");
     }
 
     /// Segment 1 of a fresh directory holding `bytes` (a crash left it as the last segment).
