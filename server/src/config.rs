@@ -117,6 +117,12 @@ pub struct Limits {
     /// The most transactions running at once on one coordinator (ended ones, remembered for
     /// a retried END, do not count).
     pub open_txns_max: usize,
+    /// The most bytes the running transactions of one coordinator may count together, by the
+    /// measures of `txn_write_bytes_max` and `txn_lock_bytes_max` (their buffered writes and
+    /// the keys they lock): past it a transaction that would grow is aborted (UNAVAILABLE,
+    /// retryable). Without it, `open_txns_max` transactions of 64 MiB each could take a node's
+    /// memory. At least one transaction's two budgets.
+    pub node_txn_bytes_max: usize,
     /// The most requests of one client `Session` stream handled (or answered and not yet sent)
     /// at once; past it the node reads the stream's next request only once a response has gone
     /// out. Above `open_txns_max` by default: a client library shares one stream per node among
@@ -141,6 +147,7 @@ impl Default for Limits {
             txn_lock_bytes_max: 32 << 20,
             scan_rows_max: 10_000,
             open_txns_max: 10_000,
+            node_txn_bytes_max: 2 << 30,
             session_requests_max: 16_384,
             snapshot_every_entries: 20_000,
             log_kept_behind_snapshot: 2_000,
@@ -332,6 +339,7 @@ impl NodeConfig {
             ("txn_lock_bytes_max", limits.txn_lock_bytes_max as u64),
             ("scan_rows_max", limits.scan_rows_max as u64),
             ("open_txns_max", limits.open_txns_max as u64),
+            ("node_txn_bytes_max", limits.node_txn_bytes_max as u64),
             ("session_requests_max", limits.session_requests_max as u64),
             ("snapshot_every_entries", limits.snapshot_every_entries),
             ("collect_pass_rows", limits.collect_pass_rows as u64),
@@ -339,7 +347,7 @@ impl NodeConfig {
             if value == 0 {
                 return Err(invalid(format!("limits: {name} must be positive")));
             }
-            let counts = !name.ends_with("_bytes_max");
+            let counts = !name.contains("_bytes_max");
             if counts && value > COUNT_LIMIT {
                 return Err(invalid(format!(
                     "limits: {name} must be at most {COUNT_LIMIT}, got {value}"
@@ -357,6 +365,14 @@ impl NodeConfig {
                     "limits: {name} must be at most {WRITE_BYTES_LIMIT} bytes, got {value}"
                 )));
             }
+        }
+        let one_txn = limits.txn_write_bytes_max + limits.txn_lock_bytes_max;
+        if limits.node_txn_bytes_max < one_txn {
+            return Err(invalid(format!(
+                "limits: node_txn_bytes_max must be at least txn_write_bytes_max + \
+                 txn_lock_bytes_max ({one_txn}), got {}",
+                limits.node_txn_bytes_max
+            )));
         }
         // Every row must fit one scan's answer, or a key with a larger value could never be
         // scanned, not even with LIMIT 1 (found by a review, 2026-12-06).

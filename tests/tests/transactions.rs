@@ -672,6 +672,38 @@ async fn a_stream_closed_during_a_lock_wait_aborts_its_transaction_as_retryable(
     holder.abort().await.expect("ABORT");
 }
 
+/// The running transactions of one coordinator count together against `node_txn_bytes_max`:
+/// past it, a transaction that would grow is aborted (UNAVAILABLE, retryable), and one that
+/// ends gives its bytes back. Before 2026-12-07 only each transaction had a budget, so
+/// `open_txns_max` transactions of 64 MiB each could take a node's memory (found by a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_transactions_of_a_node_share_a_byte_budget() {
+    let config = "[limits]\ntxn_write_bytes_max = 1000\ntxn_lock_bytes_max = 1000\n\
+                  node_txn_bytes_max = 2000\n";
+    let cluster = Cluster::builder().config(config).start().await;
+    // Every transaction begun at node 1: one coordinator's budget.
+    let client = cluster.client_via(&[1]).await;
+    let value = "v".repeat(800);
+    // 800 + 1 + 64 written and 1 + 64 locked: 930 each.
+    let mut first = client.begin().await.expect("BEGIN");
+    first.put("A", &value).await.expect("within the node's budget");
+    let mut second = client.begin().await.expect("BEGIN");
+    second.put("B", &value).await.expect("within the node's budget");
+    let mut third = client.begin().await.expect("BEGIN");
+    match third.put("C", &value).await {
+        Err(client::Error::Aborted { reason, retryable: true, .. }) => {
+            assert_eq!(reason, "UNAVAILABLE");
+        }
+        other => panic!("past the node's budget: {other:?}"),
+    }
+    first.abort().await.expect("ABORT");
+    let mut fourth = client.begin().await.expect("BEGIN");
+    fourth.put("D", &value).await.expect("the aborted transaction's bytes came back");
+    fourth.commit().await.expect("COMMIT");
+    second.commit().await.expect("COMMIT");
+    assert_eq!(client.get("C").await.expect("READ"), None, "the aborted write is absent");
+}
+
 /// The write-set and scan limits (`[limits] txn_write_bytes_max`, `scan_rows_max`): a WRITE
 /// that would take a transaction past its budget (its key and value plus 64 bytes per write)
 /// is refused as bad input and changes nothing (the transaction stays open and commits what it

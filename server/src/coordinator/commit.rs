@@ -128,12 +128,16 @@ impl Coordinator {
                 }
             }
             self.check_lock_budget(&state, lock_bytes)?;
-            state.write_bytes = write_bytes;
-            state.lock_bytes += lock_bytes;
-            for (key, value) in writes {
-                let shard = self.ctx.topology.shard_of(&key);
-                state.home.get_or_insert(shard);
-                state.parts.entry(shard).or_default().stage(key, value);
+            let more = write_bytes.saturating_sub(state.write_bytes) + lock_bytes;
+            // Refused, the transaction is aborted, and END answers so (below).
+            if self.check_node_budget(txn, &mut state, more).is_ok() {
+                state.write_bytes = write_bytes;
+                state.lock_bytes += lock_bytes;
+                for (key, value) in writes {
+                    let shard = self.ctx.topology.shard_of(&key);
+                    state.home.get_or_insert(shard);
+                    state.parts.entry(shard).or_default().stage(key, value);
+                }
             }
         }
         let was_active = state.status == Status::Active;

@@ -14,6 +14,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use replication::canary;
@@ -133,6 +135,8 @@ pub struct TxnEntry {
     /// of it cancelled before its answer leaves it open, as one answered UNAVAILABLE does
     /// (kv.proto); the client may send the statement again.
     pub snapshot: bool,
+    /// What it counts against `node_txn_bytes_max`, as last charged ([`StateGuard`]).
+    pub charged: AtomicUsize,
 }
 
 impl TxnEntry {
@@ -203,6 +207,53 @@ pub struct Coordinator {
     /// through one holder within a probe round is dropped (see `handle_probe`).
     probes_forwarded: Mutex<ProbeRounds<Instant>>,
     pub(crate) replicas: std::sync::OnceLock<Arc<dyn crate::coordinator::snapshot::LocalReplicas>>,
+    /// What the running transactions count together against `node_txn_bytes_max`: the sum of
+    /// every entry's `charged`, brought up to date whenever a transaction's state is let go
+    /// ([`StateGuard`]).
+    buffered: AtomicUsize,
+}
+
+/// A transaction's state, held ([`Coordinator::state_of`]). Let go, it charges the
+/// transaction's bytes to the node's count ([`Coordinator::buffered`]): the one place where
+/// the count follows the states, whatever a statement changed.
+pub(crate) struct StateGuard<'e, 'c> {
+    state: tokio::sync::MutexGuard<'e, TxnState>,
+    entry: &'e TxnEntry,
+    buffered: &'c AtomicUsize,
+}
+
+impl std::ops::Deref for StateGuard<'_, '_> {
+    type Target = TxnState;
+    fn deref(&self) -> &TxnState {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_, '_> {
+    fn deref_mut(&mut self) -> &mut TxnState {
+        &mut self.state
+    }
+}
+
+impl Drop for StateGuard<'_, '_> {
+    fn drop(&mut self) {
+        charge(self.entry, &self.state, self.buffered);
+    }
+}
+
+/// Sets `entry`'s charge to what `state` counts now (nothing once it is not running: its
+/// writes and locks are dropped), and moves the node's count by the difference.
+fn charge(entry: &TxnEntry, state: &TxnState, buffered: &AtomicUsize) {
+    let now = match state.status {
+        Status::Active => state.write_bytes + state.lock_bytes,
+        _ => 0,
+    };
+    let before = entry.charged.swap(now, Ordering::SeqCst);
+    if now >= before {
+        buffered.fetch_add(now - before, Ordering::SeqCst);
+    } else {
+        buffered.fetch_sub(before - now, Ordering::SeqCst);
+    }
 }
 
 impl Coordinator {
@@ -213,6 +264,7 @@ impl Coordinator {
             txns: Mutex::new(BTreeMap::new()),
             probes_forwarded: Mutex::new(ProbeRounds::default()),
             replicas: std::sync::OnceLock::new(),
+            buffered: AtomicUsize::new(0),
         })
     }
 
@@ -231,13 +283,37 @@ impl Coordinator {
 
     /// Takes a transaction's state (statements run one at a time), first aborting the
     /// transaction if one of its statements was cancelled ([`Unanswered`]).
-    pub(crate) async fn state_of<'e>(
-        &self,
-        entry: &'e TxnEntry,
-    ) -> tokio::sync::MutexGuard<'e, TxnState> {
+    pub(crate) async fn state_of<'e>(&self, entry: &'e TxnEntry) -> StateGuard<'e, '_> {
         let mut state = entry.state.lock().await;
         self.settle_cancelled(entry, &mut state);
-        state
+        StateGuard { state, entry, buffered: &self.buffered }
+    }
+
+    /// Checks that the node's running transactions may count `more` bytes
+    /// (`node_txn_bytes_max`); if not, aborts `txn` (UNAVAILABLE, retryable: the node is busy,
+    /// and the abort lets this transaction's own bytes go too).
+    pub(crate) fn check_node_budget(
+        &self,
+        txn: TxnId,
+        state: &mut TxnState,
+        more: usize,
+    ) -> Result<(), StatementError> {
+        let max = self.ctx.config.limits.node_txn_bytes_max;
+        let used = self.buffered.load(Ordering::SeqCst);
+        if more == 0 || used.saturating_add(more) <= max {
+            return Ok(());
+        }
+        let detail = format!(
+            "this node's running transactions already count {used} bytes of writes and locks \
+             (node_txn_bytes_max {max})"
+        );
+        self.abort_active(txn, state, AbortReason::Unavailable, detail.clone());
+        Err(abort_error(AbortReason::Unavailable, detail))
+    }
+
+    /// What this node's running transactions count against `node_txn_bytes_max`.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered.load(Ordering::SeqCst)
     }
 
     /// Aborts an active transaction one of whose statements was cancelled.
@@ -304,6 +380,7 @@ impl Coordinator {
             ending: std::sync::atomic::AtomicUsize::new(0),
             abandoned: std::sync::atomic::AtomicBool::new(false),
             snapshot: snapshot.is_some(),
+            charged: AtomicUsize::new(0),
         });
         self.txns.lock().expect("txns lock").insert(id.seq, entry);
         Ok(id)
@@ -329,7 +406,10 @@ impl Coordinator {
 
     /// Forgets a transaction that ended (and that no client will ask about again).
     pub(crate) fn forget(&self, txn: TxnId) {
-        self.txns.lock().expect("txns lock").remove(&txn.seq);
+        let removed = self.txns.lock().expect("txns lock").remove(&txn.seq);
+        if let Some(entry) = removed {
+            self.buffered.fetch_sub(entry.charged.swap(0, Ordering::SeqCst), Ordering::SeqCst);
+        }
     }
 
     pub(crate) fn check_key(&self, key: &[u8]) -> Result<(), StatementError> {
@@ -430,7 +510,9 @@ impl Coordinator {
         let txn = entry.id;
         let (span, mode) = op.lock();
         // A new span must fit the lock budget; refused, nothing was asked of the shard.
-        self.check_lock_budget(state, state.new_lock_cost(shard, &span))?;
+        let cost = state.new_lock_cost(shard, &span);
+        self.check_lock_budget(state, cost)?;
+        self.check_node_budget(txn, state, cost)?;
         let lock_term = state.parts.get(&shard).and_then(|part| part.term);
         let request = PeerRequest::Lock(LockRequest { shard, txn, lock_term, op });
         // A participant from the moment the request may reach it: an abort releases there even
@@ -598,6 +680,8 @@ impl Coordinator {
         // The lock changes no buffered write (this statement holds the state throughout).
         let write_bytes = state.write_bytes_after([(shard, &key[..], bytes)]);
         self.check_write_budget(&state, write_bytes)?;
+        let more = write_bytes.saturating_sub(state.write_bytes);
+        self.check_node_budget(txn, &mut state, more)?;
         self.lock(&entry, &mut state, shard, LockOp::Write { key: key.clone() }).await?;
         entry.touch();
         state.write_bytes = write_bytes;
@@ -645,6 +729,7 @@ impl Coordinator {
             })
             .sum();
         self.check_lock_budget(&state, new_bytes)?;
+        self.check_node_budget(txn, &mut state, new_bytes)?;
         'parts: for (shard, part_from, part_to) in parts {
             // Where this shard's next scan starts: past the last row of one that stopped at
             // the byte cap, or the part's start.
@@ -1066,9 +1151,15 @@ impl Coordinator {
             self.txns.lock().expect("txns lock").values().cloned().collect();
         let mut forget = Vec::new();
         let mut ended = Vec::new();
+        // The node's count, recounted from the entries' charges: a transaction forgotten while
+        // a statement still held its state could leave a charge behind (approximate between
+        // two sweeps; the budget is a bound on memory, not an exact quota).
+        let charged: usize = entries.iter().map(|entry| entry.charged.load(Ordering::SeqCst)).sum();
+        self.buffered.store(charged, Ordering::SeqCst);
         for entry in entries {
             // A statement in progress is not idleness: skip transactions whose lock is held.
-            let Ok(mut state) = entry.state.try_lock() else { continue };
+            let Ok(state) = entry.state.try_lock() else { continue };
+            let mut state = StateGuard { state, entry: &entry, buffered: &self.buffered };
             // Read under the lock: a statement that ended just before it was taken has touched
             // the entry (read before, it looked idle and was aborted although it had just run).
             let quiet = now.duration_since(*entry.last_active.lock().expect("activity lock"));
