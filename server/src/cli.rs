@@ -241,7 +241,7 @@ fn init_logging() {
 /// review, 2026-12-06; the simulation's runtime already stops at a panic). The standard hook
 /// prints the message and location first. A node restarted after this recovers from its log
 /// as after a crash.
-fn abort_on_panic() {
+pub(crate) fn abort_on_panic() {
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         report(info);
@@ -279,7 +279,12 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        Command::Demo(args) => crate::demo::run(args),
+        Command::Demo(args) => {
+            // The demo's nodes run in this process: a panic in one would leave its shard's
+            // state lock poisoned while it led on, as in `kvd start` (a review, 2026-12-07).
+            abort_on_panic();
+            crate::demo::run(args)
+        }
     }
 }
 
