@@ -538,6 +538,13 @@ impl Node {
         self.stopping.send_replace(true);
     }
 
+    /// Hands every shard this node leads to another replica before a clean stop
+    /// ([`Shard::hand_off_before_stop`]), all at once, within `within`.
+    pub async fn hand_off_leaders(&self, within: Duration) {
+        let shards = self.shards.values().map(|shard| shard.hand_off_before_stop(within));
+        let _ = tokio::time::timeout(within, futures::future::join_all(shards)).await;
+    }
+
     /// Becomes true when the node stops serving.
     pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
         self.stopping.subscribe()

@@ -243,6 +243,19 @@ async fn sigterm_stops_a_busy_node_cleanly_and_it_rejoins() {
         "node {victim} did not exit cleanly within {STOP_WITHIN:?} of SIGTERM ({status:?}); its log:\n{}",
         cluster.log_tail(victim, 50)
     );
+    // It handed s0 over before it stopped (since 2026-12-07): by its exit another node leads
+    // s0 already, where an election would have waited an election timeout (500-1000 ms) after it.
+    let statuses = cluster.statuses().await;
+    let led_elsewhere = statuses
+        .values()
+        .filter_map(|status| status.as_ref().ok())
+        .any(|status| status.shards.get(&0).is_some_and(|replica| replica.role == "leader"));
+    assert!(led_elsewhere, "s0 has a leader when node {victim} has exited: {statuses:?}");
+    assert!(
+        cluster.log_text(victim).contains("handing leadership over before stopping"),
+        "{}",
+        cluster.log_tail(victim, 30)
+    );
 
     let survivors = cluster.client_via(&cluster.running()).await;
     write_keys(&cluster, &mut record, &survivors, &spread("stopped", 40), "v2").await;

@@ -2130,6 +2130,41 @@ impl Shard {
         }
     }
 
+    /// Before this node stops (SIGTERM, Ctrl-C): if this replica leads, hands the shard to
+    /// another replica that votes and holds every entry, and waits (at most `within`) until
+    /// this replica leads no more. So the shard is led again within a round trip, instead of
+    /// an election timeout after this node is gone, its requests refused meanwhile (a review,
+    /// 2026-12-07). Without such a replica, nothing is asked: the election follows the stop.
+    pub async fn hand_off_before_stop(self: &Arc<Shard>, within: Duration) {
+        let me = self.ctx.me;
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        if metrics.current_leader != Some(me) {
+            return;
+        }
+        let last = metrics.last_log_index;
+        let caught_up = |node: &NodeId| {
+            let progress = metrics.replication.as_ref().and_then(|p| p.get(node).cloned());
+            progress.flatten().is_some_and(|matched| Some(matched.index) == last)
+        };
+        let deadline = Timing::ms(self.timing().rpc_ms).min(within);
+        for &to in self.ctx.topology.replicas(self.id).iter().filter(|node| **node != me) {
+            if !caught_up(&to) {
+                continue;
+            }
+            // Only to a replica that votes (see `hand_over`).
+            let request = PeerRequest::RaftState { shard: self.id };
+            match self.ctx.peers.call(to, request, deadline).await {
+                Ok(PeerReply::RaftState { voting: true, .. }) => {}
+                _ => continue,
+            }
+            tracing::info!(shard = %self.id, to, "handing leadership over before stopping");
+            self.transfer_leadership(to).await;
+            let moved = |m: &replication::types::RaftMetrics| m.current_leader != Some(me);
+            let _ = self.raft.wait(Some(within)).metrics(moved, "leadership handed over").await;
+            return;
+        }
+    }
+
     /// Asks this replica, if it leads, to hand leadership to replica `to` (openraft's
     /// TransferLeader: the target campaigns at once). Ignored by a follower; the old leader's
     /// unprepared locks die with its term, like at any leader change.
