@@ -17,6 +17,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use openraft::StorageError;
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::NetworkError;
 use openraft::error::RPCError;
@@ -34,6 +35,7 @@ use openraft::raft::TransferLeaderRequest;
 use openraft::raft::TransferLeaderResponse;
 use openraft::raft::VoteRequest;
 use openraft::raft::VoteResponse;
+use openraft::type_config::TypeConfigExt;
 use proto::peer::Kind;
 use proto::peer::SnapshotChunk;
 use proto::peer::peer_client::PeerClient;
@@ -279,8 +281,12 @@ impl RaftNetworkV2<TypeConfig> for ShardPeer {
             type Failed = StreamingError<TypeConfig>;
             // The export reads the whole shard (off the runtime's workers): here, not where
             // openraft read the snapshot, which is the task that applies the shard's entries.
+            // A snapshot that cannot be read is a storage failure, fatal to the group (as it
+            // was when openraft's read exported it), not a network error retried for ever.
+            let signature = Some(snapshot.meta.signature());
             let data = snapshot.snapshot.encode().await.map_err(|error| -> Failed {
-                NetworkError::from_string(error.to_string()).into()
+                let source = TypeConfig::err_from_error(&error);
+                StorageError::read_snapshot(signature, source).into()
             })?;
             let header = codec::encode(&SnapshotHeader::new(vote, snapshot.meta, &data));
             // The whole transfer, decode and durable import by the receiver must fit: a fixed

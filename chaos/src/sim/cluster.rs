@@ -114,7 +114,8 @@ pub fn sim_timing() -> Timing {
 /// replicas; odd seeds never snapshot by entry count, so only the node's WAL compaction loop
 /// (`server::node::WAL_SEGMENTS_KEPT`) makes shards snapshot and purge.
 pub fn sim_limits(seed: u64) -> Limits {
-    let snapshot_every_entries = if seed.is_multiple_of(2) { 200 } else { u64::MAX / 2 };
+    let never = server::config::COUNT_LIMIT;
+    let snapshot_every_entries = if seed.is_multiple_of(2) { 200 } else { never };
     Limits {
         snapshot_every_entries,
         log_kept_behind_snapshot: 50,

@@ -310,8 +310,15 @@ impl Shell {
                 }
                 Some(Some(Ok(line))) => match open_quote.take() {
                     Some(mut unfinished) => {
+                        let may_close = line.iter().any(|byte| matches!(byte, b'"' | b'\''));
                         unfinished.push(b'\n');
                         unfinished.extend_from_slice(&line);
+                        // A line without a quote cannot close the string: parsed again only
+                        // when one comes (each parse reads the whole text so far).
+                        if !may_close && unfinished.len() <= MAX_LINE_BYTES {
+                            open_quote = Some(unfinished);
+                            continue;
+                        }
                         unfinished
                     }
                     None => line,

@@ -209,8 +209,11 @@ pub struct Coordinator {
     pub(crate) replicas: std::sync::OnceLock<Arc<dyn crate::coordinator::snapshot::LocalReplicas>>,
     /// What the running transactions count together against `node_txn_bytes_max`: the sum of
     /// every entry's `charged`, brought up to date whenever a transaction's state is let go
-    /// ([`StateGuard`]).
-    buffered: AtomicUsize,
+    /// ([`StateGuard`]). Every change of a charge, and the sweep's recount, happens under this
+    /// lock, so the count is the sum of the charges of the entries in `txns` (an atomic count
+    /// raced the recount: a charge between its reading of the entries and its store was lost,
+    /// and its later release wrapped the count; a review, 2026-12-07).
+    buffered: Mutex<usize>,
 }
 
 /// A transaction's state, held ([`Coordinator::state_of`]). Let go, it charges the
@@ -219,7 +222,7 @@ pub struct Coordinator {
 pub(crate) struct StateGuard<'e, 'c> {
     state: tokio::sync::MutexGuard<'e, TxnState>,
     entry: &'e TxnEntry,
-    buffered: &'c AtomicUsize,
+    buffered: &'c Mutex<usize>,
 }
 
 impl std::ops::Deref for StateGuard<'_, '_> {
@@ -243,17 +246,14 @@ impl Drop for StateGuard<'_, '_> {
 
 /// Sets `entry`'s charge to what `state` counts now (nothing once it is not running: its
 /// writes and locks are dropped), and moves the node's count by the difference.
-fn charge(entry: &TxnEntry, state: &TxnState, buffered: &AtomicUsize) {
+fn charge(entry: &TxnEntry, state: &TxnState, buffered: &Mutex<usize>) {
     let now = match state.status {
         Status::Active => state.write_bytes + state.lock_bytes,
         _ => 0,
     };
+    let mut count = buffered.lock().expect("buffered lock");
     let before = entry.charged.swap(now, Ordering::SeqCst);
-    if now >= before {
-        buffered.fetch_add(now - before, Ordering::SeqCst);
-    } else {
-        buffered.fetch_sub(before - now, Ordering::SeqCst);
-    }
+    *count = (*count + now).saturating_sub(before);
 }
 
 impl Coordinator {
@@ -264,7 +264,7 @@ impl Coordinator {
             txns: Mutex::new(BTreeMap::new()),
             probes_forwarded: Mutex::new(ProbeRounds::default()),
             replicas: std::sync::OnceLock::new(),
-            buffered: AtomicUsize::new(0),
+            buffered: Mutex::new(0),
         })
     }
 
@@ -299,7 +299,7 @@ impl Coordinator {
         more: usize,
     ) -> Result<(), StatementError> {
         let max = self.ctx.config.limits.node_txn_bytes_max;
-        let used = self.buffered.load(Ordering::SeqCst);
+        let used = self.buffered_bytes();
         if more == 0 || used.saturating_add(more) <= max {
             return Ok(());
         }
@@ -313,7 +313,7 @@ impl Coordinator {
 
     /// What this node's running transactions count against `node_txn_bytes_max`.
     pub fn buffered_bytes(&self) -> usize {
-        self.buffered.load(Ordering::SeqCst)
+        *self.buffered.lock().expect("buffered lock")
     }
 
     /// Aborts an active transaction one of whose statements was cancelled.
@@ -408,7 +408,8 @@ impl Coordinator {
     pub(crate) fn forget(&self, txn: TxnId) {
         let removed = self.txns.lock().expect("txns lock").remove(&txn.seq);
         if let Some(entry) = removed {
-            self.buffered.fetch_sub(entry.charged.swap(0, Ordering::SeqCst), Ordering::SeqCst);
+            let mut count = self.buffered.lock().expect("buffered lock");
+            *count = count.saturating_sub(entry.charged.swap(0, Ordering::SeqCst));
         }
     }
 
@@ -1151,11 +1152,15 @@ impl Coordinator {
             self.txns.lock().expect("txns lock").values().cloned().collect();
         let mut forget = Vec::new();
         let mut ended = Vec::new();
-        // The node's count, recounted from the entries' charges: a transaction forgotten while
-        // a statement still held its state could leave a charge behind (approximate between
-        // two sweeps; the budget is a bound on memory, not an exact quota).
-        let charged: usize = entries.iter().map(|entry| entry.charged.load(Ordering::SeqCst)).sum();
-        self.buffered.store(charged, Ordering::SeqCst);
+        // The node's count, recounted from the charges of the entries it remembers: a
+        // transaction forgotten while a statement still held its state charges once more when
+        // the statement lets it go (a bound on memory, not an exact quota). Under the count's
+        // lock (then the entries'), so that no charge changes meanwhile.
+        {
+            let mut count = self.buffered.lock().expect("buffered lock");
+            let txns = self.txns.lock().expect("txns lock");
+            *count = txns.values().map(|entry| entry.charged.load(Ordering::SeqCst)).sum();
+        }
         for entry in entries {
             // A statement in progress is not idleness: skip transactions whose lock is held.
             let Ok(state) = entry.state.try_lock() else { continue };
