@@ -14,10 +14,36 @@ use server::peer::message::Envelope;
 use server::peer::message::Inspection;
 use server::peer::message::PeerReply;
 use server::peer::message::PeerRequest;
+use server::peer::message::PrepareRequest;
+use txn::command::Write;
 use txn::types::ShardId;
 use txn::types::Timestamp;
+use txn::types::TxnId;
 
 use crate::sim::net::SimConnector;
+
+/// A prepare of `txn`'s `writes` at `shard` (its record at `home`) that takes their locks
+/// itself, as the writes sent with END do: no statement locks, a second of lock wait. Tests
+/// playing the coordinator change the rest with struct update syntax.
+pub fn prepare_of(shard: ShardId, txn: TxnId, home: ShardId, writes: Vec<Write>) -> PrepareRequest {
+    let mut acquire: Vec<Vec<u8>> = Vec::new();
+    for write in &writes {
+        if !acquire.contains(&write.key) {
+            acquire.push(write.key.clone());
+        }
+    }
+    PrepareRequest {
+        shard,
+        txn,
+        home,
+        lock_term: None,
+        acquire,
+        wait_ms: 1_000,
+        writes,
+        release_shared: true,
+        locks: Vec::new(),
+    }
+}
 
 /// Deadline of one inspection call.
 pub const INSPECT_DEADLINE: Duration = Duration::from_secs(2);

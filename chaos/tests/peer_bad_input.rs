@@ -25,6 +25,7 @@ use std::time::Duration;
 use chaos::inspect::call;
 use chaos::inspect::call_with_clock;
 use chaos::inspect::inspect;
+use chaos::inspect::prepare_of;
 use chaos::sim::cluster::ClusterSpec;
 use chaos::sim::cluster::SimCluster;
 use chaos::sim::cluster::node_addr;
@@ -105,17 +106,7 @@ fn a_frame_with_a_clock_from_the_future_is_refused_and_moves_no_clock() {
         // phase 2 whose commit timestamp, is that far ahead (refused before anything runs).
         let txn = TxnId { start_ts: now, coordinator: 1, incarnation: u64::MAX, seq: 1 };
         let write = Write { key: b"0far".to_vec(), value: Some(b"v".to_vec()) };
-        let request = PrepareRequest {
-            shard: ShardId(0),
-            txn,
-            home: ShardId(0),
-            lock_term: None,
-            acquire: vec![write.key.clone()],
-            wait_ms: 1_000,
-            writes: vec![write],
-            release_shared: true,
-            locks: Vec::new(),
-        };
+        let request = prepare_of(ShardId(0), txn, ShardId(0), vec![write]);
         let decision = Decision::Committed { commit_ts: Timestamp(u64::MAX) };
         for body in [
             PeerRequest::CommitAtHome { request, after: Timestamp(u64::MAX) },
@@ -143,15 +134,8 @@ fn requests_no_correct_node_sends_are_refused_and_the_shards_serve_on() {
         let txn = TxnId { start_ts: now, coordinator: 1, incarnation: u64::MAX, seq: 7 };
         let write = |value: &[u8]| Write { key: b"0twice".to_vec(), value: Some(value.to_vec()) };
         let prepare = |writes: Vec<Write>, wait_ms: u64| PrepareRequest {
-            shard: ShardId(0),
-            txn,
-            home: ShardId(0),
-            lock_term: None,
-            acquire: vec![b"0twice".to_vec()],
             wait_ms,
-            writes,
-            release_shared: true,
-            locks: Vec::new(),
+            ..prepare_of(ShardId(0), txn, ShardId(0), writes)
         };
         let empty = Deadlock { cycle: Vec::new() };
         let refused = [

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use chaos::inspect::call;
 use chaos::inspect::inspect;
+use chaos::inspect::prepare_of;
 use chaos::sim::cluster::ClusterSpec;
 use chaos::sim::cluster::SimCluster;
 use chaos::sim::cluster::node_addr;
@@ -155,15 +156,9 @@ fn a_prepare_delivered_again_after_it_prepared_answers_the_same_vote() {
         let term = read_locked(&leader, txn, b"0read").await?;
         let write = Write { key: b"0write".to_vec(), value: Some(b"v".to_vec()) };
         let prepare = PrepareRequest {
-            shard: SHARD,
-            txn,
-            home: HOME,
             lock_term: Some(term),
-            acquire: vec![write.key.clone()],
-            wait_ms: 1_000,
-            writes: vec![write],
-            release_shared: true,
             locks: vec![(LockSpan::Key(b"0read".to_vec()), LockMode::Shared)],
+            ..prepare_of(SHARD, txn, HOME, vec![write])
         };
         let first = call(&leader, PeerRequest::Prepare(prepare.clone())).await?.body;
         let PeerReply::Voted { prepare_ts: Some(prepare_ts) } = first else {
@@ -188,15 +183,9 @@ fn a_read_only_prepare_delivered_again_after_it_voted_answers_the_same_vote() {
         let txn = new_txn(&leader, 1).await?;
         let term = read_locked(&leader, txn, b"0read").await?;
         let prepare = PrepareRequest {
-            shard: SHARD,
-            txn,
-            home: HOME,
             lock_term: Some(term),
-            acquire: Vec::new(),
-            wait_ms: 1_000,
-            writes: Vec::new(),
-            release_shared: true,
             locks: vec![(LockSpan::Key(b"0read".to_vec()), LockMode::Shared)],
+            ..prepare_of(SHARD, txn, HOME, Vec::new())
         };
         let first = call(&leader, PeerRequest::Prepare(prepare.clone())).await?.body;
         assert!(
@@ -218,17 +207,7 @@ fn deliveries_after_the_transaction_ended_take_nothing() {
         // Writes sent with END: the prepare takes its lock itself (no statement locks).
         let txn = new_txn(&leader, 1).await?;
         let write = Write { key: b"0end".to_vec(), value: Some(b"v".to_vec()) };
-        let prepare = PrepareRequest {
-            shard: SHARD,
-            txn,
-            home: HOME,
-            lock_term: None,
-            acquire: vec![write.key.clone()],
-            wait_ms: 1_000,
-            writes: vec![write],
-            release_shared: true,
-            locks: Vec::new(),
-        };
+        let prepare = prepare_of(SHARD, txn, HOME, vec![write]);
         let voted = call(&leader, PeerRequest::Prepare(prepare.clone())).await?.body;
         let PeerReply::Voted { prepare_ts: Some(prepare_ts) } = voted else {
             panic!("the prepare answered {voted:?}");
@@ -263,15 +242,9 @@ fn deliveries_after_the_transaction_ended_take_nothing() {
             };
             let write = Write { key: b"0homewrite".to_vec(), value: Some(b"v".to_vec()) };
             let request = PrepareRequest {
-                shard: SHARD,
-                txn,
-                home: SHARD,
                 lock_term: Some(term),
-                acquire: vec![write.key.clone()],
-                wait_ms: 1_000,
-                writes: vec![write],
-                release_shared: true,
                 locks: vec![(LockSpan::Key(b"0home".to_vec()), LockMode::Shared)],
+                ..prepare_of(SHARD, txn, SHARD, vec![write])
             };
             let commit = if at_home {
                 PeerRequest::CommitAtHome { request, after: txn.start_ts }
