@@ -344,8 +344,8 @@ impl Node {
 
     /// Refuses a request whose body carries a timestamp that this node's clock would adopt, or
     /// write as a version, further ahead than a peer's clock may be
-    /// ([`NodeClock::check_peer`]): the largest vote of a commit at home, and a committed
-    /// decision's commit timestamp.
+    /// ([`NodeClock::check_peer`]): the largest vote of a commit at home, and a phase 2's
+    /// commit timestamp (a `Decide` of COMMITTED is refused whole by [`well_formed`]).
     fn body_timestamps_in_bounds(&self, request: &PeerRequest) -> Result<(), String> {
         let committed = |decision: &txn::command::Decision| match decision {
             txn::command::Decision::Committed { commit_ts } => Some(*commit_ts),
@@ -355,7 +355,7 @@ impl Node {
             PeerRequest::CommitAtHome { after, .. } => {
                 Some(("the votes' largest timestamp", *after))
             }
-            PeerRequest::Finalize { decision, .. } | PeerRequest::Decide { decision, .. } => {
+            PeerRequest::Finalize { decision, .. } => {
                 committed(decision).map(|ts| ("the commit timestamp", ts))
             }
             _ => None,
@@ -429,7 +429,7 @@ impl Node {
             return no_such_shard(prepare.home);
         }
         if let Err(why) =
-            self.body_timestamps_in_bounds(&request).and_then(|()| well_formed(&request))
+            well_formed(&request).and_then(|()| self.body_timestamps_in_bounds(&request))
         {
             return PeerReply::Invalid(why);
         }
