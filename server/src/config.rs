@@ -51,6 +51,19 @@ pub const TIMING_MS_MAX: u64 = 7 * 24 * 3600 * 1000;
 /// permits, aborting the node at its first session; a review, 2026-12-07).
 pub const COUNT_LIMIT: u64 = 1 << 32;
 
+/// The shortest Raft heartbeat period: below it a node spends its time on heartbeats (and the
+/// election timeouts, above three of them, would fire at every scheduling delay).
+pub const HEARTBEAT_MS_MIN: u64 = 10;
+/// The shortest deadline of a call between nodes: a round trip and, for a prepare, a Raft
+/// commit with its fsyncs on a busy machine. Below it every call times out.
+pub const RPC_MS_MIN: u64 = 100;
+/// The shortest retention window: a writing transaction must end within half of it
+/// (`TOO_OLD`), and causal reads pick snapshots within it.
+pub const RETENTION_MS_MIN: u64 = 1_000;
+/// The shortest disk stall limit: a busy disk's fsync can take hundreds of milliseconds, and a
+/// node that stops at each one is down more than it is up.
+pub const DISK_STALL_MS_MIN: u64 = 1_000;
+
 // One entry, even at twice the limit in encoding (a margin: each write is charged 64 bytes
 // more than its key and value, above its framing), travels alone in one
 // AppendEntries within the transport's message limit; so do a replication read's byte budget
@@ -386,31 +399,40 @@ impl NodeConfig {
         }
         let timing = &self.timing;
         // Every period: bounded (so that no check or sum of timings below, nor in the node,
-        // overflows), and positive unless zero means something (or a check below refuses it).
-        for (name, value, may_be_zero) in [
-            ("lock_wait_ms", timing.lock_wait_ms, false),
-            ("idle_ms", timing.idle_ms, false),
-            ("probe_delay_ms", timing.probe_delay_ms, false),
-            ("probe_interval_ms", timing.probe_interval_ms, false),
-            ("prepared_resolve_ms", timing.prepared_resolve_ms, false),
-            ("coordinator_lost_ms", timing.coordinator_lost_ms, false),
-            ("heartbeat_ms", timing.heartbeat_ms, false),
-            ("election_min_ms", timing.election_min_ms, true),
-            ("election_max_ms", timing.election_max_ms, true),
-            ("rpc_ms", timing.rpc_ms, false),
-            ("close_interval_ms", timing.close_interval_ms, false),
-            ("close_idle_interval_ms", timing.close_idle_interval_ms, true),
-            ("close_lag_ms", timing.close_lag_ms, true),
-            ("retention_ms", timing.retention_ms, false),
-            ("disk_stall_ms", timing.disk_stall_ms, false),
+        // overflows), and at least its floor: positive unless zero means something (or a check
+        // below refuses it), and for a few, well above zero, since a value that validates must
+        // leave a node that works (a review, 2026-12-07: `disk_stall_ms = 1` stopped the node
+        // at its first fsync, `rpc_ms = 1` timed out every call between nodes, `retention_ms =
+        // 10` aborted every writing transaction TOO_OLD).
+        for (name, value, floor) in [
+            ("lock_wait_ms", timing.lock_wait_ms, 1),
+            ("idle_ms", timing.idle_ms, 1),
+            ("probe_delay_ms", timing.probe_delay_ms, 1),
+            ("probe_interval_ms", timing.probe_interval_ms, 1),
+            ("prepared_resolve_ms", timing.prepared_resolve_ms, 1),
+            ("coordinator_lost_ms", timing.coordinator_lost_ms, 1),
+            ("heartbeat_ms", timing.heartbeat_ms, HEARTBEAT_MS_MIN),
+            ("election_min_ms", timing.election_min_ms, 0),
+            ("election_max_ms", timing.election_max_ms, 0),
+            ("rpc_ms", timing.rpc_ms, RPC_MS_MIN),
+            ("close_interval_ms", timing.close_interval_ms, 1),
+            ("close_idle_interval_ms", timing.close_idle_interval_ms, 0),
+            ("close_lag_ms", timing.close_lag_ms, 0),
+            ("retention_ms", timing.retention_ms, RETENTION_MS_MIN),
+            ("disk_stall_ms", timing.disk_stall_ms, DISK_STALL_MS_MIN),
         ] {
             if value > TIMING_MS_MAX {
                 return Err(invalid(format!(
                     "timing: {name} must be at most {TIMING_MS_MAX} ms (a week), got {value}"
                 )));
             }
-            if value == 0 && !may_be_zero {
+            if value == 0 && floor > 0 {
                 return Err(invalid(format!("timing: {name} must be positive")));
+            }
+            if value < floor {
+                return Err(invalid(format!(
+                    "timing: {name} must be at least {floor} ms, got {value}"
+                )));
             }
         }
         if timing.election_min_ms <= timing.heartbeat_ms * 3
@@ -549,6 +571,26 @@ mod tests {
         let timing = Timing { lock_wait_ms: u64::MAX, ..Timing::default() };
         let error = NodeConfig { timing, ..config() }.validate().expect_err("endless waits");
         assert!(error.to_string().contains("lock_wait_ms must be at most"), "{error}");
+        // Values that validated and left a node that could not work (a review, 2026-12-07).
+        for (timing, named) in [
+            (Timing { disk_stall_ms: 1, ..Timing::default() }, "disk_stall_ms must be at least"),
+            (Timing { rpc_ms: 1, ..Timing::default() }, "rpc_ms must be at least"),
+            (Timing { retention_ms: 10, ..Timing::default() }, "retention_ms must be at least"),
+            (
+                Timing { heartbeat_ms: 1, election_min_ms: 4, ..Timing::default() },
+                "heartbeat_ms must be at least",
+            ),
+        ] {
+            let error = NodeConfig { timing, ..config() }.validate().expect_err("a useless node");
+            assert!(error.to_string().contains(named), "{error}");
+        }
+        let floors = Timing {
+            disk_stall_ms: DISK_STALL_MS_MIN,
+            rpc_ms: RPC_MS_MIN,
+            retention_ms: RETENTION_MS_MIN,
+            ..Timing::default()
+        };
+        assert!(NodeConfig { timing: floors, ..config() }.validate().is_ok());
         let mut peers = config().peers;
         let first = peers.values().next().cloned().expect("a peer");
         peers.insert(9, first);
