@@ -791,6 +791,21 @@ async fn a_transaction_older_than_half_the_retention_window_aborts_too_old() {
     let mut young = client.begin().await.expect("BEGIN");
     young.put("Aold", "w").await.expect("WRITE: the old one's lock is gone");
     young.commit().await.expect("a young transaction commits");
+
+    // END's lock waits end when the transaction becomes too old, and say so: a transaction
+    // whose END waits behind another's lock is aborted TOO_OLD (it answered LOCK_TIMEOUT,
+    // although lock_wait_ms, 10 s, was far off; left alone in stop 43).
+    let mut holder = client.begin().await.expect("BEGIN");
+    holder.put("Aheld", "h").await.expect("WRITE: the holder's lock");
+    let waiter = client.begin().await.expect("BEGIN");
+    let ended = waiter.commit_with(vec![client::Mutation::put("Aheld", "w")]).await;
+    let Err(client::Error::Aborted { reason, retryable, message }) = &ended else {
+        panic!("END behind a lock until too old answered {ended:?}")
+    };
+    assert_eq!((reason.as_str(), *retryable), ("TOO_OLD", true), "{ended:?}");
+    assert!(message.contains("for a lock"), "the wait is named: {message}");
+    holder.abort().await.expect("ABORT");
+    assert_eq!(client.get("Aheld").await.expect("READ"), None, "nothing of either applied");
 }
 
 /// Writes `key` in a transaction of `client` and expects the write to wait out the lock wait
