@@ -7,7 +7,9 @@
 //!    against them too (before 2026-12-06 the final lists were only counted, and two appends
 //!    after the last read could be applied in the wrong real-time order unseen; found by a
 //!    review of the checker);
-//! 2. the exact outcome (TxnStatus) of every transaction whose client never learned it;
+//! 2. the exact outcome (TxnStatus) of every transaction whose client never learned it (asked
+//!    during the run too, by the resolver host, before its record is collected: an answer
+//!    that changed since is a finding);
 //! 3. the bank total;
 //! 4. convergence: every replica of every shard with the same data digest (versions, prepared
 //!    transactions, records, GC watermark); the applied index is not compared, because leaders
@@ -21,12 +23,12 @@ use std::time::Duration;
 use check::history::Key;
 use check::history::MicroOp;
 use client::Client;
-use client::Error;
-use client::TxnOutcome;
 use server::topology::Topology;
 use txn::types::ShardId;
 
 use crate::inspect::inspect;
+use crate::resolver::Asked;
+use crate::resolver::ask;
 use crate::sim::cluster::node_addr;
 use crate::sim::net::SimConnector;
 use crate::workload::ACCOUNTS;
@@ -51,6 +53,10 @@ pub const SETTLE_BOUND: Duration = Duration::from_secs(30);
 pub const FINAL_READ_ATTEMPTS: usize = 100;
 /// The process of the final reads in both histories (clients' processes start at 1).
 pub const FINAL_PROCESS: u64 = 0;
+
+fn committed_or_aborted(committed: bool) -> &'static str {
+    if committed { "COMMITTED" } else { "ABORTED" }
+}
 
 async fn poll_leaders(world: &Shared, topology: &Topology) {
     for shard in topology.shards() {
@@ -124,25 +130,27 @@ pub async fn checker(world: Shared, topology: Topology, seed: u64) -> turmoil::R
     }
     let unknown = world.borrow().unknown.clone();
     for txn in unknown {
-        let home = match (txn.home, &txn.first_key) {
-            (Some(home), _) => Some(home),
-            (None, Some(key)) => match client.shard_of(key).await {
-                Ok(shard) => Some(shard),
-                Err(_) => {
-                    findings.statuses.insert(txn.index, None);
-                    continue;
-                }
-            },
-            (None, None) => None,
-        };
-        let status = match client.txn_status(&txn.handle, home).await {
-            Ok(TxnOutcome::Committed(_)) => Some(true),
-            Ok(TxnOutcome::Aborted { .. }) => Some(false),
-            // Started before the retention window and its record collected: the outcome is
-            // no longer known, by design (docs/transactions.md). It stays an `info` operation,
-            // which the history check takes as either. (The library reports it as Unknown.)
-            Err(Error::Unknown(why)) if why.contains("no longer known") => continue,
-            Err(_) => None,
+        let early = world.borrow().resolved.get(&txn.index).copied();
+        let late = ask(&client, &txn).await;
+        let status = match (early, late) {
+            (Some(Asked::Settled(before)), Asked::Settled(now)) if before != now => {
+                findings.problems.push(format!(
+                    "T{}: TxnStatus said {} during the run and {} at the end",
+                    txn.index,
+                    committed_or_aborted(before),
+                    committed_or_aborted(now)
+                ));
+                Some(now)
+            }
+            (_, Asked::Settled(now)) => Some(now),
+            (Some(Asked::Settled(before)), _) => Some(before),
+            // Its record was collected before anyone learned the outcome: it stays an `info`
+            // operation, which the history check takes as either.
+            (Some(Asked::Forgotten), _) | (_, Asked::Forgotten) => {
+                findings.forgotten += 1;
+                continue;
+            }
+            (_, Asked::Unanswered) => None,
         };
         findings.statuses.insert(txn.index, status);
     }

@@ -9,6 +9,7 @@
 //! - [`final_checks`]: the checker host (final reads, TxnStatus, convergence, leaks).
 //! - [`run`]: one run, from seed to verdict.
 //! - [`inspect`]: asking nodes about their replicas.
+//! - [`resolver`]: the resolver host (TxnStatus of unknown outcomes during the run).
 //! - [`regressions`]: seeds that once found bugs.
 
 pub mod final_checks;
@@ -16,6 +17,7 @@ pub mod inspect;
 pub mod nemesis;
 pub mod plan;
 pub mod regressions;
+pub mod resolver;
 pub mod run;
 pub mod sim;
 pub mod workload;

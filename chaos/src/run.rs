@@ -29,6 +29,7 @@ use crate::nemesis::Nemesis;
 use crate::plan::CAUSAL_READ_BOUND;
 use crate::plan::LIVENESS_BOUND;
 use crate::plan::Plan;
+use crate::resolver::resolver;
 use crate::sim::cluster::ClusterSpec;
 use crate::sim::cluster::SimCluster;
 use crate::sim::cluster::node_addr;
@@ -97,6 +98,7 @@ pub fn run(plan: &Plan) -> RunReport {
         cluster.client(format!("c{id}").as_str(), session);
     }
     let mut nemesis = Nemesis::new(plan, topology.clone());
+    cluster.client("resolver", resolver(world.clone(), addrs.clone(), plan.seed ^ 0x7e50));
     cluster.client("checker", checker(world.clone(), topology, plan.seed ^ 0xc4ec));
     let mut problems = Vec::new();
     let mut liveness_since = None;
@@ -227,7 +229,10 @@ pub fn run(plan: &Plan) -> RunReport {
     RunReport {
         plan: plan.clone(),
         faults: nemesis.summary(),
-        stats: world.stats.clone(),
+        stats: Stats {
+            forgotten: world.findings.as_ref().map_or(0, |f| f.forgotten),
+            ..world.stats.clone()
+        },
         registers: world.registers.summary(),
         problems,
         history: jsonl,

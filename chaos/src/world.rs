@@ -78,6 +78,9 @@ pub struct Stats {
     pub aborted: BTreeMap<String, u64>,
     /// Ones whose outcome stayed unknown.
     pub unknown: u64,
+    /// Unknown ones that TxnStatus never settled, during the run or at the end: their records
+    /// were collected first (set at the end of the run).
+    pub forgotten: u64,
 }
 
 impl Stats {
@@ -169,8 +172,10 @@ pub struct World {
     pub keys: BTreeSet<String>,
     /// Counts.
     pub stats: Stats,
-    /// Transactions to settle with TxnStatus at the end.
+    /// Transactions to settle with TxnStatus (during the run and at the end).
     pub unknown: Vec<Unknown>,
+    /// What the resolver host learned of them during the run, by invoke index.
+    pub resolved: BTreeMap<u64, crate::resolver::Asked>,
     /// The latest leader seen per shard.
     pub leaders: BTreeMap<u32, NodeId>,
     /// Clients that finished their liveness quota.
@@ -193,6 +198,9 @@ pub struct Findings {
     pub final_reads: BTreeMap<check::history::Key, Vec<i64>>,
     /// TxnStatus of each unknown transaction: invoke index -> committed?
     pub statuses: BTreeMap<u64, Option<bool>>,
+    /// Unknown transactions whose outcome TxnStatus no longer knew, during the run and at the
+    /// end.
+    pub forgotten: u64,
     /// Problems: replicas not converged, leaked locks or prepares, bank total...
     pub problems: Vec<String>,
     /// One line per shard: applied index and digest of its replicas.
@@ -216,6 +224,7 @@ impl World {
             keys: BTreeSet::new(),
             stats: Stats::default(),
             unknown: Vec::new(),
+            resolved: BTreeMap::new(),
             leaders: BTreeMap::new(),
             live_clients: BTreeSet::new(),
             causal_reads_pending: BTreeMap::new(),

@@ -62,7 +62,7 @@ fn line(report: &RunReport) -> String {
     let aborts: Vec<String> =
         stats.aborted.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
     format!(
-        "seed {}: nodes={} clients={} faults=[{}] committed={} aborted={} ({}) unknown={} registers=[{}] sim={:.1}s wall={:.1}s trace={:016x}",
+        "seed {}: nodes={} clients={} faults=[{}] committed={} aborted={} ({}) unknown={} (forgotten {}) registers=[{}] sim={:.1}s wall={:.1}s trace={:016x}",
         report.plan.seed,
         report.plan.nodes,
         report.plan.clients,
@@ -71,6 +71,7 @@ fn line(report: &RunReport) -> String {
         stats.aborted_total(),
         aborts.join(", "),
         stats.unknown,
+        stats.forgotten,
         report.registers,
         report.simulated.as_secs_f64(),
         report.wall.as_secs_f64(),
