@@ -81,16 +81,11 @@ pub async fn resolver(world: Shared, addrs: Vec<String>, seed: u64) -> turmoil::
                 .collect()
         };
         let asked = futures::future::join_all(pending.iter().map(|txn| ask(&client, txn))).await;
-        let mut world = world.borrow_mut();
         for (txn, asked) in pending.iter().zip(asked) {
-            match asked {
-                Asked::Settled(_) | Asked::Forgotten => {
-                    world.resolved.insert(txn.index, asked);
-                }
-                Asked::Unanswered => {}
+            if asked != Asked::Unanswered {
+                world.borrow_mut().resolved.insert(txn.index, asked);
             }
         }
-        drop(world);
         tokio::time::sleep(RESOLVE_EVERY).await;
     }
 }
