@@ -220,7 +220,9 @@ pub fn check_final_reads(
         }
         for op in &txn.ops {
             let MicroOp::Read { key, value: Some(observed) } = op else { continue };
-            let Some(last) = final_reads.get(key) else { continue };
+            // A key with no final read reads as empty, as everywhere here (it was skipped;
+            // found by a review, 2026-12-07).
+            let last = final_reads.get(key).map_or(&[][..], Vec::as_slice);
             if !last.starts_with(observed) && gone.insert(key.as_str()) {
                 violations.insert(FinalReadViolation::ReadNotExtended {
                     key: key.clone(),

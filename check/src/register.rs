@@ -317,21 +317,24 @@ struct Observation<'h> {
 
 /// The order in which a register's writes and deletes certainly took effect.
 struct Order<'h> {
-    /// Per value written, when the first linearizable read that returned it began.
-    first_read: BTreeMap<&'h str, Stamp>,
+    /// Per value written, when the last linearizable read that returned it began: any such
+    /// read that began after a write was acknowledged orders the two (see [`Order::after`]),
+    /// so the latest one decides (before 2026-12-07 the first did, and one early read of a
+    /// value hid the later ones that ordered it; found by a review of the checker).
+    last_read: BTreeMap<&'h str, Stamp>,
 }
 
 impl<'h> Order<'h> {
     /// The order of `events` (one register's).
     fn of(events: &[&'h RegisterEvent]) -> Order<'h> {
-        let mut first_read: BTreeMap<&'h str, Stamp> = BTreeMap::new();
+        let mut last_read: BTreeMap<&'h str, Stamp> = BTreeMap::new();
         for read in events.iter().filter(|e| !e.causal && e.outcome == RegisterOutcome::Ok) {
             if let RegisterOp::Read { value: Some(value) } = &read.op {
-                let at = first_read.entry(value.as_str()).or_insert(read.invoked_at());
-                *at = (*at).min(read.invoked_at());
+                let at = last_read.entry(value.as_str()).or_insert(read.invoked_at());
+                *at = (*at).max(read.invoked_at());
             }
         }
-        Order { first_read }
+        Order { last_read }
     }
 
     /// Whether `later` certainly took effect after `earlier` (`None`: the initial value):
@@ -351,7 +354,7 @@ impl<'h> Order<'h> {
         }
         match &later.op {
             RegisterOp::Write { value } => {
-                self.first_read.get(value.as_str()).is_some_and(|read| acknowledged < *read)
+                self.last_read.get(value.as_str()).is_some_and(|read| acknowledged < *read)
             }
             RegisterOp::Delete | RegisterOp::Read { .. } => false,
         }
@@ -697,6 +700,18 @@ mod tests {
         read(&mut h, Some("a"), 16, 18);
         h.info(w2, 40);
         assert_eq!(kinds(&h), Vec::<&str>::new());
+        // An early read of b orders nothing, a later one does: the latest read of a value
+        // decides (the first one did, and this history passed; found by a review,
+        // 2026-12-07).
+        let mut h = RegisterHistory::new();
+        let w1 = h.invoke_write(1, "x", "a", 0);
+        let w2 = h.invoke_write(2, "x", "b", 1);
+        read(&mut h, Some("b"), 2, 3);
+        h.ok(w1, None, 10);
+        read(&mut h, Some("b"), 20, 21);
+        read(&mut h, Some("a"), 30, 31);
+        h.ok(w2, None, 50);
+        assert!(kinds(&h).contains(&"non-monotonic reads"), "{:?}", kinds(&h));
     }
 
     #[test]

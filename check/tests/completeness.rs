@@ -68,3 +68,15 @@ fn a_read_that_the_final_read_does_not_extend_is_reported() {
     let report = check_final_reads(&h.history(), &finals(&[("x", &[1, 2])]));
     assert!(report.is_valid(), "{report}");
 }
+
+#[test]
+fn a_read_of_a_key_with_no_final_read_is_not_extended() {
+    // The key reads as empty at the end, so a read that saw the info append is gone (the check
+    // skipped keys absent from the final reads; found by a review, 2026-12-07).
+    let mut h = H::new();
+    h.invoke(1, "x+1").info(1); // T0 info
+    h.txn(2, "x=[1]"); // T2 ok read
+    let report = check_final_reads(&h.history(), &finals(&[]));
+    let gone = V::ReadNotExtended { key: Key::from("x"), txn: 2, observed: vec![1] };
+    assert!(report.violations.contains(&gone), "{report}");
+}
