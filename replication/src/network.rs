@@ -17,6 +17,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use openraft::StorageError;
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::NetworkError;
@@ -141,12 +143,19 @@ pub struct ShardNetworkFactory {
     shard: ShardId,
     connector: Arc<dyn PeerConnector>,
     log: LogStore,
+    sending: Arc<Semaphore>,
 }
 
 impl ShardNetworkFactory {
-    /// The factory for `shard`'s group, whose log is `log`.
-    pub fn new(shard: ShardId, connector: Arc<dyn PeerConnector>, log: LogStore) -> Self {
-        ShardNetworkFactory { shard, connector, log }
+    /// The factory for `shard`'s group, whose log is `log`; `sending` is the node's permits to
+    /// send snapshots (one [`snapshot_permits`] for every group of the node).
+    pub fn new(
+        shard: ShardId,
+        connector: Arc<dyn PeerConnector>,
+        log: LogStore,
+        sending: Arc<Semaphore>,
+    ) -> Self {
+        ShardNetworkFactory { shard, connector, log, sending }
     }
 }
 
@@ -155,8 +164,21 @@ impl RaftNetworkFactory<TypeConfig> for ShardNetworkFactory {
 
     async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> ShardPeer {
         let (shard, connector, log) = (self.shard, self.connector.clone(), self.log.clone());
-        ShardPeer { shard, target, connector, log }
+        ShardPeer { shard, target, connector, log, sending: self.sending.clone() }
     }
+}
+
+/// Snapshots a node exports and sends at once, over all its groups and followers; the others
+/// wait their turn before they export. Each is a whole shard in memory (and its encoding), so
+/// a node back from a long absence, which every group must send a snapshot, made its leaders
+/// hold every shard at once (a review, 2026-12-07).
+pub const SNAPSHOTS_SENT_MAX: usize = 2;
+/// Snapshots a node takes in and installs at once; the others wait before their data is read.
+pub const SNAPSHOTS_RECEIVED_MAX: usize = 2;
+
+/// A node's permits to send (or receive) snapshots: `max` at once.
+pub fn snapshot_permits(max: usize) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(max))
 }
 
 /// openraft's client to one peer, for one shard.
@@ -166,6 +188,8 @@ pub struct ShardPeer {
     connector: Arc<dyn PeerConnector>,
     /// The shard's log here, for [`LogStore::take_purged_read`].
     log: LogStore,
+    /// The node's permits to send snapshots ([`SNAPSHOTS_SENT_MAX`]).
+    sending: Arc<Semaphore>,
 }
 
 fn unreachable<E: std::fmt::Display>(error: E) -> Unreachable<TypeConfig> {
@@ -277,8 +301,13 @@ impl RaftNetworkV2<TypeConfig> for ShardPeer {
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let mut client = self.client()?;
         let shard = self.shard.0;
+        let sending = self.sending.clone();
         let send = async move {
             type Failed = StreamingError<TypeConfig>;
+            // Held until the follower answered: the export and its encoding live that long.
+            let _permit = sending.acquire_owned().await.map_err(|_| -> Failed {
+                NetworkError::from_string("the node is stopping").into()
+            })?;
             // The export reads the whole shard (off the runtime's workers): here, not where
             // openraft read the snapshot, which is the task that applies the shard's entries.
             // A snapshot that cannot be read is a storage failure, fatal to the group (as it

@@ -27,6 +27,7 @@ use proto::peer::peer_client::PeerClient;
 use replication::handshake::Admission;
 use replication::handshake::PeerChannel;
 use replication::mux::PeerMux;
+use replication::network;
 use replication::network::PeerConnector;
 use replication::network::ShardNetworkFactory;
 use replication::store::Executor;
@@ -274,13 +275,19 @@ impl Node {
         ));
         let raft_config = raft_config(&config)?;
         let raft_connector: Arc<dyn PeerConnector> = Arc::new(RaftConnector(peers.clone()));
+        let sending = network::snapshot_permits(network::SNAPSHOTS_SENT_MAX);
         let mut shards = BTreeMap::new();
         for shard in topology.shards_of(config.id) {
             let (log, state_machine) = store
                 .open_shard(shard)
                 .await
                 .map_err(|e| StartError::Start(format!("{shard}: {e}")))?;
-            let network = ShardNetworkFactory::new(shard, raft_connector.clone(), log.clone());
+            let network = ShardNetworkFactory::new(
+                shard,
+                raft_connector.clone(),
+                log.clone(),
+                sending.clone(),
+            );
             let meta_only = state_machine.meta_only_snapshots();
             let raft =
                 Raft::new(config.id, raft_config.clone(), network, log.clone(), state_machine)

@@ -16,6 +16,7 @@ use replication::mux;
 use replication::mux::Replies;
 use replication::network;
 use replication::network::SnapshotHeader;
+use tokio::sync::Semaphore;
 use tonic::Request;
 use tonic::Response;
 use tonic::Status;
@@ -37,12 +38,14 @@ pub const SNAPSHOT_RESERVE_MAX: usize = 64 << 20;
 /// The Peer service of a node.
 pub struct PeerService {
     node: Arc<Node>,
+    /// Permits to take in a snapshot ([`network::SNAPSHOTS_RECEIVED_MAX`]).
+    receiving: Arc<Semaphore>,
 }
 
 impl PeerService {
     /// The service for `node`.
     pub fn new(node: Arc<Node>) -> PeerService {
-        PeerService { node }
+        PeerService { node, receiving: network::snapshot_permits(network::SNAPSHOTS_RECEIVED_MAX) }
     }
 }
 
@@ -81,6 +84,11 @@ impl Peer for PeerService {
         let header = match SnapshotHeader::announced(&first.header, SNAPSHOT_BYTES_MAX as u64) {
             Ok(header) => header,
             Err(why) => return reply(network::refuse_snapshot(ShardId(shard), why)),
+        };
+        // Held until the snapshot is installed: its data, buffered then decoded, lives that
+        // long. A stream waiting here is not read: HTTP/2's flow control holds its sender.
+        let Ok(_permit) = self.receiving.clone().acquire_owned().await else {
+            return Err(Status::unavailable("the node is stopping"));
         };
         let announced = header.bytes as usize;
         let mut data = Vec::with_capacity(announced.min(SNAPSHOT_RESERVE_MAX));
