@@ -135,6 +135,10 @@ fn raft_config(config: &NodeConfig) -> Result<Arc<openraft::Config>, StartError>
         // committed entries, and they stay withheld until it caught up
         // (`replication::vote_gate`, `participant::rejoin`).
         allow_log_reversion: Some(true),
+        // Off from the start: a group campaigns only once its vote gate allows it
+        // (`Shard::campaign_if_allowed`). Turned off after `Raft::new`, it left a window in
+        // which a slow start could campaign, a vote for itself (a review, 2026-12-07).
+        enable_elect: false,
         max_payload_entries: APPEND_ENTRIES_MAX,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(config.limits.snapshot_every_entries),
         max_in_snapshot_log_to_keep: config.limits.log_kept_behind_snapshot,

@@ -198,11 +198,9 @@ impl Shard {
         ctx: Arc<NodeContext>,
     ) -> Arc<Shard> {
         let proposer = Proposer::new(raft.clone(), Timing::ms(ctx.config.timing.rpc_ms));
-        if !gate.may_campaign() {
-            // No campaign of its own either until the gate opens ([`Shard::open_votes`]) and
-            // its quiet after the start ends: a vote for itself is a vote.
-            raft.runtime_config().elect(false);
-        }
+        // The group starts with elections off (`node::raft_config`): no campaign of its own
+        // until the gate opens ([`Shard::open_votes`]) and its quiet after the start ends (a
+        // vote for itself is a vote); turned on below if both hold already.
         let quiet_until = gate.quiet_until();
         let shard = Arc::new(Shard {
             id,
@@ -217,6 +215,7 @@ impl Shard {
             probes_sent: Mutex::new(ProbeRounds::default()),
             demand: CloseDemand::default(),
         });
+        shard.campaign_if_allowed();
         let weak = Arc::downgrade(&shard);
         tokio::spawn(async move {
             tokio::time::sleep_until(quiet_until).await;
