@@ -56,6 +56,12 @@ pub enum FaultKind {
     /// replaces its disk, and it rejoins as after [`FaultKind::DiskLoss`], with which it shares
     /// the once-per-run budget. Drawn on its own, after the rest of the plan.
     Bitflip,
+    /// Kill one node as `kill -9` does and restart it at once, as a supervisor does: its memory
+    /// is gone, but what it wrote without syncing is in the page cache and survives (a crash,
+    /// like a power loss, discards it). The start after it must not trust those writes before
+    /// it syncs them (`replication::store::wal`'s recovery sync), nor a later power loss find
+    /// a log that went back. Drawn on its own, after the rest of the plan.
+    Kill,
 }
 
 impl FaultKind {
@@ -90,6 +96,7 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::DiskLoss => "disk-loss",
             FaultKind::Bitflip => "bitflip",
+            FaultKind::Kill => "kill",
         }
     }
 }
@@ -114,6 +121,8 @@ pub const PAUSE_SHARE: f64 = 0.5;
 pub const DISK_LOSS_SHARE: f64 = 0.3;
 /// The share of runs whose nemesis also flips a bit of one node's log ([`FaultKind::Bitflip`]).
 pub const BITFLIP_SHARE: f64 = 0.3;
+/// The share of runs whose nemesis also kills nodes ([`FaultKind::Kill`]).
+pub const KILL_SHARE: f64 = 0.5;
 
 /// One run's plan.
 #[derive(Clone, Debug)]
@@ -210,6 +219,9 @@ impl Plan {
         }
         if exposing.is_none() && rng.random_bool(BITFLIP_SHARE) {
             plan.faults.push(FaultKind::Bitflip);
+        }
+        if exposing.is_none() && rng.random_bool(KILL_SHARE) {
+            plan.faults.push(FaultKind::Kill);
         }
         plan
     }

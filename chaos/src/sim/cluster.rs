@@ -34,6 +34,7 @@ use txn::types::ShardId;
 use crate::sim::clock::SimClock;
 use crate::sim::disk::DATA_DIR;
 use crate::sim::disk::DiskSwitch;
+use crate::sim::disk::SECTOR_BYTES;
 use crate::sim::disk::SimFileBackend;
 use crate::sim::disk::SimLogDir;
 use crate::sim::disk::rot_a_log_bit;
@@ -169,9 +170,6 @@ pub struct SimCluster<'a> {
     cut: BTreeSet<(String, String)>,
 }
 
-/// The unit in which a write not synced at a crash survives: a disk sector.
-pub const TORN_WRITE_BLOCK_BYTES: u64 = 512;
-
 impl<'a> SimCluster<'a> {
     /// Builds the simulation and its node hosts (not yet stepped).
     pub fn new(spec: ClusterSpec) -> SimCluster<'a> {
@@ -185,10 +183,11 @@ impl<'a> SimCluster<'a> {
             .tcp_capacity(1 << 20)
             .epoch(SystemTime::UNIX_EPOCH + Duration::from_secs(SIM_EPOCH_SECS))
             .enable_random_order();
-        // Writes not synced at a crash survive in part, a prefix of 512-byte sectors each, as
-        // on a disk that loses power mid-write (they were lost whole, so nothing the stores
-        // wrote unsynced ever came back torn; a review of the harness, 2026-12-07).
-        builder.fs().sync_probability(0.0).block_size(TORN_WRITE_BLOCK_BYTES);
+        // Writes not synced at a crash survive in part, as on a disk that loses power
+        // mid-write: the disk layer writes sector by sector (`disk::SECTOR_BYTES`), and each
+        // sector's write survives whole or not at all (they were lost whole, so nothing the
+        // stores wrote unsynced ever came back torn; a review of the harness, 2026-12-07).
+        builder.fs().sync_probability(0.0).block_size(SECTOR_BYTES);
         let mut sim = builder.build();
         let peers: BTreeMap<NodeId, String> =
             (1..=spec.nodes).map(|id| (id, node_addr(id))).collect();
@@ -272,6 +271,31 @@ impl<'a> SimCluster<'a> {
         // segments are lost, and peers learn of the crash by keep-alive timeouts, as in life.
         self.cut_links_of(&name);
         self.sim.crash(name.as_str());
+    }
+
+    /// Kills node `id` as `kill -9` does and restarts it at once, as a supervisor does: its
+    /// memory is gone, but what it wrote without syncing stays (in the page cache: turmoil's
+    /// bounce keeps the writes a crash discards). False if it is not running.
+    pub fn kill(&mut self, id: NodeId) -> bool {
+        let node = self.node_mut(id);
+        if !node.running || node.stopped {
+            return false;
+        }
+        let name = node.name.clone();
+        // The old incarnation's destructors write nothing (a killed process runs none): the
+        // disk is dead while `bounce` drops it, alive again for the new one, which turmoil
+        // polls from the next step. Its links are cut meanwhile, so that its sockets' last
+        // segments (sent in task-id order, which no seed controls) are lost, as in `crash`.
+        node.disk.kill();
+        self.cut_links_of(&name);
+        self.sim.bounce(name.as_str());
+        self.node_mut(id).disk.revive();
+        for other in self.other_hosts(&name) {
+            if !self.cut.contains(&ordered(&name, &other)) {
+                self.sim.repair(name.as_str(), other.as_str());
+            }
+        }
+        true
     }
 
     /// Cuts every link of host `name` (both ways); [`SimCluster::restart`] repairs them.

@@ -430,6 +430,9 @@ pub struct Wal {
     segment_bytes: u64,
     /// Published after every rotation and purge.
     pressure: Arc<Mutex<WalPressure>>,
+    /// A batch written by [`Sink::write`] and not yet synced by [`Sink::sync`], and whether
+    /// its write rotated the segment.
+    written: Option<(WalBatch, bool)>,
 }
 
 impl Wal {
@@ -537,6 +540,7 @@ impl Wal {
             unsynced: false,
             segment_bytes,
             pressure: Arc::new(Mutex::new(WalPressure::default())),
+            written: None,
         };
         wal.start_segment(next, active_file)?;
         wal.publish();
@@ -629,6 +633,14 @@ impl Sink for Wal {
     type Error = io::Error;
 
     fn commit(&mut self, durable: bool, works: Vec<Work<Self>>) -> io::Result<()> {
+        self.write(durable, works)?;
+        self.sync(durable)
+    }
+
+    fn write(&mut self, _durable: bool, works: Vec<Work<Self>>) -> io::Result<()> {
+        // One batch between a write and its sync: a rotation, which carries the newest
+        // records into the next segment, must not miss the records of one not noted yet.
+        assert!(self.written.is_none(), "a WAL batch written before the last one was synced");
         // (A batch that crosses the end grows the file past its reserved space.)
         let rotated = self.active_len >= self.segment_bytes;
         if rotated {
@@ -649,12 +661,18 @@ impl Sink for Wal {
             self.active_len += batch.buf.len() as u64;
             self.unsynced = true;
         }
+        self.written = Some((batch, rotated));
+        Ok(())
+    }
+
+    fn sync(&mut self, durable: bool) -> io::Result<()> {
+        let (batch, rotated) = self.written.take().expect("a WAL batch written before its sync");
         if durable && self.unsynced {
             self.active_file.sync_data()?;
             self.unsynced = false;
         }
         let mut purged = false;
-        let segment = self.info.entry(self.active).or_default();
+        let segment = self.info.entry(batch.segment).or_default();
         for (kind, shard, index, body) in batch.records {
             purged |= kind == Kind::Purge;
             segment.note(&mut self.latest, kind, shard, index, &batch.buf[body]);
