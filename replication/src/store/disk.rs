@@ -124,16 +124,17 @@ pub fn sync_dir(path: &Path) -> io::Result<()> {
 impl LogDir for FsDir {
     fn open(&self, name: &str) -> io::Result<Arc<dyn LogFile>> {
         let path = self.path.join(name);
-        let existed = path.exists();
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(path)?;
-        if !existed {
-            self.sync()?;
-        }
+        // Synced even if the file existed: a process killed between creating it and this
+        // sync left its entry in the page cache only, and the next start, finding it there,
+        // synced nothing, so a power cut later took the segment and what had been synced into
+        // it (a review of the harness, whose simulated directory always synced, 2026-12-07).
+        self.sync()?;
         Ok(Arc::new(file))
     }
 
