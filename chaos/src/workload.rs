@@ -679,7 +679,9 @@ pub async fn worker(
     let forwarding = client.session();
     forwarding.set_routing(client::Routing::AnyNode);
     let mut rng = SmallRng::seed_from_u64(seed);
-    let mut process = world.borrow_mut().new_process();
+    // The client's processes are one session: it keeps its causal token across them.
+    let session = id as u64;
+    let mut process = world.borrow_mut().new_process_of(session);
     if banker && id == 0 {
         fund_accounts(&world, &client).await;
     }
@@ -739,7 +741,7 @@ pub async fn worker(
             // A banker's list-append transactions (before the bank is funded) share the
             // history too (a banker kept its process after an unknown outcome, and the
             // recorder refused its next transaction; found by a review of the harness).
-            Ended::Unknown => process = world.borrow_mut().new_process(),
+            Ended::Unknown => process = world.borrow_mut().new_process_of(session),
             _ => {}
         }
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..20))).await;

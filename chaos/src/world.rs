@@ -244,6 +244,15 @@ impl World {
         self.next_process
     }
 
+    /// [`World::new_process`], one of client `session`'s processes in both histories: the
+    /// causal checks follow a session across the processes an `info` retires.
+    pub fn new_process_of(&mut self, session: u64) -> u64 {
+        let process = self.new_process();
+        self.histories.all.join_session(process, session);
+        self.histories.locking.join_session(process, session);
+        process
+    }
+
     /// A value no register write used before.
     pub fn register_value(&mut self) -> String {
         self.next_register_value += 1;

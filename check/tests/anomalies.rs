@@ -238,6 +238,34 @@ fn causal_read_your_writes() {
 }
 
 #[test]
+fn causal_sessions_span_a_clients_processes() {
+    // A client takes a new process after an info and keeps its session (its causal token
+    // covers T1): a read on the new process must see T1. Sessions were processes, and this
+    // passed (a review of the checker, 2026-12-07).
+    let mut h = H::new();
+    h.session(1, 7).session(2, 7);
+    h.txn(1, "x+1");
+    h.invoke(1, "y+1").info(1);
+    h.txn(2, "x=[]");
+    must_find(&h.check(Model::Causal), K::ReadYourWrites);
+    // Without sessions, the two processes are unrelated.
+    let mut h = H::new();
+    h.txn(1, "x+1");
+    h.invoke(1, "y+1").info(1);
+    h.txn(2, "x=[]");
+    must_pass(&h.check(Model::Causal));
+    // An info transaction (observed, so committed) precedes nothing in its session: the
+    // token does not cover a write whose outcome the client never learned.
+    let mut h = H::new();
+    h.session(1, 7).session(2, 7);
+    h.txn(1, "x+1");
+    h.invoke(1, "y+1").info(1);
+    h.txn(3, "y=[1]");
+    h.txn(2, "x=[1] y=[]");
+    must_pass(&h.check(Model::Causal));
+}
+
+#[test]
 fn causal_monotonic_reads() {
     let mut h = H::new();
     h.txn(1, "x+1");

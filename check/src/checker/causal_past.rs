@@ -3,7 +3,13 @@
 //! CyclicCO).
 //!
 //! - Committed transactions only (ok, or info and observed).
-//! - Sessions: one per process, numbered by process id; `seq` is the position in the session.
+//! - Sessions: a history's `session` field groups a client's processes (a client takes a new
+//!   process after an `info` and keeps its session, its causal token); without it, each
+//!   process is a session. In a session, the ok transactions are in invoke order (`seq` is the
+//!   position); an observed `info` one follows the ok ones before it but precedes none (the
+//!   token does not cover a write whose outcome the client never learned): it is a session of
+//!   its own, after its predecessor ([`CausalPast::info_prev`]). Before 2026-12-07 sessions
+//!   were processes only, so session order was cut at every `info` (a review of the checker).
 //! - Read-from: the appender of *any* element a transaction read precedes it (a read of
 //!   `[a b c]` shows all three appends).
 //! - No topological order of session ∪ read-from ⇒ CyclicCO, reported with a shortest cycle
@@ -28,6 +34,7 @@ use crate::anomaly::AnomalyKind;
 use crate::graph::cycle_search::{CycleSearch, CycleSpec, RwRule};
 use crate::graph::digraph::{Digraph, PROCESS, WR};
 use crate::graph::scc::Sccs;
+use crate::history::Outcome;
 use crate::history_index::HistoryIndex;
 use crate::report::Report;
 
@@ -64,6 +71,9 @@ pub(crate) struct CausalPast {
     pub seq: Vec<u32>,
     /// Per session, its transactions in order.
     pub sessions: Vec<Vec<u32>>,
+    /// Per observed `info` transaction, the ok transaction of its session before it, or
+    /// [`NO_SESSION`].
+    pub info_prev: Vec<u32>,
     /// Per transaction, the committed transactions it read from (sorted, without itself).
     pub wr_sources: Vec<Vec<u32>>,
     /// Session order and read-from edges.
@@ -80,16 +90,37 @@ impl CausalPast {
     /// Computes sessions, read-from, and a topological order.
     pub(crate) fn new(ix: &HistoryIndex) -> CausalPast {
         let n = ix.len();
-        let mut by_process: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        // Keyed (named, id): a named session, or a process that is its own.
+        let mut by_session: BTreeMap<(bool, u64), Vec<u32>> = BTreeMap::new();
         for t in 0..n as u32 {
             if ix.committed[t as usize] {
-                by_process.entry(ix.txn(t).process).or_default().push(t);
+                let txn = ix.txn(t);
+                let key = txn.session.map_or((false, txn.process), |session| (true, session));
+                by_session.entry(key).or_default().push(t);
             }
         }
-        let sessions: Vec<Vec<u32>> = by_process.into_values().collect();
+        let mut sessions: Vec<Vec<u32>> = Vec::new();
+        let mut info_prev = vec![NO_SESSION; n];
+        let mut edges = Vec::new();
+        for txns in by_session.into_values() {
+            let mut chain: Vec<u32> = Vec::new();
+            for t in txns {
+                if ix.outcome(t) == Outcome::Info {
+                    if let Some(&prev) = chain.last() {
+                        info_prev[t as usize] = prev;
+                        edges.push((prev, t, PROCESS));
+                    }
+                    sessions.push(vec![t]);
+                } else {
+                    chain.push(t);
+                }
+            }
+            if !chain.is_empty() {
+                sessions.push(chain);
+            }
+        }
         let mut session_of = vec![NO_SESSION; n];
         let mut seq = vec![0u32; n];
-        let mut edges = Vec::new();
         for (s, txns) in sessions.iter().enumerate() {
             for (i, &t) in txns.iter().enumerate() {
                 session_of[t as usize] = s as u32;
@@ -132,6 +163,7 @@ impl CausalPast {
             session_of,
             seq,
             sessions,
+            info_prev,
             wr_sources,
             graph,
             order,
@@ -268,7 +300,8 @@ impl CausalPast {
     fn predecessors(&self, t: u32) -> impl Iterator<Item = u32> + '_ {
         let (s, q) = (self.session_of[t as usize], self.seq[t as usize]);
         let session_prev = (q > 0).then(|| self.sessions[s as usize][q as usize - 1]);
-        session_prev.into_iter().chain(self.wr_sources[t as usize].iter().copied())
+        let info_prev = Some(self.info_prev[t as usize]).filter(|&prev| prev != NO_SESSION);
+        session_prev.or(info_prev).into_iter().chain(self.wr_sources[t as usize].iter().copied())
     }
 }
 

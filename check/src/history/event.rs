@@ -5,7 +5,10 @@
 //! ```
 //!
 //! `index` is the event's position and defines realtime precedence; `time` (nanoseconds, one
-//! monotonic clock) is for display only. Extra fields are ignored.
+//! monotonic clock) is for display only. An optional `session` (a non-negative integer) names
+//! the client session a process belongs to, when one session runs several processes (a client
+//! takes a new process after an `info`, and keeps its session: its causal token). Extra fields
+//! are ignored.
 
 use std::fmt;
 
@@ -62,8 +65,11 @@ pub struct Event {
     pub index: u64,
     /// Nanoseconds on one monotonic clock (simulated time in the simulation); display only.
     pub time: Option<u64>,
-    /// The client process (session) that issued the operation.
+    /// The client process that issued the operation.
     pub process: u64,
+    /// The client session of the process, when the history says (`None`: the process is its
+    /// own session).
+    pub session: Option<u64>,
     /// Invoke, ok, fail or info.
     pub kind: EventType,
     /// The transaction's micro-ops (the `value` field; `f` is always `"txn"`).
@@ -82,6 +88,10 @@ impl Event {
         }
         out.push_str(",\"process\":");
         out.push_str(&self.process.to_string());
+        if let Some(session) = self.session {
+            out.push_str(",\"session\":");
+            out.push_str(&session.to_string());
+        }
         out.push_str(",\"type\":\"");
         out.push_str(self.kind.as_str());
         out.push_str("\",\"f\":\"txn\",\"value\":[");
@@ -118,6 +128,10 @@ impl Event {
         }
         let process =
             process.as_u64().ok_or("\"process\" is not a non-negative integer or a name")?;
+        let session = match field("session") {
+            None => None,
+            Some(s) => Some(s.as_u64().ok_or("\"session\" is not a non-negative integer")?),
+        };
         let kind_text =
             field("type").ok_or("missing \"type\"")?.as_str().ok_or("\"type\" is not a string")?;
         let kind = EventType::parse(kind_text).ok_or_else(|| {
@@ -132,6 +146,6 @@ impl Event {
             .as_array()
             .ok_or("\"value\" is not a list of micro-ops")?;
         let value = ops.iter().map(MicroOp::from_json).collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(Event { index, time, process, kind, value }))
+        Ok(Some(Event { index, time, process, session, kind, value }))
     }
 }

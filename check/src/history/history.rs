@@ -112,6 +112,7 @@ impl History {
                     txn_of_invoke[position] = Some(txns.len());
                     txns.push(Txn {
                         process: event.process,
+                        session: event.session,
                         outcome: Outcome::Info,
                         invoke_index: event.index,
                         completion_index: None,

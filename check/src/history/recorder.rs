@@ -26,12 +26,21 @@ pub struct Recorder {
     events: Vec<Event>,
     /// The rules every event is checked against.
     validator: Validator,
+    /// Per process, the session it belongs to ([`Recorder::join_session`]).
+    sessions: std::collections::BTreeMap<u64, u64>,
 }
 
 impl Recorder {
     /// Creates an empty recorder; the first event gets index 0.
     pub fn new() -> Recorder {
         Recorder::default()
+    }
+
+    /// Makes `process` (before its first event) one of `session`'s processes: its events carry
+    /// the session, which the causal checks follow across a client's processes (it takes a
+    /// new process after an `info` and keeps its session, its causal token).
+    pub fn join_session(&mut self, process: u64, session: u64) {
+        self.sessions.insert(process, session);
     }
 
     /// Records the start of a transaction on `process` at `time` and returns its index.
@@ -110,7 +119,8 @@ impl Recorder {
     /// Validates and appends one event.
     fn record(&mut self, process: u64, time: u64, kind: EventType, value: Vec<MicroOp>) -> u64 {
         let index = self.events.len() as u64;
-        let event = Event { index, time: Some(time), process, kind, value };
+        let session = self.sessions.get(&process).copied();
+        let event = Event { index, time: Some(time), process, session, kind, value };
         let position = self.events.len();
         let events = &self.events;
         if let Err(e) = self.validator.accept(position, &event, None, |p| &events[p].value) {

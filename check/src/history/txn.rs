@@ -50,8 +50,10 @@ impl fmt::Display for Outcome {
 /// One transaction of a history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Txn {
-    /// The process (session) that ran it.
+    /// The process that ran it.
     pub process: u64,
+    /// The session of that process, if the history names one (see [`super::Event`]).
+    pub session: Option<u64>,
     /// How it ended.
     pub outcome: Outcome,
     /// The invoke event's index; names the transaction (`T<invoke_index>`).

@@ -8,6 +8,8 @@
 //! 4. Invokes carry `null` reads; `ok` completions carry a list for every read.
 //! 5. A completion repeats its invoke's micro-ops: same functions, keys and appended values.
 //! 6. Append values are unique per key over all invokes (Elle's `:duplicate-appends`).
+//! 7. A process names one session, or none, in all its events; a session (several processes of
+//!    one client) has at most one pending invoke: a session runs one transaction at a time.
 //!
 //! Both [`super::History::from_events`] and [`super::Recorder`] run every event through this.
 
@@ -29,6 +31,10 @@ pub(crate) struct Validator {
     retired: HashMap<u64, u64>,
     /// Every (key, value) appended by an invoke so far, with that invoke's index.
     appended: HashMap<(Key, i64), u64>,
+    /// Per process, the session its first event named (or none).
+    session_of: HashMap<u64, Option<u64>>,
+    /// Per session, the index of its pending invoke.
+    session_pending: HashMap<u64, u64>,
 }
 
 /// What an accepted event did.
@@ -75,7 +81,23 @@ impl Validator {
                 event.process
             )));
         }
+        let named = *self.session_of.entry(event.process).or_insert(event.session);
+        if named != event.session {
+            return Err(malformed(format!(
+                "process {} names session {:?} after {named:?} (a process belongs to one \
+                 session)",
+                event.process, event.session
+            )));
+        }
         let accepted = if event.kind == EventType::Invoke {
+            if let Some(session) = event.session
+                && let Some(pending) = self.session_pending.insert(session, event.index)
+            {
+                return Err(malformed(format!(
+                    "session {session} invokes while its invoke at index {pending} is pending \
+                     (a session runs one transaction at a time)"
+                )));
+            }
             if let Some(&(_, pending)) = self.pending.get(&event.process) {
                 return Err(malformed(format!(
                     "process {} invokes while its invoke at index {pending} is pending",
@@ -113,6 +135,9 @@ impl Validator {
             };
             if let Some(why) = completion_mismatch(invoke_ops(invoke_position), event) {
                 return Err(malformed(why));
+            }
+            if let Some(session) = event.session {
+                self.session_pending.remove(&session);
             }
             if event.kind == EventType::Info {
                 self.retired.insert(event.process, event.index);

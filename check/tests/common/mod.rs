@@ -64,6 +64,12 @@ impl H {
         self.time
     }
 
+    /// Makes process `p` one of session `s`'s processes (before `p`'s first event).
+    pub fn session(&mut self, p: u64, s: u64) -> &mut H {
+        self.recorder.join_session(p, s);
+        self
+    }
+
     /// Invokes `text` on process `p` (reads become unknown).
     pub fn invoke(&mut self, p: u64, text: &str) -> &mut H {
         let t = self.tick();
