@@ -173,7 +173,9 @@ impl RaftNetworkFactory<TypeConfig> for ShardNetworkFactory {
 /// a node back from a long absence, which every group must send a snapshot, made its leaders
 /// hold every shard at once (a review, 2026-12-07).
 pub const SNAPSHOTS_SENT_MAX: usize = 2;
-/// Snapshots a node takes in and installs at once; the others wait before their data is read.
+/// Snapshots a node takes in and installs at once; the others are refused (their senders back
+/// off and send them again), never left waiting unread (which would hold the HTTP/2
+/// connection's window that the peer's Raft messages share).
 pub const SNAPSHOTS_RECEIVED_MAX: usize = 2;
 
 /// A node's permits to send (or receive) snapshots: `max` at once.

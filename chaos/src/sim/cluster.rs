@@ -290,12 +290,21 @@ impl<'a> SimCluster<'a> {
         self.cut_links_of(&name);
         self.sim.bounce(name.as_str());
         self.node_mut(id).disk.revive();
-        for other in self.other_hosts(&name) {
-            if !self.cut.contains(&ordered(&name, &other)) {
-                self.sim.repair(name.as_str(), other.as_str());
+        self.repair_links_of(&name);
+        true
+    }
+
+    /// Repairs the links of host `name` but those a partition cuts and those to a node that is
+    /// down (crashed, or stopped on its failed disk: its leftover tasks must stay silent;
+    /// found by the session's diff review, 2026-12-07).
+    fn repair_links_of(&mut self, name: &str) {
+        let down: BTreeSet<String> =
+            self.nodes.iter().filter(|n| !n.running || n.stopped).map(|n| n.name.clone()).collect();
+        for other in self.other_hosts(name) {
+            if !self.cut.contains(&ordered(name, &other)) && !down.contains(&other) {
+                self.sim.repair(name, other.as_str());
             }
         }
-        true
     }
 
     /// Cuts every link of host `name` (both ways); [`SimCluster::restart`] repairs them.
@@ -402,11 +411,7 @@ impl<'a> SimCluster<'a> {
         // of 1-24 with disk failures). Sent while the links are cut, they are lost, as a
         // crash's are.
         self.sim.bounce(name.as_str());
-        for other in self.other_hosts(&name) {
-            if !self.cut.contains(&ordered(&name, &other)) {
-                self.sim.repair(name.as_str(), other.as_str());
-            }
-        }
+        self.repair_links_of(&name);
     }
 
     /// Holds every link of node `id` (to the other nodes and the clients), both ways: what is

@@ -113,7 +113,7 @@ fn path(ix: &HistoryIndex, t: u32, u: u32, kind: AnomalyKind) -> String {
     let process = |x: u32| ix.txn(x).process;
     match kind {
         AnomalyKind::ReadYourWrites => {
-            format!("{} ran earlier on the same process {}", ix.name(u), process(t))
+            format!("{} ran earlier in the same session (process {})", ix.name(u), process(u))
         }
         AnomalyKind::MonotonicReads => {
             format!("an earlier transaction of process {} read from {}", process(t), ix.name(u))

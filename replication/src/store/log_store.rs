@@ -531,9 +531,10 @@ mod tests {
     }
 
     /// openraft saves a committed id once its entries are submitted, not flushed. Here the
-    /// writer has taken entries 0..9 into a batch (and waits out its simulated fsync) when
-    /// entries 10..19 arrive with committed id 19: both join that batch, and the committed id
-    /// must still land behind entry 19 in the file, or a crash could keep it without them.
+    /// writer has written entries 0..9 (and waits out its simulated fsync before syncing them)
+    /// when entries 10..19 arrive with committed id 19: those form the next batch together,
+    /// and the committed id must land behind entry 19 in the file, or a crash could keep it
+    /// without them.
     #[tokio::test(flavor = "current_thread")]
     async fn the_committed_id_is_never_written_ahead_of_its_entries() {
         let dir = Arc::new(MemDir::default());

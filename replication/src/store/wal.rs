@@ -632,6 +632,8 @@ impl Sink for Wal {
     type Batch = WalBatch;
     type Error = io::Error;
 
+    const SPLITS: bool = true;
+
     fn commit(&mut self, durable: bool, works: Vec<Work<Self>>) -> io::Result<()> {
         self.write(durable, works)?;
         self.sync(durable)

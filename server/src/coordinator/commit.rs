@@ -255,7 +255,9 @@ impl Coordinator {
         } else if let Some(detail) = self.too_old(txn) {
             return self.abort_after_votes(txn, state, &[], AbortReason::TooOld, detail);
         } else {
-            locks_until.min(self.too_old_at(txn))
+            let too_old_at = self.too_old_at(txn);
+            state.waits_end_too_old = too_old_at < locks_until;
+            locks_until.min(too_old_at)
         };
         if state.acquire_first()
             && !canary::is(Canary::ReleaseSharedBeforeEndLocks)
@@ -474,7 +476,7 @@ impl Coordinator {
         // stop 43).
         let (age_ms, max_ms) = self.age_ms(txn);
         let (reason, detail) = match reason {
-            AbortReason::LockTimeout if age_ms >= max_ms => {
+            AbortReason::LockTimeout if state.waits_end_too_old => {
                 let why = format!(
                     "{detail}, until it began {age_ms} ms ago, as much as half of retention_ms \
                      allows ({max_ms} ms): its record could be collected before it commits"

@@ -161,6 +161,9 @@ pub struct TxnState {
     /// When END's lock waits give up, if set before END (a one-statement commit run again
     /// after a deadlock keeps its first run's budget); otherwise `lock_wait_ms` from END.
     pub locks_until: Option<Instant>,
+    /// Set by END when its lock waits end where the transaction becomes too old to commit
+    /// (before `locks_until`): a wait cut there is TOO_OLD, not LOCK_TIMEOUT.
+    pub waits_end_too_old: bool,
 }
 
 impl TxnState {
@@ -176,6 +179,7 @@ impl TxnState {
             seen_ts: Timestamp::ZERO,
             snapshot: None,
             locks_until: None,
+            waits_end_too_old: false,
         }
     }
 

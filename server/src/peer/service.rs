@@ -15,6 +15,7 @@ use replication::codec;
 use replication::mux;
 use replication::mux::Replies;
 use replication::network;
+use replication::network::SNAPSHOTS_RECEIVED_MAX;
 use replication::network::SnapshotHeader;
 use tokio::sync::Semaphore;
 use tonic::Request;
@@ -86,9 +87,13 @@ impl Peer for PeerService {
             Err(why) => return reply(network::refuse_snapshot(ShardId(shard), why)),
         };
         // Held until the snapshot is installed: its data, buffered then decoded, lives that
-        // long. A stream waiting here is not read: HTTP/2's flow control holds its sender.
-        let Ok(_permit) = self.receiving.clone().acquire_owned().await else {
-            return Err(Status::unavailable("the node is stopping"));
+        // long. None free: refused at once, and the sender's replication backs off and sends
+        // it again. A stream left waiting unread would hold the HTTP/2 connection's receive
+        // window, which the peer's Mux stream (every Raft and transaction message from it)
+        // shares: its chunks in flight fill it (the session's diff review, 2026-12-07).
+        let Ok(_permit) = self.receiving.clone().try_acquire_owned() else {
+            let why = format!("{} snapshots are being installed here", SNAPSHOTS_RECEIVED_MAX);
+            return reply(network::refuse_snapshot(ShardId(shard), why));
         };
         let announced = header.bytes as usize;
         let mut data = Vec::with_capacity(announced.min(SNAPSHOT_RESERVE_MAX));
