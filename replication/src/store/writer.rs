@@ -443,12 +443,7 @@ impl<S: Sink> Batcher<S> {
     /// panic stop the run); None when the writer must stop (the jobs were told).
     fn write(&mut self, jobs: Vec<Job<S>>, durable: bool) -> Option<Written> {
         assert!(!self.catch_panics, "a writer on a thread commits whole");
-        if self.failed.load(Ordering::SeqCst) {
-            for job in jobs {
-                (job.done)(Err(stopped()));
-            }
-            return None;
-        }
+        let jobs = self.unless_failed(jobs)?;
         self.commits += 1;
         let started = std::time::Instant::now();
         let (works, completions): (Vec<_>, Vec<_>) =
@@ -468,6 +463,11 @@ impl<S: Sink> Batcher<S> {
         let Written { completions, started } = written;
         let result = self.sink.sync(durable);
         self.stats.count(durable, completions.len(), started.elapsed());
+        self.tell(result, completions)
+    }
+
+    /// Tells a batch's jobs how its commit ended; false (the writer stops) if it failed.
+    fn tell(&self, result: Result<(), S::Error>, completions: Vec<Completion>) -> bool {
         match result {
             Ok(()) => {
                 for done in completions {
@@ -490,14 +490,20 @@ impl<S: Sink> Batcher<S> {
         }
     }
 
+    /// The jobs, unless the writer has failed (then they are told so, and None).
+    fn unless_failed(&self, jobs: Vec<Job<S>>) -> Option<Vec<Job<S>>> {
+        if !self.failed.load(Ordering::SeqCst) {
+            return Some(jobs);
+        }
+        for job in jobs {
+            (job.done)(Err(stopped()));
+        }
+        None
+    }
+
     /// Commits a batch in one transaction; false when the writer must stop.
     fn commit(&mut self, jobs: Vec<Job<S>>, durable: bool) -> bool {
-        if self.failed.load(Ordering::SeqCst) {
-            for job in jobs {
-                (job.done)(Err(stopped()));
-            }
-            return false;
-        }
+        let Some(jobs) = self.unless_failed(jobs) else { return false };
         self.commits += 1;
         let started = std::time::Instant::now();
         if let Some(in_commit) = &self.in_commit {
@@ -536,18 +542,7 @@ impl<S: Sink> Batcher<S> {
         if let Some(in_commit) = &self.in_commit {
             in_commit.store(0, Ordering::Release);
         }
-        match result {
-            Ok(()) => {
-                for done in completions {
-                    done(Ok(()));
-                }
-                true
-            }
-            Err(error) => {
-                self.failed_commit(error.to_string(), completions);
-                false
-            }
-        }
+        self.tell(result, completions)
     }
 }
 
