@@ -293,12 +293,31 @@ impl redb::StorageBackend for SimFileBackend {
         // combination, as a disk does (turmoil tears a write in blocks counted from the write's
         // start, which cut inside sectors, where no disk tears; the WAL then took a torn write
         // for damage, a false finding of the first runs with torn writes, 2026-12-07).
+        // A piece of a sector is written as the whole sector's new content (as far as the file
+        // reaches), so that of two writes to one sector that a crash finds unsynced, whichever
+        // survives holds what was there before it: a disk writes a sector as the page cache
+        // holds it, never the second write's bytes without the first's (the WAL's volatile
+        // writes under canary ack-before-fsync met that, and it took the sector for damage).
+        let len = redb::StorageBackend::len(self)?;
         let mut at = 0;
         while at < data.len() {
             let position = offset + at as u64;
-            let sector_end = (position / SECTOR_BYTES + 1) * SECTOR_BYTES;
+            let sector_start = position / SECTOR_BYTES * SECTOR_BYTES;
+            let sector_end = sector_start + SECTOR_BYTES;
             let end = data.len().min(at + (sector_end - position) as usize);
-            self.file.write_all_at(&data[at..end], position)?;
+            let piece_end = offset + end as u64;
+            let image_end = piece_end.max(sector_end.min(len));
+            let mut image = vec![0; (image_end - sector_start) as usize];
+            let known_end = len.min(image_end);
+            if known_end > sector_start {
+                self.file.read_exact_at(
+                    &mut image[..(known_end - sector_start) as usize],
+                    sector_start,
+                )?;
+            }
+            let from = (position - sector_start) as usize;
+            image[from..from + (end - at)].copy_from_slice(&data[at..end]);
+            self.file.write_all_at(&image, sector_start)?;
             at = end;
         }
         Ok(())
