@@ -289,35 +289,29 @@ impl<S: Sink> Writer<S> {
             Executor::Task { sync_delay } => {
                 tokio::spawn(async move {
                     while let Some(first) = queue.recv().await {
-                        let batch = drain(first, &mut queue);
+                        let mut batch = drain(first, &mut queue);
                         let durable = batcher.durable(&batch);
-                        if sync_delay.is_zero() || !durable {
-                            if !batcher.commit(batch, durable) {
-                                break;
-                            }
-                            continue;
-                        }
-                        if !S::SPLITS {
+                        let running = if sync_delay.is_zero() || !durable {
+                            batcher.commit(batch, durable)
+                        } else if S::SPLITS {
+                            // Written, then the fsync's time, then synced: a crash meanwhile
+                            // finds the batch written and not synced, perhaps torn, as a power
+                            // cut during an fsync does (before 2026-12-07 the wait came first,
+                            // and a crash lost the WAL's batch whole; found by a review of the
+                            // harness). Jobs that arrive meanwhile form the next batch.
+                            let Some(written) = batcher.write(batch, durable) else { break };
+                            tokio::time::sleep(sync_delay).await;
+                            batcher.sync(written, durable)
+                        } else {
                             // The fsync's time, then the commit, which a crash meanwhile loses
                             // whole. Jobs that arrived during the "fsync" join this batch.
-                            let mut batch = batch;
                             tokio::time::sleep(sync_delay).await;
                             if let Ok(more) = queue.try_recv() {
                                 batch.extend(drain(more, &mut queue));
                             }
-                            if !batcher.commit(batch, durable) {
-                                break;
-                            }
-                            continue;
-                        }
-                        // Written, then the fsync's time, then synced: a crash meanwhile finds
-                        // the batch written and not synced, perhaps torn, as a power cut during
-                        // an fsync does (before 2026-12-07 the wait came first, and a crash
-                        // lost the WAL's batch whole; found by a review of the harness). Jobs
-                        // that arrive meanwhile form the next batch.
-                        let Some(written) = batcher.write(batch, durable) else { break };
-                        tokio::time::sleep(sync_delay).await;
-                        if !batcher.sync(written, durable) {
+                            batcher.commit(batch, durable)
+                        };
+                        if !running {
                             break;
                         }
                     }

@@ -474,9 +474,9 @@ impl Coordinator {
         // END's lock waits end when the transaction becomes too old to commit (`too_old_at`):
         // a wait cut there says TOO_OLD, the reason it ended, not LOCK_TIMEOUT (left alone in
         // stop 43).
-        let (age_ms, max_ms) = self.age_ms(txn);
         let (reason, detail) = match reason {
             AbortReason::LockTimeout if state.waits_end_too_old => {
+                let (age_ms, max_ms) = self.age_ms(txn);
                 let why = format!(
                     "{detail}, until it began {age_ms} ms ago, as much as half of retention_ms \
                      allows ({max_ms} ms): its record could be collected before it commits"
