@@ -177,6 +177,16 @@ impl Args {
         if self.value_size > VALUE_SIZE_MAX {
             bail!("--value-size must be at most {VALUE_SIZE_MAX} bytes");
         }
+        if (self.clients as u64).saturating_mul(self.value_size as u64) > IN_FLIGHT_VALUE_BYTES_MAX
+        {
+            bail!(
+                "--clients times --value-size must be at most {IN_FLIGHT_VALUE_BYTES_MAX} bytes \
+                 (every session holds its value in flight)"
+            );
+        }
+        if self.workload == Workload::Bank && self.key_space() > ACCOUNTS_MAX {
+            bail!("--keys must be at most {ACCOUNTS_MAX} accounts for bank");
+        }
         if self.conns.is_some_and(|conns| conns == 0 || conns > self.clients) {
             bail!("--conns must be between 1 and --clients");
         }
@@ -209,6 +219,11 @@ pub const SECS_MAX: f64 = 86_400.0;
 pub const CLIENTS_MAX: usize = 100_000;
 /// The largest `--value-size` (the nodes' own limit is lower: 1 MiB by default, 64 MiB at most).
 pub const VALUE_SIZE_MAX: usize = 64 << 20;
+/// The most value bytes the sessions may have in flight at once (`--clients` × `--value-size`;
+/// each request holds a few copies of its value on its way out).
+pub const IN_FLIGHT_VALUE_BYTES_MAX: u64 = 4 << 30;
+/// The most accounts `bank` takes (each is preloaded before the window opens).
+pub const ACCOUNTS_MAX: u64 = 1_000_000;
 
 /// Sets the consistency asked for on a session.
 fn configure(args: &Args, client: Client) -> Client {
@@ -405,6 +420,8 @@ mod tests {
             &["kvbench", "--workload", "rmw", "--keys", "1"],
             &["kvbench", "--conns", "0"],
             &["kvbench", "--clients", "4", "--conns", "5"],
+            &["kvbench", "--clients", "128", "--value-size", "67108864"],
+            &["kvbench", "--workload", "bank", "--keys", "1000001"],
         ] {
             let args = Args::try_parse_from(argv).unwrap();
             assert!(args.validate().is_err(), "{argv:?}");

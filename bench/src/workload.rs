@@ -291,6 +291,13 @@ async fn attempt(client: &Client, body: &Body, shared: &Shared) -> Result<(), Er
     }
 }
 
+/// The abort reasons that contention causes. An attempt that ends in one counts as an operation,
+/// as etcd's compare-and-swap that finds its keys changed does in the peer tool's `rmw`; an
+/// attempt that aborts for another reason (a leader change, a shard unreachable: the cluster's
+/// availability, not the workload's contention) counts in the aborts only, so that it cannot
+/// raise `ops`. Goodput counts commits alone either way.
+pub const CONFLICT_ABORTS: [&str; 2] = ["DEADLOCK", "LOCK_TIMEOUT"];
+
 /// `txn2`, `rmw`, `bank`: one transaction at a time, aborted attempts retried.
 pub async fn txn_worker(client: Client, worker: usize, shared: Arc<Shared>) -> Tally {
     let mut tally = Tally::default();
@@ -315,7 +322,9 @@ pub async fn txn_worker(client: Client, worker: usize, shared: Arc<Shared>) -> T
                     break;
                 }
                 Err(Error::Aborted { reason, retryable, .. }) => {
-                    tally.op(done - start, live);
+                    if CONFLICT_ABORTS.contains(&reason.as_str()) {
+                        tally.op(done - start, live);
+                    }
                     tally.abort(&reason, live);
                     if !retryable {
                         break;
@@ -338,21 +347,27 @@ pub async fn txn_worker(client: Client, worker: usize, shared: Arc<Shared>) -> T
     tally
 }
 
-/// Writes `value` under keys `0..count` with `parallel` requests in flight.
-pub async fn preload(
+/// Writes `value` under keys `0..count` with `parallel` requests in flight. Each key and value
+/// is made when its write is sent (a large `--value-size` times thousands of keys does not fit
+/// in memory at once).
+pub async fn preload<N, V>(
     client: &Client,
     count: u64,
     parallel: u64,
-    name: impl Fn(u64) -> String,
-    value: impl Fn(u64) -> Vec<u8>,
-) -> Result<(), Error> {
+    name: N,
+    value: V,
+) -> Result<(), Error>
+where
+    N: Fn(u64) -> String + Clone + Send + 'static,
+    V: Fn(u64) -> Vec<u8> + Clone + Send + 'static,
+{
     let mut tasks = tokio::task::JoinSet::new();
     for lane in 0..parallel.min(count) {
         let client = client.clone();
-        let writes: Vec<(String, Vec<u8>)> =
-            (lane..count).step_by(parallel as usize).map(|i| (name(i), value(i))).collect();
+        let (name, value) = (name.clone(), value.clone());
         tasks.spawn(async move {
-            for (key, value) in writes {
+            for i in (lane..count).step_by(parallel as usize) {
+                let (key, value) = (name(i), value(i));
                 let mut tries = 0;
                 loop {
                     match client.put(&key, &value).await {

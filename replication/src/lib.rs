@@ -17,6 +17,7 @@ pub mod codec;
 pub mod handshake;
 pub mod mux;
 pub mod network;
+pub mod paced;
 pub mod store;
 pub mod types;
 pub mod vote_gate;

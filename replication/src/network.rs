@@ -50,6 +50,7 @@ use crate::codec;
 use crate::handshake::PeerChannel;
 use crate::mux::MuxError;
 use crate::mux::PeerMux;
+use crate::paced::Paced;
 use crate::store::LogStore;
 use crate::store::SnapshotData;
 use crate::types::LogId;
@@ -320,17 +321,24 @@ impl RaftNetworkV2<TypeConfig> for ShardPeer {
                 StorageError::read_snapshot(signature, source).into()
             })?;
             let header = codec::encode(&SnapshotHeader::new(vote, snapshot.meta, &data));
-            // The whole transfer, decode and durable import by the receiver must fit: a fixed
-            // deadline (openraft's, 10 s) left a shard of a few GB unable ever to reach a
-            // follower that fell behind the purged log (a review found it, 2026-12-05).
-            let deadline = option.hard_ttl() + size_allowance(data.len());
-            let chunks = async_stream_chunks(shard, header, data);
-            match tokio::time::timeout(deadline, client.snapshot(chunks)).await {
-                Err(_) => Err(Failed::from(NetworkError::from_string(format!(
-                    "snapshot not acknowledged within {deadline:?}"
-                )))),
-                Ok(Err(status)) => Err(unreachable(status.message()).into()),
-                Ok(Ok(response)) => Ok(response.into_inner()),
+            // The deadline follows the transfer's progress (`paced`): one fixed for the whole
+            // of it (openraft's, 10 s) left a shard of a few GB unable ever to reach a follower
+            // that fell behind the purged log (a review found it, 2026-12-05), and one derived
+            // from the size did the same on a link slower than the rate it assumed. A chunk
+            // must be taken within `hard_ttl` of the last; the receiver's decode and durable
+            // import, after the last chunk, get that plus the size's allowance.
+            let idle = option.hard_ttl();
+            let answer = idle + size_allowance(data.len());
+            let (chunks, pace) = Paced::new(async_stream_chunks(shard, header, data));
+            tokio::select! {
+                biased;
+                sent = client.snapshot(chunks) => match sent {
+                    Err(status) => Err(unreachable(status.message()).into()),
+                    Ok(response) => Ok(response.into_inner()),
+                },
+                () = pace.stalled(idle, answer) => Err(Failed::from(NetworkError::from_string(
+                    format!("snapshot transfer stalled: no chunk taken within {idle:?}, or no answer within {answer:?} of the last")
+                ))),
             }
         };
         let response = tokio::select! {
@@ -351,7 +359,7 @@ fn async_stream_chunks(
     shard: u32,
     header: Vec<u8>,
     data: Vec<u8>,
-) -> impl futures::Stream<Item = SnapshotChunk> + Send + 'static {
+) -> impl futures::Stream<Item = SnapshotChunk> + Send + Unpin + 'static {
     let data = bytes::Bytes::from(data);
     let mut chunks: Vec<SnapshotChunk> = (0..data.len())
         .step_by(SNAPSHOT_CHUNK_BYTES)
