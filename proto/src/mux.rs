@@ -21,7 +21,7 @@
 //!   ended and takes the pending calls under one lock, so a call never waits on a stream that
 //!   will not answer. It fails at once, and the next call opens a new stream.
 //! - A call learns whether its request surely never left ([`MuxError::NotSent`]: the stream
-//!   could not connect) or may have been handled ([`MuxError::Broken`], [`MuxError::Timeout`]);
+//!   could not connect, or ended before the request was queued) or may have been handled ([`MuxError::Broken`], [`MuxError::Timeout`]);
 //!   a caller that must not repeat a request with effects relies on the difference.
 //! - Pending calls are kept in id order (a `BTreeMap`), so that failing them all when a stream
 //!   breaks wakes them in the same order in every run of the simulation.
@@ -58,7 +58,8 @@ pub trait Numbered: Send + 'static {
 pub enum MuxError {
     /// No answer within the deadline (the request may or may not have been handled).
     Timeout(Duration),
-    /// The stream could not connect: the request never reached the receiver.
+    /// The request never left: the stream could not connect, or had ended before the request
+    /// was queued on it.
     NotSent(String),
     /// The stream ended before the answer: the request may or may not have been handled.
     Broken(String),
@@ -68,7 +69,7 @@ impl std::fmt::Display for MuxError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             MuxError::Timeout(deadline) => write!(f, "no answer within {deadline:?}"),
-            MuxError::NotSent(why) => write!(f, "cannot connect: {why}"),
+            MuxError::NotSent(why) => write!(f, "not sent: {why}"),
             MuxError::Broken(why) => write!(f, "stream ended before the answer: {why}"),
         }
     }
@@ -168,7 +169,8 @@ impl<Req: Numbered, Resp: Numbered> Mux<Req, Resp> {
         let (id, answer) = {
             let mut state = stream.calls.state.lock().expect("mux lock");
             if let Some(ended) = &state.ended {
-                return Err(ended.clone());
+                // It ended between `open` and here: this request was never queued on it.
+                return Err(MuxError::NotSent(format!("the stream had ended ({ended})")));
             }
             let id = state.next_id;
             state.next_id += 1;
@@ -179,7 +181,11 @@ impl<Req: Numbered, Resp: Numbered> Mux<Req, Resp> {
         let _registered = Registered { calls: &stream.calls, id };
         request.set_id(id);
         if stream.sender.unbounded_send(request).is_err() {
-            return Err(stream.calls.ended().unwrap_or(MuxError::Broken("stream closed".into())));
+            // The stream dropped its queue before taking this request (found by a review,
+            // 2026-12-07: reported as maybe handled, a client's write answered "unknown").
+            return Err(MuxError::NotSent(
+                "the stream closed before the request was queued".into(),
+            ));
         }
         match tokio::time::timeout(deadline, answer).await {
             Err(_) => Err(MuxError::Timeout(deadline)),

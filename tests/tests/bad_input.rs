@@ -127,6 +127,14 @@ async fn a_failed_statement_fails_a_scripts_block_and_a_quoted_value_spans_lines
     assert_eq!(client.get("Script1").await.expect("READ"), None, "nothing of the block");
     assert_eq!(text(client.get("After").await.expect("READ")).as_deref(), Some("z"));
 
+    // A second BEGIN inside the block fails it like any other failed statement.
+    let output = kvsh::run_c(&addrs, "BEGIN; WRITE Nested1 x; BEGIN; WRITE Nested2 y; END").await;
+    assert!(!output.success(), "{output:?}");
+    let lines = output.lines();
+    assert_eq!(lines.len(), 5, "{output:?}");
+    assert!(lines[2].starts_with("ERROR: ") && lines[4].starts_with("ABORTED: "), "{output:?}");
+    assert_eq!(client.get("Nested1").await.expect("READ"), None, "nothing of the block");
+
     let file = cluster.dir().join("parse-error.kv");
     std::fs::write(&file, "BEGIN\nWRITE Parse1 x\nFROB\nEND\n").expect("write the script");
     let output = kvsh::run_file(&addrs, &file).await;

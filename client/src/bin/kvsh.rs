@@ -13,7 +13,7 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003")]
     connect: String,
     /// The session's consistency: sequential or causal (default: the server's).
-    #[arg(long, value_parser = ["sequential", "causal"])]
+    #[arg(long, ignore_case = true, value_parser = ["sequential", "causal"])]
     consistency: Option<String>,
     /// Run these statements (separated by `;`) and exit.
     #[arg(short = 'c', conflicts_with = "file")]
@@ -31,10 +31,10 @@ fn main() {
         eprintln!("kvsh: --connect needs at least one HOST:PORT");
         std::process::exit(2);
     }
-    let consistency = args
-        .consistency
-        .as_deref()
-        .map(|c| if c == "causal" { Consistency::Causal } else { Consistency::Sequential });
+    let consistency = args.consistency.as_deref().map(|c| match c.eq_ignore_ascii_case("causal") {
+        true => Consistency::Causal,
+        false => Consistency::Sequential,
+    });
     let input = match (args.command, args.file) {
         (Some(command), _) => Input::Command(command),
         (None, Some(file)) => Input::File(file),

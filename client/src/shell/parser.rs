@@ -299,12 +299,14 @@ impl<'a> Lexer<'a> {
 
 /// Decodes the escape at the start of `text` (which starts with `\`) into its byte and the
 /// escape's length in bytes. `quoted` is the whole quoted string, for the error when the
-/// escape runs into the end of the line.
+/// backslash ends the line.
 fn escape(text: &str, quoted: &str) -> Result<(u8, usize), ParseError> {
     let mut chars = text.chars();
     chars.next();
     let byte = match chars.next() {
-        None => return Err(ParseError::new(UNTERMINATED_QUOTE).with_near(quoted)),
+        // A backslash that ends the line: no next line can complete it (a line break is not
+        // an escape), so it is a bad escape now, not a quote that the next line may close.
+        None => return Err(bad_escape("\\").with_near(quoted)),
         Some('"') => b'"',
         Some('\\') => b'\\',
         Some('n') => b'\n',

@@ -160,12 +160,15 @@ impl Session {
 
     /// Executes one statement.
     pub async fn execute(&mut self, statement: Statement) -> StatementOutput {
+        // A BEGIN inside an open block fails it too (its END would otherwise commit the block
+        // whose statements meant to be a transaction of their own: a review, 2026-12-07).
         let of_txn = matches!(
             statement,
             Statement::Read { .. }
                 | Statement::Write { .. }
                 | Statement::Delete { .. }
                 | Statement::Scan { .. }
+                | Statement::Begin { .. }
         );
         let output = self.execute_statement(statement).await;
         if output.failed && of_txn && self.script {
