@@ -5,6 +5,7 @@
 //! What a failed call means, for the caller's retry rules (`error.rs`):
 //! - the stream could not connect: the request never left, `UNAVAILABLE` with "cannot
 //!   connect" (a connect failure: safe to send elsewhere);
+//! - the node answered that it did not handle the request (it is stopping): as above;
 //! - the stream ended before the answer: the request may have been handled, `UNKNOWN` (for a
 //!   request with effects the outcome is unknown);
 //! - no answer in time: `DEADLINE_EXCEEDED` (likewise).
@@ -109,8 +110,12 @@ impl KvLink {
     call!(txn_status, TxnStatusRequest, TxnStatusResponse, TxnStatus);
 }
 
-/// The status that the unary call would have returned.
-fn status_of(error: SessionError) -> Status {
+/// The status that the unary call would have returned; a request the node did not handle (it
+/// was stopping) as one that never left.
+pub fn status_of(error: SessionError) -> Status {
+    if error.not_handled {
+        return not_sent(error.message);
+    }
     let mut status = Status::new(Code::from_i32(error.code), error.message);
     if !error.abort_reason.is_empty()
         && let Ok(reason) = MetadataValue::try_from(error.abort_reason.as_str())

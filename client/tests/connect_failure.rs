@@ -5,6 +5,8 @@
 use client::error::Error;
 use client::error::is_connect_failure;
 use client::error::not_sent;
+use client::link::status_of;
+use proto::kv::SessionError;
 use proto::kv::SessionRequest;
 use proto::kv::kv_client::KvClient;
 use tokio::io::AsyncReadExt;
@@ -56,4 +58,18 @@ async fn only_a_connection_that_could_not_be_made_counts_as_not_sent() {
     let unsent = not_sent("cannot connect: tcp connect error".into());
     assert!(is_connect_failure(&unsent));
     assert!(matches!(Error::from_status(unsent, true), Error::Unavailable(_)));
+
+    // A stopping node's "not handled" answer on the session stream: as not sent. The same
+    // answer without the mark is a server's UNAVAILABLE: an unknown outcome.
+    let refused = SessionError {
+        code: tonic::Code::Unavailable as i32,
+        message: "the node is stopping".into(),
+        not_handled: true,
+        ..SessionError::default()
+    };
+    assert!(is_connect_failure(&status_of(refused.clone())));
+    assert!(matches!(Error::from_status(status_of(refused.clone()), true), Error::Unavailable(_)));
+    let unmarked = status_of(SessionError { not_handled: false, ..refused });
+    assert!(!is_connect_failure(&unmarked));
+    assert!(matches!(Error::from_status(unmarked, true), Error::Unknown(_)));
 }

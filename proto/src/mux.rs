@@ -263,7 +263,8 @@ async fn drive<Resp: Numbered>(
 }
 
 /// How long a stopping receiver still sends the replies of requests in flight (it reads no
-/// more requests); replies after that are not sent, and their callers see the stream end.
+/// more requests, or, with `refuse`, refuses them for half of it); replies after that are not
+/// sent, and their callers see the stream end.
 pub const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// The replies of a served stream.
@@ -281,6 +282,9 @@ async fn unless_stopped<T>(
     }
 }
 
+/// The reply a stopping receiver gives a request it will not handle (see [`serve_bounded`]).
+pub type Refuse<Resp> = Arc<dyn Fn() -> Resp + Send + Sync>;
+
 /// The receiving side of a stream: handles each request in a task of its own (so a slow one,
 /// such as a statement waiting for a lock, holds up no other) and streams the replies back,
 /// each with its request's id, until the caller ends the stream or `stopping` becomes true (the
@@ -297,20 +301,29 @@ where
     H: Fn(Req) -> F + Send + Sync + 'static,
     F: Future<Output = Resp> + Send + 'static,
 {
-    serve_bounded(inbound, handler, stopping, None)
+    serve_bounded(inbound, handler, stopping, None, None)
 }
 
-/// [`serve`], with at most `in_flight_max` requests handled or answered and not yet sent at a
-/// time: past it, the stream reads no more requests until a reply goes out, so a sender that
+/// [`serve`], with two options for the clients' streams.
+///
+/// With `in_flight_max`, at most that many requests are handled or answered and not yet sent at
+/// a time: past it, the stream reads no more requests until a reply goes out, so a sender that
 /// pipelines requests and reads no replies is held back by the transport's flow control instead
 /// of queueing replies in this node's memory without limit (a review found that, 2026-12-05).
-/// For the clients' streams only: a node's stream to another carries Raft's messages, which
-/// must never wait behind lock waits.
+/// Not for a node's stream to another: it carries Raft's messages, which must never wait
+/// behind lock waits.
+///
+/// With `refuse`, a stopping receiver goes on reading for half of [`STOP_GRACE`] and answers every
+/// request that comes with `refuse()`, unhandled, instead of leaving it unread: its caller
+/// learns that nothing of it happened and may send it to another node, where an unread request
+/// would fail as broken when the stream ends, its outcome unknown (a review found that a
+/// rolling restart answered "unknown" to the writes sent in a node's last second, 2026-12-07).
 pub fn serve_bounded<Req, Resp, H, F>(
     mut inbound: Streaming<Req>,
     handler: H,
     stopping: watch::Receiver<bool>,
     in_flight_max: Option<usize>,
+    refuse: Option<Refuse<Resp>>,
 ) -> Replies<Resp>
 where
     Req: Numbered,
@@ -323,20 +336,36 @@ where
     let slots = in_flight_max.map(|max| Arc::new(Semaphore::new(max)));
     let mut reader_stop = stopping.clone();
     tokio::spawn(async move {
+        // Once stopping, with `refuse`: until when the reader goes on, refusing. Half the grace,
+        // so that the last refusal goes out before the replies end.
+        let mut refusing_until: Option<tokio::time::Instant> = None;
         loop {
-            let slot = match &slots {
-                None => None,
-                Some(slots) => {
-                    match unless_stopped(&mut reader_stop, slots.clone().acquire_owned()).await {
-                        Some(Ok(slot)) => Some(slot),
-                        None | Some(Err(_)) => break,
-                    }
+            if refusing_until.is_none() && *reader_stop.borrow() {
+                if refuse.is_none() {
+                    break;
                 }
+                refusing_until = Some(tokio::time::Instant::now() + STOP_GRACE / 2);
+            }
+            let next = async {
+                let slot = match &slots {
+                    None => None,
+                    Some(slots) => Some(slots.clone().acquire_owned().await.ok()?),
+                };
+                Some((slot, inbound.message().await))
             };
-            let request = match unless_stopped(&mut reader_stop, inbound.message()).await {
-                Some(Ok(Some(request))) => request,
-                None | Some(Ok(None)) => break,
-                Some(Err(status)) => {
+            let step = match refusing_until {
+                Some(until) => tokio::time::timeout_at(until, next).await.ok().flatten(),
+                // Reading a message is cancel-safe (the stream keeps what it has read).
+                None => match unless_stopped(&mut reader_stop, next).await {
+                    None => continue,
+                    Some(step) => step,
+                },
+            };
+            let Some((slot, read)) = step else { break };
+            let request = match read {
+                Ok(Some(request)) => request,
+                Ok(None) => break,
+                Err(status) => {
                     // A frame that does not decode (malformed, or over the size limit) ends
                     // the stream with its error, so the sender learns why it ended (found by a
                     // review, 2026-12-06: it ended with OK).
@@ -345,6 +374,12 @@ where
                 }
             };
             let id = request.id();
+            if let (Some(_), Some(refuse)) = (refusing_until, &refuse) {
+                let mut reply = refuse();
+                reply.set_id(id);
+                let _ = sender.unbounded_send((Ok(reply), slot));
+                continue;
+            }
             let reply = handler(request);
             let sender = sender.clone();
             tokio::spawn(async move {

@@ -28,6 +28,14 @@ use tonic::transport::server::TcpIncoming;
 struct Echo {
     stopping: watch::Receiver<bool>,
     arrived: Arc<Notify>,
+    /// Whether a stopping stream answers what comes with [`refused`] (`serve_bounded`'s
+    /// `refuse`) instead of leaving it unread.
+    refusing: bool,
+}
+
+/// A stopping receiver's answer to a request it did not handle.
+fn refused() -> Frame {
+    Frame { id: 0, kind: 3, shard: 0, payload: Default::default(), error: "not handled".into() }
 }
 
 #[tonic::async_trait]
@@ -43,7 +51,12 @@ impl Peer for Echo {
             arrived.notify_one();
             echo(frame)
         };
-        Ok(Response::new(mux::serve(request.into_inner(), handler, self.stopping.clone())))
+        let refuse: Option<mux::Refuse<Frame>> = match self.refusing {
+            true => Some(Arc::new(refused)),
+            false => None,
+        };
+        let stopping = self.stopping.clone();
+        Ok(Response::new(mux::serve_bounded(request.into_inner(), handler, stopping, None, refuse)))
     }
 
     async fn snapshot(
@@ -61,11 +74,15 @@ async fn echo(frame: Frame) -> Frame {
 
 /// A served Echo on a loopback port; setting the sender to true stops its streams.
 async fn echo_server() -> (String, watch::Sender<bool>, Arc<Notify>) {
+    serve_echo(false).await
+}
+
+async fn serve_echo(refusing: bool) -> (String, watch::Sender<bool>, Arc<Notify>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address").to_string();
     let (stop, stopping) = watch::channel(false);
     let arrived = Arc::new(Notify::new());
-    let service = PeerServer::new(Echo { stopping, arrived: arrived.clone() });
+    let service = PeerServer::new(Echo { stopping, arrived: arrived.clone(), refusing });
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
@@ -142,4 +159,28 @@ async fn a_stopping_receiver_fails_the_calls_in_flight_at_once_and_the_next_call
     // opens a new stream, which the stopped receiver ends at once after its grace period.
     stop.send_replace(false);
     assert_eq!(mux.call(frame(0, "again"), DEADLINE).await.expect("again").payload, "again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_receiver_that_refuses_answers_what_comes_not_handled() {
+    let (addr, stop, arrived) = serve_echo(true).await;
+    let mux = mux_to(&addr);
+    assert_eq!(mux.call(frame(0, "first"), DEADLINE).await.expect("first").payload, "first");
+    arrived.notified().await; // the permit that "first" left
+
+    // A call in flight when the stop comes, whose handler answers only long after the grace.
+    let in_flight = mux.call(frame(60_000, "never"), DEADLINE);
+    let after_stop = async {
+        arrived.notified().await;
+        stop.send_replace(true);
+        // The stream is still open (its grace): a request sent on it now is read and refused,
+        // not left unread to fail as broken with its outcome unknown.
+        mux.call(frame(0, "late"), DEADLINE).await
+    };
+    let (outcome, late) = tokio::join!(in_flight, after_stop);
+    assert_eq!(late.expect("an answer").error, "not handled");
+    match outcome {
+        Err(MuxError::Broken(_)) => {}
+        other => panic!("the call in flight: expected Broken, got {other:?}"),
+    }
 }

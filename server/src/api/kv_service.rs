@@ -537,7 +537,11 @@ impl Kv for KvService {
         let stopping = self.node.stopping();
         // Bounds what a client that sends and never reads can make the node hold (kv.proto).
         let in_flight = Some(self.node.context().config.limits.session_requests_max);
-        Ok(Response::new(mux::serve_bounded(request.into_inner(), handler, stopping, in_flight)))
+        // What arrives once the node is stopping is answered "not handled" (kv.proto,
+        // SessionError.not_handled): the client sends it to another node.
+        let refuse: mux::Refuse<SessionResponse> = Arc::new(session::not_handled);
+        let stream = request.into_inner();
+        Ok(Response::new(mux::serve_bounded(stream, handler, stopping, in_flight, Some(refuse))))
     }
 }
 

@@ -98,7 +98,20 @@ pub fn error_of(status: &Status) -> SessionError {
             .unwrap_or_default()
             .to_string(),
         retryable: metadata.get(RETRYABLE_KEY).and_then(|v| v.to_str().ok()) == Some("true"),
+        not_handled: false,
     }
+}
+
+/// The answer of a stopping node to a request it does not handle (kv.proto,
+/// `SessionError.not_handled`): the client sends it to another node.
+pub fn not_handled() -> SessionResponse {
+    let error = SessionError {
+        code: tonic::Code::Unavailable as i32,
+        message: "the node is stopping: the request was not handled".into(),
+        not_handled: true,
+        ..SessionError::default()
+    };
+    SessionResponse { id: 0, response: Some(Answer::Error(error)) }
 }
 
 /// The transaction a request ends (a Commit or Abort with a handle), if any. The stream's
