@@ -168,6 +168,13 @@ impl Args {
         if self.addrs().is_empty() {
             bail!("--connect needs at least one HOST:PORT");
         }
+        for addr in self.addrs() {
+            let port =
+                addr.rsplit_once(':').map(|(host, port)| (host.is_empty(), port.parse::<u16>()));
+            if !matches!(port, Some((false, Ok(port))) if port > 0) {
+                bail!("--connect: {addr:?} is not HOST:PORT");
+            }
+        }
         if !(self.secs.is_finite() && self.secs > 0.0 && self.secs <= SECS_MAX) {
             bail!("--secs must be a positive number of seconds, at most {SECS_MAX}");
         }
@@ -414,6 +421,9 @@ mod tests {
     fn bad_command_lines_are_refused() {
         for argv in [
             &["kvbench", "--connect", " , "][..],
+            &["kvbench", "--connect", "h:1,h"],
+            &["kvbench", "--connect", ":7001"],
+            &["kvbench", "--connect", "h:port"],
             &["kvbench", "--secs", "0"],
             &["kvbench", "--clients", "0"],
             &["kvbench", "--workload", "deadlock", "--clients", "1"],
