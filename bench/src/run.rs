@@ -263,8 +263,9 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     let loader = Client::connect(&addrs).await.context("connecting")?;
     match args.workload {
         Workload::Get | Workload::Txn2 | Workload::Rmw => {
-            let v = value.clone();
-            workload::preload(&loader, key_space, PRELOAD_PARALLEL, keys::key, move |_| v.clone())
+            // Shared by the preload's lanes (each copy is made as its write is sent).
+            let v: Arc<[u8]> = value.clone().into();
+            workload::preload(&loader, key_space, PRELOAD_PARALLEL, keys::key, move |_| v.to_vec())
                 .await
                 .context("preloading keys")?;
         }

@@ -74,7 +74,8 @@ impl KvLink {
             let mut client = client.clone();
             Box::pin(async move { client.session(outbound).await.map(|r| r.into_inner()) })
         });
-        KvLink { mux: Mux::new(opener, is_connect_failure), deadline }
+        let mux = Mux::new(opener, is_connect_failure).retiring_on(not_handled);
+        KvLink { mux, deadline }
     }
 
     async fn call(&self, request: Call) -> Result<Answer, Status> {
@@ -108,6 +109,11 @@ impl KvLink {
     call!(commit, CommitRequest, CommitResponse, Commit);
     call!(abort, AbortRequest, AbortResponse, Abort);
     call!(txn_status, TxnStatusRequest, TxnStatusResponse, TxnStatus);
+}
+
+/// Whether `response` is a stopping node's "not handled" (its stream is then retired).
+fn not_handled(response: &SessionResponse) -> bool {
+    matches!(&response.response, Some(Answer::Error(error)) if error.not_handled)
 }
 
 /// The status that the unary call would have returned; a request the node did not handle (it

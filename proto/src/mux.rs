@@ -123,6 +123,8 @@ pub type ConnectFailure = fn(&Status) -> bool;
 pub struct Mux<Req, Resp> {
     opener: Opener<Req, Resp>,
     connect_failure: ConnectFailure,
+    /// Tells a receiver's refusal (see [`Mux::retiring_on`]).
+    refusal: Option<fn(&Resp) -> bool>,
     stream: Mutex<Option<Arc<Stream<Req, Resp>>>>,
 }
 
@@ -160,7 +162,17 @@ impl<Resp> Drop for Registered<'_, Resp> {
 impl<Req: Numbered, Resp: Numbered> Mux<Req, Resp> {
     /// A multiplexer whose streams `opener` opens; `connect_failure` classifies open errors.
     pub fn new(opener: Opener<Req, Resp>, connect_failure: ConnectFailure) -> Mux<Req, Resp> {
-        Mux { opener, connect_failure, stream: Mutex::new(None) }
+        Mux { opener, connect_failure, refusal: None, stream: Mutex::new(None) }
+    }
+
+    /// Retires a stream once it answers a call with a reply that `refusal` tells is a stopping
+    /// receiver's refusal (`serve_bounded`'s `refuse`): the next call opens a new stream, which
+    /// the stopping node refuses at once or cannot accept (its caller then learns that nothing
+    /// was sent), instead of going out on a stream that the receiver soon stops reading, where
+    /// it would fail as broken. Calls in flight on the retired stream still get their replies.
+    pub fn retiring_on(mut self, refusal: fn(&Resp) -> bool) -> Mux<Req, Resp> {
+        self.refusal = Some(refusal);
+        self
     }
 
     /// Sends one request and waits for its reply until `deadline` elapses.
@@ -192,7 +204,20 @@ impl<Req: Numbered, Resp: Numbered> Mux<Req, Resp> {
             Ok(Err(_)) => {
                 Err(stream.calls.ended().unwrap_or(MuxError::Broken("stream closed".into())))
             }
-            Ok(Ok(reply)) => Ok(reply),
+            Ok(Ok(reply)) => {
+                if self.refusal.is_some_and(|refusal| refusal(&reply)) {
+                    self.retire(&stream);
+                }
+                Ok(reply)
+            }
+        }
+    }
+
+    /// Forgets `stream` as the current one, if it still is.
+    fn retire(&self, stream: &Arc<Stream<Req, Resp>>) {
+        let mut current = self.stream.lock().expect("mux lock");
+        if current.as_ref().is_some_and(|current| Arc::ptr_eq(current, stream)) {
+            *current = None;
         }
     }
 
@@ -270,7 +295,13 @@ pub const STOP_GRACE: Duration = Duration::from_secs(1);
 /// The replies of a served stream.
 pub type Replies<Resp> = Pin<Box<dyn futures::Stream<Item = Result<Resp, Status>> + Send>>;
 
-/// What `work` gives, or `None` if `stop` becomes true first.
+/// Whether the receiver is stopping: `stop` is true, or its sender is gone (as
+/// [`unless_stopped`] takes it).
+fn stop_seen(stop: &watch::Receiver<bool>) -> bool {
+    *stop.borrow() || stop.has_changed().is_err()
+}
+
+/// What `work` gives, or `None` if `stop` becomes true (or its sender goes) first.
 async fn unless_stopped<T>(
     stop: &mut watch::Receiver<bool>,
     work: impl Future<Output = T>,
@@ -340,7 +371,7 @@ where
         // so that the last refusal goes out before the replies end.
         let mut refusing_until: Option<tokio::time::Instant> = None;
         loop {
-            if refusing_until.is_none() && *reader_stop.borrow() {
+            if refusing_until.is_none() && stop_seen(&reader_stop) {
                 if refuse.is_none() {
                     break;
                 }

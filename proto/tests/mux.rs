@@ -3,6 +3,8 @@
 //! its streams, failing the calls in flight at once instead of at their deadlines.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use proto::mux;
@@ -31,6 +33,8 @@ struct Echo {
     /// Whether a stopping stream answers what comes with [`refused`] (`serve_bounded`'s
     /// `refuse`) instead of leaving it unread.
     refusing: bool,
+    /// How many streams were opened to it.
+    streams: Arc<AtomicUsize>,
 }
 
 /// A stopping receiver's answer to a request it did not handle.
@@ -46,6 +50,7 @@ impl Peer for Echo {
         &self,
         request: Request<Streaming<Frame>>,
     ) -> Result<Response<Self::MuxStream>, Status> {
+        self.streams.fetch_add(1, Ordering::SeqCst);
         let arrived = self.arrived.clone();
         let handler = move |frame: Frame| {
             arrived.notify_one();
@@ -74,21 +79,27 @@ async fn echo(frame: Frame) -> Frame {
 
 /// A served Echo on a loopback port; setting the sender to true stops its streams.
 async fn echo_server() -> (String, watch::Sender<bool>, Arc<Notify>) {
-    serve_echo(false).await
+    let (addr, stop, arrived, _) = serve_echo(false).await;
+    (addr, stop, arrived)
 }
 
-async fn serve_echo(refusing: bool) -> (String, watch::Sender<bool>, Arc<Notify>) {
+/// An Echo server; also returns its count of streams opened.
+async fn serve_echo(
+    refusing: bool,
+) -> (String, watch::Sender<bool>, Arc<Notify>, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address").to_string();
     let (stop, stopping) = watch::channel(false);
     let arrived = Arc::new(Notify::new());
-    let service = PeerServer::new(Echo { stopping, arrived: arrived.clone(), refusing });
+    let streams = Arc::new(AtomicUsize::new(0));
+    let echo = Echo { stopping, arrived: arrived.clone(), refusing, streams: streams.clone() };
+    let service = PeerServer::new(echo);
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
             .serve_with_incoming(TcpIncoming::from(listener)),
     );
-    (addr, stop, arrived)
+    (addr, stop, arrived, streams)
 }
 
 fn mux_to(addr: &str) -> Mux<Frame, Frame> {
@@ -163,8 +174,8 @@ async fn a_stopping_receiver_fails_the_calls_in_flight_at_once_and_the_next_call
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopping_receiver_that_refuses_answers_what_comes_not_handled() {
-    let (addr, stop, arrived) = serve_echo(true).await;
-    let mux = mux_to(&addr);
+    let (addr, stop, arrived, streams) = serve_echo(true).await;
+    let mux = mux_to(&addr).retiring_on(|reply| reply.error == "not handled");
     assert_eq!(mux.call(frame(0, "first"), DEADLINE).await.expect("first").payload, "first");
     arrived.notified().await; // the permit that "first" left
 
@@ -175,10 +186,18 @@ async fn a_stopping_receiver_that_refuses_answers_what_comes_not_handled() {
         stop.send_replace(true);
         // The stream is still open (its grace): a request sent on it now is read and refused,
         // not left unread to fail as broken with its outcome unknown.
-        mux.call(frame(0, "late"), DEADLINE).await
+        let late = mux.call(frame(0, "late"), DEADLINE).await;
+        // The refusal retired the stream (still open, the call above in flight on it): the
+        // next call opens a new one, which the stopping receiver refuses at once, instead of
+        // going out on the old one, which it soon stops reading.
+        let opened = streams.load(Ordering::SeqCst);
+        let next = mux.call(frame(0, "next"), DEADLINE).await;
+        (late, opened, next, streams.load(Ordering::SeqCst))
     };
-    let (outcome, late) = tokio::join!(in_flight, after_stop);
+    let (outcome, (late, opened, next, reopened)) = tokio::join!(in_flight, after_stop);
     assert_eq!(late.expect("an answer").error, "not handled");
+    assert_eq!(next.expect("an answer").error, "not handled");
+    assert_eq!((opened, reopened), (1, 2), "the call after a refusal opened a new stream");
     match outcome {
         Err(MuxError::Broken(_)) => {}
         other => panic!("the call in flight: expected Broken, got {other:?}"),

@@ -326,7 +326,10 @@ impl RaftNetworkV2<TypeConfig> for ShardPeer {
             // that fell behind the purged log (a review found it, 2026-12-05), and one derived
             // from the size did the same on a link slower than the rate it assumed. A chunk
             // must be taken within `hard_ttl` of the last; the receiver's decode and durable
-            // import, after the last chunk, get that plus the size's allowance.
+            // import, after the last chunk, get that plus the size's allowance. "The last chunk
+            // taken" is the transport's: up to about two chunks may still be in its buffers
+            // and windows, so a link must carry about 2 MiB within `hard_ttl` (10 s), about
+            // 200 KiB/s: the floor this deadline leaves.
             let idle = option.hard_ttl();
             let answer = idle + size_allowance(data.len());
             let (chunks, pace) = Paced::new(async_stream_chunks(shard, header, data));
