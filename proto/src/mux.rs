@@ -288,9 +288,14 @@ async fn drive<Resp: Numbered>(
 }
 
 /// How long a stopping receiver still sends the replies of requests in flight (it reads no
-/// more requests, or, with `refuse`, refuses them for half of it); replies after that are not
-/// sent, and their callers see the stream end.
+/// more requests, or, with `refuse`, refuses them for all but [`STOP_REFUSE_MARGIN`] of it);
+/// replies after that are not sent, and their callers see the stream end.
 pub const STOP_GRACE: Duration = Duration::from_secs(1);
+/// The end of [`STOP_GRACE`] in which a stopping receiver no longer reads to refuse: the time
+/// its last refusals have to go out before the stream ends. A request that arrives in it is
+/// left unread (its caller sees the stream end: an unknown outcome).
+pub const STOP_REFUSE_MARGIN: Duration = Duration::from_millis(200);
+const _: () = assert!(STOP_REFUSE_MARGIN.as_millis() < STOP_GRACE.as_millis());
 
 /// The replies of a served stream.
 pub type Replies<Resp> = Pin<Box<dyn futures::Stream<Item = Result<Resp, Status>> + Send>>;
@@ -344,7 +349,8 @@ where
 /// Not for a node's stream to another: it carries Raft's messages, which must never wait
 /// behind lock waits.
 ///
-/// With `refuse`, a stopping receiver goes on reading for half of [`STOP_GRACE`] and answers every
+/// With `refuse`, a stopping receiver goes on reading for [`STOP_GRACE`] but its last
+/// [`STOP_REFUSE_MARGIN`], and answers every
 /// request that comes with `refuse()`, unhandled, instead of leaving it unread: its caller
 /// learns that nothing of it happened and may send it to another node, where an unread request
 /// would fail as broken when the stream ends, its outcome unknown (a review found that a
@@ -367,15 +373,16 @@ where
     let slots = in_flight_max.map(|max| Arc::new(Semaphore::new(max)));
     let mut reader_stop = stopping.clone();
     tokio::spawn(async move {
-        // Once stopping, with `refuse`: until when the reader goes on, refusing. Half the grace,
-        // so that the last refusal goes out before the replies end.
+        // Once stopping, with `refuse`: until when the reader goes on, refusing (the grace but
+        // its margin, so that the last refusal goes out before the replies end).
         let mut refusing_until: Option<tokio::time::Instant> = None;
         loop {
             if refusing_until.is_none() && stop_seen(&reader_stop) {
                 if refuse.is_none() {
                     break;
                 }
-                refusing_until = Some(tokio::time::Instant::now() + STOP_GRACE / 2);
+                let refusing = STOP_GRACE - STOP_REFUSE_MARGIN;
+                refusing_until = Some(tokio::time::Instant::now() + refusing);
             }
             let next = async {
                 let slot = match &slots {
