@@ -802,6 +802,13 @@ impl Client {
     /// transaction wrote nothing, unless this client (any session of its connections) left
     /// the transaction's END unknown: it remembers where that END's writes made the record
     /// (the last [`UNKNOWN_HOMES_MAX`] such transactions) and asks there.
+    ///
+    /// A program that keeps handles to ask about later, from another client or after a
+    /// restart, must keep the home with them: for a transaction whose writes all went with
+    /// END ([`crate::Transaction::commit_with`]), `home_shard()` is None and the home is the
+    /// shard of the first of those writes ([`Client::shard_of`]). Asked with None, a node that
+    /// does not know the transaction takes it as one that wrote nothing and answers ABORTED,
+    /// which for such a transaction may be wrong.
     pub async fn txn_status(
         &self,
         handle: &TxnHandle,
