@@ -27,9 +27,14 @@ cargo run -q -p chaos --bin chaos -- --seeds 10 --secs 30 --jobs 2 --duplicate-c
 for canary in ack-before-fsync release-locks-at-prepare follower-sequential-read \
   skip-safe-time-wait release-shared-before-end-locks yes-voter-aborts-alone \
   scan-reads-before-its-lock write-forgets-its-token read-skips-tombstones read-skips-own-write \
-  close-to-the-millisecond fractured-snapshot; do
+  fractured-snapshot; do
   cargo run -q -p chaos --bin chaos -- --seeds 12 --secs 30 --jobs 2 --canary "$canary" | tail -n 1
 done
+# close-to-the-millisecond shows in about one seed of five (7 of seeds 1-36, 2026-12-07; 2 and
+# 3 of 1-12 in the last runs): with twelve, a change that moves which seeds catch it would lose
+# it once in about fifteen; with 24, once in about two hundred.
+cargo run -q -p chaos --bin chaos -- --seeds 24 --secs 30 --jobs 2 \
+  --canary close-to-the-millisecond | tail -n 1
 # A resent one-statement WRITE applied twice shows only where calls are delivered twice; 24
 # seeds, as seeds 1-12 catch it in 2 runs only (9 of 1-24, 2026-12-05).
 cargo run -q -p chaos --bin chaos -- --seeds 24 --secs 30 --jobs 2 --duplicate-calls 3 \
