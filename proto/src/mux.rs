@@ -21,8 +21,9 @@
 //!   ended and takes the pending calls under one lock, so a call never waits on a stream that
 //!   will not answer. It fails at once, and the next call opens a new stream.
 //! - A call learns whether its request surely never left ([`MuxError::NotSent`]: the stream
-//!   could not connect, or ended before the request was queued) or may have been handled ([`MuxError::Broken`], [`MuxError::Timeout`]);
-//!   a caller that must not repeat a request with effects relies on the difference.
+//!   could not connect, or ended before the request was queued) or may have been handled
+//!   ([`MuxError::Broken`], [`MuxError::Timeout`]); a caller that must not repeat a request
+//!   with effects relies on the difference.
 //! - Pending calls are kept in id order (a `BTreeMap`), so that failing them all when a stream
 //!   breaks wakes them in the same order in every run of the simulation.
 //! - A request whose call has given up (deadline, caller dropped) before the stream took it
@@ -350,11 +351,11 @@ where
 /// behind lock waits.
 ///
 /// With `refuse`, a stopping receiver goes on reading for [`STOP_GRACE`] but its last
-/// [`STOP_REFUSE_MARGIN`], and answers every
-/// request that comes with `refuse()`, unhandled, instead of leaving it unread: its caller
-/// learns that nothing of it happened and may send it to another node, where an unread request
-/// would fail as broken when the stream ends, its outcome unknown (a review found that a
-/// rolling restart answered "unknown" to the writes sent in a node's last second, 2026-12-07).
+/// [`STOP_REFUSE_MARGIN`], and answers every request that comes with `refuse()`, unhandled,
+/// instead of leaving it unread: its caller learns that nothing of it happened and may send it
+/// to another node, where an unread request would fail as broken when the stream ends, its
+/// outcome unknown (a review found that a rolling restart answered "unknown" to the writes
+/// sent in a node's last second, 2026-12-07).
 pub fn serve_bounded<Req, Resp, H, F>(
     mut inbound: Streaming<Req>,
     handler: H,
