@@ -360,13 +360,19 @@ impl Store {
 /// An entry at `index` that writes `bytes` bytes of value (tests of the log).
 #[cfg(test)]
 pub(crate) fn sized_entry(index: u64, bytes: usize) -> crate::types::Entry {
+    filled_entry(index, bytes, 7)
+}
+
+/// [`sized_entry`] with every byte of the value `fill`.
+#[cfg(test)]
+pub(crate) fn filled_entry(index: u64, bytes: usize, fill: u8) -> crate::types::Entry {
     let txn = txn::types::TxnId {
         start_ts: txn::types::Timestamp(index + 1),
         coordinator: 1,
         incarnation: 1,
         seq: index,
     };
-    let writes = vec![txn::command::Write { key: b"k".to_vec(), value: Some(vec![7; bytes]) }];
+    let writes = vec![txn::command::Write { key: b"k".to_vec(), value: Some(vec![fill; bytes]) }];
     let command = txn::command::Command::CommitOnePhase {
         txn,
         writes,
