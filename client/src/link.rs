@@ -74,7 +74,7 @@ impl KvLink {
             let mut client = client.clone();
             Box::pin(async move { client.session(outbound).await.map(|r| r.into_inner()) })
         });
-        let mux = Mux::new(opener, is_connect_failure).retiring_on(not_handled);
+        let mux = Mux::new(opener, is_connect_failure).closing_on(read_through);
         KvLink { mux, deadline }
     }
 
@@ -111,17 +111,16 @@ impl KvLink {
     call!(txn_status, TxnStatusRequest, TxnStatusResponse, TxnStatus);
 }
 
-/// Whether `response` is a stopping node's "not handled" (its stream is then retired).
-fn not_handled(response: &SessionResponse) -> bool {
-    matches!(&response.response, Some(Answer::Error(error)) if error.not_handled)
+/// What a stopping node's last word on a stream says: it read no request above this id.
+fn read_through(response: &SessionResponse) -> Option<u64> {
+    match &response.response {
+        Some(Answer::Closing(closing)) => Some(closing.read_through),
+        _ => None,
+    }
 }
 
-/// The status that the unary call would have returned; a request the node did not handle (it
-/// was stopping) as one that never left.
+/// The status that the unary call would have returned.
 pub fn status_of(error: SessionError) -> Status {
-    if error.not_handled {
-        return not_sent(error.message);
-    }
     let mut status = Status::new(Code::from_i32(error.code), error.message);
     if !error.abort_reason.is_empty()
         && let Ok(reason) = MetadataValue::try_from(error.abort_reason.as_str())

@@ -24,6 +24,10 @@
 //!   could not connect, or ended before the request was queued) or may have been handled
 //!   ([`MuxError::Broken`], [`MuxError::Timeout`]); a caller that must not repeat a request
 //!   with effects relies on the difference.
+//! - Requests go out on their stream in id order (an id is taken and its request queued under
+//!   one lock), so a receiver that stops reading can say which it never read by one number:
+//!   the highest id it read ([`serve_bounded`]'s `closing`, [`Mux::closing_on`]). Every call
+//!   above it fails as [`MuxError::NotSent`]; only those it read can end unknown.
 //! - Pending calls are kept in id order (a `BTreeMap`), so that failing them all when a stream
 //!   breaks wakes them in the same order in every run of the simulation.
 //! - A request whose call has given up (deadline, caller dropped) before the stream took it
@@ -124,8 +128,8 @@ pub type ConnectFailure = fn(&Status) -> bool;
 pub struct Mux<Req, Resp> {
     opener: Opener<Req, Resp>,
     connect_failure: ConnectFailure,
-    /// Tells a receiver's refusal (see [`Mux::retiring_on`]).
-    refusal: Option<fn(&Resp) -> bool>,
+    /// Reads a stopping receiver's last word (see [`Mux::closing_on`]).
+    closing: Option<fn(&Resp) -> Option<u64>>,
     stream: Mutex<Option<Arc<Stream<Req, Resp>>>>,
 }
 
@@ -143,7 +147,7 @@ struct Calls<Resp> {
 
 struct CallsState<Resp> {
     next_id: u64,
-    pending: BTreeMap<u64, oneshot::Sender<Resp>>,
+    pending: BTreeMap<u64, oneshot::Sender<Result<Resp, MuxError>>>,
     /// How the stream ended; once set, no call is registered on it.
     ended: Option<MuxError>,
 }
@@ -163,16 +167,17 @@ impl<Resp> Drop for Registered<'_, Resp> {
 impl<Req: Numbered, Resp: Numbered> Mux<Req, Resp> {
     /// A multiplexer whose streams `opener` opens; `connect_failure` classifies open errors.
     pub fn new(opener: Opener<Req, Resp>, connect_failure: ConnectFailure) -> Mux<Req, Resp> {
-        Mux { opener, connect_failure, refusal: None, stream: Mutex::new(None) }
+        Mux { opener, connect_failure, closing: None, stream: Mutex::new(None) }
     }
 
-    /// Retires a stream once it answers a call with a reply that `refusal` tells is a stopping
-    /// receiver's refusal (`serve_bounded`'s `refuse`): the next call opens a new stream, which
-    /// the stopping node refuses at once or cannot accept (its caller then learns that nothing
-    /// was sent), instead of going out on a stream that the receiver soon stops reading, where
-    /// it would fail as broken. Calls in flight on the retired stream still get their replies.
-    pub fn retiring_on(mut self, refusal: fn(&Resp) -> bool) -> Mux<Req, Resp> {
-        self.refusal = Some(refusal);
+    /// Reads with `closing` each message of the receiver that answers no call (id 0): when it
+    /// gives `Some(read_through)`, the receiver is stopping and read no request with a higher id
+    /// (`serve_bounded`'s `closing`). The calls above it fail at once as
+    /// [`MuxError::NotSent`], their callers free to send them elsewhere; the calls it read
+    /// still get their replies; and the next call opens a new stream, which a stopping receiver
+    /// closes at once or cannot accept.
+    pub fn closing_on(mut self, closing: fn(&Resp) -> Option<u64>) -> Mux<Req, Resp> {
+        self.closing = Some(closing);
         self
     }
 
@@ -186,39 +191,25 @@ impl<Req: Numbered, Resp: Numbered> Mux<Req, Resp> {
                 return Err(MuxError::NotSent(format!("the stream had ended ({ended})")));
             }
             let id = state.next_id;
+            request.set_id(id);
+            // Queued under the lock that took the id: requests go out in id order.
+            if stream.sender.unbounded_send(request).is_err() {
+                // The stream dropped its queue before taking this request (found by a review,
+                // 2026-12-07: reported as maybe handled, a client's write answered "unknown").
+                return Err(MuxError::NotSent(
+                    "the stream closed before the request was queued".into(),
+                ));
+            }
             state.next_id += 1;
             let (sender, answer) = oneshot::channel();
             state.pending.insert(id, sender);
             (id, answer)
         };
         let _registered = Registered { calls: &stream.calls, id };
-        request.set_id(id);
-        if stream.sender.unbounded_send(request).is_err() {
-            // The stream dropped its queue before taking this request (found by a review,
-            // 2026-12-07: reported as maybe handled, a client's write answered "unknown").
-            return Err(MuxError::NotSent(
-                "the stream closed before the request was queued".into(),
-            ));
-        }
         match tokio::time::timeout(deadline, answer).await {
             Err(_) => Err(MuxError::Timeout(deadline)),
-            Ok(Err(_)) => {
-                Err(stream.calls.ended().unwrap_or(MuxError::Broken("stream closed".into())))
-            }
-            Ok(Ok(reply)) => {
-                if self.refusal.is_some_and(|refusal| refusal(&reply)) {
-                    self.retire(&stream);
-                }
-                Ok(reply)
-            }
-        }
-    }
-
-    /// Forgets `stream` as the current one, if it still is.
-    fn retire(&self, stream: &Arc<Stream<Req, Resp>>) {
-        let mut current = self.stream.lock().expect("mux lock");
-        if current.as_ref().is_some_and(|current| Arc::ptr_eq(current, stream)) {
-            *current = None;
+            Ok(Err(_)) => Err(MuxError::Broken("stream closed".into())),
+            Ok(Ok(outcome)) => outcome,
         }
     }
 
@@ -236,7 +227,7 @@ impl<Req: Numbered, Resp: Numbered> Mux<Req, Resp> {
         });
         let outbound = Outbound { requests: outbound, calls: Arc::downgrade(&calls) };
         let opening = (self.opener)(outbound);
-        tokio::spawn(drive(calls.clone(), opening, self.connect_failure));
+        tokio::spawn(drive(calls.clone(), opening, self.connect_failure, self.closing));
         let stream = Arc::new(Stream { sender, calls });
         *current = Some(stream.clone());
         stream
@@ -256,10 +247,28 @@ impl<Resp> Calls<Resp> {
     fn end(&self, how: MuxError) {
         let pending = {
             let mut state = self.state.lock().expect("mux lock");
-            state.ended = Some(how);
+            state.ended.get_or_insert(how.clone());
             std::mem::take(&mut state.pending)
         };
-        drop(pending);
+        for (_, waiting) in pending {
+            let _ = waiting.send(Err(how.clone()));
+        }
+    }
+
+    /// The receiver is stopping and read no request above `read_through`: no call is registered
+    /// on the stream any more, and those above it fail as never sent (in id order). The others
+    /// wait for their replies.
+    fn close(&self, read_through: u64) {
+        let unread = {
+            let mut state = self.state.lock().expect("mux lock");
+            let why = "the receiver stopped reading before it";
+            state.ended.get_or_insert(MuxError::NotSent(why.into()));
+            state.pending.split_off(&read_through.saturating_add(1))
+        };
+        for (_, waiting) in unread {
+            let why = format!("the receiver is stopping and read up to request {read_through}");
+            let _ = waiting.send(Err(MuxError::NotSent(why)));
+        }
     }
 }
 
@@ -268,16 +277,22 @@ async fn drive<Resp: Numbered>(
     calls: Arc<Calls<Resp>>,
     opening: Pin<Box<dyn Future<Output = Result<Streaming<Resp>, Status>> + Send>>,
     connect_failure: ConnectFailure,
+    closing: Option<fn(&Resp) -> Option<u64>>,
 ) {
     let how = match opening.await {
         Err(status) if connect_failure(&status) => MuxError::NotSent(status.message().into()),
         Err(status) => MuxError::Broken(status.message().into()),
         Ok(mut inbound) => loop {
             match inbound.message().await {
+                Ok(Some(reply)) if reply.id() == 0 => {
+                    if let Some(read_through) = closing.and_then(|closing| closing(&reply)) {
+                        calls.close(read_through);
+                    }
+                }
                 Ok(Some(reply)) => {
                     let waiting = calls.state.lock().expect("mux lock").pending.remove(&reply.id());
                     if let Some(waiting) = waiting {
-                        let _ = waiting.send(reply);
+                        let _ = waiting.send(Ok(reply));
                     }
                 }
                 Ok(None) => break MuxError::Broken("stream ended by the receiver".into()),
@@ -288,15 +303,9 @@ async fn drive<Resp: Numbered>(
     calls.end(how);
 }
 
-/// How long a stopping receiver still sends the replies of requests in flight (it reads no
-/// more requests, or, with `refuse`, refuses them for all but [`STOP_REFUSE_MARGIN`] of it);
-/// replies after that are not sent, and their callers see the stream end.
+/// How long a stopping receiver, which reads no more requests, still sends the replies of
+/// those it read; replies after that are not sent, and their callers see the stream end.
 pub const STOP_GRACE: Duration = Duration::from_secs(1);
-/// The end of [`STOP_GRACE`] in which a stopping receiver no longer reads to refuse: the time
-/// its last refusals have to go out before the stream ends. A request that arrives in it is
-/// left unread (its caller sees the stream end: an unknown outcome).
-pub const STOP_REFUSE_MARGIN: Duration = Duration::from_millis(200);
-const _: () = assert!(STOP_REFUSE_MARGIN.as_millis() < STOP_GRACE.as_millis());
 
 /// The replies of a served stream.
 pub type Replies<Resp> = Pin<Box<dyn futures::Stream<Item = Result<Resp, Status>> + Send>>;
@@ -319,8 +328,9 @@ async fn unless_stopped<T>(
     }
 }
 
-/// The reply a stopping receiver gives a request it will not handle (see [`serve_bounded`]).
-pub type Refuse<Resp> = Arc<dyn Fn() -> Resp + Send + Sync>;
+/// A stopping receiver's last word on a stream, given the highest request id it read (see
+/// [`serve_bounded`]).
+pub type Closing<Resp> = Arc<dyn Fn(u64) -> Resp + Send + Sync>;
 
 /// The receiving side of a stream: handles each request in a task of its own (so a slow one,
 /// such as a statement waiting for a lock, holds up no other) and streams the replies back,
@@ -350,18 +360,19 @@ where
 /// Not for a node's stream to another: it carries Raft's messages, which must never wait
 /// behind lock waits.
 ///
-/// With `refuse`, a stopping receiver goes on reading for [`STOP_GRACE`] but its last
-/// [`STOP_REFUSE_MARGIN`], and answers every request that comes with `refuse()`, unhandled,
-/// instead of leaving it unread: its caller learns that nothing of it happened and may send it
-/// to another node, where an unread request would fail as broken when the stream ends, its
-/// outcome unknown (a review found that a rolling restart answered "unknown" to the writes
-/// sent in a node's last second, 2026-12-07).
+/// With `closing`, a stopping receiver's last word, queued as it stops reading, is
+/// `closing(read_through)` with id 0, where `read_through` is the highest request id it read:
+/// the caller's [`Mux::closing_on`] fails every call above it as never sent, so that it may go
+/// to another node, where without it each would fail as broken when the stream ends, its
+/// outcome unknown (a review found that a rolling restart answered "unknown" to the writes sent
+/// in a node's last second, 2026-12-07). The caller must send its requests in id order (as
+/// [`Mux`] does) for "not read" to cover every request that was not.
 pub fn serve_bounded<Req, Resp, H, F>(
     mut inbound: Streaming<Req>,
     handler: H,
     stopping: watch::Receiver<bool>,
     in_flight_max: Option<usize>,
-    refuse: Option<Refuse<Resp>>,
+    closing: Option<Closing<Resp>>,
 ) -> Replies<Resp>
 where
     Req: Numbered,
@@ -374,16 +385,15 @@ where
     let slots = in_flight_max.map(|max| Arc::new(Semaphore::new(max)));
     let mut reader_stop = stopping.clone();
     tokio::spawn(async move {
-        // Once stopping, with `refuse`: until when the reader goes on, refusing (the grace but
-        // its margin, so that the last refusal goes out before the replies end).
-        let mut refusing_until: Option<tokio::time::Instant> = None;
+        let mut read_through = 0;
         loop {
-            if refusing_until.is_none() && stop_seen(&reader_stop) {
-                if refuse.is_none() {
-                    break;
+            if stop_seen(&reader_stop) {
+                if let Some(closing) = &closing {
+                    let mut last_word = closing(read_through);
+                    last_word.set_id(0);
+                    let _ = sender.unbounded_send((Ok(last_word), None));
                 }
-                let refusing = STOP_GRACE - STOP_REFUSE_MARGIN;
-                refusing_until = Some(tokio::time::Instant::now() + refusing);
+                break;
             }
             let next = async {
                 let slot = match &slots {
@@ -392,14 +402,8 @@ where
                 };
                 Some((slot, inbound.message().await))
             };
-            let step = match refusing_until {
-                Some(until) => tokio::time::timeout_at(until, next).await.ok().flatten(),
-                // Reading a message is cancel-safe (the stream keeps what it has read).
-                None => match unless_stopped(&mut reader_stop, next).await {
-                    None => continue,
-                    Some(step) => step,
-                },
-            };
+            // Reading a message is cancel-safe (the stream keeps what it has read).
+            let Some(step) = unless_stopped(&mut reader_stop, next).await else { continue };
             let Some((slot, read)) = step else { break };
             let request = match read {
                 Ok(Some(request)) => request,
@@ -413,12 +417,7 @@ where
                 }
             };
             let id = request.id();
-            if let (Some(_), Some(refuse)) = (refusing_until, &refuse) {
-                let mut reply = refuse();
-                reply.set_id(id);
-                let _ = sender.unbounded_send((Ok(reply), slot));
-                continue;
-            }
+            read_through = read_through.max(id);
             let reply = handler(request);
             let sender = sender.clone();
             tokio::spawn(async move {

@@ -537,11 +537,11 @@ impl Kv for KvService {
         let stopping = self.node.stopping();
         // Bounds what a client that sends and never reads can make the node hold (kv.proto).
         let in_flight = Some(self.node.context().config.limits.session_requests_max);
-        // What arrives once the node is stopping is answered "not handled" (kv.proto,
-        // SessionError.not_handled): the client sends it to another node.
-        let refuse: mux::Refuse<SessionResponse> = Arc::new(session::not_handled);
+        // Once the node is stopping, it says which requests it never read (kv.proto,
+        // SessionClosing): the client sends those to another node.
+        let closing: mux::Closing<SessionResponse> = Arc::new(session::closing);
         let stream = request.into_inner();
-        Ok(Response::new(mux::serve_bounded(stream, handler, stopping, in_flight, Some(refuse))))
+        Ok(Response::new(mux::serve_bounded(stream, handler, stopping, in_flight, Some(closing))))
     }
 }
 

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::sync::Weak;
 
+use proto::kv::SessionClosing;
 use proto::kv::SessionError;
 use proto::kv::SessionRequest;
 use proto::kv::SessionResponse;
@@ -98,20 +99,13 @@ pub fn error_of(status: &Status) -> SessionError {
             .unwrap_or_default()
             .to_string(),
         retryable: metadata.get(RETRYABLE_KEY).and_then(|v| v.to_str().ok()) == Some("true"),
-        not_handled: false,
     }
 }
 
-/// The answer of a stopping node to a request it does not handle (kv.proto,
-/// `SessionError.not_handled`): the client sends it to another node.
-pub fn not_handled() -> SessionResponse {
-    let error = SessionError {
-        code: tonic::Code::Unavailable as i32,
-        message: "the node is stopping: the request was not handled".into(),
-        not_handled: true,
-        ..SessionError::default()
-    };
-    SessionResponse { id: 0, response: Some(Answer::Error(error)) }
+/// A stopping node's last word on a Session stream (kv.proto, `SessionClosing`): it read no
+/// request above `read_through`, and the client sends those to another node.
+pub fn closing(read_through: u64) -> SessionResponse {
+    SessionResponse { id: 0, response: Some(Answer::Closing(SessionClosing { read_through })) }
 }
 
 /// The transaction a request ends (a Commit or Abort with a handle), if any. The stream's
