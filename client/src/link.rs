@@ -5,7 +5,8 @@
 //! What a failed call means, for the caller's retry rules (`error.rs`):
 //! - the stream could not connect: the request never left, `UNAVAILABLE` with "cannot
 //!   connect" (a connect failure: safe to send elsewhere);
-//! - the node answered that it did not handle the request (it is stopping): as above;
+//! - the node said it stopped reading before the request (it is stopping: kv.proto
+//!   `SessionClosing`): as above;
 //! - the stream ended before the answer: the request may have been handled, `UNKNOWN` (for a
 //!   request with effects the outcome is unknown);
 //! - no answer in time: `DEADLINE_EXCEEDED` (likewise).

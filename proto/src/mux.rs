@@ -20,8 +20,9 @@
 //! - A call is registered only while its stream is open: the stream's driver marks the stream
 //!   ended and takes the pending calls under one lock, so a call never waits on a stream that
 //!   will not answer. It fails at once, and the next call opens a new stream.
-//! - A call learns whether its request surely never left ([`MuxError::NotSent`]: the stream
-//!   could not connect, or ended before the request was queued) or may have been handled
+//! - A call learns whether its request surely was never handled ([`MuxError::NotSent`]: the
+//!   stream could not connect, or ended before the request was queued, or the receiver said it
+//!   stopped reading before it) or may have been handled
 //!   ([`MuxError::Broken`], [`MuxError::Timeout`]); a caller that must not repeat a request
 //!   with effects relies on the difference.
 //! - Requests go out on their stream in id order (an id is taken and its request queued under
@@ -63,8 +64,9 @@ pub trait Numbered: Send + 'static {
 pub enum MuxError {
     /// No answer within the deadline (the request may or may not have been handled).
     Timeout(Duration),
-    /// The request never left: the stream could not connect, or had ended before the request
-    /// was queued on it.
+    /// The request was never handled: the stream could not connect, or had ended before the
+    /// request was queued on it, or the receiver said it stopped reading before the request
+    /// ([`Mux::closing_on`]).
     NotSent(String),
     /// The stream ended before the answer: the request may or may not have been handled.
     Broken(String),

@@ -63,6 +63,7 @@ use crate::types::Vote;
 
 mod record;
 
+use record::BadStart;
 use record::Format;
 pub use record::Kind;
 pub use record::RECORD_BYTES_MAX;
@@ -257,8 +258,10 @@ impl WalReader {
         let Some(file) = file else { return Ok(None) };
         let mut record = vec![0; at.len as usize];
         file.read_at(at.offset, &mut record)?;
-        match at.format.parse(&record) {
-            Some(record) if record.kind == Kind::Entry => codec::decode(&record.body()).map(Some),
+        match at.format.parse_in_place(&mut record) {
+            Some(plain) if plain.kind == Kind::Entry => {
+                codec::decode(&record[plain.body]).map(Some)
+            }
             _ => Err(corrupt(format!("no entry at segment {} offset {}", at.segment, at.offset))),
         }
     }
@@ -366,8 +369,15 @@ impl Wal {
         for (position, &id) in ids.iter().enumerate() {
             let file = dir.open(&segment_name(id))?;
             let bytes = read_whole(file.as_ref())?;
-            let (format, mut offset) = record::segment_format(&bytes)
-                .map_err(|why| damaged(format!("segment {id} cannot be read: {why}")))?;
+            let (format, start) = record::segment_format(&bytes).map_err(|bad| match bad {
+                BadStart::Damaged(why) => damaged(format!("segment {id} cannot be read: {why}")),
+                // Not damage: every node of a cluster rolled back to this build would say it.
+                BadStart::Unknown(version) => corrupt(format!(
+                    "segment {id} is of WAL format {version}, which a later build wrote; this \
+                     build reads formats 1 and 2"
+                )),
+            })?;
+            let mut offset = start;
             while let Some(record) = format.parse(&bytes[offset..]) {
                 if record.kind == Kind::Purge {
                     let horizon = &mut logs.entry(ShardId(record.shard)).or_default().horizon;
@@ -393,16 +403,16 @@ impl Wal {
                 }
                 cut = Some((id, offset, torn));
             }
-            files.insert(id, (file, format, offset));
+            files.insert(id, (file, format, start, offset));
         }
         // Second pass: apply every record in order, up to each segment's valid end.
         let mut latest = BTreeMap::new();
         let mut info = BTreeMap::new();
-        for (&id, &(ref file, format, end)) in &files {
+        for (&id, &(ref file, format, start, end)) in &files {
             let bytes = read_whole(file.as_ref())?;
             let bytes = &bytes[..end];
             let mut segment = SegmentInfo::default();
-            let mut offset = record::segment_format(bytes).map_or(0, |(_, start)| start);
+            let mut offset = start;
             while let Some(record) = format.parse(&bytes[offset..]) {
                 let Record { kind, shard, index, len, .. } = record;
                 let body = record.body();
@@ -768,6 +778,18 @@ mod tests {
         let (_, _, logs) = Wal::open_with(dir.clone(), 8192).expect("an unstarted segment is cut");
         assert!(logs.is_empty(), "nothing of it replays");
         assert_eq!(dir.file(&segment_name(1)).expect("segment 1").size().expect("size"), 0);
+    }
+
+    /// A segment of a later build's format is refused, and not as damage: every node of a
+    /// cluster rolled back would say the same, and moving its data aside is no remedy.
+    #[test]
+    fn a_segment_of_a_later_format_is_refused_as_not_damage() {
+        let mut later = SEGMENT_HEADER.to_vec();
+        later[7] = 0x05;
+        later.extend_from_slice(&[0xab; 100]);
+        let error = Wal::open_with(dir_with_segment(&later), 8192).err().expect("refused");
+        assert!(error.to_string().contains("WAL format 5"), "{error}");
+        assert!(!is_damage(&error), "{error}");
     }
 
     /// A data directory of a build before format 2: its segments replay, entries in them read

@@ -72,6 +72,8 @@ pub const SECTOR_BYTES: usize = 512;
 /// The first bytes of a format 2 segment: a byte with the high bit set (not text), a name, a
 /// stop byte, the format. Read as a little-endian u32, the first four exceed
 /// [`RECORD_BYTES_MAX`] whichever one bit is flipped, so no format 1 segment starts like it.
+/// A later format keeps the first seven bytes and takes a last byte at least two bits away from
+/// every earlier one (0x05, not 0x03), so that one flipped bit still reads as damage.
 pub const SEGMENT_HEADER: [u8; 8] = *b"\x89KVWAL\x1a\x02";
 /// A format 2 record's tags are this with the kind in the low bits: never zero, and never zero
 /// with one bit flipped.
@@ -112,6 +114,12 @@ impl<'a> Record<'a> {
             }
         }
     }
+}
+
+/// What [`Format::parse_in_place`] gives: the record's kind and where its body is.
+pub struct PlainRecord {
+    pub kind: Kind,
+    pub body: std::ops::Range<usize>,
 }
 
 impl Format {
@@ -219,6 +227,18 @@ impl Format {
         Some(Record { kind, shard, index, stored, format: self, len: end })
     }
 
+    /// Parses the record that `bytes` holds and leaves its body there as it was pushed (a
+    /// reader's own copy of a record: no second copy of the body).
+    pub fn parse_in_place(self, bytes: &mut [u8]) -> Option<PlainRecord> {
+        let record = self.parse(bytes)?;
+        let (kind, shard, index) = (record.kind, record.shard, record.index);
+        let body = HEADER_BYTES..HEADER_BYTES + record.stored.len();
+        if self == Format::V2 {
+            scramble(&mut bytes[body.clone()], kind, shard, index);
+        }
+        Some(PlainRecord { kind, body })
+    }
+
     /// Whether the record that does not parse at `offset` of `segment` may be a write torn by a
     /// crash: it is cut short by the end of the file, or one of the sectors it covers reads as
     /// zeros (never written) from where the record enters it to the sector's end. Its extent is
@@ -257,12 +277,20 @@ impl Format {
     }
 }
 
-/// The format of a segment from its first bytes, and where its records start; `Err` says how
-/// its start is damaged. A segment whose first bytes are zeros is of this build's format with
-/// no record (its header was never written: a crash as the segment was started, or an empty
-/// file), and its records are judged from offset 0, so that such a segment anywhere but last is
-/// refused as a bad record.
-pub fn segment_format(bytes: &[u8]) -> Result<(Format, usize), String> {
+/// Why a segment's start cannot be read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BadStart {
+    /// Damage: a flipped bit in the header, or neither format's start.
+    Damaged(String),
+    /// The header of a format this build does not know (a later build's).
+    Unknown(u8),
+}
+
+/// The format of a segment from its first bytes, and where its records start. A segment whose
+/// first bytes are zeros is of this build's format with no record (its header was never
+/// written: a crash as the segment was started, or an empty file), and its records are judged
+/// from offset 0, so that such a segment anywhere but last is refused as a bad record.
+pub fn segment_format(bytes: &[u8]) -> Result<(Format, usize), BadStart> {
     let head = &bytes[..bytes.len().min(SEGMENT_HEADER.len())];
     if head == SEGMENT_HEADER {
         return Ok((Format::V2, SEGMENT_HEADER.len()));
@@ -273,13 +301,17 @@ pub fn segment_format(bytes: &[u8]) -> Result<(Format, usize), String> {
     let differing: u32 =
         head.iter().zip(SEGMENT_HEADER).map(|(byte, want)| (byte ^ want).count_ones()).sum();
     if head.len() == SEGMENT_HEADER.len() && differing == 1 {
-        return Err("its header has a flipped bit".into());
+        return Err(BadStart::Damaged("its header has a flipped bit".into()));
+    }
+    let name = &SEGMENT_HEADER[..SEGMENT_HEADER.len() - 1];
+    if head.len() == SEGMENT_HEADER.len() && head.starts_with(name) {
+        return Err(BadStart::Unknown(head[SEGMENT_HEADER.len() - 1]));
     }
     let v1_len =
         head.get(..4).map(|four| u32::from_le_bytes(four.try_into().expect("four bytes")) as usize);
     match v1_len {
         Some(len) if Format::V1.is_len(len) => Ok((Format::V1, 0)),
-        _ => Err(format!("it starts with {head:02x?}, neither format's start")),
+        _ => Err(BadStart::Damaged(format!("it starts with {head:02x?}, neither format's start"))),
     }
 }
 
@@ -374,9 +406,12 @@ mod tests {
                 let first = u32::from_le_bytes(header[..4].try_into().expect("four")) as usize;
                 assert!(first > RECORD_BYTES_MAX, "no format 1 length is one flip away");
                 let error = start(&header).expect_err("a damaged header");
-                assert!(error.contains("flipped bit"), "{error}");
+                assert_eq!(error, BadStart::Damaged("its header has a flipped bit".into()));
             }
         }
-        assert!(start(&[0xff; 8]).is_err(), "neither format");
+        assert!(matches!(start(&[0xff; 8]), Err(BadStart::Damaged(_))), "neither format");
+        let mut later = SEGMENT_HEADER;
+        later[7] = 0x05;
+        assert_eq!(start(&later), Err(BadStart::Unknown(5)), "a later build's format");
     }
 }
