@@ -221,6 +221,17 @@ impl Nemesis {
                     *self.injected.entry(kind).or_default() += 1;
                 }
             }
+            FaultKind::Restart => {
+                let Some(victim) = self.pick_victim(cluster, down) else { return };
+                // As for a kill: a disk failure on its way stays the nemesis's business.
+                let failing = |a: &Active| matches!(a, Active::DiskFailed(n) if *n == victim);
+                if self.active.iter().any(|(a, _)| failing(a)) || !cluster.terminate(victim) {
+                    return;
+                }
+                self.note(now, format!("stop n{victim} cleanly (SIGTERM)"));
+                let back = now + Duration::from_millis(self.rng.random_range(2000..=6000));
+                self.started(kind, Active::Crashed(vec![victim]), back);
+            }
             FaultKind::DiskLoss | FaultKind::Bitflip => {
                 if self.disk_lost {
                     return;

@@ -62,6 +62,10 @@ pub enum FaultKind {
     /// it syncs them (`replication::store::wal`'s recovery sync), nor a later power loss find
     /// a log that went back. Drawn on its own, after the rest of the plan.
     Kill,
+    /// Stop one node cleanly, as an operator's rolling restart does (SIGTERM: its leaderships
+    /// handed over, its clients told which requests it never read), and start it again a
+    /// few seconds later. Drawn on its own, after the rest of the plan.
+    Restart,
 }
 
 impl FaultKind {
@@ -97,6 +101,7 @@ impl FaultKind {
             FaultKind::DiskLoss => "disk-loss",
             FaultKind::Bitflip => "bitflip",
             FaultKind::Kill => "kill",
+            FaultKind::Restart => "restart",
         }
     }
 }
@@ -123,6 +128,8 @@ pub const DISK_LOSS_SHARE: f64 = 0.3;
 pub const BITFLIP_SHARE: f64 = 0.3;
 /// The share of runs whose nemesis also kills nodes ([`FaultKind::Kill`]).
 pub const KILL_SHARE: f64 = 0.5;
+/// The share of runs whose nemesis also restarts nodes cleanly ([`FaultKind::Restart`]).
+pub const RESTART_SHARE: f64 = 0.4;
 
 /// One run's plan.
 #[derive(Clone, Debug)]
@@ -222,6 +229,9 @@ impl Plan {
         }
         if exposing.is_none() && rng.random_bool(KILL_SHARE) {
             plan.faults.push(FaultKind::Kill);
+        }
+        if exposing.is_none() && rng.random_bool(RESTART_SHARE) {
+            plan.faults.push(FaultKind::Restart);
         }
         plan
     }

@@ -192,12 +192,7 @@ pub async fn serve(config: NodeConfig) -> Result<(), String> {
         let stopping = stopping.clone();
         async move {
             stop_signal(node.clone()).await;
-            // A clean stop (not a storage failure): the shards led here move first, so their
-            // clients wait a round trip, not an election timeout.
-            if node.failure().is_none() {
-                node.hand_off_leaders(HAND_OFF_MAX).await;
-            }
-            node.stop_serving();
+            node.begin_stop().await;
             stopping.notify_one();
         }
     };
@@ -237,9 +232,6 @@ fn init_logging() {
     let _ =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
-
-/// How long a clean stop waits for the shards it leads to move to other replicas.
-pub const HAND_OFF_MAX: Duration = Duration::from_secs(2);
 
 /// Makes any panic stop the process at once (fail-stop). A panic is a broken invariant (the
 /// lock table's and the state machine's assertions, among others), and the multi-threaded

@@ -58,6 +58,8 @@ use crate::topology::Topology;
 
 /// How often a node checks that its storage still works ([`Node::storage_failure`]).
 pub const STORAGE_CHECK_PERIOD: Duration = Duration::from_millis(500);
+/// How long a clean stop waits for the shards it leads to move to other replicas.
+pub const HAND_OFF_MAX: Duration = Duration::from_secs(2);
 /// How often a node checks how much its WAL holds.
 pub const WAL_CHECK_EVERY: Duration = Duration::from_secs(5);
 /// WAL segments a node keeps before it makes the shards that keep the oldest one snapshot and
@@ -547,6 +549,19 @@ impl Node {
     /// graceful shutdown of the gRPC server.
     pub fn stop_serving(&self) {
         self.stopping.send_replace(true);
+    }
+
+    /// The first half of a stop (`kvd` on SIGTERM, Ctrl-C or a storage failure; the
+    /// simulation's clean restarts): on a clean stop (not a storage failure) the shards led
+    /// here move to other replicas first, within [`HAND_OFF_MAX`], so that their clients wait a
+    /// round trip, not an election timeout; then the node stops serving
+    /// ([`Node::stop_serving`]). What is left is the gRPC server's graceful shutdown and
+    /// [`Node::shutdown`].
+    pub async fn begin_stop(&self) {
+        if self.failure().is_none() {
+            self.hand_off_leaders(HAND_OFF_MAX).await;
+        }
+        self.stop_serving();
     }
 
     /// Hands every shard this node leads to another replica before a clean stop

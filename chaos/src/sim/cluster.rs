@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicI64;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use replication::store::Databases;
 use replication::store::Executor;
 use replication::store::NODE_FILE;
 use replication::store::STATE_FILE;
+use server::cli::SHUTDOWN_DRAIN_MAX;
 use server::config::Consistency;
 use server::config::Limits;
 use server::config::NodeConfig;
@@ -149,6 +151,8 @@ pub struct SimNode {
     pub skew_ms: Arc<AtomicI64>,
     /// Leadership transfers asked of it.
     pub transfers: TransferRequests,
+    /// Set to make it stop cleanly, as `kvd` does on SIGTERM ([`SimCluster::terminate`]).
+    pub terminate: Arc<AtomicBool>,
     /// False while crashed.
     pub running: bool,
     /// True once it stopped by itself on its failed disk and its links were cut
@@ -199,6 +203,7 @@ impl<'a> SimCluster<'a> {
                 disk: Arc::new(DiskSwitch::default()),
                 skew_ms: Arc::new(AtomicI64::new(0)),
                 transfers: Arc::new(Mutex::new(Vec::new())),
+                terminate: Arc::default(),
                 running: true,
                 stopped: false,
             };
@@ -215,13 +220,14 @@ impl<'a> SimCluster<'a> {
             let disk = node.disk.clone();
             let skew = node.skew_ms.clone();
             let transfers = node.transfers.clone();
+            let terminate = node.terminate.clone();
             let fsync = spec.fsync;
             let seed = spec.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
             sim.host(node.name.as_str(), move || {
                 let (config, disk, skew) = (config.clone(), disk.clone(), skew.clone());
-                let transfers = transfers.clone();
+                let (transfers, terminate) = (transfers.clone(), terminate.clone());
                 replication::types::with_seed(seed, async move {
-                    run_node(config, disk, skew, transfers, fsync).await
+                    run_node(config, disk, skew, transfers, terminate, fsync).await
                 })
             });
             nodes.push(node);
@@ -393,12 +399,28 @@ impl<'a> SimCluster<'a> {
         refused
     }
 
-    /// Restarts a crashed node from its disk.
+    /// Stops node `id` cleanly, as `kvd` does on SIGTERM (it hands the shards it leads over,
+    /// says to each client stream which requests it never read, and stops serving), and counts
+    /// it as down until [`SimCluster::restart`], which restarts it as an operator's rolling
+    /// restart does (if it is still draining connections by then, what is left of it goes, as
+    /// `kvd`'s own drain limit would have it). False if it is not running.
+    pub fn terminate(&mut self, id: NodeId) -> bool {
+        let node = self.node_mut(id);
+        if !node.running || node.stopped {
+            return false;
+        }
+        node.terminate.store(true, Ordering::SeqCst);
+        node.running = false;
+        true
+    }
+
+    /// Restarts a crashed or terminated node from its disk.
     pub fn restart(&mut self, id: NodeId) {
         let node = self.node_mut(id);
         if node.running {
             return;
         }
+        node.terminate.store(false, Ordering::SeqCst);
         node.disk.revive();
         node.running = true;
         node.stopped = false;
@@ -409,7 +431,9 @@ impl<'a> SimCluster<'a> {
         // segments go out in process-wide task-id order, which no seed controls: a second run
         // of a seed in the same process diverged (`--check-determinism`, 5 nodes: three seeds
         // of 1-24 with disk failures). Sent while the links are cut, they are lost, as a
-        // crash's are.
+        // crash's are. A terminated node's links are still up (it answered during its stop):
+        // cut here too.
+        self.cut_links_of(&name);
         self.sim.bounce(name.as_str());
         self.repair_links_of(&name);
     }
@@ -533,9 +557,10 @@ async fn run_node(
     disk: Arc<DiskSwitch>,
     skew: Arc<AtomicI64>,
     transfers: TransferRequests,
+    terminate: Arc<AtomicBool>,
     fsync: Duration,
 ) -> turmoil::Result {
-    match run_node_until_stopped(config, disk.clone(), skew, transfers, fsync).await {
+    match run_node_until_stopped(config, disk.clone(), skew, transfers, terminate, fsync).await {
         Err(_) if disk.is_dead() => Ok(()),
         result => result,
     }
@@ -546,6 +571,7 @@ async fn run_node_until_stopped(
     disk: Arc<DiskSwitch>,
     skew: Arc<AtomicI64>,
     transfers: TransferRequests,
+    terminate: Arc<AtomicBool>,
     fsync: Duration,
 ) -> turmoil::Result {
     if disk.take_lost() {
@@ -606,14 +632,36 @@ async fn run_node_until_stopped(
             }
         }
     });
+    // As `kvd` does (server::cli::serve): it stops on a storage failure or when terminated,
+    // and waits at most SHUTDOWN_DRAIN_MAX for its clients' connections to close.
+    let stopping = Arc::new(tokio::sync::Notify::new());
     let stop = {
-        let node = node.clone();
+        let (node, stopping) = (node.clone(), stopping.clone());
         async move {
-            node.storage_failure().await;
-            node.stop_serving();
+            let terminated = async {
+                while !terminate.swap(false, Ordering::SeqCst) {
+                    tokio::time::sleep(TRANSFER_POLL).await;
+                }
+            };
+            tokio::select! {
+                biased;
+                () = node.storage_failure() => {}
+                () = terminated => tracing::info!("terminated; stopping"),
+            }
+            node.begin_stop().await;
+            stopping.notify_one();
         }
     };
-    node.router().serve_with_incoming_shutdown(incoming(listener), stop).await?;
+    let served = node.router().serve_with_incoming_shutdown(incoming(listener), stop);
+    let drained_or_not = async {
+        stopping.notified().await;
+        tokio::time::sleep(SHUTDOWN_DRAIN_MAX).await;
+    };
+    tokio::select! {
+        biased;
+        served = served => served?,
+        () = drained_or_not => tracing::warn!("connections still open after the stop; closing them"),
+    }
     // Why it stopped by itself, asked before shutdown stops every group (as `kvd` does).
     let failure = node.failure();
     node.shutdown().await;
