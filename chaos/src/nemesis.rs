@@ -223,8 +223,9 @@ impl Nemesis {
             }
             FaultKind::Restart => {
                 let Some(victim) = self.pick_victim(cluster, down) else { return };
-                // As for a kill: a disk failure on its way stays the nemesis's business.
-                let failing = |a: &Active| matches!(a, Active::DiskFailed(n) if *n == victim);
+                // As for a kill: a disk failure on its way stays the nemesis's business. Nor a
+                // paused node: its release would cut the links its stop still uses.
+                let failing = |a: &Active| matches!(a, Active::DiskFailed(n) | Active::Paused(n) if *n == victim);
                 if self.active.iter().any(|(a, _)| failing(a)) || !cluster.terminate(victim) {
                     return;
                 }

@@ -155,9 +155,19 @@ pub struct SimNode {
     pub terminate: Arc<AtomicBool>,
     /// False while crashed.
     pub running: bool,
-    /// True once it stopped by itself on its failed disk and its links were cut
-    /// ([`SimCluster::cut_stopped_nodes`]), until its restart.
+    /// True once it stopped by itself on its failed disk, or finished a clean stop, and its
+    /// links were cut ([`SimCluster::cut_stopped_nodes`]), until its restart.
     pub stopped: bool,
+    /// True from [`SimCluster::terminate`] to its restart: down for the nemesis, but while its
+    /// host still runs (handing over, answering, draining) its links are those of a live node.
+    pub terminated: bool,
+}
+
+impl SimNode {
+    /// Whether its links must stay cut: it crashed, or its process has exited.
+    fn is_silent(&self) -> bool {
+        (!self.running && !self.terminated) || self.stopped
+    }
 }
 
 /// A simulated cluster and its simulation.
@@ -206,6 +216,7 @@ impl<'a> SimCluster<'a> {
                 terminate: Arc::default(),
                 running: true,
                 stopped: false,
+                terminated: false,
             };
             let config = NodeConfig {
                 id,
@@ -305,7 +316,7 @@ impl<'a> SimCluster<'a> {
     /// found by the session's diff review, 2026-12-07).
     fn repair_links_of(&mut self, name: &str) {
         let down: BTreeSet<String> =
-            self.nodes.iter().filter(|n| !n.running || n.stopped).map(|n| n.name.clone()).collect();
+            self.nodes.iter().filter(|n| n.is_silent()).map(|n| n.name.clone()).collect();
         for other in self.other_hosts(name) {
             if !self.cut.contains(&ordered(name, &other)) && !down.contains(&other) {
                 self.sim.repair(name, other.as_str());
@@ -355,19 +366,17 @@ impl<'a> SimCluster<'a> {
         true
     }
 
-    /// Cuts the links of every node that stopped by itself on its failed disk (its software
-    /// returned), as soon as the driver sees it: a process that exited sends nothing more, but
+    /// Cuts the links of every node that stopped by itself on its failed disk, or finished a
+    /// clean stop ([`SimCluster::terminate`]) (its software returned), as soon as the driver
+    /// sees it: a process that exited sends nothing more and refuses connections, but
     /// turmoil keeps the tasks of a host whose software returned, and they would go on talking
     /// (a coordinator driving its commits, say) until the node's restart. Called after every
     /// step.
     pub fn cut_stopped_nodes(&mut self) {
         let mut stopped = Vec::new();
         for node in &mut self.nodes {
-            if node.running
-                && !node.stopped
-                && node.disk.is_dead()
-                && !self.sim.is_host_running(node.name.as_str())
-            {
+            let exited = (node.running && node.disk.is_dead()) || node.terminated;
+            if exited && !node.stopped && !self.sim.is_host_running(node.name.as_str()) {
                 node.stopped = true;
                 stopped.push(node.name.clone());
             }
@@ -411,6 +420,7 @@ impl<'a> SimCluster<'a> {
         }
         node.terminate.store(true, Ordering::SeqCst);
         node.running = false;
+        node.terminated = true;
         true
     }
 
@@ -421,7 +431,14 @@ impl<'a> SimCluster<'a> {
             return;
         }
         node.terminate.store(false, Ordering::SeqCst);
-        node.disk.revive();
+        // A terminated node may still be draining: what is left of it goes as in a kill, its
+        // disk dead while `bounce` drops it (its destructors write nothing).
+        let terminated = std::mem::replace(&mut node.terminated, false);
+        if terminated {
+            node.disk.kill();
+        } else {
+            node.disk.revive();
+        }
         node.running = true;
         node.stopped = false;
         let name = node.name.clone();
@@ -435,6 +452,7 @@ impl<'a> SimCluster<'a> {
         // cut here too.
         self.cut_links_of(&name);
         self.sim.bounce(name.as_str());
+        self.node_mut(id).disk.revive();
         self.repair_links_of(&name);
     }
 
@@ -457,7 +475,7 @@ impl<'a> SimCluster<'a> {
     pub fn release(&mut self, id: NodeId) {
         let name = host_name(id);
         let down: BTreeSet<String> =
-            self.nodes.iter().filter(|n| !n.running || n.stopped).map(|n| n.name.clone()).collect();
+            self.nodes.iter().filter(|n| n.is_silent()).map(|n| n.name.clone()).collect();
         for other in self.other_hosts(&name) {
             self.sim.release(name.as_str(), other.as_str());
             if down.contains(&name) || down.contains(&other) {
@@ -495,7 +513,7 @@ impl<'a> SimCluster<'a> {
     pub fn heal(&mut self) {
         self.cut.clear();
         let running: Vec<String> =
-            self.nodes.iter().filter(|n| n.running && !n.stopped).map(|n| n.name.clone()).collect();
+            self.nodes.iter().filter(|n| !n.is_silent()).map(|n| n.name.clone()).collect();
         for a in &running {
             for b in &running {
                 if a < b {
