@@ -44,6 +44,7 @@
 //!    followed the deleted ones; so replay first finds each shard's last purge (its horizon)
 //!    and skips every entry at or below it: what survives is decided by live segments only.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
@@ -306,14 +307,14 @@ type Latest = BTreeMap<(u32, Kind), (u64, Vec<u8>)>;
 impl SegmentInfo {
     /// Takes note of a record written to (or replayed from) this segment: an entry raises the
     /// shard's highest index here, a vote, purge or committed id becomes the shard's newest.
-    fn note(&mut self, latest: &mut Latest, kind: Kind, shard: u32, index: u64, body: &[u8]) {
+    fn note(&mut self, latest: &mut Latest, kind: Kind, shard: u32, index: u64, body: Cow<[u8]>) {
         match kind {
             Kind::Entry => {
                 let max = self.max_index.entry(shard).or_default();
                 *max = (*max).max(index);
             }
             Kind::Vote | Kind::Purge | Kind::Committed => {
-                latest.insert((shard, kind), (index, body.to_vec()));
+                latest.insert((shard, kind), (index, body.into_owned()));
             }
             Kind::Truncate => {}
         }
@@ -421,7 +422,7 @@ impl Wal {
                     .or_default()
                     .apply(kind, index, &body, at)
                     .map_err(|error| corrupt(format!("segment {id} offset {offset}: {error}")))?;
-                segment.note(&mut latest, kind, shard, index, &body);
+                segment.note(&mut latest, kind, shard, index, body);
                 offset += len;
             }
             info.insert(id, segment);
@@ -594,7 +595,7 @@ impl Sink for Wal {
         let segment = self.info.entry(batch.segment).or_default();
         for (kind, shard, index, body) in batch.records {
             purged |= kind == Kind::Purge;
-            segment.note(&mut self.latest, kind, shard, index, &body);
+            segment.note(&mut self.latest, kind, shard, index, Cow::Owned(body));
         }
         if purged {
             self.delete_purged();
