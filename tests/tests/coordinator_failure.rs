@@ -174,6 +174,63 @@ async fn a_coordinator_killed_after_the_decision_leaves_everything_and_frees_its
     }
 }
 
+/// Issue 3's rule for the retry helper: `Client::transaction` never runs a transaction again
+/// when its commit's answer was lost, without asking `TxnStatus` first. The body adds one to a
+/// counter and writes every shard; whichever node coordinates it pauses after the decision and
+/// is killed there, so END's answer never comes. The helper must ask the record (through the
+/// other nodes), learn COMMITTED and return: the body ran once and the counter is 1. A helper
+/// that took the lost answer for a retryable failure would run the body again and commit it
+/// twice (the counter at 2), the anomaly Jepsen found behind blind commit retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transaction_helper_asks_the_record_when_the_answer_to_its_commit_is_lost() {
+    const COUNTER: &str = SHARD_KEYS[0];
+    let mut builder = Cluster::builder();
+    for id in 1..=3 {
+        builder = builder.node_env(id, "KVD_PAUSE", "after-decide:5000");
+    }
+    let mut cluster = builder.start().await;
+    let client = cluster.client().await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let helper = {
+        let (client, runs) = (client.clone(), runs.clone());
+        tokio::spawn(async move {
+            client
+                .transaction(move |txn| {
+                    let runs = runs.clone();
+                    Box::pin(async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        let count: u64 = text(txn.get_for_update(COUNTER).await?)
+                            .map_or(0, |count| count.parse().expect("a number"));
+                        txn.put(COUNTER, (count + 1).to_string()).await?;
+                        for key in &SHARD_KEYS[1..] {
+                            txn.put(key, "txn").await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .await
+        })
+    };
+    let coordinator = eventually("a node to pause after the decision", FREED_WITHIN, || async {
+        let paused = cluster.ids().into_iter().find(|&id| cluster.log_text(id).contains(PAUSED));
+        paused.ok_or_else(|| "no pause in the logs yet".to_string())
+    })
+    .await;
+    cluster.kill9(coordinator);
+    let outcome = tokio::time::timeout(Duration::from_secs(60), helper)
+        .await
+        .expect("the helper returns")
+        .expect("the helper's task");
+    assert!(outcome.is_ok(), "the helper learned the commit from the record: {outcome:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the body ran once");
+    let survivors: Vec<u64> = cluster.running();
+    let others = cluster.client_via(&survivors).await;
+    assert_eq!(text(others.get(COUNTER).await.expect("READ")).as_deref(), Some("1"));
+    for key in &SHARD_KEYS[1..] {
+        assert_eq!(text(others.get(key).await.expect("READ")).as_deref(), Some("txn"), "{key}");
+    }
+}
+
 /// A committed transaction whose coordinator died before phase 2 has a record nobody would
 /// finish: the participants' resolvers commit through it but cannot tell whether the others
 /// have. Its home finishes it once the retention window has passed (after sending the commit
