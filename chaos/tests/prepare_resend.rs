@@ -5,7 +5,7 @@
 //! `Shard::vote_again` the transaction would abort with COORDINATOR_LOST for nothing.
 //!
 //! And a delivery that comes after its transaction ended at the participant (phase 2 applied,
-//! its commit at home applied, or its locks released) is refused: it would take locks, or prepare the transaction again,
+//! its commit at home applied, its locks released, or its read-only vote given) is refused: it would take locks, or prepare the transaction again,
 //! with nothing left to end them soon (`LeaderState::ended`).
 //!
 //! And a one-statement WRITE delivered again while its first delivery waits for the lock: the
@@ -263,6 +263,28 @@ fn deliveries_after_the_transaction_ended_take_nothing() {
                  answered {late:?}"
             );
         }
+
+        // A read-only participant's statement lock, released at its vote (nothing releases
+        // anything there after it), then its request again; the prepare again still answers
+        // its vote.
+        let txn = new_txn(&leader, 5).await?;
+        let term = read_locked(&leader, txn, b"0voted").await?;
+        let prepare = PrepareRequest {
+            lock_term: Some(term),
+            locks: vec![(LockSpan::Key(b"0voted".to_vec()), LockMode::Shared)],
+            ..prepare_of(SHARD, txn, HOME, Vec::new())
+        };
+        let voted = call(&leader, PeerRequest::Prepare(prepare.clone())).await?.body;
+        assert!(matches!(voted, PeerReply::Voted { prepare_ts: None }), "voted {voted:?}");
+        let read = LockOp::Read { key: b"0voted".to_vec(), for_update: true };
+        let lock = LockRequest { shard: SHARD, txn, lock_term: None, op: read };
+        let late = call(&leader, PeerRequest::Lock(lock)).await?.body;
+        assert!(
+            matches!(late, PeerReply::Aborted { .. }),
+            "a READ delivered after its transaction's read-only vote answered {late:?}"
+        );
+        let again = call(&leader, PeerRequest::Prepare(prepare)).await?.body;
+        assert!(matches!(again, PeerReply::Voted { prepare_ts: None }), "again {again:?}");
 
         let inspection = inspect(&leader, SHARD).await?;
         assert_eq!(inspection.prepared, 0, "nothing prepared again");

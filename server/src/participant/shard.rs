@@ -709,7 +709,16 @@ impl Shard {
         let now = Instant::now();
         let mut guard = self.state();
         let Some(state) = guard.as_mut().filter(|s| s.term == term) else { return };
+        let mut restored = 0;
         for (txn, info) in &prepared {
+            // Read again under the state lock: a phase 2 proposed in an earlier term may have
+            // applied since the read above, and its handler, finding nothing to drop then,
+            // would leave these locks to the resolver (a review found the window,
+            // 2026-12-07). One that applies after this read drops them itself.
+            if let Ok(None) = self.reader.prepared_txn(txn) {
+                continue;
+            }
+            restored += 1;
             state.locks.restore_exclusive(*txn, info.writes.iter().map(|w| w.key.clone()));
             let info = PreparedInfo { home: info.home, since: now, attempts: 1 };
             state.prepared.insert(*txn, info);
@@ -717,7 +726,7 @@ impl Shard {
         state.closed_promised = closed;
         state.ready = true;
         state.ready_at = Instant::now();
-        tracing::info!(shard = %self.id, term, prepared = prepared.len(), "leader ready");
+        tracing::info!(shard = %self.id, term, prepared = restored, "leader ready");
     }
 
     // ---- proposals --------------------------------------------------------------------------
@@ -1405,10 +1414,19 @@ impl Shard {
         }
         let mut guard = self.state();
         match guard.as_mut().filter(|s| s.term == lock_term) {
+            // Another delivery of this prepare voted and released: its vote stands.
+            Some(state) if state.voted_read_only.contains(&txn) => {
+                PeerReply::Voted { prepare_ts: None }
+            }
             Some(state) if !state.ending(&txn) => {
                 if release {
+                    // Its locks end here and nothing will release any other: a late copy of
+                    // one of its statements must not take one again (`ended`; until
+                    // 2026-12-07 it did, and held it until the holder check evicted it;
+                    // found by a review).
                     state.drop_txn(txn, None);
                     state.voted_read_only.insert(txn);
+                    state.ended(txn);
                 }
                 PeerReply::Voted { prepare_ts: None }
             }
