@@ -122,6 +122,9 @@ pub enum TxnOutcome {
         reason: String,
         /// For people.
         message: String,
+        /// Whether running the transaction again may succeed, as the node says (as
+        /// [`Error::Aborted`]'s).
+        retryable: bool,
     },
 }
 
@@ -508,7 +511,11 @@ impl Client {
                 return Err(last);
             }
             let _ = tokio::time::timeout_at(deadline, self.refresh_map()).await;
-            tokio::time::sleep(self.pause(round)).await;
+            // Not past the deadline: the refresh may have taken what was left of it.
+            let pause = self
+                .pause(round)
+                .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            tokio::time::sleep(pause).await;
         }
         Err(last)
     }
@@ -889,6 +896,7 @@ impl Client {
                                 Ok(TxnOutcome::Aborted {
                                     reason: reason_name(abort.reason).to_string(),
                                     message: abort.message,
+                                    retryable: abort.retryable,
                                 })
                             }
                             Said::Nothing => Err(Error::Unknown(format!(

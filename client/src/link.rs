@@ -80,7 +80,10 @@ impl KvLink {
     }
 
     async fn call(&self, request: Call) -> Result<Answer, Status> {
-        let request = SessionRequest { id: 0, request: Some(request) };
+        // Measured with the longest id it can carry (the mux sets the real one): an id of 0 is
+        // not encoded at all, and a request within 11 bytes of the limit passed this check and
+        // then failed in the stream (found by a review, 2026-12-07).
+        let request = SessionRequest { id: u64::MAX, request: Some(request) };
         // Refused here, not sent: over the limit, its encoding would fail inside the stream
         // and end it, failing every call in flight on it with an unknown outcome.
         let bytes = prost::Message::encoded_len(&request);
