@@ -6,6 +6,7 @@
 //! stays readable. When the shell ends, the nodes stop.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -126,15 +127,23 @@ pub fn run(args: DemoArgs) -> ExitCode {
     };
     let connect: Vec<String> = peers.values().cloned().collect();
     let kept = if args.data.is_some() { "kept" } else { "deleted at exit" };
-    println!(
-        "kvd demo: {} nodes on {}, {} shards; data in {} ({kept}); logs in {}",
+    let banner = format!(
+        "kvd demo: {} nodes on {}, {} shards; data in {} ({kept}); logs in {}\n\
+         another shell: cargo run --release --bin kvsh -- --connect {}",
         args.nodes,
         connect.join(","),
         args.shards,
         data.display(),
-        log.display()
+        log.display(),
+        connect.join(",")
     );
-    println!("another shell: cargo run --release --bin kvsh -- --connect {}", connect.join(","));
+    // With piped input the standard output is the statements' results alone, one line each,
+    // as `kvsh`'s: a script reading them must not meet the banner first.
+    if std::io::stdin().is_terminal() {
+        println!("{banner}");
+    } else {
+        eprintln!("{banner}");
+    }
     let status = client::shell::repl::run_blocking(ShellOptions {
         connect,
         consistency: None,

@@ -88,6 +88,14 @@ pub async fn run_file(addrs: &[String], file: &Path) -> KvshOutput {
     finish(command(addrs).arg("-f").arg(file), None).await
 }
 
+/// `kvd demo --data DATA` with `input` on its standard input (then end of input): a cluster
+/// of its own and the shell, in one process.
+pub async fn run_demo(data: &Path, input: &[u8]) -> KvshOutput {
+    let mut command = Command::new(binaries::kvd());
+    command.arg("demo").arg("--data").arg(data).env("NO_COLOR", "1").kill_on_drop(true);
+    finish(&mut command, Some(input)).await
+}
+
 /// `kvsh --connect ADDRS` with `input` on its standard input (then end of input).
 pub async fn run_stdin(addrs: &[String], input: &[u8]) -> KvshOutput {
     finish(&mut command(addrs), Some(input)).await

@@ -100,13 +100,16 @@ async fn kvsh_answers_bad_statements_with_error_and_a_nonzero_exit_and_changes_n
     assert_eq!(stored.map(|v| v.len()), Some(VALUE_BYTES_MAX));
 }
 
-/// A script's transaction commits whole or not at all: a statement of the block that fails
-/// (bad input leaves an interactive transaction open) or a line that does not parse aborts it,
-/// and END says so. And a quoted value may span lines in `-f` and piped input as in `-c`:
-/// before 2026-12-07 each line was parsed alone, so the lines inside the string ran as
-/// statements (found by a review, as was the partial commit).
+/// A script's transaction does not commit around a statement that failed: a statement of the
+/// block that was sent and failed (bad input leaves an interactive transaction open) aborts
+/// it, and END says so. A line that does not parse changes nothing, in a script as at the
+/// prompt (issue 3: "in the shell, a parse error changes nothing"; earlier builds of
+/// 2026-12-07 aborted a script's block on it). ABORT with nothing open answers OK (DESIGN §7:
+/// ABORT -> OK; it answered an ERROR). And a quoted value may span lines in `-f` and piped
+/// input as in `-c`: before 2026-12-07 each line was parsed alone, so the lines inside the
+/// string ran as statements (found by a review, as was the partial commit).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_statement_fails_a_scripts_block_and_a_quoted_value_spans_lines() {
+async fn a_failed_statement_fails_a_scripts_block_but_a_parse_error_changes_nothing() {
     let cluster = Cluster::start().await;
     let addrs = cluster.addrs();
     let client = cluster.client().await;
@@ -136,15 +139,31 @@ async fn a_failed_statement_fails_a_scripts_block_and_a_quoted_value_spans_lines
     assert_eq!(client.get("Nested1").await.expect("READ"), None, "nothing of the block");
 
     let file = cluster.dir().join("parse-error.kv");
-    std::fs::write(&file, "BEGIN\nWRITE Parse1 x\nFROB\nEND\n").expect("write the script");
-    let output = kvsh::run_file(&addrs, &file).await;
-    let lines = output.lines();
-    assert_eq!(lines.len(), 4, "{output:?}");
-    assert!(
-        lines[2].starts_with("ERROR: ") && lines[3].starts_with("ABORTED: USER "),
-        "{output:?}"
-    );
-    assert_eq!(client.get("Parse1").await.expect("READ"), None, "nothing of the block");
+    let script = "BEGIN\nWRITE Parse1 x\nFROB\nWRITE Parse2 y\nEND\nABORT\n";
+    std::fs::write(&file, script).expect("write the script");
+    for how in ["-f", "stdin"] {
+        let output = match how {
+            "-f" => kvsh::run_file(&addrs, &file).await,
+            _ => kvsh::run_stdin(&addrs, script.as_bytes()).await,
+        };
+        assert!(!output.success(), "{how}: the line that did not parse failed: {output:?}");
+        let lines = output.lines();
+        assert_eq!(lines.len(), 6, "{how}: {output:?}");
+        assert!(lines[2].starts_with("ERROR: unknown statement"), "{how}: {output:?}");
+        assert_eq!(
+            [lines[0], lines[1], lines[3], lines[4], lines[5]],
+            ["OK", "OK", "OK", "COMMITTED", "OK"],
+            "{how}: {output:?}"
+        );
+        for (key, value) in [("Parse1", "x"), ("Parse2", "y")] {
+            let read = text(client.get(key).await.expect("READ"));
+            assert_eq!(read.as_deref(), Some(value), "{how}: {key} committed with the block");
+        }
+        client.delete("Parse1").await.expect("DELETE");
+        client.delete("Parse2").await.expect("DELETE");
+    }
+    let output = kvsh::run_c(&addrs, "ABORT").await;
+    assert!(output.success() && output.lines() == ["OK"], "{output:?}");
 
     let script = "BEGIN\nWRITE Note \"remember to\nDELETE Alice\n\"\nEND\n";
     std::fs::write(&file, script).expect("write the script");
@@ -159,6 +178,24 @@ async fn a_failed_statement_fails_a_scripts_block_and_a_quoted_value_spans_lines
         let alice = text(client.get("Alice").await.expect("READ"));
         assert_eq!(alice.as_deref(), Some("1"), "{how}: the line inside the value did not run");
     }
+}
+
+/// `kvd demo` with piped input is a script's shell: its standard output holds the results
+/// alone, one line per statement (the banner goes to standard error; until 2026-12-07 its two
+/// lines came first on standard output, found by a review against DESIGN §7), and it exits 0
+/// after statements that all succeeded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kvd_demo_with_piped_input_prints_the_results_alone() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let input = "WRITE Alice 10\nREAD Alice\nBEGIN\nWRITE Bob 5\nEND\nSCAN A z\n";
+    let output = kvsh::run_demo(&dir.path().join("demo"), input.as_bytes()).await;
+    assert!(output.success(), "{output:?}");
+    assert_eq!(
+        output.lines(),
+        ["OK", "10", "OK", "OK", "COMMITTED", "Alice 10", "Bob 5", "(2 rows)"],
+        "{output:?}"
+    );
+    assert!(output.stderr.contains("kvd demo: 3 nodes on "), "the banner: {output:?}");
 }
 
 /// Starts `command` with no input, its output captured, killed if the test drops it.

@@ -239,9 +239,10 @@ impl Shell {
         let _ = stdout.flush();
     }
 
+    /// A line that does not parse answers its error and changes nothing, in every mode (issue
+    /// 3: "in the shell, a parse error changes nothing"): an open transaction stays open.
     fn parse_failed(&mut self, text: String) {
         self.print(StatementOutput { text, failed: true });
-        self.runtime.block_on(self.session.line_failed());
     }
 
     fn exit_status(&self) -> i32 {

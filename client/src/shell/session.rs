@@ -120,20 +120,15 @@ impl Session {
     }
 
     /// A session that runs a script (`-c`, `-f`, piped input), where nobody reads an error
-    /// before the next statement runs. A statement of an open transaction that fails and
-    /// leaves it open (bad input, a write in a READ ONLY transaction), or a line that does not
-    /// parse, aborts the transaction: the rest of its block answers
-    /// [`TXN_ABORTED_MESSAGE`] and END prints `ABORTED:`. Interactively such a transaction
-    /// stays open, and END commits the statements that succeeded (the user saw the error).
+    /// before the next statement runs. A statement of an open transaction that was sent and
+    /// failed, leaving it open (bad input, a write in a READ ONLY transaction), aborts the
+    /// transaction: the rest of its block answers [`TXN_ABORTED_MESSAGE`] and END prints
+    /// `ABORTED:`. Interactively such a transaction stays open, and END commits the statements
+    /// that succeeded (the user saw the error). A line that does not parse changes nothing in
+    /// either mode (issue 3's rule for the shell; earlier builds of 2026-12-07 failed a
+    /// script's block on it too).
     pub fn script(client: Client) -> Session {
         Session { script: true, ..Session::new(client) }
-    }
-
-    /// A line did not parse (its statements ran none): in a script, it fails an open block.
-    pub async fn line_failed(&mut self) {
-        if self.script {
-            self.fail_block().await;
-        }
     }
 
     /// Aborts the open transaction, unless the server did already (END prints that abort),
@@ -235,7 +230,10 @@ impl Session {
                 }
             },
             Statement::Abort => match self.txn.take() {
-                None => error("no transaction is open"),
+                // Nothing to abort is not a failure: the contract's ABORT answers OK (as
+                // PostgreSQL's ROLLBACK outside a transaction does), so a script may end with
+                // ABORT whatever state it reached.
+                None => ok(OK),
                 Some(txn) => match txn.abort().await {
                     Ok(()) => ok(OK),
                     Err(failure) => render(&failure),
@@ -355,7 +353,7 @@ impl Session {
                     self.client.observe_token(commit_ts);
                     ok(COMMITTED)
                 }
-                Ok(TxnOutcome::Aborted { reason, message }) => aborted(&reason, &message),
+                Ok(TxnOutcome::Aborted { reason, message, .. }) => aborted(&reason, &message),
                 Err(failure) => error(&format!(
                     "END cancelled, and its outcome could not be learned: {failure}"
                 )),
