@@ -27,7 +27,11 @@
 //! reaches the tables with the shard's next transaction; see [`state_machine`]). After a crash the state may be behind the log
 //! (openraft re-applies the log from the applied id up to the stored committed id); it may also
 //! be ahead of a follower's log, whose unflushed tail was lost: those entries are committed (a
-//! majority has them durably), and openraft treats the log as purged up to the applied id. The
+//! majority has them durably), and openraft treats the log as purged up to the applied id. It
+//! may also be ahead of a log that ends in a deposed leader's uncommitted entries at lower
+//! indexes (a snapshot installed, and a crash before the purge that follows): openraft orders
+//! log ids by term first and would keep that tail, so [`Store::open_shard`] purges the log up
+//! to the applied id whenever the log ends at a lower index. The
 //! log is purged only up to a snapshot, and building a snapshot is a durable commit of the state
 //! database (its applied id is the snapshot's), so the state never needs an entry that the log
 //! has dropped.
@@ -337,8 +341,35 @@ impl Store {
         let recovered =
             recovered.ok_or_else(|| io::Error::other(format!("{shard} opened twice")))?;
         let (writer, reader) = (self.log_writer.clone(), self.wal_reader.clone());
-        let log = LogStore::open(shard, recovered, writer, reader, self.append_bytes_max);
+        let mut log = LogStore::open(shard, recovered, writer, reader, self.append_bytes_max);
+        let mut state_machine = state_machine;
+        Self::purge_below_applied(&mut log, &mut state_machine).await?;
         Ok((log, state_machine))
+    }
+
+    /// Purges the log up to the state's applied id when the log ends at a lower index: a
+    /// snapshot installed over a log whose tail came from a later, deposed leader (entries
+    /// at lower indexes, of a higher term, never committed: openraft truncates only an entry
+    /// at the snapshot's own index) leaves that tail in place until the purge that follows
+    /// the install, and a crash between the two left it for good. openraft's start-up
+    /// purges such a gap only when the last log id is below the applied one, and log ids
+    /// order by term first, so it kept the stale tail, and the next append (at the applied
+    /// index + 1) failed the log's no-hole check at every start (found by a review,
+    /// 2026-12-07). Everything up to the applied id is committed and in the state, so
+    /// nothing needed is dropped.
+    async fn purge_below_applied(
+        log: &mut LogStore,
+        state_machine: &mut StateMachine,
+    ) -> io::Result<()> {
+        use openraft::storage::RaftLogStorage;
+        use openraft::storage::RaftStateMachine;
+        let (applied, _) = state_machine.applied_state().await?;
+        let Some(applied) = applied else { return Ok(()) };
+        let last = log.get_log_state().await?.last_log_id;
+        if last.is_none_or(|last| last.index < applied.index) {
+            log.purge(applied).await?;
+        }
+        Ok(())
     }
 
     /// Read-only access to one shard's state.
@@ -421,6 +452,69 @@ mod tests {
         store.state_writer.run(false, |_| Ok(())).await.expect("a volatile commit");
         store.checkpoint_state_if_idle().await.expect("check");
         assert_eq!(durable(), before + 2, "a durable commit since the last check: none added");
+    }
+
+    /// [`Store::open_dir`] again once the writers of the dropped store let go of its files.
+    async fn reopen(dir: &Path, executor: Executor, shards: u32) -> Store {
+        let mut reopened = Store::open_dir(dir, executor, 1, shards, &[1]);
+        for _ in 0..100 {
+            if !matches!(reopened, Err(IdentityError::InUse(_))) {
+                break;
+            }
+            tokio::task::yield_now().await;
+            reopened = Store::open_dir(dir, executor, 1, shards, &[1]);
+        }
+        reopened.expect("reopen")
+    }
+
+    /// A follower's log ends with entries of a deposed leader at indexes 0-5 (term 3, never
+    /// committed) when a snapshot of the committed log up to index 10 (term 1) is installed,
+    /// and the node stops before the purge that follows. Its next start must purge the log up
+    /// to the snapshot, so that the leader's next entry (11) appends; before, the stale tail
+    /// (ordered after the snapshot by its term) stayed, and that append failed the log's
+    /// no-hole check at every start.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_stale_log_tail_below_an_installed_snapshot_is_purged_at_the_next_start() {
+        use openraft::storage::RaftLogStorage;
+        use openraft::storage::RaftLogStorageExt;
+        use openraft::storage::RaftSnapshotBuilder;
+        use openraft::storage::RaftStateMachine;
+
+        let executor = Executor::Task { sync_delay: std::time::Duration::ZERO };
+        let leader_dir = tempfile::tempdir().expect("temp dir");
+        let leader = Store::open_dir(leader_dir.path(), executor, 1, 1, &[1]).expect("open");
+        let (_log, mut leader_sm) = leader.open_shard(ShardId(0)).await.expect("shard");
+        let entries: Vec<crate::types::Entry> =
+            (1..=10).map(|index| sized_entry(index, 8)).collect();
+        let stream = futures::stream::iter(entries.into_iter().map(|entry| Ok((entry, None))));
+        leader_sm.apply(stream).await.expect("apply");
+        leader_sm.get_snapshot_builder().await.build_snapshot().await.expect("build");
+        let snapshot = leader_sm.get_current_snapshot().await.expect("read").expect("snapshot");
+        let data = snapshot.snapshot.encode().await.expect("export");
+        let applied = snapshot.meta.last_log_id.expect("a snapshot of index 10");
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let store = Store::open_dir(dir.path(), executor, 1, 1, &[1]).expect("open");
+            let (mut log, mut sm) = store.open_shard(ShardId(0)).await.expect("shard");
+            let stale: Vec<crate::types::Entry> = (0..=5)
+                .map(|index| openraft::testing::blank_ent::<crate::types::TypeConfig>(3, 2, index))
+                .collect();
+            log.blocking_append(stale).await.expect("append");
+            let received = snapshot_data::SnapshotData::Encoded(data);
+            sm.install_snapshot(&snapshot.meta, received).await.expect("install");
+        }
+        let store = reopen(dir.path(), executor, 1).await;
+        let (mut log, _) = store.open_shard(ShardId(0)).await.expect("shard");
+        let state = log.get_log_state().await.expect("state");
+        assert_eq!(state.last_purged_log_id, Some(applied), "purged up to the snapshot");
+        assert_eq!(state.last_log_id, Some(applied));
+        let next = openraft::testing::blank_ent::<crate::types::TypeConfig>(4, 1, 11);
+        log.blocking_append(vec![next]).await.expect("the leader's next entry appends");
+        assert_eq!(
+            log.get_log_state().await.expect("state").last_log_id.map(|id| id.index),
+            Some(11)
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]
