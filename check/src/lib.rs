@@ -73,6 +73,7 @@ pub fn check(history: &History, model: Model) -> Report {
     checker::intermediate_read::check(&ix, &mut report);
     checker::dirty_update::check(&ix, &mut report);
     checker::lost_update::check(&ix, &mut report);
+    checker::own_appends::check(&ix, &mut report);
 
     let options = match model {
         Model::Serializable => GraphOptions::default(),

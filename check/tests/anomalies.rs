@@ -77,6 +77,31 @@ fn g1b_intermediate_read() {
     }
 }
 
+/// A transaction's appends read back out of the order it made them: a write-write cycle of
+/// one transaction, which the dependency graph (without self-edges) cannot show. Caught with
+/// the later append read before the earlier, and read without it.
+#[test]
+fn g0_of_one_transaction_whose_appends_read_back_out_of_order() {
+    for read in ["x=[2,1,3]", "x=[2]"] {
+        let mut h = H::new();
+        h.txn(1, "x+1 x+2");
+        h.txn(2, "x+3");
+        h.txn(3, read);
+        for model in Model::ALL {
+            let report = h.check(model);
+            must_find(&report, K::G0);
+            let g0 = report.anomalies.iter().find(|a| a.kind == K::G0).expect("G0");
+            assert_eq!(g0.txns.iter().map(|t| t.invoke_index).collect::<Vec<_>>(), vec![0]);
+        }
+    }
+    let mut h = H::new();
+    h.txn(1, "x+1 x+2");
+    h.txn(2, "x=[1,2]");
+    for model in Model::ALL {
+        must_pass(&h.check(model));
+    }
+}
+
 #[test]
 fn incompatible_order_between_reads() {
     let mut h = H::new();

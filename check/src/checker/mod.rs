@@ -5,7 +5,7 @@
 //! Per-op (Elle `elle/list_append.clj`; TESTING §1.3 steps 2–4, 7):
 //! [`internal`], [`future_read`], [`duplicate_elements`], [`garbage_read`],
 //! [`incompatible_order`], [`aborted_read`] (G1a), [`intermediate_read`] (G1b),
-//! [`dirty_update`], [`lost_update`].
+//! [`dirty_update`], [`lost_update`], [`own_appends`] (G0 within one transaction).
 //!
 //! Cycles (Adya 1999; Elle `elle/txn.clj`; TESTING §1.3 step 8): [`cycles`].
 //!
@@ -27,3 +27,4 @@ pub(crate) mod intermediate_read;
 pub(crate) mod internal;
 pub(crate) mod key_appenders;
 pub(crate) mod lost_update;
+pub(crate) mod own_appends;

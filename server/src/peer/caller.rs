@@ -7,6 +7,7 @@
 //! the deadline.
 
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -281,6 +282,11 @@ impl Peers {
         };
         let mut backoff = RETRY_BACKOFF_MIN;
         let mut round = 0usize;
+        // The nodes asked since the last pause: a hint naming one of them again (two nodes
+        // naming each other during an election) waits for the next round instead of sending
+        // at once (found by a review, 2026-12-07: calls went back and forth without a pause
+        // for up to `no_leader_limit`).
+        let mut asked = BTreeSet::new();
         let mut leaderless_until = Instant::now() + self.no_leader_limit();
         loop {
             let left = until.saturating_duration_since(Instant::now());
@@ -297,6 +303,7 @@ impl Peers {
                 });
             }
             let started = Instant::now();
+            asked.insert(target);
             let outcome = self.send(target, request.clone(), left, true).await;
             if started.elapsed() >= self.no_leader_limit() {
                 // A call served that long (a lock wait at a live leader) is no sign of a
@@ -308,7 +315,7 @@ impl Peers {
             let next = match outcome {
                 Ok(PeerReply::NotLeader { leader: Some(leader) }) if leader != target => {
                     self.remember(shard, leader);
-                    Some(leader)
+                    (!asked.contains(&leader)).then_some(leader)
                 }
                 Ok(PeerReply::NotLeader { .. })
                 | Ok(PeerReply::Unavailable(_))
@@ -323,6 +330,7 @@ impl Peers {
                 Some(leader) => leader,
                 None => {
                     round += 1;
+                    asked.clear();
                     let pause = backoff.min(until.saturating_duration_since(Instant::now()));
                     tokio::time::sleep(pause).await;
                     backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
