@@ -14,7 +14,8 @@
 //! write.
 //!
 //! Invariants:
-//! - A request's id is unique on its stream (a counter per stream), so a reply finds exactly
+//! - A request's id is unique on its stream (a counter per stream, from 1: id 0 is the
+//!   receiver's closing word, and a request with id 0 ends the stream), so a reply finds exactly
 //!   the call that waits for it; a reply whose call is gone (deadline, caller dropped) finds
 //!   nothing and is dropped.
 //! - A call is registered only while its stream is open: the stream's driver marks the stream
@@ -419,6 +420,18 @@ where
                 }
             };
             let id = request.id();
+            if id == 0 {
+                // Id 0 is the receiver's own (its closing word): a reply to request 0 would
+                // read as that word, and "read through 0" could not say whether it was read.
+                // Refused as a frame that does not decode is (found by a review, 2026-12-07:
+                // accepted, it answered with id 0).
+                let refused = Status::invalid_argument(
+                    "request id 0 is reserved for the receiver's closing word: number requests \
+                     from 1",
+                );
+                let _ = sender.unbounded_send((Err(refused), None));
+                break;
+            }
             read_through = read_through.max(id);
             let reply = handler(request);
             let sender = sender.clone();

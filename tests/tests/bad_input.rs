@@ -985,7 +985,9 @@ struct RawFrame {
 /// refused (INVALID_ARGUMENT; before 2026-12-06 it was taken as the node's default), and a
 /// Session frame that does not decode ends the stream with the decoding error (before, it
 /// ended with OK, and the client could not tell why); the stream's open transaction is then
-/// aborted as at any close: the key it wrote is free at once.
+/// aborted as at any close: the key it wrote is free at once. A request numbered 0 (the
+/// node's closing word's id) ends the stream too (INVALID_ARGUMENT; before 2026-12-07 it was
+/// run and answered with id 0).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_requests_that_name_no_consistency_or_do_not_decode_are_refused() {
     use prost::Message;
@@ -999,12 +1001,7 @@ async fn raw_requests_that_name_no_consistency_or_do_not_decode_are_refused() {
     assert!(kv.read(read).await.is_err_and(invalid), "READ");
     let scan = proto::kv::ScanRequest { consistency: -1, ..Default::default() };
     assert!(kv.scan(scan).await.is_err_and(invalid), "SCAN");
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", cluster.addr(1)))
-        .expect("an address")
-        .connect()
-        .await
-        .expect("connect");
-    let mut grpc = tonic::client::Grpc::new(channel);
+    let mut grpc = tonic::client::Grpc::new(channel_to(&cluster).await);
     grpc.ready().await.expect("ready");
     let (frames, stream) = futures::channel::mpsc::unbounded::<RawFrame>();
     let codec = tonic_prost::ProstCodec::<RawFrame, proto::kv::SessionResponse>::default();
@@ -1049,4 +1046,38 @@ async fn raw_requests_that_name_no_consistency_or_do_not_decode_are_refused() {
     );
     client.put("Frame", "free").await.expect("the aborted transaction's lock is gone");
     assert_eq!(text(client.get("Frame").await.expect("READ")).as_deref(), Some("free"));
+
+    // Id 0 is the node's own (its closing word): a request with it ends the stream, unread.
+    let mut grpc = tonic::client::Grpc::new(channel_to(&cluster).await);
+    grpc.ready().await.expect("ready");
+    let (frames, stream) = futures::channel::mpsc::unbounded::<RawFrame>();
+    let codec = tonic_prost::ProstCodec::<RawFrame, proto::kv::SessionResponse>::default();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/kv.v1.Kv/Session");
+    let write = proto::kv::WriteRequest {
+        key: b"Zero".to_vec().into(),
+        value: b"v".to_vec().into(),
+        ..Default::default()
+    };
+    let zero = RawFrame { id: Some(0), write: Some(write.encode_to_vec()), ..RawFrame::default() };
+    frames.unbounded_send(zero).expect("queued");
+    let mut responses = grpc
+        .streaming(tonic::Request::new(stream), path, codec)
+        .await
+        .expect("opened")
+        .into_inner();
+    let end = responses.message().await;
+    assert!(
+        matches!(&end, Err(status) if status.code() == tonic::Code::InvalidArgument),
+        "a request with id 0 ends the stream: {end:?}"
+    );
+    assert_eq!(client.get("Zero").await.expect("READ"), None, "the request was not run");
+}
+
+/// A plain gRPC channel to node 1.
+async fn channel_to(cluster: &Cluster) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(format!("http://{}", cluster.addr(1)))
+        .expect("an address")
+        .connect()
+        .await
+        .expect("connect")
 }

@@ -147,6 +147,9 @@ impl KvService {
             ));
         }
         let coordinator = self.node.coordinator();
+        // A bad key is refused before anything begins (it began, aborted and counted a
+        // transaction, and at the node's limit answered UNAVAILABLE; found by a review).
+        coordinator.check_key(&request.key).map_err(to_status)?;
         let txn = coordinator.begin(false).map_err(to_status)?;
         // Cancelled before its answer, the transaction goes: its client never learned its id.
         let read = coordinator.read(txn, request.key.to_vec(), request.for_update);
@@ -237,7 +240,10 @@ impl Kv for KvService {
                 let txn = self.txn_id(handle)?;
                 let read = coordinator.read(txn, request.key.to_vec(), request.for_update);
                 let read = coordinator.answering(txn, false, read).await;
-                read.map(|(value, seen)| (value, seen, Timestamp::ZERO))
+                // A causal READ ONLY transaction's read is a causal read: it names its
+                // snapshot (it answered 0 until 2026-12-07; found by a review).
+                let snapshot = coordinator.snapshot_of(txn).await.unwrap_or(Timestamp::ZERO);
+                read.map(|(value, seen)| (value, seen, snapshot))
             }
             None if causal => coordinator.causal_read(request.key.to_vec(), token).await,
             None => coordinator
@@ -312,7 +318,8 @@ impl Kv for KvService {
                 let txn = self.txn_id(handle)?;
                 let scanned = coordinator.scan(txn, request.from.to_vec(), to, limit);
                 let scanned = coordinator.answering(txn, false, scanned).await;
-                scanned.map(|(rows, seen)| (rows, seen, Timestamp::ZERO))
+                let snapshot = coordinator.snapshot_of(txn).await.unwrap_or(Timestamp::ZERO);
+                scanned.map(|(rows, seen)| (rows, seen, snapshot))
             }
             None if causal => {
                 coordinator.causal_scan(request.from.to_vec(), to, limit, token).await

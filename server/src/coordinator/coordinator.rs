@@ -353,6 +353,18 @@ impl Coordinator {
         self.begin_with(read_only, None)
     }
 
+    /// The snapshot a causal READ ONLY transaction reads (`None` for a locking one, or a
+    /// transaction this node no longer knows): what its READs and SCANs answer as
+    /// `snapshot_ts`, as kv.proto says of a causal read.
+    pub async fn snapshot_of(&self, txn: TxnId) -> Option<Timestamp> {
+        let entry = self.entry(&txn).ok()?;
+        if !entry.snapshot {
+            return None;
+        }
+        let snapshot = entry.state.lock().await.snapshot;
+        snapshot.map(|ts| self.statement_snapshot(ts))
+    }
+
     /// Starts a causal read-only transaction at a snapshot at or above `token`.
     pub fn begin_snapshot(&self, token: Timestamp) -> Result<TxnId, StatementError> {
         self.begin_with(true, Some(self.pick_snapshot(token)))
