@@ -398,6 +398,13 @@ pub async fn serve_raft(raft: &Raft, gate: &VoteGate, payload: &[u8]) -> Vec<u8>
         Ok(RaftRpc::TransferLeader(_)) if !gate.is_open() => {
             RaftReply::Failed("this replica withholds its votes until it has caught up".into())
         }
+        Ok(RaftRpc::Append(rpc)) if !gate.takes_entries_from(rpc.vote.leader_id.term) => {
+            RaftReply::Failed(format!(
+                "this replica, on a fresh data directory, takes no entries from a leader of term \
+                 {} until it knows it is current (replication::vote_gate)",
+                rpc.vote.leader_id.term
+            ))
+        }
         Ok(RaftRpc::Append(rpc)) => match raft.append_entries(rpc).await {
             Ok(response) => RaftReply::Append(response),
             Err(error) => RaftReply::Failed(error.to_string()),
@@ -516,12 +523,21 @@ impl SnapshotHeader {
 pub async fn serve_snapshot(
     raft: &Raft,
     log: &LogStore,
+    gate: &VoteGate,
     header: SnapshotHeader,
     data: Vec<u8>,
 ) -> Vec<u8> {
     let checked = header.check(&data).and_then(|()| match data.first() {
         Some(&codec::FORMAT_VERSION) => Ok(header),
         _ => Err(format!("snapshot {} is not of this build's encoding", header.meta)),
+    });
+    // As for appends (`serve_raft`): a closed gate takes a snapshot only from a current leader.
+    let checked = checked.and_then(|header| match header.vote.leader_id.term {
+        term if gate.takes_entries_from(term) => Ok(header),
+        term => Err(format!(
+            "this replica, on a fresh data directory, takes no snapshot from a leader of term \
+             {term} until it knows it is current"
+        )),
     });
     let reply = match checked {
         Err(why) => return refuse_snapshot(log.shard(), why),

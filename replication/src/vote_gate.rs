@@ -23,7 +23,18 @@
 //!
 //! Both the closed gate and the floor are stored durably (`store::identity`), so a restart in
 //! the middle changes nothing. A closed gate answers every vote and pre-vote request "not
-//! granted"; appends and snapshots pass, which is how the replica catches up.
+//! granted".
+//!
+//! A closed gate also bounds whose entries the replica takes. Appends and snapshots are how it
+//! catches up, but an emptied replica starts at term 0, so openraft would take them from any
+//! leader, a deposed one too, whose term its lost disk would have refused: acknowledged, they
+//! let that leader commit with it as the majority's second member, over entries the lost disk
+//! had helped commit under a later leader (found by a review, 2026-12-07: a leader of term 5,
+//! cut off while term 6 committed a write with this replica, then healed towards it once its
+//! disk was replaced and the term-6 leader was down). So until the others answered (step one
+//! above) it takes none, and then only from a leader whose term is at least the largest they
+//! reported ([`VoteGate::takes_entries_from`]): once it has taken one, openraft's own vote
+//! refuses lower terms, and the gate opens only after it caught up through such a leader.
 //!
 //! # Quiet after a start
 //!
@@ -52,6 +63,9 @@ use tokio::time::Instant;
 pub struct VoteGate {
     open: AtomicBool,
     floor: AtomicU64,
+    /// While closed: the lowest leader term whose entries and snapshots the replica takes
+    /// (`u64::MAX`, none, until the others answered).
+    leaders_from: AtomicU64,
     /// The end of the quiet after the start.
     quiet_until: Instant,
 }
@@ -62,6 +76,7 @@ impl VoteGate {
         VoteGate {
             open: AtomicBool::new(stored.is_some()),
             floor: AtomicU64::new(stored.unwrap_or(0)),
+            leaders_from: AtomicU64::new(u64::MAX),
             quiet_until: Instant::now() + quiet,
         }
     }
@@ -73,6 +88,19 @@ impl VoteGate {
         self.open.load(Ordering::Acquire)
             && term > self.floor.load(Ordering::Relaxed)
             && (transfer || !self.is_quiet())
+    }
+
+    /// Whether the replica may take entries or a snapshot from a leader of `term`: any once
+    /// the gate is open (openraft's vote decides), else only at or above the terms the other
+    /// replicas reported ([`VoteGate::learned`]), none before they did.
+    pub fn takes_entries_from(&self, term: u64) -> bool {
+        self.is_open() || term >= self.leaders_from.load(Ordering::Acquire)
+    }
+
+    /// The other replicas answered with terms up to `floor`: a closed gate takes entries from
+    /// leaders of that term or later.
+    pub fn learned(&self, floor: u64) {
+        self.leaders_from.store(floor, Ordering::Release);
     }
 
     /// Whether the replica may campaign: the gate is open and the quiet over.
@@ -116,6 +144,18 @@ mod tests {
         assert!(!gate.allows(5, false), "not at the floor");
         assert!(gate.allows(6, false) && gate.may_campaign());
         assert!(VoteGate::new(Some(0), Duration::ZERO).allows(1, false), "a gate stored open");
+    }
+
+    #[test]
+    fn a_closed_gate_takes_entries_only_from_leaders_at_the_terms_the_others_reported() {
+        let gate = VoteGate::new(None, Duration::ZERO);
+        assert!(!gate.takes_entries_from(u64::MAX - 1), "none before the others answered");
+        gate.learned(6);
+        assert!(!gate.takes_entries_from(5), "not from a leader the others have deposed");
+        assert!(gate.takes_entries_from(6) && gate.takes_entries_from(7));
+        gate.open(6);
+        assert!(gate.takes_entries_from(1), "open: openraft's own vote decides");
+        assert!(VoteGate::new(Some(0), Duration::ZERO).takes_entries_from(0), "stored open");
     }
 
     #[tokio::test]

@@ -10,6 +10,10 @@
 //!    cluster is new and nothing was ever committed);
 //! 3. the gate's floor, the largest term among them, is stored durably.
 //!
+//! Until step 1 it takes no entries or snapshots, and from then on only from leaders of the
+//! floor's term or later (`replication::vote_gate`): a deposed leader, whose term its lost disk
+//! would have refused, must not commit with it.
+//!
 //! Meanwhile it does not campaign either (openraft's elections are switched off for the
 //! group, and a leadership transfer to it is refused), since its own vote for itself is a vote
 //! too. Then votes in terms above the floor are granted, and elections run, as usual.
@@ -104,6 +108,9 @@ pub async fn open_votes(shard: Arc<Shard>, record: GateOpener) {
     }
     let floor = answers.values().map(|(term, _)| *term).max().unwrap_or(0);
     let target = answers.values().filter_map(|(_, last)| *last).max();
+    // From now on it takes entries from leaders of the floor's term or later, not before
+    // (`replication::vote_gate`: a deposed leader must not commit with it).
+    shard.gate_learned(floor);
 
     // 2. This replica has applied, durably, at or past the largest of theirs. (Applied entries
     // are committed; the committed entry that matters is at or below both indexes.)

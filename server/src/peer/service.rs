@@ -110,7 +110,7 @@ impl Peer for PeerService {
             data.extend_from_slice(&chunk.data);
             next = chunks.next().await.transpose()?;
         }
-        reply(network::serve_snapshot(&group.raft, &group.log, header, data).await)
+        reply(network::serve_snapshot(&group.raft, &group.log, &group.gate, header, data).await)
     }
 }
 
