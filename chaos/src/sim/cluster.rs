@@ -431,14 +431,18 @@ impl<'a> SimCluster<'a> {
             return;
         }
         node.terminate.store(false, Ordering::SeqCst);
-        // A terminated node may still be draining: what is left of it goes as in a kill, its
-        // disk dead while `bounce` drops it (its destructors write nothing).
-        let terminated = std::mem::replace(&mut node.terminated, false);
-        if terminated {
-            node.disk.kill();
-        } else {
-            node.disk.revive();
-        }
+        node.terminated = false;
+        // What is left of the old incarnation goes as in a kill: its disk dead while `bounce`
+        // drops it, so its destructors write nothing, as a process that exited writes nothing.
+        // Left: a terminated node still draining, and the tasks of a node that stopped by
+        // itself on its failed disk (turmoil's crash cancels a host's tasks only while its
+        // software runs). Until 2026-12-07 the disk was revived before this bounce for any
+        // node not terminated, and those tasks' handles of the state database, dropped there,
+        // could close it as a clean stop does (redb's close makes pending volatile commits
+        // durable and writes its shutdown header), which a process that exited on an I/O
+        // error never does (the change altered the traces of the disk-failure seeds 6, 8, 9
+        // and 104 when first tried, not understood then).
+        node.disk.kill();
         node.running = true;
         node.stopped = false;
         let name = node.name.clone();
