@@ -202,6 +202,29 @@ fn drive(cluster: &mut SimCluster, ask: &Cell<Ask>, done: &Cell<bool>) {
     }
 }
 
+/// Runs `body` as the client of a fresh 3-node cluster of `seed` (its calls' deadline
+/// `timeout`), once the start-up elections settled, and drives the cluster as it asks until
+/// `body` returns.
+fn driven<F, Fut>(seed: u64, timeout: Duration, body: F)
+where
+    F: FnOnce(Client, Rc<Cell<Ask>>) -> Fut + 'static,
+    Fut: std::future::Future<Output = turmoil::Result> + 'static,
+{
+    let mut cluster = SimCluster::new(ClusterSpec::new(seed, 3));
+    let addrs = cluster.addrs();
+    let ask = Rc::new(Cell::new(Ask::Nothing));
+    let done = Rc::new(Cell::new(false));
+    let (client_ask, client_done) = (ask.clone(), done.clone());
+    cluster.client("client", async move {
+        let client = Client::connect_options(&addrs, Arc::new(SimConnector), 1, timeout).await?;
+        chaos::inspect::wait_settled(3, chaos::sim::cluster::SHARDS).await?;
+        body(client, client_ask).await?;
+        client_done.set(true);
+        Ok(())
+    });
+    drive(&mut cluster, &ask, &done);
+}
+
 /// A follower that is down while its shard's leader purges the log it lacks needs a snapshot,
 /// and the leader exports the shard's whole state before every attempt to send one. The
 /// attempts to a follower that cannot be reached back off to one every
@@ -212,16 +235,7 @@ fn drive(cluster: &mut SimCluster, ask: &Cell<Ask>, done: &Cell<bool>) {
 fn a_leader_backs_off_sending_snapshots_to_a_follower_that_is_down_and_catches_it_up_after() {
     const WATCHED: Duration = Duration::from_secs(30);
     const EXPORTS_MAX: u64 = 20;
-    let mut cluster = SimCluster::new(ClusterSpec::new(12, 3));
-    let addrs = cluster.addrs();
-    let ask = Rc::new(Cell::new(Ask::Nothing));
-    let done = Rc::new(Cell::new(false));
-    let (client_ask, client_done) = (ask.clone(), done.clone());
-    cluster.client("client", async move {
-        let client =
-            Client::connect_options(&addrs, Arc::new(SimConnector), 1, Duration::from_secs(10))
-                .await?;
-        chaos::inspect::wait_settled(3, chaos::sim::cluster::SHARDS).await?;
+    driven(12, Duration::from_secs(10), |client, client_ask| async move {
         put_until_ok(&client, "A-first").await;
         let shard = ShardId(0);
         let mut leader = None;
@@ -255,10 +269,8 @@ fn a_leader_backs_off_sending_snapshots_to_a_follower_that_is_down_and_catches_i
         ask_driver(&client_ask, Ask::Restart(follower)).await;
         let all: Vec<String> = (1..=3).map(node_addr).collect();
         assert!(wait_converged(&all, shard).await, "node {follower} caught up on s0");
-        client_done.set(true);
         Ok(())
     });
-    drive(&mut cluster, &ask, &done);
 }
 
 /// A restart reads no shard whole: openraft's start-up asks twice for the current snapshot
@@ -268,16 +280,7 @@ fn a_leader_backs_off_sending_snapshots_to_a_follower_that_is_down_and_catches_i
 /// written before reads back.
 #[test]
 fn a_restart_exports_no_snapshot() {
-    let mut cluster = SimCluster::new(ClusterSpec::new(12, 3));
-    let addrs = cluster.addrs();
-    let ask = Rc::new(Cell::new(Ask::Nothing));
-    let done = Rc::new(Cell::new(false));
-    let (client_ask, client_done) = (ask.clone(), done.clone());
-    cluster.client("client", async move {
-        let client =
-            Client::connect_options(&addrs, Arc::new(SimConnector), 1, Duration::from_secs(10))
-                .await?;
-        chaos::inspect::wait_settled(3, chaos::sim::cluster::SHARDS).await?;
+    driven(12, Duration::from_secs(10), |client, client_ask| async move {
         for prefix in PREFIXES {
             put_until_ok(&client, &format!("{prefix}-before")).await;
         }
@@ -292,10 +295,8 @@ fn a_restart_exports_no_snapshot() {
         for prefix in PREFIXES {
             assert_reads_back(&client, &format!("{prefix}-before")).await;
         }
-        client_done.set(true);
         Ok(())
     });
-    drive(&mut cluster, &ask, &done);
 }
 
 /// What the campaign test's client asks of the driver.
@@ -434,16 +435,7 @@ fn an_emptied_replica_does_not_campaign_before_it_caught_up() {
 #[test]
 fn a_deposed_leader_does_not_commit_with_a_replica_that_lost_its_disk() {
     const TRIES: usize = 40;
-    let mut cluster = SimCluster::new(ClusterSpec::new(31, 3));
-    let addrs = cluster.addrs();
-    let ask = Rc::new(Cell::new(Ask::Nothing));
-    let done = Rc::new(Cell::new(false));
-    let (client_ask, client_done) = (ask.clone(), done.clone());
-    cluster.client("client", async move {
-        let client =
-            Client::connect_options(&addrs, Arc::new(SimConnector), 1, Duration::from_secs(2))
-                .await?;
-        chaos::inspect::wait_settled(3, chaos::sim::cluster::SHARDS).await?;
+    driven(31, Duration::from_secs(2), |client, client_ask| async move {
         let shard = ShardId(0);
         let old_leader = chaos::inspect::preferred_leader(3, chaos::sim::cluster::SHARDS, shard);
         let (emptied, down) = match old_leader {
@@ -475,8 +467,6 @@ fn a_deposed_leader_does_not_commit_with_a_replica_that_lost_its_disk() {
             "{} of {TRIES} writes acknowledged while node {down} was down",
             acknowledged.len()
         );
-        client_done.set(true);
         Ok(())
     });
-    drive(&mut cluster, &ask, &done);
 }
