@@ -654,7 +654,8 @@ async fn sigterm_stops_a_node_whose_client_stopped_reading() {
     client.put("Big", big.clone()).await.expect("a 1 MiB value");
     let victim = cluster.leader_of(0).await;
     let mut kv = cluster.kv_client(victim).await;
-    let reads = (0..16).map(|id| proto::kv::SessionRequest {
+    // Numbered from 1: id 0 is the node's own (its closing word) and ends the stream.
+    let reads = (1..=16).map(|id| proto::kv::SessionRequest {
         id,
         request: Some(proto::kv::session_request::Request::Read(proto::kv::ReadRequest {
             key: "Big".to_string().into(),
@@ -667,7 +668,7 @@ async fn sigterm_stops_a_node_whose_client_stopped_reading() {
     // One answer read: the node is answering the session's reads, whose 15 MiB left fill the
     // stream's window (2 MiB) and stay queued there, unread, from now on.
     let first = answers.message().await.expect("an answer").expect("the stream is open");
-    assert!(first.id < 16, "an answer to one of the reads: {}", first.id);
+    assert!((1..=16).contains(&first.id), "an answer to one of the reads: {}", first.id);
     let status = cluster.terminate(victim, STOP_WITHIN).await;
     assert!(
         status.is_some_and(|status| status.success()),

@@ -78,7 +78,8 @@ pub struct Session {
     /// transaction.
     in_flight: Option<InFlight>,
     /// A script's session (`-c`, `-f`, piped input; [`Session::script`]): a statement of an
-    /// open transaction that fails, or a line that does not parse, fails the block.
+    /// open transaction that was sent and failed fails the block (a line that does not parse
+    /// changes nothing).
     script: bool,
 }
 

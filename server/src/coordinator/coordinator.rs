@@ -361,8 +361,9 @@ impl Coordinator {
         if !entry.snapshot {
             return None;
         }
-        let snapshot = entry.state.lock().await.snapshot;
-        snapshot.map(|ts| self.statement_snapshot(ts))
+        // The transaction's own snapshot, as every statement reads it (the canary
+        // `fractured-snapshot` reads others on purpose; it is not answered here).
+        entry.state.lock().await.snapshot
     }
 
     /// Starts a causal read-only transaction at a snapshot at or above `token`.
