@@ -149,17 +149,29 @@ async fn read_locked(leader: &str, txn: TxnId, key: &[u8]) -> Result<u64, String
     }
 }
 
+/// The prepare of `txn` at shard 0 (home `home`, with `writes`) after its READ of `key` took
+/// a shared lock in `term`: the lock it names, to be checked still held.
+fn prepare_after_read(
+    txn: TxnId,
+    term: u64,
+    key: &[u8],
+    home: ShardId,
+    writes: Vec<Write>,
+) -> PrepareRequest {
+    PrepareRequest {
+        lock_term: Some(term),
+        locks: vec![(LockSpan::Key(key.to_vec()), LockMode::Shared)],
+        ..prepare_of(SHARD, txn, home, writes)
+    }
+}
+
 #[test]
 fn a_prepare_delivered_again_after_it_prepared_answers_the_same_vote() {
     with_leader(12, |leader| async move {
         let txn = new_txn(&leader, 1).await?;
         let term = read_locked(&leader, txn, b"0read").await?;
         let write = Write { key: b"0write".to_vec(), value: Some(b"v".to_vec()) };
-        let prepare = PrepareRequest {
-            lock_term: Some(term),
-            locks: vec![(LockSpan::Key(b"0read".to_vec()), LockMode::Shared)],
-            ..prepare_of(SHARD, txn, HOME, vec![write])
-        };
+        let prepare = prepare_after_read(txn, term, b"0read", HOME, vec![write]);
         let first = call(&leader, PeerRequest::Prepare(prepare.clone())).await?.body;
         let PeerReply::Voted { prepare_ts: Some(prepare_ts) } = first else {
             panic!("the first delivery answered {first:?}");
@@ -182,11 +194,7 @@ fn a_read_only_prepare_delivered_again_after_it_voted_answers_the_same_vote() {
     with_leader(12, |leader| async move {
         let txn = new_txn(&leader, 1).await?;
         let term = read_locked(&leader, txn, b"0read").await?;
-        let prepare = PrepareRequest {
-            lock_term: Some(term),
-            locks: vec![(LockSpan::Key(b"0read".to_vec()), LockMode::Shared)],
-            ..prepare_of(SHARD, txn, HOME, Vec::new())
-        };
+        let prepare = prepare_after_read(txn, term, b"0read", HOME, Vec::new());
         let first = call(&leader, PeerRequest::Prepare(prepare.clone())).await?.body;
         assert!(
             matches!(first, PeerReply::Voted { prepare_ts: None }),
@@ -241,11 +249,7 @@ fn deliveries_after_the_transaction_ended_take_nothing() {
                 other => panic!("READ answered {other:?}"),
             };
             let write = Write { key: b"0homewrite".to_vec(), value: Some(b"v".to_vec()) };
-            let request = PrepareRequest {
-                lock_term: Some(term),
-                locks: vec![(LockSpan::Key(b"0home".to_vec()), LockMode::Shared)],
-                ..prepare_of(SHARD, txn, SHARD, vec![write])
-            };
+            let request = prepare_after_read(txn, term, b"0home", SHARD, vec![write]);
             let commit = if at_home {
                 PeerRequest::CommitAtHome { request, after: txn.start_ts }
             } else {
@@ -269,11 +273,7 @@ fn deliveries_after_the_transaction_ended_take_nothing() {
         // its vote.
         let txn = new_txn(&leader, 5).await?;
         let term = read_locked(&leader, txn, b"0voted").await?;
-        let prepare = PrepareRequest {
-            lock_term: Some(term),
-            locks: vec![(LockSpan::Key(b"0voted".to_vec()), LockMode::Shared)],
-            ..prepare_of(SHARD, txn, HOME, Vec::new())
-        };
+        let prepare = prepare_after_read(txn, term, b"0voted", HOME, Vec::new());
         let voted = call(&leader, PeerRequest::Prepare(prepare.clone())).await?.body;
         assert!(matches!(voted, PeerReply::Voted { prepare_ts: None }), "voted {voted:?}");
         let read = LockOp::Read { key: b"0voted".to_vec(), for_update: true };

@@ -334,7 +334,7 @@ impl Store {
     pub async fn open_shard(&self, shard: ShardId) -> io::Result<(LogStore, StateMachine)> {
         let db = self.state_db.clone();
         let writer = self.state_writer.clone();
-        let state_machine =
+        let mut state_machine =
             StateMachine::open(shard, db, writer, self.safe_parts(shard), self.exports(shard))
                 .await?;
         let recovered = self.recovered.lock().expect("recovered logs lock").remove(&shard);
@@ -342,7 +342,6 @@ impl Store {
             recovered.ok_or_else(|| io::Error::other(format!("{shard} opened twice")))?;
         let (writer, reader) = (self.log_writer.clone(), self.wal_reader.clone());
         let mut log = LogStore::open(shard, recovered, writer, reader, self.append_bytes_max);
-        let mut state_machine = state_machine;
         Self::purge_below_applied(&mut log, &mut state_machine).await?;
         Ok((log, state_machine))
     }
@@ -454,7 +453,8 @@ mod tests {
         assert_eq!(durable(), before + 2, "a durable commit since the last check: none added");
     }
 
-    /// [`Store::open_dir`] again once the writers of the dropped store let go of its files.
+    /// [`Store::open_dir`] again once the writers of the dropped store let go of its files
+    /// (they do once they see their queues closed).
     async fn reopen(dir: &Path, executor: Executor, shards: u32) -> Store {
         let mut reopened = Store::open_dir(dir, executor, 1, shards, &[1]);
         for _ in 0..100 {
@@ -536,16 +536,7 @@ mod tests {
                 .await
                 .expect("append");
         }
-        // The writer tasks let go of the databases once they see their queues closed.
-        let mut reopened = Store::open_dir(dir.path(), executor, 1, 2, &[1]);
-        for _ in 0..100 {
-            if !matches!(reopened, Err(IdentityError::InUse(_))) {
-                break;
-            }
-            tokio::task::yield_now().await;
-            reopened = Store::open_dir(dir.path(), executor, 1, 2, &[1]);
-        }
-        let store = reopened.expect("reopen");
+        let store = reopen(dir.path(), executor, 2).await;
         assert_eq!(store.identity().incarnation, 2);
         let (mut log, _) = store.open_shard(ShardId(1)).await.expect("shard");
         assert_eq!(log.read_vote().await.expect("vote"), Some(vote));

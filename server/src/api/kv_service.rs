@@ -154,7 +154,7 @@ impl KvService {
         // Cancelled before its answer, the transaction goes: its client never learned its id.
         let read = coordinator.read(txn, request.key.to_vec(), request.for_update);
         match coordinator.answering(txn, true, read).await {
-            Ok((value, seen)) => {
+            Ok((value, seen, _)) => {
                 let leader = self.leader_hint(&request.key);
                 Ok(read_response(value, token.max(seen), Timestamp::ZERO, Some(txn), leader))
             }
@@ -239,11 +239,9 @@ impl Kv for KvService {
             Some(handle) => {
                 let txn = self.txn_id(handle)?;
                 let read = coordinator.read(txn, request.key.to_vec(), request.for_update);
-                let read = coordinator.answering(txn, false, read).await;
                 // A causal READ ONLY transaction's read is a causal read: it names its
                 // snapshot (it answered 0 until 2026-12-07; found by a review).
-                let snapshot = coordinator.snapshot_of(txn).await.unwrap_or(Timestamp::ZERO);
-                read.map(|(value, seen)| (value, seen, snapshot))
+                coordinator.answering(txn, false, read).await
             }
             None if causal => coordinator.causal_read(request.key.to_vec(), token).await,
             None => coordinator
@@ -317,9 +315,7 @@ impl Kv for KvService {
             Some(handle) => {
                 let txn = self.txn_id(handle)?;
                 let scanned = coordinator.scan(txn, request.from.to_vec(), to, limit);
-                let scanned = coordinator.answering(txn, false, scanned).await;
-                let snapshot = coordinator.snapshot_of(txn).await.unwrap_or(Timestamp::ZERO);
-                scanned.map(|(rows, seen)| (rows, seen, snapshot))
+                coordinator.answering(txn, false, scanned).await
             }
             None if causal => {
                 coordinator.causal_scan(request.from.to_vec(), to, limit, token).await

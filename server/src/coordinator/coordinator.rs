@@ -353,19 +353,6 @@ impl Coordinator {
         self.begin_with(read_only, None)
     }
 
-    /// The snapshot a causal READ ONLY transaction reads (`None` for a locking one, or a
-    /// transaction this node no longer knows): what its READs and SCANs answer as
-    /// `snapshot_ts`, as kv.proto says of a causal read.
-    pub async fn snapshot_of(&self, txn: TxnId) -> Option<Timestamp> {
-        let entry = self.entry(&txn).ok()?;
-        if !entry.snapshot {
-            return None;
-        }
-        // The transaction's own snapshot, as every statement reads it (the canary
-        // `fractured-snapshot` reads others on purpose; it is not answered here).
-        entry.state.lock().await.snapshot
-    }
-
     /// Starts a causal read-only transaction at a snapshot at or above `token`.
     pub fn begin_snapshot(&self, token: Timestamp) -> Result<TxnId, StatementError> {
         self.begin_with(true, Some(self.pick_snapshot(token)))
@@ -589,13 +576,15 @@ impl Coordinator {
 
     /// READ in a transaction; `for_update` locks the key exclusively (the transaction means
     /// to write it, so it will not need an S->X upgrade, the classic deadlock of two
-    /// read-modify-writes of one key).
+    /// read-modify-writes of one key). Answers the value, the newest timestamp the
+    /// transaction saw, and the snapshot the read was served at (a causal READ ONLY
+    /// transaction's, as [`Coordinator::causal_read`] answers it; zero for a locking read).
     pub async fn read(
         &self,
         txn: TxnId,
         key: Key,
         for_update: bool,
-    ) -> Result<(Option<Value>, Timestamp), StatementError> {
+    ) -> Result<(Option<Value>, Timestamp, Timestamp), StatementError> {
         self.check_key(&key)?;
         let entry = self.entry(&txn)?;
         let mut state = self.state_of(&entry).await;
@@ -614,17 +603,18 @@ impl Coordinator {
                 .await?;
             entry.touch();
             state.seen_ts = state.seen_ts.max(read.version_ts);
-            return Ok((read.rows.into_iter().next().map(|(_, value)| value), state.seen_ts));
+            let value = read.rows.into_iter().next().map(|(_, value)| value);
+            return Ok((value, state.seen_ts, ts));
         }
         if let Some(buffered) = state.buffered(shard, &key)
             && !canary::is(Canary::ReadSkipsOwnWrite)
         {
-            return Ok((buffered.clone(), state.seen_ts));
+            return Ok((buffered.clone(), state.seen_ts, Timestamp::ZERO));
         }
         let read = self.lock(&entry, &mut state, shard, LockOp::Read { key, for_update }).await?;
         entry.touch();
         let value = read.rows.into_iter().next().map(|(_, value)| value);
-        Ok((value, state.seen_ts))
+        Ok((value, state.seen_ts, Timestamp::ZERO))
     }
 
     /// Checks one write's key and value against the limits; returns its bytes.
@@ -705,14 +695,15 @@ impl Coordinator {
     }
 
     /// SCAN `[from, to)` in a transaction: range locks shard by shard, merged with the
-    /// transaction's own buffered writes.
+    /// transaction's own buffered writes. Answers as [`Coordinator::read`] does: the rows, the
+    /// newest timestamp seen, the snapshot served at (zero for a locking scan).
     pub async fn scan(
         &self,
         txn: TxnId,
         from: Key,
         to: Option<Key>,
         limit: Option<usize>,
-    ) -> Result<(Vec<(Key, Value)>, Timestamp), StatementError> {
+    ) -> Result<(Vec<(Key, Value)>, Timestamp, Timestamp), StatementError> {
         self.check_range(&from, to.as_deref())?;
         let limit = limit
             .unwrap_or(self.ctx.config.limits.scan_rows_max)
@@ -723,13 +714,13 @@ impl Coordinator {
         Self::check_active(&state)?;
         let mut rows: Vec<(Key, Value)> = Vec::new();
         if limit == 0 {
-            return Ok((rows, state.seen_ts));
+            return Ok((rows, state.seen_ts, state.snapshot.unwrap_or(Timestamp::ZERO)));
         }
         if let Some(ts) = state.snapshot.map(|ts| self.statement_snapshot(ts)) {
             let (rows, seen) = self.snapshot_scan(ts, &from, to.as_deref(), limit).await?;
             entry.touch();
             state.seen_ts = state.seen_ts.max(seen);
-            return Ok((rows, state.seen_ts));
+            return Ok((rows, state.seen_ts, ts));
         }
         let topology = self.ctx.topology.clone();
         let parts = topology.split_range(&from, to.as_deref());
@@ -809,7 +800,7 @@ impl Coordinator {
             }
         }
         entry.touch();
-        Ok((rows, state.seen_ts))
+        Ok((rows, state.seen_ts, Timestamp::ZERO))
     }
 
     /// ABORT: ends the transaction without effect. Idempotent. Refused (NotAllowed) when the
@@ -1059,7 +1050,7 @@ impl Coordinator {
         // Nobody holds its id: nothing will ask about it again.
         self.forget(txn);
         match (scanned, outcome) {
-            (Ok((rows, seen)), Outcome::Committed { .. }) => Ok((rows, seen)),
+            (Ok((rows, seen, _)), Outcome::Committed { .. }) => Ok((rows, seen)),
             (Err(error), _) => Err(error),
             (Ok(_), Outcome::Aborted { reason, detail }) => Err(abort_error(reason, detail)),
             (Ok(_), Outcome::Unknown(why)) => Err(StatementError::Unavailable(why)),

@@ -110,7 +110,7 @@ pub async fn open_votes(shard: Arc<Shard>, record: GateOpener) {
     let target = answers.values().filter_map(|(_, last)| *last).max();
     // From now on it takes entries from leaders of the floor's term or later, not before
     // (`replication::vote_gate`: a deposed leader must not commit with it).
-    shard.gate_learned(floor);
+    shard.gate.learned(floor);
 
     // 2. This replica has applied, durably, at or past the largest of theirs. (Applied entries
     // are committed; the committed entry that matters is at or below both indexes.)

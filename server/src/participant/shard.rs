@@ -226,12 +226,6 @@ impl Shard {
         shard
     }
 
-    /// The other replicas reported terms up to `floor`: while the gate is closed, entries and
-    /// snapshots are taken from leaders of that term or later ([`VoteGate::learned`]).
-    pub(crate) fn gate_learned(&self, floor: u64) {
-        self.gate.learned(floor);
-    }
-
     /// Opens the vote gate with `floor` (stored durably by the caller) and lets the group
     /// campaign again unless the quiet after the start still runs: the two go together
     /// ([`crate::participant::rejoin`]).
