@@ -14,7 +14,8 @@
 //! name a key twice (its second version failed an assertion of the apply, on every replica and
 //! at every replay), a `Decide` of COMMITTED, waits longer than any period (their deadlines
 //! overflowed), a deadlock confirmation that is not a cycle (an assertion under the shard's
-//! state lock poisoned it). And a `Finish` of an ABORTED record changes nothing (it failed an
+//! state lock poisoned it), a deadlock probe that is not a wait-for path (an empty one stopped
+//! the node it reached as a coordinator: found by a review, 2026-12-07). And a `Finish` of an ABORTED record changes nothing (it failed an
 //! assertion of the apply).
 
 use std::cell::Cell;
@@ -42,6 +43,7 @@ use txn::command::Decision;
 use txn::command::Write;
 use txn::deadlock::Confirmation;
 use txn::deadlock::Deadlock;
+use txn::deadlock::Probe;
 
 use txn::types::ShardId;
 use txn::types::Timestamp;
@@ -165,6 +167,13 @@ fn requests_no_correct_node_sends_are_refused_and_the_shards_serve_on() {
                     confirmation: Confirmation { deadlock: empty, confirmed: 0 },
                 },
                 "not a deadlock cycle",
+            ),
+            // An empty probe, to a coordinator (it read the last holder of none and panicked)
+            // and to a shard.
+            (PeerRequest::ProbeTxn { probe: Probe { edges: Vec::new() } }, "not a wait-for path"),
+            (
+                PeerRequest::ProbeShard { shard: ShardId(0), probe: Probe { edges: Vec::new() } },
+                "not a wait-for path",
             ),
         ];
         for (request, needle) in refused {

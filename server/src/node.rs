@@ -633,8 +633,9 @@ impl Node {
 /// naming one key twice (the second version failed the apply's order assertion on every
 /// replica, at every replay), a `Decide` of COMMITTED (only a commit at home records that,
 /// with its writes), a lock wait longer than any period (its deadline overflowed), a deadlock
-/// confirmation that is not a cycle (an assertion under the shard's state lock poisoned it).
-/// Found by a review, 2026-12-07.
+/// confirmation that is not a cycle (an assertion under the shard's state lock poisoned it), a
+/// deadlock probe that is not a wait-for path (an empty one panicked at a coordinator, which
+/// reads its last holder). Found by reviews, 2026-12-07.
 fn well_formed(request: &PeerRequest) -> Result<(), String> {
     let too_long = |wait_ms: u64| {
         (wait_ms > crate::config::TIMING_MS_MAX)
@@ -660,6 +661,11 @@ fn well_formed(request: &PeerRequest) -> Result<(), String> {
         }
         PeerRequest::Confirm { confirmation, .. } if !confirmation.is_well_formed() => {
             Some(format!("not a deadlock cycle: {}", confirmation.deadlock))
+        }
+        PeerRequest::ProbeTxn { probe } | PeerRequest::ProbeShard { probe, .. }
+            if !probe.is_well_formed() =>
+        {
+            Some(format!("not a wait-for path: {} edges", probe.edges.len()))
         }
         _ => None,
     };
