@@ -560,7 +560,14 @@ impl Shard {
                     return self.too_old(ts, collected);
                 }
             } else if ts <= safe || canary::is(Canary::SkipSafeTimeWait) {
-                return self.read_snapshot(ts, &op);
+                match self.read_snapshot(ts, &op) {
+                    // A collection pass committed between the safe time's read and the data's
+                    // and passed the snapshot picked here: pick again, as above (the replica
+                    // is behind), rather than answer "too old", which is final to the caller
+                    // (found by a review, 2026-12-07).
+                    PeerReply::TooOld(_) if matches!(at, SnapshotAt::AtLeast(_)) => {}
+                    reply => return reply,
+                }
             }
             let left = give_up.saturating_duration_since(Instant::now());
             if left.is_zero() {
