@@ -31,6 +31,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, Store> for FreshStore {
             wal_segment_bytes: 64 << 10,
             append_bytes_max: replication::store::log_store::APPEND_BYTES_MAX,
             presence: None,
+            first_incarnation: 1,
         };
         let store = Store::open(databases, self.executor, 1, 1, &[1]).expect("open store");
         let (log, sm) = store.open_shard(ShardId(0)).await.expect("open shard");

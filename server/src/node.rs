@@ -30,6 +30,7 @@ use replication::mux::PeerMux;
 use replication::network;
 use replication::network::PeerConnector;
 use replication::network::ShardNetworkFactory;
+use replication::store::Databases;
 use replication::store::Executor;
 use replication::store::IdentityError;
 use replication::store::Store;
@@ -250,8 +251,8 @@ impl Node {
         let config = Arc::new(config);
         let topology = Arc::new(Topology::new(config.peers.clone(), config.shards));
         let members: Vec<NodeId> = config.peers.keys().copied().collect();
-        let store = match options.database {
-            Some(db) => Store::open(db, options.executor, config.id, config.shards, &members)?,
+        let databases = match options.database {
+            Some(db) => db,
             None => {
                 let data_dir = |error| StartError::DataDir { path: config.data.clone(), error };
                 if config.data.exists() && !config.data.is_dir() {
@@ -259,9 +260,13 @@ impl Node {
                     return Err(data_dir(std::io::Error::new(kind, "it is not a directory")));
                 }
                 replication::store::disk::create_dir_durably(&config.data).map_err(data_dir)?;
-                Store::open_dir(&config.data, options.executor, config.id, config.shards, &members)?
+                Databases::open_dir(&config.data)?
             }
         };
+        // A fresh data directory (a new node, or one that lost its disk) counts its
+        // incarnations from the clock, never again from 1 (`identity::claim`).
+        let databases = Databases { first_incarnation: options.physical.now_ms(), ..databases };
+        let store = Store::open(databases, options.executor, config.id, config.shards, &members)?;
         let identity = store.identity();
         let clock = NodeClock::new(options.physical);
         let peers = Arc::new(Peers::new(

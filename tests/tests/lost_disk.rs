@@ -18,12 +18,14 @@
 //! The price of the gate: a node cannot tell a lost disk from the first start of a new cluster,
 //! so a new cluster forms only once all three nodes have started.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use e2e::Cluster;
 use e2e::acked::AckedWrites;
 use e2e::eventually;
 use e2e::keys::spread;
+use e2e::status::NodeStatus;
 use tokio::time::Instant;
 
 /// How long a write may take to be acknowledged while leaders move.
@@ -96,10 +98,17 @@ async fn a_node_whose_disk_was_lost_catches_up_before_it_votes() {
     write_keys(&mut record, &client, &spread("before", 20), "v1").await;
 
     eprintln!("phase 1: node 3 loses its disk and comes back; it catches up, then votes");
+    let incarnation = |statuses: &BTreeMap<u64, Result<NodeStatus, String>>| {
+        statuses[&3].as_ref().expect("node 3's status").incarnation
+    };
+    let before = incarnation(&cluster.statuses().await);
     cluster.kill9(3);
     lose_disk(&cluster, 3);
     cluster.restart(3);
     wait_votes(&cluster, 3).await;
+    // Its transaction ids are new too: its incarnations do not count from 1 again.
+    let after = incarnation(&cluster.statuses().await);
+    assert!(after > before, "node 3's incarnation went from {before} to {after}");
     // Its votes count: without node 1, nodes 2 and 3 elect leaders and serve everything.
     cluster.kill9(1);
     let via_2_3 = cluster.client_via(&[2, 3]).await;

@@ -120,12 +120,22 @@ impl IdentityError {
 
 /// Checks (or, on a fresh database, records) the identity: the node's id, the shard count and
 /// the ids of the cluster's nodes (`members`, sorted; recorded at the first start of a version
-/// that checks them). Bumps the incarnation durably.
+/// that checks them). Bumps the incarnation durably; a fresh database's first incarnation is
+/// `first` (at least 1).
+///
+/// Why not always 1: a node whose disk was lost starts on an empty data directory, and
+/// counting from 1 again would reuse the incarnations of its previous life, so transaction
+/// ids (start_ts, node, incarnation, seq) would be unique only by their hybrid clock reading,
+/// and the node would take its previous life's transactions for its own (`is_mine`). The node
+/// passes its physical clock in milliseconds: above any incarnation of a previous life as
+/// long as that life restarted fewer times than milliseconds passed since it began (found by
+/// a review, 2026-12-07).
 pub fn claim(
     db: &Database,
     node_id: NodeId,
     shards: u32,
     members: &[NodeId],
+    first: u64,
 ) -> Result<Identity, IdentityError> {
     let mut members = members.to_vec();
     members.sort_unstable();
@@ -162,7 +172,7 @@ pub fn claim(
     if !found_members.is_empty() && found_members != members {
         return Err(IdentityError::WrongMembers { found: found_members, expected: members });
     }
-    let incarnation = incarnation + 1;
+    let incarnation = if incarnation == 0 { first.max(1) } else { incarnation + 1 };
     let tx = db.begin_write().map_err(redb::Error::from)?;
     {
         let mut table = tx.open_table(NODE_TABLE).map_err(redb::Error::from)?;
@@ -235,12 +245,12 @@ mod tests {
     #[test]
     fn the_first_claim_closes_every_vote_gate_and_opening_one_is_durable() {
         let db = Database::builder().create_with_backend(InMemoryBackend::new()).expect("db");
-        claim(&db, 1, 3, &[1, 2, 3]).expect("first claim");
+        claim(&db, 1, 3, &[1, 2, 3], 1).expect("first claim");
         for shard in 0..3 {
             assert_eq!(vote_gate(&db, shard).expect("read"), None, "closed by the first start");
         }
         open_vote_gate(&db, 1, 7).expect("open");
-        claim(&db, 1, 3, &[1, 2, 3]).expect("second claim");
+        claim(&db, 1, 3, &[1, 2, 3], 1).expect("second claim");
         assert_eq!(vote_gate(&db, 1).expect("read"), Some(7), "open with its floor");
         assert_eq!(vote_gate(&db, 0).expect("read"), None, "a restart opens nothing");
     }
@@ -248,26 +258,37 @@ mod tests {
     #[test]
     fn first_claim_is_fresh_and_later_claims_bump_the_incarnation() {
         let db = Database::builder().create_with_backend(InMemoryBackend::new()).expect("db");
-        let first = claim(&db, 2, 4, &[1, 2, 3]).expect("claim");
+        let first = claim(&db, 2, 4, &[1, 2, 3], 1).expect("claim");
         assert!(first.fresh);
         assert_eq!(first.incarnation, 1);
-        let second = claim(&db, 2, 4, &[1, 2, 3]).expect("claim");
+        let second = claim(&db, 2, 4, &[1, 2, 3], 1).expect("claim");
         assert!(!second.fresh);
         assert_eq!(second.incarnation, 2);
     }
 
     #[test]
+    fn a_fresh_database_starts_at_the_first_incarnation_it_is_given() {
+        let db = Database::builder().create_with_backend(InMemoryBackend::new()).expect("db");
+        let first = claim(&db, 2, 4, &[1, 2, 3], 1_800_000_000_000).expect("claim");
+        assert_eq!(first.incarnation, 1_800_000_000_000);
+        let second = claim(&db, 2, 4, &[1, 2, 3], 1_900_000_000_000).expect("claim");
+        assert_eq!(second.incarnation, 1_800_000_000_001, "a restart counts on");
+        let db = Database::builder().create_with_backend(InMemoryBackend::new()).expect("db");
+        assert_eq!(claim(&db, 2, 4, &[1, 2, 3], 0).expect("claim").incarnation, 1);
+    }
+
+    #[test]
     fn another_node_or_shard_count_is_refused_without_changes() {
         let db = Database::builder().create_with_backend(InMemoryBackend::new()).expect("db");
-        claim(&db, 2, 4, &[1, 2, 3]).expect("claim");
-        let err = claim(&db, 3, 4, &[1, 2, 3]).expect_err("wrong node");
+        claim(&db, 2, 4, &[1, 2, 3], 1).expect("claim");
+        let err = claim(&db, 3, 4, &[1, 2, 3], 1).expect_err("wrong node");
         assert_eq!(err.to_string(), "the data directory belongs to node 2, not node 3");
-        let err = claim(&db, 2, 8, &[1, 2, 3]).expect_err("wrong shards");
+        let err = claim(&db, 2, 8, &[1, 2, 3], 1).expect_err("wrong shards");
         assert_eq!(err.to_string(), "the data directory was created with --shards 4, not 8");
-        let err = claim(&db, 2, 4, &[1, 2]).expect_err("a node left out");
+        let err = claim(&db, 2, 4, &[1, 2], 1).expect_err("a node left out");
         assert!(err.to_string().contains("cluster of nodes [1, 2, 3], but --peers names"), "{err}");
-        claim(&db, 2, 4, &[1, 2, 3, 4]).expect_err("a node added");
-        let again = claim(&db, 2, 4, &[3, 2, 1]).expect("the same ids in any order");
+        claim(&db, 2, 4, &[1, 2, 3, 4], 1).expect_err("a node added");
+        let again = claim(&db, 2, 4, &[3, 2, 1], 1).expect("the same ids in any order");
         assert_eq!(again.incarnation, 2, "refusals changed nothing");
     }
 
@@ -276,7 +297,7 @@ mod tests {
     #[test]
     fn members_are_recorded_when_missing() {
         let db = Database::builder().create_with_backend(InMemoryBackend::new()).expect("db");
-        claim(&db, 2, 4, &[1, 2, 3]).expect("claim");
+        claim(&db, 2, 4, &[1, 2, 3], 1).expect("claim");
         let tx = db.begin_write().expect("write");
         {
             let mut table = tx.open_table(NODE_TABLE).expect("table");
@@ -285,7 +306,7 @@ mod tests {
             }
         }
         tx.commit().expect("commit");
-        claim(&db, 2, 4, &[1, 2, 5]).expect("no members recorded: taken");
-        claim(&db, 2, 4, &[1, 2, 3]).expect_err("recorded now");
+        claim(&db, 2, 4, &[1, 2, 5], 1).expect("no members recorded: taken");
+        claim(&db, 2, 4, &[1, 2, 3], 1).expect_err("recorded now");
     }
 }

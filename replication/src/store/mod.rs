@@ -121,6 +121,9 @@ pub struct Databases {
     /// The data directory's identity file as opened, checked while the node runs (`None` in
     /// the simulation, whose disk nobody deletes).
     pub presence: Option<presence::DirPresence>,
+    /// The incarnation of a first start on these databases ([`identity::claim`]); a node sets
+    /// its physical clock's milliseconds.
+    pub first_incarnation: u64,
 }
 
 impl Databases {
@@ -154,6 +157,7 @@ impl Databases {
             wal: Arc::new(wal),
             wal_segment_bytes: wal::SEGMENT_BYTES,
             append_bytes_max: log_store::APPEND_BYTES_MAX,
+            first_incarnation: 1,
             presence: Some(
                 presence::DirPresence::of(&dir.join(NODE_FILE))
                     .map_err(|error| IdentityError::Storage(redb::Error::Io(error)))?,
@@ -207,7 +211,8 @@ impl Store {
         shards: u32,
         members: &[NodeId],
     ) -> Result<Store, IdentityError> {
-        let identity = identity::claim(&databases.node, node_id, shards, members)?;
+        let first = databases.first_incarnation;
+        let identity = identity::claim(&databases.node, node_id, shards, members, first)?;
         let mut open_gates = Vec::new();
         for shard in 0..shards {
             if !identity.fresh && identity::vote_gate(&databases.node, shard)?.is_some() {
