@@ -465,8 +465,8 @@ impl Shard {
     /// a transaction not prepared there changes nothing (`txn::state`), and one prepared there
     /// commits as the record says. Once every shard has answered, no participant can still need
     /// the record, and it is finished (the next round collects it). A shard that does not
-    /// answer leaves the record for the next round. At most [`ORPHANS_PER_ROUND_MAX`] records a
-    /// round.
+    /// answer leaves the record, and the round's later ones, for the next round. At most
+    /// [`ORPHANS_PER_ROUND_MAX`] records a round.
     async fn finish_orphans(&self, before: Timestamp) {
         let Ok(orphans) = self.reader.unfinished_records(before, ORPHANS_PER_ROUND_MAX) else {
             return;
@@ -481,10 +481,15 @@ impl Shard {
                 self.ctx.peers.call_shard(shard, request, deadline)
             });
             let replies = join_all(calls).await;
-            if replies.iter().all(|reply| matches!(reply, Ok((_, PeerReply::Done)))) {
-                tracing::info!(shard = %self.id, %txn, "finished the record of a committed transaction its coordinator left unfinished");
-                let _ = self.handle_finish(txn).await;
+            if !replies.iter().all(|reply| matches!(reply, Ok((_, PeerReply::Done)))) {
+                // A shard that did not answer would most likely not answer the next orphan's
+                // calls either, and each waits out its deadline: 64 of them held the round,
+                // and the collection behind it, for two minutes (a review, 2026-12-07). Every
+                // orphan needs every shard, so the rest wait for the next round.
+                break;
             }
+            tracing::info!(shard = %self.id, %txn, "finished the record of a committed transaction its coordinator left unfinished");
+            let _ = self.handle_finish(txn).await;
         }
     }
 
