@@ -17,6 +17,7 @@ use client::Client;
 use client::Consistency;
 use e2e::Cluster;
 use e2e::eventually;
+use e2e::placement::begin_on;
 use e2e::keys::SHARD_KEYS;
 
 /// A causal read-only transaction on the minority side must answer within this.
@@ -466,4 +467,41 @@ async fn reads_in_a_causal_read_only_transaction_name_its_snapshot() {
     let read = proto::kv::ReadRequest { txn, key: SHARD_KEYS[0].into(), ..Default::default() };
     let read = kv.read(read).await.expect("READ").into_inner();
     assert_eq!(read.snapshot_ts, 0, "a locking read: {read:?}");
+}
+
+/// A causal SCAN picks its snapshot from the replicas of the shards it reads: a transaction
+/// prepared on another shard and not yet decided does not hold it back. A replica's safe time
+/// stays below its oldest undecided prepare, and the snapshot was the smallest safe time over
+/// all of the node's replicas, so until 2026-12-07 such a SCAN missed every write committed
+/// after that prepare for as long as it stayed undecided (found by a review). Here node 1
+/// coordinates a transaction writing `Alice` (home, s0) and `Gina` (s1) and pauses before its
+/// decision (s1 holds it prepared; its coordinator answers that it is alive, so no resolver
+/// settles it); a write to s2 after that is seen by a fresh causal session's SCAN of s2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_causal_scan_is_not_held_back_by_a_prepare_on_a_shard_it_does_not_read() {
+    let cluster = Cluster::builder().node_env(1, "KVD_PAUSE", "before-decide:60000").start().await;
+    cluster.wait_ready().await;
+    let via1 = cluster.client_via(&[1]).await;
+    let mut txn = begin_on(&via1, &cluster.addr(1)).await;
+    txn.put(SHARD_KEYS[0], "held").await.expect("WRITE at home");
+    txn.put(SHARD_KEYS[1], "held").await.expect("WRITE on s1");
+    let commit = tokio::spawn(async move { txn.commit().await });
+    eventually("the commit to pause before its decision", Duration::from_secs(20), || async {
+        let paused = cluster.log_text(1).contains("pausing at a test failpoint");
+        if paused { Ok(()) } else { Err("not paused yet".to_string()) }
+    })
+    .await;
+    let writer = cluster.client().await;
+    writer.put(SHARD_KEYS[2], "after the prepare").await.expect("a write to s2");
+    for id in 1..=3 {
+        let reader = causal_client(&cluster, id).await;
+        eventually(&format!("node {id}'s causal SCAN of s2"), SNAPSHOT_WITHIN, || async {
+            let rows = reader.scan("V", "k", None).await.map_err(|e| e.to_string())?;
+            let seen = rows.iter().any(|(key, _)| key == SHARD_KEYS[2].as_bytes());
+            if seen { Ok(()) } else { Err(format!("{} rows, without the write", rows.len())) }
+        })
+        .await;
+    }
+    assert!(!commit.is_finished(), "the transaction stayed undecided throughout");
+    commit.abort();
 }

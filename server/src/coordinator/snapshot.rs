@@ -66,9 +66,22 @@ impl Coordinator {
     /// their safe times ([`freshest_common`]). Without a usable local replica, an estimate of
     /// what replicas have closed.
     pub(crate) fn pick_snapshot(&self, token: Timestamp) -> Timestamp {
+        self.pick_snapshot_of(token, &[])
+    }
+
+    /// [`Coordinator::pick_snapshot`] for a read of `shards` alone: from this node's replicas
+    /// of those (all of its replicas when it has none of them, or `shards` is empty, as for a
+    /// read-only transaction, which does not know what it will read). A replica's safe time
+    /// stays below its oldest undecided prepare, so one transaction prepared on a shard the
+    /// read does not touch held back a causal SCAN's snapshot until it was decided (found by a
+    /// review, 2026-12-07).
+    pub(crate) fn pick_snapshot_of(&self, token: Timestamp, shards: &[ShardId]) -> Timestamp {
         let timing = self.timing();
+        let mine = self.ctx.topology.shards_of(self.ctx.me);
+        let read: Vec<ShardId> = mine.iter().copied().filter(|s| shards.contains(s)).collect();
+        let from = if read.is_empty() { mine } else { read };
         let local = self.replicas.get().and_then(|replicas| {
-            let safe_times = self.ctx.topology.shards_of(self.ctx.me).into_iter().filter_map(|s| {
+            let safe_times = from.into_iter().filter_map(|s| {
                 replicas.note_causal_reader(s);
                 replicas.safe_time(s)
             });
@@ -170,7 +183,14 @@ impl Coordinator {
         self.check_range(&from, to.as_deref())?;
         let max = self.ctx.config.limits.scan_rows_max;
         let limit = limit.unwrap_or(max).min(max);
-        let ts = self.pick_snapshot(token);
+        let shards: Vec<ShardId> = self
+            .ctx
+            .topology
+            .split_range(&from, to.as_deref())
+            .into_iter()
+            .map(|(s, _, _)| s)
+            .collect();
+        let ts = self.pick_snapshot_of(token, &shards);
         let (rows, seen) = self.snapshot_scan(ts, &from, to.as_deref(), limit).await?;
         Ok((rows, seen, ts))
     }
