@@ -39,6 +39,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::future::join_all;
 use openraft::Instant as _;
+use openraft::LinearizerOption;
 use openraft::ReadPolicy;
 use openraft::ServerState;
 use tokio::sync::oneshot;
@@ -98,6 +99,16 @@ use replication::store::ShardReader;
 use replication::types::Raft;
 use replication::types::term_of;
 use replication::vote_gate::VoteGate;
+
+/// The share of the leader lease (openraft's: `election_max_ms`, the time voters refuse other
+/// candidates after hearing from the leader) that a lease read relies on. The voters count
+/// their refusal from when they hear the leader and the leader counts its lease from when it
+/// sent, on different machines' monotonic clocks: with the whole lease, the margin was one
+/// one-way delay, which a small difference of clock rates (NTP slews them by up to 500 ppm)
+/// or scheduling could eat (a review, 2026-12-07). A fifth of an election timeout (200 ms by
+/// default) is far above both; a leader heartbeats every `heartbeat_ms`, so its lease stays
+/// fresh under load. Not shown by a test: turmoil's hosts share one clock.
+pub const LEASE_READ_SHARE_PERCENT: u32 = 80;
 
 /// How long a new leader waits before it reads its prepared transactions again after a failed
 /// read (`Shard::become_ready`; a failed read is an I/O error, logged each time).
@@ -1366,9 +1377,8 @@ impl Shard {
         // Bounded as the ReadIndex round is: a lease read waits for the apply to catch up,
         // which a stalled state writer would make last for ever.
         let deadline = Timing::ms(self.timing().rpc_ms);
-        let lease =
-            tokio::time::timeout(deadline, self.raft.ensure_linearizable(ReadPolicy::LeaseRead))
-                .await;
+        let lease = lease_read(Timing::ms(self.timing().election_max_ms));
+        let lease = tokio::time::timeout(deadline, self.raft.ensure_linearizable(lease)).await;
         match lease {
             Ok(Ok(read)) => Some(term_of(read.log_id())),
             Ok(Err(_)) => self.read_index_term().await,
@@ -2312,4 +2322,11 @@ impl Shard {
         tracing::info!(shard = %self.id, %txn, ?decision, "resolved a prepared transaction through its record");
         let _ = self.handle_finalize(txn, decision, true).await;
     }
+}
+
+/// A lease read that relies on [`LEASE_READ_SHARE_PERCENT`] of a leader lease of `lease`, and
+/// fails at once (no wait) when no quorum acknowledged a heartbeat sent within it.
+fn lease_read(lease: Duration) -> LinearizerOption {
+    let relied_on = lease * LEASE_READ_SHARE_PERCENT / 100;
+    LinearizerOption::new(Some(relied_on), false).with_wait_timeout(Duration::ZERO)
 }
