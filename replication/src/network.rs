@@ -307,19 +307,23 @@ impl RaftNetworkV2<TypeConfig> for ShardPeer {
         let sending = self.sending.clone();
         let send = async move {
             type Failed = StreamingError<TypeConfig>;
-            // Held until the follower answered: the export and its encoding live that long.
-            let _permit = sending.acquire_owned().await.map_err(|_| -> Failed {
+            // Held until the follower answered: the export and its encoding live that long
+            // (and by the export itself until it ends, should this be cancelled meanwhile).
+            let permit = sending.acquire_owned().await.map_err(|_| -> Failed {
                 NetworkError::from_string("the node is stopping").into()
             })?;
+            let permit = Arc::new(permit);
             // The export reads the whole shard (off the runtime's workers): here, not where
             // openraft read the snapshot, which is the task that applies the shard's entries.
             // A snapshot that cannot be read is a storage failure, fatal to the group (as it
             // was when openraft's read exported it), not a network error retried for ever.
             let signature = Some(snapshot.meta.signature());
-            let data = snapshot.snapshot.encode().await.map_err(|error| -> Failed {
-                let source = TypeConfig::err_from_error(&error);
-                StorageError::read_snapshot(signature, source).into()
-            })?;
+            let data = snapshot.snapshot.encode_holding(permit.clone()).await.map_err(
+                |error| -> Failed {
+                    let source = TypeConfig::err_from_error(&error);
+                    StorageError::read_snapshot(signature, source).into()
+                },
+            )?;
             let header = codec::encode(&SnapshotHeader::new(vote, snapshot.meta, &data));
             // The deadline follows the transfer's progress (`paced`): one fixed for the whole
             // of it (openraft's, 10 s) left a shard of a few GB unable ever to reach a follower
@@ -339,9 +343,12 @@ impl RaftNetworkV2<TypeConfig> for ShardPeer {
                     Err(status) => Err(unreachable(status.message()).into()),
                     Ok(response) => Ok(response.into_inner()),
                 },
-                () = pace.stalled(idle, answer) => Err(Failed::from(NetworkError::from_string(
-                    format!("snapshot transfer stalled: no chunk taken within {idle:?}, or no answer within {answer:?} of the last")
-                ))),
+                // Unreachable, so that openraft backs off before it exports and sends again: a
+                // network error is retried at once, ten times, each a new export of the whole
+                // shard (a review, 2026-12-07).
+                () = pace.stalled(idle, answer) => Err(Failed::from(unreachable(format!(
+                    "snapshot transfer stalled: no chunk taken within {idle:?}, or no answer within {answer:?} of the last"
+                )))),
             }
         };
         let response = tokio::select! {
@@ -531,34 +538,51 @@ pub async fn serve_snapshot(
         Some(&codec::FORMAT_VERSION) => Ok(header),
         _ => Err(format!("snapshot {} is not of this build's encoding", header.meta)),
     });
-    // As for appends (`serve_raft`): a closed gate takes a snapshot only from a current leader.
-    let checked = checked.and_then(|header| match header.vote.leader_id.term {
-        term if gate.takes_entries_from(term) => Ok(header),
-        term => Err(format!(
-            "this replica, on a fresh data directory, takes no snapshot from a leader of term \
-             {term} until it knows it is current"
-        )),
-    });
-    let reply = match checked {
+    let header = match checked {
         Err(why) => return refuse_snapshot(log.shard(), why),
-        Ok(SnapshotHeader { vote, meta, .. }) if already_holds(raft, log, &vote, &meta) => {
-            tracing::info!(shard = %log.shard(), snapshot = %meta, "the log holds the snapshot's last entry: not installed");
-            RaftReply::Snapshot(SnapshotResponse::new(vote))
-        }
-        Ok(SnapshotHeader { vote, meta, .. }) => {
-            match raft
-                .install_full_snapshot(
-                    vote,
-                    Snapshot { meta, snapshot: SnapshotData::Encoded(data) },
-                )
-                .await
-            {
-                Ok(response) => RaftReply::Snapshot(response),
-                Err(error) => RaftReply::Failed(error.to_string()),
-            }
-        }
+        Ok(header) => header,
+    };
+    if let Some(answer) = answer_from_header(raft, log, gate, &header) {
+        return answer;
+    }
+    let SnapshotHeader { vote, meta, .. } = header;
+    let snapshot = Snapshot { meta, snapshot: SnapshotData::Encoded(data) };
+    let reply = match raft.install_full_snapshot(vote, snapshot).await {
+        Ok(response) => RaftReply::Snapshot(response),
+        Err(error) => RaftReply::Failed(error.to_string()),
     };
     codec::encode(&reply)
+}
+
+/// The answer to a snapshot that its header alone settles, before any of its data is read
+/// (the server calls it at the first chunk, and [`serve_snapshot`] again at the end): refused
+/// while this replica's vote gate is closed to the sender's term (as appends are,
+/// `serve_raft`: a closed gate takes a snapshot only from a current leader), or acknowledged
+/// without an install when the log already holds its last entry ([`already_holds`]). Until
+/// 2026-12-07 both were decided after the whole snapshot had been received: a replica on an
+/// empty disk whose gate stayed closed took in (and buffered) every snapshot a leader sent it,
+/// refusing each at its end, and the leader exported and sent it again every few seconds,
+/// holding the node's snapshot permits meanwhile (found by a review).
+pub fn answer_from_header(
+    raft: &Raft,
+    log: &LogStore,
+    gate: &VoteGate,
+    header: &SnapshotHeader,
+) -> Option<Vec<u8>> {
+    let SnapshotHeader { vote, meta, .. } = header;
+    let term = vote.leader_id.term;
+    if !gate.takes_entries_from(term) {
+        let why = format!(
+            "this replica, on a fresh data directory, takes no snapshot from a leader of term \
+             {term} until it knows it is current"
+        );
+        return Some(refuse_snapshot(log.shard(), why));
+    }
+    if already_holds(raft, log, vote, meta) {
+        tracing::info!(shard = %log.shard(), snapshot = %meta, "the log holds the snapshot's last entry: not installed");
+        return Some(codec::encode(&RaftReply::Snapshot(SnapshotResponse::new(vote.clone()))));
+    }
+    None
 }
 
 /// Whether a snapshot from the leader this replica already follows ends at an entry that its

@@ -55,11 +55,24 @@ impl SnapshotData {
     /// The encoded tables. Exporting reads the whole shard: it runs where it holds up no
     /// worker of the runtime ([`Executor::run_blocking`]).
     pub async fn encode(self) -> io::Result<Vec<u8>> {
+        self.encode_holding(()).await
+    }
+
+    /// [`SnapshotData::encode`], keeping `hold` (a permit) until the export ends, even when the
+    /// caller stops waiting for it: on a thread of its own, a cancelled export runs on, holding
+    /// a read transaction and the whole shard, and the permit that bounds how many exports a
+    /// node runs at once must not be free meanwhile (a review found replication's cancels, at
+    /// every leader change, leaving exports beyond the bound, 2026-12-07).
+    pub async fn encode_holding<H: Send + 'static>(self, hold: H) -> io::Result<Vec<u8>> {
         match self {
             SnapshotData::Encoded(bytes) => Ok(bytes),
             SnapshotData::Tables(tables) => {
                 let Tables { rtx, state, executor } = *tables;
-                let export = move || state.export(&rtx).map(|exported| codec::encode(&exported));
+                let export = move || {
+                    let exported = state.export(&rtx).map(|exported| codec::encode(&exported));
+                    drop(hold);
+                    exported
+                };
                 executor
                     .run_blocking("snapshot-export", export)
                     .await

@@ -86,6 +86,11 @@ impl Peer for PeerService {
             Ok(header) => header,
             Err(why) => return reply(network::refuse_snapshot(ShardId(shard), why)),
         };
+        if let Some(answer) =
+            network::answer_from_header(&group.raft, &group.log, &group.gate, &header)
+        {
+            return reply(answer);
+        }
         // Held until the snapshot is installed: its data, buffered then decoded, lives that
         // long. None free: refused at once, and the sender's replication backs off and sends
         // it again. A stream left waiting unread would hold the HTTP/2 connection's receive
