@@ -580,7 +580,7 @@ pub fn answer_from_header(
     }
     if already_holds(raft, log, vote, meta) {
         tracing::info!(shard = %log.shard(), snapshot = %meta, "the log holds the snapshot's last entry: not installed");
-        return Some(codec::encode(&RaftReply::Snapshot(SnapshotResponse::new(vote.clone()))));
+        return Some(codec::encode(&RaftReply::Snapshot(SnapshotResponse::new(*vote))));
     }
     None
 }
