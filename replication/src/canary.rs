@@ -50,11 +50,13 @@ pub enum Canary {
     /// A causal read-only transaction reads each key at a snapshot of its own (a fresh one per
     /// statement) instead of the one it was begun at: its reads are no consistent cut.
     FracturedSnapshot = 13,
+    /// Shards start no deadlock probes: deadlocks last until a lock wait times out.
+    NoDeadlockProbes = 14,
 }
 
 impl Canary {
     /// Every canary, with its command-line name.
-    pub const ALL: [(Canary, &'static str); 13] = [
+    pub const ALL: [(Canary, &'static str); 14] = [
         (Canary::AckBeforeFsync, "ack-before-fsync"),
         (Canary::ReleaseLocksAtPrepare, "release-locks-at-prepare"),
         (Canary::FollowerSequentialRead, "follower-sequential-read"),
@@ -68,6 +70,7 @@ impl Canary {
         (Canary::ReadSkipsOwnWrite, "read-skips-own-write"),
         (Canary::CloseToTheMillisecond, "close-to-the-millisecond"),
         (Canary::FracturedSnapshot, "fractured-snapshot"),
+        (Canary::NoDeadlockProbes, "no-deadlock-probes"),
     ];
 
     /// The canary with this name.

@@ -114,6 +114,7 @@ fn canary_findings(canary: Canary) -> &'static [&'static str] {
         Canary::ReadSkipsOwnWrite => &["internal"],
         Canary::CloseToTheMillisecond => &["snapshot read after healing took"],
         Canary::FracturedSnapshot => &["INVALID under causal", "snapshots are not cuts"],
+        Canary::NoDeadlockProbes => &["deadlocks: "],
     }
 }
 

@@ -1890,6 +1890,9 @@ impl Shard {
 
     /// Starts probes for a request that has waited long enough.
     fn probe_from(self: &Arc<Shard>, term: u64, request: RequestId) {
+        if canary::is(Canary::NoDeadlockProbes) {
+            return;
+        }
         let steps = {
             let guard = self.state();
             match guard.as_ref().filter(|s| s.term == term) {
