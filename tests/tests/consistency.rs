@@ -17,8 +17,8 @@ use client::Client;
 use client::Consistency;
 use e2e::Cluster;
 use e2e::eventually;
-use e2e::placement::begin_on;
 use e2e::keys::SHARD_KEYS;
+use e2e::placement::begin_on;
 
 /// A causal read-only transaction on the minority side must answer within this.
 const SNAPSHOT_WITHIN: Duration = Duration::from_secs(3);

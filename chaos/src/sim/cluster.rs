@@ -613,6 +613,7 @@ async fn run_node_until_stopped(
         wal_segment_bytes: SIM_WAL_SEGMENT_BYTES,
         append_bytes_max: SIM_APPEND_BYTES_MAX,
         presence: None,
+        // Node::start replaces it with the node's (simulated) clock reading.
         first_incarnation: 1,
     };
     let options = StartOptions {

@@ -1370,9 +1370,9 @@ impl Shard {
     }
 
     /// The term in which this node still leads its group, if it does: confirmed by its lease
-    /// when that is valid (no message: a quorum acknowledged a heartbeat sent less than a lease
-    /// ago, and followers refuse to elect anyone else for a lease after hearing from it), else
-    /// by a ReadIndex round.
+    /// when that is valid (no message: a quorum acknowledged a heartbeat sent less than
+    /// [`LEASE_READ_SHARE_PERCENT`] of a lease ago, and followers refuse to elect anyone else
+    /// for a whole lease after hearing from it), else by a ReadIndex round.
     async fn confirmed_term(&self) -> Option<u64> {
         // Bounded as the ReadIndex round is: a lease read waits for the apply to catch up,
         // which a stalled state writer would make last for ever.
