@@ -22,6 +22,7 @@ use std::time::Duration;
 use e2e::Cluster;
 use e2e::KvshSession;
 use e2e::keys::SHARD_KEYS;
+use e2e::kvsh;
 use e2e::text;
 use tokio::time::Instant;
 
@@ -109,6 +110,14 @@ async fn cycle(shards: &[usize], placement: Placement) {
     for session in &mut sessions[..n - 1] {
         let early = session.try_recv(CHAIN_WATCH).await;
         assert_eq!(early, None, "{} answered while only waiting in a chain", session.name());
+    }
+    // LOCKS shows who waits for whom meanwhile: one wait for each key of the chain.
+    let locks = kvsh::run_c(&cluster.addrs(), "LOCKS").await;
+    let waits: Vec<&str> = locks.lines().into_iter().filter(|l| l.contains(" waits ")).collect();
+    assert_eq!(waits.len(), n - 1, "LOCKS shows the chain's waits: {locks:?}");
+    for key in &keys[1..] {
+        let on_key = waits.iter().any(|wait| wait.contains(key) && wait.contains("behind t"));
+        assert!(on_key, "LOCKS shows a wait for {key} behind its holder: {locks:?}");
     }
 
     // The youngest closes the cycle and is its only victim, within a second.
