@@ -193,6 +193,31 @@ async fn upgrade(placement: Placement) {
     younger.expect("READ Gina", "older").await;
 }
 
+/// A READ can be the victim too, and the shell prints its abort as `ABORTED:` (README: any
+/// statement the server aborts): each of two transactions writes a key of its own shard, then
+/// reads the other's; the younger's READ closes the cycle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_closes_a_cycle_is_the_victim_and_prints_aborted() {
+    let cluster = Cluster::start().await;
+    let mut older = session_on(&cluster, "older", 1);
+    let mut younger = session_on(&cluster, "younger", 2);
+    older.expect("BEGIN", "OK").await;
+    older.expect("WRITE Alice older", "OK").await;
+    tokio::time::sleep(CLOCK_RESOLUTION_GAP).await;
+    younger.expect("BEGIN", "OK").await;
+    younger.expect("WRITE kate younger", "OK").await;
+    older.send("READ kate").await;
+    assert_eq!(older.try_recv(CHAIN_WATCH).await, None, "the older READ waits");
+    let closed_at = younger.send("READ Alice").await;
+    let line = victim_line(&mut younger).await;
+    assert!(line.starts_with("ABORTED: DEADLOCK"), "the younger READ is the victim: {line}");
+    assert!(closed_at.elapsed() <= BREAK_WITHIN, "broken after {:?}", closed_at.elapsed());
+    younger.expect("READ Alice", "ERROR: transaction aborted, end it with ABORT").await;
+    younger.expect("ABORT", "OK").await;
+    assert_eq!(older.recv(BREAK_WITHIN).await, "(nil)", "the older READ gets its lock");
+    older.expect("END", "COMMITTED").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_two_cycle_across_shards_aborts_only_the_younger_within_a_second() {
     cycle(&[0, 3], Placement::Elsewhere).await;
