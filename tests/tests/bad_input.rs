@@ -505,16 +505,25 @@ async fn a_cancelled_statement_leaves_its_transaction_aborted() {
         ..Default::default()
     };
     kv.write(write(first_key, "first")).await.expect("the first WRITE");
-    let mut end_kv = kv.clone();
-    let second = tokio::time::timeout(Duration::from_millis(300), kv.write(write(held, "second")));
-    let end = async move {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let (mut second_kv, mut end_kv) = (kv.clone(), kv.clone());
+    let second_write = write(held, "second");
+    let second = tokio::spawn(async move { second_kv.write(second_write).await });
+    // The second WRITE waits for its lock (awaited: a fixed pause did not say it had arrived);
+    // END goes out meanwhile, and then the client gives the WRITE up.
+    e2e::eventually("the second WRITE's lock wait", Duration::from_secs(10), || async {
+        let statuses = cluster.statuses().await;
+        let waiting = statuses.values().flatten().any(|s| !s.text.contains("lock waits: 0"));
+        if waiting { Ok(()) } else { Err("no lock wait yet".to_string()) }
+    })
+    .await;
+    let end = tokio::spawn(async move {
         let commit = proto::kv::CommitRequest { txn: begun.txn, ..Default::default() };
         end_kv.commit(commit).await
-    };
-    let (second, outcome) = tokio::join!(second, end);
-    assert!(second.is_err(), "the second WRITE waited for the lock and was cancelled");
-    let outcome = outcome.expect("END").into_inner();
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!second.is_finished(), "the second WRITE still waits for the lock");
+    second.abort();
+    let outcome = end.await.expect("the END task").expect("END").into_inner();
     assert_eq!(outcome.outcome, proto::kv::Outcome::Aborted as i32, "{outcome:?}");
     let abort = outcome.abort.expect("why");
     assert!(abort.message.contains("cancelled"), "{abort:?}");

@@ -111,7 +111,18 @@ async fn cycle(shards: &[usize], placement: Placement) {
         let early = session.try_recv(CHAIN_WATCH).await;
         assert_eq!(early, None, "{} answered while only waiting in a chain", session.name());
     }
-    // LOCKS shows who waits for whom meanwhile: one wait for each key of the chain.
+    // LOCKS shows who waits for whom meanwhile: one wait for each key of the chain (once every
+    // wait has reached its shard leader: the silence above does not say so on a loaded machine).
+    e2e::eventually("every wait of the chain", Duration::from_secs(5), || async {
+        let statuses = cluster.statuses().await;
+        let waits: usize = statuses
+            .values()
+            .flatten()
+            .map(|status| status.text.lines().filter(|l| l.contains(" waits ")).count())
+            .sum();
+        if waits >= n - 1 { Ok(()) } else { Err(format!("{waits} of {} waits", n - 1)) }
+    })
+    .await;
     let locks = kvsh::run_c(&cluster.addrs(), "LOCKS").await;
     let waits: Vec<&str> = locks.lines().into_iter().filter(|l| l.contains(" waits ")).collect();
     assert_eq!(waits.len(), n - 1, "LOCKS shows the chain's waits: {locks:?}");
@@ -208,6 +219,7 @@ async fn a_read_that_closes_a_cycle_is_the_victim_and_prints_aborted() {
     younger.expect("WRITE kate younger", "OK").await;
     older.send("READ kate").await;
     assert_eq!(older.try_recv(CHAIN_WATCH).await, None, "the older READ waits");
+    until_status(&cluster, "the older READ's wait", |text| !text.contains("lock waits: 0")).await;
     let closed_at = younger.send("READ Alice").await;
     let line = victim_line(&mut younger).await;
     assert!(line.starts_with("ABORTED: DEADLOCK"), "the younger READ is the victim: {line}");

@@ -128,6 +128,18 @@ async fn a_node_whose_disk_was_lost_catches_up_before_it_votes() {
     cluster.kill9(1);
     cluster.restart(2);
     cluster.restart(3);
+    // Both serve first (STATUS with their shards), so that the watch below watches them.
+    eventually("nodes 2 and 3 answer STATUS", CATCH_UP_WITHIN, || async {
+        let statuses = cluster.statuses().await;
+        for id in [2, 3] {
+            let status = statuses[&id].as_ref().map_err(|why| format!("node {id}: {why}"))?;
+            if status.shards.is_empty() {
+                return Err(format!("node {id} shows no shard yet"));
+            }
+        }
+        Ok(())
+    })
+    .await;
     let via_2_3 = cluster.client_via(&[2, 3]).await;
     let until = Instant::now() + WATCH_FOR;
     let mut answered = 0;

@@ -664,6 +664,14 @@ async fn a_stream_closed_during_a_lock_wait_aborts_its_transaction_as_retryable(
     })
     .await;
     drop((requests, responses));
+    // The stream's close aborts the transaction and ends its wait; asked before that, TxnStatus
+    // would decide it itself (COORDINATOR_LOST) and the test would race the node.
+    eventually("the closed stream's wait to end", Duration::from_secs(10), || async {
+        let statuses = cluster.statuses().await;
+        let waiting = statuses.values().flatten().any(|s| !s.text.contains("lock waits: 0"));
+        if waiting { Err("a lock wait is still there".to_string()) } else { Ok(()) }
+    })
+    .await;
 
     let handle = begun.txn.expect("a handle");
     let outcome = client.txn_status(&handle, None).await.expect("TxnStatus");
