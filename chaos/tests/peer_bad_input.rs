@@ -15,8 +15,8 @@
 //! at every replay), a `Decide` of COMMITTED, waits longer than any period (their deadlines
 //! overflowed), a deadlock confirmation that is not a cycle (an assertion under the shard's
 //! state lock poisoned it), a deadlock probe that is not a wait-for path (an empty one stopped
-//! the node it reached as a coordinator: found by a review, 2026-12-07). And a `Finish` of an ABORTED record changes nothing (it failed an
-//! assertion of the apply).
+//! the node it reached as a coordinator: found by a review, 2026-12-07). And a `Finish` of an
+//! ABORTED record changes nothing (it failed an assertion of the apply).
 
 use std::cell::Cell;
 use std::rc::Rc;

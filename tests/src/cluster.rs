@@ -669,6 +669,21 @@ impl Cluster {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// Waits until the lock waits that the nodes report in STATUS, summed, pass `check`.
+    pub async fn until_lock_waits(
+        &self,
+        what: &str,
+        within: Duration,
+        check: impl Fn(usize) -> bool,
+    ) {
+        eventually(what, within, || async {
+            let statuses = self.statuses().await;
+            let waits: usize = statuses.values().flatten().map(|status| status.lock_waits).sum();
+            if check(waits) { Ok(()) } else { Err(format!("{waits} lock waits")) }
+        })
+        .await;
+    }
+
     /// Waits until node `id`'s log contains `needle` at least `count` times.
     pub async fn wait_for_log(&self, id: u64, needle: &str, count: usize, within: Duration) {
         let what = format!("{count} x {needle:?} in node {id}'s log");

@@ -34,6 +34,8 @@ pub struct NodeStatus {
     pub incarnation: u64,
     /// Shard id -> the replica's line.
     pub shards: BTreeMap<u32, ReplicaStatus>,
+    /// The lock waits at the shards it leads (`lock waits: N`).
+    pub lock_waits: usize,
     /// The raw text, for messages.
     pub text: String,
 }
@@ -69,6 +71,10 @@ impl NodeStatus {
                         votes_withheld: line.contains("votes withheld"),
                     };
                     status.shards.insert(id, replica);
+                }
+                ["lock", "waits:", waits] => {
+                    status.lock_waits =
+                        waits.parse().map_err(|_| format!("bad lock waits line {line:?}"))?;
                 }
                 _ => {}
             }
@@ -114,13 +120,14 @@ mod tests {
     fn parses_a_status_block() {
         let text = "node 3 (incarnation 2), 4 shards\n  s0 leader    term 1   leader 3    applied 5, \
                     0 lock holders, 0 prepared\n  s1 follower  term 2   leader -    applied 2\n\
-                    lock waits: 0\n";
+                    lock waits: 2\n";
         let status = NodeStatus::parse(text).expect("parses");
         assert_eq!((status.id, status.incarnation), (3, 2));
         assert_eq!(status.shards[&0].role, "leader");
         assert_eq!(status.shards[&0].applied, 5);
         assert_eq!(status.shards[&1].leader, None);
         assert_eq!(status.led(), vec![0]);
+        assert_eq!(status.lock_waits, 2);
         let all = split_status_all("[a:1]\nnode 1 (incarnation 1), 1 shards\n[b:2] did not answer");
         assert!(all["a:1"].as_ref().is_ok_and(|b| b.starts_with("node 1")));
         assert!(all["b:2"].is_err());

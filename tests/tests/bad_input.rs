@@ -510,12 +510,11 @@ async fn a_cancelled_statement_leaves_its_transaction_aborted() {
     let second = tokio::spawn(async move { second_kv.write(second_write).await });
     // The second WRITE waits for its lock (awaited: a fixed pause did not say it had arrived);
     // END goes out meanwhile, and then the client gives the WRITE up.
-    e2e::eventually("the second WRITE's lock wait", Duration::from_secs(10), || async {
-        let statuses = cluster.statuses().await;
-        let waiting = statuses.values().flatten().any(|s| !s.text.contains("lock waits: 0"));
-        if waiting { Ok(()) } else { Err("no lock wait yet".to_string()) }
-    })
-    .await;
+    cluster
+        .until_lock_waits("the second WRITE's lock wait", Duration::from_secs(10), |waits| {
+            waits > 0
+        })
+        .await;
     let end = tokio::spawn(async move {
         let commit = proto::kv::CommitRequest { txn: begun.txn, ..Default::default() };
         end_kv.commit(commit).await
@@ -631,12 +630,11 @@ async fn ctrl_c_in_a_transaction_fails_the_rest_of_its_block() {
     let child =
         spawn_piped(Command::new(binaries::kvsh()).args(["--connect", &connect, "-c", script]));
     let pid = child.id().expect("kvsh's pid");
-    e2e::eventually("kvsh's WRITE waiting for its lock", Duration::from_secs(10), || async {
-        let statuses = cluster.statuses().await;
-        let waiting = statuses.values().flatten().any(|s| !s.text.contains("lock waits: 0"));
-        if waiting { Ok(()) } else { Err("no lock wait yet".to_string()) }
-    })
-    .await;
+    cluster
+        .until_lock_waits("kvsh's WRITE waiting for its lock", Duration::from_secs(10), |waits| {
+            waits > 0
+        })
+        .await;
     let interrupted = Command::new("kill").arg("-INT").arg(pid.to_string()).status().await;
     assert!(interrupted.expect("kill -INT").success());
     // Well within the lock wait's 10 s: the abort ends the statement's wait (it waited for the

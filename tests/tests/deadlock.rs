@@ -113,16 +113,8 @@ async fn cycle(shards: &[usize], placement: Placement) {
     }
     // LOCKS shows who waits for whom meanwhile: one wait for each key of the chain (once every
     // wait has reached its shard leader: the silence above does not say so on a loaded machine).
-    e2e::eventually("every wait of the chain", Duration::from_secs(5), || async {
-        let statuses = cluster.statuses().await;
-        let waits: usize = statuses
-            .values()
-            .flatten()
-            .map(|status| status.text.lines().filter(|l| l.contains(" waits ")).count())
-            .sum();
-        if waits >= n - 1 { Ok(()) } else { Err(format!("{waits} of {} waits", n - 1)) }
-    })
-    .await;
+    let chain = "every wait of the chain";
+    cluster.until_lock_waits(chain, Duration::from_secs(5), |waits| waits >= n - 1).await;
     let locks = kvsh::run_c(&cluster.addrs(), "LOCKS").await;
     let waits: Vec<&str> = locks.lines().into_iter().filter(|l| l.contains(" waits ")).collect();
     assert_eq!(waits.len(), n - 1, "LOCKS shows the chain's waits: {locks:?}");
@@ -219,7 +211,9 @@ async fn a_read_that_closes_a_cycle_is_the_victim_and_prints_aborted() {
     younger.expect("WRITE kate younger", "OK").await;
     older.send("READ kate").await;
     assert_eq!(older.try_recv(CHAIN_WATCH).await, None, "the older READ waits");
-    until_status(&cluster, "the older READ's wait", |text| !text.contains("lock waits: 0")).await;
+    cluster
+        .until_lock_waits("the older READ's wait", Duration::from_secs(5), |waits| waits > 0)
+        .await;
     let closed_at = younger.send("READ Alice").await;
     let line = victim_line(&mut younger).await;
     assert!(line.starts_with("ABORTED: DEADLOCK"), "the younger READ is the victim: {line}");
@@ -299,7 +293,7 @@ async fn a_one_statement_scan_chosen_as_a_deadlock_victim_runs_again_and_answers
     // The scan locks its s0 part ([Alice, F)), then waits at s1 behind the writer.
     let scanner = client.session();
     let scan = tokio::spawn(async move { scanner.scan(SHARD_KEYS[0], "H", None).await });
-    until_status(&cluster, "a lock wait", |text| !text.contains("lock waits: 0")).await;
+    cluster.until_lock_waits("a lock wait", Duration::from_secs(5), |waits| waits > 0).await;
     // The older writer asks for a key of the scan's s0 part: the cycle closes, the scan is the
     // victim, and the writer gets its lock.
     writer.put("Bob", "w").await.expect("the older writer goes on");
@@ -336,7 +330,7 @@ async fn a_commit_without_a_handle_chosen_as_a_deadlock_victim_runs_again_and_co
         text.lines().any(|line| line.starts_with("  s2 leader") && line.ends_with(" 1 prepared"))
     })
     .await;
-    until_status(&cluster, "a lock wait", |text| !text.contains("lock waits: 0")).await;
+    cluster.until_lock_waits("a lock wait", Duration::from_secs(5), |waits| waits > 0).await;
     writer.put(SHARD_KEYS[2], "older").await.expect("the older writer goes on");
     writer.commit().await.expect("END");
 
@@ -372,7 +366,7 @@ async fn a_cycle_through_a_waiting_one_statement_write_is_broken_within_a_second
             proto::kv::WriteRequest { key: a.into(), value: "W".into(), ..Default::default() };
         kv.write(request).await
     });
-    until_status(&cluster, "W's lock wait", |text| !text.contains("lock waits: 0")).await;
+    cluster.until_lock_waits("W's lock wait", Duration::from_secs(5), |waits| waits > 0).await;
     tokio::time::sleep(CLOCK_RESOLUTION_GAP).await;
 
     let t_session = client.session();
@@ -435,7 +429,9 @@ async fn a_scan_over_a_key_read_earlier_does_not_deadlock_with_a_writer_queued_f
         let written = writer.put(a, "1").await;
         (writer, written)
     });
-    until_status(&cluster, "the writer's lock wait", |text| !text.contains("lock waits: 0")).await;
+    cluster
+        .until_lock_waits("the writer's lock wait", Duration::from_secs(5), |waits| waits > 0)
+        .await;
 
     // The whole of shard 0's part of the key space up to "F", over a.
     let rows = reader.scan("", "F", None).await.expect("the scan is granted past the writer");

@@ -40,6 +40,21 @@ const WATCH_FOR: Duration = Duration::from_secs(4);
 /// How long one read of that watch may take.
 const READ_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// Waits until nodes `ids` answer STATUS with their shards (they serve).
+async fn until_serving(cluster: &Cluster, ids: &[u64]) {
+    eventually(&format!("nodes {ids:?} answer STATUS"), CATCH_UP_WITHIN, || async {
+        let statuses = cluster.statuses().await;
+        for id in ids {
+            let status = statuses[id].as_ref().map_err(|why| format!("node {id}: {why}"))?;
+            if status.shards.is_empty() {
+                return Err(format!("node {id} shows no shard yet"));
+            }
+        }
+        Ok(())
+    })
+    .await;
+}
+
 async fn write_keys(record: &mut AckedWrites, client: &client::Client, keys: &[String], tag: &str) {
     for key in keys {
         record.write_until_acked(client, key, &format!("{key}={tag}"), WRITE_WITHIN).await;
@@ -129,17 +144,7 @@ async fn a_node_whose_disk_was_lost_catches_up_before_it_votes() {
     cluster.restart(2);
     cluster.restart(3);
     // Both serve first (STATUS with their shards), so that the watch below watches them.
-    eventually("nodes 2 and 3 answer STATUS", CATCH_UP_WITHIN, || async {
-        let statuses = cluster.statuses().await;
-        for id in [2, 3] {
-            let status = statuses[&id].as_ref().map_err(|why| format!("node {id}: {why}"))?;
-            if status.shards.is_empty() {
-                return Err(format!("node {id} shows no shard yet"));
-            }
-        }
-        Ok(())
-    })
-    .await;
+    until_serving(&cluster, &[2, 3]).await;
     let via_2_3 = cluster.client_via(&[2, 3]).await;
     let until = Instant::now() + WATCH_FOR;
     let mut answered = 0;
@@ -272,17 +277,7 @@ async fn a_node_whose_data_directory_is_deleted_under_it_stops_and_rejoins_on_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_cluster_forms_only_once_every_node_has_started() {
     let mut cluster = Cluster::builder().held(3).spawn();
-    eventually("nodes 1 and 2 answer STATUS", CATCH_UP_WITHIN, || async {
-        let statuses = cluster.statuses().await;
-        for id in [1, 2] {
-            let status = statuses[&id].as_ref().map_err(|why| format!("node {id}: {why}"))?;
-            if status.shards.is_empty() {
-                return Err(format!("node {id} shows no shard yet"));
-            }
-        }
-        Ok(())
-    })
-    .await;
+    until_serving(&cluster, &[1, 2]).await;
     let until = Instant::now() + WATCH_FOR;
     while Instant::now() < until {
         let statuses = cluster.statuses().await;

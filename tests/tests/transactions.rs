@@ -657,21 +657,19 @@ async fn a_stream_closed_during_a_lock_wait_aborts_its_transaction_as_retryable(
         ..Default::default()
     });
     requests.send(SessionRequest { id: 2, request: Some(write) }).await.expect("send WRITE");
-    eventually("the WRITE waiting for its lock", Duration::from_secs(10), || async {
-        let statuses = cluster.statuses().await;
-        let waiting = statuses.values().flatten().any(|s| !s.text.contains("lock waits: 0"));
-        if waiting { Ok(()) } else { Err("no lock wait yet".to_string()) }
-    })
-    .await;
+    cluster
+        .until_lock_waits("the WRITE waiting for its lock", Duration::from_secs(10), |waits| {
+            waits > 0
+        })
+        .await;
     drop((requests, responses));
     // The stream's close aborts the transaction and ends its wait; asked before that, TxnStatus
     // would decide it itself (COORDINATOR_LOST) and the test would race the node.
-    eventually("the closed stream's wait to end", Duration::from_secs(10), || async {
-        let statuses = cluster.statuses().await;
-        let waiting = statuses.values().flatten().any(|s| !s.text.contains("lock waits: 0"));
-        if waiting { Err("a lock wait is still there".to_string()) } else { Ok(()) }
-    })
-    .await;
+    cluster
+        .until_lock_waits("the closed stream's wait to end", Duration::from_secs(10), |waits| {
+            waits == 0
+        })
+        .await;
 
     let handle = begun.txn.expect("a handle");
     let outcome = client.txn_status(&handle, None).await.expect("TxnStatus");

@@ -32,12 +32,8 @@ fn some(values: &[&str]) -> Vec<Option<String>> {
 
 /// Waits until some node reports a lock wait.
 async fn until_a_lock_wait(cluster: &Cluster) {
-    eventually("a lock wait at some shard leader", Duration::from_secs(5), || async {
-        let statuses = cluster.statuses().await;
-        let waiting = statuses.values().flatten().any(|s| !s.text.contains("lock waits: 0"));
-        if waiting { Ok(()) } else { Err("no node reports a lock wait".to_string()) }
-    })
-    .await
+    let what = "a lock wait at some shard leader";
+    cluster.until_lock_waits(what, Duration::from_secs(5), |waits| waits > 0).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
