@@ -210,6 +210,11 @@ pub struct Timing {
     /// node (`replication::store::stall`): a node whose disk hangs would otherwise stay in
     /// every group without doing its part.
     pub disk_stall_ms: u64,
+    /// The share, in percent, of the leader lease (`election_max_ms`) that a leader's read
+    /// relies on before it confirms its leadership by a ReadIndex round instead (one message
+    /// round to the followers); 0 turns lease reads off, so that every read made through a
+    /// leader pays that round. Not a period: see [`LEASE_READ_PERCENT_DEFAULT`].
+    pub lease_read_percent: u64,
 }
 
 impl Default for Timing {
@@ -230,6 +235,7 @@ impl Default for Timing {
             close_lag_ms: 0,
             retention_ms: 300_000,
             disk_stall_ms: 20_000,
+            lease_read_percent: LEASE_READ_PERCENT_DEFAULT,
         }
     }
 }
@@ -246,6 +252,19 @@ impl Timing {
         Self::ms(self.probe_interval_ms) / 2
     }
 }
+
+/// The share of the leader lease a lease read relies on by default (`lease_read_percent`).
+/// The voters count their refusal of other candidates from when they hear the leader, and
+/// the leader counts its lease from when it sent, on different machines' monotonic clocks:
+/// with the whole lease, the margin was one one-way delay, which a small difference of clock
+/// rates (NTP slews them by up to 500 ppm) or scheduling could eat (a review, 2026-12-07). A
+/// fifth of an election timeout (200 ms by default) is far above both; a leader heartbeats
+/// every `heartbeat_ms`, so its lease stays fresh under load. Not shown by a test: turmoil's
+/// hosts share one clock. A machine whose monotonic clock stops while it is suspended needs
+/// lease reads off (0).
+pub const LEASE_READ_PERCENT_DEFAULT: u64 = 80;
+/// The largest `lease_read_percent`: the margin above must stay well above a one-way delay.
+pub const LEASE_READ_PERCENT_MAX: u64 = 90;
 
 /// The configuration file's shape (every key optional: flags may supply it).
 #[derive(Debug, Default, Deserialize)]
@@ -442,6 +461,13 @@ impl NodeConfig {
                 "timing: need heartbeat_ms * 3 < election_min_ms < election_max_ms",
             ));
         }
+        if timing.lease_read_percent > LEASE_READ_PERCENT_MAX {
+            return Err(invalid(format!(
+                "timing: lease_read_percent must be at most {LEASE_READ_PERCENT_MAX} (0 turns \
+                 lease reads off), got {}",
+                timing.lease_read_percent
+            )));
+        }
         if timing.close_idle_interval_ms < timing.close_interval_ms {
             return Err(invalid("timing: need close_interval_ms <= close_idle_interval_ms"));
         }
@@ -591,6 +617,11 @@ mod tests {
             ..Timing::default()
         };
         assert!(NodeConfig { timing: floors, ..config() }.validate().is_ok());
+        let timing = Timing { lease_read_percent: 95, ..Timing::default() };
+        let error = NodeConfig { timing, ..config() }.validate().expect_err("a thin margin");
+        assert!(error.to_string().contains("lease_read_percent must be at most 90"), "{error}");
+        let off = Timing { lease_read_percent: 0, ..Timing::default() };
+        assert!(NodeConfig { timing: off, ..config() }.validate().is_ok(), "0 turns leases off");
         let mut peers = config().peers;
         let first = peers.values().next().cloned().expect("a peer");
         peers.insert(9, first);

@@ -78,7 +78,7 @@ impl Topology {
 
     /// What the peer handshake compares (`replication::handshake`): the [`Topology::shape`] and
     /// the election timeouts. A leader serves lease reads for most of `election_max_ms` after
-    /// its last quorum (`participant::shard::LEASE_READ_SHARE_PERCENT`), trusting that its
+    /// its last quorum (`lease_read_percent`, `config::LEASE_READ_PERCENT_DEFAULT`), trusting that its
     /// followers wait all of it before they elect another: with
     /// another node's timeouts shorter, a partitioned old leader served reads while the others
     /// had elected a new leader and written (a review, 2026-12-07). So every node of a cluster

@@ -36,6 +36,11 @@ pub struct NodeStatus {
     pub shards: BTreeMap<u32, ReplicaStatus>,
     /// The lock waits at the shards it leads (`lock waits: N`).
     pub lock_waits: usize,
+    /// Reads whose leader confirmed its leadership by its lease (`reads: leadership confirmed
+    /// N times by lease, M by ReadIndex`).
+    pub lease_reads: u64,
+    /// Reads whose leader confirmed its leadership by a ReadIndex round.
+    pub read_index_reads: u64,
     /// The raw text, for messages.
     pub text: String,
 }
@@ -75,6 +80,21 @@ impl NodeStatus {
                 ["lock", "waits:", waits] => {
                     status.lock_waits =
                         waits.parse().map_err(|_| format!("bad lock waits line {line:?}"))?;
+                }
+                [
+                    "reads:",
+                    "leadership",
+                    "confirmed",
+                    lease,
+                    "times",
+                    "by",
+                    "lease,",
+                    read_index,
+                    ..,
+                ] => {
+                    let bad = || format!("bad reads line {line:?}");
+                    status.lease_reads = lease.parse().map_err(|_| bad())?;
+                    status.read_index_reads = read_index.parse().map_err(|_| bad())?;
                 }
                 _ => {}
             }
@@ -120,7 +140,7 @@ mod tests {
     fn parses_a_status_block() {
         let text = "node 3 (incarnation 2), 4 shards\n  s0 leader    term 1   leader 3    applied 5, \
                     0 lock holders, 0 prepared\n  s1 follower  term 2   leader -    applied 2\n\
-                    lock waits: 2\n";
+                    lock waits: 2\nreads: leadership confirmed 7 times by lease, 3 by ReadIndex\n";
         let status = NodeStatus::parse(text).expect("parses");
         assert_eq!((status.id, status.incarnation), (3, 2));
         assert_eq!(status.shards[&0].role, "leader");
@@ -128,6 +148,7 @@ mod tests {
         assert_eq!(status.shards[&1].leader, None);
         assert_eq!(status.led(), vec![0]);
         assert_eq!(status.lock_waits, 2);
+        assert_eq!((status.lease_reads, status.read_index_reads), (7, 3));
         let all = split_status_all("[a:1]\nnode 1 (incarnation 1), 1 shards\n[b:2] did not answer");
         assert!(all["a:1"].as_ref().is_ok_and(|b| b.starts_with("node 1")));
         assert!(all["b:2"].is_err());

@@ -291,6 +291,37 @@ async fn a_commit_is_above_what_its_session_saw_after_begin() {
     assert!(committed.commit_ts > seen, "committed at {} below {seen}", committed.commit_ts);
 }
 
+/// Reads made through leaders confirm the leadership by its lease by default, and by a
+/// ReadIndex round only with lease reads off (`lease_read_percent = 0`, for machines whose
+/// monotonic clock stops while suspended; docs/consistency.md): the leaders' STATUS counts
+/// both ways. Both clusters answer every read with the value written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_lease_reads_off_every_leader_read_confirms_by_read_index() {
+    const READS: u64 = 20;
+    for (config, leases_on) in [("", true), ("[timing]\nlease_read_percent = 0\n", false)] {
+        let cluster = Cluster::builder().config(config).start().await;
+        let client = cluster.client().await;
+        client.put(SHARD_KEYS[0], "v").await.expect("WRITE");
+        for _ in 0..READS {
+            let read = client.get(SHARD_KEYS[0]).await.expect("READ");
+            assert_eq!(text(read).as_deref(), Some("v"));
+        }
+        let (mut lease, mut read_index) = (0, 0);
+        for (id, status) in cluster.statuses().await {
+            let status = status.unwrap_or_else(|why| panic!("STATUS of node {id}: {why}"));
+            lease += status.lease_reads;
+            read_index += status.read_index_reads;
+        }
+        if leases_on {
+            // A read right after a leadership change may find no lease yet: most, not all.
+            assert!(lease > READS / 2, "{lease} by lease, {read_index} by ReadIndex");
+        } else {
+            assert_eq!(lease, 0, "a lease read with lease reads off");
+            assert!(read_index >= READS, "{read_index} by ReadIndex of {READS} reads");
+        }
+    }
+}
+
 /// The first causal reads of a new cluster, before any replica applied a closed timestamp,
 /// are served (after a short wait for one) and not refused as older than the retention window:
 /// a snapshot at or below the watermark only because the replica's safe time is means the

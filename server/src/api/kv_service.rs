@@ -653,6 +653,12 @@ pub async fn status_text(node: &Node) -> String {
         .fold((0, 0), |(e, c), (de, dc)| (e + de, c + dc));
     let _ =
         writeln!(text, "batching: {entries} entries proposed here carrying {commands} commands");
+    let _ = writeln!(
+        text,
+        "reads: leadership confirmed {} times by lease, {} by ReadIndex",
+        Counters::get(&counters.lease_reads),
+        Counters::get(&counters.read_index_reads)
+    );
     let [log, state] = node.store().summary();
     let _ = writeln!(text, "storage: log {log}");
     let _ = writeln!(text, "storage: state {state}");

@@ -100,16 +100,6 @@ use replication::types::Raft;
 use replication::types::term_of;
 use replication::vote_gate::VoteGate;
 
-/// The share of the leader lease (openraft's: `election_max_ms`, the time voters refuse other
-/// candidates after hearing from the leader) that a lease read relies on. The voters count
-/// their refusal from when they hear the leader and the leader counts its lease from when it
-/// sent, on different machines' monotonic clocks: with the whole lease, the margin was one
-/// one-way delay, which a small difference of clock rates (NTP slews them by up to 500 ppm)
-/// or scheduling could eat (a review, 2026-12-07). A fifth of an election timeout (200 ms by
-/// default) is far above both; a leader heartbeats every `heartbeat_ms`, so its lease stays
-/// fresh under load. Not shown by a test: turmoil's hosts share one clock.
-pub const LEASE_READ_SHARE_PERCENT: u32 = 80;
-
 /// How long a new leader waits before it reads its prepared transactions again after a failed
 /// read (`Shard::become_ready`; a failed read is an I/O error, logged each time).
 pub const READY_READ_RETRY: Duration = Duration::from_secs(1);
@@ -1371,19 +1361,32 @@ impl Shard {
 
     /// The term in which this node still leads its group, if it does: confirmed by its lease
     /// when that is valid (no message: a quorum acknowledged a heartbeat sent less than
-    /// [`LEASE_READ_SHARE_PERCENT`] of a lease ago, and followers refuse to elect anyone else
-    /// for a whole lease after hearing from it), else by a ReadIndex round.
+    /// `lease_read_percent` of a lease ago, and followers refuse to elect anyone else for a
+    /// whole lease after hearing from it), else by a ReadIndex round; always by a ReadIndex
+    /// round when lease reads are off (`lease_read_percent = 0`).
     async fn confirmed_term(&self) -> Option<u64> {
-        // Bounded as the ReadIndex round is: a lease read waits for the apply to catch up,
-        // which a stalled state writer would make last for ever.
-        let deadline = Timing::ms(self.timing().rpc_ms);
-        let lease = lease_read(Timing::ms(self.timing().election_max_ms));
-        let lease = tokio::time::timeout(deadline, self.raft.ensure_linearizable(lease)).await;
-        match lease {
-            Ok(Ok(read)) => Some(term_of(read.log_id())),
-            Ok(Err(_)) => self.read_index_term().await,
-            Err(_) => None,
+        let counters = &self.ctx.counters;
+        let percent = self.timing().lease_read_percent;
+        if percent > 0 {
+            // Bounded as the ReadIndex round is: a lease read waits for the apply to catch up,
+            // which a stalled state writer would make last for ever.
+            let deadline = Timing::ms(self.timing().rpc_ms);
+            let lease = lease_read(Timing::ms(self.timing().election_max_ms), percent);
+            let lease = tokio::time::timeout(deadline, self.raft.ensure_linearizable(lease)).await;
+            match lease {
+                Ok(Ok(read)) => {
+                    Counters::bump(&counters.lease_reads);
+                    return Some(term_of(read.log_id()));
+                }
+                Ok(Err(_)) => {}
+                Err(_) => return None,
+            }
         }
+        let term = self.read_index_term().await;
+        if term.is_some() {
+            Counters::bump(&counters.read_index_reads);
+        }
+        term
     }
 
     /// The term of this node's leadership if a ReadIndex round confirms it within `rpc_ms`
@@ -2327,9 +2330,11 @@ impl Shard {
     }
 }
 
-/// A lease read that relies on [`LEASE_READ_SHARE_PERCENT`] of a leader lease of `lease`, and
-/// fails at once (no wait) when no quorum acknowledged a heartbeat sent within it.
-fn lease_read(lease: Duration) -> LinearizerOption {
-    let relied_on = lease * LEASE_READ_SHARE_PERCENT / 100;
+/// A lease read that relies on `percent` of a leader lease of `lease` (`lease_read_percent`,
+/// [`crate::config::LEASE_READ_PERCENT_DEFAULT`]), and fails at once (no wait) when no quorum
+/// acknowledged a heartbeat sent within it.
+fn lease_read(lease: Duration, percent: u64) -> LinearizerOption {
+    debug_assert!(percent <= crate::config::LEASE_READ_PERCENT_MAX, "validated");
+    let relied_on = lease * percent as u32 / 100;
     LinearizerOption::new(Some(relied_on), false).with_wait_timeout(Duration::ZERO)
 }
