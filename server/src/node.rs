@@ -542,7 +542,14 @@ impl Node {
             &self.ctx.topology.handshake_shape(&self.ctx.config.timing),
         );
         let peer = InterceptedService::new(peer, admission);
+        // A connection's calls in flight at once, as a Session stream's requests: HTTP/2
+        // streams past it wait at the client (tonic's default is no limit, so a client's
+        // unary calls could hold as many lock waits and unsent replies as it liked). A node's
+        // own connections carry a Mux stream and its snapshot transfers, far below it.
+        let streams =
+            u32::try_from(self.ctx.config.limits.session_requests_max).unwrap_or(u32::MAX);
         tonic::transport::Server::builder()
+            .max_concurrent_streams(Some(streams))
             .http2_keepalive_interval(Some(Duration::from_millis(500)))
             .http2_keepalive_timeout(Some(Duration::from_secs(1)))
             .tcp_nodelay(true)

@@ -57,6 +57,9 @@ pub const LOG_TAIL_LINES: usize = 60;
 pub const PROBE_KEYS: [&str; 4] = ["E~probe", "U~probe", "j~probe", "z~probe"];
 /// Deadline of one probe read (the client's own retry loop is much longer).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// A raw gRPC client's connection to a running node must be made within this
+/// ([`Cluster::kv_client`]).
+const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 
 /// One node of the cluster.
 struct NodeProcess {
@@ -517,8 +520,10 @@ impl Cluster {
         id: u64,
     ) -> proto::kv::kv_client::KvClient<tonic::transport::Channel> {
         let addr = format!("http://{}", self.addr(id));
-        proto::kv::kv_client::KvClient::connect(addr)
+        let connect = proto::kv::kv_client::KvClient::connect(addr);
+        tokio::time::timeout(CONNECT_WITHIN, connect)
             .await
+            .unwrap_or_else(|_| panic!("no connection to node {id} within {CONNECT_WITHIN:?}"))
             .unwrap_or_else(|e| panic!("connect to node {id}: {e}"))
     }
 

@@ -822,6 +822,47 @@ async fn a_session_stream_has_at_most_its_limit_of_requests_in_flight() {
     }
 }
 
+/// A client connection has at most `session_requests_max` calls in flight at a time too (HTTP/2
+/// streams; tonic's default was no limit): with a limit of 100, 150 unary READs of a locked key
+/// sent at once on one connection wait 100 at a time, and all are answered once the lock goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_has_at_most_its_limit_of_calls_in_flight() {
+    const SENT: usize = 150;
+    const IN_FLIGHT_MAX: usize = 100;
+    let config = format!("[limits]\nsession_requests_max = {IN_FLIGHT_MAX}\n");
+    let cluster = Cluster::builder().config(&config).start().await;
+    let client = cluster.client().await;
+    let mut holder = client.begin().await.expect("BEGIN");
+    holder.get_for_update("Held").await.expect("READ FOR UPDATE");
+
+    // One connection (a channel's clones share it), one unary READ per task.
+    let kv = cluster.kv_client(1).await;
+    let reads: Vec<_> = (0..SENT)
+        .map(|_| {
+            let mut kv = kv.clone();
+            tokio::spawn(async move {
+                let read = proto::kv::ReadRequest { key: "Held".into(), ..Default::default() };
+                kv.read(read).await
+            })
+        })
+        .collect();
+    cluster
+        .until_lock_waits("the connection's reads waiting", Duration::from_secs(8), |waits| {
+            waits >= IN_FLIGHT_MAX
+        })
+        .await;
+    let waits: usize = cluster.statuses().await.values().flatten().map(|s| s.lock_waits).sum();
+    assert_eq!(waits, IN_FLIGHT_MAX, "no more than the limit at once");
+    holder.abort().await.expect("ABORT");
+    for read in reads {
+        let read = tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("every read is answered")
+            .expect("the task ran");
+        assert!(read.is_ok(), "{read:?}");
+    }
+}
+
 /// ABORT of a transaction that committed is refused (FAILED_PRECONDITION): an OK would say
 /// nothing of it took effect. Until 2026-12-06 it answered OK (a review found it). ABORT of an
 /// aborted transaction still answers OK (idempotent).
