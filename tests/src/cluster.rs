@@ -7,8 +7,9 @@
 //!     node-2/  node-2.log  ...
 //! ```
 //!
-//! Ports are picked free by binding port 0 on 127.0.0.1 (all of them held at once, so they
-//! differ) and are kept for the life of the cluster: a restarted node listens where it did, as
+//! Ports are drawn at random below the kernel's range of outgoing connections' source ports and
+//! checked free by binding them on 127.0.0.1 (all of them held at once, so they differ); they
+//! are kept for the life of the cluster: a restarted node listens where it did, as
 //! its peers expect. Nodes are killed with SIGKILL (`Child::kill` on Unix), never asked to stop,
 //! so every restart is a crash recovery.
 //!
@@ -60,6 +61,12 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// A raw gRPC client's connection to a running node must be made within this
 /// ([`Cluster::kv_client`]).
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
+/// Where nodes' ports are drawn from: below Linux's default range of source ports for outgoing
+/// connections (`/proc/sys/net/ipv4/ip_local_port_range`, 32768-60999), so that no connection
+/// takes a node's port while the node is down.
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+/// Draws of a port that is in use before [`free_ports`] gives up.
+const PORT_ATTEMPTS_MAX: u64 = 1_000;
 
 /// One node of the cluster.
 struct NodeProcess {
@@ -179,11 +186,26 @@ impl ClusterBuilder {
     }
 }
 
-/// Free loopback ports, distinct (all listeners are held until every port is chosen).
+/// Free loopback ports, distinct (all listeners are held until every port is chosen), drawn
+/// at random from [`PORTS`], below the kernel's range for outgoing connections' source ports.
+/// Port 0 chose from that range, so a port could be taken by any test's outgoing connection
+/// between its choice and its node's bind, or while its node was down between a kill and a
+/// restart: the node then exited "address in use", and the test failed for nothing.
 fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port"))
-        .collect();
+    use std::hash::BuildHasher as _;
+    let random = std::collections::hash_map::RandomState::new();
+    let mut listeners: Vec<TcpListener> = Vec::with_capacity(count);
+    for attempt in 0u64.. {
+        if listeners.len() == count {
+            break;
+        }
+        assert!(attempt < PORT_ATTEMPTS_MAX, "no free loopback port in {PORTS:?}");
+        let offset = random.hash_one((std::process::id(), attempt)) % PORTS.len() as u64;
+        let port = PORTS.start + offset as u16;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            listeners.push(listener);
+        }
+    }
     listeners.iter().map(|l| l.local_addr().expect("a bound address").port()).collect()
 }
 
