@@ -14,7 +14,8 @@
 //! - [`kvsh`]: `kvsh -c`/`-f` runs, and interactive sessions driven line by line through
 //!   standard input, for interleaving several sessions.
 //! - [`placement`]: beginning a transaction on a chosen coordinator node.
-//! - [`poll`]: waiting for a condition with a deadline (never a bare sleep as synchronization).
+//! - [`poll`]: waiting for a condition with a deadline (never a bare sleep as synchronization),
+//!   and a deadline for one answer of a raw gRPC stream ([`within`]).
 //! - [`keys`]: keys that land in each shard of the default 4-shard map.
 //!
 //! Timing rules the tests follow: every wait for something to happen polls a condition under a
@@ -35,6 +36,7 @@ pub use cluster::ClusterBuilder;
 pub use kvsh::KvshOutput;
 pub use kvsh::KvshSession;
 pub use poll::eventually;
+pub use poll::within;
 
 /// A stored value as text (the tests store UTF-8 text only).
 pub fn text(value: Option<Vec<u8>>) -> Option<String> {

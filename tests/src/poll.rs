@@ -28,3 +28,16 @@ where
         tokio::time::sleep(POLL_PERIOD).await;
     }
 }
+
+/// How long a test waits for one answer on a raw gRPC call or stream, which has no deadline of
+/// its own ([`within`]).
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(20);
+
+/// `future`'s output, if it ends within [`ANSWER_WITHIN`]; else the test fails, naming `what`
+/// (a raw stream's read, or a call made without the client library's deadlines, would
+/// otherwise hang the test until the runner's own limit).
+pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(ANSWER_WITHIN, future)
+        .await
+        .unwrap_or_else(|_| panic!("no {what} within {ANSWER_WITHIN:?}"))
+}

@@ -1065,7 +1065,7 @@ async fn raw_requests_that_name_no_consistency_or_do_not_decode_are_refused() {
         .into_inner();
     let answer = |response: Option<proto::kv::SessionResponse>| response.and_then(|r| r.response);
     let Some(proto::kv::session_response::Response::Begin(begun)) =
-        answer(responses.message().await.expect("BEGIN answered"))
+        answer(e2e::within("answer to BEGIN", responses.message()).await.expect("BEGIN answered"))
     else {
         panic!("BEGIN answered with a handle");
     };
@@ -1079,7 +1079,8 @@ async fn raw_requests_that_name_no_consistency_or_do_not_decode_are_refused() {
     frames
         .unbounded_send(RawFrame { id: Some(2), write: Some(write), ..RawFrame::default() })
         .expect("queued");
-    let written = answer(responses.message().await.expect("WRITE answered"));
+    let written =
+        answer(e2e::within("answer to WRITE", responses.message()).await.expect("WRITE answered"));
     assert!(
         matches!(written, Some(proto::kv::session_response::Response::Write(_))),
         "{written:?}"
@@ -1087,7 +1088,7 @@ async fn raw_requests_that_name_no_consistency_or_do_not_decode_are_refused() {
 
     let garbage = RawFrame { id: Some(3), read_as_a_number: Some(7), ..RawFrame::default() };
     frames.unbounded_send(garbage).expect("queued");
-    let end = responses.message().await;
+    let end = e2e::within("end of the stream", responses.message()).await;
     assert!(
         matches!(&end, Err(status) if status.code() == tonic::Code::Internal),
         "the stream ends with the decoding error: {end:?}"
@@ -1113,7 +1114,7 @@ async fn raw_requests_that_name_no_consistency_or_do_not_decode_are_refused() {
         .await
         .expect("opened")
         .into_inner();
-    let end = responses.message().await;
+    let end = e2e::within("end of the stream", responses.message()).await;
     assert!(
         matches!(&end, Err(status) if status.code() == tonic::Code::InvalidArgument),
         "a request with id 0 ends the stream: {end:?}"

@@ -667,7 +667,10 @@ async fn sigterm_stops_a_node_whose_client_stopped_reading() {
     let mut answers = kv.session(requests).await.expect("a session").into_inner();
     // One answer read: the node is answering the session's reads, whose 15 MiB left fill the
     // stream's window (2 MiB) and stay queued there, unread, from now on.
-    let first = answers.message().await.expect("an answer").expect("the stream is open");
+    let first = e2e::within("answer", answers.message())
+        .await
+        .expect("an answer")
+        .expect("the stream is open");
     assert!((1..=16).contains(&first.id), "an answer to one of the reads: {}", first.id);
     let status = cluster.terminate(victim, STOP_WITHIN).await;
     assert!(

@@ -598,7 +598,10 @@ async fn a_commit_sent_just_before_its_stream_closes_runs_to_its_end() {
     let mut responses = kv.session(outbound).await.expect("a session").into_inner();
     let mut next = async |request: SessionRequest| {
         requests.send(request).await.expect("send");
-        let response = responses.next().await.expect("an answer").expect("the stream goes on");
+        let response = e2e::within("answer", responses.next())
+            .await
+            .expect("an answer")
+            .expect("the stream goes on");
         response.response.expect("a response")
     };
     let begin = Call::Begin(proto::kv::BeginRequest::default());
@@ -623,7 +626,10 @@ async fn a_commit_sent_just_before_its_stream_closes_runs_to_its_end() {
     let client = cluster.client().await;
     let value = text(client.get("Closing").await.expect("READ"));
     assert_eq!(value.as_deref(), Some("v"), "the commit received ran to its end");
-    let answered = responses.next().await.expect("END's answer").expect("a response");
+    let answered = e2e::within("answer to END", responses.next())
+        .await
+        .expect("END's answer")
+        .expect("a response");
     assert!(matches!(answered.response, Some(Answer::Commit(_))), "{answered:?}");
 }
 
@@ -648,7 +654,10 @@ async fn a_stream_closed_during_a_lock_wait_aborts_its_transaction_as_retryable(
     let mut responses = kv.session(outbound).await.expect("a session").into_inner();
     let begin = Call::Begin(proto::kv::BeginRequest::default());
     requests.send(SessionRequest { id: 1, request: Some(begin) }).await.expect("send BEGIN");
-    let answer = responses.next().await.expect("an answer").expect("the stream goes on");
+    let answer = e2e::within("answer to BEGIN", responses.next())
+        .await
+        .expect("an answer")
+        .expect("the stream goes on");
     let Some(Answer::Begin(begun)) = answer.response else { panic!("BEGIN failed: {answer:?}") };
     let write = Call::Write(proto::kv::WriteRequest {
         txn: begun.txn,
