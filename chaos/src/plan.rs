@@ -130,6 +130,10 @@ pub const BITFLIP_SHARE: f64 = 0.3;
 pub const KILL_SHARE: f64 = 0.5;
 /// The share of runs whose nemesis also restarts nodes cleanly ([`FaultKind::Restart`]).
 pub const RESTART_SHARE: f64 = 0.4;
+/// The share of seeds whose nodes run with lease reads off ([`Plan::lease_reads`]; since
+/// 2026-12-08, drawn after everything else, so that every other draw of a seed stayed what it
+/// was): the ReadIndex path that `lease_read_percent = 0` makes the only one.
+pub const LEASE_READS_OFF_SHARE: f64 = 0.25;
 
 /// One run's plan.
 #[derive(Clone, Debug)]
@@ -163,6 +167,10 @@ pub struct Plan {
     /// How long an fsync takes on the simulated disks (real disks: well under a millisecond
     /// to over ten).
     pub fsync: Duration,
+    /// False when the nodes run with lease reads off (`lease_read_percent = 0`: every read
+    /// through a leader confirms by a ReadIndex round), in [`LEASE_READS_OFF_SHARE`] of the
+    /// seeds.
+    pub lease_reads: bool,
 }
 
 impl Plan {
@@ -213,6 +221,7 @@ impl Plan {
             } else {
                 rng.random_range(300..=12_000)
             }),
+            lease_reads: true,
         };
         if exposing.is_none() && rng.random_bool(DISK_FAILURE_SHARE) {
             plan.faults.push(FaultKind::DiskFailure);
@@ -233,6 +242,7 @@ impl Plan {
         if exposing.is_none() && rng.random_bool(RESTART_SHARE) {
             plan.faults.push(FaultKind::Restart);
         }
+        plan.lease_reads = !rng.random_bool(LEASE_READS_OFF_SHARE);
         plan
     }
 }

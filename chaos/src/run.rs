@@ -85,6 +85,9 @@ pub fn run(plan: &Plan) -> RunReport {
     server::peer::caller::duplicate_calls(plan.duplicate_every, plan.duplicate_late_ms);
     let mut spec = ClusterSpec::new(plan.seed, plan.nodes);
     spec.fsync = plan.fsync;
+    if !plan.lease_reads {
+        spec.timing.lease_read_percent = 0;
+    }
     let mut cluster = SimCluster::new(spec);
     let peers = (1..=plan.nodes).map(|id| (id, node_addr(id))).collect();
     let topology = Topology::new(peers, cluster.spec.shards);

@@ -36,10 +36,11 @@ pub struct Counters {
     pub aborted: AtomicU64,
     /// One-statement transactions run again by this node after a deadlock chose them.
     pub runs_again: AtomicU64,
-    /// Reads whose leader confirmed its leadership by its lease (no message).
+    /// Reads whose leader confirmed its leadership by its lease (no message): one-statement
+    /// reads and read-only participants' votes (`Shard::confirmed_term`), confirmed.
     pub lease_reads: AtomicU64,
-    /// Reads whose leader confirmed its leadership by a ReadIndex round (its lease had lapsed,
-    /// or lease reads are off: `lease_read_percent = 0`).
+    /// The same, confirmed by a ReadIndex round (the lease had lapsed, or lease reads are off:
+    /// `lease_read_percent = 0`). A new leader's and a record lookup's own rounds not counted.
     pub read_index_reads: AtomicU64,
 }
 

@@ -69,6 +69,10 @@ pub const WAL_CHECK_EVERY: Duration = Duration::from_secs(5);
 pub const WAL_SEGMENTS_KEPT: usize = 4;
 /// Entries per AppendEntries message at most.
 pub const APPEND_ENTRIES_MAX: u64 = 256;
+/// The fewest calls in flight at once a connection to this node may have (HTTP/2
+/// `max_concurrent_streams`, otherwise `session_requests_max`): room for what a connection
+/// carries besides a client's own calls (see [`Node::router`]).
+pub const CONNECTION_STREAMS_MIN: usize = 64;
 
 /// What differs between production and the simulation.
 pub struct StartOptions {
@@ -544,10 +548,12 @@ impl Node {
         let peer = InterceptedService::new(peer, admission);
         // A connection's calls in flight at once, as a Session stream's requests: HTTP/2
         // streams past it wait at the client (tonic's default is no limit, so a client's
-        // unary calls could hold as many lock waits and unsent replies as it liked). A node's
-        // own connections carry a Mux stream and its snapshot transfers, far below it.
-        let streams =
-            u32::try_from(self.ctx.config.limits.session_requests_max).unwrap_or(u32::MAX);
+        // unary calls could hold as many lock waits and unsent replies as it liked). At least
+        // CONNECTION_STREAMS_MIN whatever `session_requests_max` says: a node's connection to
+        // another carries its Mux stream (two for a moment after a break) and its snapshot
+        // transfers, and a client's carries its Session stream and its Topology and STATUS calls.
+        let limit = self.ctx.config.limits.session_requests_max.max(CONNECTION_STREAMS_MIN);
+        let streams = u32::try_from(limit).unwrap_or(u32::MAX);
         tonic::transport::Server::builder()
             .max_concurrent_streams(Some(streams))
             .http2_keepalive_interval(Some(Duration::from_millis(500)))

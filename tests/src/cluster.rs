@@ -67,6 +67,10 @@ const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 const PORTS: std::ops::Range<u16> = 20_000..32_000;
 /// Draws of a port that is in use before [`free_ports`] gives up.
 const PORT_ATTEMPTS_MAX: u64 = 1_000;
+/// Every port [`free_ports`] has handed out in this process (tests in one process may run
+/// clusters side by side under `cargo test`).
+static HANDED_OUT: Mutex<std::collections::BTreeSet<u16>> =
+    Mutex::new(std::collections::BTreeSet::new());
 
 /// One node of the cluster.
 struct NodeProcess {
@@ -202,10 +206,19 @@ fn free_ports(count: usize) -> Vec<u16> {
         assert!(attempt < PORT_ATTEMPTS_MAX, "no free loopback port in {PORTS:?}");
         let offset = random.hash_one((std::process::id(), attempt)) % PORTS.len() as u64;
         let port = PORTS.start + offset as u16;
+        // Never one this process handed out already: its node may be down (killed, or held
+        // back by `ClusterBuilder::held`) with the port unbound, yet it is still that node's.
+        if HANDED_OUT.lock().expect("ports lock").contains(&port) {
+            continue;
+        }
         if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
             listeners.push(listener);
         }
     }
+    HANDED_OUT
+        .lock()
+        .expect("ports lock")
+        .extend(listeners.iter().map(|l| l.local_addr().expect("a bound address").port()));
     listeners.iter().map(|l| l.local_addr().expect("a bound address").port()).collect()
 }
 

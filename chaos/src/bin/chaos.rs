@@ -62,10 +62,11 @@ fn line(report: &RunReport) -> String {
     let aborts: Vec<String> =
         stats.aborted.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
     format!(
-        "seed {}: nodes={} clients={} faults=[{}] committed={} aborted={} ({}) unknown={} (forgotten {}) registers=[{}] sim={:.1}s wall={:.1}s trace={:016x}",
+        "seed {}: nodes={} clients={}{} faults=[{}] committed={} aborted={} ({}) unknown={} (forgotten {}) registers=[{}] sim={:.1}s wall={:.1}s trace={:016x}",
         report.plan.seed,
         report.plan.nodes,
         report.plan.clients,
+        if report.plan.lease_reads { "" } else { " lease-reads=off" },
         report.faults,
         stats.committed,
         stats.aborted_total(),

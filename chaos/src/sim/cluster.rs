@@ -66,9 +66,6 @@ pub type TransferRequests = Arc<Mutex<Vec<(ShardId, NodeId)>>>;
 /// The shards of a [`ClusterSpec::new`] cluster.
 pub const SHARDS: u32 = 4;
 
-/// One seed in this many runs its nodes with lease reads off ([`ClusterSpec::new`]).
-pub const LEASE_READS_OFF_EVERY: u64 = 4;
-
 /// What to build.
 #[derive(Clone, Debug)]
 pub struct ClusterSpec {
@@ -87,18 +84,13 @@ pub struct ClusterSpec {
 }
 
 impl ClusterSpec {
-    /// A spec with the simulation's usual settings; one seed in [`LEASE_READS_OFF_EVERY`] runs
-    /// with lease reads off (`lease_read_percent = 0`: every leader read a ReadIndex round).
+    /// A spec with the simulation's usual settings.
     pub fn new(seed: u64, nodes: u64) -> ClusterSpec {
-        let mut timing = sim_timing();
-        if seed % LEASE_READS_OFF_EVERY == LEASE_READS_OFF_EVERY - 1 {
-            timing.lease_read_percent = 0;
-        }
         ClusterSpec {
             seed,
             nodes,
             shards: SHARDS,
-            timing,
+            timing: sim_timing(),
             latency: (Duration::from_millis(1), Duration::from_millis(5)),
             fsync: Duration::from_millis(1),
         }
