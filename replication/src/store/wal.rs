@@ -166,11 +166,25 @@ impl RecoveredLog {
                         expected as i64 - 1
                     )));
                 }
+                // The writer appends only the next index, and openraft truncates before it
+                // writes an index again (a Truncate record): an entry at or below the last one
+                // without it is damage (a segment lost from the middle, a misdirected write),
+                // and taking it as a truncation would join two terms' logs (found by a review,
+                // 2026-12-08).
+                if index < expected {
+                    return Err(corrupt(format!(
+                        "entry {index} follows entry {} with no truncation between them",
+                        expected - 1
+                    )));
+                }
                 let entry: Entry = codec::decode(body)?;
                 if entry.log_id().index != index {
                     return Err(corrupt(format!("entry {} stored as {index}", entry.log_id())));
                 }
-                self.entries.split_off(&index);
+                debug_assert!(
+                    self.entries.range(index..).next().is_none(),
+                    "nothing at or past it"
+                );
                 self.entries.insert(index, at);
                 self.last_log = Some(entry.log_id());
             }
@@ -675,6 +689,32 @@ mod tests {
         assert!(error.to_string().contains("entry 5 follows entry 0"), "{error}");
         let segment = dir.file(&segment_name(1)).expect("segment 1");
         assert_eq!(segment.size().expect("len"), torn as u64, "nothing cut from a refused log");
+    }
+
+    #[test]
+    fn an_entry_written_again_without_a_truncation_is_refused() {
+        // Entries 0 and 1, then entry 1 again with no Truncate record before it: what a
+        // segment missing from the middle (holding the truncation) would leave.
+        let mut batch = WalBatch::new(1, 0);
+        batch.buf.extend_from_slice(&SEGMENT_HEADER);
+        batch.push(Kind::Entry, ShardId(0), 0, &codec::encode(&sized_entry(0, 10)));
+        batch.push(Kind::Entry, ShardId(0), 1, &codec::encode(&sized_entry(1, 10)));
+        batch.push(Kind::Entry, ShardId(0), 1, &codec::encode(&sized_entry(1, 10)));
+        let error = Wal::open_with(dir_with_segment(&batch.buf), 4096).err().expect("refused");
+        assert!(
+            error.to_string().contains("entry 1 follows entry 1 with no truncation"),
+            "{error}"
+        );
+        // With the truncation, the same entries replay.
+        let mut batch = WalBatch::new(1, 0);
+        batch.buf.extend_from_slice(&SEGMENT_HEADER);
+        batch.push(Kind::Entry, ShardId(0), 0, &codec::encode(&sized_entry(0, 10)));
+        batch.push(Kind::Entry, ShardId(0), 1, &codec::encode(&sized_entry(1, 10)));
+        let after: Option<LogId> = Some(sized_entry(0, 10).log_id());
+        batch.push(Kind::Truncate, ShardId(0), 1, &codec::encode(&after));
+        batch.push(Kind::Entry, ShardId(0), 1, &codec::encode(&sized_entry(1, 10)));
+        let (_, _, logs) = Wal::open_with(dir_with_segment(&batch.buf), 4096).expect("replays");
+        assert_eq!(logs[&ShardId(0)].entries.len(), 2);
     }
 
     /// Segment 1 of a fresh directory holding `bytes` (a crash left it as the last segment).
