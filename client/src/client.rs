@@ -70,6 +70,10 @@ pub const RETRY_PAUSE_MIN: Duration = Duration::from_millis(5);
 pub const RETRY_PAUSE_MAX: Duration = Duration::from_millis(500);
 /// Rounds over all nodes for a request that found no node reachable (within its deadline).
 pub const UNREACHABLE_ROUNDS_MAX: usize = 20;
+/// A request with effect is sent to another node only while at least this share (1/N) of its
+/// deadline is left: sent with almost nothing left, it would time out and end `Unknown` where
+/// giving up before sending ends with the last error, which says nothing happened.
+pub const EFFECT_RESEND_LEFT_DIVISOR: u32 = 4;
 /// [`Client::txn_status`] gives up after this many request deadlines in all (an END whose
 /// outcome it could not learn then answers "unknown"; asking again later may learn it).
 pub const TXN_STATUS_TIMEOUTS: u32 = 2;
@@ -476,13 +480,19 @@ impl Client {
     {
         // One deadline for the whole request, however many nodes it tries.
         let deadline = tokio::time::Instant::now() + self.inner.timeout;
+        let resend_left_min = self.inner.timeout / EFFECT_RESEND_LEFT_DIVISOR;
         let mut last = Error::Unavailable("no node reachable".into());
+        let mut tried = false;
         for round in 0..UNREACHABLE_ROUNDS_MAX {
             for addr in self.route(key, leader_first) {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                if left.is_zero() {
+                // `last` says nothing happened (the request was not sent, or was refused
+                // before it took effect): a write tried again with little time left would
+                // more likely end unknown (a review of the client, 2026-12-08).
+                if left.is_zero() || (effect && tried && left < resend_left_min) {
                     return Err(last);
                 }
+                tried = true;
                 match tokio::time::timeout(left, send(self.kv(&addr))).await {
                     Ok(Ok(response)) => return Ok(response.into_inner()),
                     Ok(Err(status)) => {

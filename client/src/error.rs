@@ -41,7 +41,9 @@ pub enum Error {
     NotAllowed(String),
     /// No such open transaction.
     NotFound(String),
-    /// No node answered in time; the request had no effect.
+    /// No node answered in time; the request had no effect. (A statement of an open
+    /// transaction that got no answer may have run, but its transaction is then aborted and
+    /// can no longer commit: `Transaction` answers every later statement with that abort.)
     Unavailable(String),
     /// The outcome of a write or commit is unknown (it may or may not have applied).
     Unknown(String),
