@@ -33,6 +33,25 @@ pub trait LogFile: Send + Sync + std::fmt::Debug {
     fn allocate(&self, len: u64) -> io::Result<()>;
     /// Makes every write so far durable (`fdatasync`).
     fn sync_data(&self) -> io::Result<()>;
+    /// Drops what the operating system caches of the file and the disk already holds, so that
+    /// what is read next comes from the disk ([`drop_cached_pages`]). Best effort: nothing
+    /// where there is no such cache.
+    fn drop_cached(&self) {}
+}
+
+/// Drops the pages of `file` that the kernel caches and that hold no unwritten data, so that
+/// what is read next comes from the disk. After a failed `fsync` Linux marks the pages it could
+/// not write clean, and a later read of the file (by the node started again after it stopped
+/// on the error) returns them as if they were on disk, while the disk holds something older
+/// (PostgreSQL's "fsyncgate", 2018): the node would count entries the disk never had, and
+/// help commit them (found by a review of recovery, 2026-12-08). Called on every file of the
+/// log and of the databases before a start reads them. Dirty pages (a killed process's writes
+/// not flushed yet) stay: the kernel still writes them. Best effort: a failure is logged, as
+/// it only leaves the cache as it was.
+pub fn drop_cached_pages(file: &std::fs::File, what: &Path) {
+    if let Err(error) = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed) {
+        tracing::warn!(file = %what.display(), %error, "could not drop the file's cached pages");
+    }
 }
 
 /// The directory of the log's files.
@@ -74,6 +93,10 @@ impl LogFile for std::fs::File {
 
     fn sync_data(&self) -> io::Result<()> {
         std::fs::File::sync_data(self)
+    }
+
+    fn drop_cached(&self) {
+        drop_cached_pages(self, Path::new("a WAL segment"));
     }
 }
 

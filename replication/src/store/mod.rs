@@ -137,6 +137,10 @@ impl Databases {
         // review of bad input, 2026-12-05).
         let open = |file: &str, builder: &mut redb::Builder| {
             let path = dir.join(file);
+            // Read from the disk, not from pages a failed fsync left cached.
+            if let Ok(existing) = std::fs::File::open(&path) {
+                disk::drop_cached_pages(&existing, &path);
+            }
             builder.create(&path).map_err(|error| match error {
                 redb::DatabaseError::DatabaseAlreadyOpen => {
                     IdentityError::InUse(path.display().to_string())

@@ -383,6 +383,8 @@ impl Wal {
         let mut cut = None;
         for (position, &id) in ids.iter().enumerate() {
             let file = dir.open(&segment_name(id))?;
+            // Read from the disk, not from pages a failed fsync left cached (disk::drop_cached_pages).
+            file.drop_cached();
             let bytes = read_whole(file.as_ref())?;
             let (format, start) = record::segment_format(&bytes).map_err(|bad| match bad {
                 BadStart::Damaged(why) => damaged(format!("segment {id} cannot be read: {why}")),
