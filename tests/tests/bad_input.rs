@@ -762,6 +762,17 @@ async fn ctrl_c_during_end_prints_the_transactions_outcome() {
     assert_eq!(status.success(), line == "COMMITTED", "failed only if aborted: {rest:?}");
 }
 
+/// A cluster whose nodes have a `session_requests_max` of `limit`, and a transaction that holds
+/// the key `Held` exclusively.
+async fn holding_a_key_with_requests_max(limit: usize) -> (Cluster, client::Transaction) {
+    let config = format!("[limits]\nsession_requests_max = {limit}\n");
+    let cluster = Cluster::builder().config(&config).start().await;
+    let client = cluster.client().await;
+    let mut holder = client.begin().await.expect("BEGIN");
+    holder.get_for_update("Held").await.expect("READ FOR UPDATE");
+    (cluster, holder)
+}
+
 /// A node handles at most `session_requests_max` requests of one `Session` stream at a time,
 /// so a client that pipelines requests cannot make it hold an unbounded number of lock waits
 /// and queued replies (found by a review, 2026-12-05): with a limit of 100, 150 READs of a
@@ -773,12 +784,7 @@ async fn a_session_stream_has_at_most_its_limit_of_requests_in_flight() {
     use proto::kv::session_request::Request as Call;
     const SENT: u64 = 150;
     const IN_FLIGHT_MAX: usize = 100;
-    let config = format!("[limits]\nsession_requests_max = {IN_FLIGHT_MAX}\n");
-    let cluster = Cluster::builder().config(&config).start().await;
-    let client = cluster.client().await;
-    let mut holder = client.begin().await.expect("BEGIN");
-    holder.get_for_update("Held").await.expect("READ FOR UPDATE");
-
+    let (cluster, holder) = holding_a_key_with_requests_max(IN_FLIGHT_MAX).await;
     let mut kv = cluster.kv_client(1).await;
     let requests = (1..=SENT).map(|id| SessionRequest {
         id,
@@ -829,12 +835,7 @@ async fn a_session_stream_has_at_most_its_limit_of_requests_in_flight() {
 async fn a_connection_has_at_most_its_limit_of_calls_in_flight() {
     const SENT: usize = 150;
     const IN_FLIGHT_MAX: usize = 100;
-    let config = format!("[limits]\nsession_requests_max = {IN_FLIGHT_MAX}\n");
-    let cluster = Cluster::builder().config(&config).start().await;
-    let client = cluster.client().await;
-    let mut holder = client.begin().await.expect("BEGIN");
-    holder.get_for_update("Held").await.expect("READ FOR UPDATE");
-
+    let (cluster, holder) = holding_a_key_with_requests_max(IN_FLIGHT_MAX).await;
     // One connection (a channel's clones share it), one unary READ per task.
     let kv = cluster.kv_client(1).await;
     let reads: Vec<_> = (0..SENT)
