@@ -367,7 +367,7 @@ async fn append_txn(
                     note_abort(world, &abort);
                 }
                 let _ = txn.abort().await;
-                world.borrow_mut().histories.fail(process, now_ns(), locking);
+                world.borrow_mut().histories.fail_after(process, now_ns(), locking, done);
                 return Ended::Failed;
             }
         };
@@ -388,7 +388,7 @@ async fn append_txn(
                 if let Err(error) = txn.put(&key, encode_list(&list)).await {
                     note_abort(world, &error);
                     let _ = txn.abort().await;
-                    world.borrow_mut().histories.fail(process, now_ns(), locking);
+                    world.borrow_mut().histories.fail_after(process, now_ns(), locking, done);
                     return Ended::Failed;
                 }
                 done.push(op.clone());
@@ -410,14 +410,14 @@ async fn append_txn(
         }
         Err(Error::Unknown(_)) => {
             let mut w = world.borrow_mut();
-            w.histories.info(process, now_ns(), locking);
+            w.histories.info_after(process, now_ns(), locking, done);
             w.unknown.push(Unknown { index: invoke, handle, home, first_key });
             w.stats.unknown += 1;
             Ended::Unknown
         }
         Err(error) => {
             note_abort(world, &error);
-            world.borrow_mut().histories.fail(process, now_ns(), locking);
+            world.borrow_mut().histories.fail_after(process, now_ns(), locking, done);
             Ended::Failed
         }
     }

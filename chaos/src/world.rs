@@ -147,6 +147,22 @@ impl Histories {
         self.all.fail(process, time);
     }
 
+    /// Records a certain failure, with the reads completed before it (`Recorder::fail_after`).
+    pub fn fail_after(&mut self, process: u64, time: u64, locking: bool, completed: Vec<MicroOp>) {
+        if locking {
+            self.locking.fail_after(process, time, completed.clone());
+        }
+        self.all.fail_after(process, time, completed);
+    }
+
+    /// Records an unknown outcome with what the reads saw (the process is then retired).
+    pub fn info_after(&mut self, process: u64, time: u64, locking: bool, completed: Vec<MicroOp>) {
+        if locking {
+            self.locking.info_after(process, time, completed.clone());
+        }
+        self.all.info_after(process, time, completed);
+    }
+
     /// Records an unknown outcome (the process is then retired).
     pub fn info(&mut self, process: u64, time: u64, locking: bool) {
         if locking {

@@ -9,6 +9,13 @@
 //!   element appended by a committed transaction and never read lies after the whole order.
 //! - Committed transactions (`C` in TESTING): `ok` ones, plus `info` ones some `ok` read
 //!   observed. An `info` transaction nobody observed contributes no edges.
+//! - The reads that `fail` and `info` transactions completed before they ended
+//!   (`unfinished_reads`, external ones only: a read after the transaction's own append to the
+//!   key shows that append, which never committed) take part in no dependency, but are still
+//!   reads of the store: each must show only elements committed transactions appended, once
+//!   each, as a prefix of the key's order (aborted-read, garbage-read, duplicate-elements,
+//!   incompatible-order check them too; before 2026-12-08 they were not recorded, and a
+//!   deadlock victim's dirty read passed, found by a review of the checker).
 //!
 //! Transactions are referred to by their position in [`History::txns`] as `u32`.
 
@@ -83,6 +90,9 @@ pub(crate) struct HistoryIndex<'a> {
     pub positions: HashMap<(u32, i64), u32>,
     /// Per key, the reads of ok transactions, in history order.
     pub reads: Vec<Vec<KeyRead<'a>>>,
+    /// Per key, the external reads that fail and info transactions completed, in history
+    /// order (`prefix` against the order of the ok reads).
+    pub unfinished_reads: Vec<Vec<KeyRead<'a>>>,
     /// Per key, whether some read is not a prefix of the version order.
     pub incompatible: Vec<bool>,
 }
@@ -100,6 +110,7 @@ impl<'a> HistoryIndex<'a> {
         let mut ops = Vec::with_capacity(txns.len());
         let mut writers = HashMap::new();
         let mut reads: Vec<Vec<KeyRead<'a>>> = vec![Vec::new(); keys.len()];
+        let mut unfinished_reads: Vec<Vec<KeyRead<'a>>> = vec![Vec::new(); keys.len()];
         for (t, txn) in txns.iter().enumerate() {
             let mut txn_ops = Vec::with_capacity(txn.ops.len());
             let mut appended: Vec<u32> = Vec::new();
@@ -112,6 +123,19 @@ impl<'a> HistoryIndex<'a> {
                         txn_ops.push(Op::Append { key, value: *value });
                     }
                     MicroOp::Read { value, .. } => {
+                        let external = !appended.contains(&key);
+                        if txn.outcome != Outcome::Ok
+                            && external
+                            && let Some(values) = value.as_deref()
+                        {
+                            unfinished_reads[key as usize].push(KeyRead {
+                                txn: t as u32,
+                                op: j as u32,
+                                values,
+                                prefix: true,
+                                external,
+                            });
+                        }
                         let value =
                             if txn.outcome == Outcome::Ok { value.as_deref() } else { None };
                         if let Some(values) = value {
@@ -151,6 +175,9 @@ impl<'a> HistoryIndex<'a> {
                 position_writers
                     .push(writers.get(&(k as u32, *v)).map_or(NO_TXN, |w: &Writer| w.txn));
             }
+            for read in unfinished_reads[k].iter_mut() {
+                read.prefix = order.starts_with(read.values);
+            }
             orders.push(order);
             order_writers.push(position_writers);
         }
@@ -165,6 +192,7 @@ impl<'a> HistoryIndex<'a> {
             order_writers,
             positions,
             reads,
+            unfinished_reads,
             incompatible,
         };
         index.committed = (0..txns.len())
@@ -231,6 +259,12 @@ impl<'a> HistoryIndex<'a> {
             Some(&i) => Prev::Element(order[i as usize - 1]),
             None => order.last().map_or(Prev::Initial, |&p| Prev::Element(p)),
         }
+    }
+
+    /// Every read of key `k` whose elements must be committed appends, each once, in the key's
+    /// order: the ok reads, then the unfinished ones.
+    pub(crate) fn checked_reads(&self, k: usize) -> impl Iterator<Item = &KeyRead<'a>> {
+        self.reads[k].iter().chain(&self.unfinished_reads[k])
     }
 
     /// Returns the number of info transactions some read observed.

@@ -66,6 +66,43 @@ fn g1a_fail_append_observed() {
     }
 }
 
+/// The reads a transaction completed before it failed, or before its outcome became unknown,
+/// are reads of the store too: a deadlock victim that read an aborted append, an element no
+/// one appended, one twice, or a list out of the key's order is caught (before 2026-12-08 the
+/// recorder kept no read of a failed transaction, found by a review of the checker). A read
+/// after the transaction's own append of the key shows that append and is not held to it.
+#[test]
+fn reads_of_transactions_that_failed_or_ended_unknown_are_checked() {
+    let dirty = |h: &mut H| {
+        h.failed(1, "x+1");
+        h.txn(2, "x+2");
+    };
+    let mut h = H::new();
+    dirty(&mut h);
+    h.invoke(3, "x=[] y+1").fail_after(3, "x=[1]");
+    must_find(&h.check(Model::Serializable), K::G1a);
+    let mut h = H::new();
+    dirty(&mut h);
+    h.invoke(3, "x=[] y+1").info_after(3, "x=[1] y+1");
+    must_find(&h.check(Model::Serializable), K::G1a);
+    for (read, kind) in [("x=[2,9]", K::GarbageRead), ("x=[2,2]", K::DuplicateElements)] {
+        let mut h = H::new();
+        dirty(&mut h);
+        h.txn(4, "x=[2]");
+        h.invoke(3, "x=[] y+1").fail_after(3, read);
+        must_find(&h.check(Model::Serializable), kind);
+    }
+    let mut h = H::new();
+    h.txn(1, "x+1").txn(2, "x+2").txn(4, "x=[1,2]");
+    h.invoke(3, "x=[] y+1").fail_after(3, "x=[2]");
+    must_find(&h.check(Model::Serializable), K::IncompatibleOrder);
+    // Its own append, read back before it failed: not a read of the store.
+    let mut h = H::new();
+    h.txn(1, "x+1").txn(4, "x=[1]");
+    h.invoke(3, "x+5 x=[]").fail_after(3, "x+5 x=[1,5]");
+    must_pass(&h.check(Model::Serializable));
+}
+
 #[test]
 fn g1b_intermediate_read() {
     let mut h = H::new();

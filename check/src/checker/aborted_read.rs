@@ -13,10 +13,10 @@ use crate::report::Report;
 
 /// Records every aborted read in `report`, one per (reader, key, failed writer).
 pub(crate) fn check(ix: &HistoryIndex, report: &mut Report) {
-    for (k, key_reads) in ix.reads.iter().enumerate() {
+    for k in 0..ix.reads.len() {
         let first_failed =
             ix.order_writers[k].iter().position(|&w| w != NO_TXN && ix.outcome(w) == Outcome::Fail);
-        for read in key_reads {
+        for read in ix.checked_reads(k) {
             if read.prefix && first_failed.is_none_or(|f| f >= read.values.len()) {
                 continue;
             }

@@ -23,10 +23,10 @@ fn duplicates(values: &[i64]) -> Vec<i64> {
 
 /// Records every read with duplicate elements in `report`.
 pub(crate) fn check(ix: &HistoryIndex, report: &mut Report) {
-    for (k, key_reads) in ix.reads.iter().enumerate() {
+    for k in 0..ix.reads.len() {
         // A prefix of a duplicate-free order is duplicate-free: only scan what can differ.
         let order_clean = duplicates(ix.orders[k]).is_empty();
-        for read in key_reads {
+        for read in ix.checked_reads(k) {
             if read.prefix && order_clean {
                 continue;
             }

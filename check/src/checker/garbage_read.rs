@@ -8,9 +8,9 @@ use crate::report::Report;
 
 /// Records every read of a never-appended element in `report`.
 pub(crate) fn check(ix: &HistoryIndex, report: &mut Report) {
-    for (k, key_reads) in ix.reads.iter().enumerate() {
+    for k in 0..ix.reads.len() {
         let first_garbage = ix.order_writers[k].iter().position(|&w| w == NO_TXN);
-        for read in key_reads {
+        for read in ix.checked_reads(k) {
             if read.prefix && first_garbage.is_none_or(|g| g >= read.values.len()) {
                 continue;
             }

@@ -13,13 +13,14 @@ use crate::report::Report;
 /// distinct list read.
 pub(crate) fn check(ix: &HistoryIndex, report: &mut Report) {
     for (k, key_reads) in ix.reads.iter().enumerate() {
-        if !ix.incompatible[k] {
+        let unfinished_off = ix.unfinished_reads[k].iter().any(|r| !r.prefix);
+        if !ix.incompatible[k] && !unfinished_off {
             continue;
         }
         let order = ix.orders[k];
         let Some(longest) = key_reads.iter().find(|r| r.values == order) else { continue };
         let mut reported: BTreeSet<&[i64]> = BTreeSet::new();
-        for read in key_reads {
+        for read in ix.checked_reads(k) {
             if read.prefix || !reported.insert(read.values) {
                 continue;
             }

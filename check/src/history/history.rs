@@ -129,9 +129,9 @@ impl History {
                         Outcome::from_event(event.kind).expect("a completion is never an invoke");
                     txn.completion_index = Some(event.index);
                     txn.completion_time = event.time;
-                    if event.kind == EventType::Ok {
-                        txn.ops = event.value.clone();
-                    }
+                    // A fail or info completion may carry the reads done before it ended
+                    // (`Recorder::fail_after`), otherwise it repeats the invoke.
+                    txn.ops = event.value.clone();
                 }
             }
         }

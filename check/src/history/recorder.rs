@@ -73,6 +73,37 @@ impl Recorder {
         self.record(process, time, EventType::Info, ops)
     }
 
+    /// [`Recorder::fail`], with what the transaction's reads saw before it ended: `completed`
+    /// repeats the first micro-ops of its invoke, reads filled in (the rest stay unknown).
+    /// The checker holds those reads to what any read must show (only committed appends, in
+    /// order), though they take part in no dependency.
+    ///
+    /// Panics if `completed` is longer than the invoke or does not repeat its micro-ops.
+    pub fn fail_after(&mut self, process: u64, time: u64, completed: Vec<MicroOp>) -> u64 {
+        let ops = self.completed_ops(process, completed);
+        self.record(process, time, EventType::Fail, ops)
+    }
+
+    /// [`Recorder::info`], with what the transaction's reads saw ([`Recorder::fail_after`]).
+    pub fn info_after(&mut self, process: u64, time: u64, completed: Vec<MicroOp>) -> u64 {
+        let ops = self.completed_ops(process, completed);
+        self.record(process, time, EventType::Info, ops)
+    }
+
+    /// The pending invoke's micro-ops of `process`, its first ones replaced by `completed`
+    /// (the validator checks that they repeat them).
+    fn completed_ops(&self, process: u64, completed: Vec<MicroOp>) -> Vec<MicroOp> {
+        let mut ops = self.pending_ops(process);
+        assert!(
+            completed.len() <= ops.len(),
+            "{} micro-ops completed of an invoke of {}",
+            completed.len(),
+            ops.len()
+        );
+        ops.splice(..completed.len(), completed);
+        ops
+    }
+
     /// Returns the events recorded so far.
     pub fn events(&self) -> &[Event] {
         &self.events
@@ -144,6 +175,25 @@ mod tests {
         recorder.info(1, 40);
         let text = recorder.to_jsonl();
         assert!(text.contains(r#"{"index":3,"time":40,"process":1,"type":"info","f":"txn","value":[["append",7,2],["r","y",null]]}"#), "{text}");
+        assert_eq!(History::parse_jsonl(&text).expect("valid"), recorder.history());
+    }
+
+    #[test]
+    fn a_failed_transaction_keeps_the_reads_it_completed() {
+        let mut recorder = Recorder::new();
+        recorder.invoke(
+            1,
+            10,
+            vec![MicroOp::read("x"), MicroOp::append("x", 1), MicroOp::read("y")],
+        );
+        recorder.fail_after(1, 20, vec![MicroOp::read_result("x", vec![4])]);
+        let text = recorder.to_jsonl();
+        assert!(
+            text.contains(
+                r#""type":"fail","f":"txn","value":[["r","x",[4]],["append","x",1],["r","y",null]]"#
+            ),
+            "{text}"
+        );
         assert_eq!(History::parse_jsonl(&text).expect("valid"), recorder.history());
     }
 

@@ -91,6 +91,21 @@ impl H {
         self
     }
 
+    /// Completes process `p`'s pending txn as fail, with the reads of `text` (the first
+    /// micro-ops of its invoke) completed before it ended.
+    pub fn fail_after(&mut self, p: u64, text: &str) -> &mut H {
+        let t = self.tick();
+        self.recorder.fail_after(p, t, ops(text));
+        self
+    }
+
+    /// Completes process `p`'s pending txn as info, with the reads of `text`.
+    pub fn info_after(&mut self, p: u64, text: &str) -> &mut H {
+        let t = self.tick();
+        self.recorder.info_after(p, t, ops(text));
+        self
+    }
+
     /// Completes process `p`'s pending txn as info.
     pub fn info(&mut self, p: u64) -> &mut H {
         let t = self.tick();
