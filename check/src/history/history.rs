@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::io::BufRead;
 
-use super::event::{Event, EventType};
+use super::event::Event;
 use super::history_error::HistoryError;
 use super::txn::{Outcome, Txn};
 use super::validator::{Accepted, Validator};
