@@ -266,6 +266,7 @@ impl World {
         let process = self.new_process();
         self.histories.all.join_session(process, session);
         self.histories.locking.join_session(process, session);
+        self.registers.join_session(process, session);
         process
     }
 

@@ -38,9 +38,12 @@
 //!
 //! A read of a causal session (a snapshot from any replica at or above the session's token; its
 //! writes still go through leaders) may be stale, so stale and non-monotonic reads across
-//! processes do not apply to it. It is checked for the first three, and within its process for
-//! **read-your-writes** (no value certainly older than one the process wrote) and **monotonic
-//! reads** (none certainly older than one the process read before): "certainly older" is the
+//! processes do not apply to it. It is checked for the first three, and within its session
+//! (the processes of one client, which takes a new process after an unknown outcome; a process
+//! that joined no session is a session of its own) for **read-your-writes** (no value
+//! certainly older than one the session wrote) and **monotonic reads** (none certainly older
+//! than one the session read before; across processes since 2026-12-08, found by a review of
+//! the checker): "certainly older" is the
 //! same real-time order of acknowledged writes, which the versions follow, since writes are
 //! linearizable in both modes.
 //!
@@ -91,6 +94,8 @@ pub enum RegisterOutcome {
 pub struct RegisterEvent {
     /// The client process.
     pub process: u64,
+    /// The client session the process belongs to ([`RegisterHistory::join_session`]).
+    pub session: Option<u64>,
     /// The register.
     pub key: String,
     /// The operation.
@@ -124,6 +129,15 @@ impl RegisterEvent {
         Some((self.completed?, self.completed_seq?))
     }
 
+    /// Whether `other` was made by the same client session (the same process, for processes
+    /// of no session).
+    fn same_session(&self, other: &RegisterEvent) -> bool {
+        match (self.session, other.session) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.process == other.process,
+        }
+    }
+
     /// When an acknowledged (`Ok`) operation completed.
     fn acknowledged_at(&self) -> Option<Stamp> {
         (self.outcome == RegisterOutcome::Ok).then(|| self.completed_at()).flatten()
@@ -134,6 +148,8 @@ impl RegisterEvent {
 #[derive(Clone, Debug, Default)]
 pub struct RegisterHistory {
     events: Vec<RegisterEvent>,
+    /// Process -> the client session it belongs to.
+    sessions: std::collections::BTreeMap<u64, u64>,
     /// Invocations and completions recorded so far.
     recorded: u64,
 }
@@ -159,6 +175,12 @@ impl RegisterHistory {
         RegisterHistory::default()
     }
 
+    /// Makes `process` one of client `session`'s processes (before its first operation): the
+    /// causal checks follow a session across the processes an unknown outcome retires.
+    pub fn join_session(&mut self, process: u64, session: u64) {
+        self.sessions.insert(process, session);
+    }
+
     /// Records a write of `value` to `key` beginning at `time`; returns its index.
     pub fn invoke_write(&mut self, process: u64, key: &str, value: &str, time: u64) -> usize {
         self.invoke(process, key, RegisterOp::Write { value: value.to_string() }, time)
@@ -181,6 +203,7 @@ impl RegisterHistory {
         self.recorded += 1;
         self.events.push(RegisterEvent {
             process,
+            session: self.sessions.get(&process).copied(),
             key: key.to_string(),
             op,
             invoked: time,
@@ -526,8 +549,8 @@ fn check_register(key: &str, events: &[&RegisterEvent], anomalies: &mut Vec<Regi
     }
 }
 
-/// Within each process, for its causal reads: no read returns a value certainly older than one
-/// the process wrote or deleted (acknowledged) or read before it, whichever source its value
+/// Within each session, for its causal reads: no read returns a value certainly older than one
+/// the session wrote or deleted (acknowledged) or read before it, whichever source its value
 /// came from.
 fn check_sessions(
     events: &[&RegisterEvent],
@@ -537,7 +560,7 @@ fn check_sessions(
 ) {
     for later in observations.iter().filter(|o| o.read.causal) {
         let before = |e: &RegisterEvent| {
-            e.process == later.read.process
+            e.same_session(later.read)
                 && e.completed_at().is_some_and(|t| t < later.read.invoked_at())
         };
         // For each source the read may have taken, a newer thing the process wrote or saw.
@@ -766,6 +789,26 @@ mod tests {
         // Another process's earlier read does not count.
         let kinds = causal_reads(RegisterOutcome::Info, &[(3, "b", 40), (4, "a", 50)]);
         assert_eq!(kinds, Vec::<&str>::new());
+    }
+
+    /// A client takes a new process after an unknown outcome and keeps its session: the
+    /// session's guarantees hold across the change (before 2026-12-08 they were checked per
+    /// process, and a read-your-writes violation right after an unknown outcome passed).
+    #[test]
+    fn a_causal_session_keeps_its_guarantees_across_its_processes() {
+        let mut h = RegisterHistory::new();
+        h.join_session(2, 9);
+        h.join_session(5, 9);
+        let w1 = h.invoke_write(1, "x", "a", 0);
+        h.ok(w1, None, 10);
+        let w2 = h.invoke_write(2, "x", "b", 20);
+        h.ok(w2, None, 30);
+        let w3 = h.invoke_write(2, "y", "c", 32);
+        h.info(w3, 34);
+        // Process 5 continues session 9 after process 2's unknown outcome.
+        let r = h.invoke_read(5, "x", true, 40);
+        h.ok(r, Some("a"), 45);
+        assert_eq!(kinds(&h), vec!["read-your-writes"]);
     }
 
     /// A read of the tests with deletes: process, value, began, causal (each ends 5 later).
