@@ -141,10 +141,7 @@ impl Histories {
 
     /// Records a certain failure.
     pub fn fail(&mut self, process: u64, time: u64, locking: bool) {
-        if locking {
-            self.locking.fail(process, time);
-        }
-        self.all.fail(process, time);
+        self.fail_after(process, time, locking, Vec::new());
     }
 
     /// Records a certain failure, with the reads completed before it (`Recorder::fail_after`).
@@ -165,10 +162,7 @@ impl Histories {
 
     /// Records an unknown outcome (the process is then retired).
     pub fn info(&mut self, process: u64, time: u64, locking: bool) {
-        if locking {
-            self.locking.info(process, time);
-        }
-        self.all.info(process, time);
+        self.info_after(process, time, locking, Vec::new());
     }
 }
 

@@ -62,15 +62,13 @@ impl Recorder {
 
     /// Records that the pending transaction of `process` certainly did not commit.
     pub fn fail(&mut self, process: u64, time: u64) -> u64 {
-        let ops = self.pending_ops(process);
-        self.record(process, time, EventType::Fail, ops)
+        self.fail_after(process, time, Vec::new())
     }
 
     /// Records that the outcome of the pending transaction of `process` is unknown. The process
     /// is retired: its client must continue under a new process id.
     pub fn info(&mut self, process: u64, time: u64) -> u64 {
-        let ops = self.pending_ops(process);
-        self.record(process, time, EventType::Info, ops)
+        self.info_after(process, time, Vec::new())
     }
 
     /// [`Recorder::fail`], with what the transaction's reads saw before it ended: `completed`
