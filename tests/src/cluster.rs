@@ -215,11 +215,10 @@ fn free_ports(count: usize) -> Vec<u16> {
             listeners.push(listener);
         }
     }
-    HANDED_OUT
-        .lock()
-        .expect("ports lock")
-        .extend(listeners.iter().map(|l| l.local_addr().expect("a bound address").port()));
-    listeners.iter().map(|l| l.local_addr().expect("a bound address").port()).collect()
+    let ports: Vec<u16> =
+        listeners.iter().map(|l| l.local_addr().expect("a bound address").port()).collect();
+    HANDED_OUT.lock().expect("ports lock").extend(&ports);
+    ports
 }
 
 /// A running cluster. See the module docs.
@@ -709,7 +708,12 @@ impl Cluster {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
-    /// Waits until the lock waits that the nodes report in STATUS, summed, pass `check`.
+    /// The lock waits that the nodes answering STATUS report, summed.
+    pub async fn lock_waits(&self) -> usize {
+        self.statuses().await.values().flatten().map(|status| status.lock_waits).sum()
+    }
+
+    /// Waits until [`Cluster::lock_waits`] passes `check`.
     pub async fn until_lock_waits(
         &self,
         what: &str,
@@ -717,8 +721,7 @@ impl Cluster {
         check: impl Fn(usize) -> bool,
     ) {
         eventually(what, within, || async {
-            let statuses = self.statuses().await;
-            let waits: usize = statuses.values().flatten().map(|status| status.lock_waits).sum();
+            let waits = self.lock_waits().await;
             if check(waits) { Ok(()) } else { Err(format!("{waits} lock waits")) }
         })
         .await;

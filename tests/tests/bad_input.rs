@@ -795,23 +795,12 @@ async fn a_session_stream_has_at_most_its_limit_of_requests_in_flight() {
     });
     let mut responses =
         kv.session(futures::stream::iter(requests)).await.expect("a session").into_inner();
-    let waits = || async {
-        let statuses = cluster.statuses().await;
-        statuses
-            .values()
-            .flatten()
-            .filter_map(|status| {
-                let line = status.text.lines().find(|line| line.starts_with("lock waits: "))?;
-                line.trim_start_matches("lock waits: ").parse::<usize>().ok()
-            })
-            .sum::<usize>()
-    };
-    e2e::eventually("the stream's reads waiting", Duration::from_secs(8), || async {
-        let waiting = waits().await;
-        if waiting >= IN_FLIGHT_MAX { Ok(()) } else { Err(format!("{waiting} waiting")) }
-    })
-    .await;
-    assert_eq!(waits().await, IN_FLIGHT_MAX, "no more than the limit at once");
+    cluster
+        .until_lock_waits("the stream's reads waiting", Duration::from_secs(8), |waits| {
+            waits >= IN_FLIGHT_MAX
+        })
+        .await;
+    assert_eq!(cluster.lock_waits().await, IN_FLIGHT_MAX, "no more than the limit at once");
     holder.abort().await.expect("ABORT");
     let mut answered = 0;
     while answered < SENT {
@@ -855,8 +844,7 @@ async fn a_connection_has_at_most_its_limit_of_calls_in_flight() {
     // Still the limit a moment later: hyper opens at most 100 streams (this limit) until it
     // reads the server's settings, so a count taken at once could miss the rest arriving.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let waits: usize = cluster.statuses().await.values().flatten().map(|s| s.lock_waits).sum();
-    assert_eq!(waits, IN_FLIGHT_MAX, "no more than the limit at once");
+    assert_eq!(cluster.lock_waits().await, IN_FLIGHT_MAX, "no more than the limit at once");
     holder.abort().await.expect("ABORT");
     for read in reads {
         let read = tokio::time::timeout(Duration::from_secs(10), read)
